@@ -1,0 +1,214 @@
+//! Command line: clap definitions, validation into run configs, dispatch,
+//! and the mapping of outcomes to exit codes (0 clean, 1 findings, 2 error).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diagnostics::Diagnostics;
+use crate::image::{self, Image, PlatformFilter};
+use crate::timeline;
+
+/// Exit codes, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing found (or the command succeeded).
+    Clean = 0,
+    /// Findings at or above the failure threshold.
+    Findings = 1,
+    /// Bad input, bad arguments, or part of the input could not be read.
+    Error = 2,
+}
+
+/// strata finds credentials left in container image layer history.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Layer timeline: digest, size, created_by, files +added ~changed -deleted.
+    Layers(LayersArgs),
+    /// Recover a file as it was stored in layer N, deleted or not.
+    Extract(ExtractArgs),
+}
+
+/// Output format of `layers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    /// A table for people.
+    Human,
+    /// The `images` part of the JSON contract.
+    Json,
+}
+
+/// `strata layers`.
+#[derive(Debug, clap::Args)]
+pub struct LayersArgs {
+    /// Image archive, OCI layout directory, or `-` for stdin.
+    pub target: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Human)]
+    pub format: TimelineFormat,
+    /// Only images of this platform (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<PlatformFilter>,
+}
+
+/// `strata extract`.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// Image archive, OCI layout directory, or `-` for stdin.
+    pub target: String,
+    /// 0-based layer index (as shown by `strata layers`).
+    #[arg(long)]
+    pub layer: usize,
+    /// Absolute path of the file inside the image.
+    pub path: String,
+    /// Write here instead of stdout (created only when the file is found).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Pick the image of this platform when the target holds several.
+    #[arg(long)]
+    pub platform: Option<PlatformFilter>,
+    /// Pick the image with this tag or manifest digest when the target holds several.
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+/// Parses argv, runs, and prints errors as `strata: error: …`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Error } else { Exit::Clean };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(Exit::Clean as u8);
+            }
+            eprintln!("strata: error: {e:#}");
+            ExitCode::from(Exit::Error as u8)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Anything that should end the run with exit code 2.
+pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Layers(args) => layers(args),
+        Command::Extract(args) => extract(args),
+    }
+}
+
+fn layers(args: LayersArgs) -> Result<Exit> {
+    let diag = Diagnostics::new(true);
+    let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    let records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.format {
+        TimelineFormat::Human => timeline::write_human(&mut out, &records)?,
+        TimelineFormat::Json => {
+            let doc = serde_json::json!({
+                "version": 1,
+                "tool": {"name": "strata", "version": env!("CARGO_PKG_VERSION")},
+                "images": records,
+                "diagnostics": diag.snapshot(),
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if diag.has_errors() { Exit::Error } else { Exit::Clean })
+}
+
+fn extract(args: ExtractArgs) -> Result<Exit> {
+    let diag = Diagnostics::new(true);
+    let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    let image = pick_image(&args.target, images, args.image.as_deref())?;
+    match &args.output {
+        None => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)?;
+        }
+        Some(path) => {
+            // Write beside the destination and rename on success, so a failed or
+            // partial extraction leaves nothing behind.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write in {}", dir.display()))?;
+            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())?;
+            tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(Exit::Clean)
+}
+
+fn pick_image(target: &str, mut images: Vec<Image>, wanted: Option<&str>) -> Result<Image> {
+    if let Some(w) = wanted {
+        images.retain(|i| i.digest == w || i.references.iter().any(|r| r == w));
+    }
+    match images.len() {
+        1 => Ok(images.remove(0)),
+        0 => bail!("{target}: no image matches {}", wanted.unwrap_or("")),
+        _ => {
+            let names: Vec<String> = images
+                .iter()
+                .map(|i| {
+                    let r = i.references.first().cloned().unwrap_or_else(|| i.digest.clone());
+                    format!("{r} ({})", i.platform.as_deref().unwrap_or("unknown platform"))
+                })
+                .collect();
+            bail!(
+                "{target} holds {} images; choose one with --platform or --image: {}",
+                images.len(),
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// Escapes control and bidi characters so image paths and instructions
+/// cannot move the cursor or reorder text on a terminal.
+pub fn escape_for_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// True when stdout is a terminal.
+pub fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}

@@ -1,0 +1,80 @@
+//! Warnings and errors met during a run that do not stop it: a corrupt
+//! layer, a digest mismatch, a skipped attestation. They are echoed to
+//! stderr as they happen and kept for the report and the exit code.
+
+use std::sync::Mutex;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Informational: something was skipped on purpose.
+    Note,
+    /// Suspicious but the scan is complete (a digest mismatch).
+    Warning,
+    /// Part of the input could not be scanned: the result is incomplete.
+    Error,
+}
+
+/// One message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diagnostic {
+    /// Seriousness.
+    pub level: Level,
+    /// The message, naming the file and the problem.
+    pub message: String,
+}
+
+/// A thread-safe collector shared by all workers of a run.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    items: Mutex<Vec<Diagnostic>>,
+    echo: bool,
+}
+
+impl Diagnostics {
+    /// A collector; with `echo`, each message is also written to stderr
+    /// when it is recorded (notes only when `verbose`).
+    pub fn new(echo: bool) -> Self {
+        Diagnostics { items: Mutex::new(Vec::new()), echo }
+    }
+
+    fn push(&self, level: Level, message: String) {
+        if self.echo {
+            let word = match level {
+                Level::Note => "note",
+                Level::Warning => "warning",
+                Level::Error => "error",
+            };
+            eprintln!("strata: {word}: {message}");
+        }
+        // A poisoned lock only means another worker panicked; keep its messages.
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        items.push(Diagnostic { level, message });
+    }
+
+    /// Records a note.
+    pub fn note(&self, message: String) {
+        self.push(Level::Note, message);
+    }
+
+    /// Records a warning.
+    pub fn warn(&self, message: String) {
+        self.push(Level::Warning, message);
+    }
+
+    /// Records an error: part of the input was not scanned.
+    pub fn error(&self, message: String) {
+        self.push(Level::Error, message);
+    }
+
+    /// True when any error was recorded (the run must exit 2).
+    pub fn has_errors(&self) -> bool {
+        self.snapshot().iter().any(|d| d.level == Level::Error)
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<Diagnostic> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

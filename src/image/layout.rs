@@ -1,0 +1,458 @@
+//! Image metadata: finds the images in a store (OCI `index.json`, nested and
+//! multi-platform indexes, or legacy docker-save `manifest.json`) and parses
+//! manifests and configs into [`Image`]s.
+//!
+//! Documents are recognised by their content (`manifests` vs `layers`), not
+//! by the media type a descriptor claims.
+
+use std::collections::BTreeMap;
+
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::store::BlobStore;
+use super::{Error, HistoryEntry, Image, ImageConfig, Layer};
+use crate::diagnostics::Diagnostics;
+
+/// How deep indexes may nest before we call the target malformed.
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// `--platform os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformFilter {
+    os: String,
+    arch: String,
+    variant: Option<String>,
+}
+
+impl std::str::FromStr for PlatformFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => {
+                Ok(PlatformFilter { os: (*os).into(), arch: (*arch).into(), variant: None })
+            }
+            [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
+                Ok(PlatformFilter {
+                    os: (*os).into(),
+                    arch: (*arch).into(),
+                    variant: Some((*v).into()),
+                })
+            }
+            _ => Err(format!("'{s}' is not a platform of the form os/arch[/variant]")),
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl PlatformFilter {
+    /// True when `platform` (`os/arch[/variant]`) is selected. A filter
+    /// without variant accepts every variant.
+    pub fn matches(&self, platform: &str) -> bool {
+        let mut parts = platform.split('/');
+        let (os, arch, variant) = (parts.next(), parts.next(), parts.next());
+        os == Some(self.os.as_str())
+            && arch == Some(self.arch.as_str())
+            && (self.variant.is_none() || variant == self.variant.as_deref())
+    }
+}
+
+/// A manifest found while walking indexes.
+struct ManifestRef {
+    digest: String,
+    platform: Option<String>,
+    references: Vec<String>,
+}
+
+/// Finds and parses every image in the store.
+///
+/// # Errors
+/// Missing or corrupt top-level metadata, or no image left after the
+/// platform filter.
+pub fn images(
+    target: &str,
+    store: BlobStore,
+    filter: Option<&PlatformFilter>,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, Error> {
+    let mut images = if store.contains("index.json") {
+        oci_images(target, &store, diag)?
+    } else if store.contains("manifest.json") {
+        docker_images(target, &store)?
+    } else {
+        return Err(Error::Unrecognised {
+            file: target.to_owned(),
+            reason: "no index.json or manifest.json: not a docker-save archive or OCI layout"
+                .into(),
+        });
+    };
+    if let Some(filter) = filter {
+        let available: Vec<String> = images.iter().filter_map(|i| i.platform.clone()).collect();
+        images.retain(|i| i.platform.as_deref().is_some_and(|p| filter.matches(p)));
+        if images.is_empty() {
+            return Err(Error::NoPlatform {
+                file: target.to_owned(),
+                platform: filter.to_string(),
+                available: if available.is_empty() { "none".into() } else { available.join(", ") },
+            });
+        }
+    }
+    Ok(images)
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    target: &str,
+    what: &str,
+) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        file: target.to_owned(),
+        what: what.to_owned(),
+        reason: format!("corrupt JSON: {e}"),
+    })
+}
+
+fn blob_member(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Warns when a document's bytes do not hash to the digest that names it.
+fn check_digest(bytes: &[u8], claimed: &str, target: &str, what: &str, diag: &Diagnostics) {
+    if claimed.starts_with("sha256:") {
+        let actual = sha256_of(bytes);
+        if actual != claimed {
+            diag.warn(format!(
+                "{target}: {what} {claimed}: digest mismatch, content hashes to {actual}"
+            ));
+        }
+    }
+}
+
+fn descriptor_platform(desc: &Descriptor) -> Option<String> {
+    desc.platform().as_ref().map(|p| {
+        let mut s = format!("{}/{}", p.os(), p.architecture());
+        if let Some(v) = p.variant() {
+            s.push('/');
+            s.push_str(v);
+        }
+        s
+    })
+}
+
+fn is_attestation(desc: &Descriptor) -> bool {
+    let annotated = desc.annotations().as_ref().is_some_and(|a| {
+        a.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
+    });
+    annotated || descriptor_platform(desc).is_some_and(|p| p.starts_with("unknown/unknown"))
+}
+
+fn reference_names(desc: &Descriptor) -> Vec<String> {
+    let Some(a) = desc.annotations() else { return Vec::new() };
+    ["io.containerd.image.name", "org.opencontainers.image.ref.name"]
+        .iter()
+        .filter_map(|k| a.get(*k).cloned())
+        .take(1)
+        .collect()
+}
+
+fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec<Image>, Error> {
+    let bytes = store.read_small("index.json")?;
+    let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
+    let mut found: Vec<ManifestRef> = Vec::new();
+    walk_index(target, store, &index, 0, &[], diag, &mut found)?;
+    // One image per manifest digest; tags pointing at the same manifest merge.
+    let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for m in found {
+        match merged.get_mut(&m.digest) {
+            Some(existing) => {
+                for r in m.references {
+                    if !existing.references.contains(&r) {
+                        existing.references.push(r);
+                    }
+                }
+            }
+            None => {
+                order.push(m.digest.clone());
+                merged.insert(m.digest.clone(), m);
+            }
+        }
+    }
+    let mut images = Vec::new();
+    for digest in order {
+        if let Some(m) = merged.remove(&digest) {
+            images.push(oci_image(target, store, m, diag)?);
+        }
+    }
+    if images.is_empty() {
+        return Err(Error::Invalid {
+            file: target.to_owned(),
+            what: "index.json".into(),
+            reason: "lists no image manifest".into(),
+        });
+    }
+    Ok(images)
+}
+
+fn walk_index(
+    target: &str,
+    store: &BlobStore,
+    index: &ImageIndex,
+    depth: usize,
+    inherited: &[String],
+    diag: &Diagnostics,
+    found: &mut Vec<ManifestRef>,
+) -> Result<(), Error> {
+    if depth > MAX_INDEX_DEPTH {
+        return Err(Error::Invalid {
+            file: target.to_owned(),
+            what: "index".into(),
+            reason: format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
+        });
+    }
+    for desc in index.manifests() {
+        let digest = desc.digest().to_string();
+        let platform = descriptor_platform(desc);
+        if is_attestation(desc) {
+            diag.note(format!("{target}: skipped attestation manifest {digest}"));
+            continue;
+        }
+        let member = blob_member(&digest);
+        if !store.contains(&member) {
+            if depth > 0 {
+                // Single-platform saves keep the index but only one platform's blobs.
+                let p = platform.as_deref().unwrap_or("unknown platform");
+                diag.note(format!(
+                    "{target}: {p} manifest {digest} is not in the archive, skipped"
+                ));
+                continue;
+            }
+            return Err(Error::MissingBlob { file: target.to_owned(), blob: digest });
+        }
+        let mut references = reference_names(desc);
+        if references.is_empty() {
+            references = inherited.to_vec();
+        }
+        let bytes = store.read_small(&member)?;
+        check_digest(&bytes, &digest, target, "manifest", diag);
+        let doc: serde_json::Value = parse_json(&bytes, target, &format!("manifest {digest}"))?;
+        if doc.get("manifests").is_some() {
+            let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
+            walk_index(target, store, &nested, depth + 1, &references, diag, found)?;
+        } else if doc.get("layers").is_some() {
+            found.push(ManifestRef { digest, platform, references });
+        } else {
+            diag.warn(format!(
+                "{target}: {digest} is neither an image manifest nor an index, skipped"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn oci_image(
+    target: &str,
+    store: &BlobStore,
+    m: ManifestRef,
+    diag: &Diagnostics,
+) -> Result<Image, Error> {
+    let bytes = store.read_small(&blob_member(&m.digest))?;
+    let manifest: ImageManifest = parse_json(&bytes, target, &format!("manifest {}", m.digest))?;
+    let config_digest = manifest.config().digest().to_string();
+    let config_bytes = store.read_small(&blob_member(&config_digest))?;
+    check_digest(&config_bytes, &config_digest, target, "config", diag);
+    let (config, config_platform) = parse_config(&config_bytes, target, &config_digest)?;
+    let layers = manifest
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(index, d)| {
+            let digest = d.digest().to_string();
+            Layer {
+                index,
+                member: blob_member(&digest),
+                digest,
+                diff_id: config.diff_ids.get(index).cloned(),
+                media_type: d.media_type().to_string(),
+                size: d.size(),
+                created_by: None,
+                history_index: None,
+                verify_digest: true,
+            }
+        })
+        .collect();
+    let mut image = Image {
+        target: target.to_owned(),
+        references: m.references,
+        digest: m.digest,
+        platform: m.platform.or(config_platform),
+        config,
+        layers,
+        store: store.clone(),
+    };
+    attach_history(&mut image);
+    Ok(image)
+}
+
+/// One entry of a legacy docker-save `manifest.json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
+    let bytes = store.read_small("manifest.json")?;
+    let entries: Vec<DockerManifestEntry> = parse_json(&bytes, target, "manifest.json")?;
+    if entries.is_empty() {
+        return Err(Error::Invalid {
+            file: target.to_owned(),
+            what: "manifest.json".into(),
+            reason: "lists no image".into(),
+        });
+    }
+    let mut images = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let config_bytes = store.read_small(&entry.config)?;
+        let config_digest = sha256_of(&config_bytes);
+        let (config, platform) = parse_config(&config_bytes, target, &entry.config)?;
+        let layers = entry
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, member)| {
+                let diff_id = config.diff_ids.get(index).cloned();
+                // Docker >= 25 names layers by blob digest; older saves by directory.
+                let named = member
+                    .strip_prefix("blobs/sha256/")
+                    .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(|h| format!("sha256:{h}"));
+                Layer {
+                    index,
+                    digest: named.clone().or_else(|| diff_id.clone()).unwrap_or_default(),
+                    diff_id,
+                    media_type: "application/vnd.docker.image.rootfs.diff.tar".into(),
+                    size: store.size(member).unwrap_or(0),
+                    created_by: None,
+                    history_index: None,
+                    member: member.clone(),
+                    verify_digest: named.is_some(),
+                }
+            })
+            .collect();
+        let mut image = Image {
+            target: target.to_owned(),
+            references: entry.repo_tags.unwrap_or_default(),
+            digest: config_digest,
+            platform,
+            config,
+            layers,
+            store: store.clone(),
+        };
+        attach_history(&mut image);
+        images.push(image);
+    }
+    Ok(images)
+}
+
+/// Parses a config; returns it with the platform it declares.
+fn parse_config(
+    bytes: &[u8],
+    target: &str,
+    name: &str,
+) -> Result<(ImageConfig, Option<String>), Error> {
+    let what = format!("config {name}");
+    let typed: ImageConfiguration = parse_json(bytes, target, &what)?;
+    let raw: serde_json::Value = parse_json(bytes, target, &what)?;
+    let c = typed.config().as_ref();
+    let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();
+    let mut labels: Vec<(String, String)> = c
+        .and_then(|c| c.labels().as_ref())
+        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let onbuild = raw
+        .pointer("/config/OnBuild")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let history = typed
+        .history()
+        .as_ref()
+        .map(|h| {
+            h.iter()
+                .map(|e| HistoryEntry {
+                    created_by: e.created_by().clone(),
+                    empty_layer: e.empty_layer().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut platform = format!("{}/{}", typed.os(), typed.architecture());
+    if let Some(v) = typed.variant() {
+        platform.push('/');
+        platform.push_str(v);
+    }
+    let config = ImageConfig {
+        env: strings(c.and_then(|c| c.env().as_ref())),
+        labels,
+        cmd: strings(c.and_then(|c| c.cmd().as_ref())),
+        entrypoint: strings(c.and_then(|c| c.entrypoint().as_ref())),
+        onbuild,
+        history,
+        diff_ids: typed.rootfs().diff_ids().clone(),
+    };
+    Ok((config, Some(platform)))
+}
+
+/// Maps non-empty history entries to layers, in order.
+fn attach_history(image: &mut Image) {
+    let producing = image
+        .config
+        .history
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.empty_layer)
+        .map(|(i, h)| (i, h.created_by.clone()));
+    for (layer, (i, created_by)) in image.layers.iter_mut().zip(producing) {
+        layer.history_index = Some(i);
+        layer.created_by = created_by;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_filter() {
+        let f: PlatformFilter = "linux/arm64".parse().unwrap();
+        assert!(f.matches("linux/arm64"));
+        assert!(f.matches("linux/arm64/v8"));
+        assert!(!f.matches("linux/amd64"));
+        let v: PlatformFilter = "linux/arm/v7".parse().unwrap();
+        assert!(v.matches("linux/arm/v7"));
+        assert!(!v.matches("linux/arm/v6"));
+        assert!("linux".parse::<PlatformFilter>().is_err());
+        assert!("linux//".parse::<PlatformFilter>().is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Images: from a target the user names to typed images with ordered
+//! layers, each layer tied to the history entry that produced it.
+//!
+//! Submodules: [`source`] recognises the container, [`store`] reads blobs,
+//! [`layout`] parses docker-save and OCI metadata, [`layer`] streams one
+//! layer's tar entries, [`whiteout`] resolves what later layers did to each
+//! file, [`path`] normalises entry names.
+
+pub mod compression;
+pub mod layer;
+pub mod layout;
+pub mod path;
+pub mod source;
+pub mod store;
+pub mod whiteout;
+
+use std::io;
+
+use crate::diagnostics::Diagnostics;
+pub use layout::PlatformFilter;
+use store::BlobStore;
+
+/// Errors that stop an image (or a layer) from being read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading failed.
+    #[error("{file}: {err}")]
+    Io {
+        /// The file or member being read.
+        file: String,
+        /// The underlying failure.
+        err: io::Error,
+    },
+    /// The target is not an image container strata knows.
+    #[error("{file}: {reason}")]
+    Unrecognised {
+        /// What the user named.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A document or layer inside the target is malformed.
+    #[error("{file}: {what}: {reason}")]
+    Invalid {
+        /// What the user named.
+        file: String,
+        /// The member or document at fault.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A blob the metadata refers to is absent.
+    #[error("{file}: blob {blob} is missing from the archive")]
+    MissingBlob {
+        /// What the user named.
+        file: String,
+        /// The member name or digest.
+        blob: String,
+    },
+    /// Nothing in the target matched `--platform`.
+    #[error("{file}: no image for platform {platform} (available: {available})")]
+    NoPlatform {
+        /// What the user named.
+        file: String,
+        /// The requested platform.
+        platform: String,
+        /// The platforms the target holds.
+        available: String,
+    },
+}
+
+impl Error {
+    /// An I/O error about `file`.
+    pub fn io(file: &str, err: io::Error) -> Self {
+        Error::Io { file: file.to_owned(), err }
+    }
+}
+
+/// One entry of the config's `history` array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The instruction (`COPY .env /app/`, `RUN |1 TOKEN=… /bin/sh -c …`).
+    pub created_by: Option<String>,
+    /// True for entries that produced no layer (ENV, ARG, LABEL…).
+    pub empty_layer: bool,
+}
+
+/// What the scanner needs from the image config.
+#[derive(Debug, Clone, Default)]
+pub struct ImageConfig {
+    /// `config.Env`, `KEY=VALUE` strings.
+    pub env: Vec<String>,
+    /// `config.Labels`, sorted by key.
+    pub labels: Vec<(String, String)>,
+    /// `config.Cmd`.
+    pub cmd: Vec<String>,
+    /// `config.Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `config.OnBuild` (Docker only).
+    pub onbuild: Vec<String>,
+    /// `history`, in order, empty-layer entries included.
+    pub history: Vec<HistoryEntry>,
+    /// `rootfs.diff_ids`.
+    pub diff_ids: Vec<String>,
+}
+
+/// One layer of an image, in manifest order.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// 0-based position in the manifest's layer list.
+    pub index: usize,
+    /// Digest of the blob as stored (`sha256:…`).
+    pub digest: String,
+    /// Digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
+    pub diff_id: Option<String>,
+    /// Media type the manifest claims (not trusted for compression).
+    pub media_type: String,
+    /// Size of the blob as stored, in bytes.
+    pub size: u64,
+    /// The history instruction that produced this layer.
+    pub created_by: Option<String>,
+    /// Index of that instruction in the config's `history` array.
+    pub history_index: Option<usize>,
+    /// Where the blob lives in the store.
+    pub member: String,
+    /// True when the manifest's digest is the blob's real digest to check
+    /// (false for legacy docker-save layers, named by directory).
+    pub verify_digest: bool,
+}
+
+/// One image (one platform of one manifest) inside a target.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The target as the user gave it.
+    pub target: String,
+    /// Tags or reference names recorded in the archive.
+    pub references: Vec<String>,
+    /// Manifest digest (the config digest for legacy docker-save images).
+    pub digest: String,
+    /// `os/arch[/variant]`, when known.
+    pub platform: Option<String>,
+    /// The parsed config.
+    pub config: ImageConfig,
+    /// Layers in manifest order.
+    pub layers: Vec<Layer>,
+    /// Where the blobs are.
+    pub store: BlobStore,
+}
+
+/// Opens every image a target holds, filtered by platform.
+///
+/// # Errors
+/// When the target cannot be opened or its metadata is unusable. Problems
+/// that leave the rest readable (a skipped attestation, a digest mismatch)
+/// go to `diag` instead.
+pub fn open(
+    target: &str,
+    platform: Option<&PlatformFilter>,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, Error> {
+    let store = source::open(target)?;
+    layout::images(target, store, platform, diag)
+}

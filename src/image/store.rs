@@ -1,0 +1,210 @@
+//! Where an image's blobs live: an OCI layout directory, or members of a tar
+//! archive that is indexed once and then read by seeking.
+//!
+//! The store hands out independent readers so layers can be read in
+//! parallel; it never extracts anything to disk.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Error;
+use super::path::{decode_name, normalize};
+
+/// Largest JSON document (manifest, index, config) we read into memory.
+pub const MAX_JSON_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Symlinks followed when resolving an archive member, before giving up.
+const MAX_MEMBER_LINKS: usize = 8;
+
+/// Where a member's bytes sit in the archive file.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    offset: u64,
+    size: u64,
+}
+
+/// A source of blobs addressed by relative path (`blobs/sha256/<hex>`,
+/// `<id>/layer.tar`, `manifest.json`).
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    kind: StoreKind,
+    /// What the user named, for messages.
+    display: String,
+    /// Keeps a spooled temporary file alive as long as any reader needs it.
+    _spool: Option<Arc<tempfile::TempPath>>,
+}
+
+#[derive(Debug, Clone)]
+enum StoreKind {
+    Dir(PathBuf),
+    Tar { file: PathBuf, members: Arc<HashMap<String, Member>> },
+}
+
+impl BlobStore {
+    /// A store over an OCI image layout directory.
+    pub fn dir(root: &Path, display: &str) -> Self {
+        BlobStore {
+            kind: StoreKind::Dir(root.to_owned()),
+            display: display.to_owned(),
+            _spool: None,
+        }
+    }
+
+    /// Indexes a tar archive's members (one pass, seeking over contents).
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not a valid tar archive.
+    pub fn tar(
+        file: &Path,
+        display: &str,
+        spool: Option<Arc<tempfile::TempPath>>,
+    ) -> Result<Self, Error> {
+        let members = index_tar(file).map_err(|e| Error::io(display, e))?;
+        if members.is_empty() {
+            return Err(Error::Unrecognised {
+                file: display.to_owned(),
+                reason: "the tar archive has no files".into(),
+            });
+        }
+        Ok(BlobStore {
+            kind: StoreKind::Tar { file: file.to_owned(), members: Arc::new(members) },
+            display: display.to_owned(),
+            _spool: spool,
+        })
+    }
+
+    /// The name the user gave for this source.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Size of the member at `name`, or `None` when absent.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        match &self.kind {
+            StoreKind::Dir(root) => {
+                let p = safe_join(root, name)?;
+                std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len())
+            }
+            StoreKind::Tar { members, .. } => {
+                members.get(name.trim_start_matches("./")).map(|m| m.size)
+            }
+        }
+    }
+
+    /// True when the member exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.size(name).is_some()
+    }
+
+    /// Opens a member for streaming.
+    ///
+    /// # Errors
+    /// [`Error::MissingBlob`] when absent; I/O errors name the source.
+    pub fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, Error> {
+        let missing = || Error::MissingBlob { file: self.display.clone(), blob: name.to_owned() };
+        match &self.kind {
+            StoreKind::Dir(root) => {
+                let p = safe_join(root, name).ok_or_else(missing)?;
+                if !p.is_file() {
+                    return Err(missing());
+                }
+                let f = File::open(&p).map_err(|e| Error::io(&p.display().to_string(), e))?;
+                Ok(Box::new(f))
+            }
+            StoreKind::Tar { file, members } => {
+                let Some(Member { offset, size }) =
+                    members.get(name.trim_start_matches("./")).copied()
+                else {
+                    return Err(missing());
+                };
+                let mut f = File::open(file).map_err(|e| Error::io(&self.display, e))?;
+                f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
+                Ok(Box::new(f.take(size)))
+            }
+        }
+    }
+
+    /// Reads a small member (JSON) fully, refusing anything over
+    /// [`MAX_JSON_BYTES`].
+    ///
+    /// # Errors
+    /// Missing member, I/O failure, or a member too large to be metadata.
+    pub fn read_small(&self, name: &str) -> Result<Vec<u8>, Error> {
+        let size = self.size(name).ok_or_else(|| Error::MissingBlob {
+            file: self.display.clone(),
+            blob: name.to_owned(),
+        })?;
+        if size > MAX_JSON_BYTES {
+            return Err(Error::Invalid {
+                file: self.display.clone(),
+                what: name.to_owned(),
+                reason: format!("{size} bytes is too large for image metadata"),
+            });
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        self.open(name)?
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(&format!("{}: {name}", self.display), e))?;
+        Ok(buf)
+    }
+}
+
+/// Joins a relative member name under `root`, refusing anything that could
+/// leave it (`..`, absolute names).
+fn safe_join(root: &Path, name: &str) -> Option<PathBuf> {
+    let clean = normalize(name).ok()?;
+    Some(root.join(clean.trim_start_matches('/')))
+}
+
+/// One pass over the archive: member name → where its bytes are. Symlinked
+/// members (docker save links duplicate layers) resolve to their target.
+fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
+    let f = File::open(file)?;
+    let mut archive = tar::Archive::new(f);
+    let mut members = HashMap::new();
+    let mut links: Vec<(String, String)> = Vec::new();
+    for entry in archive.entries_with_seek()? {
+        let entry = entry?;
+        let Ok(name) = normalize(&decode_name(&entry.path_bytes())) else { continue };
+        let name = name.trim_start_matches('/').to_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = decode_name(&target);
+                let base = if kind.is_symlink() {
+                    match name.rfind('/') {
+                        Some(i) => format!("{}/{target}", &name[..i]),
+                        None => target,
+                    }
+                } else {
+                    target
+                };
+                links.push((name, base));
+            }
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            let member = Member { offset: entry.raw_file_position(), size: entry.size() };
+            members.insert(name, member);
+        }
+    }
+    // Chains of links resolve one step per pass; cycles simply stay unresolved.
+    for _ in 0..MAX_MEMBER_LINKS {
+        let before = links.len();
+        links.retain(|(name, target)| {
+            let key = normalize(target).unwrap_or_default();
+            match members.get(key.trim_start_matches('/')).copied() {
+                Some(m) => {
+                    members.insert(name.clone(), m);
+                    false
+                }
+                None => true,
+            }
+        });
+        if links.len() == before {
+            break;
+        }
+    }
+    Ok(members)
+}

@@ -1,0 +1,17 @@
+//! strata finds credentials left in container image layer history.
+//!
+//! ```text
+//! source ──► image ──► layer walk ──► detectors ──► findings ──► report
+//! (open)    (manifest,  (tar entries,   (pattern,      (status,     (human, json,
+//!            config,     whiteouts,      entropy,       dedupe,      sarif; exit
+//!            layers)     nested arch.)   file, config)  redaction)   code)
+//! ```
+//!
+//! [`image`] opens targets and walks layers, [`scan`] runs the detectors,
+//! [`finding`] is what reports see, [`report`] renders them.
+
+pub mod cli;
+pub mod diagnostics;
+pub mod extract;
+pub mod image;
+pub mod timeline;

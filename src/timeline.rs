@@ -1,0 +1,150 @@
+//! The `layers` command: for each image, every layer with its digest, size,
+//! instruction and how many files it added, changed and deleted.
+
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::diagnostics::Diagnostics;
+use crate::image::layer::{self, Flow, WalkSummary};
+use crate::image::whiteout::Timeline;
+use crate::image::{Image, Layer};
+
+/// The `images` part of the JSON contract, one entry per image.
+#[derive(Debug, Serialize)]
+pub struct ImageRecord {
+    /// The target as given.
+    pub target: String,
+    /// Tags recorded in the archive (an addition to the contract).
+    pub references: Vec<String>,
+    /// Manifest digest.
+    pub digest: String,
+    /// `os/arch[/variant]`.
+    pub platform: Option<String>,
+    /// Layers in manifest order.
+    pub layers: Vec<LayerRecord>,
+}
+
+/// One layer of [`ImageRecord`].
+#[derive(Debug, Serialize)]
+pub struct LayerRecord {
+    /// 0-based manifest position.
+    pub index: usize,
+    /// Blob digest.
+    pub digest: String,
+    /// Uncompressed digest from the config.
+    pub diff_id: Option<String>,
+    /// The instruction that produced the layer.
+    pub created_by: Option<String>,
+    /// Stored (compressed) size in bytes.
+    pub size: u64,
+    /// Counts of file changes; present only in `strata layers` output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<FileCounts>,
+}
+
+/// Per-layer change counts.
+#[derive(Debug, Serialize, Clone, Copy)]
+pub struct FileCounts {
+    /// Files new to the image.
+    pub added: usize,
+    /// Files that replaced a lower layer's file.
+    pub changed: usize,
+    /// Lower layers' files removed.
+    pub deleted: usize,
+}
+
+impl ImageRecord {
+    /// The record of an image without file counts.
+    pub fn new(image: &Image) -> Self {
+        ImageRecord {
+            target: image.target.clone(),
+            references: image.references.clone(),
+            digest: image.digest.clone(),
+            platform: image.platform.clone(),
+            layers: image.layers.iter().map(LayerRecord::new).collect(),
+        }
+    }
+}
+
+impl LayerRecord {
+    fn new(layer: &Layer) -> Self {
+        LayerRecord {
+            index: layer.index,
+            digest: layer.digest.clone(),
+            diff_id: layer.diff_id.clone(),
+            created_by: layer.created_by.clone(),
+            size: layer.size,
+            files: None,
+        }
+    }
+}
+
+/// Walks every layer of `image` in parallel (reading every byte, checking
+/// digests) and returns the image's record with file counts.
+pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
+    let summaries: Vec<WalkSummary> = image
+        .layers
+        .par_iter()
+        .map(|l| {
+            let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
+            if let Some(e) = err {
+                diag.error(e.to_string());
+            }
+            summary
+        })
+        .collect();
+    let timeline = Timeline::new(summaries.into_iter().map(|s| s.index).collect());
+    let mut record = ImageRecord::new(image);
+    for (layer, stats) in record.layers.iter_mut().zip(timeline.stats()) {
+        layer.files =
+            Some(FileCounts { added: stats.added, changed: stats.changed, deleted: stats.deleted });
+    }
+    record
+}
+
+/// Writes the human timeline.
+///
+/// # Errors
+/// When writing fails.
+pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<()> {
+    for r in records {
+        let name = r.references.first().map(String::as_str).unwrap_or(&r.target);
+        writeln!(out, "{name}  {}  {}", r.platform.as_deref().unwrap_or("-"), r.digest)?;
+        for l in &r.layers {
+            let counts = l
+                .files
+                .map(|f| format!("+{} ~{} -{}", f.added, f.changed, f.deleted))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  [{:>2}] {}  {:>10}  {:<18} {}",
+                l.index,
+                short_digest(&l.digest),
+                human_size(l.size),
+                counts,
+                crate::cli::escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `sha256:0123456789ab` (algorithm and 12 hex digits).
+pub fn short_digest(d: &str) -> &str {
+    let end = d.find(':').map_or(12, |i| i + 13);
+    d.get(..end).unwrap_or(d)
+}
+
+/// Bytes in binary units, one decimal.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
