@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diagnostics::Diagnostics;
+use crate::finding::{Severity, Status};
 use crate::image::{self, Image, PlatformFilter};
+use crate::report::Format;
 use crate::timeline;
 
 /// Exit codes, in one place.
@@ -35,10 +37,99 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find secrets (exit 0 clean, 1 findings, 2 error).
+    Scan(Box<ScanArgs>),
     /// Layer timeline: digest, size, created_by, files +added ~changed -deleted.
     Layers(LayersArgs),
     /// Recover a file as it was stored in layer N, deleted or not.
     Extract(ExtractArgs),
+    /// List the rules, or check rule files and their examples.
+    Signatures(SignaturesArgs),
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `strata scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Image archives (docker save, OCI archive, gzip/zstd of either), OCI layout directories, or `-` for stdin.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print whole secrets (otherwise they are redacted).
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Only images of this platform (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<PlatformFilter>,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::Low)]
+    pub fail_on: Severity,
+    /// Only report findings with these statuses.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub status: Vec<Status>,
+    /// Only what the final image still ships, plus config (same as --status present,config).
+    #[arg(long, conflicts_with = "status")]
+    pub final_only: bool,
+    /// Suppress findings whose fingerprint is in this previous JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Allowlist file (default: ./.strata.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra signature files or directories (a rule with an existing id replaces it).
+    #[arg(long, value_name = "PATH")]
+    pub signatures: Vec<PathBuf>,
+    /// Report documented example credentials (AKIAIOSFODNN7EXAMPLE…) instead of suppressing them.
+    #[arg(long)]
+    pub include_examples: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// No progress or warnings on stderr (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `strata signatures`.
+#[derive(Debug, clap::Args)]
+pub struct SignaturesArgs {
+    /// What to do with the rules.
+    #[command(subcommand)]
+    pub action: SignaturesAction,
+}
+
+/// `strata signatures list|check`.
+#[derive(Debug, Subcommand)]
+pub enum SignaturesAction {
+    /// List every rule: id, severity, name.
+    List {
+        /// Extra signature files or directories to include.
+        #[arg(long, value_name = "PATH")]
+        signatures: Vec<PathBuf>,
+    },
+    /// Validate rule files and run every rule's examples through the full scanner.
+    Check {
+        /// A rule file or directory (default: the built-in rules).
+        path: Option<PathBuf>,
+    },
 }
 
 /// Output format of `layers`.
@@ -118,7 +209,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// Anything that should end the run with exit code 2.
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
+        Command::Scan(args) => scan(*args),
         Command::Layers(args) => layers(args),
+        Command::Signatures(args) => signatures(args),
         Command::Extract(args) => extract(args),
     }
 }
@@ -211,4 +304,106 @@ pub fn escape_for_terminal(s: &str) -> String {
 /// True when stdout is a terminal.
 pub fn stdout_is_terminal() -> bool {
     io::stdout().is_terminal()
+}
+
+fn load_signatures(extra: &[PathBuf]) -> Result<Vec<crate::signatures::Signature>> {
+    let mut sets = vec![crate::signatures::builtin()?];
+    for p in extra {
+        sets.push(crate::signatures::load_path(p)?);
+    }
+    Ok(crate::signatures::merge(sets)?)
+}
+
+fn scan(args: ScanArgs) -> Result<Exit> {
+    let threads = args.threads.unwrap_or(0);
+    if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+        // Only fails when a pool exists already (library use); keep it.
+        let _ = e;
+    }
+    let mut scanner = crate::scan::Scanner::new(load_signatures(&args.signatures)?)?;
+    scanner.report_examples = args.include_examples;
+    let allowlist = match &args.config {
+        Some(p) => crate::allowlist::Allowlist::load(p)?,
+        None if std::path::Path::new(".strata.toml").is_file() => {
+            crate::allowlist::Allowlist::load(".strata.toml".as_ref())?
+        }
+        None => crate::allowlist::Allowlist::default(),
+    };
+    let baseline = args.baseline.as_deref().map(crate::allowlist::Baseline::load).transpose()?;
+    // Open the output first, so a bad path fails before a long scan.
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    let diag = Diagnostics::new(!args.quiet);
+    let options = crate::session::ScanOptions {
+        platform: args.platform.clone(),
+        statuses: if args.final_only {
+            vec![Status::Present, Status::Config]
+        } else {
+            args.status.clone()
+        },
+        allowlist,
+        baseline,
+    };
+    let report = crate::session::run(&args.targets, &scanner, &options, &diag)?;
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            args.output.is_none()
+                && stdout_is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let opts = crate::report::RenderOptions { show_secrets: args.show_secrets, color };
+    report.write(args.format, opts, &mut sink)?;
+    sink.flush()?;
+    if diag.has_errors() || report.images.is_empty() {
+        return Ok(Exit::Error);
+    }
+    let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+    Ok(if failing { Exit::Findings } else { Exit::Clean })
+}
+
+fn signatures(args: SignaturesArgs) -> Result<Exit> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.action {
+        SignaturesAction::List { signatures } => {
+            let scanner = crate::scan::Scanner::new(load_signatures(&signatures)?)?;
+            for r in scanner.rules() {
+                writeln!(
+                    out,
+                    "{:<48} {:<9} {:<8} {}",
+                    r.id,
+                    r.severity.as_str(),
+                    format!("{:?}", r.detector).to_lowercase(),
+                    r.name
+                )?;
+            }
+            writeln!(out, "{} rules", scanner.rules().len())?;
+            out.flush()?;
+            Ok(Exit::Clean)
+        }
+        SignaturesAction::Check { path } => {
+            let extra: Vec<PathBuf> = path.into_iter().collect();
+            let signatures = load_signatures(&extra)?;
+            let checked: Vec<String> = signatures
+                .iter()
+                .filter(|s| extra.is_empty() || !s.origin.starts_with("builtin:"))
+                .map(|s| s.syntax.id.clone())
+                .collect();
+            let scanner = crate::scan::Scanner::new(signatures)?;
+            let problems = crate::signatures::check_examples(&scanner, &checked);
+            for p in &problems {
+                writeln!(out, "FAIL {p}")?;
+            }
+            writeln!(out, "{} rules checked, {} problems", checked.len(), problems.len())?;
+            out.flush()?;
+            Ok(if problems.is_empty() { Exit::Clean } else { Exit::Findings })
+        }
+    }
 }

@@ -10,8 +10,15 @@
 //! [`image`] opens targets and walks layers, [`scan`] runs the detectors,
 //! [`finding`] is what reports see, [`report`] renders them.
 
+pub mod allowlist;
 pub mod cli;
 pub mod diagnostics;
 pub mod extract;
+pub mod finding;
 pub mod image;
+pub mod pipeline;
+pub mod report;
+pub mod scan;
+pub mod session;
+pub mod signatures;
 pub mod timeline;

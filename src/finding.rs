@@ -1,0 +1,228 @@
+//! Findings: everything a report needs to know about one secret in one
+//! place, and nothing about rules or tar. Raw secret bytes live in
+//! [`Secret`], whose `Debug` never prints them.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How bad a leak of this kind is.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, not a credential by itself.
+    Info,
+    /// Low impact or low confidence.
+    Low,
+    /// Limited scope credentials.
+    Medium,
+    /// Credentials with real access.
+    High,
+    /// Production credentials and private keys.
+    Critical,
+}
+
+impl Severity {
+    /// The lower-case word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// All severities, most severe first.
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+}
+
+/// Which detector produced a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    /// A signature rule.
+    Pattern,
+    /// High-entropy value in a secret-like assignment.
+    Entropy,
+    /// A credential file recognised by name and structure.
+    File,
+    /// The image config or build history.
+    Config,
+}
+
+/// Where a finding stands in the final image.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Still shipped by the final image.
+    Present,
+    /// Removed by a later layer, but recoverable from this one.
+    Deleted,
+    /// Replaced by a later layer, but recoverable from this one.
+    Overwritten,
+    /// In the image config or history, visible to anyone who pulls.
+    Config,
+}
+
+impl Status {
+    /// The contract's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Present => "present",
+            Status::Deleted => "deleted",
+            Status::Overwritten => "overwritten",
+            Status::Config => "config",
+        }
+    }
+}
+
+/// Raw secret bytes. `Debug` shows only the length.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes, redacted)", self.0.len())
+    }
+}
+
+impl Secret {
+    /// Wraps raw bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// The raw bytes; only reports with `--show-secrets` may print them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Hex SHA-256 of the exact bytes, safe to print and to match on.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.0))
+    }
+
+    /// A redacted form: a few leading and trailing characters around `…`,
+    /// never more than a quarter of the secret, and none for short secrets.
+    pub fn redacted(&self) -> String {
+        if std::str::from_utf8(&self.0).is_err() {
+            return format!("[{} bytes of binary]", self.0.len());
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        let chars: Vec<char> = text.chars().filter(|c| !c.is_control()).collect();
+        let n = chars.len();
+        let show = (n / 8).min(4);
+        if show == 0 {
+            return "…".into();
+        }
+        let head: String = chars[..show].iter().collect();
+        let tail: String = chars[n - show..].iter().collect();
+        format!("{head}…{tail}")
+    }
+}
+
+/// One secret found in one place.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Rule id (kebab-case).
+    pub rule_id: String,
+    /// Rule name.
+    pub rule_name: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Producing detector.
+    pub detector: Detector,
+    /// Target as given.
+    pub target: String,
+    /// Image manifest digest.
+    pub image_digest: String,
+    /// Image platform.
+    pub platform: Option<String>,
+    /// Layer index (None for config findings).
+    pub layer_index: Option<usize>,
+    /// Layer blob digest.
+    pub layer_digest: Option<String>,
+    /// Absolute image path (None for config findings).
+    pub path: Option<String>,
+    /// Path inside nested archives, levels joined with `!`.
+    pub inner_path: Option<String>,
+    /// 1-based line of the secret's first byte.
+    pub line: Option<u64>,
+    /// Status in the final image.
+    pub status: Status,
+    /// The layer that deleted or overwrote it.
+    pub removed_in_layer: Option<usize>,
+    /// The instruction that created the layer (or the history entry).
+    pub created_by: Option<String>,
+    /// `config.env`, `history[3].created_by`… for config findings.
+    pub location: Option<String>,
+    /// The secret.
+    pub secret: Secret,
+    /// What an offline validator confirmed, if one ran.
+    pub validation: Option<String>,
+}
+
+impl Finding {
+    /// A fingerprint stable across runs and rebuilds: rule, secret, path and
+    /// location only (no layer digest, index or timestamp).
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.rule_id.as_str(),
+            &self.secret.sha256(),
+            self.path.as_deref().unwrap_or(""),
+            self.inner_path.as_deref().unwrap_or(""),
+            self.location.as_deref().map(strip_history_index).unwrap_or(""),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0u8]);
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+/// `history[7].created_by` → `history.created_by`: a rebuild that adds an
+/// instruction earlier must not change the fingerprint of a later one.
+fn strip_history_index(location: &str) -> &str {
+    if location.starts_with("history[") { "history.created_by" } else { location }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_never_shows_most_of_the_secret() {
+        let s = Secret::new(b"ghp_abcdefghijklmnopqrstuvwxyz0123456789".to_vec());
+        let r = s.redacted();
+        assert_eq!(r, "ghp_…6789");
+        assert_eq!(Secret::new(b"short".to_vec()).redacted(), "…");
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The human report: image → layer (index, short digest, instruction) →
+//! path → findings, each with its status in words, then a summary.
+
+use std::io::{self, Write};
+
+use super::{RenderOptions, Report, shown_secret};
+use crate::cli::escape_for_terminal;
+use crate::finding::{Finding, Severity, Status};
+use crate::timeline::short_digest;
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    fn severity(&self, s: Severity) -> String {
+        let code = match s {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        self.wrap(code, &format!("{:<8}", s.as_str()))
+    }
+}
+
+/// The status in words, naming the layer and instruction that removed it.
+pub fn status_words(f: &Finding, created_by_of: &dyn Fn(usize) -> Option<String>) -> String {
+    let by = |n: usize| {
+        created_by_of(n)
+            .map(|c| format!(" by `{}`", escape_for_terminal(&truncate(&c, 60))))
+            .unwrap_or_default()
+    };
+    match (f.status, f.removed_in_layer) {
+        (Status::Present, _) => "still in the final image".into(),
+        (Status::Deleted, Some(n)) => format!("deleted in layer {n}{}", by(n)),
+        (Status::Overwritten, Some(n)) => format!("overwritten in layer {n}{}", by(n)),
+        (Status::Config, _) => "in the image config (visible to anyone who pulls)".into(),
+        (s, None) => s.as_str().into(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// Writes the human report.
+///
+/// # Errors
+/// When writing fails.
+pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    let paint = Paint { on: opts.color };
+    for image in &report.images {
+        let mine: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.target == image.target && f.image_digest == image.digest)
+            .collect();
+        let name = image.references.first().map_or(image.target.as_str(), String::as_str);
+        writeln!(
+            out,
+            "{} {}  {}  {}",
+            paint.wrap("1", "image"),
+            escape_for_terminal(name),
+            image.platform.as_deref().unwrap_or("-"),
+            short_digest(&image.digest)
+        )?;
+        if mine.is_empty() {
+            writeln!(out, "  no findings")?;
+        }
+        let created_by_of = |n: usize| image.layers.get(n).and_then(|l| l.created_by.clone());
+        let mut layer_keys: Vec<Option<usize>> = mine.iter().map(|f| f.layer_index).collect();
+        layer_keys.sort_by_key(|k| k.map_or(usize::MAX, |i| i));
+        layer_keys.dedup();
+        for key in layer_keys {
+            match key {
+                Some(i) => {
+                    let l = &image.layers[i];
+                    writeln!(
+                        out,
+                        "  layer {i}  {}  {}",
+                        short_digest(&l.digest),
+                        escape_for_terminal(&truncate(l.created_by.as_deref().unwrap_or("-"), 100))
+                    )?;
+                }
+                None => writeln!(out, "  image config and history")?,
+            }
+            let mut in_layer: Vec<&&Finding> =
+                mine.iter().filter(|f| f.layer_index == key).collect();
+            in_layer.sort_by(|a, b| {
+                (&a.path, &a.inner_path, a.line).cmp(&(&b.path, &b.inner_path, b.line))
+            });
+            let mut last_place: Option<String> = None;
+            for f in in_layer {
+                let place = match (&f.path, &f.inner_path, &f.location) {
+                    (Some(p), Some(i), _) => format!("{p}!{i}"),
+                    (Some(p), None, _) => p.clone(),
+                    (None, _, Some(loc)) => loc.clone(),
+                    _ => "-".into(),
+                };
+                if last_place.as_ref() != Some(&place) {
+                    writeln!(out, "    {}", paint.wrap("1", &escape_for_terminal(&place)))?;
+                    last_place = Some(place);
+                }
+                let line = f.line.map(|l| format!("line {l}")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "      {} {}  {}  {}",
+                    paint.severity(f.severity),
+                    f.rule_id,
+                    line,
+                    escape_for_terminal(&shown_secret(f, opts.show_secrets)),
+                )?;
+                writeln!(out, "               {}", status_words(f, &created_by_of))?;
+            }
+        }
+    }
+    write_summary(report, out)
+}
+
+fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let sev: Vec<String> = report
+        .by_severity()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect();
+    let status: Vec<String> = report
+        .by_status()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{} findings in {} image(s){}",
+        report.findings.len(),
+        report.images.len(),
+        if sev.is_empty() { String::new() } else { format!(": {}", sev.join(", ")) }
+    )?;
+    if !status.is_empty() {
+        writeln!(out, "status: {}", status.join(", "))?;
+    }
+    let suppressed: Vec<String> = report
+        .suppressed
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if !suppressed.is_empty() {
+        writeln!(out, "suppressed: {}", suppressed.join(", "))?;
+    }
+    Ok(())
+}

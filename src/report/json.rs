@@ -1,0 +1,112 @@
+//! The JSON contract (DESIGN.md). Fields may be added, never changed.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{RenderOptions, Report};
+use crate::diagnostics::Diagnostic;
+use crate::finding::{Detector, Finding, Severity, Status};
+use crate::timeline::ImageRecord;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    tool: Tool,
+    images: &'a [ImageRecord],
+    findings: Vec<FindingJson<'a>>,
+    summary: Summary,
+    diagnostics: &'a [Diagnostic],
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    total: usize,
+    by_severity: BTreeMap<&'static str, usize>,
+    by_status: BTreeMap<&'static str, usize>,
+    suppressed: BTreeMap<String, u64>,
+}
+
+/// One finding as the contract spells it.
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    rule_id: &'a str,
+    rule_name: &'a str,
+    severity: Severity,
+    detector: Detector,
+    target: &'a str,
+    image_digest: &'a str,
+    platform: Option<&'a str>,
+    layer_index: Option<usize>,
+    layer_digest: Option<&'a str>,
+    path: Option<&'a str>,
+    inner_path: Option<&'a str>,
+    line: Option<u64>,
+    status: Status,
+    removed_in_layer: Option<usize>,
+    created_by: Option<&'a str>,
+    location: Option<&'a str>,
+    redacted: String,
+    secret_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    validation: Option<&'a str>,
+    fingerprint: String,
+}
+
+impl<'a> FindingJson<'a> {
+    fn new(f: &'a Finding, show: bool) -> Self {
+        FindingJson {
+            rule_id: &f.rule_id,
+            rule_name: &f.rule_name,
+            severity: f.severity,
+            detector: f.detector,
+            target: &f.target,
+            image_digest: &f.image_digest,
+            platform: f.platform.as_deref(),
+            layer_index: f.layer_index,
+            layer_digest: f.layer_digest.as_deref(),
+            path: f.path.as_deref(),
+            inner_path: f.inner_path.as_deref(),
+            line: f.line,
+            status: f.status,
+            removed_in_layer: f.removed_in_layer,
+            created_by: f.created_by.as_deref(),
+            location: f.location.as_deref(),
+            redacted: f.secret.redacted(),
+            secret_sha256: f.secret.sha256(),
+            secret: show.then(|| String::from_utf8_lossy(f.secret.expose()).into_owned()),
+            validation: f.validation.as_deref(),
+            fingerprint: f.fingerprint(),
+        }
+    }
+}
+
+/// Writes the report as pretty JSON.
+///
+/// # Errors
+/// When writing fails.
+pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    let doc = Document {
+        version: 1,
+        tool: Tool { name: "strata", version: env!("CARGO_PKG_VERSION") },
+        images: &report.images,
+        findings: report.findings.iter().map(|f| FindingJson::new(f, opts.show_secrets)).collect(),
+        summary: Summary {
+            total: report.findings.len(),
+            by_severity: report.by_severity().into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
+            by_status: report.by_status().into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
+            suppressed: report.suppressed.clone(),
+        },
+        diagnostics: &report.diagnostics,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

@@ -1,0 +1,90 @@
+//! Reports: human text, the JSON contract, and SARIF 2.1.0. Reporters write
+//! to a `Write` and see findings and image records only, never rules'
+//! regexes or tar. Secrets are redacted unless `show_secrets`.
+
+pub mod human;
+pub mod json;
+pub mod sarif;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::diagnostics::Diagnostic;
+use crate::finding::{Finding, Severity, Status};
+use crate::scan::RuleInfo;
+use crate::timeline::ImageRecord;
+
+/// Output format of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Grouped by image, layer and path, for people.
+    Human,
+    /// The JSON contract of DESIGN.md.
+    Json,
+    /// SARIF 2.1.0, for code scanning dashboards.
+    Sarif,
+}
+
+/// Everything a report shows.
+#[derive(Debug)]
+pub struct Report {
+    /// Scanned images.
+    pub images: Vec<ImageRecord>,
+    /// Findings after filters, baseline and allowlist.
+    pub findings: Vec<Finding>,
+    /// Why candidates or findings were left out, with counts.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Warnings and errors met.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every rule the scanner knows (SARIF lists the ones reported).
+    pub rules: Vec<RuleInfo>,
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    /// Print raw secrets.
+    pub show_secrets: bool,
+    /// Use ANSI colour (human format only).
+    pub color: bool,
+}
+
+impl Report {
+    /// Findings per severity, most severe first, zeros included.
+    pub fn by_severity(&self) -> Vec<(Severity, usize)> {
+        Severity::ALL
+            .iter()
+            .map(|s| (*s, self.findings.iter().filter(|f| f.severity == *s).count()))
+            .collect()
+    }
+
+    /// Findings per status.
+    pub fn by_status(&self) -> Vec<(Status, usize)> {
+        [Status::Present, Status::Deleted, Status::Overwritten, Status::Config]
+            .iter()
+            .map(|s| (*s, self.findings.iter().filter(|f| f.status == *s).count()))
+            .collect()
+    }
+
+    /// Renders in `format`.
+    ///
+    /// # Errors
+    /// When writing fails.
+    pub fn write(
+        &self,
+        format: Format,
+        opts: RenderOptions,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        match format {
+            Format::Human => human::write(self, opts, out),
+            Format::Json => json::write(self, opts, out),
+            Format::Sarif => sarif::write(self, opts, out),
+        }
+    }
+}
+
+/// The secret as a report may show it: raw with `show_secrets`, else redacted.
+pub fn shown_secret(f: &Finding, show: bool) -> String {
+    if show { String::from_utf8_lossy(f.secret.expose()).into_owned() } else { f.secret.redacted() }
+}

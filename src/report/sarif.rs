@@ -1,0 +1,176 @@
+//! SARIF 2.1.0: one run, the reported rules with full descriptions and
+//! help, one result per finding located by image path (with the image,
+//! digest and layer as a logical location), and partial fingerprints.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::{RenderOptions, Report, shown_secret};
+use crate::finding::{Finding, Severity};
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub's `security-severity` score for a severity.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "1.0",
+    }
+}
+
+/// A relative URI for an image path: percent-encode what URIs forbid.
+fn uri_for(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.trim_start_matches('/').bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() { "image".into() } else { out }
+}
+
+fn location(f: &Finding) -> Value {
+    let (uri, line) = match (&f.path, &f.location) {
+        (Some(p), _) => (uri_for(p), f.line.unwrap_or(1).max(1)),
+        (None, Some(loc)) => (format!("image-config/{}", uri_for(loc)), 1),
+        _ => ("image".into(), 1),
+    };
+    let mut logical = vec![json!({
+        "name": f.image_digest,
+        "fullyQualifiedName": format!("{}@{}", f.target, f.image_digest),
+        "kind": "image",
+    })];
+    if let (Some(i), Some(d)) = (f.layer_index, &f.layer_digest) {
+        logical
+            .push(json!({"name": format!("layer {i}"), "fullyQualifiedName": d, "kind": "layer"}));
+    }
+    json!({
+        "physicalLocation": {
+            "artifactLocation": {"uri": uri},
+            "region": {"startLine": line},
+        },
+        "logicalLocations": logical,
+    })
+}
+
+fn message(f: &Finding, show: bool) -> String {
+    let place = match (&f.path, &f.inner_path, &f.location) {
+        (Some(p), Some(i), _) => format!("{p}!{i}"),
+        (Some(p), None, _) => p.clone(),
+        (None, _, Some(l)) => l.clone(),
+        _ => "the image".into(),
+    };
+    let layer = f.layer_index.map(|i| format!(" in layer {i}")).unwrap_or_default();
+    let status = match f.removed_in_layer {
+        Some(n) => format!("{} in layer {n}", f.status.as_str()),
+        None => f.status.as_str().to_owned(),
+    };
+    format!(
+        "{} ({}) at {place}{layer} of {}: {status}",
+        f.rule_name,
+        shown_secret(f, show),
+        f.target
+    )
+}
+
+/// Writes the SARIF log.
+///
+/// # Errors
+/// When writing fails.
+pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    let mut used: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &report.findings {
+        let next = used.len();
+        used.entry(f.rule_id.as_str()).or_insert(next);
+    }
+    let mut rules: Vec<(usize, Value)> = Vec::new();
+    for (id, idx) in &used {
+        let Some(r) = report.rules.iter().find(|r| r.id == *id) else { continue };
+        let description =
+            if r.description.is_empty() { r.name.clone() } else { r.description.clone() };
+        let refs = r.references.join("\n");
+        let help = format!(
+            "{description}\n\nRotate or revoke the credential, then rebuild the image so that no layer \
+             carries it: deleting a file in a later layer does not remove it from earlier layers.{}",
+            if refs.is_empty() { String::new() } else { format!("\n\nReferences:\n{refs}") }
+        );
+        rules.push((
+            *idx,
+            json!({
+                "id": r.id,
+                "name": pascal(&r.id),
+                "shortDescription": {"text": r.name},
+                "fullDescription": {"text": description},
+                "help": {"text": help, "markdown": help},
+                "defaultConfiguration": {"level": level(r.severity)},
+                "properties": {
+                    "tags": ["security", "secret"],
+                    "precision": "high",
+                    "security-severity": security_severity(r.severity),
+                },
+            }),
+        ));
+    }
+    rules.sort_by_key(|(i, _)| *i);
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            json!({
+                "ruleId": f.rule_id,
+                "ruleIndex": used[f.rule_id.as_str()],
+                "level": level(f.severity),
+                "message": {"text": message(f, opts.show_secrets)},
+                "locations": [location(f)],
+                "partialFingerprints": {"strataFingerprint/v1": f.fingerprint()},
+                "properties": {
+                    "status": f.status.as_str(),
+                    "removedInLayer": f.removed_in_layer,
+                    "layerIndex": f.layer_index,
+                    "createdBy": f.created_by,
+                    "secretSha256": f.secret.sha256(),
+                },
+            })
+        })
+        .collect();
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "strata",
+                "version": env!("CARGO_PKG_VERSION"),
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/strata-scanner/strata",
+                "rules": rules.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            }},
+            "results": results,
+            "columnKind": "utf16CodeUnits",
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    writeln!(out)
+}
+
+/// `github-pat-classic` → `GithubPatClassic` (SARIF rule names are identifiers).
+fn pascal(id: &str) -> String {
+    id.split('-')
+        .map(|p| {
+            let mut c = p.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}

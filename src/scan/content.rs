@@ -1,0 +1,140 @@
+//! One file's content, start to finish: recognise nested archives by their
+//! first bytes and descend into them, otherwise stream the bytes through
+//! the pattern engine and, for small files, the credential-file detectors.
+
+use std::io::{self, Read};
+
+use super::stream::{BUFFER, fill};
+use super::{Hit, Scanner, dedupe, file, nested};
+
+/// Limits on nested archives, so a bomb stops with a note instead of
+/// exhausting time, memory or disk.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Archive levels opened below the layer (a `.tar.gz` counts once).
+    pub max_depth: usize,
+    /// Members read per archive.
+    pub max_entries: usize,
+    /// Bytes expanded out of the archives inside one layer file.
+    pub max_expanded: u64,
+    /// Largest expanded/compressed ratio accepted for a member.
+    pub max_ratio: u64,
+    /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
+    pub zip_in_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 3,
+            max_entries: 100_000,
+            max_expanded: 1 << 30,
+            max_ratio: 200,
+            zip_in_memory: 32 << 20,
+        }
+    }
+}
+
+/// A hit and where inside nested archives it was.
+#[derive(Debug, Clone)]
+pub struct FileHit {
+    /// Member path inside nested archives, levels joined with `!`.
+    pub inner_path: Option<String>,
+    /// The hit (offset and line are within the innermost member).
+    pub hit: Hit,
+}
+
+/// The per-file scanning state of one worker.
+#[derive(Debug)]
+pub struct ContentScanner<'s> {
+    /// The detectors.
+    pub scanner: &'s Scanner,
+    /// Nested archive limits.
+    pub limits: Limits,
+    /// Expansion budget left for the current top-level file.
+    pub budget: u64,
+    /// Problems met inside nested archives (bombs, corrupt members).
+    pub notes: Vec<String>,
+    first_file_rule: usize,
+    scratch: Vec<u8>,
+}
+
+impl<'s> ContentScanner<'s> {
+    /// A worker's content scanner.
+    pub fn new(scanner: &'s Scanner, limits: Limits) -> Self {
+        let first_file_rule =
+            scanner.rule_index("file-docker-config-auth").expect("file rules are always present");
+        ContentScanner {
+            scanner,
+            limits,
+            budget: limits.max_expanded,
+            notes: Vec::new(),
+            first_file_rule,
+            scratch: vec![0; BUFFER],
+        }
+    }
+
+    /// Scans one file of a layer at image path `path`.
+    ///
+    /// # Errors
+    /// Only errors of `reader` itself (the layer stream); problems inside
+    /// nested archives become [`ContentScanner::notes`].
+    pub fn scan_file(&mut self, path: &str, reader: &mut dyn Read) -> io::Result<Vec<FileHit>> {
+        self.budget = self.limits.max_expanded;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = self.scan_member(path, None, 0, reader, &mut scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Scans a file or archive member; `inner` is its path inside archives.
+    pub(super) fn scan_member(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        depth: usize,
+        reader: &mut dyn Read,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<Vec<FileHit>> {
+        scratch.resize(BUFFER, 0);
+        let filled = fill(reader, scratch)?;
+        let eof = filled < scratch.len();
+        if depth < self.limits.max_depth
+            && let Some(kind) = nested::sniff(&scratch[..filled])
+        {
+            let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
+            return nested::scan(self, kind, path, inner, depth, &mut chained);
+        }
+        self.scan_plain(path, inner, scratch, filled, eof, reader)
+    }
+
+    /// Scans bytes that are not an archive.
+    pub(super) fn scan_plain(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        scratch: &mut [u8],
+        filled: usize,
+        eof: bool,
+        reader: &mut dyn Read,
+    ) -> io::Result<Vec<FileHit>> {
+        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader)?;
+        if eof && filled <= file::MAX_CREDENTIAL_FILE {
+            let as_path = match inner {
+                Some(i) => {
+                    format!("/{}", i.rsplit('!').next().unwrap_or(i).trim_start_matches('/'))
+                }
+                None => path.to_owned(),
+            };
+            let found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            if !found.is_empty() {
+                hits.extend(found);
+                hits = dedupe(self.scanner, hits);
+            }
+        }
+        Ok(hits
+            .into_iter()
+            .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })
+            .collect())
+    }
+}

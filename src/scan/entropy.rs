@@ -1,0 +1,187 @@
+//! The entropy detector: values assigned to secret-named keys
+//! (`KEY=VALUE`, `key: value`, `"key": "value"`, `key="value"` attributes,
+//! `<password>value</password>`) and URL userinfo, reported only when the
+//! value looks random for its character set.
+//!
+//! It is expressed as two built-in rules run by the pattern engine (same
+//! keyword automaton, same windows), with [`passes`] as their gate.
+
+use super::filter;
+use super::pattern::shannon;
+use crate::finding::Severity;
+use crate::signatures::{SignatureSyntax, compile};
+
+/// Rule id of the assignment detector.
+pub const ASSIGNMENT_RULE: &str = "generic-high-entropy-assignment";
+/// Rule id of the URL userinfo detector.
+pub const URL_RULE: &str = "generic-url-credentials";
+
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "auth_key",
+    "authkey",
+    "private_key",
+    "privatekey",
+    "client_secret",
+    "credential",
+    "passphrase",
+];
+
+/// The two built-in rules, compiled.
+///
+/// # Panics
+/// Never in practice: the patterns are constants covered by tests.
+pub fn rules() -> Vec<crate::signatures::Signature> {
+    let assignment = SignatureSyntax {
+        id: ASSIGNMENT_RULE.into(),
+        name: "High-entropy value assigned to a secret-named key".into(),
+        severity: Severity::Medium,
+        keywords: SECRET_WORDS.iter().map(|s| (*s).to_owned()).collect(),
+        pattern: concat!(
+            r#"(?i)(?P<key>[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credential|passphrase)[a-z0-9_.\-]{0,40})"#,
+            r#"["']?[ \t]{0,4}(?:=|:=|:|=>|>)[ \t]{0,4}["'`]?"#,
+            r#"(?P<secret>[A-Za-z0-9+/=_\-.~!@#%^&*]{8,256})"#
+        )
+        .into(),
+        validator: None,
+        min_entropy: None,
+        window: Some(128),
+        description: "A value with high entropy for its character set, assigned to a key \
+                      whose name says it holds a password, secret, token or key."
+            .into(),
+        references: vec![],
+        examples: vec![],
+        negative_examples: vec![],
+    };
+    let url = SignatureSyntax {
+        id: URL_RULE.into(),
+        name: "Password in URL userinfo".into(),
+        severity: Severity::Medium,
+        keywords: vec!["://".into()],
+        pattern: r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<secret>[^\s:/@"'<>]{4,128})@[a-z0-9.\-\[\]_]+"#.into(),
+        validator: None,
+        min_entropy: None,
+        window: Some(256),
+        description: "A URL with user:password@host credentials.".into(),
+        references: vec![],
+        examples: vec![],
+        negative_examples: vec![],
+    };
+    [assignment, url]
+        .into_iter()
+        .map(|s| compile(s, "builtin:entropy").expect("built-in entropy rules compile"))
+        .collect()
+}
+
+/// Character set of a value, which sets the entropy it must reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Charset {
+    Hex,
+    Alphanumeric,
+    Base64,
+    Printable,
+}
+
+fn charset(v: &[u8]) -> Charset {
+    if v.iter().all(u8::is_ascii_hexdigit) {
+        Charset::Hex
+    } else if v.iter().all(u8::is_ascii_alphanumeric) {
+        Charset::Alphanumeric
+    } else if v.iter().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(b)) {
+        Charset::Base64
+    } else {
+        Charset::Printable
+    }
+}
+
+/// True when `value` looks like a generated secret rather than a word,
+/// identifier, path, version, digest or placeholder.
+pub fn passes(rule_id: &str, value: &[u8]) -> bool {
+    if filter::is_placeholder_word(value) || looks_structured(value) {
+        return false;
+    }
+    let e = shannon(value);
+    let n = value.len();
+    if rule_id == URL_RULE {
+        // Any real password in a URL counts; only reject the trivial.
+        return n >= 6 && e >= 2.5 && classes(value) >= 2;
+    }
+    let (min_len, min_entropy, alphabet): (usize, f64, usize) = match charset(value) {
+        // 20+ hex digits of a key, not a short id; digests are excluded below.
+        Charset::Hex => (20, 3.0, 16),
+        Charset::Alphanumeric => (12, 3.2, 62),
+        Charset::Base64 => (16, 3.5, 64),
+        Charset::Printable => (10, 3.0, 94),
+    };
+    // Random strings reach about log2(min(n, alphabet)) bits per byte; demand most of that.
+    let expected = (n.min(alphabet) as f64).log2();
+    n >= min_len && e >= min_entropy.max(expected * 0.75) && classes(value) >= 2
+}
+
+/// Number of character classes present (lower, upper, digit, symbol).
+fn classes(v: &[u8]) -> usize {
+    let has = |f: fn(&u8) -> bool| usize::from(v.iter().any(f));
+    has(u8::is_ascii_lowercase)
+        + has(u8::is_ascii_uppercase)
+        + has(u8::is_ascii_digit)
+        + has(|b| !b.is_ascii_alphanumeric())
+}
+
+/// Values with a shape that is not a secret: UUIDs, hex digests of standard
+/// lengths with an algorithm prefix, SRI hashes, dotted identifiers,
+/// versions, paths.
+fn looks_structured(v: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(v);
+    let is_uuid = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| {
+            if [8, 13, 18, 23].contains(&i) { b == b'-' } else { b.is_ascii_hexdigit() }
+        });
+    let sri = ["sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:", "md5:"]
+        .iter()
+        .any(|p| s.to_ascii_lowercase().starts_with(p));
+    let dotted_identifier = s.contains('.')
+        && s.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'));
+    let path = s.starts_with('/') || s.starts_with("./") || s.starts_with("../");
+    let snake = s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
+    is_uuid || sri || dotted_identifier || path || snake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate() {
+        let yes =
+            ["Xk9#mP2$vL8qR4tW", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "aB3dE6gH9jK2mN5p"];
+        for v in yes {
+            assert!(passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
+        }
+        let no = [
+            "changeme",
+            "password_reset_token",
+            "self.password",
+            "0123456789abcdef",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "sha512-abcdefABCDEF0123456789+/",
+            "/etc/secrets/token",
+            "your_api_key_here",
+            "os.environ",
+        ];
+        for v in no {
+            assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
+        }
+        assert!(rules().len() == 2);
+    }
+}

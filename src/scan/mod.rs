@@ -1,0 +1,211 @@
+//! Detectors. A [`Scanner`] is built once from the signatures and shared,
+//! immutable, by every worker. It sees bytes and paths, never tar: the
+//! layer walk hands it each file's reader.
+//!
+//! - [`pattern`]: keyword automaton + windowed regexes (signature rules);
+//! - [`entropy`]: high-entropy assignments, as two built-in rules;
+//! - [`file`]: credential files recognised by name and structure;
+//! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
+//! - [`config`]: the image config and build history;
+//! - [`stream`]: bounded windows with overlap, so memory stays flat.
+
+pub mod config;
+pub mod content;
+pub mod entropy;
+pub mod file;
+pub mod filter;
+pub mod nested;
+pub mod pattern;
+pub mod stream;
+pub mod validate;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::finding::{Detector, Secret, Severity};
+use crate::signatures::Signature;
+use pattern::{PatternEngine, RawMatch};
+
+/// A secret found in some bytes, before it is placed in an image.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Index into [`Scanner::rule`].
+    pub rule: usize,
+    /// Byte offset of the secret in its file (or string).
+    pub offset: u64,
+    /// 1-based line of the secret's first byte.
+    pub line: u64,
+    /// The secret.
+    pub secret: Secret,
+    /// What a validator confirmed.
+    pub validation: Option<String>,
+}
+
+/// What a rule is, for findings: pattern rules, entropy rules and the file
+/// detectors' own rules share this shape.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    /// Kebab-case id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Producing detector.
+    pub detector: Detector,
+    /// Description.
+    pub description: String,
+    /// Documentation links.
+    pub references: Vec<String>,
+    /// Specificity rank for de-duplication: higher wins.
+    pub rank: u8,
+}
+
+/// Counts of candidates dropped on purpose, for the summary.
+#[derive(Debug, Default)]
+pub struct Suppressed {
+    /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
+    pub known_examples: AtomicU64,
+}
+
+/// The compiled detectors.
+#[derive(Debug)]
+pub struct Scanner {
+    engine: PatternEngine,
+    rules: Vec<RuleInfo>,
+    /// Suppression counters, shared by all workers.
+    pub suppressed: Suppressed,
+    /// Whether documented example credentials are reported anyway.
+    pub report_examples: bool,
+}
+
+/// Why the scanner could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BuildError(#[from] pattern::BuildError);
+
+impl Scanner {
+    /// Compiles the detectors from signature rules (entropy rules and file
+    /// detector rules are added here).
+    ///
+    /// # Errors
+    /// When the keyword automaton cannot be built.
+    pub fn new(signatures: Vec<Signature>) -> Result<Self, BuildError> {
+        let mut all = signatures;
+        all.extend(entropy::rules());
+        let mut rules: Vec<RuleInfo> = all
+            .iter()
+            .map(|s| RuleInfo {
+                id: s.syntax.id.clone(),
+                name: s.syntax.name.clone(),
+                severity: s.syntax.severity,
+                detector: s.detector,
+                description: s.syntax.description.clone(),
+                references: s.syntax.references.clone(),
+                rank: match (s.detector, s.validator.is_some(), s.is_generic()) {
+                    (Detector::Entropy, _, _) => 0,
+                    (_, _, true) => 1,
+                    (_, false, false) => 2,
+                    (_, true, false) => 3,
+                },
+            })
+            .collect();
+        rules.extend(file::rules());
+        let engine = PatternEngine::new(all)?;
+        Ok(Scanner { engine, rules, suppressed: Suppressed::default(), report_examples: false })
+    }
+
+    /// Every rule the scanner can report.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.rules
+    }
+
+    /// The rule behind a hit.
+    pub fn rule(&self, index: usize) -> &RuleInfo {
+        &self.rules[index]
+    }
+
+    /// Index of a rule by id.
+    pub fn rule_index(&self, id: &str) -> Option<usize> {
+        self.rules.iter().position(|r| r.id == id)
+    }
+
+    /// The signature rules with their examples.
+    pub fn signatures(&self) -> &[Signature] {
+        self.engine.rules()
+    }
+
+    /// Scans one in-memory buffer (a config string, a small file).
+    pub fn scan_bytes(&self, data: &[u8]) -> Vec<Hit> {
+        dedupe(self, self.scan_bytes_all(data))
+    }
+
+    /// Like [`Scanner::scan_bytes`] but keeps every rule's hit, even where a
+    /// more specific rule matched the same bytes (for checking rule examples).
+    pub fn scan_bytes_all(&self, data: &[u8]) -> Vec<Hit> {
+        let mut raw = Vec::new();
+        self.engine.find(data, &mut |m| raw.push(m));
+        raw.sort_by_key(|m| m.secret.0);
+        let mut lines = stream::LineCounter::default();
+        raw.iter().filter_map(|m| self.to_hit(data, 0, m, &mut lines)).collect()
+    }
+
+    /// Turns an engine match into a hit, dropping documented examples.
+    fn to_hit(
+        &self,
+        buf: &[u8],
+        base: u64,
+        m: &RawMatch,
+        lines: &mut stream::LineCounter,
+    ) -> Option<Hit> {
+        let secret = &buf[m.secret.0..m.secret.1];
+        if !self.report_examples && filter::known_example(secret).is_some() {
+            self.suppressed.known_examples.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Hit {
+            rule: m.rule,
+            offset: base + m.secret.0 as u64,
+            line: lines.line_at(buf, m.secret.0),
+            secret: Secret::new(secret.to_vec()),
+            validation: m.validation.clone(),
+        })
+    }
+}
+
+/// Keeps one hit per overlapping secret span: the most specific rule wins
+/// (validated > specific > generic > entropy), then the longer secret.
+pub fn dedupe(scanner: &Scanner, mut hits: Vec<Hit>) -> Vec<Hit> {
+    if hits.len() < 2 {
+        return hits;
+    }
+    hits.sort_by_key(|h| (h.offset, std::cmp::Reverse(h.secret.expose().len())));
+    let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits {
+        let end = h.offset + h.secret.expose().len() as u64;
+        let overlapping = out.iter_mut().rev().take(8).find(|o| {
+            let o_end = o.offset + o.secret.expose().len() as u64;
+            h.offset < o_end && o.offset < end
+        });
+        match overlapping {
+            None => out.push(h),
+            Some(o) => {
+                let key = |x: &Hit| (scanner.rule(x.rule).rank, x.secret.expose().len());
+                if key(&h) > key(o) {
+                    *o = h;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_is_send_and_sync() {
+        fn assert<T: Send + Sync>() {}
+        assert::<Scanner>();
+    }
+}

@@ -1,0 +1,282 @@
+//! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, and
+//! gzip (a `.tar.gz` is one level). Members are scanned like files, with
+//! their path inside the archive joined by `!` for each level.
+//!
+//! Every expanded byte is charged to a budget, and members whose expansion
+//! ratio is absurd are skipped: a bomb ends with a note, not an OOM.
+
+use std::io::{self, BufReader, Read, Seek};
+
+use super::content::{ContentScanner, FileHit};
+use super::stream::{BUFFER, fill};
+use crate::image::compression::looks_like_tar;
+
+/// An archive format recognised by magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PKZIP (local file header or empty archive).
+    Zip,
+    /// gzip stream.
+    Gzip,
+    /// POSIX/GNU tar.
+    Tar,
+}
+
+/// Recognises an archive from its first bytes.
+pub fn sniff(head: &[u8]) -> Option<Kind> {
+    match head {
+        [b'P', b'K', 3, 4, ..] => Some(Kind::Zip),
+        [0x1f, 0x8b, 8, ..] => Some(Kind::Gzip),
+        _ if looks_like_tar(head) => Some(Kind::Tar),
+        _ => None,
+    }
+}
+
+/// Marks errors raised by the limits, so they become notes, not failures.
+#[derive(Debug)]
+struct LimitHit(String);
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+/// A reader that stops once `remaining` bytes were read.
+struct Budgeted<'a, R> {
+    inner: R,
+    remaining: &'a mut u64,
+}
+
+impl<R: Read> Read for Budgeted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > *self.remaining {
+            return Err(io::Error::other(LimitHit("expansion limit reached".into())));
+        }
+        *self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader that counts the bytes pulled through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn join(prefix: Option<&str>, sep: &str, name: &str) -> String {
+    match prefix {
+        Some(p) => format!("{p}{sep}{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Scans the members of an archive read from `reader`.
+///
+/// # Errors
+/// Only errors of the outer stream that are not the archive's own fault;
+/// corrupt archives and limits become notes.
+pub fn scan(
+    cs: &mut ContentScanner<'_>,
+    kind: Kind,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+) -> io::Result<Vec<FileHit>> {
+    let where_ = || match inner {
+        Some(i) => format!("{path}!{i}"),
+        None => path.to_owned(),
+    };
+    let result = match kind {
+        Kind::Tar => scan_tar(cs, path, inner, depth, reader),
+        Kind::Gzip => scan_gzip(cs, path, inner, depth, reader),
+        Kind::Zip => scan_zip(cs, path, inner, depth, reader),
+    };
+    match result {
+        Ok(hits) => Ok(hits),
+        Err((hits, e)) => {
+            let limit = e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some();
+            let what = if limit { "archive bomb stopped" } else { "unreadable nested archive" };
+            cs.notes.push(format!("{}: {what}: {e}; scanned what came before", where_()));
+            Ok(hits)
+        }
+    }
+}
+
+type Partial = Result<Vec<FileHit>, (Vec<FileHit>, io::Error)>;
+
+fn scan_tar(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+) -> Partial {
+    let mut hits = Vec::new();
+    let mut scratch = Vec::with_capacity(BUFFER);
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => return Err((hits, e)),
+    };
+    for (n, entry) in entries.enumerate() {
+        if n >= cs.limits.max_entries {
+            let e =
+                io::Error::other(LimitHit(format!("more than {} members", cs.limits.max_entries)));
+            return Err((hits, e));
+        }
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => return Err((hits, e)),
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = crate::image::path::decode_name(&entry.path_bytes());
+        let name = join(inner, "!", name.trim_start_matches("./"));
+        let mut budget = cs.budget;
+        let result = {
+            let mut limited = Budgeted { inner: &mut entry, remaining: &mut budget };
+            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
+        };
+        cs.budget = budget;
+        match result {
+            Ok(h) => hits.extend(h),
+            Err(e) => return Err((hits, e)),
+        }
+    }
+    Ok(hits)
+}
+
+fn scan_gzip(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+) -> Partial {
+    let mut compressed = Counting { inner: reader, count: 0 };
+    let decoder = flate2::read::MultiGzDecoder::new(&mut compressed);
+    let mut budget = cs.budget;
+    let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
+    let mut scratch = vec![0; BUFFER];
+    let filled = match fill(&mut limited, &mut scratch) {
+        Ok(n) => n,
+        Err(e) => return Err((Vec::new(), e)),
+    };
+    let eof = filled < scratch.len();
+    // The member name: the file (or inner member) without its .gz suffix.
+    let base = inner.map_or(path, |i| i.rsplit('!').next().unwrap_or(i));
+    let file = base.rsplit('/').next().unwrap_or(base);
+    let stripped =
+        file.strip_suffix(".gz").or_else(|| file.strip_suffix(".tgz")).unwrap_or(file).to_owned();
+    let result = if looks_like_tar(&scratch[..filled]) {
+        // A .tar.gz is one archive level: members sit directly under `inner`.
+        let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
+        scan_tar(cs, path, inner, depth, &mut chained)
+    } else {
+        let name = join(inner, "!", &stripped);
+        cs.scan_plain(path, Some(&name), &mut scratch, filled, eof, &mut limited)
+            .map_err(|e| (Vec::new(), e))
+    };
+    drop(limited);
+    cs.budget = budget;
+    result
+}
+
+fn scan_zip(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+) -> Partial {
+    // Zip needs random access: memory below the threshold, a temp file above.
+    let mut head = Vec::new();
+    let limit = cs.limits.zip_in_memory;
+    if let Err(e) = reader.take(limit + 1).read_to_end(&mut head) {
+        return Err((Vec::new(), e));
+    }
+    if head.len() as u64 <= limit {
+        return scan_zip_archive(cs, path, inner, depth, io::Cursor::new(head));
+    }
+    let spooled = (|| {
+        let mut tmp = tempfile::tempfile()?;
+        io::Write::write_all(&mut tmp, &head)?;
+        io::copy(reader, &mut tmp)?;
+        tmp.rewind()?;
+        Ok::<_, io::Error>(tmp)
+    })();
+    drop(head);
+    match spooled {
+        Ok(f) => scan_zip_archive(cs, path, inner, depth, BufReader::new(f)),
+        Err(e) => Err((Vec::new(), e)),
+    }
+}
+
+fn scan_zip_archive<R: Read + Seek>(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: R,
+) -> Partial {
+    let mut hits = Vec::new();
+    let mut zip = match zip::ZipArchive::new(reader) {
+        Ok(z) => z,
+        Err(e) => return Err((hits, io::Error::other(e))),
+    };
+    let mut scratch = Vec::with_capacity(BUFFER);
+    for i in 0..zip.len().min(cs.limits.max_entries) {
+        let mut member = match zip.by_index(i) {
+            Ok(m) => m,
+            Err(e) => {
+                cs.notes.push(format!("{path}: zip member {i}: {e}; skipped"));
+                continue;
+            }
+        };
+        if member.is_dir() {
+            continue;
+        }
+        let member_name = member
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| crate::image::path::decode_name(member.name_raw()));
+        let name = join(inner, "!", &member_name);
+        let (size, packed) = (member.size(), member.compressed_size().max(1));
+        if size > (1 << 20) && size / packed > cs.limits.max_ratio {
+            cs.notes.push(format!(
+                "{path}!{name}: archive bomb skipped: {size} bytes from {packed} ({}:1)",
+                size / packed
+            ));
+            continue;
+        }
+        let mut budget = cs.budget;
+        let result = {
+            let mut limited = Budgeted { inner: &mut member, remaining: &mut budget };
+            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
+        };
+        cs.budget = budget;
+        match result {
+            Ok(h) => hits.extend(h),
+            Err(e) => return Err((hits, e)),
+        }
+    }
+    if zip.len() > cs.limits.max_entries {
+        cs.notes
+            .push(format!("{path}: only the first {} zip members scanned", cs.limits.max_entries));
+    }
+    Ok(hits)
+}

@@ -1,0 +1,166 @@
+//! The pattern engine: one aho-corasick DFA over every rule's keywords, then
+//! each rule's regex only in windows around that rule's keyword hits.
+//!
+//! A match counts only if it contains one of its rule's keyword hits, so a
+//! rule never fires where none of its keywords occurs.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::filter;
+use crate::finding::Detector;
+use crate::signatures::Signature;
+
+/// A candidate secret found in one buffer.
+#[derive(Debug, Clone)]
+pub struct RawMatch {
+    /// Index of the rule in the engine's rule list.
+    pub rule: usize,
+    /// Byte range of the whole regex match in the buffer.
+    pub start: usize,
+    /// End of the whole match.
+    pub end: usize,
+    /// Byte range of the secret in the buffer.
+    pub secret: (usize, usize),
+    /// What the validator confirmed.
+    pub validation: Option<String>,
+}
+
+/// Keyword automaton plus compiled rules, immutable and shared by workers.
+#[derive(Debug)]
+pub struct PatternEngine {
+    automaton: AhoCorasick,
+    /// For each automaton pattern, the rules that listed that keyword.
+    keyword_rules: Vec<Vec<usize>>,
+    rules: Vec<Signature>,
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the keyword automaton: {0}")]
+pub struct BuildError(#[from] aho_corasick::BuildError);
+
+impl PatternEngine {
+    /// Builds the automaton over all rules' keywords (deduplicated,
+    /// lower-cased; matching is ASCII case-insensitive).
+    ///
+    /// # Errors
+    /// When the automaton exceeds aho-corasick's limits.
+    pub fn new(rules: Vec<Signature>) -> Result<Self, BuildError> {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut position: std::collections::HashMap<String, usize> = Default::default();
+        for (i, rule) in rules.iter().enumerate() {
+            for kw in &rule.syntax.keywords {
+                let kw = kw.to_ascii_lowercase();
+                let slot = *position.entry(kw.clone()).or_insert_with(|| {
+                    keywords.push(kw);
+                    keyword_rules.push(Vec::new());
+                    keywords.len() - 1
+                });
+                if !keyword_rules[slot].contains(&i) {
+                    keyword_rules[slot].push(i);
+                }
+            }
+        }
+        let automaton = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .build(&keywords)?;
+        Ok(PatternEngine { automaton, keyword_rules, rules })
+    }
+
+    /// The rules, in engine order.
+    pub fn rules(&self) -> &[Signature] {
+        &self.rules
+    }
+
+    /// Finds every rule match in `hay`, calling `emit` for each.
+    pub fn find(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
+        // Keyword hits per rule, in order of position.
+        let mut hits: Vec<(usize, usize, usize)> = Vec::new();
+        for m in self.automaton.find_overlapping_iter(hay) {
+            for &rule in &self.keyword_rules[m.pattern().as_usize()] {
+                hits.push((rule, m.start(), m.end()));
+            }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        hits.sort_unstable();
+        let mut i = 0;
+        while i < hits.len() {
+            let rule = hits[i].0;
+            let mut j = i;
+            while j < hits.len() && hits[j].0 == rule {
+                j += 1;
+            }
+            self.run_rule(rule, hay, &hits[i..j], emit);
+            i = j;
+        }
+    }
+
+    /// Runs one rule over merged windows around its keyword hits.
+    fn run_rule(
+        &self,
+        rule: usize,
+        hay: &[u8],
+        hits: &[(usize, usize, usize)],
+        emit: &mut dyn FnMut(RawMatch),
+    ) {
+        let sig = &self.rules[rule];
+        let w = sig.window;
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for &(_, s, e) in hits {
+            let (ws, we) = (s.saturating_sub(w), (e + w).min(hay.len()));
+            match windows.last_mut() {
+                Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+                _ => windows.push((ws, we)),
+            }
+        }
+        let mut locs = sig.regex.capture_locations();
+        for (ws, we) in windows {
+            let mut at = ws;
+            while at < we {
+                let Some(m) = sig.regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
+                let (ms, me) = (m.start(), m.end());
+                at = if me > ms { me } else { me + 1 };
+                // The match must contain one of this rule's keyword hits.
+                let contains_hit = hits.iter().any(|&(_, s, e)| s >= ms && e <= me);
+                let Some((ss, se)) = locs.get(sig.secret_group) else { continue };
+                if !contains_hit || se <= ss {
+                    continue;
+                }
+                let secret = &hay[ss..se];
+                if let Some(validation) = accept(sig, secret) {
+                    emit(RawMatch { rule, start: ms, end: me, secret: (ss, se), validation });
+                }
+            }
+        }
+    }
+}
+
+/// Applies the rule's gates to a candidate. `Some(validation note)` when it
+/// passes (the note is `None` for rules without a validator).
+fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
+    if filter::is_placeholder(secret) {
+        return None;
+    }
+    if sig.detector == Detector::Entropy {
+        return super::entropy::passes(sig.id(), secret).then_some(None);
+    }
+    if let Some(min) = sig.syntax.min_entropy
+        && shannon(secret) < min
+    {
+        return None;
+    }
+    match sig.validator {
+        None => Some(None),
+        Some(v) => v.check(secret).map(Some),
+    }
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon(bytes: &[u8]) -> f64 {
+    f64::from(entropy::shannon_entropy(bytes))
+}

@@ -1,0 +1,105 @@
+//! A scan run: every target, every image in it, then the filters that
+//! decide what is reported (status, allowlist, baseline), with counts of
+//! what was suppressed and why.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use crate::allowlist::{Allowlist, Baseline};
+use crate::diagnostics::Diagnostics;
+use crate::finding::{Finding, Status};
+use crate::image::{self, PlatformFilter};
+use crate::pipeline;
+use crate::report::Report;
+use crate::scan::Scanner;
+use crate::scan::content::Limits;
+use crate::timeline::ImageRecord;
+
+/// What to scan and what to keep.
+#[derive(Debug, Default)]
+pub struct ScanOptions {
+    /// Only images of this platform.
+    pub platform: Option<PlatformFilter>,
+    /// Only findings with these statuses (empty: all).
+    pub statuses: Vec<Status>,
+    /// Suppressions by rule, path, secret or fingerprint.
+    pub allowlist: Allowlist,
+    /// Suppressions by fingerprint from a previous report.
+    pub baseline: Option<Baseline>,
+}
+
+/// Scans every target. A target that cannot be opened is an error in
+/// `diag` and the others are still scanned.
+///
+/// # Errors
+/// None at present; kept fallible for sources that can fail as a whole.
+pub fn run(
+    targets: &[String],
+    scanner: &Scanner,
+    options: &ScanOptions,
+    diag: &Diagnostics,
+) -> anyhow::Result<Report> {
+    let mut images = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for target in targets {
+        let opened = match image::open(target, options.platform.as_ref(), diag) {
+            Ok(v) => v,
+            Err(e) => {
+                diag.error(e.to_string());
+                continue;
+            }
+        };
+        for img in &opened {
+            findings.extend(pipeline::scan_image(img, scanner, Limits::default(), diag));
+            images.push(ImageRecord::new(img));
+        }
+    }
+    let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
+    suppressed.insert(
+        "documented example credentials".into(),
+        scanner.suppressed.known_examples.load(Ordering::Relaxed),
+    );
+    findings.retain(|f| {
+        let reason = if !options.statuses.is_empty() && !options.statuses.contains(&f.status) {
+            Some("status filter")
+        } else if options.baseline.as_ref().is_some_and(|b| b.contains(f)) {
+            Some("baseline")
+        } else {
+            options.allowlist.suppresses(f)
+        };
+        match reason {
+            Some(r) => {
+                *suppressed.entry(r.to_owned()).or_default() += 1;
+                false
+            }
+            None => true,
+        }
+    });
+    findings.sort_by(|a, b| {
+        (
+            &a.target,
+            &a.image_digest,
+            a.layer_index.is_none(),
+            a.layer_index,
+            &a.path,
+            a.line,
+            &a.location,
+        )
+            .cmp(&(
+                &b.target,
+                &b.image_digest,
+                b.layer_index.is_none(),
+                b.layer_index,
+                &b.path,
+                b.line,
+                &b.location,
+            ))
+    });
+    Ok(Report {
+        images,
+        findings,
+        suppressed,
+        diagnostics: diag.snapshot(),
+        rules: scanner.rules().to_vec(),
+    })
+}
