@@ -159,7 +159,7 @@ fn pem_private_key(text: &str) -> Option<String> {
     let text = text.replace("\\n", "\n");
     let (body, encrypted) = pem_body(&text)?;
     let der = b64std(&body)?;
-    if der.len() < 64 {
+    if der.len() < 40 {
         return None;
     }
     if der.first() == Some(&0x30) {

@@ -1,0 +1,13 @@
+//! Integration tests: the built binary over images written by the corpus
+//! generator (every format, every whiteout case, bad input) and by real
+//! tools (umoci, skopeo) under corpus/real.
+
+#[path = "../../corpus/gen/imagegen.rs"]
+mod imagegen;
+
+mod bad_input;
+mod extract;
+mod formats;
+mod real_tools;
+mod util;
+mod whiteouts;

@@ -1,0 +1,85 @@
+//! Test support: the binary under test, temp dirs, JSON helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub(crate) use crate::imagegen::{self as ig, Compression, Entry, Format, ImageSpec, Layer};
+
+/// The binary: `STRATA_TEST_BIN` retargets the suite at another build.
+pub fn strata() -> Command {
+    let bin = std::env::var_os("STRATA_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_strata")));
+    let mut c = Command::new(bin);
+    c.env_remove("NO_COLOR").stdin(Stdio::null());
+    c
+}
+
+/// Runs strata with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    strata().args(args).output().expect("strata runs")
+}
+
+/// Exit code, stdout, stderr.
+pub fn parts(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The test-only canary rule file.
+pub fn canary_rules() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/canary.toml").to_owned()
+}
+
+/// Scans with the canary rule added and returns (code, parsed JSON, stderr).
+pub fn scan_json(target: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let rules = canary_rules();
+    let t = target.to_str().unwrap();
+    let mut args = vec!["scan", "--format", "json", "--signatures", &rules, t];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let (code, out, err) = parts(&o);
+    let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}\n{err}"));
+    (code, json, err)
+}
+
+/// Findings of one rule, as (path, layer_index, status, removed_in_layer, line).
+pub fn findings_of(json: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == rule)
+        .cloned()
+        .collect()
+}
+
+/// A fresh temp dir.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// The archive path to write a format to inside `dir`.
+pub fn out_path(dir: &Path, format: Format, name: &str) -> PathBuf {
+    match format {
+        Format::OciDir => dir.join(format!("{name}-oci")),
+        _ => dir.join(format!("{name}.tar")),
+    }
+}
+
+/// Every archive format.
+pub const FORMATS: [Format; 4] =
+    [Format::DockerLegacy, Format::DockerOci, Format::OciDir, Format::OciArchive];
+
+/// A canary value unique to `n`.
+pub fn canary(n: u32) -> String {
+    format!("CANARY_{:012}", n)
+}
+
+/// A layer with one file holding a canary on line 2.
+pub fn canary_file(path: &str, n: u32) -> Entry {
+    Entry::file(path, format!("# config\nkey = {}\n", canary(n)))
+}
