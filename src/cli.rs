@@ -97,6 +97,10 @@ pub struct ScanArgs {
     /// Report documented example credentials (AKIAIOSFODNN7EXAMPLE…) instead of suppressing them.
     #[arg(long)]
     pub include_examples: bool,
+    /// Keep rule severity for findings in documentation, test and third-party
+    /// package paths (by default they are capped at info).
+    #[arg(long)]
+    pub no_path_context: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -347,6 +351,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         },
         allowlist,
         baseline,
+        no_path_context: args.no_path_context,
     };
     let report = crate::session::run(&args.targets, &scanner, &options, &diag)?;
     let color = match args.color {

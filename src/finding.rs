@@ -137,6 +137,11 @@ impl Secret {
         let text = String::from_utf8_lossy(&self.0);
         let chars: Vec<char> = text.chars().filter(|c| !c.is_control()).collect();
         let n = chars.len();
+        if text.starts_with("-----BEGIN") {
+            // Armoured keys: the armour line says what it is; no key material.
+            let armour = text.lines().next().unwrap_or("").trim();
+            return format!("{armour} … [{} bytes]", self.0.len());
+        }
         let show = (n / 8).min(4);
         if show == 0 {
             return "…".into();
@@ -186,6 +191,10 @@ pub struct Finding {
     pub secret: Secret,
     /// What an offline validator confirmed, if one ran.
     pub validation: Option<String>,
+    /// Documentation, test or third-party path: severity is capped at info.
+    pub context: Option<crate::scan::context::PathContext>,
+    /// The rule's own severity, before any path-context cap.
+    pub rule_severity: Severity,
 }
 
 impl Finding {

@@ -5,12 +5,12 @@
 use rayon::prelude::*;
 
 use crate::diagnostics::Diagnostics;
-use crate::finding::{Detector, Finding, Status};
+use crate::finding::{Detector, Finding, Severity, Status};
 use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::scan::content::{ContentScanner, FileHit, Limits};
-use crate::scan::{Hit, Scanner, config};
+use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
 #[derive(Debug, Default)]
@@ -62,15 +62,23 @@ pub fn scan_image(
     image: &Image,
     scanner: &Scanner,
     limits: Limits,
+    use_context: bool,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
     let scans: Vec<LayerScan> =
         image.layers.par_iter().map(|l| scan_layer(image, l, scanner, limits, diag)).collect();
-    findings_from(image, scanner, scans)
+    findings_from(image, scanner, scans, use_context)
 }
 
 /// Resolves statuses and builds findings from per-layer scans.
-pub fn findings_from(image: &Image, scanner: &Scanner, scans: Vec<LayerScan>) -> Vec<Finding> {
+/// With `use_context`, findings in documentation, test and third-party
+/// paths are capped at info.
+pub fn findings_from(
+    image: &Image,
+    scanner: &Scanner,
+    scans: Vec<LayerScan>,
+    use_context: bool,
+) -> Vec<Finding> {
     let mut indexes = Vec::with_capacity(scans.len());
     let mut rest = Vec::with_capacity(scans.len());
     for s in scans {
@@ -96,6 +104,13 @@ pub fn findings_from(image: &Image, scanner: &Scanner, scans: Vec<LayerScan>) ->
             f.status = status;
             f.removed_in_layer = removed;
             f.created_by = layer.created_by.clone();
+            if use_context {
+                f.context =
+                    context::classify(f.path.as_deref().unwrap_or(""), f.inner_path.as_deref());
+                if f.context.is_some() {
+                    f.severity = Severity::Info;
+                }
+            }
             findings.push(f);
         }
     }
@@ -149,5 +164,7 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         location: None,
         secret: hit.secret,
         validation: hit.validation,
+        context: None,
+        rule_severity: rule.severity,
     }
 }

@@ -26,6 +26,8 @@ pub struct ScanOptions {
     pub allowlist: Allowlist,
     /// Suppressions by fingerprint from a previous report.
     pub baseline: Option<Baseline>,
+    /// Keep rule severity in documentation, test and third-party paths.
+    pub no_path_context: bool,
 }
 
 /// Scans every target. A target that cannot be opened is an error in
@@ -50,7 +52,14 @@ pub fn run(
             }
         };
         for img in &opened {
-            findings.extend(pipeline::scan_image(img, scanner, Limits::default(), diag));
+            let use_context = !options.no_path_context;
+            findings.extend(pipeline::scan_image(
+                img,
+                scanner,
+                Limits::default(),
+                use_context,
+                diag,
+            ));
             images.push(ImageRecord::new(img));
         }
     }

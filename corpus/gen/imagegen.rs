@@ -124,24 +124,17 @@ pub enum Entry {
 impl Entry {
     /// Convenience constructor for [`Entry::File`].
     pub fn file(path: &str, data: impl Into<Vec<u8>>) -> Entry {
-        Entry::File {
-            path: path.to_string(),
-            data: data.into(),
-        }
+        Entry::File { path: path.to_string(), data: data.into() }
     }
 
     /// Convenience constructor for [`Entry::Dir`].
     pub fn dir(path: &str) -> Entry {
-        Entry::Dir {
-            path: path.to_string(),
-        }
+        Entry::Dir { path: path.to_string() }
     }
 
     /// Convenience constructor for [`Entry::Whiteout`].
     pub fn whiteout(path: &str) -> Entry {
-        Entry::Whiteout {
-            path: path.to_string(),
-        }
+        Entry::Whiteout { path: path.to_string() }
     }
 }
 
@@ -360,10 +353,7 @@ pub fn write_image_with(
     out: &Path,
     fault: Fault,
 ) -> io::Result<ImageInfo> {
-    let opts = WriteOptions {
-        fault,
-        metadata_first: false,
-    };
+    let opts = WriteOptions { fault, metadata_first: false };
     let mut infos = write_images_opts(std::slice::from_ref(spec), format, out, &opts)?;
     Ok(infos.remove(0))
 }
@@ -404,11 +394,8 @@ pub fn write_images_opts(
                     manifests.push(manifest_descriptor(img, None, None));
                 }
             }
-            let index = OciIndex {
-                schema_version: 2,
-                media_type: MT_OCI_INDEX.to_string(),
-                manifests,
-            };
+            let index =
+                OciIndex { schema_version: 2, media_type: MT_OCI_INDEX.to_string(), manifests };
             let docker = (format == Format::DockerOci).then(|| (specs, &images[..]));
             oci_entries(&images, Vec::new(), &index, docker, opts)?
         }
@@ -495,11 +482,8 @@ pub fn write_multiplatform_opts(
             (vec![desc], Some(digest))
         }
     };
-    let index = OciIndex {
-        schema_version: 2,
-        media_type: MT_OCI_INDEX.to_string(),
-        manifests: top,
-    };
+    let index =
+        OciIndex { schema_version: 2, media_type: MT_OCI_INDEX.to_string(), manifests: top };
     let docker = (format == Format::DockerOci).then(|| (&specs[..1], &images[..1]));
     let entries = oci_entries(&images, extra, &index, docker, opts)?;
     emit(format, out, entries, &opts.fault)?;
@@ -558,11 +542,7 @@ pub fn crc32(data: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
                 k += 1;
             }
             table[i] = c;
@@ -598,10 +578,7 @@ pub fn base62(mut n: u64, width: usize) -> String {
 /// 30-char base62 `body` this is a format-valid GitHub (`ghp_`, `gho_`, ...) or npm (`npm_`)
 /// token.
 pub fn checksummed_token(prefix: &str, body: &str) -> String {
-    format!(
-        "{prefix}{body}{}",
-        base62(u64::from(crc32(body.as_bytes())), 6)
-    )
+    format!("{prefix}{body}{}", base62(u64::from(crc32(body.as_bytes())), 6))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,9 +631,7 @@ impl TextReader {
         let vocab = (0..VOCAB)
             .map(|_| {
                 let len = 2 + (vrng.next_u64() % 9) as usize;
-                (0..len)
-                    .map(|_| ALPHA[(vrng.next_u64() % ALPHA.len() as u64) as usize])
-                    .collect()
+                (0..len).map(|_| ALPHA[(vrng.next_u64() % ALPHA.len() as u64) as usize]).collect()
             })
             .collect();
         TextReader {
@@ -728,11 +703,7 @@ struct HashWriter<W> {
 
 impl<W: Write> HashWriter<W> {
     fn new(inner: W) -> Self {
-        HashWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
+        HashWriter { inner, hasher: Sha256::new(), count: 0 }
     }
 
     /// Returns the inner writer, `sha256:<hex>` and byte count.
@@ -766,10 +737,9 @@ impl<W: Write> Enc<W> {
     fn new(w: W, c: Compression) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Enc::Plain(w),
-            Compression::Gzip => Enc::Gzip(flate2::write::GzEncoder::new(
-                w,
-                flate2::Compression::default(),
-            )),
+            Compression::Gzip => {
+                Enc::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default()))
+            }
             Compression::Zstd => Enc::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
         })
     }
@@ -810,10 +780,7 @@ struct TempDir {
 impl TempDir {
     fn new(out: &Path) -> io::Result<TempDir> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = format!(".{name}.imagegen-tmp-{}-{seq}", std::process::id());
         let path = match out.parent() {
@@ -821,17 +788,11 @@ impl TempDir {
             _ => PathBuf::from(dir),
         };
         fs::create_dir_all(&path)?;
-        Ok(TempDir {
-            path,
-            counter: AtomicU64::new(0),
-        })
+        Ok(TempDir { path, counter: AtomicU64::new(0) })
     }
 
     fn file(&self) -> PathBuf {
-        self.path.join(format!(
-            "blob-{}",
-            self.counter.fetch_add(1, Ordering::Relaxed)
-        ))
+        self.path.join(format!("blob-{}", self.counter.fetch_add(1, Ordering::Relaxed)))
     }
 }
 
@@ -940,25 +901,11 @@ fn write_entries<W: Write>(b: &mut tar::Builder<W>, layer: &Layer) -> io::Result
             }
             Entry::Text { path, size, seed } => {
                 let n = styled(path, st, false);
-                append_raw(
-                    b,
-                    &n,
-                    T::Regular,
-                    0o644,
-                    None,
-                    *size,
-                    TextReader::new(*seed, *size),
-                )?
+                append_raw(b, &n, T::Regular, 0o644, None, *size, TextReader::new(*seed, *size))?
             }
-            Entry::Dir { path } => append_raw(
-                b,
-                &styled(path, st, true),
-                T::Directory,
-                0o755,
-                None,
-                0,
-                empty,
-            )?,
+            Entry::Dir { path } => {
+                append_raw(b, &styled(path, st, true), T::Directory, 0o755, None, 0, empty)?
+            }
             Entry::Symlink { path, target } => {
                 let n = styled(path, st, false);
                 append_raw(b, &n, T::Symlink, 0o777, Some(target.as_bytes()), 0, empty)?
@@ -982,15 +929,9 @@ fn write_entries<W: Write>(b: &mut tar::Builder<W>, layer: &Layer) -> io::Result
                 };
                 append_raw(b, &styled(&p, st, false), T::Regular, 0o644, None, 0, empty)?
             }
-            Entry::RawName { name, data } => append_raw(
-                b,
-                name,
-                T::Regular,
-                0o644,
-                None,
-                data.len() as u64,
-                &data[..],
-            )?,
+            Entry::RawName { name, data } => {
+                append_raw(b, name, T::Regular, 0o644, None, data.len() as u64, &data[..])?
+            }
         }
     }
     Ok(())
@@ -1014,13 +955,7 @@ fn build_layer(layer: &Layer, path: PathBuf) -> io::Result<LayerBlob> {
     let (enc, diff_id, _) = builder.into_inner()?.finish();
     let (mut file, digest, size) = enc.finish()?.finish();
     file.flush()?;
-    Ok(LayerBlob {
-        path,
-        digest,
-        size,
-        diff_id,
-        media_type: layer.compression.layer_media_type(),
-    })
+    Ok(LayerBlob { path, digest, size, diff_id, media_type: layer.compression.layer_media_type() })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1236,10 +1171,7 @@ impl BuiltImage {
         }
         let l = &self.layers[i];
         let limit = self.truncated.contains(&i).then_some(l.size / 2);
-        Some(Src::File {
-            path: l.path.clone(),
-            limit,
-        })
+        Some(Src::File { path: l.path.clone(), limit })
     }
 }
 
@@ -1283,11 +1215,7 @@ fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<Bui
         });
     }
     for (_, created_by) in next_empty {
-        history.push(History {
-            created: EPOCH,
-            created_by: created_by.clone(),
-            empty_layer: true,
-        });
+        history.push(History { created: EPOCH, created_by: created_by.clone(), empty_layer: true });
     }
 
     let config = ImageConfig {
@@ -1301,10 +1229,7 @@ fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<Bui
             entrypoint: &spec.entrypoint,
             labels: &spec.labels,
         },
-        rootfs: RootFs {
-            kind: "layers",
-            diff_ids: diff_ids.clone(),
-        },
+        rootfs: RootFs { kind: "layers", diff_ids: diff_ids.clone() },
         history,
     };
     let mut config = to_json(&config)?;
@@ -1346,15 +1271,7 @@ fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<Bui
         layer_sizes: layers.iter().map(|l| l.size).collect(),
         diff_ids,
     };
-    Ok(BuiltImage {
-        layers,
-        claimed,
-        missing,
-        truncated,
-        config,
-        manifest,
-        info,
-    })
+    Ok(BuiltImage { layers, claimed, missing, truncated, config, manifest, info })
 }
 
 /// Splits `repo:tag` (the tag defaults to `latest`).
@@ -1405,11 +1322,8 @@ fn attestation(
         platform.push_str(v);
     }
     let name = tag.unwrap_or("example.test/unnamed:latest");
-    let args: BTreeMap<String, String> = spec
-        .build_args
-        .iter()
-        .map(|(k, v)| (format!("build-arg:{k}"), v.clone()))
-        .collect();
+    let args: BTreeMap<String, String> =
+        spec.build_args.iter().map(|(k, v)| (format!("build-arg:{k}"), v.clone())).collect();
     let statement = serde_json::json!({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": "https://slsa.dev/provenance/v0.2",
@@ -1438,10 +1352,8 @@ fn attestation(
     let config = to_json(&config)?;
     let config_digest = sha256_digest(&config);
     let mut layer_ann = BTreeMap::new();
-    layer_ann.insert(
-        "in-toto.io/predicate-type".to_string(),
-        "https://slsa.dev/provenance/v0.2".into(),
-    );
+    layer_ann
+        .insert("in-toto.io/predicate-type".to_string(), "https://slsa.dev/provenance/v0.2".into());
     let manifest = OciManifest {
         schema_version: 2,
         media_type: MT_OCI_MANIFEST.to_string(),
@@ -1463,14 +1375,8 @@ fn attestation(
     let manifest = to_json(&manifest)?;
     let manifest_digest = sha256_digest(&manifest);
     let mut ann = BTreeMap::new();
-    ann.insert(
-        "vnd.docker.reference.digest".to_string(),
-        img.info.manifest_digest.clone(),
-    );
-    ann.insert(
-        "vnd.docker.reference.type".to_string(),
-        "attestation-manifest".to_string(),
-    );
+    ann.insert("vnd.docker.reference.digest".to_string(), img.info.manifest_digest.clone());
+    ann.insert("vnd.docker.reference.type".to_string(), "attestation-manifest".to_string());
     let desc = Descriptor {
         media_type: MT_OCI_MANIFEST.to_string(),
         digest: manifest_digest.clone(),
@@ -1511,16 +1417,8 @@ fn oci_entries(
         for i in 0..img.layers.len() {
             push(&img.claimed[i], img.layer_src(i), &mut blobs);
         }
-        push(
-            &img.info.config_digest,
-            Some(Src::Bytes(img.config.clone())),
-            &mut blobs,
-        );
-        push(
-            &img.info.manifest_digest,
-            Some(Src::Bytes(img.manifest.clone())),
-            &mut blobs,
-        );
+        push(&img.info.config_digest, Some(Src::Bytes(img.config.clone())), &mut blobs);
+        push(&img.info.manifest_digest, Some(Src::Bytes(img.manifest.clone())), &mut blobs);
     }
     for (digest, src) in extra {
         push(&digest, Some(src), &mut blobs);
@@ -1558,10 +1456,7 @@ fn oci_entries(
             for tag in &spec.repo_tags {
                 let (repo, t) = split_tag(tag);
                 let top = img.claimed.last().map_or("", |d| hex_of(d)).to_string();
-                repos
-                    .entry(repo.to_string())
-                    .or_default()
-                    .insert(t.to_string(), top);
+                repos.entry(repo.to_string()).or_default().insert(t.to_string(), top);
             }
         }
         let mut manifest_json = to_json(&entries)?;
@@ -1569,24 +1464,15 @@ fn oci_entries(
             manifest_json = break_json(manifest_json);
         }
         meta.push(("manifest.json".into(), Src::Bytes(manifest_json)));
-        meta.push((
-            "oci-layout".into(),
-            Src::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ));
+        meta.push(("oci-layout".into(), Src::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec())));
         if !repos.is_empty() {
             meta.push(("repositories".into(), Src::Bytes(to_json(&repos)?)));
         }
     } else {
-        meta.push((
-            "oci-layout".into(),
-            Src::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ));
+        meta.push(("oci-layout".into(), Src::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec())));
     }
 
-    let dirs = vec![
-        ("blobs/".to_string(), Src::Dir),
-        ("blobs/sha256/".to_string(), Src::Dir),
-    ];
+    let dirs = vec![("blobs/".to_string(), Src::Dir), ("blobs/sha256/".to_string(), Src::Dir)];
     let mut out = Vec::new();
     if opts.metadata_first {
         meta.sort_by(|a, b| {
@@ -1617,10 +1503,8 @@ fn legacy_entries(
     let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (spec, img) in specs.iter().zip(images) {
         let real_diff_ids: Vec<String> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
-        let ids: Vec<String> = chain_ids(&real_diff_ids)
-            .iter()
-            .map(|c| hex_of(c).to_string())
-            .collect();
+        let ids: Vec<String> =
+            chain_ids(&real_diff_ids).iter().map(|c| hex_of(c).to_string()).collect();
         let mut layer_paths = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             layer_paths.push(format!("{id}/layer.tar"));
@@ -1657,17 +1541,11 @@ fn legacy_entries(
         for tag in &spec.repo_tags {
             let (repo, t) = split_tag(tag);
             let top = ids.last().cloned().unwrap_or_default();
-            repos
-                .entry(repo.to_string())
-                .or_default()
-                .insert(t.to_string(), top);
+            repos.entry(repo.to_string()).or_default().insert(t.to_string(), top);
         }
     }
     let mut manifest_json = to_json(&manifest)?;
-    if matches!(
-        opts.fault,
-        Fault::CorruptManifestJson | Fault::CorruptDockerManifestJson
-    ) {
+    if matches!(opts.fault, Fault::CorruptManifestJson | Fault::CorruptDockerManifestJson) {
         manifest_json = break_json(manifest_json);
     }
     let mut meta = vec![("manifest.json".to_string(), Src::Bytes(manifest_json))];
@@ -1693,9 +1571,7 @@ fn emit(format: Format, out: &Path, entries: Vec<(String, Src)>, fault: &Fault) 
         Fault::OmitPath(p) => Some(p.trim_end_matches('/')),
         _ => None,
     };
-    let entries = entries
-        .into_iter()
-        .filter(|(p, _)| Some(p.trim_end_matches('/')) != omit);
+    let entries = entries.into_iter().filter(|(p, _)| Some(p.trim_end_matches('/')) != omit);
     if format.is_archive() {
         let file = BufWriter::with_capacity(1 << 16, File::create(out)?);
         let mut b = tar::Builder::new(file);
@@ -1742,19 +1618,13 @@ fn emit(format: Format, out: &Path, entries: Vec<(String, Src)>, fault: &Fault) 
             match src {
                 Src::Dir => fs::create_dir_all(&dest)?,
                 Src::Bytes(data) => fs::write(&dest, &data)?,
-                Src::File {
-                    path: src,
-                    limit: Some(limit),
-                } => {
+                Src::File { path: src, limit: Some(limit) } => {
                     let mut r = File::open(&src)?.take(limit);
                     let mut w = BufWriter::new(File::create(&dest)?);
                     io::copy(&mut r, &mut w)?;
                     w.flush()?;
                 }
-                Src::File {
-                    path: src,
-                    limit: None,
-                } => match moved.get(&src) {
+                Src::File { path: src, limit: None } => match moved.get(&src) {
                     Some(first) => {
                         fs::copy(first, &dest)?;
                     }

@@ -59,6 +59,8 @@ struct FindingJson<'a> {
     secret: Option<String>,
     validation: Option<&'a str>,
     fingerprint: String,
+    context: Option<&'static str>,
+    rule_severity: Severity,
 }
 
 impl<'a> FindingJson<'a> {
@@ -85,6 +87,8 @@ impl<'a> FindingJson<'a> {
             secret: show.then(|| String::from_utf8_lossy(f.secret.expose()).into_owned()),
             validation: f.validation.as_deref(),
             fingerprint: f.fingerprint(),
+            context: f.context.map(|c| c.as_str()),
+            rule_severity: f.rule_severity,
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         pattern: concat!(
             r#"(?i)(?P<key>[a-z0-9_.\-]{0,40}(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|auth[_\-]?key|private[_\-]?key|credential|passphrase)[a-z0-9_.\-]{0,40})"#,
             r#"["']?[ \t]{0,4}(?:=|:=|:|=>|>)[ \t]{0,4}["'`]?"#,
-            r#"(?P<secret>[A-Za-z0-9+/=_\-.~!@#%^&*]{8,256})"#
+            r#"(?P<secret>[A-Za-z0-9+/=_\-.~!@#%^&]{8,256})"#
         )
         .into(),
         validator: None,
@@ -125,7 +125,9 @@ pub fn passes(rule_id: &str, value: &[u8]) -> bool {
     };
     // Random strings reach about log2(min(n, alphabet)) bits per byte; demand most of that.
     let expected = (n.min(alphabet) as f64).log2();
-    n >= min_len && e >= min_entropy.max(expected * 0.75) && classes(value) >= 2
+    // Generated secrets mix letters and digits; identifiers and words do not.
+    let mixed = value.iter().any(u8::is_ascii_digit) && value.iter().any(u8::is_ascii_alphabetic);
+    n >= min_len && e >= min_entropy.max(expected * 0.75) && classes(value) >= 2 && mixed
 }
 
 /// Number of character classes present (lower, upper, digit, symbol).
@@ -149,12 +151,18 @@ fn looks_structured(v: &[u8]) -> bool {
     let sri = ["sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:", "md5:"]
         .iter()
         .any(|p| s.to_ascii_lowercase().starts_with(p));
+    // `base64.b64decode`, `self.client_secret`: code, not a value.
     let dotted_identifier = s.contains('.')
-        && s.split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'));
+        && s.split('.').all(|p| {
+            p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+    // `standard_b64encode`, `api_key_v2`: snake_case names.
+    let snake_identifier = s.contains('_')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     let path = s.starts_with('/') || s.starts_with("./") || s.starts_with("../");
     let snake = s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
-    is_uuid || sri || dotted_identifier || path || snake
+    is_uuid || sri || dotted_identifier || snake_identifier || path || snake
 }
 
 #[cfg(test)]
@@ -178,6 +186,8 @@ mod tests {
             "/etc/secrets/token",
             "your_api_key_here",
             "os.environ",
+            "standard_b64encode",
+            "base64.b64decode",
         ];
         for v in no {
             assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");

@@ -73,6 +73,13 @@ pub fn is_placeholder_word(secret: &[u8]) -> bool {
     WORDS.iter().any(|w| lower.windows(w.len()).any(|x| x == *w))
 }
 
+/// True for identifiers made only of letters and separators
+/// (`AuthLDAPCharsetConfig`, `secret_key_base`): a contextual rule's value
+/// must look generated, not named.
+pub fn is_word_like(secret: &[u8]) -> bool {
+    secret.iter().all(|b| b.is_ascii_alphabetic() || b"_-.".contains(b))
+}
+
 /// The documented example this secret is, if any (exact match, or an AWS
 /// key id ending in `EXAMPLE`).
 pub fn known_example(secret: &[u8]) -> Option<&'static str> {

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod content;
+pub mod context;
 pub mod entropy;
 pub mod file;
 pub mod filter;

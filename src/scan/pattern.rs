@@ -150,7 +150,7 @@ fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
         return super::entropy::passes(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
-        && shannon(secret) < min
+        && (shannon(secret) < min || filter::is_word_like(secret))
     {
         return None;
     }

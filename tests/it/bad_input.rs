@@ -9,7 +9,13 @@ fn spec() -> ImageSpec {
     ImageSpec {
         layers: vec![
             Layer::new("COPY a /", vec![canary_file("a.conf", 1)]),
-            Layer::new("COPY b /", vec![canary_file("b.conf", 2), Entry::Text { path: "filler.txt".into(), size: 200_000, seed: 9 }]),
+            Layer::new(
+                "COPY b /",
+                vec![
+                    canary_file("b.conf", 2),
+                    Entry::Text { path: "filler.txt".into(), size: 200_000, seed: 9 },
+                ],
+            ),
         ],
         ..ImageSpec::default()
     }
@@ -33,7 +39,11 @@ fn faults_in_metadata_are_errors_naming_the_problem() {
         (Format::OciDir, ig::Fault::CorruptIndexJson, "index.json: corrupt JSON"),
         (Format::DockerLegacy, ig::Fault::CorruptManifestJson, "manifest.json: corrupt JSON"),
         (Format::DockerLegacy, ig::Fault::CorruptConfigJson, "corrupt JSON"),
-        (Format::OciArchive, ig::Fault::OmitPath("index.json".into()), "no index.json or manifest.json"),
+        (
+            Format::OciArchive,
+            ig::Fault::OmitPath("index.json".into()),
+            "no index.json or manifest.json",
+        ),
     ];
     for (i, (format, fault, words)) in cases.into_iter().enumerate() {
         let path = out_path(dir.path(), format, &format!("fault{i}"));
@@ -116,8 +126,14 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
         layers: vec![Layer::new(
             "COPY evil /",
             vec![
-                Entry::RawName { name: b"../../escape.conf".to_vec(), data: canary(5).into_bytes() },
-                Entry::RawName { name: b"/abs/inside.conf".to_vec(), data: format!("k={}\n", canary(6)).into_bytes() },
+                Entry::RawName {
+                    name: b"../../escape.conf".to_vec(),
+                    data: canary(5).into_bytes(),
+                },
+                Entry::RawName {
+                    name: b"/abs/inside.conf".to_vec(),
+                    data: format!("k={}\n", canary(6)).into_bytes(),
+                },
                 Entry::Symlink { path: "etc-link".into(), target: "../../../../etc/shadow".into() },
                 Entry::Symlink { path: "abs-link".into(), target: "/etc/passwd".into() },
                 canary_file("ok.conf", 7),
@@ -148,7 +164,15 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
     assert!(!dir.path().join("escape.conf").exists());
     // A symlink is recorded, never followed: extracting it is an error and writes nothing.
     let dest = work.join("out");
-    let o = run(&["extract", path.to_str().unwrap(), "--layer", "0", "/etc-link", "-o", dest.to_str().unwrap()]);
+    let o = run(&[
+        "extract",
+        path.to_str().unwrap(),
+        "--layer",
+        "0",
+        "/etc-link",
+        "-o",
+        dest.to_str().unwrap(),
+    ]);
     let (code, _, err) = parts(&o);
     assert_eq!(code, 2);
     assert!(err.contains("symlink"), "{err}");
@@ -186,7 +210,10 @@ fn two_gib_of_zeros_streams_in_flat_memory() {
     let spec = ImageSpec {
         layers: vec![Layer::new(
             "COPY big /",
-            vec![Entry::Zeros { path: "data/zeros.bin".into(), size: 2 << 30 }, canary_file("data/after.conf", 8)],
+            vec![
+                Entry::Zeros { path: "data/zeros.bin".into(), size: 2 << 30 },
+                canary_file("data/after.conf", 8),
+            ],
         )],
         ..ImageSpec::default()
     };
@@ -194,8 +221,14 @@ fn two_gib_of_zeros_streams_in_flat_memory() {
     ig::write_image(&spec, Format::OciArchive, &path).unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() < 16 << 20, "compressed to a few MB");
     let rules = canary_rules();
-    let (o, peak_kb) =
-        run_measuring_rss(&["scan", "--format", "json", "--signatures", &rules, path.to_str().unwrap()]);
+    let (o, peak_kb) = run_measuring_rss(&[
+        "scan",
+        "--format",
+        "json",
+        "--signatures",
+        &rules,
+        path.to_str().unwrap(),
+    ]);
     let (code, out, err) = parts(&o);
     assert_eq!(code, 1, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -6,8 +6,18 @@ use crate::util::*;
 fn image(dir: &std::path::Path) -> std::path::PathBuf {
     let spec = ImageSpec {
         layers: vec![
-            Layer::new("COPY . /app", vec![Entry::dir("app"), Entry::file("app/.env", "TOKEN=one\n"), Entry::Hardlink { path: "app/link".into(), target: "app/.env".into() }]),
-            Layer::new("RUN rm /app/.env", vec![Entry::whiteout("app/.env"), Entry::file("app/.env2", "")]),
+            Layer::new(
+                "COPY . /app",
+                vec![
+                    Entry::dir("app"),
+                    Entry::file("app/.env", "TOKEN=one\n"),
+                    Entry::Hardlink { path: "app/link".into(), target: "app/.env".into() },
+                ],
+            ),
+            Layer::new(
+                "RUN rm /app/.env",
+                vec![Entry::whiteout("app/.env"), Entry::file("app/.env2", "")],
+            ),
         ],
         ..ImageSpec::default()
     };
@@ -57,6 +67,7 @@ fn clear_errors_and_nothing_written() {
         assert!(err.contains(words), "{err}");
         assert!(!out.exists());
     }
-    let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let before: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(before.len(), 1, "only the image: {before:?}");
 }

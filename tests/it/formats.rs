@@ -147,17 +147,25 @@ fn multi_platform_indexes() {
         variant: Some("v8".into()),
         ..ImageSpec::default()
     };
-    for layout in [ig::IndexLayout::Flat, ig::IndexLayout::Nested, ig::IndexLayout::NestedWithAttestation] {
+    for layout in
+        [ig::IndexLayout::Flat, ig::IndexLayout::Nested, ig::IndexLayout::NestedWithAttestation]
+    {
         for format in [Format::OciDir, Format::OciArchive, Format::DockerOci] {
             let path = out_path(dir.path(), format, &format!("mp-{layout:?}-{format:?}"));
             ig::write_multiplatform(&[amd.clone(), arm.clone()], layout, format, &path).unwrap();
             let (code, json, err) = scan_json(&path, &[]);
             assert_eq!(code, 1, "{layout:?} {format:?}: {err}");
-            let platforms: Vec<&str> =
-                json["images"].as_array().unwrap().iter().map(|i| i["platform"].as_str().unwrap()).collect();
+            let platforms: Vec<&str> = json["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["platform"].as_str().unwrap())
+                .collect();
             assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"], "{layout:?} {format:?}");
             let found = findings_of(&json, "test-canary");
-            assert!(found.iter().any(|f| f["path"] == "/arm.conf" && f["platform"] == "linux/arm64/v8"));
+            assert!(
+                found.iter().any(|f| f["path"] == "/arm.conf" && f["platform"] == "linux/arm64/v8")
+            );
             if layout == ig::IndexLayout::NestedWithAttestation {
                 assert!(err.contains("attestation"), "{err}");
             }
@@ -168,7 +176,10 @@ fn multi_platform_indexes() {
             let o = run(&["scan", "--platform", "linux/s390x", path.to_str().unwrap()]);
             let (code, _, err) = parts(&o);
             assert_eq!(code, 2);
-            assert!(err.contains("no image for platform linux/s390x") && err.contains("linux/amd64"), "{err}");
+            assert!(
+                err.contains("no image for platform linux/s390x") && err.contains("linux/amd64"),
+                "{err}"
+            );
         }
     }
 }

@@ -2,6 +2,8 @@
 //! generator (every format, every whiteout case, bad input) and by real
 //! tools (umoci, skopeo) under corpus/real.
 
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
+
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 

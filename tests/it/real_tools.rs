@@ -17,14 +17,25 @@ fn assert_findings(json: &serde_json::Value, expected: &[Expect], what: &str) {
     let findings = json["findings"].as_array().unwrap();
     for (rule, path, layer, line, status, removed) in expected {
         let hit = findings.iter().find(|f| {
-            f["rule_id"] == *rule && f["path"] == *path && f["layer_index"] == *layer && f["line"] == *line
+            f["rule_id"] == *rule
+                && f["path"] == *path
+                && f["layer_index"] == *layer
+                && f["line"] == *line
         });
         let Some(f) = hit else {
             let here: Vec<String> = findings
                 .iter()
-                .map(|f| format!("{} {} L{} line {}", f["rule_id"], f["path"], f["layer_index"], f["line"]))
+                .map(|f| {
+                    format!(
+                        "{} {} L{} line {}",
+                        f["rule_id"], f["path"], f["layer_index"], f["line"]
+                    )
+                })
                 .collect();
-            panic!("{what}: no {rule} at {path}:{line} in layer {layer}; found:\n{}", here.join("\n"));
+            panic!(
+                "{what}: no {rule} at {path}:{line} in layer {layer}; found:\n{}",
+                here.join("\n")
+            );
         };
         assert_eq!(f["status"], *status, "{what}: {rule} {path}");
         assert_eq!(f["removed_in_layer"].as_u64(), *removed, "{what}: {rule} {path}");
@@ -53,8 +64,12 @@ fn leaky_app_in_every_variant() {
         let (code, json, err) = scan_json(&real(variant), &[]);
         assert_eq!(code, 1, "{variant}: {err}");
         assert_findings(&json, LEAKY, variant);
-        let config: Vec<&serde_json::Value> =
-            json["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "config").collect();
+        let config: Vec<&serde_json::Value> = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "config")
+            .collect();
         let at = |loc: &str| config.iter().any(|f| f["location"] == loc);
         assert!(at("config.env"), "{variant}: Slack token in Env");
         assert!(at("history[7].created_by"), "{variant}: ENV instruction in history");
@@ -94,18 +109,34 @@ fn multiarch_index_yields_one_image_per_platform() {
     for variant in ["multiarch-oci", "multiarch.oci.tar"] {
         let (code, json, err) = scan_json(&real(variant), &[]);
         assert_eq!(code, 1, "{variant}: {err}");
-        let platforms: Vec<&str> =
-            json["images"].as_array().unwrap().iter().map(|i| i["platform"].as_str().unwrap()).collect();
+        let platforms: Vec<&str> = json["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["platform"].as_str().unwrap())
+            .collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
         let f = json["findings"].as_array().unwrap();
-        assert!(f.iter().any(|f| f["rule_id"] == "aws-access-key-id" && f["platform"] == "linux/amd64" && f["path"] == "/opt/deploy/credentials" && f["line"] == 2));
-        assert!(f.iter().any(|f| f["rule_id"] == "github-pat-classic" && f["platform"] == "linux/arm64/v8" && f["path"] == "/opt/deploy/github_token" && f["line"] == 1));
+        assert!(f.iter().any(|f| f["rule_id"] == "aws-access-key-id"
+            && f["platform"] == "linux/amd64"
+            && f["path"] == "/opt/deploy/credentials"
+            && f["line"] == 2));
+        assert!(f.iter().any(|f| f["rule_id"] == "github-pat-classic"
+            && f["platform"] == "linux/arm64/v8"
+            && f["path"] == "/opt/deploy/github_token"
+            && f["line"] == 1));
     }
 }
 
 #[test]
 fn extract_recovers_the_deleted_key_from_a_real_image() {
-    let o = run(&["extract", real("leaky-app.docker.tar").to_str().unwrap(), "--layer", "2", "/root/.ssh/id_rsa"]);
+    let o = run(&[
+        "extract",
+        real("leaky-app.docker.tar").to_str().unwrap(),
+        "--layer",
+        "2",
+        "/root/.ssh/id_rsa",
+    ]);
     let (code, out, err) = parts(&o);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("-----BEGIN RSA PRIVATE KEY-----"));

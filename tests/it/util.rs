@@ -42,19 +42,14 @@ pub fn scan_json(target: &Path, extra: &[&str]) -> (i32, serde_json::Value, Stri
     args.extend_from_slice(extra);
     let o = run(&args);
     let (code, out, err) = parts(&o);
-    let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}\n{err}"));
+    let json =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}\n{err}"));
     (code, json, err)
 }
 
 /// Findings of one rule, as (path, layer_index, status, removed_in_layer, line).
 pub fn findings_of(json: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule_id"] == rule)
-        .cloned()
-        .collect()
+    json["findings"].as_array().unwrap().iter().filter(|f| f["rule_id"] == rule).cloned().collect()
 }
 
 /// A fresh temp dir.

@@ -13,13 +13,37 @@ struct Case {
 fn cases() -> Vec<Case> {
     let link = |p: &str, t: &str| Entry::Symlink { path: p.into(), target: t.into() };
     vec![
-        Case { name: "untouched", later: vec![vec![Entry::file("other", "x")]], status: "present", removed_in: None },
-        Case { name: "file whiteout", later: vec![vec![Entry::whiteout("srv/app/s.conf")]], status: "deleted", removed_in: Some(1) },
-        Case { name: "parent whiteout", later: vec![vec![Entry::whiteout("srv/app")]], status: "deleted", removed_in: Some(1) },
-        Case { name: "grandparent whiteout", later: vec![vec![], vec![Entry::whiteout("srv")]], status: "deleted", removed_in: Some(2) },
+        Case {
+            name: "untouched",
+            later: vec![vec![Entry::file("other", "x")]],
+            status: "present",
+            removed_in: None,
+        },
+        Case {
+            name: "file whiteout",
+            later: vec![vec![Entry::whiteout("srv/app/s.conf")]],
+            status: "deleted",
+            removed_in: Some(1),
+        },
+        Case {
+            name: "parent whiteout",
+            later: vec![vec![Entry::whiteout("srv/app")]],
+            status: "deleted",
+            removed_in: Some(1),
+        },
+        Case {
+            name: "grandparent whiteout",
+            later: vec![vec![], vec![Entry::whiteout("srv")]],
+            status: "deleted",
+            removed_in: Some(2),
+        },
         Case {
             name: "opaque parent",
-            later: vec![vec![Entry::dir("srv/app"), Entry::Opaque { dir: "srv/app".into() }, Entry::file("srv/app/new", "n")]],
+            later: vec![vec![
+                Entry::dir("srv/app"),
+                Entry::Opaque { dir: "srv/app".into() },
+                Entry::file("srv/app/new", "n"),
+            ]],
             status: "deleted",
             removed_in: Some(1),
         },
@@ -37,7 +61,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "opaque then re-add",
-            later: vec![vec![Entry::Opaque { dir: "srv/app".into() }, Entry::file("srv/app/s.conf", "clean\n")]],
+            later: vec![vec![
+                Entry::Opaque { dir: "srv/app".into() },
+                Entry::file("srv/app/s.conf", "clean\n"),
+            ]],
             status: "overwritten",
             removed_in: Some(1),
         },
@@ -49,11 +76,19 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "identical re-add then delete",
-            later: vec![vec![canary_file("srv/app/s.conf", 100)], vec![Entry::whiteout("srv/app/s.conf")]],
+            later: vec![
+                vec![canary_file("srv/app/s.conf", 100)],
+                vec![Entry::whiteout("srv/app/s.conf")],
+            ],
             status: "deleted",
             removed_in: Some(2),
         },
-        Case { name: "parent becomes symlink", later: vec![vec![link("srv/app", "/opt/app")]], status: "deleted", removed_in: Some(1) },
+        Case {
+            name: "parent becomes symlink",
+            later: vec![vec![link("srv/app", "/opt/app")]],
+            status: "deleted",
+            removed_in: Some(1),
+        },
         Case {
             name: "parent becomes file",
             later: vec![vec![Entry::whiteout("srv/app"), Entry::file("srv/app", "now a file")]],
@@ -98,7 +133,12 @@ fn every_whiteout_case() {
             assert_eq!(found.len(), 1, "{}: {json:#} {err}", case.name);
             let f = &found[0];
             assert_eq!(f["status"], case.status, "{} ({format:?})", case.name);
-            assert_eq!(f["removed_in_layer"].as_u64(), case.removed_in, "{} ({format:?})", case.name);
+            assert_eq!(
+                f["removed_in_layer"].as_u64(),
+                case.removed_in,
+                "{} ({format:?})",
+                case.name
+            );
         }
     }
 }
@@ -116,13 +156,19 @@ fn hardlinked_secret_stays_visible_through_its_link() {
         )
     };
     let only_original = ImageSpec {
-        layers: vec![base(), Layer::new("RUN rm /srv/key.conf", vec![Entry::whiteout("srv/key.conf")])],
+        layers: vec![
+            base(),
+            Layer::new("RUN rm /srv/key.conf", vec![Entry::whiteout("srv/key.conf")]),
+        ],
         ..ImageSpec::default()
     };
     let both = ImageSpec {
         layers: vec![
             base(),
-            Layer::new("RUN rm /srv/*", vec![Entry::whiteout("srv/key.conf"), Entry::whiteout("srv/link.conf")]),
+            Layer::new(
+                "RUN rm /srv/*",
+                vec![Entry::whiteout("srv/key.conf"), Entry::whiteout("srv/link.conf")],
+            ),
         ],
         ..ImageSpec::default()
     };

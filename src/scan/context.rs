@@ -1,0 +1,114 @@
+//! Path context: documentation, tests and third-party packages hold
+//! example credentials far more often than real ones (SDK docs, test
+//! certificates, mock servers). Findings there are kept, so a responder can
+//! still see them, but capped at `info` so they do not fail a pipeline.
+
+/// Why a path is unlikely to hold a live credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathContext {
+    /// Manuals, docs, examples, READMEs, changelogs, package metadata.
+    Documentation,
+    /// Test suites and fixtures.
+    Test,
+    /// Installed third-party packages (site-packages, node_modules, vendor…).
+    ThirdParty,
+}
+
+impl PathContext {
+    /// Words for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathContext::Documentation => "documentation",
+            PathContext::Test => "test",
+            PathContext::ThirdParty => "third-party package",
+        }
+    }
+}
+
+const DOC_DIRS: &[&str] = &[
+    "doc", "docs", "man", "info", "examples", "example", "samples", "sample", "demo", "demos",
+    "javadoc", "gtk-doc", "help",
+];
+const TEST_DIRS: &[&str] = &[
+    "test",
+    "tests",
+    "testing",
+    "testdata",
+    "test-data",
+    "test_data",
+    "fixtures",
+    "__tests__",
+    "spec",
+    "specs",
+    "mocks",
+    "certdata",
+];
+const THIRD_PARTY_DIRS: &[&str] = &[
+    "site-packages",
+    "dist-packages",
+    "node_modules",
+    "vendor",
+    "_vendor",
+    "gems",
+    ".m2",
+    "bower_components",
+];
+
+/// The context of an image path (with `!`-joined nested members), if any.
+pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
+    let full = match inner {
+        Some(i) => format!("{path}!{i}"),
+        None => path.to_owned(),
+    };
+    let components: Vec<&str> = full.split(['/', '!']).filter(|c| !c.is_empty()).collect();
+    let (dirs, file) = match components.split_last() {
+        Some((file, dirs)) => (dirs, *file),
+        None => return None,
+    };
+    let lower = file.to_ascii_lowercase();
+    if dirs.iter().any(|d| TEST_DIRS.contains(d))
+        || lower.starts_with("test_")
+        || ["_test.py", "_test.go", ".test.js", ".test.ts", ".spec.js", ".spec.ts", "conftest.py"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+    {
+        return Some(PathContext::Test);
+    }
+    let doc_file = ["readme", "changelog", "changes", "history", "news", "pkg-info", "metadata"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || [".md", ".rst", ".adoc", ".markdown"].iter().any(|s| lower.ends_with(s));
+    if doc_file || dirs.iter().any(|d| DOC_DIRS.contains(d)) || full.starts_with("/usr/share/doc/")
+    {
+        return Some(PathContext::Documentation);
+    }
+    if dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
+        return Some(PathContext::ThirdParty);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts() {
+        use PathContext::*;
+        let cases = [
+            ("/usr/share/doc/pkg/examples/key.pem", None, Some(Documentation)),
+            ("/usr/share/man/man5/x.5.gz", Some("x.5"), Some(Documentation)),
+            ("/usr/lib/python3.11/test/certdata/k.pem", None, Some(Test)),
+            ("/app/node_modules/lib/index.js", None, Some(ThirdParty)),
+            ("/srv/app/README.md", None, Some(Documentation)),
+            ("/app/app.jar", Some("BOOT-INF/classes/application.properties"), None),
+            ("/app/.env", None, None),
+            ("/root/.ssh/id_rsa", None, None),
+            ("/app/latest/config", None, None),
+        ];
+        for (p, i, want) in cases {
+            assert_eq!(classify(p, i), want, "{p}");
+        }
+    }
+}

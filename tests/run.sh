@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every check and test of strata, as CI does. Installs what the tests
+# need when it is missing: skopeo and umoci (Debian packages) and Microsoft's
+# SARIF validator (npm package @microsoft/sarif-multitool, into target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v umoci >/dev/null 2>&1 || missing+=(umoci)
+if ((${#missing[@]})); then
+  echo "tests/run.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+tools=target/test-tools
+validator="$tools/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+if [ ! -x "$validator" ]; then
+  echo "tests/run.sh: installing @microsoft/sarif-multitool"
+  mkdir -p "$tools"
+  (cd "$tools" && npm install --no-audit --no-fund --loglevel=error @microsoft/sarif-multitool@5.7.0 >/dev/null)
+  chmod u+x "$validator"
+fi
+export STRATA_SARIF_VALIDATOR="$PWD/$validator"
+
+cargo fmt --check
+cargo clippy --release --locked --all-targets -- -D warnings
+cargo test --release --locked
