@@ -45,6 +45,13 @@ pub enum Command {
     Extract(ExtractArgs),
     /// List the rules, or check rule files and their examples.
     Signatures(SignaturesArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) for strata.
+    Man,
 }
 
 /// When to colour output.
@@ -156,6 +163,9 @@ pub struct LayersArgs {
     /// Only images of this platform (os/arch[/variant]).
     #[arg(long)]
     pub platform: Option<PlatformFilter>,
+    /// Print instructions verbatim, secrets included (otherwise they are redacted).
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// `strata extract`.
@@ -216,6 +226,19 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Scan(args) => scan(*args),
         Command::Layers(args) => layers(args),
         Command::Signatures(args) => signatures(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Generate into memory: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "strata", &mut script);
+            io::stdout().lock().write_all(&script)?;
+            Ok(Exit::Clean)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut io::stdout().lock())?;
+            Ok(Exit::Clean)
+        }
         Command::Extract(args) => extract(args),
     }
 }
@@ -223,7 +246,18 @@ pub fn run(cli: Cli) -> Result<Exit> {
 fn layers(args: LayersArgs) -> Result<Exit> {
     let diag = Diagnostics::new(true);
     let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
-    let records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
+    let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
+    if !args.show_secrets {
+        // Instructions can carry build-arg secrets: redact what the config detector finds.
+        let scanner = crate::scan::Scanner::new(load_signatures(&[])?)?;
+        for (image, record) in images.iter().zip(&mut records) {
+            let hits = crate::scan::config::scan(&scanner, &image.config);
+            let redactor = crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret));
+            for layer in &mut record.layers {
+                redactor.apply_opt(&mut layer.created_by);
+            }
+        }
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match args.format {
@@ -341,7 +375,8 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         )),
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
-    let diag = Diagnostics::new(!args.quiet);
+    let progress = crate::progress::Progress::new(args.quiet);
+    let diag = Diagnostics::new(!args.quiet).with_progress(progress.clone());
     let options = crate::session::ScanOptions {
         platform: args.platform.clone(),
         statuses: if args.final_only {
@@ -352,8 +387,11 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         allowlist,
         baseline,
         no_path_context: args.no_path_context,
+        progress: progress.clone(),
+        show_secrets: args.show_secrets,
     };
     let report = crate::session::run(&args.targets, &scanner, &options, &diag)?;
+    progress.finish();
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

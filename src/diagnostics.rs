@@ -30,13 +30,20 @@ pub struct Diagnostic {
 pub struct Diagnostics {
     items: Mutex<Vec<Diagnostic>>,
     echo: bool,
+    progress: Option<crate::progress::Progress>,
 }
 
 impl Diagnostics {
     /// A collector; with `echo`, each message is also written to stderr
     /// when it is recorded (notes only when `verbose`).
     pub fn new(echo: bool) -> Self {
-        Diagnostics { items: Mutex::new(Vec::new()), echo }
+        Diagnostics { items: Mutex::new(Vec::new()), echo, progress: None }
+    }
+
+    /// Echoes around these progress bars, so messages do not tear them.
+    pub fn with_progress(mut self, progress: crate::progress::Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     fn push(&self, level: Level, message: String) {
@@ -46,7 +53,11 @@ impl Diagnostics {
                 Level::Warning => "warning",
                 Level::Error => "error",
             };
-            eprintln!("strata: {word}: {message}");
+            let print = || eprintln!("strata: {word}: {message}");
+            match &self.progress {
+                Some(p) => p.suspend(print),
+                None => print(),
+            }
         }
         // A poisoned lock only means another worker panicked; keep its messages.
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());

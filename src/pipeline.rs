@@ -9,6 +9,7 @@ use crate::finding::{Detector, Finding, Severity, Status};
 use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
+use crate::progress::Progress;
 use crate::scan::content::{ContentScanner, FileHit, Limits};
 use crate::scan::{Hit, Scanner, config, context};
 
@@ -32,22 +33,29 @@ pub fn scan_layer(
     layer: &Layer,
     scanner: &Scanner,
     limits: Limits,
+    progress: &Progress,
     diag: &Diagnostics,
 ) -> LayerScan {
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut links = Vec::new();
-    let (summary, err) = layer::walk(image, layer, diag, &mut |entry, content| {
-        match (entry.kind, content) {
-            (EntryKind::File, Some(reader)) => {
-                let found = cs.scan_file(entry.path, reader)?;
-                hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
+    let bar = progress.layer(layer.index, layer.size);
+    let (summary, err) =
+        layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
+            match (entry.kind, content) {
+                (EntryKind::File, Some(reader)) => {
+                    let found = cs.scan_file(entry.path, reader)?;
+                    hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
+                }
+                (EntryKind::Hardlink(target), _) => {
+                    links.push((entry.path.to_owned(), target.clone()))
+                }
+                _ => {}
             }
-            (EntryKind::Hardlink(target), _) => links.push((entry.path.to_owned(), target.clone())),
-            _ => {}
-        }
-        Ok(Flow::Continue)
-    });
+            Ok(Flow::Continue)
+        });
+    bar.finish();
+    progress.layer_done();
     for note in cs.notes {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
@@ -63,10 +71,16 @@ pub fn scan_image(
     scanner: &Scanner,
     limits: Limits,
     use_context: bool,
+    progress: &Progress,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
-    let scans: Vec<LayerScan> =
-        image.layers.par_iter().map(|l| scan_layer(image, l, scanner, limits, diag)).collect();
+    let name = image.references.first().map_or(image.target.as_str(), String::as_str);
+    progress.start_image(name, image.layers.len());
+    let scans: Vec<LayerScan> = image
+        .layers
+        .par_iter()
+        .map(|l| scan_layer(image, l, scanner, limits, progress, diag))
+        .collect();
     findings_from(image, scanner, scans, use_context)
 }
 

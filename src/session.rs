@@ -10,13 +10,15 @@ use crate::diagnostics::Diagnostics;
 use crate::finding::{Finding, Status};
 use crate::image::{self, PlatformFilter};
 use crate::pipeline;
+use crate::progress::Progress;
+use crate::redact::Redactor;
 use crate::report::Report;
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
 use crate::timeline::ImageRecord;
 
 /// What to scan and what to keep.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScanOptions {
     /// Only images of this platform.
     pub platform: Option<PlatformFilter>,
@@ -28,6 +30,10 @@ pub struct ScanOptions {
     pub baseline: Option<Baseline>,
     /// Keep rule severity in documentation, test and third-party paths.
     pub no_path_context: bool,
+    /// Progress bars (hidden unless stderr is a terminal).
+    pub progress: Progress,
+    /// Leave secrets in instructions (`--show-secrets`); otherwise they are redacted.
+    pub show_secrets: bool,
 }
 
 /// Scans every target. A target that cannot be opened is an error in
@@ -58,9 +64,22 @@ pub fn run(
                 scanner,
                 Limits::default(),
                 use_context,
+                &options.progress,
                 diag,
             ));
             images.push(ImageRecord::new(img));
+        }
+    }
+    if !options.show_secrets {
+        // Instructions print verbatim and often carry the secret itself (build args).
+        let redactor = Redactor::new(findings.iter().map(|f| &f.secret));
+        for f in &mut findings {
+            redactor.apply_opt(&mut f.created_by);
+        }
+        for image in &mut images {
+            for layer in &mut image.layers {
+                redactor.apply_opt(&mut layer.created_by);
+            }
         }
     }
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();

@@ -13,6 +13,7 @@ use super::path::{WhiteoutName, classify, decode_name, normalize};
 use super::whiteout::{LayerIndex, NodeKind};
 use super::{Error, Image, Layer};
 use crate::diagnostics::Diagnostics;
+use crate::progress::LayerProgress;
 
 /// Read buffer between the decompressor and the tar parser.
 const TAR_BUFFER: usize = 256 * 1024;
@@ -104,6 +105,20 @@ impl<R: Read, H: Update> Read for Hashing<R, H> {
     }
 }
 
+/// Reports bytes read to a progress bar.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    progress: LayerProgress,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
 type Compressed = BufReader<Hashing<Box<dyn Read + Send>, Sha256>>;
 
 /// The decompressor chosen by magic bytes, kept concrete so the compressed
@@ -161,12 +176,23 @@ pub fn walk(
     diag: &Diagnostics,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
+    walk_with_progress(image, layer, diag, &LayerProgress::hidden(), visit)
+}
+
+/// [`walk`], counting stored (compressed) bytes read into `progress`.
+pub fn walk_with_progress(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
     let mut summary = WalkSummary::default();
     let what = format!("layer {} ({})", layer.index, layer.digest);
     let fail =
         |reason: String| Error::Invalid { file: image.target.clone(), what: what.clone(), reason };
-    let blob = match image.store.open(&layer.member) {
-        Ok(b) => b,
+    let blob: Box<dyn Read + Send> = match image.store.open(&layer.member) {
+        Ok(b) => Box::new(Counted { inner: b, progress: progress.clone() }),
         Err(e) => return (summary, Some(e)),
     };
     let compressed = BufReader::with_capacity(

@@ -155,7 +155,9 @@ fn descriptor_platform(desc: &Descriptor) -> Option<String> {
     })
 }
 
-fn is_attestation(desc: &Descriptor) -> bool {
+/// True for attestation manifests (build provenance, SBOMs), which hold no
+/// image to scan. The registry source skips them by the same rule.
+pub(crate) fn is_attestation(desc: &Descriptor) -> bool {
     let annotated = desc.annotations().as_ref().is_some_and(|a| {
         a.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
     });

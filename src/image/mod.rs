@@ -67,6 +67,9 @@ pub enum Error {
         /// The platforms the target holds.
         available: String,
     },
+    /// A registry could not serve the image (the message names the reference).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
 }
 
 impl Error {

@@ -1,6 +1,7 @@
-//! Turns what the user named (a path, a directory, `-`) into a [`BlobStore`],
-//! recognising the container by content: tar, gzip- or zstd-compressed tar,
-//! or an OCI layout directory.
+//! Turns what the user named (a path, a directory, `-`, a registry
+//! reference) into a [`BlobStore`], recognising the container by content:
+//! tar, gzip- or zstd-compressed tar, or an OCI layout directory. An
+//! existing path always wins over a reference of the same spelling.
 //!
 //! Stdin and whole-archive compression are spooled once to a temporary file,
 //! because blobs appear in any order and must be read by seeking.
@@ -23,6 +24,9 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
     if target == "-" {
         let spooled = Arc::new(spool(io::stdin().lock(), "<stdin>")?);
         return open_file(&spooled.to_path_buf(), "<stdin>", Some(spooled), true);
+    }
+    if crate::registry::is_reference(target) {
+        return Ok(crate::registry::open(target)?);
     }
     let path = Path::new(target);
     let meta = std::fs::metadata(path).map_err(|e| Error::io(target, e))?;

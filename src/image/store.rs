@@ -41,6 +41,8 @@ pub struct BlobStore {
 enum StoreKind {
     Dir(PathBuf),
     Tar { file: PathBuf, members: Arc<HashMap<String, Member>> },
+    /// An image in a registry: metadata in memory, layers streamed over HTTP.
+    Registry(Arc<crate::registry::remote::Remote>),
 }
 
 impl BlobStore {
@@ -76,6 +78,11 @@ impl BlobStore {
         })
     }
 
+    /// A store over an image resolved in a registry.
+    pub fn registry(remote: Arc<crate::registry::remote::Remote>, display: &str) -> Self {
+        BlobStore { kind: StoreKind::Registry(remote), display: display.to_owned(), _spool: None }
+    }
+
     /// The name the user gave for this source.
     pub fn display(&self) -> &str {
         &self.display
@@ -91,6 +98,7 @@ impl BlobStore {
             StoreKind::Tar { members, .. } => {
                 members.get(name.trim_start_matches("./")).map(|m| m.size)
             }
+            StoreKind::Registry(remote) => remote.size(name),
         }
     }
 
@@ -124,6 +132,7 @@ impl BlobStore {
                 f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
                 Ok(Box::new(f.take(size)))
             }
+            StoreKind::Registry(remote) => remote.open(name),
         }
     }
 

@@ -159,6 +159,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             }},
             "results": results,
             "columnKind": "utf16CodeUnits",
+            "properties": {"suppressed": report.suppressed},
         }],
     });
     serde_json::to_writer_pretty(&mut *out, &log)?;

@@ -8,8 +8,10 @@
 mod imagegen;
 
 mod bad_input;
+mod detection;
 mod extract;
 mod formats;
 mod real_tools;
+mod reports;
 mod util;
 mod whiteouts;
