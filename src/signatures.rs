@@ -229,8 +229,12 @@ pub fn load_path(path: &Path) -> Result<Vec<Signature>, Error> {
 /// Only if a shipped file is broken, which the test suite prevents.
 pub fn builtin() -> Result<Vec<Signature>, Error> {
     let mut out = Vec::new();
-    for (name, text) in BUILTIN {
-        out.extend(parse(text, &format!("builtin:{name}"))?);
+    for (name, packed) in BUILTIN_COMPRESSED {
+        let origin = format!("builtin:{name}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(*packed), &mut text)
+            .map_err(|err| Error::Read { file: origin.clone(), err })?;
+        out.extend(parse(&text, &origin)?);
     }
     Ok(out)
 }

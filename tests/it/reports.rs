@@ -421,3 +421,24 @@ fn completions_and_man_page() {
     assert_eq!(code, 0);
     assert!(out.contains(".TH strata") && out.contains("layer history"));
 }
+
+#[test]
+fn strata_own_binary_carries_no_secret() {
+    // The rule examples are format-valid fake credentials: they are embedded
+    // compressed so that strata's own image passes strata (and other scanners).
+    let bin = std::env::var_os("STRATA_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_strata")));
+    let dir = tmp();
+    let image = dir.path().join("self.tar");
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY strata /strata",
+            vec![Entry::file("strata", std::fs::read(bin).unwrap())],
+        )],
+        ..ImageSpec::default()
+    };
+    ig::write_image(&spec, Format::OciArchive, &image).unwrap();
+    let (code, out, err) = parts(&run(&["scan", image.to_str().unwrap()]));
+    assert_eq!(code, 0, "{out}{err}");
+}
