@@ -45,6 +45,8 @@ pub enum Command {
     Extract(ExtractArgs),
     /// List the rules, or check rule files and their examples.
     Signatures(SignaturesArgs),
+    /// Merge JSON reports (shards of a sweep) into one (exit 0 clean, 1 findings, 2 an input had errors).
+    Merge(MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -68,7 +70,8 @@ pub enum ColorChoice {
 /// `strata scan`.
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
-    /// Image archives (docker save, OCI archive, gzip/zstd of either), OCI layout directories, or `-` for stdin.
+    /// Image archives (docker save, OCI archive, gzip/zstd of either), OCI layout directories,
+    /// `-` for stdin, or registry references (`[docker://]REGISTRY/REPO:TAG` or `…@sha256:…`).
     #[arg(required = true)]
     pub targets: Vec<String>,
     /// Output format.
@@ -117,6 +120,35 @@ pub struct ScanArgs {
     /// No progress or warnings on stderr (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+    // Registry sweeps (src/registry).
+    /// Targets are repositories (REGISTRY/REPO): scan every tag.
+    #[arg(long, conflicts_with = "catalog")]
+    pub all_tags: bool,
+    /// Targets are registries (HOST or HOST:PORT): scan every tag of every repository in the catalog.
+    #[arg(long)]
+    pub catalog: bool,
+    /// Scan only part K of N (1-based) of the images, split by repository:tag, so N machines
+    /// can share a sweep; join their JSON reports with `strata merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::registry::sweep::Shard>,
+    /// Allow plain HTTP and unverified TLS certificates for every registry (loopback
+    /// registries may always use plain HTTP).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `strata merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// JSON reports (`strata scan --format json`), e.g. one per shard.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a merged finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::Low)]
+    pub fail_on: Severity,
 }
 
 /// `strata signatures`.
@@ -226,6 +258,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Scan(args) => scan(*args),
         Command::Layers(args) => layers(args),
         Command::Signatures(args) => signatures(args),
+        Command::Merge(args) => merge(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Generate into memory: clap_complete panics on a write error (a closed pipe).
@@ -390,7 +423,18 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         progress: progress.clone(),
         show_secrets: args.show_secrets,
     };
-    let report = crate::session::run(&args.targets, &scanner, &options, &diag)?;
+    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
+    let sweep = match (args.all_tags, args.catalog) {
+        (true, _) => crate::registry::sweep::Sweep::AllTags,
+        (_, true) => crate::registry::sweep::Sweep::Catalog,
+        _ => crate::registry::sweep::Sweep::Targets,
+    };
+    let targets = crate::registry::sweep::expand(&args.targets, sweep, args.shard.as_ref(), &diag)?;
+    // A sweep of an empty registry, or a shard that gets no image, is rightly empty:
+    // only then is a report without images clean.
+    let empty_sweep = targets.is_empty()
+        && (args.shard.is_some() || sweep != crate::registry::sweep::Sweep::Targets);
+    let report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();
     let color = match args.color {
         ColorChoice::Always => true,
@@ -404,10 +448,44 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     let opts = crate::report::RenderOptions { show_secrets: args.show_secrets, color };
     report.write(args.format, opts, &mut sink)?;
     sink.flush()?;
-    if diag.has_errors() || report.images.is_empty() {
+    if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {
         return Ok(Exit::Error);
     }
     let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+    Ok(if failing { Exit::Findings } else { Exit::Clean })
+}
+
+/// `strata merge`: see [`crate::merge`].
+fn merge(args: MergeArgs) -> Result<Exit> {
+    let mut inputs = Vec::with_capacity(args.reports.len());
+    for path in &args.reports {
+        let name = path.display().to_string();
+        let text = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("{name}: not JSON"))?;
+        inputs.push((name, doc));
+    }
+    let merged = crate::merge::merge(&inputs)?;
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    serde_json::to_writer_pretty(&mut sink, &merged)?;
+    writeln!(sink)?;
+    sink.flush()?;
+    // An input that recorded errors means part of the sweep was not scanned.
+    let errors =
+        merged["diagnostics"].as_array().is_some_and(|d| d.iter().any(|x| x["level"] == "error"));
+    if errors {
+        return Ok(Exit::Error);
+    }
+    let failing = merged["findings"].as_array().is_some_and(|f| {
+        f.iter().any(|f| {
+            Severity::ALL.iter().any(|s| f["severity"] == s.as_str() && *s >= args.fail_on)
+        })
+    });
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }
 

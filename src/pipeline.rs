@@ -26,23 +26,56 @@ pub struct LayerScan {
     pub bytes: u64,
 }
 
-/// Walks and scans one layer. Problems go to `diag`; what was read before
-/// an error is kept.
+/// Files up to this size are handed whole to scan workers; larger ones are
+/// streamed by the walking thread itself, so memory stays bounded.
+const JOB_MAX: u64 = 8 << 20;
+
+/// A file read by the walking thread for a scan worker.
+struct Job {
+    path: String,
+    data: Vec<u8>,
+}
+
+/// Walks and scans one layer. With `workers > 0`, the walking thread only
+/// decompresses and reads, and `workers` threads scan the files, so one
+/// large layer uses several cores. Problems go to `diag`; what was read
+/// before an error is kept.
 pub fn scan_layer(
     image: &Image,
     layer: &Layer,
     scanner: &Scanner,
     limits: Limits,
+    workers: usize,
     progress: &Progress,
     diag: &Diagnostics,
 ) -> LayerScan {
+    let bar = progress.layer(layer.index, layer.size);
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut links = Vec::new();
-    let bar = progress.layer(layer.index, layer.size);
-    let (summary, err) =
-        layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
+    let mut notes = Vec::new();
+    let (summary, err) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let rx = std::sync::Arc::clone(&rx);
+                scope.spawn(move || scan_jobs(scanner, limits, &rx))
+            })
+            .collect();
+        let walked = layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
             match (entry.kind, content) {
+                (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
+                    let mut data = Vec::with_capacity(entry.size as usize);
+                    std::io::Read::read_to_end(reader, &mut data)?;
+                    // A closed channel means every worker died: scan here instead.
+                    if let Err(std::sync::mpsc::SendError(job)) =
+                        tx.send(Job { path: entry.path.to_owned(), data })
+                    {
+                        let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
+                        hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+                    }
+                }
                 (EntryKind::File, Some(reader)) => {
                     let found = cs.scan_file(entry.path, reader)?;
                     hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
@@ -54,15 +87,65 @@ pub fn scan_layer(
             }
             Ok(Flow::Continue)
         });
+        drop(tx);
+        for h in handles {
+            if let Ok((found, worker_notes)) = h.join() {
+                hits.extend(found);
+                notes.extend(worker_notes);
+            }
+        }
+        walked
+    });
     bar.finish();
     progress.layer_done();
-    for note in cs.notes {
+    hits.sort_by(|a, b| {
+        (&a.0, a.1.hit.offset, a.1.hit.rule).cmp(&(&b.0, b.1.hit.offset, b.1.hit.rule))
+    });
+    for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
     if let Some(e) = err {
         diag.error(e.to_string());
     }
     LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes }
+}
+
+type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
+
+/// A scan worker: takes whole files until the walking thread is done.
+fn scan_jobs(
+    scanner: &Scanner,
+    limits: Limits,
+    rx: &JobQueue,
+) -> (Vec<(String, FileHit)>, Vec<String>) {
+    let mut cs = ContentScanner::new(scanner, limits);
+    let mut hits = Vec::new();
+    loop {
+        // The lock is held only to take one job.
+        let job = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => break,
+        };
+        let Ok(job) = job else { break };
+        // In-memory reads cannot fail, so only nested-archive notes can come out.
+        if let Ok(found) = cs.scan_file(&job.path, &mut job.data.as_slice()) {
+            hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+        }
+    }
+    (hits, cs.notes)
+}
+
+/// How many scan workers each layer gets: layers that hold more than their
+/// share of the image are scanned one at a time with every thread, the
+/// rest in parallel one thread each.
+fn plan(image: &Image, threads: usize) -> Vec<usize> {
+    let total: u64 = image.layers.iter().map(|l| l.size).sum();
+    let share = total / threads.max(1) as u64;
+    image
+        .layers
+        .iter()
+        .map(|l| if threads > 1 && l.size > share && l.size > (4 << 20) { threads - 1 } else { 0 })
+        .collect()
 }
 
 /// Scans a whole image: every layer, then the config.
@@ -76,11 +159,23 @@ pub fn scan_image(
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     progress.start_image(name, image.layers.len());
-    let scans: Vec<LayerScan> = image
+    let workers = plan(image, rayon::current_num_threads());
+    let mut scans: Vec<Option<LayerScan>> = (0..image.layers.len()).map(|_| None).collect();
+    // Big layers first, one at a time, each with every thread.
+    for (i, l) in image.layers.iter().enumerate().filter(|(i, _)| workers[*i] > 0) {
+        scans[i] = Some(scan_layer(image, l, scanner, limits, workers[i], progress, diag));
+    }
+    let small: Vec<(usize, LayerScan)> = image
         .layers
         .par_iter()
-        .map(|l| scan_layer(image, l, scanner, limits, progress, diag))
+        .enumerate()
+        .filter(|(i, _)| workers[*i] == 0)
+        .map(|(i, l)| (i, scan_layer(image, l, scanner, limits, 0, progress, diag)))
         .collect();
+    for (i, s) in small {
+        scans[i] = Some(s);
+    }
+    let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
     findings_from(image, scanner, scans, use_context)
 }
 

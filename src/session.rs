@@ -104,24 +104,20 @@ pub fn run(
         }
     });
     findings.sort_by(|a, b| {
-        (
-            &a.target,
-            &a.image_digest,
-            a.layer_index.is_none(),
-            a.layer_index,
-            &a.path,
-            a.line,
-            &a.location,
-        )
-            .cmp(&(
-                &b.target,
-                &b.image_digest,
-                b.layer_index.is_none(),
-                b.layer_index,
-                &b.path,
-                b.line,
-                &b.location,
-            ))
+        let key = |f: &Finding| {
+            (
+                f.target.clone(),
+                f.image_digest.clone(),
+                f.layer_index.is_none(),
+                f.layer_index,
+                f.path.clone(),
+                f.inner_path.clone(),
+                f.line,
+                f.location.clone(),
+                f.rule_id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
     Ok(Report {
         images,

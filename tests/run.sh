@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test of strata, as CI does. Installs what the tests
-# need when it is missing: skopeo and umoci (Debian packages) and Microsoft's
-# SARIF validator (npm package @microsoft/sarif-multitool, into target/).
+# need when it is missing: skopeo, umoci, docker-registry and apache2-utils
+# (Debian packages) and Microsoft's SARIF validator (npm package
+# @microsoft/sarif-multitool, into target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v umoci >/dev/null 2>&1 || missing+=(umoci)
+# Registry tests (tests/it/registry.rs): a real registry, and htpasswd for its basic auth.
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   apt-get update -qq

@@ -29,7 +29,21 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
         return Ok(crate::registry::open(target)?);
     }
     let path = Path::new(target);
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(target, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        // `alpine` is a missing file, not a pull: say how to ask for the image.
+        io::ErrorKind::NotFound
+            if !target.rsplit('/').next().unwrap_or(target).contains('.')
+                && crate::registry::Reference::parse(target).is_ok() =>
+        {
+            Error::Unrecognised {
+                file: target.to_owned(),
+                reason: format!(
+                    "no such file or directory (for a registry image, write {target}:TAG or docker://{target})"
+                ),
+            }
+        }
+        _ => Error::io(target, e),
+    })?;
     if meta.is_dir() {
         if !path.join("index.json").is_file() {
             return Err(Error::Unrecognised {

@@ -40,7 +40,10 @@ pub struct BlobStore {
 #[derive(Debug, Clone)]
 enum StoreKind {
     Dir(PathBuf),
-    Tar { file: PathBuf, members: Arc<HashMap<String, Member>> },
+    Tar {
+        file: PathBuf,
+        members: Arc<HashMap<String, Member>>,
+    },
     /// An image in a registry: metadata in memory, layers streamed over HTTP.
     Registry(Arc<crate::registry::remote::Remote>),
 }

@@ -212,10 +212,7 @@ fn candidate_keys(registry: &str) -> Vec<String> {
 
 /// `https://host/v1/` → `host`, so `auths` keys written as URLs match.
 fn normalize_key(key: &str) -> String {
-    let rest = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let rest = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
@@ -412,19 +409,19 @@ mod tests {
         assert_eq!(basic(got), ("u".into(), "p".into()));
         let token = cfg(r#"{"auths":{"r.io":{"identitytoken":"tok"}}}"#);
         let got = from_docker_config(&token, "r.io", "cfg", &no_helper).unwrap().unwrap();
-        assert_eq!(got.secret, Secret::IdentityToken("tok".into()));
+        assert!(got.secret == Secret::IdentityToken("tok".into()));
         let empty = cfg(r#"{"auths":{"r.io":{}}}"#);
         assert_eq!(from_docker_config(&empty, "r.io", "cfg", &no_helper).unwrap(), None);
         let bad = cfg(r#"{"auths":{"r.io":{"auth":"%%%"}}}"#);
-        assert!(from_docker_config(&bad, "r.io", "cfg", &no_helper).unwrap_err().contains("base64"));
+        assert!(
+            from_docker_config(&bad, "r.io", "cfg", &no_helper).unwrap_err().contains("base64")
+        );
     }
 
     #[test]
     fn helpers_take_precedence() {
-        let c = cfg(
-            r#"{"auths":{"r.io":{"auth":"dTpw"},"other.io":{"auth":"dTpw"}},
-                "credsStore":"desktop","credHelpers":{"r.io":"ecr-login"}}"#,
-        );
+        let c = cfg(r#"{"auths":{"r.io":{"auth":"dTpw"},"other.io":{"auth":"dTpw"}},
+                "credsStore":"desktop","credHelpers":{"r.io":"ecr-login"}}"#);
         let calls = std::cell::RefCell::new(Vec::new());
         let helper = |name: &str, server: &str| {
             calls.borrow_mut().push(format!("{name} {server}"));

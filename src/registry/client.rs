@@ -82,6 +82,15 @@ pub struct Document {
     pub digest: String,
 }
 
+/// A small document read whole, with the headers that describe it.
+struct Small {
+    bytes: Vec<u8>,
+    /// `Content-Type`.
+    content_type: Option<String>,
+    /// `Docker-Content-Digest`.
+    digest: Option<String>,
+}
+
 /// A bearer token for one scope.
 #[derive(Debug, Clone)]
 struct Token {
@@ -118,7 +127,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("registry", &self.registry).field("base", &self.base).finish()
+        f.debug_struct("Client")
+            .field("registry", &self.registry)
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -128,7 +140,8 @@ pub fn is_loopback(host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
         None => host.rsplit_once(':').map_or(host, |(n, _)| n),
     };
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn agent(loopback: bool, insecure: bool) -> Agent {
@@ -192,7 +205,8 @@ impl Client {
         match resp.status().as_u16() {
             200..=299 => {}
             401 => {
-                let challenge = header(&resp, "www-authenticate").and_then(auth::parse_challenge);
+                let challenge =
+                    header(&resp, "www-authenticate").and_then(|h| auth::parse_challenge(&h));
                 *client.challenge.lock().unwrap_or_else(|e| e.into_inner()) = challenge;
             }
             _ => {
@@ -213,24 +227,37 @@ impl Client {
     ///
     /// # Errors
     /// HTTP failures, an unsupported media type, a digest mismatch.
-    pub fn manifest(&self, ctx: &str, repository: &str, reference: &str) -> Result<Document, Error> {
+    pub fn manifest(
+        &self,
+        ctx: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Document, Error> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
-        let what = format!("manifest {reference} of {repository}");
+        let what = if reference.starts_with("sha256:") {
+            format!("manifest {reference} in {repository}")
+        } else {
+            format!("tag {reference} in {repository}")
+        };
         let scope = pull_scope(repository);
         let accept = MANIFEST_TYPES.join(", ");
         let ask = Ask { ctx, what: &what, scope: Some(&scope), accept: Some(&accept) };
-        let (bytes, declared, header_digest) = self.fetch_small(&ask, &url)?;
+        let Small { bytes, content_type: declared, digest: header_digest } =
+            self.fetch_small(&ask, &url)?;
         let media_type = check_media_type(ctx, declared.as_deref(), &bytes)?;
         let digest = sha256(&bytes);
-        for claimed in [reference.starts_with("sha256:").then_some(reference), header_digest.as_deref()]
-            .into_iter()
-            .flatten()
+        for claimed in
+            [reference.starts_with("sha256:").then_some(reference), header_digest.as_deref()]
+                .into_iter()
+                .flatten()
         {
             if claimed.starts_with("sha256:") && claimed != digest {
                 return Err(Error::Invalid {
                     reference: ctx.to_owned(),
                     what,
-                    reason: format!("digest mismatch: expected {claimed}, content hashes to {digest}"),
+                    reason: format!(
+                        "digest mismatch: expected {claimed}, content hashes to {digest}"
+                    ),
                 });
             }
         }
@@ -246,7 +273,7 @@ impl Client {
         let what = format!("blob {digest} of {repository}");
         let scope = pull_scope(repository);
         let ask = Ask { ctx, what: &what, scope: Some(&scope), accept: None };
-        let (bytes, _, _) = self.fetch_small(&ask, &url)?;
+        let bytes = self.fetch_small(&ask, &url)?.bytes;
         let actual = sha256(&bytes);
         if digest.starts_with("sha256:") && actual != digest {
             return Err(Error::Invalid {
@@ -299,10 +326,9 @@ impl Client {
         let scope = pull_scope(repository);
         let first = format!("/v2/{repository}/tags/list?n={PAGE_SIZE}");
         let what = format!("tags of {repository}");
-        let mut tags =
-            self.paged(ctx, &what, &scope, &first, |b| {
-                serde_json::from_slice::<Page>(b).map(|p| p.tags.unwrap_or_default())
-            })?;
+        let mut tags = self.paged(ctx, &what, &scope, &first, |b| {
+            serde_json::from_slice::<Page>(b).map(|p| p.tags.unwrap_or_default())
+        })?;
         tags.sort();
         tags.dedup();
         Ok(tags)
@@ -374,18 +400,14 @@ impl Client {
 
     /// GET that reads the whole (small) body, retrying body failures too:
     /// nothing has been handed on yet, so a retry loses nothing.
-    fn fetch_small(
-        &self,
-        ask: &Ask<'_>,
-        url: &str,
-    ) -> Result<(Vec<u8>, Option<String>, Option<String>), Error> {
+    fn fetch_small(&self, ask: &Ask<'_>, url: &str) -> Result<Small, Error> {
         let mut attempt = 0;
         loop {
             let resp = self.get(ask, url)?;
             let declared = header(&resp, "content-type");
             let digest = header(&resp, "docker-content-digest");
             match read_limited(resp, MAX_JSON_BYTES) {
-                Ok(bytes) => return Ok((bytes, declared, digest)),
+                Ok(bytes) => return Ok(Small { bytes, content_type: declared, digest }),
                 Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
                     return Err(Error::Invalid {
                         reference: ask.ctx.to_owned(),
@@ -433,7 +455,8 @@ impl Client {
                 return Err(self.status_error(ask, resp, sent));
             }
             answered_challenge = true;
-            let challenge = header(&resp, "www-authenticate").and_then(auth::parse_challenge);
+            let challenge =
+                header(&resp, "www-authenticate").and_then(|h| auth::parse_challenge(&h));
             match challenge {
                 Some(Challenge::Basic) if authorization.is_some() => {
                     return Err(self.status_error(ask, resp, self.credential_source()));
@@ -447,7 +470,8 @@ impl Client {
                 }
                 Some(Challenge::Bearer { realm, service, scope }) => {
                     let wanted = scope.or(ask.scope.map(str::to_owned));
-                    let token = self.fetch_token(ask.ctx, &realm, service.as_deref(), wanted.as_deref())?;
+                    let token =
+                        self.fetch_token(ask.ctx, &realm, service.as_deref(), wanted.as_deref())?;
                     self.tokens
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -467,11 +491,12 @@ impl Client {
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => {
-                Ok(self.credentials(ask.ctx)?.as_ref().and_then(Credentials::basic_header))
+                Ok(self.credentials(ask.ctx)?.and_then(Credentials::basic_header))
             }
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let key = ask.scope.unwrap_or_default();
-                let cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
+                let cached =
+                    self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
                 let token = match cached.filter(|t| t.renew_at > Instant::now()) {
                     Some(t) => t,
                     None => {
@@ -522,8 +547,7 @@ impl Client {
             .strip_prefix("https://")
             .or_else(|| realm.strip_prefix("http://"))
             .map(|r| r.split(['/', '?']).next().unwrap_or(r));
-        let plain_ok = self.relaxed
-            || realm_host.is_some_and(is_loopback);
+        let plain_ok = self.relaxed || realm_host.is_some_and(is_loopback);
         if !(realm.starts_with("https://") || (realm.starts_with("http://") && plain_ok)) {
             return Err(Error::Invalid {
                 reference: ctx.to_owned(),
@@ -580,8 +604,8 @@ impl Client {
             reason,
         };
         let bytes = read_limited(resp, MAX_ERROR_BODY).map_err(|e| invalid(e.to_string()))?;
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a token response: {e}")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(format!("not a token response: {e}")))?;
         let value = parsed
             .token
             .or(parsed.access_token)
@@ -655,8 +679,12 @@ impl Client {
                 ),
             },
             403 => {
-                let who = sent.map_or("anonymous access".to_owned(), |s| format!("the credentials from {s}"));
-                format!("403 Forbidden: {registry} does not allow {who} to read {}{detail}", ask.what)
+                let who = sent
+                    .map_or("anonymous access".to_owned(), |s| format!("the credentials from {s}"));
+                format!(
+                    "403 Forbidden: {registry} does not allow {who} to read {}{detail}",
+                    ask.what
+                )
             }
             404 => format!("404 Not Found: {registry} has no {}{detail}", ask.what),
             s => format!("HTTP {s} from {registry} for {}{detail}", ask.what),
@@ -686,10 +714,7 @@ fn backoff(attempt: u32, retry_after_secs: Option<u64>) -> Duration {
 
 /// Failures worth another attempt: the network, not the request.
 fn is_transient(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed
-    )
+    matches!(e, ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed)
 }
 
 /// Reads a body up to `limit` bytes; more is `FileTooLarge`.
@@ -752,11 +777,15 @@ fn check_media_type(ctx: &str, declared: Option<&str>, bytes: &[u8]) -> Result<S
         return Ok(d.to_owned());
     }
     let generic = declared.as_deref().is_none_or(|d| {
-        d.is_empty() || d == "application/json" || d == "text/plain" || d == "application/octet-stream"
+        d.is_empty()
+            || d == "application/json"
+            || d == "text/plain"
+            || d == "application/octet-stream"
     });
     let doc: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
     let own = doc.as_ref().and_then(|v| v.get("mediaType")).and_then(|m| m.as_str());
-    let schema1 = doc.as_ref().and_then(|v| v.get("schemaVersion")).and_then(|s| s.as_u64()) == Some(1);
+    let schema1 =
+        doc.as_ref().and_then(|v| v.get("schemaVersion")).and_then(|s| s.as_u64()) == Some(1);
     if generic && !schema1 {
         if let Some(own) = own.filter(|o| MANIFEST_TYPES.contains(o)) {
             return Ok(own.to_owned());
@@ -772,6 +801,7 @@ fn check_media_type(ctx: &str, declared: Option<&str>, bytes: &[u8]) -> Result<S
         }
     }
     let shown = match (declared.as_deref(), schema1) {
+        (Some(d), _) if !generic => d.to_owned(),
         (_, true) => "application/vnd.docker.distribution.manifest.v1+json (schema 1)".to_owned(),
         (Some(d), _) if !d.is_empty() => d.to_owned(),
         _ => own.unwrap_or("none").to_owned(),
@@ -860,10 +890,24 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for yes in ["localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "127.1.2.3:1", "[::1]:5000", "[::1]"] {
+        for yes in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.1.2.3:1",
+            "[::1]:5000",
+            "[::1]",
+        ] {
             assert!(is_loopback(yes), "{yes}");
         }
-        for no in ["example.com", "10.0.0.1:5000", "[::2]:1", "localhost.example.com", "registry-1.docker.io"] {
+        for no in [
+            "example.com",
+            "10.0.0.1:5000",
+            "[::2]:1",
+            "localhost.example.com",
+            "registry-1.docker.io",
+        ] {
             assert!(!is_loopback(no), "{no}");
         }
     }
@@ -887,20 +931,34 @@ mod tests {
     fn media_types() {
         let oci = br#"{"schemaVersion":2,"layers":[]}"#;
         assert_eq!(
-            check_media_type("r", Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"), oci).unwrap(),
+            check_media_type(
+                "r",
+                Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+                oci
+            )
+            .unwrap(),
             "application/vnd.oci.image.manifest.v1+json"
         );
         assert_eq!(check_media_type("r", None, oci).unwrap(), MANIFEST_TYPES[1]);
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert_eq!(check_media_type("r", Some("application/json"), idx).unwrap(), MANIFEST_TYPES[0]);
+        assert_eq!(
+            check_media_type("r", Some("application/json"), idx).unwrap(),
+            MANIFEST_TYPES[0]
+        );
         let v1 = br#"{"schemaVersion":1,"fsLayers":[]}"#;
-        let e = check_media_type("reg/x:1", Some("application/vnd.docker.distribution.manifest.v1+prettyjws"), v1)
-            .unwrap_err()
-            .to_string();
+        let e = check_media_type(
+            "reg/x:1",
+            Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
+            v1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("reg/x:1") && e.contains("v1+prettyjws"), "{e}");
         let e = check_media_type("r", None, v1).unwrap_err().to_string();
         assert!(e.contains("schema 1"), "{e}");
-        let e = check_media_type("r", Some("application/vnd.example+json"), oci).unwrap_err().to_string();
+        let e = check_media_type("r", Some("application/vnd.example+json"), oci)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("application/vnd.example+json"), "{e}");
     }
 

@@ -1,6 +1,6 @@
 //! Images where they live: an OCI distribution registry as a source.
 //!
-//! [`reference`] parses `registry/repository:tag` names, [`auth`] finds
+//! [`mod@reference`] parses `registry/repository:tag` names, [`auth`] finds
 //! credentials and reads challenges, [`client`] speaks the HTTP API,
 //! [`remote`] serves one resolved reference as a blob store (so
 //! `image::layout` and `image::layer` read it like an OCI layout), and

@@ -38,7 +38,7 @@ pub struct Reference {
 
 /// Why a string is not a reference.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not an image reference: {reason}")]
+#[error("'{input}': {reason}")]
 pub struct ParseError {
     /// What was parsed.
     pub input: String,
@@ -71,14 +71,17 @@ impl Reference {
         if r.tag.is_some() || r.digest.is_some() {
             return Err(ParseError {
                 input: input.to_owned(),
-                reason: "name a repository without tag or digest".into(),
+                reason: "name a repository here (REGISTRY/REPO), without tag or digest".into(),
             });
         }
         Ok(r)
     }
 
     fn parse_repository_or_ref(input: &str) -> Result<Reference, ParseError> {
-        let err = |reason: &str| ParseError { input: input.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| ParseError {
+            input: input.to_owned(),
+            reason: format!("not an image reference: {reason}"),
+        };
         let rest = input.strip_prefix(SCHEME).unwrap_or(input);
         if rest.is_empty() {
             return Err(err("it is empty"));
@@ -90,7 +93,7 @@ impl Reference {
         let (registry, path) = split_registry(rest);
         let registry = match registry {
             Some(host) if !is_host(host) => return Err(err("the registry host is malformed")),
-            Some(host) if host == "index.docker.io" => DOCKER_HUB.to_owned(),
+            Some("index.docker.io") => DOCKER_HUB.to_owned(),
             Some(host) => host.to_owned(),
             None => DOCKER_HUB.to_owned(),
         };
@@ -172,7 +175,7 @@ pub fn parse_registry(input: &str) -> Result<String, ParseError> {
     if !is_host(host) {
         return Err(ParseError {
             input: input.to_owned(),
-            reason: "name a registry as host or host:port".into(),
+            reason: "name a registry here, as HOST or HOST:PORT".into(),
         });
     }
     Ok(if host == "index.docker.io" { DOCKER_HUB.to_owned() } else { host.to_owned() })
@@ -271,7 +274,8 @@ fn is_tag(tag: &str) -> bool {
 fn parse_digest(digest: &str) -> Result<String, String> {
     match digest.split_once(':') {
         Some(("sha256", hex))
-            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            if hex.len() == 64
+                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
         {
             Ok(digest.to_owned())
         }
@@ -304,7 +308,13 @@ mod tests {
         t("index.docker.io/team/app", "docker.io", "team/app", Some("latest"), None);
         t("localhost/app", "localhost", "app", Some("latest"), None);
         t("localhost:5000/a/b/c:1", "localhost:5000", "a/b/c", Some("1"), None);
-        t("127.0.0.1:5000/fixtures/leaky-app:1", "127.0.0.1:5000", "fixtures/leaky-app", Some("1"), None);
+        t(
+            "127.0.0.1:5000/fixtures/leaky-app:1",
+            "127.0.0.1:5000",
+            "fixtures/leaky-app",
+            Some("1"),
+            None,
+        );
     }
 
     #[test]
@@ -345,7 +355,10 @@ mod tests {
         {
             assert_eq!(Reference::parse(s).unwrap().to_string(), *s);
         }
-        assert_eq!(Reference::parse("alpine").unwrap().to_string(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            Reference::parse("alpine").unwrap().to_string(),
+            "docker.io/library/alpine:latest"
+        );
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl Remote {
             display: display.to_owned(),
             documents: HashMap::new(),
         };
-        let top = remote.client.manifest(display, &reference.repository, reference.manifest_ref())?;
+        let top =
+            remote.client.manifest(display, &reference.repository, reference.manifest_ref())?;
         // The annotation gives the image its name in reports, as a tag does in a layout.
         let index = serde_json::json!({
             "schemaVersion": 2,

@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 
 use super::stream::{BUFFER, fill};
-use super::{Hit, Scanner, dedupe, file, nested};
+use super::{Hit, Scanner, dedupe, file, filter, nested};
 
 /// Limits on nested archives, so a bomb stops with a note instead of
 /// exhausting time, memory or disk.
@@ -99,11 +99,16 @@ impl<'s> ContentScanner<'s> {
         scratch.resize(BUFFER, 0);
         let filled = fill(reader, scratch)?;
         let eof = filled < scratch.len();
-        if depth < self.limits.max_depth
-            && let Some(kind) = nested::sniff(&scratch[..filled])
-        {
-            let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
-            return nested::scan(self, kind, path, inner, depth, &mut chained);
+        if let Some(kind) = nested::sniff(&scratch[..filled]) {
+            if depth < self.limits.max_depth {
+                let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
+                return nested::scan(self, kind, path, inner, depth, &mut chained);
+            }
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
+                self.limits.max_depth
+            ));
         }
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }
@@ -126,7 +131,11 @@ impl<'s> ContentScanner<'s> {
                 }
                 None => path.to_owned(),
             };
-            let found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            let mut found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            // Not counted again: the pattern rules see (and count) the same bytes.
+            if !self.scanner.report_examples {
+                found.retain(|h| filter::known_example(h.secret.expose()).is_none());
+            }
             if !found.is_empty() {
                 hits.extend(found);
                 hits = dedupe(self.scanner, hits);

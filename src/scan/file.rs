@@ -147,7 +147,10 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
     }
     found
         .into_iter()
-        .filter(|(_, _, s)| !s.is_empty() && !filter::is_placeholder(s))
+        // A keystore is binary: template-like bytes inside it mean nothing.
+        .filter(|(id, _, s)| {
+            !s.is_empty() && (*id == "file-keystore" || !filter::is_placeholder(s))
+        })
         .filter_map(|(id, off, secret)| {
             let idx = RULES.iter().position(|r| r.id == id)?;
             let line = memchr::memchr_iter(b'\n', &data[..off.min(data.len())]).count() as u64 + 1;
@@ -339,7 +342,8 @@ fn tfstate(data: &[u8], found: &mut Vec<Found>) {
                                 && s.len() >= 8
                                 && !filter::is_placeholder_word(s.as_bytes()) =>
                         {
-                            found.push(("file-terraform-state-secret", 0, s.as_bytes().to_vec()));
+                            let at = offset_of(&String::from_utf8_lossy(data), s, 0);
+                            found.push(("file-terraform-state-secret", at, s.as_bytes().to_vec()));
                         }
                         other => stack.push(other),
                     }

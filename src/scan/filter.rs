@@ -73,11 +73,39 @@ pub fn is_placeholder_word(secret: &[u8]) -> bool {
     WORDS.iter().any(|w| lower.windows(w.len()).any(|x| x == *w))
 }
 
-/// True for identifiers made only of letters and separators
-/// (`AuthLDAPCharsetConfig`, `secret_key_base`): a contextual rule's value
-/// must look generated, not named.
+/// True for identifiers built from words (`AuthLDAPCharsetConfig`,
+/// `GetSecretValue`, `secret_key_base`): a contextual rule's value must look
+/// generated, not named. Random letters (`cntgDIkHNOaMfPLk`) split into
+/// one-letter pieces and are not word-like.
 pub fn is_word_like(secret: &[u8]) -> bool {
-    secret.iter().all(|b| b.is_ascii_alphabetic() || b"_-.".contains(b))
+    if !secret.iter().all(|b| b.is_ascii_alphabetic() || b"_-.".contains(b)) {
+        return false;
+    }
+    let mut words: Vec<&[u8]> = Vec::new();
+    for part in secret.split(|b| b"_-.".contains(b)).filter(|p| !p.is_empty()) {
+        // Camel-case split: before an upper after a lower, and before the last
+        // upper of an acronym that starts a capitalised word (`LDAPCharset`).
+        let mut start = 0;
+        for i in 1..part.len() {
+            let (prev, cur) = (part[i - 1], part[i]);
+            let next_lower = part.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            let boundary = (prev.is_ascii_lowercase() && cur.is_ascii_uppercase())
+                || (prev.is_ascii_uppercase() && cur.is_ascii_uppercase() && next_lower);
+            if boundary {
+                words.push(&part[start..i]);
+                start = i;
+            }
+        }
+        words.push(&part[start..]);
+    }
+    let is_word = |w: &&[u8]| {
+        let lower = w.iter().filter(|b| b.is_ascii_lowercase()).count();
+        let acronym = w.len() >= 2 && lower == 0;
+        let capitalised = w.len() >= 3 && lower == w.len() - 1 && w[0].is_ascii_uppercase();
+        let plain = w.len() >= 2 && lower == w.len();
+        acronym || capitalised || plain
+    };
+    words.len() >= 2 && words.iter().all(is_word)
 }
 
 /// The documented example this secret is, if any (exact match, or an AWS
@@ -116,6 +144,17 @@ mod tests {
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
         assert!(is_placeholder_word(b"ChangeMe123"));
+        for w in [&b"AuthLDAPCharsetConfig"[..], b"GetSecretValue", b"secret_key_base"] {
+            assert!(is_word_like(w), "{}", String::from_utf8_lossy(w));
+        }
+        for r in [
+            &b"cntgDIkHNOaMfPLk"[..],
+            b"kQbVHAxiupdQSqCxaWvcQDCQNCjNfBBG",
+            b"BAcnPmPaUGxUghYe",
+            b"kxqpzmtrwv",
+        ] {
+            assert!(!is_word_like(r), "{}", String::from_utf8_lossy(r));
+        }
         assert!(known_example(b"AKIAIOSFODNN7EXAMPLE").is_some());
         assert!(known_example(b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").is_some());
         assert!(known_example(b"AKIAYJK4RSVGBCMQOCPJ").is_none());

@@ -12,6 +12,7 @@ mod detection;
 mod extract;
 mod formats;
 mod real_tools;
+mod registry;
 mod reports;
 mod util;
 mod whiteouts;
