@@ -13,6 +13,9 @@ pub enum PathContext {
     Test,
     /// Installed third-party packages (site-packages, node_modules, vendor…).
     ThirdParty,
+    /// Shared libraries and executables of the distribution (`/usr/lib/…/libgnutls.so`
+    /// carries its self-test keys); `/usr/local` and `/opt` are not included.
+    SystemBinary,
 }
 
 impl PathContext {
@@ -22,6 +25,7 @@ impl PathContext {
             PathContext::Documentation => "documentation",
             PathContext::Test => "test",
             PathContext::ThirdParty => "third-party package",
+            PathContext::SystemBinary => "system binary",
         }
     }
 }
@@ -86,7 +90,20 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     if dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
         return Some(PathContext::ThirdParty);
     }
+    if inner.is_none() && is_system_binary(path, &lower) {
+        return Some(PathContext::SystemBinary);
+    }
     None
+}
+
+/// Distribution binaries: executables in the system bin directories and
+/// shared objects in the system library directories.
+fn is_system_binary(path: &str, lower_name: &str) -> bool {
+    const BIN_DIRS: &[&str] = &["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/libexec/"];
+    const LIB_DIRS: &[&str] = &["/usr/lib/", "/usr/lib64/", "/lib/", "/lib64/", "/usr/libexec/"];
+    let shared_object = lower_name.ends_with(".so") || lower_name.contains(".so.");
+    BIN_DIRS.iter().any(|d| path.starts_with(d) && !path[d.len()..].contains('/'))
+        || (shared_object && LIB_DIRS.iter().any(|d| path.starts_with(d)))
 }
 
 #[cfg(test)]
@@ -106,6 +123,10 @@ mod tests {
             ("/app/.env", None, None),
             ("/root/.ssh/id_rsa", None, None),
             ("/app/latest/config", None, None),
+            ("/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3", None, Some(SystemBinary)),
+            ("/usr/bin/openssl", None, Some(SystemBinary)),
+            ("/usr/local/bin/app", None, None),
+            ("/usr/lib/myapp/config.yml", None, None),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");

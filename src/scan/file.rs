@@ -118,27 +118,37 @@ type Found = (&'static str, usize, Vec<u8>);
 pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
     let name = file_name(path);
     let mut found: Vec<Found> = Vec::new();
-    let text = String::from_utf8_lossy(data);
-    match name {
-        "config.json" if path.contains("/.docker/") => docker_config(data, &text, &mut found),
-        ".git-credentials" => git_credentials(&text, &mut found),
-        ".netrc" | "_netrc" => netrc(&text, &mut found),
-        ".pypirc" => key_values(&text, &["password"], "file-pypirc-password", &mut found),
-        ".npmrc" => npmrc(&text, &mut found),
-        "credentials" if path.contains("/.aws/") => key_values(
-            &text,
-            &["aws_secret_access_key", "aws_session_token"],
-            "file-aws-credentials",
-            &mut found,
-        ),
-        "shadow" | "shadow-" | "gshadow" if path.starts_with("/etc/") => shadow(&text, &mut found),
-        ".htpasswd" | "htpasswd" => htpasswd(&text, &mut found),
-        "terraform.tfstate" | "terraform.tfstate.backup" => tfstate(data, &mut found),
-        _ if is_kubeconfig(path, &text) => kubeconfig(&text, &mut found),
-        _ if name == ".env" || name.starts_with(".env.") || name.ends_with(".env") => {
-            dotenv(&text, &mut found)
+    // Most files are none of these: decide by name before decoding any text.
+    let is_env = name == ".env" || name.starts_with(".env.") || name.ends_with(".env");
+    let parser: Option<fn(&[u8], &str, &mut Vec<Found>)> = match name {
+        "config.json" if path.contains("/.docker/") => Some(docker_config),
+        ".git-credentials" => Some(|_, t, f| git_credentials(t, f)),
+        ".netrc" | "_netrc" => Some(|_, t, f| netrc(t, f)),
+        ".pypirc" => Some(|_, t, f| key_values(t, &["password"], "file-pypirc-password", f)),
+        ".npmrc" => Some(|_, t, f| npmrc(t, f)),
+        "credentials" if path.contains("/.aws/") => Some(|_, t, f| {
+            key_values(
+                t,
+                &["aws_secret_access_key", "aws_session_token"],
+                "file-aws-credentials",
+                f,
+            )
+        }),
+        "shadow" | "shadow-" | "gshadow" if path.starts_with("/etc/") => {
+            Some(|_, t, f| shadow(t, f))
         }
-        _ => {}
+        ".htpasswd" | "htpasswd" => Some(|_, t, f| htpasswd(t, f)),
+        "terraform.tfstate" | "terraform.tfstate.backup" => Some(|d, _, f| tfstate(d, f)),
+        _ if may_be_kubeconfig(path) => Some(|_, t, f| {
+            if is_kubeconfig(t) {
+                kubeconfig(t, f);
+            }
+        }),
+        _ if is_env => Some(|_, t, f| dotenv(t, f)),
+        _ => None,
+    };
+    if let Some(parse) = parser {
+        parse(data, &String::from_utf8_lossy(data), &mut found);
     }
     if let Some(kind) = keystore_kind(name, data) {
         // The whole keystore is the secret; its bytes are what a responder must rotate.
@@ -292,9 +302,12 @@ fn htpasswd(text: &str, found: &mut Vec<Found>) {
     }
 }
 
-fn is_kubeconfig(path: &str, text: &str) -> bool {
-    (path.contains("/.kube/") || file_name(path).contains("kubeconfig"))
-        && text.contains("apiVersion")
+fn may_be_kubeconfig(path: &str) -> bool {
+    path.contains("/.kube/") || file_name(path).contains("kubeconfig")
+}
+
+fn is_kubeconfig(text: &str) -> bool {
+    text.contains("apiVersion")
         && (text.contains("kind: Config") || text.contains("\"kind\": \"Config\""))
 }
 
