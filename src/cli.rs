@@ -111,6 +111,15 @@ pub struct ScanArgs {
     /// package paths (by default they are capped at info).
     #[arg(long)]
     pub no_path_context: bool,
+    /// Remember layer results in DIR: a rescan reads only layers it has not seen.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use the platform cache directory ($XDG_CACHE_HOME/strata or ~/.cache/strata).
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub cache: bool,
+    /// Do not read or write any layer cache (overrides --cache and --cache-dir).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -422,6 +431,18 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         no_path_context: args.no_path_context,
         progress: progress.clone(),
         show_secrets: args.show_secrets,
+        cache_dir: if args.no_cache {
+            None
+        } else if let Some(d) = &args.cache_dir {
+            Some(d.clone())
+        } else if args.cache {
+            Some(
+                crate::cache::default_dir()
+                    .context("--cache: no HOME or XDG_CACHE_HOME to put the cache in")?,
+            )
+        } else {
+            None
+        },
     };
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let sweep = match (args.all_tags, args.catalog) {

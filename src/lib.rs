@@ -11,6 +11,7 @@
 //! [`finding`] is what reports see, [`report`] renders them.
 
 pub mod allowlist;
+pub mod cache;
 pub mod cli;
 pub mod diagnostics;
 pub mod extract;

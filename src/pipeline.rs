@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::cache::LayerCache;
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Detector, Finding, Severity, Status};
 use crate::image::layer::{self, EntryKind, Flow};
@@ -14,7 +15,7 @@ use crate::scan::content::{ContentScanner, FileHit, Limits};
 use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct LayerScan {
     /// The layer's changes, for status resolution.
     pub index: LayerIndex,
@@ -24,6 +25,8 @@ pub struct LayerScan {
     pub links: Vec<(String, String)>,
     /// Uncompressed bytes read.
     pub bytes: u64,
+    /// True when the whole layer was read without error (only such scans are cached).
+    pub complete: bool,
 }
 
 /// Files up to this size are handed whole to scan workers; larger ones are
@@ -104,10 +107,11 @@ pub fn scan_layer(
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
+    let complete = err.is_none();
     if let Some(e) = err {
         diag.error(e.to_string());
     }
-    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes }
+    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes, complete }
 }
 
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
@@ -154,25 +158,37 @@ pub fn scan_image(
     scanner: &Scanner,
     limits: Limits,
     use_context: bool,
+    cache: &LayerCache,
     progress: &Progress,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     progress.start_image(name, image.layers.len());
     let workers = plan(image, rayon::current_num_threads());
-    let mut scans: Vec<Option<LayerScan>> = (0..image.layers.len()).map(|_| None).collect();
-    // Big layers first, one at a time, each with every thread.
-    for (i, l) in image.layers.iter().enumerate().filter(|(i, _)| workers[*i] > 0) {
-        scans[i] = Some(scan_layer(image, l, scanner, limits, workers[i], progress, diag));
+    let mut scans: Vec<Option<LayerScan>> =
+        image.layers.iter().map(|l| cache.get(l, scanner, diag)).collect();
+    for _ in scans.iter().flatten() {
+        progress.layer_done();
     }
-    let small: Vec<(usize, LayerScan)> = image
-        .layers
-        .par_iter()
-        .enumerate()
-        .filter(|(i, _)| workers[*i] == 0)
-        .map(|(i, l)| (i, scan_layer(image, l, scanner, limits, 0, progress, diag)))
+    let todo = |i: &usize| scans[*i].is_none();
+    // Big layers first, one at a time, each with every thread.
+    let big: Vec<usize> = (0..image.layers.len()).filter(|i| todo(i) && workers[*i] > 0).collect();
+    let small: Vec<usize> =
+        (0..image.layers.len()).filter(|i| todo(i) && workers[*i] == 0).collect();
+    for i in big {
+        let scan = scan_layer(image, &image.layers[i], scanner, limits, workers[i], progress, diag);
+        cache.put(&image.layers[i], &scan, scanner, diag);
+        scans[i] = Some(scan);
+    }
+    let fresh: Vec<(usize, LayerScan)> = small
+        .into_par_iter()
+        .map(|i| {
+            let scan = scan_layer(image, &image.layers[i], scanner, limits, 0, progress, diag);
+            cache.put(&image.layers[i], &scan, scanner, diag);
+            (i, scan)
+        })
         .collect();
-    for (i, s) in small {
+    for (i, s) in fresh {
         scans[i] = Some(s);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::allowlist::{Allowlist, Baseline};
+use crate::cache::LayerCache;
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Finding, Status};
 use crate::image::{self, PlatformFilter};
@@ -34,6 +35,8 @@ pub struct ScanOptions {
     pub progress: Progress,
     /// Leave secrets in instructions (`--show-secrets`); otherwise they are redacted.
     pub show_secrets: bool,
+    /// Persistent layer cache directory (`--cache-dir`, `--cache`).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Scans every target. A target that cannot be opened is an error in
@@ -47,6 +50,8 @@ pub fn run(
     options: &ScanOptions,
     diag: &Diagnostics,
 ) -> anyhow::Result<Report> {
+    let cache = LayerCache::new(options.cache_dir.as_deref(), scanner, Limits::default())
+        .map_err(|e| anyhow::anyhow!("cannot use cache directory: {e}"))?;
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for target in targets {
@@ -64,6 +69,7 @@ pub fn run(
                 scanner,
                 Limits::default(),
                 use_context,
+                &cache,
                 &options.progress,
                 diag,
             ));

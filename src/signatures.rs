@@ -61,7 +61,7 @@ struct SignatureFile {
 }
 
 /// One rule as written in TOML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureSyntax {
     /// Unique kebab-case id.

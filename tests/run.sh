@@ -30,4 +30,5 @@ export STRATA_SARIF_VALIDATOR="$PWD/$validator"
 
 cargo fmt --check
 cargo clippy --release --locked --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 cargo test --release --locked

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::path::{ancestors, is_same_or_under};
 
 /// What one layer put at a path (not counting whiteouts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NodeKind {
     /// Regular file or hardlink; the hash identifies its bytes.
     Content(u64),
@@ -33,7 +33,7 @@ impl NodeKind {
 }
 
 /// The changes one layer makes, as needed to resolve lower layers' files.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerIndex {
     written: HashMap<String, NodeKind>,
     whiteouts: HashSet<String>,

@@ -113,6 +113,9 @@ pub fn rules() -> Vec<RuleInfo> {
 /// A detector's finding: rule id, byte offset, secret.
 type Found = (&'static str, usize, Vec<u8>);
 
+/// A credential-file parser: raw bytes, the same as text, findings out.
+type Parser = fn(&[u8], &str, &mut Vec<Found>);
+
 /// Runs the detector the file's name calls for (if any) over its bytes.
 /// `first_rule` is the scanner index of the first file rule.
 pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
@@ -120,7 +123,7 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
     let mut found: Vec<Found> = Vec::new();
     // Most files are none of these: decide by name before decoding any text.
     let is_env = name == ".env" || name.starts_with(".env.") || name.ends_with(".env");
-    let parser: Option<fn(&[u8], &str, &mut Vec<Found>)> = match name {
+    let parser: Option<Parser> = match name {
         "config.json" if path.contains("/.docker/") => Some(docker_config),
         ".git-credentials" => Some(|_, t, f| git_credentials(t, f)),
         ".netrc" | "_netrc" => Some(|_, t, f| netrc(t, f)),

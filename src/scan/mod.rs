@@ -4,7 +4,7 @@
 //!
 //! - [`pattern`]: keyword automaton + windowed regexes (signature rules);
 //! - [`entropy`]: high-entropy assignments, as two built-in rules;
-//! - [`file`]: credential files recognised by name and structure;
+//! - [`mod@file`]: credential files recognised by name and structure;
 //! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
 //! - [`config`]: the image config and build history;
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
@@ -17,6 +17,7 @@ pub mod file;
 pub mod filter;
 pub mod nested;
 pub mod pattern;
+pub mod prefilter;
 pub mod stream;
 pub mod validate;
 
@@ -128,6 +129,23 @@ impl Scanner {
     /// Index of a rule by id.
     pub fn rule_index(&self, id: &str) -> Option<usize> {
         self.rules.iter().position(|r| r.id == id)
+    }
+
+    /// A digest of everything that decides what the scanner finds: every
+    /// rule's definition, the file detectors and strata's version. Cached
+    /// layer results are valid only for the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for s in self.engine.rules() {
+            h.update(serde_json::to_vec(&s.syntax).unwrap_or_default());
+        }
+        for r in &self.rules {
+            h.update(r.id.as_bytes());
+        }
+        h.update([u8::from(self.report_examples)]);
+        hex::encode(h.finalize())
     }
 
     /// The signature rules with their examples.

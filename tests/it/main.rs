@@ -8,6 +8,7 @@
 mod imagegen;
 
 mod bad_input;
+mod cache;
 mod detection;
 mod extract;
 mod formats;

@@ -1,0 +1,210 @@
+//! Layer results, remembered: within a run (a sweep meets the same base
+//! layers under every tag) and, with `--cache-dir`, across runs.
+//!
+//! An entry is keyed by the layer's blob digest and diff_id, the scanner's
+//! fingerprint (rules, detectors, strata version) and the nested-archive
+//! limits, so a rule change or upgrade never reuses stale results. Only
+//! layers read completely are stored. Status resolution always runs over
+//! the whole image; a cached layer supplies its path index like a fresh one.
+//!
+//! Like Docker's own layer store, the cache trusts the digests the image
+//! records. Entries hold raw secrets (reports need them to redact, hash and,
+//! with `--show-secrets`, print them): files are created 0600 in a 0700
+//! directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::diagnostics::Diagnostics;
+use crate::finding::Secret;
+use crate::image::Layer;
+use crate::image::whiteout::LayerIndex;
+use crate::pipeline::LayerScan;
+use crate::scan::content::{FileHit, Limits};
+use crate::scan::{Hit, Scanner};
+
+/// Version of the entry format; part of every key.
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    format: u32,
+    index: LayerIndex,
+    hits: Vec<CachedHit>,
+    links: Vec<(String, String)>,
+    bytes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedHit {
+    path: String,
+    inner_path: Option<String>,
+    rule_id: String,
+    offset: u64,
+    line: u64,
+    secret: String,
+    validation: Option<String>,
+}
+
+/// Per-run memory plus an optional directory of entries.
+#[derive(Debug)]
+pub struct LayerCache {
+    dir: Option<PathBuf>,
+    salt: String,
+    memory: Mutex<HashMap<String, LayerScan>>,
+}
+
+/// The platform cache directory: `$XDG_CACHE_HOME/strata`, else `~/.cache/strata`.
+pub fn default_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("strata"))
+}
+
+impl LayerCache {
+    /// A cache for one run with `scanner` and `limits`; `dir` adds the disk.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn new(dir: Option<&Path>, scanner: &Scanner, limits: Limits) -> std::io::Result<Self> {
+        // Entries live in a directory of our own, never chmod-ing what the user named.
+        let dir = dir.map(|d| d.join(format!("layers-v{FORMAT}")));
+        if let Some(d) = &dir
+            && !d.is_dir()
+        {
+            std::fs::create_dir_all(d)?;
+            restrict(d, 0o700)?;
+        }
+        let salt = format!("{FORMAT}:{}:{limits:?}", scanner.fingerprint());
+        Ok(LayerCache { dir, salt, memory: Mutex::new(HashMap::new()) })
+    }
+
+    /// The key of a layer, when its content is named by a digest we can trust.
+    fn key(&self, layer: &Layer) -> Option<String> {
+        let diff_id = layer.diff_id.as_deref().filter(|d| d.starts_with("sha256:"))?;
+        let mut h = Sha256::new();
+        for part in [self.salt.as_str(), layer.digest.as_str(), diff_id] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        Some(hex::encode(h.finalize()))
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
+    }
+
+    /// A stored scan of `layer`, from memory or disk. A corrupt entry is
+    /// reported and ignored.
+    pub fn get(&self, layer: &Layer, scanner: &Scanner, diag: &Diagnostics) -> Option<LayerScan> {
+        let key = self.key(layer)?;
+        if let Some(s) = self.memory.lock().ok()?.get(&key) {
+            return Some(s.clone());
+        }
+        let path = self.path(&key)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match decode(&bytes, scanner) {
+            Some(scan) => {
+                if let Ok(mut m) = self.memory.lock() {
+                    m.insert(key, scan.clone());
+                }
+                Some(scan)
+            }
+            None => {
+                diag.warn(format!(
+                    "layer cache entry {} is corrupt or from another version; rescanning",
+                    path.display()
+                ));
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Remembers a complete scan of `layer`.
+    pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
+        let Some(key) = self.key(layer) else { return };
+        if !scan.complete {
+            return;
+        }
+        if let Ok(mut m) = self.memory.lock() {
+            m.insert(key.clone(), scan.clone());
+        }
+        let Some(path) = self.path(&key) else { return };
+        if let Err(e) = write_entry(&path, scan, scanner) {
+            diag.warn(format!("cannot write layer cache entry {}: {e}", path.display()));
+        }
+    }
+}
+
+fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Result<()> {
+    let entry = Entry {
+        format: FORMAT,
+        index: scan.index.clone(),
+        hits: scan
+            .hits
+            .iter()
+            .map(|(path, fh)| CachedHit {
+                path: path.clone(),
+                inner_path: fh.inner_path.clone(),
+                rule_id: scanner.rule(fh.hit.rule).id.clone(),
+                offset: fh.hit.offset,
+                line: fh.hit.line,
+                secret: base64::engine::general_purpose::STANDARD.encode(fh.hit.secret.expose()),
+                validation: fh.hit.validation.clone(),
+            })
+            .collect(),
+        links: scan.links.clone(),
+        bytes: scan.bytes,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates 0600; rename makes the entry appear whole or not at all.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut tmp, &entry)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
+    let entry: Entry = serde_json::from_slice(bytes).ok()?;
+    if entry.format != FORMAT {
+        return None;
+    }
+    let mut hits = Vec::with_capacity(entry.hits.len());
+    for h in entry.hits {
+        let secret = base64::engine::general_purpose::STANDARD.decode(h.secret).ok()?;
+        let hit = Hit {
+            rule: scanner.rule_index(&h.rule_id)?,
+            offset: h.offset,
+            line: h.line,
+            secret: Secret::new(secret),
+            validation: h.validation,
+        };
+        hits.push((h.path, FileHit { inner_path: h.inner_path, hit }));
+    }
+    Some(LayerScan {
+        index: entry.index,
+        hits,
+        links: entry.links,
+        bytes: entry.bytes,
+        complete: true,
+    })
+}
+
+#[cfg(unix)]
+fn restrict(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
