@@ -102,10 +102,10 @@ pub struct SignatureSyntax {
 pub struct Signature {
     /// The rule as written.
     pub syntax: SignatureSyntax,
-    /// Compiled pattern.
-    pub regex: Regex,
-    /// Index of the `secret` capture group.
-    pub secret_group: usize,
+    /// Compiled pattern and the index of its `secret` group, built on first
+    /// use: most rules never see a keyword hit, and compiling all of them up
+    /// front costs a fifth of a second and most of the memory of a small scan.
+    compiled: std::sync::OnceLock<Option<(Regex, usize)>>,
     /// Offline check, if any.
     pub validator: Option<Validator>,
     /// Context bytes each side of a keyword hit.
@@ -117,6 +117,12 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// The compiled pattern and its `secret` group index (`None` only if a
+    /// rule that was not compiled eagerly fails to compile).
+    pub fn regex(&self) -> Option<&(Regex, usize)> {
+        self.compiled.get_or_init(|| build_regex(&self.syntax.pattern).ok()).as_ref()
+    }
+
     /// The rule id.
     pub fn id(&self) -> &str {
         &self.syntax.id
@@ -142,6 +148,26 @@ fn valid_id(id: &str) -> bool {
 /// Bad id, no keyword, a regex that fails to compile or lacks the `secret`
 /// group, an unknown validator, or a window over [`MAX_WINDOW`].
 pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error> {
+    compile_with(syntax, origin, true)
+}
+
+/// Compiles a regex with the size limits, and finds its `secret` group.
+fn build_regex(pattern: &str) -> Result<(Regex, usize), String> {
+    let regex = RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("pattern does not compile: {e}"))?;
+    let group = regex
+        .capture_names()
+        .position(|n| n == Some("secret"))
+        .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
+    Ok((regex, group))
+}
+
+/// [`compile`], deferring the regex build to first use unless `eager`
+/// (built-in rules are compiled and checked by the test suite).
+fn compile_with(syntax: SignatureSyntax, origin: &str, eager: bool) -> Result<Signature, Error> {
     let bad =
         |reason: String| Error::Rule { file: origin.to_owned(), id: syntax.id.clone(), reason };
     if !valid_id(&syntax.id) {
@@ -150,15 +176,11 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
     if syntax.keywords.is_empty() || syntax.keywords.iter().any(|k| k.len() < 2 || !k.is_ascii()) {
         return Err(bad("needs at least one ASCII keyword of 2 or more characters".into()));
     }
-    let regex = RegexBuilder::new(&syntax.pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| bad(format!("pattern does not compile: {e}")))?;
-    let secret_group = regex
-        .capture_names()
-        .position(|n| n == Some("secret"))
-        .ok_or_else(|| bad("pattern has no (?P<secret>…) group".into()))?;
+    let compiled = std::sync::OnceLock::new();
+    if eager {
+        let built = build_regex(&syntax.pattern).map_err(bad)?;
+        let _ = compiled.set(Some(built));
+    }
     let validator = match &syntax.validator {
         None => None,
         Some(name) => Some(
@@ -175,15 +197,7 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
         return Err(bad(format!("min_entropy {e} is outside 0..=8 bits per byte")));
     }
     let detector = if origin == "builtin:entropy" { Detector::Entropy } else { Detector::Pattern };
-    Ok(Signature {
-        syntax,
-        regex,
-        secret_group,
-        validator,
-        window,
-        origin: origin.to_owned(),
-        detector,
-    })
+    Ok(Signature { syntax, compiled, validator, window, origin: origin.to_owned(), detector })
 }
 
 /// Parses and compiles a signature file's text.
@@ -191,9 +205,13 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
 /// # Errors
 /// TOML syntax errors and invalid rules, naming the file.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Signature>, Error> {
+    parse_with(text, origin, true)
+}
+
+fn parse_with(text: &str, origin: &str, eager: bool) -> Result<Vec<Signature>, Error> {
     let file: SignatureFile = toml::from_str(text)
         .map_err(|e| Error::Syntax { file: origin.to_owned(), reason: e.to_string() })?;
-    file.rule.into_iter().map(|r| compile(r, origin)).collect()
+    file.rule.into_iter().map(|r| compile_with(r, origin, eager)).collect()
 }
 
 /// Reads `.toml` files from a file or directory path (sorted, not recursive).
@@ -234,7 +252,7 @@ pub fn builtin() -> Result<Vec<Signature>, Error> {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(*packed), &mut text)
             .map_err(|err| Error::Read { file: origin.clone(), err })?;
-        out.extend(parse(&text, &origin)?);
+        out.extend(parse_with(&text, &origin, false)?);
     }
     Ok(out)
 }
@@ -278,6 +296,10 @@ pub fn check_examples(scanner: &crate::scan::Scanner, ids: &[String]) -> Vec<Str
         let finds = |text: &str| {
             scanner.scan_bytes_all(text.as_bytes()).iter().any(|h| scanner.rule(h.rule).id == id)
         };
+        if let Err(e) = build_regex(&sig.syntax.pattern) {
+            problems.push(format!("{id} ({}): {e}", sig.origin));
+            continue;
+        }
         if sig.syntax.examples.is_empty() {
             problems.push(format!("{id} ({}): no examples", sig.origin));
         }

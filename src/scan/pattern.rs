@@ -118,16 +118,17 @@ impl PatternEngine {
                 _ => windows.push((ws, we)),
             }
         }
-        let mut locs = sig.regex.capture_locations();
+        let Some((regex, secret_group)) = sig.regex() else { return };
+        let mut locs = regex.capture_locations();
         for (ws, we) in windows {
             let mut at = ws;
             while at < we {
-                let Some(m) = sig.regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
+                let Some(m) = regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
                 let (ms, me) = (m.start(), m.end());
                 at = if me > ms { me } else { me + 1 };
                 // The match must contain one of this rule's keyword hits.
                 let contains_hit = hits.iter().any(|&(_, s, e)| s >= ms && e <= me);
-                let Some((ss, se)) = locs.get(sig.secret_group) else { continue };
+                let Some((ss, se)) = locs.get(*secret_group) else { continue };
                 if !contains_hit || se <= ss {
                     continue;
                 }
