@@ -111,6 +111,10 @@ pub struct ScanArgs {
     /// package paths (by default they are capped at info).
     #[arg(long)]
     pub no_path_context: bool,
+    /// Skip checking compressed layers against the config's diff_ids (blob digests
+    /// are still checked); saves a second SHA-256 over every uncompressed byte.
+    #[arg(long)]
+    pub no_diff_id_check: bool,
     /// Remember layer results in DIR: a rescan reads only layers it has not seen.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -207,6 +211,10 @@ pub struct LayersArgs {
     /// Print instructions verbatim, secrets included (otherwise they are redacted).
     #[arg(long)]
     pub show_secrets: bool,
+    /// Skip checking compressed layers against the config's diff_ids (blob digests
+    /// are still checked); saves a second SHA-256 over every uncompressed byte.
+    #[arg(long)]
+    pub no_diff_id_check: bool,
 }
 
 /// `strata extract`.
@@ -287,7 +295,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
 
 fn layers(args: LayersArgs) -> Result<Exit> {
     let diag = Diagnostics::new(true);
-    let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    let mut images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    for i in &mut images {
+        i.verify_diff_ids = !args.no_diff_id_check;
+    }
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
     if !args.show_secrets {
         // Instructions can carry build-arg secrets: redact what the config detector finds.
@@ -431,6 +442,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         no_path_context: args.no_path_context,
         progress: progress.clone(),
         show_secrets: args.show_secrets,
+        verify_diff_ids: !args.no_diff_id_check,
         cache_dir: if args.no_cache {
             None
         } else if let Some(d) = &args.cache_dir {

@@ -35,6 +35,8 @@ pub struct ScanOptions {
     pub progress: Progress,
     /// Leave secrets in instructions (`--show-secrets`); otherwise they are redacted.
     pub show_secrets: bool,
+    /// Check compressed layers against their diff_ids.
+    pub verify_diff_ids: bool,
     /// Persistent layer cache directory (`--cache-dir`, `--cache`).
     pub cache_dir: Option<std::path::PathBuf>,
 }
@@ -62,6 +64,10 @@ pub fn run(
                 continue;
             }
         };
+        let mut opened = opened;
+        for img in &mut opened {
+            img.verify_diff_ids = options.verify_diff_ids;
+        }
         for img in &opened {
             let use_context = !options.no_path_context;
             findings.extend(pipeline::scan_image(

@@ -90,6 +90,15 @@ impl Update for Sha256 {
     }
 }
 
+/// No hashing (diff_id checks turned off for compressed layers).
+impl Update for Option<Sha256> {
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = self {
+            sha2::Digest::update(h, bytes);
+        }
+    }
+}
+
 impl Update for Xxh3 {
     fn update(&mut self, bytes: &[u8]) {
         Xxh3::update(self, bytes);
@@ -119,7 +128,7 @@ impl Read for Counted {
     }
 }
 
-type Compressed = BufReader<Hashing<Box<dyn Read + Send>, Sha256>>;
+type Compressed = BufReader<Hashing<Box<dyn Read + Send>, Option<Sha256>>>;
 
 /// The decompressor chosen by magic bytes, kept concrete so the compressed
 /// stream can be drained and its digest finished after the tar ends.
@@ -197,14 +206,17 @@ pub fn walk_with_progress(
     };
     let compressed = BufReader::with_capacity(
         TAR_BUFFER,
-        Hashing { inner: blob, hasher: Sha256::new(), count: 0 },
+        Hashing { inner: blob, hasher: Some(Sha256::new()), count: 0 },
     );
     let (kind, decoder) = match Decoder::new(compressed) {
         Ok(d) => d,
         Err(e) => return (summary, Some(fail(format!("cannot start decompression: {e}")))),
     };
     summary.compression = Some(kind);
-    let uncompressed = Hashing { inner: decoder, hasher: Sha256::new(), count: 0 };
+    // An uncompressed blob's digest already covers its content; for compressed ones
+    // the diff_id costs a second SHA-256 over every byte, which the user may decline.
+    let hash_diff_id = image.verify_diff_ids || kind == Compression::None;
+    let uncompressed = Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 };
     let mut archive = tar::Archive::new(BufReader::with_capacity(TAR_BUFFER, uncompressed));
     let walked = walk_entries(&mut archive, image, layer, diag, &mut summary, visit);
     let tar_error = match walked {
@@ -219,8 +231,13 @@ pub fn walk_with_progress(
         return (summary, Some(fail(describe(kind, &e))));
     }
     summary.uncompressed_bytes = uncompressed.count;
-    let diff_id = format!("sha256:{}", hex::encode(uncompressed.hasher.finalize()));
-    let diff_id_ok = layer.diff_id.as_deref() == Some(diff_id.as_str());
+    let diff_id = match uncompressed.hasher.take() {
+        Some(h) => Some(format!("sha256:{}", hex::encode(h.finalize()))),
+        // Only a stream that ended early needs the diff_id to be judged: hash it again.
+        None if tar_error.is_some() => diff_id_of(image, layer).ok(),
+        None => None,
+    };
+    let diff_id_ok = diff_id.is_some() && layer.diff_id == diff_id;
     if let Some(e) = tar_error {
         if !diff_id_ok {
             return (summary, Some(fail(describe(kind, &e))));
@@ -236,16 +253,17 @@ pub fn walk_with_progress(
     if let Err(e) = io::copy(&mut compressed, &mut io::sink()) {
         return (summary, Some(fail(describe(kind, &e))));
     }
-    let blob_digest = format!("sha256:{}", hex::encode(compressed.into_inner().hasher.finalize()));
+    let blob_hash = compressed.into_inner().hasher.map(|h| hex::encode(h.finalize()));
+    let blob_digest = format!("sha256:{}", blob_hash.unwrap_or_default());
     if layer.verify_digest && layer.digest.starts_with("sha256:") && blob_digest != layer.digest {
         diag.warn(format!(
             "{}: {what}: digest mismatch, blob hashes to {blob_digest}",
             image.target
         ));
     }
-    if let Some(claimed) = &layer.diff_id
+    if let (Some(claimed), Some(diff_id)) = (&layer.diff_id, &diff_id)
         && claimed.starts_with("sha256:")
-        && *claimed != diff_id
+        && claimed != diff_id
     {
         diag.warn(format!(
             "{}: {what}: diff_id mismatch, config claims {claimed} but the uncompressed layer hashes to {diff_id}",
@@ -253,6 +271,17 @@ pub fn walk_with_progress(
         ));
     }
     (summary, None)
+}
+
+/// The SHA-256 of a layer's uncompressed bytes, in a pass of its own.
+fn diff_id_of(image: &Image, layer: &Layer) -> Result<String, Error> {
+    let blob = image.store.open(&layer.member)?;
+    let input =
+        BufReader::with_capacity(TAR_BUFFER, Hashing { inner: blob, hasher: None, count: 0 });
+    let (_, decoder) = Decoder::new(input).map_err(|e| Error::io(&image.target, e))?;
+    let mut hashing = Hashing { inner: decoder, hasher: Sha256::new(), count: 0 };
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(&image.target, e))?;
+    Ok(format!("sha256:{}", hex::encode(hashing.hasher.finalize())))
 }
 
 fn describe(kind: Compression, e: &io::Error) -> String {

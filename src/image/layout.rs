@@ -307,6 +307,7 @@ fn oci_image(
         config,
         layers,
         store: store.clone(),
+        verify_diff_ids: true,
     };
     attach_history(&mut image);
     Ok(image)
@@ -369,6 +370,7 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             config,
             layers,
             store: store.clone(),
+            verify_diff_ids: true,
         };
         attach_history(&mut image);
         images.push(image);

@@ -148,6 +148,9 @@ pub struct Image {
     pub layers: Vec<Layer>,
     /// Where the blobs are.
     pub store: BlobStore,
+    /// Check each compressed layer's uncompressed digest against the config's
+    /// diff_id (a second SHA-256 over every byte; blob digests are always checked).
+    pub verify_diff_ids: bool,
 }
 
 /// Opens every image a target holds, filtered by platform.

@@ -31,13 +31,13 @@
 use std::collections::HashMap;
 
 /// Longest keyword prefix the DFA tracks.
-const MAX_PREFIX: usize = 4;
+pub const MAX_PREFIX: usize = 6;
 /// Mark on the id of a state where some prefix ends.
-const MATCH: u16 = 0x8000;
-/// Room for rows: ids without the mark index the lower half of the table.
-const HALF: usize = 0x8000;
-/// Table length: any `u16` id plus any `u8` class is a valid index.
-const TABLE_LEN: usize = 0x1_0000 + 0x100;
+const MATCH: u32 = 1 << 31;
+/// Table length (a power of two: ids are masked into it).
+const TABLE_LEN: usize = 1 << 17;
+/// Index mask: strips the match mark.
+const MASK: usize = TABLE_LEN - 1;
 /// Bytes per block between accumulator checks.
 const BLOCK: usize = 64;
 /// Independent streams scanned in one loop.
@@ -56,19 +56,24 @@ enum Mode {
 
 /// Built once from the keywords (ASCII, matched case-insensitively).
 pub struct Prefilter {
-    /// `table[id + class]` is the next state's id; bit 15 of an id marks a
-    /// match state, and `table[HALF..]` mirrors `table[..HALF]`.
-    table: Box<[u16; TABLE_LEN]>,
+    /// `table[(id + class) & MASK]` is the next state's id; bit 31 of an id
+    /// marks a match state.
+    table: Box<[u32; TABLE_LEN]>,
     /// Byte to column, with ASCII case folded.
     classes: [u8; 256],
     /// Id of the start state.
-    start: u16,
+    start: u32,
     /// Prefix length `P` the DFA tracks (`1..=MAX_PREFIX`).
     prefix: usize,
     /// Longest keyword.
     longest: usize,
     /// Distinct rows in the table.
     rows: usize,
+    /// Columns per row.
+    columns: usize,
+    /// Per row: how far past a hit's end a keyword can reach, at most (the
+    /// largest over the match states sharing the row).
+    reach: Vec<usize>,
     mode: Mode,
 }
 
@@ -91,14 +96,22 @@ struct Built {
     delta: Vec<Vec<u32>>,
     /// Whether some prefix ends at the node.
     matches: Vec<bool>,
+    /// How far past the node's end the keywords of its prefixes reach.
+    reach: Vec<usize>,
 }
 
 impl Prefilter {
     /// Builds the prefilter. Keywords are ASCII and matched ASCII
     /// case-insensitively (other bytes match exactly, as in aho-corasick).
     pub fn new(keywords: &[&[u8]]) -> Prefilter {
+        Self::with_max_prefix(keywords, MAX_PREFIX)
+    }
+
+    /// Like [`Prefilter::new`], tracking prefixes of at most `max_prefix`
+    /// bytes (clamped to `1..=MAX_PREFIX`).
+    pub fn with_max_prefix(keywords: &[&[u8]], max_prefix: usize) -> Prefilter {
         let mut classes = [0u8; 256];
-        let table: Box<[u16; TABLE_LEN]> = vec![0u16; TABLE_LEN]
+        let table: Box<[u32; TABLE_LEN]> = vec![0u32; TABLE_LEN]
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("the vector has TABLE_LEN elements"));
@@ -110,17 +123,29 @@ impl Prefilter {
         } else {
             Mode::Scan
         };
-        let mut pf = Prefilter { table, classes, start: 0, prefix: 1, longest, rows: 0, mode };
+        let mut pf = Prefilter {
+            table,
+            classes,
+            start: 0,
+            prefix: 1,
+            longest,
+            rows: 0,
+            columns: 1,
+            reach: Vec::new(),
+            mode,
+        };
         if mode != Mode::Scan {
             return pf;
         }
         // Longest prefix whose table fits; P = 1 always fits (one row).
-        for prefix in (1..=MAX_PREFIX.min(longest)).rev() {
+        for prefix in (1..=max_prefix.clamp(1, MAX_PREFIX).min(longest)).rev() {
             classes = [0u8; 256];
-            let prefixes: Vec<Vec<u8>> =
-                keywords.iter().map(|k| k[..k.len().min(prefix)].to_ascii_lowercase()).collect();
+            let prefixes: Vec<(Vec<u8>, usize)> = keywords
+                .iter()
+                .map(|k| (k[..k.len().min(prefix)].to_ascii_lowercase(), k.len()))
+                .collect();
             let mut columns = 1usize;
-            for &b in prefixes.iter().flatten() {
+            for &b in prefixes.iter().flat_map(|(p, _)| p) {
                 if classes[usize::from(b)] == 0 {
                     classes[usize::from(b)] = u8::try_from(columns).unwrap_or(0);
                     columns += 1;
@@ -130,11 +155,13 @@ impl Prefilter {
                 classes[usize::from(b)] = classes[usize::from(b.to_ascii_lowercase())];
             }
             let built = build(&prefixes, &classes, columns);
-            if let Some((start, rows)) = layout(&built, &mut pf.table) {
+            if let Some((start, reach)) = layout(&built, &mut pf.table) {
+                pf.rows = reach.len();
+                pf.reach = reach;
+                pf.columns = columns;
                 pf.classes = classes;
                 pf.start = start;
                 pf.prefix = prefix;
-                pf.rows = rows;
                 return pf;
             }
         }
@@ -149,37 +176,43 @@ impl Prefilter {
     /// entirely inside one reported range). Ranges are sorted, disjoint and
     /// non-adjacent, each a few dozen bytes around a prefix hit.
     pub fn regions(&self, hay: &[u8], region: &mut dyn FnMut(usize, usize)) {
+        self.regions_k::<STREAMS>(hay, region)
+    }
+
+    #[doc(hidden)]
+    pub fn regions_k<const K: usize>(&self, hay: &[u8], region: &mut dyn FnMut(usize, usize)) {
         match self.mode {
             Mode::Never => return,
             Mode::Always => return region(0, hay.len()),
             Mode::Scan => {}
         }
-        let mut merge = Merge {
-            current: None,
-            out: region,
-            len: hay.len(),
-            back: self.prefix,
-            forward: self.longest - self.prefix,
-        };
-        let segment = hay.len() / (STREAMS * BLOCK) * BLOCK;
+        let mut merge = Merge { current: None, out: region, len: hay.len(), back: self.prefix };
+        let segment = hay.len() / (K * BLOCK) * BLOCK;
         if segment == 0 {
             let mut state = self.start;
-            self.scan_checked(hay, 0, &mut state, &mut |end| merge.hit(end));
+            self.scan_checked(hay, 0, &mut state, &mut |end, id| {
+                merge.hit(end, self.stop(end, id))
+            });
         } else {
-            self.scan_streams(hay, segment, &mut merge);
+            self.scan_streams::<K>(hay, segment, &mut merge);
         }
         merge.finish();
     }
 
     /// Scans `STREAMS` segments of `segment` bytes in one loop, then the tail.
-    fn scan_streams(&self, hay: &[u8], segment: usize, merge: &mut Merge<'_>) {
-        let table: &[u16; TABLE_LEN] = &self.table;
-        let mut hits: [Vec<usize>; STREAMS] = std::array::from_fn(|_| Vec::new());
+    fn scan_streams<const STREAMS: usize>(
+        &self,
+        hay: &[u8],
+        segment: usize,
+        merge: &mut Merge<'_>,
+    ) {
+        let table: &[u32; TABLE_LEN] = &self.table;
+        let mut hits: [Vec<(usize, u32)>; STREAMS] = std::array::from_fn(|_| Vec::new());
         // Each stream k > 0 starts P - 1 bytes before its segment, so a
         // prefix crossing into it is seen; hits ending before the segment
         // belong to stream k - 1, which is in the exact state there.
         let warm = self.prefix - 1;
-        let mut states: [u16; STREAMS] = std::array::from_fn(|k| {
+        let mut states: [u32; STREAMS] = std::array::from_fn(|k| {
             let at = k * segment;
             let mut s = self.start;
             if k > 0 {
@@ -192,52 +225,69 @@ impl Prefilter {
         let blocks: [&[[u8; BLOCK]]; STREAMS] =
             std::array::from_fn(|k| hay[k * segment..(k + 1) * segment].as_chunks::<BLOCK>().0);
         let count = segment / BLOCK;
+        // States after each byte of the current block, per stream.
+        let mut trace = [[0u32; BLOCK]; STREAMS];
         for b in 0..count {
             let chunk: [&[u8; BLOCK]; STREAMS] = std::array::from_fn(|k| &blocks[k][b]);
-            let saved = states;
-            let mut acc = 0u16;
             for j in 0..BLOCK {
                 for k in 0..STREAMS {
                     let class = usize::from(self.classes[usize::from(chunk[k][j])]);
-                    states[k] = table[usize::from(states[k]) + class];
-                    acc |= states[k];
+                    states[k] = table[(states[k] as usize + class) & MASK];
+                    trace[k][j] = states[k];
                 }
             }
-            if acc & MATCH != 0 {
-                for k in 0..STREAMS {
-                    let mut s = saved[k];
-                    let base = k * segment + b * BLOCK;
-                    let list = &mut hits[k];
-                    self.scan_checked(chunk[k], base, &mut s, &mut |end| list.push(end));
+            // Vectorised: any match state in this block?
+            if trace.as_flattened().iter().fold(0, |a, &s| a | s) & MATCH != 0 {
+                for (k, row) in trace.iter().enumerate() {
+                    let base = k * segment + b * BLOCK + 1;
+                    for (j, &s) in row.iter().enumerate() {
+                        if s & MATCH != 0 {
+                            hits[k].push((base + j, s));
+                        }
+                    }
                 }
             }
         }
         // The last stream goes on over the tail.
         let tail = STREAMS * segment;
         let last = &mut hits[STREAMS - 1];
-        self.scan_checked(&hay[tail..], tail, &mut states[STREAMS - 1], &mut |end| last.push(end));
+        self.scan_checked(&hay[tail..], tail, &mut states[STREAMS - 1], &mut |end, id| {
+            last.push((end, id));
+        });
         for list in &hits {
-            for &end in list {
-                merge.hit(end);
+            for &(end, id) in list {
+                merge.hit(end, self.stop(end, id));
             }
         }
     }
 
+    /// Where the range for a hit ending at `end` in state `id` ends.
+    fn stop(&self, end: usize, id: u32) -> usize {
+        let row = (id as usize & MASK) / self.columns;
+        end + self.reach.get(row).copied().unwrap_or(self.longest)
+    }
+
     /// One transition.
     #[inline(always)]
-    fn step(&self, state: u16, byte: u8) -> u16 {
-        self.table[usize::from(state) + usize::from(self.classes[usize::from(byte)])]
+    fn step(&self, state: u32, byte: u8) -> u32 {
+        self.table[(state as usize + usize::from(self.classes[usize::from(byte)])) & MASK]
     }
 
     /// Scans `bytes` (at offset `base` of the haystack) byte by byte from
     /// `state`, calling `hit` with the end of each prefix hit.
     #[inline(always)]
-    fn scan_checked(&self, bytes: &[u8], base: usize, state: &mut u16, hit: &mut dyn FnMut(usize)) {
+    fn scan_checked(
+        &self,
+        bytes: &[u8],
+        base: usize,
+        state: &mut u32,
+        hit: &mut dyn FnMut(usize, u32),
+    ) {
         let mut s = *state;
         for (i, &b) in bytes.iter().enumerate() {
             s = self.step(s, b);
             if s & MATCH != 0 {
-                hit(base + i + 1);
+                hit(base + i + 1, s);
             }
         }
         *state = s;
@@ -256,13 +306,13 @@ struct Merge<'a> {
     len: usize,
     /// `P`: a keyword starts at most this far before a hit's end.
     back: usize,
-    /// Longest keyword minus `P`: how far past a hit's end a keyword reaches.
-    forward: usize,
 }
 
 impl Merge<'_> {
-    fn hit(&mut self, end: usize) {
-        let (start, stop) = (end.saturating_sub(self.back), (end + self.forward).min(self.len));
+    /// A hit ending at `end` (after the previous hit's) whose keywords end
+    /// by `stop`.
+    fn hit(&mut self, end: usize, stop: usize) {
+        let (start, stop) = (end.saturating_sub(self.back), stop.min(self.len));
         match &mut self.current {
             Some((_, e)) if start <= *e => *e = (*e).max(stop),
             current => {
@@ -281,11 +331,12 @@ impl Merge<'_> {
 }
 
 /// Builds the Aho-Corasick DFA over `prefixes` (lower-cased) in class space.
-fn build(prefixes: &[Vec<u8>], classes: &[u8; 256], columns: usize) -> Built {
+fn build(prefixes: &[(Vec<u8>, usize)], classes: &[u8; 256], columns: usize) -> Built {
     const NONE: u32 = u32::MAX;
     let mut trie: Vec<Vec<u32>> = vec![vec![NONE; columns]];
     let mut matches = vec![false];
-    for p in prefixes {
+    let mut reach = vec![0usize];
+    for (p, len) in prefixes {
         let mut node = 0usize;
         for &b in p {
             let c = usize::from(classes[usize::from(b)]);
@@ -293,10 +344,12 @@ fn build(prefixes: &[Vec<u8>], classes: &[u8; 256], columns: usize) -> Built {
                 trie[node][c] = trie.len() as u32;
                 trie.push(vec![NONE; columns]);
                 matches.push(false);
+                reach.push(0);
             }
             node = trie[node][c] as usize;
         }
         matches[node] = true;
+        reach[node] = reach[node].max(len - p.len());
     }
     // Breadth-first: fill missing transitions from the failure state.
     let mut delta = trie.clone();
@@ -311,6 +364,7 @@ fn build(prefixes: &[Vec<u8>], classes: &[u8; 256], columns: usize) -> Built {
     while let Some(node) = queue.pop_front() {
         let f = fail[node] as usize;
         matches[node] |= matches[f];
+        reach[node] = reach[node].max(reach[f]);
         for c in 0..columns {
             match trie[node][c] {
                 NONE => delta[node][c] = delta[f][c],
@@ -321,12 +375,12 @@ fn build(prefixes: &[Vec<u8>], classes: &[u8; 256], columns: usize) -> Built {
             }
         }
     }
-    Built { columns, delta, matches }
+    Built { columns, delta, matches, reach }
 }
 
 /// Writes the DFA into `table` with identical rows shared; `None` when the
-/// rows do not fit in the lower half. Returns the start id and row count.
-fn layout(built: &Built, table: &mut [u16; TABLE_LEN]) -> Option<(u16, usize)> {
+/// rows do not fit. Returns the start id and each row's reach.
+fn layout(built: &Built, table: &mut [u32; TABLE_LEN]) -> Option<(u32, Vec<usize>)> {
     let mut base_of_row: HashMap<&[u32], usize> = HashMap::new();
     let mut base = Vec::with_capacity(built.delta.len());
     for row in &built.delta {
@@ -334,21 +388,22 @@ fn layout(built: &Built, table: &mut [u16; TABLE_LEN]) -> Option<(u16, usize)> {
         base.push(*base_of_row.entry(row.as_slice()).or_insert(next));
     }
     let rows = base_of_row.len();
-    if rows * built.columns > HALF {
+    if rows * built.columns > TABLE_LEN {
         return None;
     }
-    let id = |node: usize| -> u16 {
-        // `base < HALF`, so it fits in 15 bits.
-        (base[node] as u16) | if built.matches[node] { MATCH } else { 0 }
+    let id = |node: usize| -> u32 {
+        // `base < TABLE_LEN`, so it fits in 17 bits.
+        (base[node] as u32) | if built.matches[node] { MATCH } else { 0 }
     };
-    table.fill(0);
+    let mut reach = vec![0; rows];
     for (node, row) in built.delta.iter().enumerate() {
         for (c, &next) in row.iter().enumerate() {
             table[base[node] + c] = id(next as usize);
         }
+        let r = &mut reach[base[node] / built.columns];
+        *r = (*r).max(built.reach[node]);
     }
-    table.copy_within(0..HALF, HALF);
-    Some((id(0), rows))
+    Some((id(0), reach))
 }
 
 #[cfg(test)]

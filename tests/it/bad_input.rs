@@ -22,8 +22,15 @@ fn spec() -> ImageSpec {
 }
 
 fn scan_plain(target: &Path) -> (i32, String, String) {
+    scan_plain_with(target, &[])
+}
+
+fn scan_plain_with(target: &Path, extra: &[&str]) -> (i32, String, String) {
     let rules = canary_rules();
-    parts(&run(&["scan", "--format", "json", "--signatures", &rules, target.to_str().unwrap()]))
+    let mut args =
+        vec!["scan", "--format", "json", "--signatures", &rules, target.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    parts(&run(&args))
 }
 
 #[test]
@@ -85,6 +92,10 @@ fn digest_mismatches_are_warnings() {
         assert!(err.contains("warning") && err.contains(words), "{fault:?}: {err}");
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(findings_of(&json, "test-canary").len(), 2);
+        // The blob digest is always checked; the diff_id only unless declined.
+        let (_, _, err) = scan_plain_with(&path, &["--no-diff-id-check"]);
+        assert_eq!(err.contains("diff_id mismatch"), false, "{err}");
+        assert_eq!(err.contains("digest mismatch"), words == "digest mismatch", "{err}");
     }
 }
 

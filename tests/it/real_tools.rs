@@ -101,6 +101,11 @@ fn whiteouts_as_umoci_writes_them() {
         assert_findings(&json, expected, variant);
         // umoci 0.4.7 writes layer 4 without the tar end blocks; it matches its diff_id.
         assert!(err.contains("tar stream ends early"), "{variant}: {err}");
+        // Without diff_id checks the short stream is still judged, by a second pass.
+        let (code, again, err) = scan_json(&real(variant), &["--no-diff-id-check"]);
+        assert_eq!(code, 1, "{variant}: {err}");
+        assert!(err.contains("tar stream ends early"), "{variant}: {err}");
+        assert_eq!(again["findings"], json["findings"]);
     }
 }
 
