@@ -117,6 +117,24 @@ pub fn scan(
 
 type Partial = Result<Vec<FileHit>, (Vec<FileHit>, io::Error)>;
 
+/// Scans one archive member, charging what it expands to against the budget.
+fn scan_budgeted(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    name: &str,
+    depth: usize,
+    member: &mut dyn Read,
+    scratch: &mut Vec<u8>,
+) -> io::Result<Vec<FileHit>> {
+    let mut budget = cs.budget;
+    let result = {
+        let mut limited = Budgeted { inner: member, remaining: &mut budget };
+        cs.scan_member(path, Some(name), depth + 1, &mut limited, scratch)
+    };
+    cs.budget = budget;
+    result
+}
+
 fn scan_tar(
     cs: &mut ContentScanner<'_>,
     path: &str,
@@ -146,13 +164,7 @@ fn scan_tar(
         }
         let name = crate::image::path::decode_name(&entry.path_bytes());
         let name = join(inner, "!", name.trim_start_matches("./"));
-        let mut budget = cs.budget;
-        let result = {
-            let mut limited = Budgeted { inner: &mut entry, remaining: &mut budget };
-            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
-        };
-        cs.budget = budget;
-        match result {
+        match scan_budgeted(cs, path, &name, depth, &mut entry, &mut scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
@@ -263,13 +275,7 @@ fn scan_zip_archive<R: Read + Seek>(
             ));
             continue;
         }
-        let mut budget = cs.budget;
-        let result = {
-            let mut limited = Budgeted { inner: &mut member, remaining: &mut budget };
-            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
-        };
-        cs.budget = budget;
-        match result {
+        match scan_budgeted(cs, path, &name, depth, &mut member, &mut scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
