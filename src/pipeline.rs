@@ -139,11 +139,12 @@ fn scan_jobs(
     (hits, cs.notes)
 }
 
-/// How many scan workers each layer gets: layers that hold more than their
-/// share of the image are scanned one at a time with every thread, the
-/// rest in parallel one thread each.
-fn plan(image: &Image, threads: usize) -> Vec<usize> {
-    let total: u64 = image.layers.iter().map(|l| l.size).sum();
+/// How many scan workers each layer still to scan gets: layers that hold
+/// more than their share of the work are scanned one at a time with every
+/// thread, the rest in parallel one thread each. (A rescan whose cache
+/// holds all but the top layer gives that layer every thread.)
+fn plan(image: &Image, todo: &[bool], threads: usize) -> Vec<usize> {
+    let total: u64 = image.layers.iter().zip(todo).filter(|(_, t)| **t).map(|(l, _)| l.size).sum();
     let share = total / threads.max(1) as u64;
     image
         .layers
@@ -164,9 +165,10 @@ pub fn scan_image(
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     progress.start_image(name, image.layers.len());
-    let workers = plan(image, rayon::current_num_threads());
     let mut scans: Vec<Option<LayerScan>> =
         image.layers.iter().map(|l| cache.get(l, scanner, diag)).collect();
+    let pending: Vec<bool> = scans.iter().map(Option::is_none).collect();
+    let workers = plan(image, &pending, rayon::current_num_threads());
     for _ in scans.iter().flatten() {
         progress.layer_done();
     }
