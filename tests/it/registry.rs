@@ -836,6 +836,24 @@ fn unsupported_manifest_type() {
     assert!(msg.contains("unsupported manifest media type"), "{msg}");
 }
 
+/// (image index, file findings) for each image of a report.
+fn findings_per_image(json: &Value) -> Vec<(usize, usize)> {
+    let images = json["images"].as_array().unwrap();
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let n = json["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["target"] == img["target"] && f["layer_index"].is_u64())
+                .count();
+            (i, n)
+        })
+        .collect()
+}
+
 #[test]
 fn paginated_tag_list() {
     let fx = Arc::new(fixture());
@@ -870,6 +888,11 @@ fn paginated_tag_list() {
         targets(&json),
         [format!("{h}/fixtures/leaky-app:a"), format!("{h}/fixtures/leaky-app:b")]
     );
+    // Both tags share every layer: a sweep reads each distinct layer once.
+    for layer in &fx.layers {
+        assert_eq!(fake.requests(&format!("{REPO}/blobs/{layer}")).len(), 1, "{layer}");
+    }
+    assert_eq!(findings_per_image(&json), [(0, 7), (1, 7)], "same findings under both tags");
     let (code, json, err) = scan_with(strata_clean(cfg.path()), &["--catalog", &h]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(targets(&json).len(), 2);
