@@ -7,6 +7,26 @@ use std::io::{self, Read};
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
+/// UTF-16 files are decoded whole; larger ones are scanned only as raw bytes.
+const MAX_UTF16: u64 = 32 << 20;
+
+/// `Some(big_endian)` when the bytes start with a UTF-16 byte-order mark.
+fn utf16_bom(head: &[u8]) -> Option<bool> {
+    match head {
+        [0xff, 0xfe, b, 0, ..] if *b != 0 => Some(false),
+        [0xfe, 0xff, 0, b, ..] if *b != 0 => Some(true),
+        _ => None,
+    }
+}
+
+/// Decodes UTF-16 code units, replacing unpaired surrogates.
+fn decode_utf16(bytes: &[u8], big_endian: bool) -> String {
+    let units = bytes.chunks_exact(2).map(|c| {
+        if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) }
+    });
+    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+}
+
 /// Limits on nested archives, so a bomb stops with a note instead of
 /// exhausting time, memory or disk.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +129,29 @@ impl<'s> ContentScanner<'s> {
                 "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
                 self.limits.max_depth
             ));
+        }
+        if let Some(big_endian) = utf16_bom(&scratch[..filled]) {
+            // Windows tools write UTF-16 (.reg exports, PowerShell output, some
+            // .config files): no keyword matches its bytes until it is decoded.
+            let mut raw = scratch[..filled].to_vec();
+            (&mut *reader).take(MAX_UTF16).read_to_end(&mut raw)?;
+            let mut text = decode_utf16(&raw[2..], big_endian).into_bytes();
+            let n = fill(&mut text.as_slice(), scratch)?;
+            let rest = text.split_off(n.min(text.len()));
+            let mut hits =
+                self.scan_plain(path, inner, scratch, n, rest.is_empty(), &mut rest.as_slice())?;
+            // The raw bytes too: a file may only look like UTF-16.
+            let mut raw_scratch = vec![0; BUFFER];
+            let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
+            hits.extend(self.scan_plain(
+                path,
+                inner,
+                &mut raw_scratch,
+                m,
+                true,
+                &mut io::empty(),
+            )?);
+            return Ok(hits);
         }
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }

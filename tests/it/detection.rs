@@ -1205,3 +1205,31 @@ fn user_rule_file_is_checked_and_used_by_scan() {
     );
     assert_eq!(all(&json).len(), 1, "{}", summary(&json));
 }
+
+#[test]
+fn utf16_text_is_decoded() {
+    let token = ghp("UTF16");
+    let text = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_CURRENT_USER\\Software\\Deploy]\r\n\"Token\"=\"{token}\"\r\n"
+    );
+    let le: Vec<u8> =
+        [0xff, 0xfe].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let be: Vec<u8> =
+        [0xfe, 0xff].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect();
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY deploy.reg C:/",
+            vec![Entry::file("deploy/le.reg", le), Entry::file("deploy/be.reg", be)],
+        )],
+        ..ImageSpec::default()
+    };
+    let (code, json, err) = scan_spec(&spec);
+    assert_eq!(code, 1, "{err}");
+    for path in ["/deploy/le.reg", "/deploy/be.reg"] {
+        let found = at_path(&json, path);
+        assert_eq!(found.len(), 1, "{path}: {}", summary(&json));
+        assert_eq!(found[0]["rule_id"], "github-pat-classic");
+        assert_eq!(found[0]["line"], 4);
+        assert_eq!(found[0]["secret"], token.as_str());
+    }
+}
