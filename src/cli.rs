@@ -298,6 +298,7 @@ fn layers(args: LayersArgs) -> Result<Exit> {
     let mut images = image::open(&args.target, args.platform.as_ref(), &diag)?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
+        i.index_names = true;
     }
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
     if !args.show_secrets {

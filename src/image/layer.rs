@@ -197,6 +197,9 @@ pub fn walk_with_progress(
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
     let mut summary = WalkSummary::default();
+    if image.index_names {
+        summary.index = LayerIndex::with_names();
+    }
     let what = format!("layer {} ({})", layer.index, layer.digest);
     let fail =
         |reason: String| Error::Invalid { file: image.target.clone(), what: what.clone(), reason };

@@ -308,6 +308,7 @@ fn oci_image(
         layers,
         store: store.clone(),
         verify_diff_ids: true,
+        index_names: false,
     };
     attach_history(&mut image);
     Ok(image)
@@ -371,6 +372,7 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             layers,
             store: store.clone(),
             verify_diff_ids: true,
+            index_names: false,
         };
         attach_history(&mut image);
         images.push(image);

@@ -151,6 +151,9 @@ pub struct Image {
     /// Check each compressed layer's uncompressed digest against the config's
     /// diff_id (a second SHA-256 over every byte; blob digests are always checked).
     pub verify_diff_ids: bool,
+    /// Keep every path in the layer indexes (the `layers` command counts
+    /// changes; scans resolve status from path hashes alone).
+    pub index_names: bool,
 }
 
 /// Opens every image a target holds, filtered by platform.

@@ -32,44 +32,97 @@ impl NodeKind {
     }
 }
 
+/// A path as the index stores it: its 64-bit xxh3 hash. Millions of entries
+/// then cost a few dozen bytes each instead of a string apiece; a collision
+/// between two paths of one image is about as likely as 10^-8 for a million
+/// paths, and would only blur one file's status.
+type PathKey = u64;
+
+fn key(path: &str) -> PathKey {
+    xxhash_rust::xxh3::xxh3_64(path.as_bytes())
+}
+
+/// Keys are already hashes: the map uses them as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap<V> = HashMap<PathKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<PathKey, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// One change, with its path spelled out, for [`Timeline::stats`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum Change {
+    Write(NodeKind),
+    Whiteout,
+    Opaque,
+}
+
 /// The changes one layer makes, as needed to resolve lower layers' files.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerIndex {
-    written: HashMap<String, NodeKind>,
-    whiteouts: HashSet<String>,
-    opaques: HashSet<String>,
+    written: KeyMap<NodeKind>,
+    whiteouts: KeySet,
+    opaques: KeySet,
     /// Directories that exist in this layer only because something is under them.
-    implied_dirs: HashSet<String>,
-    /// Write order, for timeline statistics.
-    order: Vec<String>,
+    implied_dirs: KeySet,
+    /// The changes with their paths, kept only when asked for (the `layers`
+    /// command counts them; scans do not need them).
+    #[serde(skip)]
+    named: Option<Vec<(String, Change)>>,
 }
 
 impl LayerIndex {
+    /// An index that also keeps every path, for [`Timeline::stats`].
+    pub fn with_names() -> Self {
+        LayerIndex { named: Some(Vec::new()), ..LayerIndex::default() }
+    }
+
     /// Records a file, directory, link or special node written at `path`.
     /// A later record for the same path in the same layer replaces the earlier one.
     pub fn write(&mut self, path: String, kind: NodeKind) {
         self.imply_parents(&path);
-        if self.written.insert(path.clone(), kind).is_none() {
-            self.order.push(path);
+        self.written.insert(key(&path), kind);
+        if let Some(n) = &mut self.named {
+            n.push((path, Change::Write(kind)));
         }
     }
 
     /// Records a whiteout that deletes `path` from lower layers.
     pub fn whiteout(&mut self, path: String) {
         self.imply_parents(&path);
-        self.whiteouts.insert(path);
+        self.whiteouts.insert(key(&path));
+        if let Some(n) = &mut self.named {
+            n.push((path, Change::Whiteout));
+        }
     }
 
     /// Records an opaque marker: lower layers' contents of `dir` are hidden.
     pub fn opaque(&mut self, dir: String) {
         self.imply_parents(&dir);
-        self.implied_dirs.insert(dir.clone());
-        self.opaques.insert(dir);
+        self.implied_dirs.insert(key(&dir));
+        self.opaques.insert(key(&dir));
+        if let Some(n) = &mut self.named {
+            n.push((dir, Change::Opaque));
+        }
     }
 
     /// The node this layer wrote at `path`, if any.
     pub fn written(&self, path: &str) -> Option<NodeKind> {
-        self.written.get(path).copied()
+        self.written.get(&key(path)).copied()
     }
 
     /// Number of whiteout and opaque entries.
@@ -79,7 +132,7 @@ impl LayerIndex {
 
     fn imply_parents(&mut self, path: &str) {
         for dir in ancestors(path) {
-            if !self.implied_dirs.insert(dir.to_owned()) {
+            if !self.implied_dirs.insert(key(dir)) {
                 break;
             }
         }
@@ -87,21 +140,23 @@ impl LayerIndex {
 
     /// What this layer does to a lower version at `path` with identity `kind`.
     fn effect_on(&self, path: &str, kind: NodeKind) -> Option<Removal> {
-        if let Some(new) = self.written.get(path) {
+        let k = key(path);
+        if let Some(new) = self.written.get(&k) {
             let identical = *new == kind && !new.is_dir();
             return if identical { None } else { Some(Removal::Overwritten) };
         }
-        if self.implied_dirs.contains(path) {
+        if self.implied_dirs.contains(&k) {
             return Some(Removal::Overwritten);
         }
-        if self.whiteouts.contains(path) {
+        if self.whiteouts.contains(&k) {
             return Some(Removal::Deleted);
         }
         for dir in ancestors(path) {
-            if self.whiteouts.contains(dir) || self.opaques.contains(dir) {
+            let d = key(dir);
+            if self.whiteouts.contains(&d) || self.opaques.contains(&d) {
                 return Some(Removal::Deleted);
             }
-            if self.written.get(dir).is_some_and(|k| !k.is_dir()) {
+            if self.written.get(&d).is_some_and(|k| !k.is_dir()) {
                 return Some(Removal::Deleted);
             }
         }
@@ -192,32 +247,44 @@ impl Timeline {
 
     /// Added/changed/deleted counts per layer, by materialising the
     /// filesystem layer by layer (a sorted map makes subtree removal a range).
+    /// Layers indexed without names ([`LayerIndex::with_names`]) count as empty.
     pub fn stats(&self) -> Vec<LayerStats> {
         let mut fs: BTreeMap<String, NodeKind> = BTreeMap::new();
         let mut out = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let mut stats = LayerStats::default();
-            let mut removed: Vec<&str> = layer.whiteouts.iter().map(String::as_str).collect();
-            removed.sort_unstable();
-            for path in removed {
-                stats.deleted += remove_subtree(&mut fs, path, true);
-            }
-            let mut opaque: Vec<&str> = layer.opaques.iter().map(String::as_str).collect();
-            opaque.sort_unstable();
-            for dir in opaque {
-                stats.deleted += remove_subtree(&mut fs, dir, false);
-            }
-            for path in &layer.order {
-                let kind = layer.written[path];
-                let before = fs.get(path).copied();
-                if !kind.is_dir() {
-                    stats.deleted += remove_subtree(&mut fs, path, false);
-                    match before {
-                        Some(k) if !k.is_dir() => stats.changed += 1,
-                        _ => stats.added += 1,
+            let mut changes: Vec<&(String, Change)> = layer.named.iter().flatten().collect();
+            // Removals apply to lower layers first; then writes, parents before children.
+            changes.sort_by(|a, b| {
+                let rank = |c: &Change| match c {
+                    Change::Whiteout => 0,
+                    Change::Opaque => 1,
+                    Change::Write(_) => 2,
+                };
+                (rank(&a.1), &a.0).cmp(&(rank(&b.1), &b.0))
+            });
+            // Within a layer the last entry for a path wins (the sort is stable).
+            changes.reverse();
+            changes.dedup_by(|x, y| {
+                x.0 == y.0 && std::mem::discriminant(&x.1) == std::mem::discriminant(&y.1)
+            });
+            changes.reverse();
+            for (path, change) in changes {
+                match change {
+                    Change::Whiteout => stats.deleted += remove_subtree(&mut fs, path, true),
+                    Change::Opaque => stats.deleted += remove_subtree(&mut fs, path, false),
+                    Change::Write(kind) => {
+                        let before = fs.get(path).copied();
+                        if !kind.is_dir() {
+                            stats.deleted += remove_subtree(&mut fs, path, false);
+                            match before {
+                                Some(k) if !k.is_dir() => stats.changed += 1,
+                                _ => stats.added += 1,
+                            }
+                        }
+                        fs.insert(path.clone(), *kind);
                     }
                 }
-                fs.insert(path.clone(), kind);
             }
             out.push(stats);
         }
@@ -259,7 +326,7 @@ mod tests {
     }
 
     fn build(ops: &[(&str, Op)]) -> LayerIndex {
-        let mut l = LayerIndex::default();
+        let mut l = LayerIndex::with_names();
         for (p, op) in ops {
             apply_op(&mut l, p, *op);
         }
