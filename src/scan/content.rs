@@ -179,6 +179,21 @@ impl<'s> ContentScanner<'s> {
             if !self.scanner.report_examples {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());
             }
+            // Decoded Secret values may be credentials a rule recognises: scan them too,
+            // placed where their base64 form is.
+            let kube = self.scanner.rule_index("file-kubernetes-secret");
+            let decoded: Vec<Hit> = found
+                .iter()
+                .filter(|h| Some(h.rule) == kube)
+                .flat_map(|h| {
+                    self.scanner.scan_bytes(h.secret.expose()).into_iter().map(|inner| Hit {
+                        offset: h.offset,
+                        line: h.line,
+                        ..inner
+                    })
+                })
+                .collect();
+            found.extend(decoded);
             if !found.is_empty() {
                 hits.extend(found);
                 hits = dedupe(self.scanner, hits);

@@ -92,6 +92,13 @@ const RULES: &[FileRule] = &[
         severity: Severity::High,
         description: "A password, secret or private key attribute in terraform.tfstate.",
     },
+    FileRule {
+        id: "file-kubernetes-secret",
+        name: "Value of a Kubernetes Secret manifest",
+        severity: Severity::High,
+        description: "A `data` (base64, decoded here) or `stringData` value of a Kubernetes \
+                      Secret: secrets by definition, shipped in a manifest or Helm chart.",
+    },
 ];
 
 /// The file detectors' rules, in the order [`detect`] refers to them.
@@ -148,6 +155,9 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
             }
         }),
         _ if is_env => Some(|_, t, f| dotenv(t, f)),
+        _ if [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) => {
+            Some(|_, t, f| kubernetes_secret(t, f))
+        }
         _ => None,
     };
     if let Some(parse) = parser {
@@ -368,6 +378,51 @@ fn tfstate(data: &[u8], found: &mut Vec<Found>) {
             serde_json::Value::Array(items) => stack.extend(items.iter()),
             _ => {}
         }
+    }
+}
+
+/// The `data` (base64) and `stringData` values of a Kubernetes Secret
+/// manifest (YAML block style, as `kubectl` and Helm write it).
+fn kubernetes_secret(text: &str, found: &mut Vec<Found>) {
+    let is_secret = text.lines().any(|l| {
+        let l = l.trim();
+        l == "kind: Secret" || l.starts_with("\"kind\": \"Secret\"")
+    });
+    if !is_secret {
+        return;
+    }
+    let mut at = 0;
+    // (indentation of the `data:`/`stringData:` key, values are base64)
+    let mut section: Option<(usize, bool)> = None;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim();
+        match content {
+            "data:" => section = Some((indent, true)),
+            "stringData:" => section = Some((indent, false)),
+            _ if content.is_empty() || content.starts_with('#') => {}
+            _ => match section {
+                Some((base, base64)) if indent > base => {
+                    if let Some((_, value)) = content.split_once(':') {
+                        let value = value.trim().trim_matches(['"', '\'']);
+                        let secret = if base64 {
+                            base64::engine::general_purpose::STANDARD.decode(value).ok()
+                        } else {
+                            Some(value.as_bytes().to_vec())
+                        };
+                        if let Some(secret) = secret.filter(|s| s.len() >= 6) {
+                            found.push((
+                                "file-kubernetes-secret",
+                                offset_of(text, value, at),
+                                secret,
+                            ));
+                        }
+                    }
+                }
+                _ => section = None,
+            },
+        }
+        at += line.len();
     }
 }
 

@@ -1233,3 +1233,46 @@ fn utf16_text_is_decoded() {
         assert_eq!(found[0]["secret"], token.as_str());
     }
 }
+
+#[test]
+fn kubernetes_secret_values_are_decoded() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let token = ghp("KUBE");
+    let manifest = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ntype: Opaque\ndata:\n  GITHUB_TOKEN: {}\n  DB_PASSWORD: {}\nstringData:\n  api-key: Wq9Lm2Xv8Rt3Zp7Kc4Hs\n",
+        b64(&token),
+        b64("Vx8!qLm2#Tr9Kp4z")
+    );
+    let config_map = format!(
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  greeting: {}\n",
+        b64("hello there, world")
+    );
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY chart /chart",
+            vec![
+                Entry::file("chart/templates/secret.yaml", manifest),
+                Entry::file("chart/templates/cm.yaml", config_map),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let (code, json, err) = scan_spec(&spec);
+    assert_eq!(code, 1, "{err}");
+    let found = at_path(&json, "/chart/templates/secret.yaml");
+    let by_line = |line: u64| {
+        found
+            .iter()
+            .find(|f| f["line"] == line)
+            .copied()
+            .unwrap_or_else(|| panic!("line {line}: {}", summary(&json)))
+    };
+    assert_eq!(by_line(7)["rule_id"], "github-pat-classic");
+    assert_eq!(by_line(7)["secret"], token.as_str());
+    assert_eq!(by_line(8)["rule_id"], "file-kubernetes-secret");
+    assert_eq!(by_line(8)["secret"], "Vx8!qLm2#Tr9Kp4z");
+    assert_eq!(by_line(10)["secret"], "Wq9Lm2Xv8Rt3Zp7Kc4Hs");
+    assert_eq!(found.len(), 3, "{}", summary(&json));
+    assert!(at_path(&json, "/chart/templates/cm.yaml").is_empty());
+}
