@@ -215,6 +215,9 @@ pub struct LayersArgs {
     /// are still checked); saves a second SHA-256 over every uncompressed byte.
     #[arg(long)]
     pub no_diff_id_check: bool,
+    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `strata extract`.
@@ -236,6 +239,9 @@ pub struct ExtractArgs {
     /// Pick the image with this tag or manifest digest when the target holds several.
     #[arg(long)]
     pub image: Option<String>,
+    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Parses argv, runs, and prints errors as `strata: error: …`.
@@ -294,6 +300,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
 }
 
 fn layers(args: LayersArgs) -> Result<Exit> {
+    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let diag = Diagnostics::new(true);
     let mut images = image::open(&args.target, args.platform.as_ref(), &diag)?;
     for i in &mut images {
@@ -332,6 +339,7 @@ fn layers(args: LayersArgs) -> Result<Exit> {
 }
 
 fn extract(args: ExtractArgs) -> Result<Exit> {
+    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let diag = Diagnostics::new(true);
     let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
