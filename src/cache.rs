@@ -56,7 +56,52 @@ struct CachedHit {
 pub struct LayerCache {
     dir: Option<PathBuf>,
     salt: String,
-    memory: Mutex<HashMap<String, LayerScan>>,
+    memory: Mutex<Memory>,
+}
+
+/// Recently scanned layers, bounded so a long sweep does not grow without limit.
+#[derive(Debug)]
+struct Memory {
+    /// Most weight held.
+    cap: usize,
+    scans: HashMap<String, LayerScan>,
+    /// Keys, oldest first.
+    order: std::collections::VecDeque<String>,
+    /// Index entries and hits held, summed.
+    weight: usize,
+}
+
+/// Index entries and hits the per-run memory holds at most (tens of MB).
+const MEMORY_WEIGHT: usize = 1 << 20;
+
+fn weight(scan: &LayerScan) -> usize {
+    scan.index.len() + scan.hits.len() + 1
+}
+
+impl Memory {
+    fn new(cap: usize) -> Self {
+        Memory { cap, scans: HashMap::new(), order: Default::default(), weight: 0 }
+    }
+
+    fn get(&self, key: &str) -> Option<LayerScan> {
+        self.scans.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: String, scan: LayerScan) {
+        let w = weight(&scan);
+        if w > self.cap || self.scans.contains_key(&key) {
+            return;
+        }
+        while self.weight + w > self.cap {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some(s) = self.scans.remove(&old) {
+                self.weight -= weight(&s);
+            }
+        }
+        self.weight += w;
+        self.order.push_back(key.clone());
+        self.scans.insert(key, scan);
+    }
 }
 
 /// The platform cache directory: `$XDG_CACHE_HOME/strata`, else `~/.cache/strata`.
@@ -83,7 +128,7 @@ impl LayerCache {
             restrict(d, 0o700)?;
         }
         let salt = format!("{FORMAT}:{}:{limits:?}", scanner.fingerprint());
-        Ok(LayerCache { dir, salt, memory: Mutex::new(HashMap::new()) })
+        Ok(LayerCache { dir, salt, memory: Mutex::new(Memory::new(MEMORY_WEIGHT)) })
     }
 
     /// The key of a layer, when its content is named by a digest we can trust.
@@ -106,7 +151,7 @@ impl LayerCache {
     pub fn get(&self, layer: &Layer, scanner: &Scanner, diag: &Diagnostics) -> Option<LayerScan> {
         let key = self.key(layer)?;
         if let Some(s) = self.memory.lock().ok()?.get(&key) {
-            return Some(s.clone());
+            return Some(s);
         }
         let path = self.path(&key)?;
         let bytes = std::fs::read(&path).ok()?;
@@ -207,4 +252,31 @@ fn restrict(dir: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn restrict(_: &Path, _: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(entries: usize) -> LayerScan {
+        let mut s = LayerScan::default();
+        for i in 0..entries {
+            s.index.write(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir);
+        }
+        s
+    }
+
+    #[test]
+    fn memory_is_bounded_and_evicts_oldest() {
+        let mut m = Memory::new(100);
+        m.insert("a".into(), scan(40));
+        m.insert("b".into(), scan(40));
+        assert!(m.get("a").is_some() && m.get("b").is_some());
+        m.insert("c".into(), scan(40));
+        assert!(m.get("a").is_none(), "oldest evicted");
+        assert!(m.get("b").is_some() && m.get("c").is_some());
+        assert!(m.weight <= 100);
+        m.insert("huge".into(), scan(200));
+        assert!(m.get("huge").is_none(), "larger than the cap: not kept");
+    }
 }

@@ -125,6 +125,17 @@ impl LayerIndex {
         self.written.get(&key(path)).copied()
     }
 
+    /// Number of entries held (writes, whiteouts, opaque markers, implied
+    /// directories): a measure of the index's memory.
+    pub fn len(&self) -> usize {
+        self.written.len() + self.whiteouts.len() + self.opaques.len() + self.implied_dirs.len()
+    }
+
+    /// True when the layer changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Number of whiteout and opaque entries.
     pub fn removal_markers(&self) -> usize {
         self.whiteouts.len() + self.opaques.len()
