@@ -12,6 +12,8 @@ command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 # Registry tests (tests/it/registry.rs): a real registry, and htpasswd for its basic auth.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+# The HTTPS registry test makes its own CA.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   apt-get update -qq

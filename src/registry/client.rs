@@ -144,8 +144,41 @@ pub fn is_loopback(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// CA bundles tried in order: an explicit one, then the system's (Debian,
+/// RHEL). Private registries are signed by CAs the system trusts but
+/// Mozilla's list does not.
+fn ca_bundle_candidates() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = ["STRATA_REGISTRY_CA_FILE", "SSL_CERT_FILE"]
+        .iter()
+        .filter_map(|k| std::env::var_os(k).filter(|s| !s.is_empty()).map(Into::into))
+        .collect();
+    v.push("/etc/ssl/certs/ca-certificates.crt".into());
+    v.push("/etc/pki/tls/certs/ca-bundle.crt".into());
+    v
+}
+
+/// The certificates of the first readable bundle, or Mozilla's roots.
+pub fn root_certs() -> ureq::tls::RootCerts {
+    for path in ca_bundle_candidates() {
+        let Ok(pem) = std::fs::read(&path) else { continue };
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if !certs.is_empty() {
+            return ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs));
+        }
+    }
+    ureq::tls::RootCerts::WebPki
+}
+
 fn agent(loopback: bool, insecure: bool) -> Agent {
-    let tls = ureq::tls::TlsConfig::builder().disable_verification(insecure).build();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(root_certs())
+        .disable_verification(insecure)
+        .build();
     let mut config = Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(CONNECT_TIMEOUT))

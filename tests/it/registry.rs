@@ -49,6 +49,11 @@ struct Registry {
 impl Registry {
     /// Starts a registry; with `user`, behind htpasswd basic auth.
     fn start(user: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(user, "")
+    }
+
+    /// [`Registry::start`] with extra lines for the config's `http:` section (TLS).
+    fn start_with(user: Option<(&str, &str)>, http_extra: &str) -> Registry {
         need("docker-registry");
         let mut dir = tmp();
         let auth = match user {
@@ -70,7 +75,7 @@ impl Registry {
             let port = free_port();
             let config = format!(
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
+                 http:\n  addr: 127.0.0.1:{port}\n{http_extra}{auth}",
                 dir.path().join("data").display()
             );
             let config_path = dir.path().join("config.yml");
@@ -113,7 +118,8 @@ impl Registry {
                 let mut head = [0u8; 12];
                 if s.write_all(req.as_bytes()).is_ok()
                     && s.read_exact(&mut head).is_ok()
-                    && head.starts_with(b"HTTP/1.1 ")
+                    // A TLS listener answers plain HTTP with a 400: up all the same.
+                    && head.starts_with(b"HTTP/1.")
                 {
                     return true;
                 }
@@ -907,4 +913,71 @@ fn merge_rejects_non_reports() {
     let (code, _, err) = parts(&run(&["merge", bad.to_str().unwrap()]));
     assert_eq!(code, 2);
     assert!(err.contains("bad.json") && err.contains("not a strata JSON report"), "{err}");
+}
+
+/// Makes a CA and a server certificate for 127.0.0.1 with openssl.
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    need("openssl");
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").current_dir(dir).args(args).output().unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let subj_ca = "/CN=strata test CA";
+    run(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", subj_ca,
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+#[test]
+fn https_registry_signed_by_a_private_ca() {
+    let certs = tmp();
+    let (ca, cert, key) = private_ca(certs.path());
+    let tls = format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
+    let reg = Registry::start_with(None, &tls);
+    reg.push("leaky-app-oci", "fixtures/leaky-app:1", false, None);
+    let target = format!("{}/fixtures/leaky-app:1", reg.host());
+    let cfg = tmp();
+    // Not trusted: an error, never a clean report.
+    let mut untrusted = strata_clean(cfg.path());
+    untrusted.env_remove("STRATA_REGISTRY_CA_FILE").env("SSL_CERT_FILE", &cert);
+    let (code, _, err) = scan_with(untrusted, &[&target]);
+    assert_eq!(code, 2, "{err}");
+    // Trusted through the CA bundle: the archive's findings, over HTTPS.
+    let mut trusted = strata_clean(cfg.path());
+    trusted.env("STRATA_REGISTRY_CA_FILE", &ca);
+    let (code, json, err) = scan_with(trusted, &[&target]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(keys(&json), layout_keys());
 }
