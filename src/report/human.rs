@@ -121,6 +121,17 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     escape_for_terminal(&shown_secret(f, opts.show_secrets)),
                 )?;
                 writeln!(out, "               {}", status_words(f, &created_by_of))?;
+                if let Some(v) = &f.validation {
+                    writeln!(out, "               checked: {v}")?;
+                }
+                if let Some(c) = f.context {
+                    writeln!(
+                        out,
+                        "               {} path: {} capped at info",
+                        c.as_str(),
+                        f.rule_severity.as_str()
+                    )?;
+                }
             }
         }
     }
