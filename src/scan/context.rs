@@ -30,9 +30,18 @@ impl PathContext {
     }
 }
 
+/// Directory names that mean documentation wherever they are.
 const DOC_DIRS: &[&str] = &[
-    "doc", "docs", "man", "info", "examples", "example", "samples", "sample", "demo", "demos",
-    "javadoc", "gtk-doc", "help",
+    "doc", "docs", "examples", "example", "samples", "sample", "demo", "demos", "javadoc",
+    "gtk-doc",
+];
+/// System documentation trees (names like `info` or `help` are too common elsewhere).
+const SYSTEM_DOC_TREES: &[&str] = &[
+    "/usr/share/doc/",
+    "/usr/share/man/",
+    "/usr/share/info/",
+    "/usr/share/help/",
+    "/usr/share/gtk-doc/",
 ];
 const TEST_DIRS: &[&str] = &[
     "test",
@@ -79,11 +88,14 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     {
         return Some(PathContext::Test);
     }
-    let doc_file = ["readme", "changelog", "changes", "history", "news", "pkg-info", "metadata"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    let doc_file = ["readme", "changelog", "changes", "news"].iter().any(|p| lower.starts_with(p))
+        // Python package metadata (dist-info/egg-info), by exact name only.
+        || lower == "pkg-info"
+        || lower == "metadata"
         || [".md", ".rst", ".adoc", ".markdown"].iter().any(|s| lower.ends_with(s));
-    if doc_file || dirs.iter().any(|d| DOC_DIRS.contains(d)) || full.starts_with("/usr/share/doc/")
+    if doc_file
+        || dirs.iter().any(|d| DOC_DIRS.contains(d))
+        || SYSTEM_DOC_TREES.iter().any(|t| full.starts_with(t))
     {
         return Some(PathContext::Documentation);
     }
@@ -127,6 +139,10 @@ mod tests {
             ("/usr/bin/openssl", None, Some(SystemBinary)),
             ("/usr/local/bin/app", None, None),
             ("/usr/lib/myapp/config.yml", None, None),
+            ("/app/info/settings.py", None, None),
+            ("/app/metadata.json", None, None),
+            ("/srv/history.txt", None, None),
+            ("/usr/share/info/wget.info.gz", Some("wget.info"), Some(Documentation)),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");
