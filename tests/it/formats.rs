@@ -155,13 +155,11 @@ fn multi_platform_indexes() {
             ig::write_multiplatform(&[amd.clone(), arm.clone()], layout, format, &path).unwrap();
             let (code, json, err) = scan_json(&path, &[]);
             assert_eq!(code, 1, "{layout:?} {format:?}: {err}");
-            let platforms: Vec<&str> = json["images"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["platform"].as_str().unwrap())
-                .collect();
-            assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"], "{layout:?} {format:?}");
+            assert_eq!(
+                platforms(&json),
+                ["linux/amd64", "linux/arm64/v8"],
+                "{layout:?} {format:?}"
+            );
             let found = findings_of(&json, "test-canary");
             assert!(
                 found.iter().any(|f| f["path"] == "/arm.conf" && f["platform"] == "linux/arm64/v8")

@@ -114,13 +114,7 @@ fn multiarch_index_yields_one_image_per_platform() {
     for variant in ["multiarch-oci", "multiarch.oci.tar"] {
         let (code, json, err) = scan_json(&real(variant), &[]);
         assert_eq!(code, 1, "{variant}: {err}");
-        let platforms: Vec<&str> = json["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["platform"].as_str().unwrap())
-            .collect();
-        assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+        assert_eq!(platforms(&json), ["linux/amd64", "linux/arm64/v8"]);
         let f = json["findings"].as_array().unwrap();
         assert!(f.iter().any(|f| f["rule_id"] == "aws-access-key-id"
             && f["platform"] == "linux/amd64"

@@ -52,6 +52,16 @@ pub fn findings_of(json: &serde_json::Value, rule: &str) -> Vec<serde_json::Valu
     json["findings"].as_array().unwrap().iter().filter(|f| f["rule_id"] == rule).cloned().collect()
 }
 
+/// The platform of every image of a report, in report order.
+pub fn platforms(json: &serde_json::Value) -> Vec<String> {
+    json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["platform"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A fresh temp dir.
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
