@@ -2,7 +2,7 @@
 //! content scanner per worker, resolve each hit's status from the later
 //! layers' indexes, add the config detector's hits.
 
-use rayon::prelude::*;
+mod jobs;
 
 use crate::cache::LayerCache;
 use crate::diagnostics::Diagnostics;
@@ -29,26 +29,13 @@ pub struct LayerScan {
     pub complete: bool,
 }
 
-/// Files up to this size are handed whole to scan workers; larger ones are
-/// streamed by the walking thread itself, so memory stays bounded.
-const JOB_MAX: u64 = 8 << 20;
-
-/// A file read by the walking thread for a scan worker.
-struct Job {
-    path: String,
-    data: Vec<u8>,
-}
-
-/// Walks and scans one layer. With `workers > 0`, the walking thread only
-/// decompresses and reads, and `workers` threads scan the files, so one
-/// large layer uses several cores. Problems go to `diag`; what was read
-/// before an error is kept.
+/// Walks and scans one layer on the calling thread alone (`--threads 1`).
+/// Problems go to `diag`; what was read before an error is kept.
 pub fn scan_layer(
     image: &Image,
     layer: &Layer,
     scanner: &Scanner,
     limits: Limits,
-    workers: usize,
     progress: &Progress,
     diag: &Diagnostics,
 ) -> LayerScan {
@@ -56,32 +43,14 @@ pub fn scan_layer(
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut links = Vec::new();
-    let mut notes = Vec::new();
-    let (summary, err) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let rx = std::sync::Arc::clone(&rx);
-                scope.spawn(move || scan_jobs(scanner, limits, &rx))
-            })
-            .collect();
-        let walked = layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
+    let mut seq = 0u64;
+    let (summary, err) =
+        layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
             match (entry.kind, content) {
-                (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
-                    let mut data = Vec::with_capacity(entry.size as usize);
-                    std::io::Read::read_to_end(reader, &mut data)?;
-                    // A closed channel means every worker died: scan here instead.
-                    if let Err(std::sync::mpsc::SendError(job)) =
-                        tx.send(Job { path: entry.path.to_owned(), data })
-                    {
-                        let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
-                        hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
-                    }
-                }
                 (EntryKind::File, Some(reader)) => {
+                    seq += 1;
                     let found = cs.scan_file(entry.path, reader)?;
-                    hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
+                    hits.extend(found.into_iter().map(|h| (seq, entry.path.to_owned(), h)));
                 }
                 (EntryKind::Hardlink(target), _) => {
                     links.push((entry.path.to_owned(), target.clone()))
@@ -90,67 +59,148 @@ pub fn scan_layer(
             }
             Ok(Flow::Continue)
         });
-        drop(tx);
-        for h in handles {
-            if let Ok((found, worker_notes)) = h.join() {
-                hits.extend(found);
-                notes.extend(worker_notes);
-            }
-        }
-        walked
-    });
     bar.finish();
     progress.layer_done();
+    let mut notes = std::mem::take(&mut cs.notes);
+    notes.sort();
+    let walked = Walked { summary, links, err };
+    finish_layer(image, layer, walked, jobs::Collected { hits, notes, unread: false }, diag)
+}
+
+/// One layer's walk, before its files' hits are added.
+struct Walked {
+    summary: layer::WalkSummary,
+    links: Vec<(String, String)>,
+    err: Option<crate::image::Error>,
+}
+
+/// Puts a layer's walk and hits together, in an order that does not depend
+/// on which thread scanned what, and reports its notes and error.
+fn finish_layer(
+    image: &Image,
+    layer: &Layer,
+    walked: Walked,
+    found: jobs::Collected,
+    diag: &Diagnostics,
+) -> LayerScan {
+    let mut hits = found.hits;
     hits.sort_by(|a, b| {
-        (&a.0, a.1.hit.offset, a.1.hit.rule).cmp(&(&b.0, b.1.hit.offset, b.1.hit.rule))
+        (&a.1, a.0, a.2.hit.offset, a.2.hit.rule, &a.2.inner_path).cmp(&(
+            &b.1,
+            b.0,
+            b.2.hit.offset,
+            b.2.hit.rule,
+            &b.2.inner_path,
+        ))
     });
-    for note in cs.notes.into_iter().chain(notes) {
+    for note in found.notes {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
-    let complete = err.is_none();
-    if let Some(e) = err {
+    let complete = walked.err.is_none() && !found.unread;
+    if let Some(e) = walked.err {
         diag.error(e.to_string());
     }
-    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes, complete }
+    LayerScan {
+        index: walked.summary.index,
+        hits: hits.into_iter().map(|(_, path, h)| (path, h)).collect(),
+        links: walked.links,
+        bytes: walked.summary.uncompressed_bytes,
+        complete,
+    }
 }
 
-type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
-
-/// A scan worker: takes whole files until the walking thread is done.
-fn scan_jobs(
+/// Scans the layers `todo` of an image with `threads` threads, all at once:
+/// up to `threads` layers are walked at a time (largest first), each walk
+/// decompressing and hashing on threads of its own, and `threads` workers
+/// scan what every walk hands them, so big and small layers share the
+/// cores with no serial phase.
+fn scan_layers_parallel(
+    image: &Image,
+    todo: &[usize],
     scanner: &Scanner,
     limits: Limits,
-    rx: &JobQueue,
-) -> (Vec<(String, FileHit)>, Vec<String>) {
-    let mut cs = ContentScanner::new(scanner, limits);
-    let mut hits = Vec::new();
-    loop {
-        // The lock is held only to take one job.
-        let job = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(_) => break,
-        };
-        let Ok(job) = job else { break };
-        // In-memory reads cannot fail, so only nested-archive notes can come out.
-        if let Ok(found) = cs.scan_file(&job.path, &mut job.data.as_slice()) {
-            hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
-        }
-    }
-    (hits, cs.notes)
+    threads: usize,
+    progress: &Progress,
+    diag: &Diagnostics,
+) -> Vec<(usize, LayerScan)> {
+    let pool = jobs::Pool::default();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<jobs::Job>(threads * 2);
+    let rx = std::sync::Mutex::new(rx);
+    let (walks, found) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rx, pool) = (&rx, &pool);
+                scope.spawn(move || jobs::work(scanner, limits, rx, pool))
+            })
+            .collect();
+        let walkers: Vec<_> = (0..threads.min(todo.len()))
+            .map(|_| {
+                let (tx, pool, next) = (tx.clone(), &pool, &next);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = todo.get(k) else { break };
+                        done.push((
+                            i,
+                            walk_to_jobs(image, &image.layers[i], &tx, pool, progress, diag),
+                        ));
+                    }
+                    done
+                })
+            })
+            .collect();
+        drop(tx);
+        let walks: Vec<(usize, Walked)> =
+            walkers.into_iter().filter_map(|h| h.join().ok()).flatten().collect();
+        let found: Vec<jobs::Found> =
+            workers.into_iter().filter_map(|h| h.join().ok()).flatten().collect();
+        (walks, found)
+    });
+    let mut collected = jobs::collect(scanner, found, image.layers.len());
+    let mut walks = walks;
+    walks.sort_by_key(|w| w.0);
+    walks
+        .into_iter()
+        .map(|(i, w)| {
+            let found = std::mem::take(&mut collected[i]);
+            (i, finish_layer(image, &image.layers[i], w, found, diag))
+        })
+        .collect()
 }
 
-/// How many scan workers each layer still to scan gets: layers that hold
-/// more than their share of the work are scanned one at a time with every
-/// thread, the rest in parallel one thread each. (A rescan whose cache
-/// holds all but the top layer gives that layer every thread.)
-fn plan(image: &Image, todo: &[bool], threads: usize) -> Vec<usize> {
-    let total: u64 = image.layers.iter().zip(todo).filter(|(_, t)| **t).map(|(l, _)| l.size).sum();
-    let share = total / threads.max(1) as u64;
-    image
-        .layers
-        .iter()
-        .map(|l| if threads > 1 && l.size > share && l.size > (4 << 20) { threads - 1 } else { 0 })
-        .collect()
+/// Walks one layer, handing its files to the scan workers.
+fn walk_to_jobs(
+    image: &Image,
+    layer: &Layer,
+    jobs: &std::sync::mpsc::SyncSender<jobs::Job>,
+    pool: &jobs::Pool,
+    progress: &Progress,
+    diag: &Diagnostics,
+) -> Walked {
+    let bar = progress.layer(layer.index, layer.size);
+    let mut dispatch = jobs::Dispatch::new(layer.index, jobs, pool);
+    let mut links = Vec::new();
+    let (summary, mut err) =
+        layer::walk_overlapped(image, layer, diag, &bar, &mut |entry, content| {
+            match (entry.kind, content) {
+                (EntryKind::File, Some(reader)) => dispatch.file(entry.path, entry.size, reader)?,
+                (EntryKind::Hardlink(target), _) => {
+                    links.push((entry.path.to_owned(), target.clone()))
+                }
+                _ => {}
+            }
+            Ok(Flow::Continue)
+        });
+    if let Err(e) = dispatch.flush()
+        && err.is_none()
+    {
+        err = Some(crate::image::Error::io(&image.target, e));
+    }
+    bar.finish();
+    progress.layer_done();
+    Walked { summary, links, err }
 }
 
 /// Scans a whole image: every layer, then the config.
@@ -167,31 +217,23 @@ pub fn scan_image(
     progress.start_image(name, image.layers.len());
     let mut scans: Vec<Option<LayerScan>> =
         image.layers.iter().map(|l| cache.get(l, scanner, diag)).collect();
-    let pending: Vec<bool> = scans.iter().map(Option::is_none).collect();
-    let workers = plan(image, &pending, rayon::current_num_threads());
     for _ in scans.iter().flatten() {
         progress.layer_done();
     }
-    let todo = |i: &usize| scans[*i].is_none();
-    // Big layers first, one at a time, each with every thread.
-    let big: Vec<usize> = (0..image.layers.len()).filter(|i| todo(i) && workers[*i] > 0).collect();
-    let small: Vec<usize> =
-        (0..image.layers.len()).filter(|i| todo(i) && workers[*i] == 0).collect();
-    for i in big {
-        let scan = scan_layer(image, &image.layers[i], scanner, limits, workers[i], progress, diag);
+    // Largest first, so the longest walk starts at once and small ones fill in around it.
+    let mut todo: Vec<usize> = (0..image.layers.len()).filter(|i| scans[*i].is_none()).collect();
+    todo.sort_by_key(|i| std::cmp::Reverse(image.layers[*i].size));
+    let threads = rayon::current_num_threads().max(1);
+    let fresh: Vec<(usize, LayerScan)> = if threads == 1 {
+        todo.iter()
+            .map(|&i| (i, scan_layer(image, &image.layers[i], scanner, limits, progress, diag)))
+            .collect()
+    } else {
+        scan_layers_parallel(image, &todo, scanner, limits, threads, progress, diag)
+    };
+    for (i, scan) in fresh {
         cache.put(&image.layers[i], &scan, scanner, diag);
         scans[i] = Some(scan);
-    }
-    let fresh: Vec<(usize, LayerScan)> = small
-        .into_par_iter()
-        .map(|i| {
-            let scan = scan_layer(image, &image.layers[i], scanner, limits, 0, progress, diag);
-            cache.put(&image.layers[i], &scan, scanner, diag);
-            (i, scan)
-        })
-        .collect();
-    for (i, s) in fresh {
-        scans[i] = Some(s);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
     findings_from(image, scanner, scans, use_context)

@@ -10,6 +10,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::Compression;
 use super::path::{WhiteoutName, classify, decode_name, normalize};
+use super::pipe;
 use super::whiteout::{LayerIndex, NodeKind};
 use super::{Error, Image, Layer};
 use crate::diagnostics::Diagnostics;
@@ -196,6 +197,40 @@ pub fn walk_with_progress(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
+    walk_layer(image, layer, diag, progress, false, visit)
+}
+
+/// [`walk_with_progress`] with reading and decompression on one more
+/// thread and the diff_id's SHA-256 on another, so they overlap with the
+/// tar walk and the visitor (the caller's thread).
+pub fn walk_overlapped(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
+    walk_layer(image, layer, diag, progress, true, visit)
+}
+
+/// Digests of a layer's two streams, once read to their ends.
+struct Digests {
+    /// Uncompressed bytes.
+    uncompressed: u64,
+    /// `sha256:` of the uncompressed stream, when it was hashed.
+    diff_id: Option<String>,
+    /// `sha256:` of the stored blob.
+    blob: String,
+}
+
+fn walk_layer(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    overlapped: bool,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
     let mut summary = WalkSummary::default();
     if image.index_names {
         summary.index = LayerIndex::with_names();
@@ -216,26 +251,26 @@ pub fn walk_with_progress(
         Err(e) => return (summary, Some(fail(format!("cannot start decompression: {e}")))),
     };
     summary.compression = Some(kind);
-    // An uncompressed blob's digest already covers its content; for compressed ones
+    // An uncompressed blob's digest is its diff_id: hashed once. For compressed ones
     // the diff_id costs a second SHA-256 over every byte, which the user may decline.
-    let hash_diff_id = image.verify_diff_ids || kind == Compression::None;
-    let uncompressed = Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 };
-    let mut archive = tar::Archive::new(BufReader::with_capacity(TAR_BUFFER, uncompressed));
-    let walked = walk_entries(&mut archive, image, layer, diag, &mut summary, visit);
-    let tar_error = match walked {
-        Ok(Flow::Stop) => return (summary, None),
-        Ok(Flow::Continue) => None,
-        Err(e) => Some(e),
+    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
+    let (tar_error, digests) = if overlapped {
+        match walk_threads(image, layer, diag, &mut summary, visit, decoder, hash_diff_id) {
+            Ok(Some(done)) => done,
+            Ok(None) => return (summary, None),
+            Err(e) => return (summary, Some(fail(describe(kind, &e)))),
+        }
+    } else {
+        match walk_inline(image, layer, diag, &mut summary, visit, decoder, hash_diff_id) {
+            Ok(Some(done)) => done,
+            Ok(None) => return (summary, None),
+            Err(e) => return (summary, Some(fail(describe(kind, &e)))),
+        }
     };
-    // Finish both digests: the tar parser stops at its end marker, the blob may go on.
-    let mut uncompressed = archive.into_inner().into_inner();
-    if let Err(e) = io::copy(&mut uncompressed, &mut io::sink()) {
-        let e = tar_error.unwrap_or(e);
-        return (summary, Some(fail(describe(kind, &e))));
-    }
-    summary.uncompressed_bytes = uncompressed.count;
-    let diff_id = match uncompressed.hasher.take() {
-        Some(h) => Some(format!("sha256:{}", hex::encode(h.finalize()))),
+    summary.uncompressed_bytes = digests.uncompressed;
+    let diff_id = match digests.diff_id {
+        Some(d) => Some(d),
+        None if kind == Compression::None => Some(digests.blob.clone()),
         // Only a stream that ended early needs the diff_id to be judged: hash it again.
         None if tar_error.is_some() => diff_id_of(image, layer).ok(),
         None => None,
@@ -252,12 +287,7 @@ pub fn walk_with_progress(
             image.target
         ));
     }
-    let mut compressed = uncompressed.inner.into_inner();
-    if let Err(e) = io::copy(&mut compressed, &mut io::sink()) {
-        return (summary, Some(fail(describe(kind, &e))));
-    }
-    let blob_hash = compressed.into_inner().hasher.map(|h| hex::encode(h.finalize()));
-    let blob_digest = format!("sha256:{}", blob_hash.unwrap_or_default());
+    let blob_digest = digests.blob;
     if layer.verify_digest && layer.digest.starts_with("sha256:") && blob_digest != layer.digest {
         diag.warn(format!(
             "{}: {what}: digest mismatch, blob hashes to {blob_digest}",
@@ -274,6 +304,112 @@ pub fn walk_with_progress(
         ));
     }
     (summary, None)
+}
+
+/// What a walk of the tar stream ended with: `None` when the visitor
+/// stopped it; else the tar error (if any) and the digests. `Err` when
+/// the streams could not be read to their ends.
+type Walked = io::Result<Option<(Option<io::Error>, Digests)>>;
+
+fn sha256_name(h: Sha256) -> String {
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// One thread: decompress, hash and walk in turn.
+fn walk_inline(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    summary: &mut WalkSummary,
+    visit: &mut Visitor<'_>,
+    decoder: Decoder,
+    hash_diff_id: bool,
+) -> Walked {
+    let uncompressed = Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 };
+    let mut archive = tar::Archive::new(BufReader::with_capacity(TAR_BUFFER, uncompressed));
+    let tar_error = match walk_entries(&mut archive, image, layer, diag, summary, visit) {
+        Ok(Flow::Stop) => return Ok(None),
+        Ok(Flow::Continue) => None,
+        Err(e) => Some(e),
+    };
+    // Finish both digests: the tar parser stops at its end marker, the blob may go on.
+    let mut uncompressed = archive.into_inner().into_inner();
+    if let Err(e) = io::copy(&mut uncompressed, &mut io::sink()) {
+        return Err(tar_error.unwrap_or(e));
+    }
+    let count = uncompressed.count;
+    let diff_id = uncompressed.hasher.take().map(sha256_name);
+    let mut compressed = uncompressed.inner.into_inner();
+    if let Err(e) = io::copy(&mut compressed, &mut io::sink()) {
+        return Err(tar_error.unwrap_or(e));
+    }
+    let blob = compressed.into_inner().hasher.map(sha256_name).unwrap_or_default();
+    Ok(Some((tar_error, Digests { uncompressed: count, diff_id, blob })))
+}
+
+/// Three threads: this one walks the tar; one reads, hashes the blob and
+/// decompresses; one hashes the uncompressed stream (when asked).
+fn walk_threads(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    summary: &mut WalkSummary,
+    visit: &mut Visitor<'_>,
+    mut decoder: Decoder,
+    hash_diff_id: bool,
+) -> Walked {
+    std::thread::scope(|scope| {
+        let (mut source, first) = pipe::pipe();
+        let (stream, hashing) = if hash_diff_id {
+            let (relay, mut last) = pipe::pipe();
+            source.route_back(&mut last);
+            let hashing = scope.spawn(move || {
+                let mut h = Sha256::new();
+                relay.relay(first, &mut |b| sha2::Digest::update(&mut h, b)).map(|_| h)
+            });
+            (last, Some(hashing))
+        } else {
+            (first, None)
+        };
+        let reading = scope.spawn(move || {
+            // Read the blob to its very end: the tar may stop before it does.
+            let pumped = source.pump(&mut decoder, &mut |_| {})?;
+            let mut compressed = decoder.into_inner();
+            if pumped.is_ok() {
+                io::copy(&mut compressed, &mut io::sink())?;
+            }
+            Ok::<_, io::Error>(compressed.into_inner().hasher.map(sha256_name).unwrap_or_default())
+        });
+        let mut stream = Hashing { inner: stream, hasher: None::<Sha256>, count: 0 };
+        let walked =
+            walk_entries(&mut tar::Archive::new(&mut stream), image, layer, diag, summary, visit);
+        let tar_error = match walked {
+            Ok(Flow::Stop) => {
+                // Dropping the stream stops the reading thread at its next block.
+                drop(stream);
+                let _ = reading.join();
+                return Ok(None);
+            }
+            Ok(Flow::Continue) => None,
+            Err(e) => Some(e),
+        };
+        let drained = io::copy(&mut stream, &mut io::sink());
+        let uncompressed = stream.count;
+        drop(stream);
+        let died = || io::Error::other("decompression thread failed");
+        let blob = reading.join().map_err(|_| died())?;
+        let diff = hashing.map(|h| h.join().map_err(|_| died()));
+        let blob = match (blob, drained) {
+            (Ok(b), Ok(_)) => b,
+            (Err(e), _) | (_, Err(e)) => return Err(tar_error.unwrap_or(e)),
+        };
+        let diff_id = match diff {
+            Some(Ok(Ok(h))) => Some(sha256_name(h)),
+            Some(_) => return Err(tar_error.unwrap_or_else(died)),
+            None => None,
+        };
+        Ok(Some((tar_error, Digests { uncompressed, diff_id, blob })))
+    })
 }
 
 /// The SHA-256 of a layer's uncompressed bytes, in a pass of its own.

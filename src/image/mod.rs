@@ -10,6 +10,7 @@ pub mod compression;
 pub mod layer;
 pub mod layout;
 pub mod path;
+pub mod pipe;
 pub mod source;
 pub mod store;
 pub mod whiteout;

@@ -63,7 +63,64 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Where window `index` of a stream of `size` bytes starts, and whether it
+/// is the last one. Windows are [`BUFFER`] bytes long and advance by
+/// `CHUNK - OVERLAP`, exactly as [`Scanner::scan_stream`] slides its buffer,
+/// so a file cut into windows up front is scanned byte for byte the same.
+pub fn window(index: u64, size: u64) -> (u64, bool) {
+    let base = index * STEP as u64;
+    (base, size - base < BUFFER as u64)
+}
+
+/// How far one window advances over the previous one.
+pub const STEP: usize = CHUNK - OVERLAP;
+
+/// What one window of a stream held.
+#[derive(Debug, Default)]
+pub struct WindowHits {
+    /// Hits, offsets and lines relative to the window's first byte (before [`dedupe`]).
+    pub hits: Vec<Hit>,
+    /// Newlines in the window's first [`STEP`] bytes: what the next window's lines start after.
+    pub newlines: u64,
+}
+
 impl Scanner {
+    /// Scans one window `data` of a stream: window `first` or not, `last`
+    /// or not, as [`window`] tells. Matches are reported when they start in
+    /// this window's own part (`OVERLAP` bytes of context on either side
+    /// belong to the neighbours).
+    pub fn scan_window(&self, data: &[u8], first: bool, last: bool) -> WindowHits {
+        let mut lines = LineCounter::default();
+        let report_from = if first { 0 } else { OVERLAP };
+        let hits = self.window_hits(data, 0, report_from, last, &mut lines);
+        let newlines = if last {
+            0
+        } else {
+            memchr::memchr_iter(b'\n', &data[..STEP.min(data.len())]).count() as u64
+        };
+        WindowHits { hits, newlines }
+    }
+
+    /// The hits of one window that start in `[report_from, cutoff)`.
+    fn window_hits(
+        &self,
+        data: &[u8],
+        base: u64,
+        report_from: usize,
+        eof: bool,
+        lines: &mut LineCounter,
+    ) -> Vec<Hit> {
+        let cutoff = if eof { data.len() } else { data.len() - OVERLAP };
+        let mut raw = Vec::new();
+        self.engine.find(data, &mut |m| {
+            if m.start >= report_from && m.start < cutoff {
+                raw.push(m);
+            }
+        });
+        raw.sort_by_key(|m| m.secret.0);
+        raw.iter().filter_map(|m| self.to_hit(data, base, m, lines)).collect()
+    }
+
     /// Scans a stream whose first `filled` bytes are already in `buf`
     /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
     ///
@@ -87,23 +144,11 @@ impl Scanner {
                 eof = filled < buf.len();
             }
             let data = &buf[..filled];
-            let cutoff = if eof { filled } else { filled - OVERLAP };
-            let mut raw = Vec::new();
-            self.engine.find(data, &mut |m| {
-                if m.start >= report_from && m.start < cutoff {
-                    raw.push(m);
-                }
-            });
-            raw.sort_by_key(|m| m.secret.0);
-            for m in &raw {
-                if let Some(h) = self.to_hit(data, base, m, &mut lines) {
-                    hits.push(h);
-                }
-            }
+            hits.extend(self.window_hits(data, base, report_from, eof, &mut lines));
             if eof {
                 break;
             }
-            let shift = cutoff - OVERLAP;
+            let shift = STEP;
             lines.shift(data, shift);
             buf.copy_within(shift..filled, 0);
             filled -= shift;

@@ -15,5 +15,6 @@ mod formats;
 mod real_tools;
 mod registry;
 mod reports;
+mod threads;
 mod util;
 mod whiteouts;
