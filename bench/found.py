@@ -49,7 +49,8 @@ def findings(tool, doc):
     elif tool == "betterleaks":
         items = doc if isinstance(doc, list) else doc.get("findings", [])
         for f in items:
-            out.append((f.get("File", ""), f.get("RuleID", ""), json.dumps(f)))
+            path = f.get("File") or (f.get("location") or {}).get("path", "")
+            out.append((path, f.get("RuleID") or f.get("rule_id", ""), json.dumps(f)))
     elif tool == "kingfisher":
         items = doc if isinstance(doc, list) else doc.get("findings", doc.get("matches", []))
         for f in items:

@@ -148,7 +148,9 @@ docker_archive() {
     "${diffs[*]}" "${hist[*]}" >"$d/config.json"
   local ch; ch=$(sha "$d/config.json"); mv "$d/config.json" "$d/$ch.json"
   printf '[{"Config":"%s.json","RepoTags":["bench/real:latest"],"Layers":[%s]}]' "$ch" "${names[*]}" >"$d/manifest.json"
-  "${TAR[@]}" -C "$d" -cf "$out" .
+  # Member names without "./", as docker save writes them (Trivy looks for "manifest.json").
+  (cd "$d" && find . -mindepth 1 -printf '%P\n' | sort >"$WORK/docker.list")
+  "${TAR[@]}" -C "$d" --no-recursion -cf "$out" -T "$WORK/docker.list"
   rm -rf "$d"
 }
 
