@@ -35,11 +35,11 @@ TAR=(tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu
 # ---------------------------------------------------------------- fake secrets
 # All fake: FAKE/TEST in every one where the format allows. The GitHub and npm tokens carry
 # a correct CRC32 checksum so checksum validators accept them.
-checksummed() { # PREFIX BODY30 -> PREFIX BODY30 base62(crc32(PREFIX BODY30)) padded to 6
+checksummed() { # PREFIX BODY30 -> PREFIX BODY30 base62(crc32(BODY30)) padded to 6
   python3 -c '
 import sys, zlib
 p, b = sys.argv[1], sys.argv[2]
-n = zlib.crc32((p + b).encode()); a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"; s = ""
+n = zlib.crc32(b.encode()); a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"; s = ""
 for _ in range(6): s = a[n % 62] + s; n //= 62
 print(p + b + s)' "$1" "$2"
 }
