@@ -157,7 +157,7 @@ if [ -n "$PEERS" ] && [ "${#REAL[@]}" -gt 0 ]; then
 fi
 peer_cmd() { # PEER IMAGEFILE OUT -> the command line (eval'd)
   case $1 in
-    trivy) echo "${PEER_BIN[trivy]} image --input $2 --scanners secret --offline-scan --skip-db-update --skip-check-update --timeout 20m --cache-dir $WORK/trivy-cache --format json --output $3 --quiet" ;;
+    trivy) echo "${PEER_BIN[trivy]} image --input $2 --scanners secret --offline-scan --skip-db-update --skip-check-update --timeout ${TRIVY_TIMEOUT:-20m} --cache-dir $WORK/trivy-cache --format json --output $3 --quiet" ;;
     betterleaks) echo "${PEER_BIN[betterleaks]} fs $2 --no-banner --log-level=error --exit-code=0 -o $3" ;;
     kingfisher) echo "${PEER_BIN[kingfisher]} scan $2 --format json --no-validate --no-update-check -o $3" ;;
   esac
