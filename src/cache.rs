@@ -176,7 +176,7 @@ impl LayerCache {
     /// Remembers a complete scan of `layer`.
     pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
         let Some(key) = self.key(layer) else { return };
-        if !scan.complete {
+        if !scan.complete || scan.capped > 0 {
             return;
         }
         if let Ok(mut m) = self.memory.lock() {
@@ -240,6 +240,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
         links: entry.links,
         bytes: entry.bytes,
         complete: true,
+        capped: 0,
     })
 }
 

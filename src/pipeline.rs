@@ -2,6 +2,8 @@
 //! content scanner per worker, resolve each hit's status from the later
 //! layers' indexes, add the config detector's hits.
 
+use std::sync::atomic::Ordering;
+
 use rayon::prelude::*;
 
 use crate::cache::LayerCache;
@@ -27,6 +29,9 @@ pub struct LayerScan {
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
     pub complete: bool,
+    /// Hits dropped by a findings budget (such scans are not cached, so a
+    /// rescan reports the same counts).
+    pub capped: u64,
 }
 
 /// Files up to this size are handed whole to scan workers; larger ones are
@@ -57,6 +62,8 @@ pub fn scan_layer(
     let mut hits = Vec::new();
     let mut links = Vec::new();
     let mut notes = Vec::new();
+    let mut capped = 0;
+    let mut over_run = 0;
     let (summary, err) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -76,12 +83,12 @@ pub fn scan_layer(
                         tx.send(Job { path: entry.path.to_owned(), data })
                     {
                         let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
-                        hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+                        over_run += keep(&mut hits, &job.path, found, limits.max_findings);
                     }
                 }
                 (EntryKind::File, Some(reader)) => {
                     let found = cs.scan_file(entry.path, reader)?;
-                    hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
+                    over_run += keep(&mut hits, entry.path, found, limits.max_findings);
                 }
                 (EntryKind::Hardlink(target), _) => {
                     links.push((entry.path.to_owned(), target.clone()))
@@ -92,9 +99,11 @@ pub fn scan_layer(
         });
         drop(tx);
         for h in handles {
-            if let Ok((found, worker_notes)) = h.join() {
-                hits.extend(found);
-                notes.extend(worker_notes);
+            if let Ok(w) = h.join() {
+                hits.extend(w.hits);
+                notes.extend(w.notes);
+                capped += w.capped;
+                over_run += w.over_run;
             }
         }
         walked
@@ -104,6 +113,22 @@ pub fn scan_layer(
     hits.sort_by(|a, b| {
         (&a.0, a.1.hit.offset, a.1.hit.rule).cmp(&(&b.0, b.1.hit.offset, b.1.hit.rule))
     });
+    capped += cs.capped;
+    scanner.suppressed.over_file_budget.fetch_add(capped, Ordering::Relaxed);
+    // The run budget, applied per layer (and per worker) already, so that one layer
+    // cannot hold more than that in memory.
+    if hits.len() > limits.max_findings {
+        over_run += (hits.len() - limits.max_findings) as u64;
+        hits.truncate(limits.max_findings);
+    }
+    if over_run > 0 {
+        scanner.suppressed.over_run_budget.fetch_add(over_run, Ordering::Relaxed);
+        capped += over_run;
+        notes.push(format!(
+            "{over_run} more findings not listed (budget: {} findings per run)",
+            limits.max_findings
+        ));
+    }
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
@@ -111,19 +136,42 @@ pub fn scan_layer(
     if let Some(e) = err {
         diag.error(e.to_string());
     }
-    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes, complete }
+    LayerScan {
+        index: summary.index,
+        hits,
+        links,
+        bytes: summary.uncompressed_bytes,
+        complete,
+        capped,
+    }
 }
 
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
 
+/// Adds one file's hits to a layer's, within the run budget; returns how
+/// many did not fit (they are counted, not kept).
+fn keep(hits: &mut Vec<(String, FileHit)>, path: &str, found: Vec<FileHit>, max: usize) -> u64 {
+    let room = max.saturating_sub(hits.len());
+    let n = found.len();
+    hits.extend(found.into_iter().take(room).map(|h| (path.to_owned(), h)));
+    n.saturating_sub(room) as u64
+}
+
+/// What one scan worker found.
+struct WorkerOut {
+    hits: Vec<(String, FileHit)>,
+    notes: Vec<String>,
+    /// Dropped by the per-file budget.
+    capped: u64,
+    /// Dropped by the run budget.
+    over_run: u64,
+}
+
 /// A scan worker: takes whole files until the walking thread is done.
-fn scan_jobs(
-    scanner: &Scanner,
-    limits: Limits,
-    rx: &JobQueue,
-) -> (Vec<(String, FileHit)>, Vec<String>) {
+fn scan_jobs(scanner: &Scanner, limits: Limits, rx: &JobQueue) -> WorkerOut {
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
+    let mut over_run = 0;
     loop {
         // The lock is held only to take one job.
         let job = match rx.lock() {
@@ -133,10 +181,10 @@ fn scan_jobs(
         let Ok(job) = job else { break };
         // In-memory reads cannot fail, so only nested-archive notes can come out.
         if let Ok(found) = cs.scan_file(&job.path, &mut job.data.as_slice()) {
-            hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+            over_run += keep(&mut hits, &job.path, found, limits.max_findings);
         }
     }
-    (hits, cs.notes)
+    WorkerOut { hits, notes: cs.notes, capped: cs.capped, over_run }
 }
 
 /// How many scan workers each layer still to scan gets: layers that hold
@@ -194,10 +242,13 @@ pub fn scan_image(
         scans[i] = Some(s);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
-    findings_from(image, scanner, scans, use_context)
+    let mut findings = findings_from(image, scanner, scans, use_context);
+    findings.extend(config_findings(image, scanner, limits, diag));
+    findings
 }
 
-/// Resolves statuses and builds findings from per-layer scans.
+/// Resolves statuses and builds findings from per-layer scans (the config's
+/// findings come from [`config_findings`]).
 /// With `use_context`, findings in documentation, test and third-party
 /// paths are capped at info.
 pub fn findings_from(
@@ -216,6 +267,8 @@ pub fn findings_from(
     let mut findings = Vec::new();
     for (layer_index, (hits, links)) in rest.into_iter().enumerate() {
         let layer = &image.layers[layer_index];
+        // One copy per layer, shared by its findings.
+        let created_by: Option<std::sync::Arc<str>> = layer.created_by.as_deref().map(Into::into);
         for (path, fh) in hits {
             let fate = fate_with_links(&timeline, layer_index, &path, &links);
             let (status, removed) = match fate {
@@ -230,7 +283,7 @@ pub fn findings_from(
             f.inner_path = fh.inner_path;
             f.status = status;
             f.removed_in_layer = removed;
-            f.created_by = layer.created_by.clone();
+            f.created_by = created_by.clone();
             if use_context {
                 f.context =
                     context::classify(f.path.as_deref().unwrap_or(""), f.inner_path.as_deref());
@@ -241,7 +294,29 @@ pub fn findings_from(
             findings.push(f);
         }
     }
-    for ch in config::scan(scanner, &image.config) {
+    findings
+}
+
+/// The config detector's findings, within the per-rule budget of each
+/// config string; what goes over it is a warning with the count.
+pub fn config_findings(
+    image: &Image,
+    scanner: &Scanner,
+    limits: Limits,
+    diag: &Diagnostics,
+) -> Vec<Finding> {
+    let scan = config::scan_capped(scanner, &image.config, limits.max_hits_per_rule);
+    for (location, rule, n) in scan.over_budget {
+        scanner.suppressed.over_file_budget.fetch_add(n, Ordering::Relaxed);
+        diag.warn(format!(
+            "{}: {location}: {n} more {} matches not listed (budget: {} findings per rule and file)",
+            image.target,
+            scanner.rule(rule).id,
+            limits.max_hits_per_rule
+        ));
+    }
+    let mut findings = Vec::with_capacity(scan.hits.len());
+    for ch in scan.hits {
         let mut f = base_finding(image, scanner, ch.hit);
         f.line = None;
         f.detector = Detector::Config;

@@ -248,8 +248,9 @@ pub fn walk_with_progress(
         // Some builders (umoci before 0.5) omit the final padding and end-of-archive
         // blocks. The bytes are exactly what the builder recorded, so nothing is lost.
         diag.warn(format!(
-            "{}: {what}: tar stream ends early ({e}), but matches its diff_id: every entry was read",
-            image.target
+            "{}: {what}: tar stream ends early ({}), but matches its diff_id: every entry was read",
+            image.target,
+            crate::redact::io_error_text(&e)
         ));
     }
     let mut compressed = uncompressed.inner.into_inner();
@@ -294,7 +295,8 @@ fn describe(kind: Compression, e: &io::Error) -> String {
         (_, io::ErrorKind::UnexpectedEof) => "truncated compressed stream",
         _ => "corrupt layer",
     };
-    format!("{lead} ({} compression): {e}", kind.name())
+    // The tar crate's messages quote header bytes: for a blob that is not a tar, its content.
+    format!("{lead} ({} compression): {}", kind.name(), crate::redact::io_error_text(e))
 }
 
 fn walk_entries<R: Read>(

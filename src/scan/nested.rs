@@ -109,6 +109,8 @@ pub fn scan(
         Err((hits, e)) => {
             let limit = e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some();
             let what = if limit { "archive bomb stopped" } else { "unreadable nested archive" };
+            // A nested tar's header bytes may be a file's content: never quote them.
+            let e = crate::redact::io_error_text(&e);
             cs.notes.push(format!("{}: {what}: {e}; scanned what came before", where_()));
             Ok(hits)
         }
@@ -255,6 +257,7 @@ fn scan_zip_archive<R: Read + Seek>(
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
+                let e = crate::redact::io_error_text(&io::Error::other(e));
                 cs.notes.push(format!("{path}: zip member {i}: {e}; skipped"));
                 continue;
             }
