@@ -19,14 +19,14 @@ use crate::scan::{Hit, Scanner, config, context};
 pub struct LayerScan {
     /// The layer's changes, for status resolution.
     pub index: LayerIndex,
-    /// Hits with the image path of the file they were in.
-    pub hits: Vec<(String, FileHit)>,
-    /// Hardlinks in this layer: (link path, target path).
-    pub links: Vec<(String, String)>,
+    /// Hits with the image path and entry ordinal of the file they were in.
+    pub hits: Vec<(String, u32, FileHit)>,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
     pub complete: bool,
+    /// SHA-256 of the blob as read (what the cache keys on).
+    pub blob_digest: Option<String>,
 }
 
 /// Files up to this size are handed whole to scan workers; larger ones are
@@ -36,6 +36,7 @@ const JOB_MAX: u64 = 8 << 20;
 /// A file read by the walking thread for a scan worker.
 struct Job {
     path: String,
+    ordinal: u32,
     data: Vec<u8>,
 }
 
@@ -55,7 +56,6 @@ pub fn scan_layer(
     let bar = progress.layer(layer.index, layer.size);
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
-    let mut links = Vec::new();
     let mut notes = Vec::new();
     let (summary, err) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
@@ -72,19 +72,16 @@ pub fn scan_layer(
                     let mut data = Vec::with_capacity(entry.size as usize);
                     std::io::Read::read_to_end(reader, &mut data)?;
                     // A closed channel means every worker died: scan here instead.
-                    if let Err(std::sync::mpsc::SendError(job)) =
-                        tx.send(Job { path: entry.path.to_owned(), data })
-                    {
+                    let job = Job { path: entry.path.to_owned(), ordinal: entry.ordinal, data };
+                    if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
                         let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
-                        hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+                        hits.extend(found.into_iter().map(|h| (job.path.clone(), job.ordinal, h)));
                     }
                 }
                 (EntryKind::File, Some(reader)) => {
                     let found = cs.scan_file(entry.path, reader)?;
-                    hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
-                }
-                (EntryKind::Hardlink(target), _) => {
-                    links.push((entry.path.to_owned(), target.clone()))
+                    let path = entry.path;
+                    hits.extend(found.into_iter().map(|h| (path.to_owned(), entry.ordinal, h)));
                 }
                 _ => {}
             }
@@ -102,16 +99,25 @@ pub fn scan_layer(
     bar.finish();
     progress.layer_done();
     hits.sort_by(|a, b| {
-        (&a.0, a.1.hit.offset, a.1.hit.rule).cmp(&(&b.0, b.1.hit.offset, b.1.hit.rule))
+        (&a.0, a.1, a.2.hit.offset, a.2.hit.rule).cmp(&(&b.0, b.1, b.2.hit.offset, b.2.hit.rule))
     });
+    let complete = err.is_none() && summary.unread.is_empty();
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
-    let complete = err.is_none();
+    for unread in summary.unread {
+        diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
+    }
     if let Some(e) = err {
         diag.error(e.to_string());
     }
-    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes, complete }
+    LayerScan {
+        index: summary.index,
+        hits,
+        bytes: summary.uncompressed_bytes,
+        complete,
+        blob_digest: summary.blob_digest,
+    }
 }
 
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
@@ -121,7 +127,7 @@ fn scan_jobs(
     scanner: &Scanner,
     limits: Limits,
     rx: &JobQueue,
-) -> (Vec<(String, FileHit)>, Vec<String>) {
+) -> (Vec<(String, u32, FileHit)>, Vec<String>) {
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     loop {
@@ -133,7 +139,7 @@ fn scan_jobs(
         let Ok(job) = job else { break };
         // In-memory reads cannot fail, so only nested-archive notes can come out.
         if let Ok(found) = cs.scan_file(&job.path, &mut job.data.as_slice()) {
-            hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
+            hits.extend(found.into_iter().map(|h| (job.path.clone(), job.ordinal, h)));
         }
     }
     (hits, cs.notes)
@@ -166,7 +172,7 @@ pub fn scan_image(
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     progress.start_image(name, image.layers.len());
     let mut scans: Vec<Option<LayerScan>> =
-        image.layers.iter().map(|l| cache.get(l, scanner, diag)).collect();
+        image.layers.iter().map(|l| cache.get(image, l, scanner, diag)).collect();
     let pending: Vec<bool> = scans.iter().map(Option::is_none).collect();
     let workers = plan(image, &pending, rayon::current_num_threads());
     for _ in scans.iter().flatten() {
@@ -210,14 +216,23 @@ pub fn findings_from(
     let mut rest = Vec::with_capacity(scans.len());
     for s in scans {
         indexes.push(s.index);
-        rest.push((s.hits, s.links));
+        rest.push(s.hits);
     }
     let timeline = Timeline::new(indexes);
     let mut findings = Vec::new();
-    for (layer_index, (hits, links)) in rest.into_iter().enumerate() {
+    for (layer_index, hits) in rest.into_iter().enumerate() {
         let layer = &image.layers[layer_index];
-        for (path, fh) in hits {
-            let fate = fate_with_links(&timeline, layer_index, &path, &links);
+        // Many hits in one file share its fate: resolve each (path, entry) once.
+        let mut last: Option<(String, u32, Fate)> = None;
+        for (path, ordinal, fh) in hits {
+            let fate = match &last {
+                Some((p, o, f)) if *p == path && *o == ordinal => *f,
+                _ => {
+                    let f = timeline.fate_of(layer_index, &path, ordinal);
+                    last = Some((path.clone(), ordinal, f));
+                    f
+                }
+            };
             let (status, removed) = match fate {
                 Fate::Present => (Status::Present, None),
                 Fate::Deleted(n) => (Status::Deleted, Some(n)),
@@ -250,24 +265,6 @@ pub fn findings_from(
         findings.push(f);
     }
     findings
-}
-
-/// A file's bytes stay visible while any hardlink to them does.
-fn fate_with_links(
-    timeline: &Timeline,
-    layer: usize,
-    path: &str,
-    links: &[(String, String)],
-) -> Fate {
-    let own = timeline.fate(layer, path);
-    if own == Fate::Present {
-        return own;
-    }
-    let alias_alive = links
-        .iter()
-        .filter(|(_, target)| target == path)
-        .any(|(link, _)| timeline.fate(layer, link) == Fate::Present);
-    if alias_alive { Fate::Present } else { own }
 }
 
 fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {

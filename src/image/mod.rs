@@ -12,6 +12,7 @@ pub mod layout;
 pub mod path;
 pub mod source;
 pub mod store;
+pub mod tarstream;
 pub mod whiteout;
 
 use std::io;
