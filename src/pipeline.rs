@@ -57,6 +57,7 @@ pub fn scan_layer(
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut notes = Vec::new();
+    let mut unread = Vec::new();
     let (summary, err) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -89,9 +90,10 @@ pub fn scan_layer(
         });
         drop(tx);
         for h in handles {
-            if let Ok((found, worker_notes)) = h.join() {
+            if let Ok((found, worker_notes, worker_unread)) = h.join() {
                 hits.extend(found);
                 notes.extend(worker_notes);
+                unread.extend(worker_unread);
             }
         }
         walked
@@ -101,11 +103,13 @@ pub fn scan_layer(
     hits.sort_by(|a, b| {
         (&a.0, a.1, a.2.hit.offset, a.2.hit.rule).cmp(&(&b.0, b.1, b.2.hit.offset, b.2.hit.rule))
     });
-    let complete = err.is_none() && summary.unread.is_empty();
+    unread.extend(cs.unread);
+    unread.extend(summary.unread);
+    let complete = err.is_none() && unread.is_empty();
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
-    for unread in summary.unread {
+    for unread in unread {
         diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
     }
     if let Some(e) = err {
@@ -120,6 +124,9 @@ pub fn scan_layer(
     }
 }
 
+/// A worker's hits (path, entry ordinal, hit), notes, and what it left unread.
+type WorkerResult = (Vec<(String, u32, FileHit)>, Vec<String>, Vec<String>);
+
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
 
 /// A scan worker: takes whole files until the walking thread is done.
@@ -127,7 +134,7 @@ fn scan_jobs(
     scanner: &Scanner,
     limits: Limits,
     rx: &JobQueue,
-) -> (Vec<(String, u32, FileHit)>, Vec<String>) {
+) -> WorkerResult {
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     loop {
@@ -142,7 +149,7 @@ fn scan_jobs(
             hits.extend(found.into_iter().map(|h| (job.path.clone(), job.ordinal, h)));
         }
     }
-    (hits, cs.notes)
+    (hits, cs.notes, cs.unread)
 }
 
 /// How many scan workers each layer still to scan gets: layers that hold
