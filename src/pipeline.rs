@@ -130,11 +130,7 @@ type WorkerResult = (Vec<(String, u32, FileHit)>, Vec<String>, Vec<String>);
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
 
 /// A scan worker: takes whole files until the walking thread is done.
-fn scan_jobs(
-    scanner: &Scanner,
-    limits: Limits,
-    rx: &JobQueue,
-) -> WorkerResult {
+fn scan_jobs(scanner: &Scanner, limits: Limits, rx: &JobQueue) -> WorkerResult {
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     loop {
