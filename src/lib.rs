@@ -16,6 +16,8 @@ pub mod cli;
 pub mod diagnostics;
 pub mod extract;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod merge;
 pub mod pipeline;
