@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs strata's cargo-fuzz targets, one at a time, each for N seconds.
 #
-#   fuzz/run.sh [TARGET...] [--seconds N] [--jobs J]
+#   fuzz/run.sh [TARGET...] [--seconds N] [--keep-going]
 #
 # No TARGET: every target. Each run is niced (-n 15) with -rss_limit_mb=2048
-# and -timeout=10. The working corpus (fuzz/corpus/TARGET, not committed) is
-# seeded from fuzz/seeds/TARGET and the real-tool images in corpus/real.
+# and -timeout=10. A run stops at its first crasher unless --keep-going
+# (libFuzzer's fork mode, which records every crasher and goes on). The
+# working corpus (fuzz/corpus/TARGET, not committed) is seeded from
+# fuzz/seeds/TARGET and the real-tool images in corpus/real.
 # Crashers land in fuzz/artifacts/TARGET/; logs in fuzz/logs/. Prints one
 # summary line per target: seconds, execs, corpus size, new crashers.
 set -euo pipefail
@@ -13,11 +15,13 @@ cd "$(dirname "$0")"
 
 seconds=60
 targets=()
+mode=()
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --keep-going) mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -82,13 +86,13 @@ for t in "${targets[@]}"; do
   set +e
   nice -n 15 "target/x86_64-unknown-linux-gnu/release/$t" "corpus/$t" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-    -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 "${mode[@]}" >"$log" 2>&1
   code=$?
   set -e
   took=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   if [ -z "$execs" ]; then
-    execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+    execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#')  # fork mode: last status line
   fi
   size=$(find "corpus/$t" -type f | wc -l)
   after=$(find "artifacts/$t" -type f | wc -l)
