@@ -3,6 +3,8 @@
 //! or OCI archive rendered in every report format. Both check that nothing
 //! they print holds a found secret whole.
 
+use clap::ValueEnum as _;
+
 use super::{put, scratch};
 use crate::diagnostics::Diagnostics;
 use crate::finding::Secret;
@@ -42,7 +44,7 @@ pub fn nested_archive(data: &[u8], scanner: &Scanner) {
 }
 
 /// `strata scan` of the bytes as an archive file: open, walk, detect,
-/// filter, and render human, JSON and SARIF without `--show-secrets`.
+/// filter, and render in every report format without `--show-secrets`.
 pub fn scan_archive(data: &[u8], scanner: &Scanner) {
     let dir = scratch();
     put(dir.path(), "image.tar", data);
@@ -61,10 +63,10 @@ pub fn scan_archive(data: &[u8], scanner: &Scanner) {
     let diag = Diagnostics::new(false);
     let Ok(report) = session::run(&[target], scanner, &options, &diag) else { return };
     let secrets: Vec<&Secret> = report.findings.iter().map(|f| &f.secret).collect();
-    let opts = RenderOptions { show_secrets: false, color: false };
-    for format in [Format::Human, Format::Json, Format::Sarif] {
+    let opts = RenderOptions::new(false, false);
+    for format in Format::value_variants().iter().copied() {
         let mut out = Vec::new();
-        report.write(format, opts, &mut out).expect("writing to memory cannot fail");
+        report.write(format, opts.clone(), &mut out).expect("writing to memory cannot fail");
         let text = String::from_utf8_lossy(&out);
         assert_no_leak(&text, secrets.iter().copied(), &format!("the {format:?} report"));
     }
