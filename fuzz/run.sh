@@ -51,7 +51,7 @@ extract_real() {
         1f8b) cp "$blob" "$out/layer/" ;;
         7b*)
           if grep -q '"manifests"' "$blob"; then cp "$blob" "$out/index/"
-          elif grep -q '"layers"' "$blob"; then cp "$blob" "$out/manifest/"
+          elif grep -Eq '"layers": *\[' "$blob"; then cp "$blob" "$out/manifest/"
           else cp "$blob" "$out/config/"; fi ;;
       esac
     done
@@ -67,12 +67,12 @@ seed() {
   cp -n seeds/"$t"/* "$dir/" 2>/dev/null || true
   extract_real
   case "$t" in
-    docker_manifest) cp -n "$tmp"/real/json/* "$dir/" ;;
-    oci_manifest) cp -n "$tmp"/real/manifest/* "$dir/" ;;
-    oci_index) cp -n "$tmp"/real/index/* "$dir/" ;;
-    image_config) cp -n "$tmp"/real/config/* "$dir/" ;;
-    layer_walk) cp -n "$tmp"/real/layer/* "$dir/" ;;
-    nested_archive|scan_archive) cp -n "$tmp"/real/archive/* "$dir/" ;;
+    docker_manifest) cp -n "$tmp"/real/json/* "$dir/" 2>/dev/null || true ;;
+    oci_manifest) cp -n "$tmp"/real/manifest/* "$dir/" 2>/dev/null || true ;;
+    oci_index) cp -n "$tmp"/real/index/* "$dir/" 2>/dev/null || true ;;
+    image_config) cp -n "$tmp"/real/config/* "$dir/" 2>/dev/null || true ;;
+    layer_walk) cp -n "$tmp"/real/layer/* "$dir/" 2>/dev/null || true ;;
+    nested_archive|scan_archive) cp -n "$tmp"/real/archive/* "$dir/" 2>/dev/null || true ;;
   esac
 }
 
