@@ -358,6 +358,12 @@ fn entry_kind<R: Read>(
 ) -> EntryKind {
     let link = || entry.link_name_bytes().map(|b| decode_name(&b)).unwrap_or_default();
     match header_kind {
+        // Typeflag NUL (pre-POSIX "regular") with a trailing slash is a directory, as
+        // Go's archive/tar (so Docker) reads it; `tar` maps NUL to Regular, so look at
+        // the raw byte (found by fuzzing: fuzz/layer_entries).
+        tar::EntryType::Regular if entry.header().as_bytes()[156] == 0 && raw.ends_with('/') => {
+            EntryKind::Dir
+        }
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
             EntryKind::File
         }
