@@ -13,6 +13,7 @@ mod cache;
 mod detection;
 mod extract;
 mod formats;
+mod fuzz_regressions;
 mod incident_reports;
 mod real_tools;
 mod registry;
