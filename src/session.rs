@@ -114,6 +114,9 @@ pub fn run(
     if let Some((inventory, secrets)) = &options.k8s {
         let mut clients = crate::sources::k8s::Clients::default();
         let settings = crate::registry::Settings { insecure: options.sources.insecure };
+        // A tag and a digest (or two tags) of one image are scanned once; the
+        // findings of the first scan gain the workloads of the others.
+        let mut scanned: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (reference, workloads) in &inventory.images {
             let opened = clients
                 .open(reference, secrets, settings)
@@ -129,6 +132,19 @@ pub fn run(
                 }
             };
             for mut img in opened {
+                if let Some(earlier) = scanned.get(&img.digest) {
+                    for &i in earlier {
+                        let f: &mut Finding = &mut findings[i];
+                        f.workloads.extend(workloads.iter().cloned());
+                        f.workloads.sort();
+                        f.workloads.dedup();
+                    }
+                    diag.note(format!(
+                        "{reference}: same image as an earlier reference ({}), not scanned again",
+                        img.digest
+                    ));
+                    continue;
+                }
                 img.verify_diff_ids = options.verify_diff_ids;
                 let found = pipeline::scan_image(
                     &img,
@@ -139,10 +155,12 @@ pub fn run(
                     &options.progress,
                     diag,
                 );
+                let first = findings.len();
                 findings.extend(found.into_iter().map(|mut f| {
                     f.workloads = workloads.clone();
                     f
                 }));
+                scanned.insert(img.digest.clone(), (first..findings.len()).collect());
                 images.push(ImageRecord::new(&img));
             }
         }

@@ -10,6 +10,7 @@ mod imagegen;
 mod bad_input;
 mod cache;
 mod detection;
+mod engines;
 mod extract;
 mod formats;
 mod real_tools;
