@@ -53,6 +53,8 @@ impl Read for Hashing<'_> {
 struct Scanned {
     scan: LayerScan,
     sha256: Option<String>,
+    /// Bytes of the member as stored in the export.
+    size: u64,
 }
 
 /// `sha256:<hex>` for a `blobs/sha256/<hex>` member.
@@ -125,7 +127,7 @@ fn stream_export(
                 .map_err(|e| crate::image::Error::io(&format!("{target}: {member}"), e))?;
             (scan, Some(format!("sha256:{}", hex::encode(hashing.hasher.finalize()))))
         };
-        scans.insert(member.to_owned(), Scanned { scan, sha256 });
+        scans.insert(member.to_owned(), Scanned { scan, sha256, size });
         Ok(())
     })?;
     Ok((streamed, scans))
@@ -166,7 +168,7 @@ fn assemble(
     for mut image in images.drain(..) {
         image.verify_diff_ids = ctx.verify_diff_ids;
         let mut pre = Vec::with_capacity(image.layers.len());
-        for layer in &image.layers {
+        for layer in &mut image.layers {
             let member = aliases.get(&layer.member).map_or(layer.member.as_str(), String::as_str);
             let Some(s) = scans.get(member) else {
                 ctx.diag.error(format!(
@@ -183,6 +185,10 @@ fn assemble(
                     "{target}: layer {} ({}): diff_id mismatch, config claims {claimed} but the layer hashes to {actual}",
                     layer.index, layer.member
                 ));
+            }
+            // Metadata in memory knows no layer sizes; the stream did.
+            if layer.size == 0 {
+                layer.size = s.size;
             }
             pre.push(Some(s.scan.clone()));
         }
