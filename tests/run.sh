@@ -23,6 +23,9 @@ command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
+# Report tests (tests/it/incident_reports.rs): the HTML report in a real browser, JUnit XSD.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   apt-get update -qq

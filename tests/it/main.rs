@@ -7,12 +7,14 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod action;
 mod bad_input;
 mod cache;
 mod detection;
 mod engines;
 mod extract;
 mod formats;
+mod incident_reports;
 mod real_tools;
 mod registry;
 mod reports;
