@@ -619,4 +619,15 @@ fn kubernetes_inventory_from_the_registry() {
         assert_eq!(f["workloads"], want, "{f:#}");
     }
     assert!(!json.to_string().contains("FAKE-pull-password"));
+    let o = crate::registry::strata_clean(&docker_config)
+        .args(["scan", "-q", "--k8s-pods", pods_arg, "--k8s-pull-secrets"])
+        .arg(&secrets_file)
+        .output()
+        .unwrap();
+    let (code, out, err) = parts(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("run by: batch/job-1/init, batch/job-1/main, prod/web-1/web, prod/web-2/web"),
+        "{out}"
+    );
 }
