@@ -72,8 +72,9 @@ pub enum ColorChoice {
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Image archives (docker save, OCI archive, gzip/zstd of either), OCI layout directories,
-    /// `-` for stdin, or registry references (`[docker://]REGISTRY/REPO:TAG` or `…@sha256:…`).
-    #[arg(required = true)]
+    /// `-` for stdin, registry references (`[docker://]REGISTRY/REPO:TAG` or `…@sha256:…`),
+    /// `docker-daemon:IMAGE`, `docker-container:ID` or `containers-storage:IMAGE`.
+    #[arg(required_unless_present = "k8s_pods")]
     pub targets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -146,9 +147,20 @@ pub struct ScanArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::registry::sweep::Shard>,
     /// Allow plain HTTP and unverified TLS certificates for every registry (loopback
-    /// registries may always use plain HTTP).
+    /// registries may always use plain HTTP), and a non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: ~/.local/share/containers/storage
+    /// when it exists and strata is not root, else /var/lib/containers/storage).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
+    /// Scan every image that the pods in FILE (`kubectl get pods -A -o json`) run, once per
+    /// digest, from its registry; findings name the namespaces, pods and containers.
+    #[arg(long, value_name = "FILE")]
+    pub k8s_pods: Option<PathBuf>,
+    /// Registry credentials from the pull secrets in FILE (`kubectl get secrets -o json`).
+    #[arg(long, value_name = "FILE", requires = "k8s_pods")]
+    pub k8s_pull_secrets: Option<PathBuf>,
 }
 
 /// `strata merge`.
@@ -503,6 +515,20 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         } else {
             None
         },
+        sources: crate::sources::SourceOptions {
+            insecure: args.insecure,
+            storage_root: args.storage_root.clone(),
+        },
+        k8s: match &args.k8s_pods {
+            Some(pods) => Some((
+                crate::sources::k8s::inventory(pods)?,
+                match &args.k8s_pull_secrets {
+                    Some(p) => crate::sources::k8s::pull_secrets(p)?,
+                    None => Default::default(),
+                },
+            )),
+            None => None,
+        },
     };
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let sweep = match (args.all_tags, args.catalog) {
@@ -513,8 +539,11 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     let targets = crate::registry::sweep::expand(&args.targets, sweep, args.shard.as_ref(), &diag)?;
     // A sweep of an empty registry, or a shard that gets no image, is rightly empty:
     // only then is a report without images clean.
+    let empty_inventory = options.k8s.as_ref().is_some_and(|(inv, _)| inv.images.is_empty());
     let empty_sweep = targets.is_empty()
-        && (args.shard.is_some() || sweep != crate::registry::sweep::Sweep::Targets);
+        && (args.shard.is_some()
+            || sweep != crate::registry::sweep::Sweep::Targets
+            || empty_inventory);
     let started_at = unix_now();
     let report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();

@@ -164,6 +164,18 @@ fn armour_line(text: &str) -> Option<&str> {
     is_label.then(|| &text[..10 + end + 5])
 }
 
+/// A Kubernetes container that runs the image a finding is in
+/// (`strata scan --k8s-pods`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Workload {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The container's name in the pod.
+    pub container: String,
+}
+
 /// One secret found in one place.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -208,6 +220,8 @@ pub struct Finding {
     pub context: Option<crate::scan::context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
+    /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
+    pub workloads: Vec<Workload>,
 }
 
 impl Finding {

@@ -58,6 +58,22 @@ pub fn scan_layer(
     progress: &Progress,
     diag: &Diagnostics,
 ) -> LayerScan {
+    scan_layer_blob(image, layer, None, scanner, limits, workers, progress, diag)
+}
+
+/// [`scan_layer`] over a blob the caller opened (`None`: open it from the
+/// image's store), for layers read from a stream as they arrive.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_layer_blob(
+    image: &Image,
+    layer: &Layer,
+    blob: Option<Box<dyn std::io::Read + '_>>,
+    scanner: &Scanner,
+    limits: Limits,
+    workers: usize,
+    progress: &Progress,
+    diag: &Diagnostics,
+) -> LayerScan {
     let bar = progress.layer(layer.index, layer.size);
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
@@ -74,7 +90,7 @@ pub fn scan_layer(
                 scope.spawn(move || scan_jobs(scanner, limits, &rx))
             })
             .collect();
-        let walked = layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
+        let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn std::io::Read>| {
             match (entry.kind, content) {
                 (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
                     let mut data = Vec::with_capacity(entry.size as usize);
@@ -95,7 +111,11 @@ pub fn scan_layer(
                 _ => {}
             }
             Ok(Flow::Continue)
-        });
+        };
+        let walked = match blob {
+            Some(b) => layer::walk_blob(image, layer, b, diag, &bar, &mut visit),
+            None => layer::walk_with_progress(image, layer, diag, &bar, &mut visit),
+        };
         drop(tx);
         for h in handles {
             if let Ok(w) = h.join() {
@@ -225,10 +245,34 @@ pub fn scan_image(
     progress: &Progress,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
+    scan_image_prescanned(image, scanner, limits, use_context, cache, progress, diag, &[])
+}
+
+/// [`scan_image`] with some layers already scanned (`prescanned[i]` for
+/// layer `i`, when present): a streamed source scans layers as they arrive,
+/// before it knows the image they belong to.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_image_prescanned(
+    image: &Image,
+    scanner: &Scanner,
+    limits: Limits,
+    use_context: bool,
+    cache: &LayerCache,
+    progress: &Progress,
+    diag: &Diagnostics,
+    prescanned: &[Option<LayerScan>],
+) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     progress.start_image(name, image.layers.len());
-    let mut scans: Vec<Option<LayerScan>> =
-        image.layers.iter().map(|l| cache.get(image, l, scanner, diag)).collect();
+    let mut scans: Vec<Option<LayerScan>> = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match prescanned.get(i) {
+            Some(Some(s)) => Some(s.clone()),
+            _ => cache.get(image, l, scanner, diag),
+        })
+        .collect();
     let pending: Vec<bool> = scans.iter().map(Option::is_none).collect();
     let workers = plan(image, &pending, rayon::current_num_threads());
     for _ in scans.iter().flatten() {
@@ -373,5 +417,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         validation: hit.validation,
         context: None,
         rule_severity: rule.severity,
+        workloads: Vec::new(),
     }
 }

@@ -41,6 +41,11 @@ pub struct ScanOptions {
     pub verify_diff_ids: bool,
     /// Persistent layer cache directory (`--cache-dir`, `--cache`).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// How local engines and storage are reached.
+    pub sources: crate::sources::SourceOptions,
+    /// `--k8s-pods` (and `--k8s-pull-secrets`): images to scan from their
+    /// registries, with the workloads that run them.
+    pub k8s: Option<(crate::sources::k8s::Inventory, crate::sources::k8s::PullSecrets)>,
 }
 
 /// Scans every target. A target that cannot be opened is an error in
@@ -60,7 +65,31 @@ pub fn run(
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for target in targets {
-        let opened = match image::open(target, options.platform.as_ref(), diag) {
+        if crate::sources::is_streamed(target) {
+            let ctx = crate::sources::Context {
+                scanner,
+                limits: Limits::default(),
+                use_context: !options.no_path_context,
+                cache: &cache,
+                progress: &options.progress,
+                diag,
+                platform: options.platform.as_ref(),
+                verify_diff_ids: options.verify_diff_ids,
+                options: &options.sources,
+            };
+            match crate::sources::scan(target, &ctx) {
+                Ok(scanned) => {
+                    for (img, found) in scanned {
+                        findings.extend(found);
+                        images.push(ImageRecord::new(&img));
+                    }
+                }
+                Err(e) => diag.error(e.to_string()),
+            }
+            continue;
+        }
+        let storage_root = options.sources.storage_root.as_deref();
+        let opened = match image::open_with(target, options.platform.as_ref(), storage_root, diag) {
             Ok(v) => v,
             Err(e) => {
                 diag.error(e.to_string());
@@ -84,6 +113,60 @@ pub fn run(
             ));
             within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
+        }
+    }
+    if let Some((inventory, secrets)) = &options.k8s {
+        let mut clients = crate::sources::k8s::Clients::default();
+        let settings = crate::registry::Settings { insecure: options.sources.insecure };
+        // A tag and a digest (or two tags) of one image are scanned once; the
+        // findings of the first scan gain the workloads of the others.
+        let mut scanned: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (reference, workloads) in &inventory.images {
+            let opened = clients
+                .open(reference, secrets, settings)
+                .map_err(image::Error::from)
+                .and_then(|store| {
+                    image::layout::images(reference, store, options.platform.as_ref(), diag)
+                });
+            let opened = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    diag.error(e.to_string());
+                    continue;
+                }
+            };
+            for mut img in opened {
+                if let Some(earlier) = scanned.get(&img.digest) {
+                    for &i in earlier {
+                        let f: &mut Finding = &mut findings[i];
+                        f.workloads.extend(workloads.iter().cloned());
+                        f.workloads.sort();
+                        f.workloads.dedup();
+                    }
+                    diag.note(format!(
+                        "{reference}: same image as an earlier reference ({}), not scanned again",
+                        img.digest
+                    ));
+                    continue;
+                }
+                img.verify_diff_ids = options.verify_diff_ids;
+                let found = pipeline::scan_image(
+                    &img,
+                    scanner,
+                    Limits::default(),
+                    !options.no_path_context,
+                    &cache,
+                    &options.progress,
+                    diag,
+                );
+                let first = findings.len();
+                findings.extend(found.into_iter().map(|mut f| {
+                    f.workloads = workloads.clone();
+                    f
+                }));
+                scanned.insert(img.digest.clone(), (first..findings.len()).collect());
+                images.push(ImageRecord::new(&img));
+            }
         }
     }
     let redactor = if options.show_secrets {

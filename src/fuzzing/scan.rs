@@ -59,6 +59,8 @@ pub fn scan_archive(data: &[u8], scanner: &Scanner) {
         show_secrets: false,
         verify_diff_ids: true,
         cache_dir: None,
+        sources: Default::default(),
+        k8s: None,
     };
     let diag = Diagnostics::new(false);
     let Ok(report) = session::run(&[target], scanner, &options, &diag) else { return };

@@ -120,7 +120,7 @@ fn docker_config_path() -> Option<PathBuf> {
 }
 
 /// The parts of `~/.docker/config.json` that hold credentials.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerConfig {
     #[serde(default)]
@@ -131,7 +131,7 @@ pub struct DockerConfig {
     cred_helpers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 struct AuthEntry {
     #[serde(default)]
     auth: Option<String>,
@@ -153,6 +153,21 @@ struct HelperOutput {
 
 /// Runs a helper: `(name, server) -> Ok(None)` when it knows no credentials.
 type HelperRunner<'a> = dyn Fn(&str, &str) -> Result<Option<Credentials>, String> + 'a;
+
+/// Credentials for `registry` from the `auths` of a docker config that is
+/// not the user's own (a Kubernetes pull secret's `.dockerconfigjson`):
+/// no credential helpers are run for it. `source` names it in messages.
+///
+/// # Errors
+/// An `auth` value that does not decode to `username:password`.
+pub fn from_auths(
+    config: &DockerConfig,
+    registry: &str,
+    source: &str,
+) -> Result<Option<Credentials>, String> {
+    let auths_only = DockerConfig { auths: config.auths.clone(), ..DockerConfig::default() };
+    from_docker_config(&auths_only, registry, source, &|_, _| Ok(None))
+}
 
 fn from_docker_config(
     config: &DockerConfig,

@@ -250,6 +250,13 @@ impl Client {
         Ok(client)
     }
 
+    /// Uses `credentials` instead of looking them up (a Kubernetes pull
+    /// secret). Only before the first request that needs them.
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        let _ = self.credentials.set(Ok(Some(credentials)));
+        self
+    }
+
     /// The registry as references name it.
     pub fn registry(&self) -> &str {
         &self.registry

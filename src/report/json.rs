@@ -62,6 +62,9 @@ struct FindingJson<'a> {
     fingerprint: String,
     context: Option<&'static str>,
     rule_severity: Severity,
+    /// Kubernetes containers running the image (only with `--k8s-pods`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    workloads: &'a [crate::finding::Workload],
 }
 
 impl<'a> FindingJson<'a> {
@@ -91,6 +94,7 @@ impl<'a> FindingJson<'a> {
             fingerprint: f.fingerprint(),
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
+            workloads: &f.workloads,
         }
     }
 }

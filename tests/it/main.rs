@@ -11,6 +11,7 @@ mod action;
 mod bad_input;
 mod cache;
 mod detection;
+mod engines;
 mod extract;
 mod formats;
 mod fuzz_regressions;
