@@ -169,10 +169,8 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
                 // Field names of the formats are short words (`Env`, `empty_layer`); a key
                 // with many digits or a run of capitals (`AKIA…`) is more likely a value.
                 let digits = key.bytes().filter(u8::is_ascii_digit).count();
-                let capitals_run = key
-                    .as_bytes()
-                    .windows(3)
-                    .any(|w| w.iter().all(u8::is_ascii_uppercase));
+                let capitals_run =
+                    key.as_bytes().windows(3).any(|w| w.iter().all(u8::is_ascii_uppercase));
                 let looks_like_field = plain && digits < 4 && !capitals_run;
                 out.push_str(if looks_like_field { key } else { "…" });
             }

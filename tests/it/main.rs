@@ -13,6 +13,7 @@ mod detection;
 mod extract;
 mod formats;
 mod real_tools;
+mod redaction;
 mod registry;
 mod reports;
 mod util;
