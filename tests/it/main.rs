@@ -7,11 +7,13 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod action;
 mod bad_input;
 mod cache;
 mod detection;
 mod extract;
 mod formats;
+mod incident_reports;
 mod real_tools;
 mod redaction;
 mod registry;
