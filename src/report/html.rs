@@ -8,6 +8,7 @@
 //! can close the block; the page's script builds every element with `textContent`, never markup.
 //! Secrets are redacted exactly as in the other formats unless `--show-secrets` is given.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -52,13 +53,13 @@ struct FindingView<'a> {
     detector: String,
     layer_index: Option<usize>,
     layer_digest: Option<&'a str>,
-    path: Option<&'a str>,
-    inner_path: Option<&'a str>,
+    path: Option<Cow<'a, str>>,
+    inner_path: Option<Cow<'a, str>>,
     line: Option<u64>,
     status: &'static str,
     removed_in_layer: Option<usize>,
     created_by: Option<&'a str>,
-    location: Option<&'a str>,
+    location: Option<Cow<'a, str>>,
     shown: String,
     secret_sha256: String,
     validation: Option<&'a str>,
@@ -77,18 +78,22 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// The `strata extract` command that recovers the file a finding is in.
-fn extract_command(f: &Finding) -> Option<String> {
+/// (Redacted like every path: with `--show-secrets` it is the exact command.)
+fn extract_command(f: &Finding, report: &Report) -> Option<String> {
     let (layer, path) = (f.layer_index?, f.path.as_deref()?);
     let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("recovered");
-    Some(format!(
+    let command = format!(
         "strata extract {} --layer {layer} {} -o {}",
         shell_quote(&f.target),
         shell_quote(path),
         shell_quote(&format!("{name}.layer{layer}"))
-    ))
+    );
+    Some(report.redact(&command).into_owned())
 }
 
-fn view<'a>(i: usize, f: &'a Finding, images: &[ImageRecord], show: bool) -> FindingView<'a> {
+fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingView<'a> {
+    let images = &report.images;
+    let redact = |t: &'a Option<String>| t.as_deref().map(|t| report.redact(t));
     let image = images
         .iter()
         .position(|r| r.target == f.target && r.digest == f.image_digest)
@@ -103,19 +108,19 @@ fn view<'a>(i: usize, f: &'a Finding, images: &[ImageRecord], show: bool) -> Fin
         detector: format!("{:?}", f.detector).to_lowercase(),
         layer_index: f.layer_index,
         layer_digest: f.layer_digest.as_deref(),
-        path: f.path.as_deref(),
-        inner_path: f.inner_path.as_deref(),
+        path: redact(&f.path),
+        inner_path: redact(&f.inner_path),
         line: f.line,
         status: f.status.as_str(),
         removed_in_layer: f.removed_in_layer,
         created_by: f.created_by.as_deref(),
-        location: f.location.as_deref(),
+        location: redact(&f.location),
         shown: shown_secret(f, show),
         secret_sha256: f.secret.sha256(),
         validation: f.validation.as_deref(),
         context: f.context.map(|c| c.as_str()),
         fingerprint: f.fingerprint(),
-        extract_command: extract_command(f),
+        extract_command: extract_command(f, report),
     }
 }
 
@@ -161,7 +166,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             .findings
             .iter()
             .enumerate()
-            .map(|(i, f)| view(i, f, &report.images, opts.show_secrets))
+            .map(|(i, f)| view(i, f, report, opts.show_secrets))
             .collect(),
         suppressed: &report.suppressed,
         diagnostics: &report.diagnostics,

@@ -116,14 +116,20 @@ fn cases(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     // Corrupt JSON whose value is the secret: config Env, empty_layer, manifest annotations.
     let mut c = config(std::slice::from_ref(&ok_layer), "COPY a /");
     c["config"]["Env"] = json!(format!("AWS_ACCESS_KEY_ID={SECRET}"));
-    out.push(("config Env as a string", layout(&d("env"), &c, &[ok_layer.clone()], json!({}))));
+    out.push((
+        "config Env as a string",
+        layout(&d("env"), &c, std::slice::from_ref(&ok_layer), json!({})),
+    ));
     let mut c = config(std::slice::from_ref(&ok_layer), "COPY a /");
     c["history"][0]["empty_layer"] = json!(SECRET);
-    out.push(("empty_layer as a string", layout(&d("empty"), &c, &[ok_layer.clone()], json!({}))));
+    out.push((
+        "empty_layer as a string",
+        layout(&d("empty"), &c, std::slice::from_ref(&ok_layer), json!({})),
+    ));
     let c = config(std::slice::from_ref(&ok_layer), "COPY a /");
     out.push((
         "annotations as a string",
-        layout(&d("ann"), &c, &[ok_layer.clone()], json!({"annotations": SECRET})),
+        layout(&d("ann"), &c, std::slice::from_ref(&ok_layer), json!({"annotations": SECRET})),
     ));
     out.push(("RepoTags as a string", docker_save(&d("tags.tar"), &ok_layer, json!(SECRET))));
     out.push((
