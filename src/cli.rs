@@ -125,7 +125,7 @@ pub struct ScanArgs {
     /// Do not read or write any layer cache (overrides --cache and --cache-dir).
     #[arg(long)]
     pub no_cache: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; more than the machine's cores are clamped to them).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// When to use colour.
@@ -446,7 +446,7 @@ fn load_signatures(extra: &[PathBuf]) -> Result<Vec<crate::signatures::Signature
 }
 
 fn scan(args: ScanArgs) -> Result<Exit> {
-    let threads = args.threads.unwrap_or(0);
+    let threads = crate::session::clamp_threads(args.threads);
     if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
         // Only fails when a pool exists already (library use); keep it.
         let _ = e;

@@ -40,11 +40,31 @@ pub fn extract(
         what: format!("path {path:?}"),
         reason: p.to_string(),
     })?;
+    let not_found = |wanted: &str| Error::Invalid {
+        file: image.target.clone(),
+        what: format!("layer {layer_index}"),
+        reason: format!("{wanted} is not in this layer"),
+    };
+    // A hardlink names the entry at its target as it was when the link came.
+    let mut before = u32::MAX;
     for _ in 0..MAX_LINK_HOPS {
+        // The last entry at a path wins, as extraction does: find it first.
+        let mut last: Option<u32> = None;
+        let (_, err) = layer::walk(image, layer, diag, &mut |entry, _| {
+            let marker = matches!(entry.kind, EntryKind::Whiteout(_) | EntryKind::Opaque(_));
+            if entry.path == wanted && !marker && entry.ordinal < before {
+                last = Some(entry.ordinal);
+            }
+            Ok(Flow::Continue)
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let Some(chosen) = last else { return Err(not_found(&wanted)) };
         let mut outcome: Option<Result<u64, String>> = None;
         let mut link: Option<String> = None;
         let (_, err) = layer::walk(image, layer, diag, &mut |entry, content| {
-            if entry.path != wanted {
+            if entry.ordinal != chosen {
                 return Ok(Flow::Continue);
             }
             match (entry.kind, content) {
@@ -56,18 +76,10 @@ pub fn extract(
                     outcome = Some(Err(format!("is a symlink to {target:?} (not followed)")));
                 }
                 (EntryKind::Dir, _) => outcome = Some(Err("is a directory".into())),
-                (EntryKind::Whiteout(_) | EntryKind::Opaque(_), _) => {}
                 _ => outcome = Some(Err("is not a regular file".into())),
             }
-            // A later entry for the same path replaces this one within a layer: keep going
-            // only for hardlinks, whose content sits at an earlier entry we must re-read.
-            Ok(if outcome.is_some() { Flow::Stop } else { Flow::Continue })
+            Ok(Flow::Stop)
         });
-        let not_found = || Error::Invalid {
-            file: image.target.clone(),
-            what: format!("layer {layer_index}"),
-            reason: format!("{wanted} is not in this layer"),
-        };
         match (outcome, link.take(), err) {
             (Some(Ok(n)), _, _) => return Ok(n),
             (Some(Err(reason)), _, _) => {
@@ -77,9 +89,12 @@ pub fn extract(
                     reason,
                 });
             }
-            (None, Some(target), _) => wanted = target,
+            (None, Some(target), _) => {
+                wanted = target;
+                before = chosen;
+            }
             (None, None, Some(e)) => return Err(e),
-            (None, None, None) => return Err(not_found()),
+            (None, None, None) => return Err(not_found(&wanted)),
         }
     }
     Err(Error::Invalid {

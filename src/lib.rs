@@ -17,6 +17,8 @@ pub mod diagnostics;
 pub mod escape;
 pub mod extract;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod merge;
 pub mod pipeline;

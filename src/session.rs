@@ -227,3 +227,14 @@ fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &m
         }
     }
 }
+
+/// The worker threads a run uses: `requested` clamped to the machine's
+/// available parallelism (`--threads 20000` or `2^64-1` would otherwise
+/// spawn that many threads); 0 or none means all cores (rayon's default).
+pub fn clamp_threads(requested: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match requested {
+        None | Some(0) => 0,
+        Some(n) => n.min(cores),
+    }
+}

@@ -8,7 +8,6 @@
 //! can close the block; the page's script builds every element with `textContent`, never markup.
 //! Secrets are redacted exactly as in the other formats unless `--show-secrets` is given.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -26,7 +25,7 @@ struct Page<'a> {
     tool_version: &'static str,
     scanned_at: String,
     finished_at: String,
-    command: &'a str,
+    command: String,
     show_secrets: bool,
     fail_on: &'static str,
     images: Vec<ImageView<'a>>,
@@ -53,13 +52,13 @@ struct FindingView<'a> {
     detector: String,
     layer_index: Option<usize>,
     layer_digest: Option<&'a str>,
-    path: Option<Cow<'a, str>>,
-    inner_path: Option<Cow<'a, str>>,
+    path: Option<String>,
+    inner_path: Option<String>,
     line: Option<u64>,
     status: &'static str,
     removed_in_layer: Option<usize>,
     created_by: Option<&'a str>,
-    location: Option<Cow<'a, str>>,
+    location: Option<String>,
     shown: String,
     secret_sha256: String,
     validation: Option<&'a str>,
@@ -78,22 +77,20 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// The `strata extract` command that recovers the file a finding is in.
-/// (Redacted like every path: with `--show-secrets` it is the exact command.)
-fn extract_command(f: &Finding, report: &Report) -> Option<String> {
+fn extract_command(f: &Finding) -> Option<String> {
     let (layer, path) = (f.layer_index?, f.path.as_deref()?);
     let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("recovered");
-    let command = format!(
+    Some(format!(
         "strata extract {} --layer {layer} {} -o {}",
         shell_quote(&f.target),
         shell_quote(path),
         shell_quote(&format!("{name}.layer{layer}"))
-    );
-    Some(report.redact(&command).into_owned())
+    ))
 }
 
 fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingView<'a> {
     let images = &report.images;
-    let redact = |t: &'a Option<String>| t.as_deref().map(|t| report.redact(t));
+    let redact = |t: &Option<String>| t.as_deref().map(|t| report.redact(t).into_owned());
     let image = images
         .iter()
         .position(|r| r.target == f.target && r.digest == f.image_digest)
@@ -120,7 +117,7 @@ fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingVie
         validation: f.validation.as_deref(),
         context: f.context.map(|c| c.as_str()),
         fingerprint: f.fingerprint(),
-        extract_command: extract_command(f, report),
+        extract_command: extract_command(f).map(|c| report.redact(&c).into_owned()),
     }
 }
 
@@ -151,7 +148,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         tool_version: env!("CARGO_PKG_VERSION"),
         scanned_at: super::gitlab::utc_timestamp(opts.started_at),
         finished_at: super::gitlab::utc_timestamp(opts.finished_at),
-        command: &opts.command,
+        command: report.redact(&opts.command).into_owned(),
         show_secrets: opts.show_secrets,
         fail_on: opts.fail_on.as_str(),
         images: report

@@ -86,11 +86,16 @@ pub struct ContentScanner<'s> {
     pub limits: Limits,
     /// Expansion budget left for the current top-level file.
     pub budget: u64,
-    /// Problems met inside nested archives (bombs, corrupt members), and
-    /// files whose findings went over the per-rule budget.
+    /// Problems met inside nested archives that leave nothing unread (a
+    /// corrupt member, scanned as far as it goes), and files whose findings
+    /// went over the per-rule budget.
     pub notes: Vec<String>,
     /// Hits dropped by the per-file budget so far (counted, not kept).
     pub capped: u64,
+    /// Bytes left unread because a limit was reached (depth, members,
+    /// expansion budget, ratio), each naming the file and the limit: the
+    /// layer's scan is incomplete.
+    pub unread: Vec<String>,
     first_file_rule: usize,
     scratch: Vec<u8>,
 }
@@ -106,6 +111,7 @@ impl<'s> ContentScanner<'s> {
             budget: limits.max_expanded,
             notes: Vec::new(),
             capped: 0,
+            unread: Vec::new(),
             first_file_rule,
             scratch: vec![0; BUFFER],
         }
@@ -142,8 +148,8 @@ impl<'s> ContentScanner<'s> {
                 return nested::scan(self, kind, path, inner, depth, &mut chained);
             }
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
+            self.unread.push(format!(
+                "{at}: {kind:?} archive nested deeper than the nested-archive depth limit ({} levels) not opened; only its raw bytes were scanned",
                 self.limits.max_depth
             ));
         }
