@@ -18,6 +18,7 @@ mod fuzz_regressions;
 mod incident_reports;
 mod providers;
 mod real_tools;
+mod redaction;
 mod registry;
 mod reports;
 mod util;
