@@ -26,10 +26,11 @@ use crate::image::Layer;
 use crate::image::whiteout::LayerIndex;
 use crate::pipeline::LayerScan;
 use crate::scan::content::{FileHit, Limits};
+use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -37,6 +38,9 @@ struct Entry {
     index: LayerIndex,
     hits: Vec<CachedHit>,
     links: Vec<(String, String)>,
+    /// Third-party package roots from package metadata (format 2).
+    #[serde(default)]
+    packages: PackageRoots,
     bytes: u64,
 }
 
@@ -75,7 +79,7 @@ struct Memory {
 const MEMORY_WEIGHT: usize = 1 << 20;
 
 fn weight(scan: &LayerScan) -> usize {
-    scan.index.len() + scan.hits.len() + 1
+    scan.index.len() + scan.hits.len() + scan.packages.len() + 1
 }
 
 impl Memory {
@@ -207,6 +211,7 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
             })
             .collect(),
         links: scan.links.clone(),
+        packages: scan.packages.clone(),
         bytes: scan.bytes,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -238,6 +243,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
         index: entry.index,
         hits,
         links: entry.links,
+        packages: entry.packages,
         bytes: entry.bytes,
         complete: true,
     })

@@ -12,6 +12,7 @@ use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
 use crate::scan::content::{ContentScanner, FileHit, Limits};
+use crate::scan::packages::{self, PackageRoots};
 use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
@@ -23,6 +24,8 @@ pub struct LayerScan {
     pub hits: Vec<(String, FileHit)>,
     /// Hardlinks in this layer: (link path, target path).
     pub links: Vec<(String, String)>,
+    /// Third-party package roots proven by package metadata in this layer.
+    pub packages: PackageRoots,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
@@ -57,6 +60,7 @@ pub fn scan_layer(
     let mut hits = Vec::new();
     let mut links = Vec::new();
     let mut notes = Vec::new();
+    let mut roots = PackageRoots::default();
     let (summary, err) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -68,18 +72,28 @@ pub fn scan_layer(
             .collect();
         let walked = layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
             match (entry.kind, content) {
-                (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
+                (EntryKind::File, Some(reader))
+                    if (workers > 0 && entry.size <= JOB_MAX)
+                        || (packages::wants_content(entry.path)
+                            && entry.size <= packages::MAX_METADATA_FILE) =>
+                {
                     let mut data = Vec::with_capacity(entry.size as usize);
                     std::io::Read::read_to_end(reader, &mut data)?;
-                    // A closed channel means every worker died: scan here instead.
-                    if let Err(std::sync::mpsc::SendError(job)) =
+                    let wants = packages::wants_content(entry.path);
+                    packages::roots_from(entry.path, wants.then_some(&data[..]), &mut roots);
+                    if workers == 0 {
+                        let found = cs.scan_file(entry.path, &mut data.as_slice())?;
+                        hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
+                    } else if let Err(std::sync::mpsc::SendError(job)) =
                         tx.send(Job { path: entry.path.to_owned(), data })
                     {
+                        // A closed channel means every worker died: scan here instead.
                         let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
                         hits.extend(found.into_iter().map(|h| (job.path.clone(), h)));
                     }
                 }
                 (EntryKind::File, Some(reader)) => {
+                    packages::roots_from(entry.path, None, &mut roots);
                     let found = cs.scan_file(entry.path, reader)?;
                     hits.extend(found.into_iter().map(|h| (entry.path.to_owned(), h)));
                 }
@@ -111,7 +125,14 @@ pub fn scan_layer(
     if let Some(e) = err {
         diag.error(e.to_string());
     }
-    LayerScan { index: summary.index, hits, links, bytes: summary.uncompressed_bytes, complete }
+    LayerScan {
+        index: summary.index,
+        hits,
+        links,
+        packages: roots,
+        bytes: summary.uncompressed_bytes,
+        complete,
+    }
 }
 
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
@@ -208,7 +229,10 @@ pub fn findings_from(
 ) -> Vec<Finding> {
     let mut indexes = Vec::with_capacity(scans.len());
     let mut rest = Vec::with_capacity(scans.len());
+    // Installed packages are recognised from the whole image's metadata.
+    let mut roots = PackageRoots::default();
     for s in scans {
+        roots.extend(&s.packages);
         indexes.push(s.index);
         rest.push((s.hits, s.links));
     }
@@ -232,8 +256,11 @@ pub fn findings_from(
             f.removed_in_layer = removed;
             f.created_by = layer.created_by.clone();
             if use_context {
-                f.context =
-                    context::classify(f.path.as_deref().unwrap_or(""), f.inner_path.as_deref());
+                f.context = context::classify_in(
+                    f.path.as_deref().unwrap_or(""),
+                    f.inner_path.as_deref(),
+                    &roots,
+                );
                 if f.context.is_some() {
                     f.severity = Severity::Info;
                 }

@@ -99,6 +99,8 @@ pub fn run(
         "documented example credentials".into(),
         scanner.suppressed.known_examples.load(Ordering::Relaxed),
     );
+    // Templates, masks and stock words (src/scan/filter.rs gives each one's reason).
+    suppressed.insert("placeholders".into(), scanner.placeholders());
     findings.retain(|f| {
         let reason = if !options.statuses.is_empty() && !options.statuses.contains(&f.status) {
             Some("status filter")

@@ -9,9 +9,11 @@ mod imagegen;
 
 mod bad_input;
 mod cache;
+mod credential_classes;
 mod detection;
 mod extract;
 mod formats;
+mod noise;
 mod real_tools;
 mod registry;
 mod reports;
