@@ -7,12 +7,14 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod action;
 mod bad_input;
 mod cache;
 mod credential_classes;
 mod detection;
 mod extract;
 mod formats;
+mod incident_reports;
 mod noise;
 mod real_tools;
 mod registry;
