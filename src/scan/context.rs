@@ -140,7 +140,7 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
         return Some(PathContext::ThirdParty);
     }
-    if is_system_binary(path, &file_name_lower(path)) {
+    if is_system_binary(path, inner, &file_name_lower(path)) {
         return Some(PathContext::SystemBinary);
     }
     None
@@ -154,19 +154,21 @@ fn file_name_lower(path: &str) -> String {
 /// compiled code in the system library directories: shared objects, static
 /// archives (`.a`, whose members are the same object code as the `.so`),
 /// object files, kernel modules (also compressed), the JDK's compiled
-/// module images, and jars the distribution installs under `/usr/share` or
-/// a library directory. Decided on the outer file, so members of a
-/// compressed module or a jar count too.
-fn is_system_binary(path: &str, lower_name: &str) -> bool {
+/// module images, and the compiled classes of jars under `/usr/share` or a
+/// library directory (an application jar's config files there are not
+/// capped). Decided on the outer file, so members of a compressed module
+/// count too.
+fn is_system_binary(path: &str, inner: Option<&str>, lower_name: &str) -> bool {
     const BIN_DIRS: &[&str] = &["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/libexec/"];
     const COMPILED: &[&str] = &[".a", ".o", ".ko", ".ko.gz", ".ko.xz", ".ko.zst", ".jmod", ".jsa"];
     let shared_object = lower_name.ends_with(".so") || lower_name.contains(".so.");
     let compiled = shared_object || COMPILED.iter().any(|e| lower_name.ends_with(e));
     // The JDK's compiled module image (`lib/modules`, a jimage) holds its tools' help texts.
     let jdk_image = path.starts_with("/usr/lib/jvm/") && lower_name == "modules";
-    // Jars the distribution installs (`/usr/share/java`, `/usr/share/<pkg>/`, `/usr/lib/…`).
-    let system_jar =
-        lower_name.ends_with(".jar") && (path.starts_with("/usr/share/") || in_lib_dir(path));
+    // Classes of jars the distribution installs (`/usr/share/java`, `/usr/share/<pkg>/`).
+    let system_jar = lower_name.ends_with(".jar")
+        && inner.is_some_and(|i| i.ends_with(".class"))
+        && (path.starts_with("/usr/share/") || in_lib_dir(path));
     BIN_DIRS.iter().any(|d| path.starts_with(d) && !path[d.len()..].contains('/'))
         || ((compiled || jdk_image) && in_lib_dir(path))
         || system_jar
@@ -213,6 +215,7 @@ mod tests {
             ("/usr/lib/myapp/backup.tar", None, None),
             ("/usr/lib/jvm/java-17-openjdk-amd64/lib/modules", None, Some(SystemBinary)),
             ("/usr/share/java/ca-certificates-java.jar", Some("org/x/A.class"), Some(SystemBinary)),
+            ("/usr/share/myapp/app.jar", Some("BOOT-INF/classes/application.yml"), None),
             ("/app/lib/modules", None, None),
             ("/app/lib/app.jar", Some("BOOT-INF/classes/application.yml"), None),
             ("/app/pylibs/x/data/sts/2011-06-15/examples-1.json", None, Some(Documentation)),
