@@ -10,6 +10,7 @@
 //! - [`packages`]: third-party package roots from package metadata (path context);
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
+pub mod cap;
 pub mod config;
 pub mod content;
 pub mod context;
@@ -21,6 +22,7 @@ pub mod nested;
 pub mod packages;
 pub mod pattern;
 pub mod prefilter;
+pub mod scrub;
 pub mod stream;
 pub mod validate;
 
@@ -73,6 +75,10 @@ pub struct Suppressed {
     /// Placeholder values the file detectors set aside (the pattern engine
     /// counts its own).
     pub file_placeholders: AtomicU64,
+    /// Findings over the per-rule budget of one file or config string.
+    pub over_file_budget: AtomicU64,
+    /// Findings over the per-run budget.
+    pub over_run_budget: AtomicU64,
 }
 
 /// The compiled detectors.
