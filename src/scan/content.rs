@@ -215,7 +215,12 @@ impl<'s> ContentScanner<'s> {
                 }
                 None => path.to_owned(),
             };
-            let mut found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            let mut found = file::detect(
+                &as_path,
+                &scratch[..filled],
+                self.first_file_rule,
+                &self.scanner.suppressed.file_placeholders,
+            );
             // Not counted again: the pattern rules see (and count) the same bytes.
             if !self.scanner.report_examples {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());

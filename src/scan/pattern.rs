@@ -4,6 +4,8 @@
 //! A match counts only if it contains one of its rule's keyword hits, so a
 //! rule never fires where none of its keywords occurs.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::filter;
@@ -34,6 +36,9 @@ pub struct PatternEngine {
     keyword_rules: Vec<Vec<usize>>,
     rules: Vec<Signature>,
     prefilter: Prefilter,
+    /// Candidates set aside as placeholders ([`filter::placeholder`],
+    /// [`filter::placeholder_word`]), for the report's summary.
+    placeholders: AtomicU64,
 }
 
 /// Why the engine could not be built.
@@ -70,12 +75,23 @@ impl PatternEngine {
             .ascii_case_insensitive(true)
             .build(&keywords)?;
         let prefilter = Prefilter::new(&keywords.iter().map(|k| k.as_bytes()).collect::<Vec<_>>());
-        Ok(PatternEngine { automaton, keyword_rules, rules, prefilter })
+        Ok(PatternEngine {
+            automaton,
+            keyword_rules,
+            rules,
+            prefilter,
+            placeholders: AtomicU64::new(0),
+        })
     }
 
     /// The rules, in engine order.
     pub fn rules(&self) -> &[Signature] {
         &self.rules
+    }
+
+    /// How many candidates were set aside as placeholders so far.
+    pub fn placeholders(&self) -> u64 {
+        self.placeholders.load(Ordering::Relaxed)
     }
 
     /// Finds every rule match in `hay`, calling `emit` for each.
@@ -173,7 +189,7 @@ impl PatternEngine {
                 }
                 candidates += 1;
                 let secret = &hay[ss..se];
-                if let Some(validation) = accept(sig, secret) {
+                if let Some(validation) = accept(sig, secret, &self.placeholders) {
                     emit(RawMatch { rule, start: ms, end: me, secret: (ss, se), validation });
                 }
             }
@@ -204,9 +220,14 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 }
 
 /// Applies the rule's gates to a candidate. `Some(validation note)` when it
-/// passes (the note is `None` for rules without a validator).
-fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
-    if filter::is_placeholder(secret) {
+/// passes (the note is `None` for rules without a validator). Placeholders
+/// are counted in `placeholders`: structural ones for every rule, stock and
+/// template words for the entropy and `generic-*` rules, whose values have no
+/// format of their own (a provider token with `FAKE` in it is still a token).
+fn accept(sig: &Signature, secret: &[u8], placeholders: &AtomicU64) -> Option<Option<String>> {
+    let contextual = sig.detector == Detector::Entropy || sig.is_generic();
+    if filter::is_placeholder(secret) || (contextual && filter::is_placeholder_word(secret)) {
+        placeholders.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if sig.detector == Detector::Entropy {
