@@ -148,6 +148,22 @@ pub struct ScanArgs {
     /// registries may always use plain HTTP).
     #[arg(long)]
     pub insecure: bool,
+    /// Check each distinct credential found against its provider's read-only identity
+    /// endpoint. This SENDS THE SECRET TO ITS PROVIDER. Off unless given.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: a host taken from the scanned data that may be contacted (repeatable).
+    #[arg(long, value_name = "HOST", requires = "verify")]
+    pub verify_host: Vec<String>,
+    /// With --verify: print the request each check would send (secret redacted), send nothing.
+    #[arg(long, requires = "verify")]
+    pub verify_dry_run: bool,
+    /// Exit 1 only when a verified live credential is found (implies --verify).
+    #[arg(long)]
+    pub fail_on_verified: bool,
+    /// Report only credentials verified live (implies --verify).
+    #[arg(long)]
+    pub only_verified: bool,
 }
 
 /// `strata merge`.
@@ -482,8 +498,20 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     let empty_sweep = targets.is_empty()
         && (args.shard.is_some() || sweep != crate::registry::sweep::Sweep::Targets);
     let started_at = unix_now();
-    let report = crate::session::run(&targets, &scanner, &options, &diag)?;
+    let mut report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();
+    if args.verify || args.fail_on_verified || args.only_verified {
+        let opts = crate::verify::VerifyOptions::new(args.verify_host.clone(), args.verify_dry_run);
+        let mut dry = io::stderr();
+        crate::verify::verify(&mut report.findings, &opts, &mut dry)?;
+        if args.only_verified && !args.verify_dry_run {
+            report.findings.retain(|f| {
+                f.verification
+                    .as_ref()
+                    .is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+            });
+        }
+    }
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -513,7 +541,13 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {
         return Ok(Exit::Error);
     }
-    let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+    let failing = if args.fail_on_verified {
+        report.findings.iter().any(|f| {
+            f.verification.as_ref().is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+        })
+    } else {
+        report.findings.iter().any(|f| f.severity >= args.fail_on)
+    };
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }
 

@@ -195,6 +195,8 @@ pub struct Finding {
     pub context: Option<crate::scan::context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
+    /// The live check's outcome (`--verify` only).
+    pub verification: Option<crate::verify::Verification>,
 }
 
 impl Finding {

@@ -27,3 +27,4 @@ pub mod scan;
 pub mod session;
 pub mod signatures;
 pub mod timeline;
+pub mod verify;

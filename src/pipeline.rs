@@ -293,5 +293,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         validation: hit.validation,
         context: None,
         rule_severity: rule.severity,
+        verification: None,
     }
 }

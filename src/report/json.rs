@@ -61,6 +61,7 @@ struct FindingJson<'a> {
     fingerprint: String,
     context: Option<&'static str>,
     rule_severity: Severity,
+    verification: Option<&'a crate::verify::Verification>,
 }
 
 impl<'a> FindingJson<'a> {
@@ -89,6 +90,7 @@ impl<'a> FindingJson<'a> {
             fingerprint: f.fingerprint(),
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
+            verification: f.verification.as_ref(),
         }
     }
 }
