@@ -88,14 +88,22 @@ pub struct VerifyOptions {
 impl VerifyOptions {
     /// The defaults: 10 s timeout, 4 requests in flight, 250 ms between calls to one provider;
     /// the test endpoint from `STRATA_TEST_VERIFY_ENDPOINT` / `STRATA_TEST_VERIFY_CA`.
+    /// `STRATA_TEST_VERIFY_TIMEOUT_MS` shortens the timeout, and only together with the test
+    /// endpoint: a real run always waits the full 10 s.
     pub fn new(allowed_hosts: Vec<String>, dry_run: bool) -> Self {
+        let test_endpoint = std::env::var("STRATA_TEST_VERIFY_ENDPOINT").ok();
+        let test_timeout = test_endpoint
+            .as_ref()
+            .and_then(|_| std::env::var("STRATA_TEST_VERIFY_TIMEOUT_MS").ok())
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis);
         VerifyOptions {
             allowed_hosts,
             dry_run,
-            timeout: Duration::from_secs(10),
+            timeout: test_timeout.unwrap_or(Duration::from_secs(10)),
             concurrency: 4,
             pacing: Duration::from_millis(250),
-            test_endpoint: std::env::var("STRATA_TEST_VERIFY_ENDPOINT").ok(),
+            test_endpoint,
             test_ca: std::env::var_os("STRATA_TEST_VERIFY_CA").map(Into::into),
         }
     }
@@ -184,16 +192,17 @@ pub fn verify(
             continue;
         };
         let Ok(secret) = std::str::from_utf8(f.secret.expose()) else { continue };
-        let key = (provider.name.to_owned(), f.secret.sha256());
-        if let Some(&j) = index.get(&key) {
-            jobs[j].findings.push(i);
-            continue;
-        }
         let credential = Credential {
             rule_id: f.rule_id.clone(),
             secret: secret.to_owned(),
             partners: partners(findings, i),
         };
+        // A paired credential (an AWS key id and its secret key) is one check, not two.
+        let key = (provider.name.to_owned(), providers::identity_key(provider, &credential));
+        if let Some(&j) = index.get(&key) {
+            jobs[j].findings.push(i);
+            continue;
+        }
         index.insert(key, jobs.len());
         jobs.push(Job { provider, credential, findings: vec![i] });
     }

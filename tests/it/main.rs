@@ -18,4 +18,5 @@ mod real_tools;
 mod registry;
 mod reports;
 mod util;
+mod verify;
 mod whiteouts;

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the Airtable user (GET /v0/meta/whoami)",
+        pair_secret_rule: None,
     }
 }
 

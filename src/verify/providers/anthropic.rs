@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key is accepted by the Anthropic API (GET /v1/models)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the Asana user (GET /api/1.0/users/me)",
+        pair_secret_rule: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key pair authenticates to AWS (STS GetCallerIdentity), with account and ARN",
+        pair_secret_rule: Some("aws-secret-access-key"),
     }
 }
 

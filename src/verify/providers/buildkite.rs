@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token is a live Buildkite API token (GET /v2/access-token)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the CircleCI user (GET /api/v2/me)",
+        pair_secret_rule: None,
     }
 }
 

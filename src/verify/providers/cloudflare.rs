@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the API token is active (GET /client/v4/user/tokens/verify)",
+        pair_secret_rule: None,
     }
 }
 

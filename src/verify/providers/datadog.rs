@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the API key is valid (GET /api/v1/validate)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the DigitalOcean account (GET /v2/account)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the bot token authenticates to Discord (GET /users/@me)",
+        pair_secret_rule: None,
     }
 }
 

@@ -14,6 +14,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the user:password logs in to Docker Hub's token service",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the Dropbox account (POST /2/users/get_current_account, no effect)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token is live at Fastly (GET /tokens/self)",
+        pair_secret_rule: None,
     }
 }
 

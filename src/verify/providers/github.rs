@@ -15,6 +15,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token authenticates as a GitHub user (GET /user), with its scopes",
+        pair_secret_rule: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token is an active GitLab token (GET /api/v4/personal_access_tokens/self), with its scopes",
+        pair_secret_rule: None,
     }
 }
 

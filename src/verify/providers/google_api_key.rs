@@ -12,6 +12,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "Google recognises the key (Geocoding API answer); not which APIs it may call",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key reads the Heroku account (GET /account)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token authenticates to the Hugging Face Hub (GET /api/whoami-v2)",
+        pair_secret_rule: None,
     }
 }
 

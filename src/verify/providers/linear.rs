@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key reads its Linear user (GraphQL viewer query)",
+        pair_secret_rule: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key reads the Mailchimp account (GET /3.0/)",
+        pair_secret_rule: None,
     }
 }
 

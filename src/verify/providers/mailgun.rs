@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key lists the account's domains (GET /v3/domains)",
+        pair_secret_rule: None,
     }
 }
 

@@ -102,6 +102,8 @@ pub struct Provider {
     pub read: fn(&Response) -> Outcome,
     /// What the check proves, for the README table.
     pub proves: &'static str,
+    /// For a check made with a pair: the rule of the pair's secret half.
+    pub pair_secret_rule: Option<&'static str>,
 }
 
 /// Every verifier.
@@ -143,6 +145,17 @@ pub fn all() -> Vec<Provider> {
         mailchimp::provider(),
         terraform::provider(),
     ]
+}
+
+/// What makes two findings one credential to check: the secret itself, except for a
+/// provider whose check needs a pair, where it is the pair's secret half (so an AWS key id
+/// and the secret key beside it make one request, not two).
+pub fn identity_key(p: &Provider, c: &Credential) -> String {
+    let secret = match p.pair_secret_rule {
+        Some(rule) if c.rule_id != rule => c.partner(&[rule]).unwrap_or(&c.secret),
+        _ => &c.secret,
+    };
+    crate::finding::Secret::new(secret.as_bytes().to_vec()).sha256()
 }
 
 /// The common part of reading an answer: rate limits and server errors are errors (never

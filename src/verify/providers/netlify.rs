@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the Netlify user (GET /api/v1/user)",
+        pair_secret_rule: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the user key reads its New Relic user (NerdGraph actor query)",
+        pair_secret_rule: None,
     }
 }
 

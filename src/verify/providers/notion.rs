@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the integration token authenticates to Notion (GET /v1/users/me)",
+        pair_secret_rule: None,
     }
 }
 

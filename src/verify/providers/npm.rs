@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token authenticates to the npm registry (GET /-/whoami)",
+        pair_secret_rule: None,
     }
 }
 

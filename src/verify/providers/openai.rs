@@ -14,6 +14,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key is accepted by the OpenAI API (GET /v1/models)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the API key is live (GET /v3/scopes), with the number of scopes",
+        pair_secret_rule: None,
     }
 }
 

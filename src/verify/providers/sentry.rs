@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token lists Sentry organizations (GET /api/0/organizations/)",
+        pair_secret_rule: None,
     }
 }
 

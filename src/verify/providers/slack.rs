@@ -15,6 +15,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token authenticates to the Slack workspace (POST auth.test, no effect)",
+        pair_secret_rule: None,
     }
 }
 

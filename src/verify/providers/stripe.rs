@@ -15,6 +15,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the key authenticates to the Stripe API (GET /v1/account)",
+        pair_secret_rule: None,
     }
 }
 

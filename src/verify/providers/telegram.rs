@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the bot token is live (GET /bot<token>/getMe)",
+        pair_secret_rule: None,
     }
 }
 

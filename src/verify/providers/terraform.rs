@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the HCP Terraform account (GET /api/v2/account/details)",
+        pair_secret_rule: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the auth token opens its account (GET /2010-04-01/Accounts/<SID>.json)",
+        pair_secret_rule: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub fn provider() -> Provider {
         request,
         read,
         proves: "the token reads the Vercel user (GET /v2/user)",
+        pair_secret_rule: None,
     }
 }
 
