@@ -151,10 +151,11 @@ fn example(rule: &str) -> String {
             let text = std::fs::read_to_string(&path).unwrap();
             let doc: toml::Table = toml::from_str(&text).unwrap();
             for r in doc.get("rule").and_then(|r| r.as_array()).into_iter().flatten() {
-                if let (Some(id), Some(ex)) = (r["id"].as_str(), r.get("examples")) {
-                    if let Some(first) = ex.get(0).and_then(|e| e.as_str()) {
-                        all.insert(id.to_owned(), first.to_owned());
-                    }
+                if let (Some(id), Some(first)) = (
+                    r["id"].as_str(),
+                    r.get("examples").and_then(|e| e.get(0)).and_then(|e| e.as_str()),
+                ) {
+                    all.insert(id.to_owned(), first.to_owned());
                 }
             }
         }
