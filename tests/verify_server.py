@@ -9,7 +9,7 @@ Usage: verify_server.py CERT KEY SCENARIO LOG
   SCENARIO  JSON file, re-read on every request: {"mode": MODE, "secrets": {needle: MODE}}.
             A needle (a secret, or an AWS key id) found in the request picks its MODE;
             otherwise "mode" applies. MODE is one of valid, invalid, revoked, ratelimit, boom,
-            slow, redirect.
+            slow, redirect, forbidden (403).
   LOG       every request is appended as one JSON line: method, host, path, headers, body,
             mode, provider, and `problem` when the request breaks the provider's contract.
 Prints the port it listens on (127.0.0.1, chosen by the OS) on stdout, then serves.
@@ -334,6 +334,8 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "ratelimit":
             return self.answer(429, b'{"message":"slow down"}', "application/json",
                                {"Retry-After": "30"})
+        if mode == "forbidden":
+            return self.answer(403, b'{"message":"forbidden"}', "application/json")
         if mode == "boom":
             return self.answer(500, b'{"message":"internal error"}', "application/json")
         if mode == "redirect":

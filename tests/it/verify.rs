@@ -201,7 +201,7 @@ const PROVIDERS: &[(&str, &[&str], Option<&str>)] = &[
         ],
         Some("acct_FAKE, fake@example.com"),
     ),
-    ("npm", &["npm-access-token", "npmrc-auth-token"], Some("fake-npm-user")),
+    ("npm", &["npm-access-token"], Some("fake-npm-user")),
     ("dockerhub", &["docker-config-auth"], Some("Docker Hub login")),
     (
         "openai",
@@ -280,6 +280,8 @@ fn fixture_files() -> Vec<Entry> {
         ),
         Entry::file("root/.docker/config.json", example("docker-config-auth")),
         Entry::file("root/.terraformrc", example("terraform-cloud-token")),
+        // An .npmrc token for another registry (GitHub Packages): never sent to npmjs.org.
+        Entry::file("home/app/.npmrc", example("npmrc-auth-token") + "\n"),
     ];
     for (provider, rules, _) in PROVIDERS {
         for rule in *rules {
@@ -413,6 +415,10 @@ fn every_provider_valid_invalid_ratelimit_error_and_timeout() {
         }
     }
     let reqs = d.requests();
+    let npmrc = &verifications(&json, "npmrc-auth-token")[0];
+    assert_eq!(npmrc["status"], "unverifiable", "{npmrc}");
+    let npmrc_secret = &secrets["npmrc-auth-token"];
+    assert!(reqs.iter().all(|r| !r.to_string().contains(npmrc_secret.as_str())));
     let distinct = verified_rules().filter(|(_, r, _)| *r != "aws-access-key-id").count();
     assert_eq!(reqs.len(), distinct, "one request per distinct credential: {reqs:#?}");
     assert_eq!(verifications(&json, "github-pat-classic").len(), 2);
@@ -463,6 +469,17 @@ fn every_provider_valid_invalid_ratelimit_error_and_timeout() {
     let (_, json, _) = scan(&d, &img, &host);
     expect_all(&d, &json, "error", "500");
     assert_eq!(d.requests().len(), distinct);
+
+    // 403: a rejection only where the provider documents it so; elsewhere not concluded.
+    d.set("forbidden", &[]);
+    let (_, json, _) = scan(&d, &img, &host);
+    for (provider, rule, _) in verified_rules() {
+        let v = &verifications(&json, rule)[0];
+        let want =
+            if ["aws", "datadog", "vercel"].contains(&provider) { "invalid" } else { "error" };
+        assert_eq!(v["status"], want, "{rule}: {v}");
+        assert!(v["reason"].as_str().unwrap().contains("403"), "{rule}: {v}");
+    }
 
     // Slow: the double sleeps 3 s, strata gives up after 600 ms.
     d.set("slow", &[]);

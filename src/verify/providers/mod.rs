@@ -158,8 +158,14 @@ pub fn identity_key(p: &Provider, c: &Credential) -> String {
     crate::finding::Secret::new(secret.as_bytes().to_vec()).sha256()
 }
 
+/// Providers whose documentation answers 403 (not 401) to a credential it rejects: STS
+/// `InvalidClientTokenId`/`SignatureDoesNotMatch`, Datadog's validate, Vercel's
+/// `invalidToken`.
+const FORBIDDEN_MEANS_REJECTED: &[&str] = &["aws", "datadog", "vercel"];
+
 /// The common part of reading an answer: rate limits and server errors are errors (never
-/// retried), 401/403 invalid, anything else the provider's own reading.
+/// retried), 401 invalid, 403 invalid only where the provider uses it for a rejected credential,
+/// anything else the provider's own reading.
 pub fn judge(p: &Provider, resp: &Response) -> Outcome {
     match resp.status {
         429 => Outcome::error(format!(
@@ -171,7 +177,17 @@ pub fn judge(p: &Provider, resp: &Response) -> Outcome {
         403 if p.name == "stripe" && stripe::restricted_but_live(resp) => {
             Outcome::valid(Some("restricted key (no permission to read the account)".into()))
         }
-        401 | 403 => Outcome::invalid(format!("{} answered {}", p.name, resp.status)),
+        401 => Outcome::invalid(format!("{} answered 401", p.name)),
+        403 if FORBIDDEN_MEANS_REJECTED.contains(&p.name) => {
+            Outcome::invalid(format!("{} answered 403", p.name))
+        }
+        // Elsewhere a 403 means authenticated but not allowed this call (a scoped token, a
+        // Sentry org token) or GitHub's rate limit: the credential may well be live.
+        403 => Outcome::error(format!(
+            "{} answered 403 (forbidden: a token without permission for this call, or a rate \
+             limit); not concluded",
+            p.name
+        )),
         300..=399 => {
             Outcome::error(format!("{} redirected ({}); not followed", p.name, resp.status))
         }
@@ -256,6 +272,8 @@ mod tests {
         assert_eq!(judge(&p, &resp(429)).status, VerifyStatus::Error);
         assert_eq!(judge(&p, &resp(503)).status, VerifyStatus::Error);
         assert_eq!(judge(&p, &resp(401)).status, VerifyStatus::Invalid);
+        assert_eq!(judge(&p, &resp(403)).status, VerifyStatus::Error);
+        assert_eq!(judge(&datadog::provider(), &resp(403)).status, VerifyStatus::Invalid);
         assert_eq!(judge(&p, &resp(302)).status, VerifyStatus::Error);
     }
 }

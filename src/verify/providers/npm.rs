@@ -5,7 +5,9 @@ use super::*;
 pub fn provider() -> Provider {
     Provider {
         name: "npm",
-        rules: &["npm-access-token", "npmrc-auth-token"],
+        // Not `npmrc-auth-token`: an .npmrc token may belong to any registry (GitHub Packages,
+        // a private one), and must not be sent to registry.npmjs.org.
+        rules: &["npm-access-token"],
         request,
         read,
         proves: "the token authenticates to the npm registry (GET /-/whoami)",
