@@ -161,6 +161,22 @@ pub struct ScanArgs {
     /// Registry credentials from the pull secrets in FILE (`kubectl get secrets -o json`).
     #[arg(long, value_name = "FILE", requires = "k8s_pods")]
     pub k8s_pull_secrets: Option<PathBuf>,
+    /// Check each distinct credential found against its provider's read-only identity
+    /// endpoint. This SENDS THE SECRET TO ITS PROVIDER. Off unless given.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: a host taken from the scanned data that may be contacted (repeatable).
+    #[arg(long, value_name = "HOST", requires = "verify")]
+    pub verify_host: Vec<String>,
+    /// With --verify: print the request each check would send (secret redacted), send nothing.
+    #[arg(long, requires = "verify")]
+    pub verify_dry_run: bool,
+    /// Exit 1 only when a verified live credential is found (implies --verify).
+    #[arg(long)]
+    pub fail_on_verified: bool,
+    /// Report only credentials verified live (implies --verify).
+    #[arg(long)]
+    pub only_verified: bool,
 }
 
 /// `strata merge`.
@@ -545,8 +561,20 @@ fn scan(args: ScanArgs) -> Result<Exit> {
             || sweep != crate::registry::sweep::Sweep::Targets
             || empty_inventory);
     let started_at = unix_now();
-    let report = crate::session::run(&targets, &scanner, &options, &diag)?;
+    let mut report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();
+    if args.verify || args.fail_on_verified || args.only_verified {
+        let opts = crate::verify::VerifyOptions::new(args.verify_host.clone(), args.verify_dry_run);
+        let mut dry = io::stderr();
+        crate::verify::verify(&mut report.findings, &opts, &mut dry)?;
+        if args.only_verified && !args.verify_dry_run {
+            report.findings.retain(|f| {
+                f.verification
+                    .as_ref()
+                    .is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+            });
+        }
+    }
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -572,7 +600,13 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {
         return Ok(Exit::Error);
     }
-    let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+    let failing = if args.fail_on_verified {
+        report.findings.iter().any(|f| {
+            f.verification.as_ref().is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+        })
+    } else {
+        report.findings.iter().any(|f| f.severity >= args.fail_on)
+    };
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }
 

@@ -222,6 +222,8 @@ pub struct Finding {
     pub rule_severity: Severity,
     /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
     pub workloads: Vec<Workload>,
+    /// The live check's outcome (`--verify` only).
+    pub verification: Option<crate::verify::Verification>,
 }
 
 impl Finding {

@@ -32,3 +32,4 @@ pub mod session;
 pub mod signatures;
 pub mod sources;
 pub mod timeline;
+pub mod verify;

@@ -440,5 +440,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         context: None,
         rule_severity: rule.severity,
         workloads: Vec::new(),
+        verification: None,
     }
 }

@@ -125,6 +125,19 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                 if let Some(v) = &f.validation {
                     writeln!(out, "               checked: {v}")?;
                 }
+                if let Some(v) = &f.verification {
+                    let who = v.identity.as_deref().or(v.reason.as_deref()).unwrap_or("");
+                    writeln!(
+                        out,
+                        "               verified: {}{}",
+                        v.status.as_str().to_uppercase(),
+                        if who.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", escape_for_terminal(who))
+                        }
+                    )?;
+                }
                 if let Some(c) = f.context {
                     writeln!(
                         out,

@@ -65,6 +65,7 @@ struct FindingJson<'a> {
     /// Kubernetes containers running the image (only with `--k8s-pods`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     workloads: &'a [crate::finding::Workload],
+    verification: Option<&'a crate::verify::Verification>,
 }
 
 impl<'a> FindingJson<'a> {
@@ -95,6 +96,7 @@ impl<'a> FindingJson<'a> {
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
             workloads: &f.workloads,
+            verification: f.verification.as_ref(),
         }
     }
 }

@@ -143,6 +143,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     "layerIndex": f.layer_index,
                     "createdBy": f.created_by.as_deref(),
                     "secretSha256": f.secret.sha256(),
+                    "verification": f.verification,
                 },
             })
         })

@@ -24,4 +24,5 @@ mod redaction;
 mod registry;
 mod reports;
 mod util;
+mod verify;
 mod whiteouts;

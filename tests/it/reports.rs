@@ -89,6 +89,7 @@ struct FindingJson {
     fingerprint: String,
     context: Option<String>,
     rule_severity: String,
+    verification: Option<serde_json::Value>,
     /// Only with `--k8s-pods`.
     #[serde(default)]
     workloads: Option<Vec<WorkloadJson>>,
