@@ -95,8 +95,18 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
             summary
         })
         .collect();
+    let dropped = summaries.iter().any(|s| s.index.names_dropped());
     let timeline = Timeline::new(summaries.into_iter().map(|s| s.index).collect());
     let mut record = ImageRecord::new(image);
+    if dropped {
+        // Counting needs every name; memory stays bounded instead.
+        diag.warn(format!(
+            "{}: a layer holds more than {} MiB of path names: file counts are not shown",
+            image.target,
+            crate::image::whiteout::MAX_NAMED_BYTES >> 20
+        ));
+        return record;
+    }
     for (layer, stats) in record.layers.iter_mut().zip(timeline.stats()) {
         layer.files =
             Some(FileCounts { added: stats.added, changed: stats.changed, deleted: stats.deleted });
