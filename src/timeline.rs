@@ -89,6 +89,9 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
         .par_iter()
         .map(|l| {
             let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
+            for unread in &summary.unread {
+                diag.error(format!("{}: layer {}: {unread}", image.target, l.index));
+            }
             if let Some(e) = err {
                 diag.error(e.to_string());
             }

@@ -417,6 +417,7 @@ impl Timeline {
             ordinal
         };
         let mut holders = vec![Holder::new(path, since)];
+        let mut holding: KeySet = holders.iter().map(|h| h.key).collect();
         for (j, idx) in self.layers.iter().enumerate().skip(layer) {
             let lower = j > layer;
             if lower {
@@ -438,7 +439,7 @@ impl Timeline {
                     let alive_then = *at > h_since
                         && !gone_first
                         && idx.replaces(h, kind, h_since, *at).is_none();
-                    if alive_then && !holders.iter().any(|h| h.key == key(link)) {
+                    if alive_then && holding.insert(key(link)) {
                         holders.push(Holder::new(link, *at));
                     }
                 }
@@ -456,6 +457,9 @@ impl Timeline {
                         (Some(Removal::Overwritten), _) => Removal::Overwritten,
                         (_, r) => r,
                     });
+                }
+                if removal.is_some() {
+                    holding.remove(&h.key);
                 }
                 removal.is_none()
             });
