@@ -220,7 +220,7 @@ impl LayerCache {
     /// never stored.
     pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
         let Some(actual) = scan.blob_digest.as_deref() else { return };
-        if !scan.complete || (layer.verify_digest && actual != layer.digest) {
+        if !scan.complete || scan.capped > 0 || (layer.verify_digest && actual != layer.digest) {
             return;
         }
         let Some(key) = self.key(layer, actual) else { return };
@@ -284,6 +284,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
         hits,
         bytes: entry.bytes,
         complete: true,
+        capped: 0,
         blob_digest: None,
     })
 }

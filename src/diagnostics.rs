@@ -2,6 +2,10 @@
 //! layer, a digest mismatch, a skipped attestation. They are echoed to
 //! stderr as they happen and kept for the report and the exit code.
 //!
+//! Messages can quote image bytes (paths, names): each one goes through the
+//! run's scrubber (secrets detected in the text are redacted) before it is
+//! echoed or kept, and the echo escapes terminal control characters.
+//!
 //! Their volume is bounded whatever the input: a message is cut to
 //! [`MAX_MESSAGE`] bytes, and of each kind of message (the text with its
 //! quoted names and numbers taken out) the first [`PER_KIND`] are kept
@@ -38,12 +42,25 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+pub use crate::redact::Scrubber;
+
 /// A thread-safe collector shared by all workers of a run.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Diagnostics {
     state: Mutex<State>,
-    echo: bool,
+    /// Echo messages at or above this level to stderr (None: no echo).
+    echo: Option<Level>,
     progress: Option<crate::progress::Progress>,
+    scrub: Option<Scrubber>,
+}
+
+impl std::fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Diagnostics")
+            .field("echo", &self.echo)
+            .field("scrub", &self.scrub.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -96,9 +113,31 @@ fn kind_of(message: &str) -> String {
 
 impl Diagnostics {
     /// A collector; with `echo`, each message is also written to stderr
-    /// when it is recorded (notes only when `verbose`).
+    /// when it is recorded.
     pub fn new(echo: bool) -> Self {
-        Diagnostics { state: Mutex::new(State::default()), echo, progress: None }
+        Diagnostics {
+            state: Mutex::new(State::default()),
+            echo: echo.then_some(Level::Note),
+            progress: None,
+            scrub: None,
+        }
+    }
+
+    /// Echoes only errors (`--quiet`): quiet hides chatter, never a failure.
+    pub fn echo_errors_only(mut self) -> Self {
+        self.echo = Some(Level::Error);
+        self
+    }
+
+    /// Passes every message through `scrub` before it is echoed or kept.
+    pub fn with_scrubber(mut self, scrub: Scrubber) -> Self {
+        self.scrub = Some(scrub);
+        self
+    }
+
+    /// The scrubber every message goes through, if any.
+    pub fn scrubber(&self) -> Option<Scrubber> {
+        self.scrub.clone()
     }
 
     /// Echoes around these progress bars, so messages do not tear them.
@@ -108,6 +147,10 @@ impl Diagnostics {
     }
 
     fn push(&self, level: Level, message: String) {
+        let message = match &self.scrub {
+            Some(f) => f(&message),
+            None => message,
+        };
         let message = bounded(message);
         let kind = kind_of(&message);
         // A poisoned lock only means another worker panicked; keep its messages.
@@ -128,13 +171,14 @@ impl Diagnostics {
             state.items.push(Diagnostic { level, message });
         }
         drop(state);
-        if let Some(text) = echo.filter(|_| self.echo) {
+        if let Some(text) = echo.filter(|_| self.echo.is_some_and(|min| level >= min)) {
             let word = match level {
                 Level::Note => "note",
                 Level::Warning => "warning",
                 Level::Error => "error",
             };
-            let print = || eprintln!("strata: {word}: {text}");
+            let shown = crate::escape::escape_for_terminal(&text);
+            let print = || eprintln!("strata: {word}: {shown}");
             match &self.progress {
                 Some(p) => p.suspend(print),
                 None => print(),

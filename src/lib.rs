@@ -14,8 +14,12 @@ pub mod allowlist;
 pub mod cache;
 pub mod cli;
 pub mod diagnostics;
+pub mod docker;
+pub mod escape;
 pub mod extract;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod merge;
 pub mod pipeline;
@@ -26,4 +30,5 @@ pub mod report;
 pub mod scan;
 pub mod session;
 pub mod signatures;
+pub mod sources;
 pub mod timeline;

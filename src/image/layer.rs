@@ -128,12 +128,12 @@ impl<R: Read, H: Update> Read for Hashing<R, H> {
 }
 
 /// Reports bytes read to a progress bar.
-struct Counted {
-    inner: Box<dyn Read + Send>,
+struct Counted<'a> {
+    inner: Box<dyn Read + 'a>,
     progress: LayerProgress,
 }
 
-impl Read for Counted {
+impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.progress.inc(n as u64);
@@ -141,17 +141,17 @@ impl Read for Counted {
     }
 }
 
-type Compressed = BufReader<Hashing<Box<dyn Read + Send>, Option<Sha256>>>;
+type Compressed<'a> = BufReader<Hashing<Box<dyn Read + 'a>, Option<Sha256>>>;
 
 /// The decompressor chosen by magic bytes, kept concrete so the compressed
 /// stream can be drained and its digest finished after the tar ends.
-enum Decoder {
-    Plain(Compressed),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed>>),
+enum Decoder<'a> {
+    Plain(Compressed<'a>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<'a>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<'a>>>),
 }
 
-impl Read for Decoder {
+impl Read for Decoder<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
@@ -161,8 +161,8 @@ impl Read for Decoder {
     }
 }
 
-impl Decoder {
-    fn new(mut input: Compressed) -> io::Result<(Compression, Decoder)> {
+impl<'a> Decoder<'a> {
+    fn new(mut input: Compressed<'a>) -> io::Result<(Compression, Decoder<'a>)> {
         let kind = Compression::sniff(input.fill_buf()?);
         let decoder = match kind {
             Compression::None => Decoder::Plain(input),
@@ -176,7 +176,7 @@ impl Decoder {
         Ok((kind, decoder))
     }
 
-    fn into_inner(self) -> Compressed {
+    fn into_inner(self) -> Compressed<'a> {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
@@ -209,6 +209,24 @@ pub fn walk_with_progress(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
+    match image.store.open(&layer.member) {
+        Ok(blob) => walk_blob(image, layer, blob, diag, progress, visit),
+        Err(e) => (WalkSummary::default(), Some(e)),
+    }
+}
+
+/// [`walk_with_progress`] over a blob the caller already opened: a layer
+/// that arrives inside a stream (a `docker save` export read as it comes)
+/// rather than from the image's store. `layer` still names it in messages
+/// and gives the digests to check.
+pub fn walk_blob(
+    image: &Image,
+    layer: &Layer,
+    blob: Box<dyn Read + '_>,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
     let mut summary = WalkSummary::default();
     if image.index_names {
         summary.index = LayerIndex::with_names();
@@ -216,10 +234,7 @@ pub fn walk_with_progress(
     let what = format!("layer {} ({})", layer.index, layer.digest);
     let fail =
         |reason: String| Error::Invalid { file: image.target.clone(), what: what.clone(), reason };
-    let blob: Box<dyn Read + Send> = match image.store.open(&layer.member) {
-        Ok(b) => Box::new(Counted { inner: b, progress: progress.clone() }),
-        Err(e) => return (summary, Some(e)),
-    };
+    let blob: Box<dyn Read + '_> = Box::new(Counted { inner: blob, progress: progress.clone() });
     let compressed = BufReader::with_capacity(
         TAR_BUFFER,
         Hashing { inner: blob, hasher: Some(Sha256::new()), count: 0 },
@@ -350,7 +365,8 @@ fn describe(kind: Compression, e: &io::Error) -> String {
         (_, io::ErrorKind::UnexpectedEof) => "truncated compressed stream",
         _ => "corrupt layer",
     };
-    format!("{lead} ({} compression): {e}", kind.name())
+    // The tar crate's messages quote header bytes: for a blob that is not a tar, its content.
+    format!("{lead} ({} compression): {}", kind.name(), crate::redact::io_error_text(e))
 }
 
 /// How the entry loop ended.

@@ -126,7 +126,8 @@ fn parse_json<'a, T: Deserialize<'a>>(
     target: &str,
     what: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+    // Never serde's own message: it quotes the offending value, which may be a secret.
+    crate::redact::parse_json(bytes).map_err(|e| Error::Invalid {
         file: target.to_owned(),
         what: what.to_owned(),
         reason: format!("corrupt JSON: {e}"),

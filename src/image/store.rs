@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Error;
+use super::blob::BlobSource;
 use super::path::{decode_name, normalize};
 
 /// Largest JSON document (manifest, index, config) we read into memory.
@@ -46,6 +47,8 @@ enum StoreKind {
     },
     /// An image in a registry: metadata in memory, layers streamed over HTTP.
     Registry(Arc<crate::registry::remote::Remote>),
+    /// Any other [`BlobSource`] (engine storage, a streamed export's metadata).
+    Source(Arc<dyn BlobSource>),
 }
 
 impl BlobStore {
@@ -86,6 +89,11 @@ impl BlobStore {
         BlobStore { kind: StoreKind::Registry(remote), display: display.to_owned(), _spool: None }
     }
 
+    /// A store over any [`BlobSource`].
+    pub fn source(source: Arc<dyn BlobSource>, display: &str) -> Self {
+        BlobStore { kind: StoreKind::Source(source), display: display.to_owned(), _spool: None }
+    }
+
     /// The name the user gave for this source.
     pub fn display(&self) -> &str {
         &self.display
@@ -104,6 +112,7 @@ impl BlobStore {
                 members.get(name.trim_start_matches("./")).map(|m| m.size)
             }
             StoreKind::Registry(remote) => remote.size(name),
+            StoreKind::Source(source) => source.size(name),
         }
     }
 
@@ -147,6 +156,7 @@ impl BlobStore {
                 Ok(Box::new(f.take(size)))
             }
             StoreKind::Registry(remote) => remote.open(name),
+            StoreKind::Source(source) => source.open(name),
         }
     }
 

@@ -2,8 +2,11 @@
 //! to a `Write` and see findings and image records only, never rules'
 //! regexes or tar. Secrets are redacted unless `show_secrets`.
 
+pub mod gitlab;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod junit;
 pub mod sarif;
 
 use std::collections::BTreeMap;
@@ -23,6 +26,12 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for code scanning dashboards.
     Sarif,
+    /// A self-contained HTML incident report with the layer timeline.
+    Html,
+    /// GitLab's secret-detection report (schema 15.2.1).
+    Gitlab,
+    /// JUnit XML: one test case per finding, failing at or above `--fail-on`.
+    Junit,
 }
 
 /// Everything a report shows.
@@ -38,18 +47,52 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// Every rule the scanner knows (SARIF lists the ones reported).
     pub rules: Vec<RuleInfo>,
+    /// Applied to every path, member name and location a report prints
+    /// (empty with `--show-secrets`). Instructions, tags and diagnostics
+    /// are redacted already.
+    pub redactor: crate::redact::TextRedactor,
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RenderOptions {
     /// Print raw secrets.
     pub show_secrets: bool,
     /// Use ANSI colour (human format only).
     pub color: bool,
+    /// The `--fail-on` gate (JUnit fails test cases at or above it; HTML shows it).
+    pub fail_on: Severity,
+    /// When the scan started, in seconds since the Unix epoch (GitLab, HTML).
+    pub started_at: u64,
+    /// When the scan finished, in seconds since the Unix epoch.
+    pub finished_at: u64,
+    /// How the scan was run, for the HTML header: the command line, secrets redacted.
+    pub command: String,
+}
+
+impl RenderOptions {
+    /// Options for a report rendered now, with no run details (tests, `merge`).
+    pub fn new(show_secrets: bool, color: bool) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        RenderOptions {
+            show_secrets,
+            color,
+            fail_on: Severity::Low,
+            started_at: now,
+            finished_at: now,
+            command: String::new(),
+        }
+    }
 }
 
 impl Report {
+    /// Image-derived text (a path, a member name, a location) as the report may print it.
+    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.redactor.apply(text)
+    }
+
     /// Findings per severity, most severe first, zeros included.
     pub fn by_severity(&self) -> Vec<(Severity, usize)> {
         Severity::ALL
@@ -80,6 +123,9 @@ impl Report {
             Format::Human => human::write(self, opts, out),
             Format::Json => json::write(self, opts, out),
             Format::Sarif => sarif::write(self, opts, out),
+            Format::Html => html::write(self, opts, out),
+            Format::Gitlab => gitlab::write(self, opts, out),
+            Format::Junit => junit::write(self, opts, out),
         }
     }
 }

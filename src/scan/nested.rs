@@ -112,6 +112,8 @@ pub fn scan(
         Ok(hits) => Ok(hits),
         Err((hits, e)) => {
             let limit = e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some();
+            // A nested tar's header bytes may be a file's content: never quote them.
+            let e = crate::redact::io_error_text(&e);
             if limit {
                 cs.unread.push(format!(
                     "{}: nested archive limit reached: {e}; the rest was not read",
@@ -270,6 +272,7 @@ fn scan_zip_archive<R: Read + Seek>(
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
+                let e = crate::redact::io_error_text(&io::Error::other(e));
                 cs.notes.push(format!("{path}: zip member {i}: {e}; skipped"));
                 continue;
             }

@@ -7,12 +7,17 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod action;
 mod bad_input;
 mod cache;
 mod detection;
+mod engines;
 mod extract;
 mod formats;
+mod fuzz_regressions;
 mod hostile;
+mod incident_reports;
+mod providers;
 mod real_tools;
 mod registry;
 mod reports;
