@@ -32,16 +32,20 @@ use crate::image::whiteout::LayerIndex;
 use crate::image::{Image, Layer};
 use crate::pipeline::LayerScan;
 use crate::scan::content::{FileHit, Limits};
+use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
     format: u32,
     index: LayerIndex,
     hits: Vec<CachedHit>,
+    /// Third-party package roots from package metadata.
+    #[serde(default)]
+    packages: PackageRoots,
     bytes: u64,
 }
 
@@ -81,7 +85,7 @@ struct Memory {
 const MEMORY_WEIGHT: usize = 1 << 20;
 
 fn weight(scan: &LayerScan) -> usize {
-    scan.index.len() + scan.hits.len() + 1
+    scan.index.len() + scan.hits.len() + scan.packages.len() + 1
 }
 
 impl Memory {
@@ -252,6 +256,7 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
                 validation: fh.hit.validation.clone(),
             })
             .collect(),
+        packages: scan.packages.clone(),
         bytes: scan.bytes,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -282,6 +287,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
     Some(LayerScan {
         index: entry.index,
         hits,
+        packages: entry.packages,
         bytes: entry.bytes,
         complete: true,
         capped: 0,

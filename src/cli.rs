@@ -556,7 +556,6 @@ fn scan(args: ScanArgs) -> Result<Exit> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let redactor = crate::redact::Redactor::new(report.findings.iter().map(|f| &f.secret));
     let command: Vec<String> =
         std::env::args().map(|a| crate::report::html::shell_quote(&a)).collect();
     let opts = crate::report::RenderOptions {
@@ -565,11 +564,8 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         fail_on: args.fail_on,
         started_at,
         finished_at: unix_now(),
-        command: if args.show_secrets {
-            command.join(" ")
-        } else {
-            redactor.apply(&command.join(" ")).into_owned()
-        },
+        // The report's redactor is empty with --show-secrets.
+        command: report.redact(&command.join(" ")).into_owned(),
     };
     report.write(args.format, opts, &mut sink)?;
     sink.flush()?;

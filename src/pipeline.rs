@@ -14,6 +14,7 @@ use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
 use crate::scan::content::{ContentScanner, FileHit, Limits};
+use crate::scan::packages::{self, PackageRoots};
 use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
@@ -23,6 +24,8 @@ pub struct LayerScan {
     pub index: LayerIndex,
     /// Hits with the image path and entry ordinal of the file they were in.
     pub hits: Vec<(String, u32, FileHit)>,
+    /// Third-party package roots proven by package metadata in this layer.
+    pub packages: PackageRoots,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
@@ -78,6 +81,7 @@ pub fn scan_layer_blob(
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut notes = Vec::new();
+    let mut roots = PackageRoots::default();
     let mut unread = Vec::new();
     let mut capped = 0;
     let mut over_run = 0;
@@ -92,18 +96,29 @@ pub fn scan_layer_blob(
             .collect();
         let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn std::io::Read>| {
             match (entry.kind, content) {
-                (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
+                (EntryKind::File, Some(reader))
+                    if (workers > 0 && entry.size <= JOB_MAX)
+                        || (packages::wants_content(entry.path)
+                            && entry.size <= packages::MAX_METADATA_FILE) =>
+                {
                     let mut data = Vec::with_capacity(entry.size as usize);
                     std::io::Read::read_to_end(reader, &mut data)?;
-                    // A closed channel means every worker died: scan here instead.
+                    let wants = packages::wants_content(entry.path);
+                    packages::roots_from(entry.path, wants.then_some(&data[..]), &mut roots);
                     let job = Job { path: entry.path.to_owned(), ordinal: entry.ordinal, data };
-                    if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                    if workers == 0 {
+                        let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
+                        over_run +=
+                            keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
+                    } else if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                        // A closed channel means every worker died: scan here instead.
                         let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
                         over_run +=
                             keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
                     }
                 }
                 (EntryKind::File, Some(reader)) => {
+                    packages::roots_from(entry.path, None, &mut roots);
                     let found = cs.scan_file(entry.path, reader)?;
                     over_run +=
                         keep(&mut hits, entry.path, entry.ordinal, found, limits.max_findings);
@@ -164,6 +179,7 @@ pub fn scan_layer_blob(
     LayerScan {
         index: summary.index,
         hits,
+        packages: roots,
         bytes: summary.uncompressed_bytes,
         complete,
         blob_digest: summary.blob_digest,
@@ -317,7 +333,10 @@ pub fn findings_from(
 ) -> Vec<Finding> {
     let mut indexes = Vec::with_capacity(scans.len());
     let mut rest = Vec::with_capacity(scans.len());
+    // Installed packages are recognised from the whole image's metadata.
+    let mut roots = PackageRoots::default();
     for s in scans {
+        roots.extend(&s.packages);
         indexes.push(s.index);
         rest.push(s.hits);
     }
@@ -352,8 +371,11 @@ pub fn findings_from(
             f.removed_in_layer = removed;
             f.created_by = created_by.clone();
             if use_context {
-                f.context =
-                    context::classify(f.path.as_deref().unwrap_or(""), f.inner_path.as_deref());
+                f.context = context::classify_in(
+                    f.path.as_deref().unwrap_or(""),
+                    f.inner_path.as_deref(),
+                    &roots,
+                );
                 if f.context.is_some() {
                     f.severity = Severity::Info;
                 }

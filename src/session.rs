@@ -180,6 +180,8 @@ pub fn run(
         "documented example credentials".into(),
         scanner.suppressed.known_examples.load(Ordering::Relaxed),
     );
+    // Templates, masks and stock words (src/scan/filter.rs gives each one's reason).
+    suppressed.insert("placeholders".into(), scanner.placeholders());
     for (key, counter) in [
         (OVER_FILE_BUDGET, &scanner.suppressed.over_file_budget),
         (OVER_RUN_BUDGET, &scanner.suppressed.over_run_budget),
@@ -262,6 +264,24 @@ fn within_run_budget(
     ));
 }
 
+/// Longest instruction a finding repeats, in bytes: a megabyte `RUN` line
+/// with a hundred findings would otherwise print a hundred megabytes. The
+/// image's layer list keeps the whole (redacted) instruction.
+pub const MAX_FINDING_INSTRUCTION: usize = 4096;
+
+/// `text` cut to [`MAX_FINDING_INSTRUCTION`] bytes (at a char boundary),
+/// with a marker saying how long it was.
+fn clip_instruction(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_FINDING_INSTRUCTION {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_FINDING_INSTRUCTION;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… [{} bytes in all]", &text[..end], text.len()))
+}
+
 /// Redacts instructions and tags in place (they are not part of any
 /// fingerprint); paths and locations are redacted when reports print them,
 /// because fingerprints and baselines use the raw ones.
@@ -271,8 +291,9 @@ fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &m
     for f in findings {
         if let Some(cb) = &f.created_by {
             let key = Arc::as_ptr(cb).cast::<u8>();
-            let redacted =
-                done.entry(key).or_insert_with(|| Arc::from(redactor.apply(cb).as_ref()));
+            let redacted = done
+                .entry(key)
+                .or_insert_with(|| Arc::from(clip_instruction(&redactor.apply(cb)).as_ref()));
             f.created_by = Some(Arc::clone(redacted));
         }
     }

@@ -116,7 +116,7 @@ impl std::fmt::Display for TarError {
 
 impl std::error::Error for TarError {}
 
-/// The reader. Call [`TarReader::next`] until it returns [`Next::End`] or an
+/// The reader. Call [`TarReader::next_entry`] until it returns [`Next::End`] or an
 /// error; between calls, [`TarReader::data`] reads the current entry's data.
 #[derive(Debug)]
 pub struct TarReader<R> {

@@ -17,12 +17,33 @@ pub struct HitCap {
     max: usize,
     kept: HashMap<usize, usize>,
     dropped: BTreeMap<usize, u64>,
+    /// Candidates a rule may run its gates (regex captures, validator,
+    /// filters) on in one file; beyond that its matches are only counted.
+    max_examined: usize,
+    examined: HashMap<usize, usize>,
 }
 
 impl HitCap {
-    /// A budget of `max` hits per rule.
+    /// A budget of `max` hits per rule (candidates examined: unbounded).
     pub fn new(max: usize) -> Self {
-        HitCap { max, kept: HashMap::new(), dropped: BTreeMap::new() }
+        HitCap::with_examined(max, usize::MAX)
+    }
+
+    /// A budget of `max` hits and `max_examined` examined candidates per rule.
+    pub fn with_examined(max: usize, max_examined: usize) -> Self {
+        HitCap {
+            max,
+            kept: HashMap::new(),
+            dropped: BTreeMap::new(),
+            max_examined,
+            examined: HashMap::new(),
+        }
+    }
+
+    /// Records that `rule` ran its gates on `n` more candidates.
+    pub fn add_examined(&mut self, rule: usize, n: usize) {
+        let e = self.examined.entry(rule).or_default();
+        *e = e.saturating_add(n);
     }
 
     /// Moves `hits` into `out` while their rule is under budget; counts the rest.
@@ -38,9 +59,16 @@ impl HitCap {
         }
     }
 
+    /// Counts `n` hits of `rule` dropped without being examined (the rule's
+    /// budget was already spent).
+    pub fn add_dropped(&mut self, rule: usize, n: u64) {
+        *self.dropped.entry(rule).or_default() += n;
+    }
+
     /// `true` when a hit of `rule` would be dropped.
     pub fn is_full(&self, rule: usize) -> bool {
         self.kept.get(&rule).is_some_and(|k| *k >= self.max)
+            || self.examined.get(&rule).is_some_and(|e| *e >= self.max_examined)
     }
 
     /// (rule, hits dropped) for every rule over budget, in rule order.
@@ -51,6 +79,11 @@ impl HitCap {
     /// The per-rule budget.
     pub fn max(&self) -> usize {
         self.max
+    }
+
+    /// The per-rule budget of examined candidates.
+    pub fn max_examined(&self) -> usize {
+        self.max_examined
     }
 }
 

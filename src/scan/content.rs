@@ -45,6 +45,9 @@ pub struct Limits {
     /// Findings kept per rule in one file (or archive member, or config
     /// string); the rest are counted and reported as one note.
     pub max_hits_per_rule: usize,
+    /// Candidates one rule may examine (captures, validator, filters) in one
+    /// file; beyond that its matches are counted, not examined.
+    pub max_candidates_per_rule: usize,
     /// Findings kept per run (per layer while walking, then per run); the
     /// rest are counted in the summary.
     pub max_findings: usize,
@@ -59,6 +62,7 @@ impl Default for Limits {
             max_ratio: 200,
             zip_in_memory: 32 << 20,
             max_hits_per_rule: 100,
+            max_candidates_per_rule: 10_000,
             max_findings: 50_000,
         }
     }
@@ -181,9 +185,10 @@ impl<'s> ContentScanner<'s> {
             self.capped += n;
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
             self.notes.push(format!(
-                "{at}: {n} more {} matches not listed (budget: {} findings per rule and file)",
+                "{at}: {n} more {} matches not listed (budget per rule and file: {} findings, {} candidates examined)",
                 self.scanner.rule(rule).id,
-                cap.max()
+                cap.max(),
+                cap.max_examined()
             ));
         }
     }
@@ -198,7 +203,10 @@ impl<'s> ContentScanner<'s> {
         eof: bool,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
-        let mut cap = HitCap::new(self.limits.max_hits_per_rule);
+        let mut cap = HitCap::with_examined(
+            self.limits.max_hits_per_rule,
+            self.limits.max_candidates_per_rule,
+        );
         let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
             let as_path = match inner {
@@ -207,7 +215,12 @@ impl<'s> ContentScanner<'s> {
                 }
                 None => path.to_owned(),
             };
-            let mut found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            let mut found = file::detect(
+                &as_path,
+                &scratch[..filled],
+                self.first_file_rule,
+                &self.scanner.suppressed.file_placeholders,
+            );
             // Not counted again: the pattern rules see (and count) the same bytes.
             if !self.scanner.report_examples {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());

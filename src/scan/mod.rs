@@ -7,6 +7,7 @@
 //! - [`mod@file`]: credential files recognised by name and structure;
 //! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
 //! - [`config`]: the image config and build history;
+//! - [`packages`]: third-party package roots from package metadata (path context);
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
 pub mod cap;
@@ -16,7 +17,9 @@ pub mod context;
 pub mod entropy;
 pub mod file;
 pub mod filter;
+pub mod keystore;
 pub mod nested;
+pub mod packages;
 pub mod pattern;
 pub mod prefilter;
 pub mod scrub;
@@ -69,6 +72,9 @@ pub struct RuleInfo {
 pub struct Suppressed {
     /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
     pub known_examples: AtomicU64,
+    /// Placeholder values the file detectors set aside (the pattern engine
+    /// counts its own).
+    pub file_placeholders: AtomicU64,
     /// Findings over the per-rule budget of one file or config string.
     pub over_file_budget: AtomicU64,
     /// Findings over the per-run budget.
@@ -152,6 +158,12 @@ impl Scanner {
         }
         h.update([u8::from(self.report_examples)]);
         hex::encode(h.finalize())
+    }
+
+    /// Candidates set aside as placeholders so far (pattern and entropy
+    /// rules, and the file detectors), for the summary.
+    pub fn placeholders(&self) -> u64 {
+        self.engine.placeholders() + self.suppressed.file_placeholders.load(Ordering::Relaxed)
     }
 
     /// The signature rules with their examples.

@@ -93,11 +93,30 @@ impl Scanner {
             let data = &buf[..filled];
             let cutoff = if eof { filled } else { filled - OVERLAP };
             let mut raw = Vec::new();
-            self.engine.find(data, &mut |m| {
-                if m.start >= report_from && m.start < cutoff {
-                    raw.push(m);
-                }
-            });
+            // Rules whose budget is spent are only counted, not validated.
+            let mut over: Vec<usize> = Vec::new();
+            let mut examined: Vec<(usize, usize)> = Vec::new();
+            self.engine.find_within_budget(
+                data,
+                &|rule| cap.is_full(rule),
+                &mut |m| {
+                    if m.start >= report_from && m.start < cutoff {
+                        raw.push(m);
+                    }
+                },
+                &mut |rule, start| {
+                    if start >= report_from && start < cutoff {
+                        over.push(rule);
+                    }
+                },
+                &mut |rule, n| examined.push((rule, n)),
+            );
+            for (rule, n) in examined.drain(..) {
+                cap.add_examined(rule, n);
+            }
+            for rule in over {
+                cap.add_dropped(rule, 1);
+            }
             raw.sort_by_key(|m| m.secret.0);
             let step: Vec<Hit> =
                 raw.iter().filter_map(|m| self.to_hit(data, base, m, &mut lines)).collect();
