@@ -90,14 +90,27 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
         .par_iter()
         .map(|l| {
             let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
+            for unread in &summary.unread {
+                diag.error(format!("{}: layer {}: {unread}", image.target, l.index));
+            }
             if let Some(e) = err {
                 diag.error(e.to_string());
             }
             summary
         })
         .collect();
+    let dropped = summaries.iter().any(|s| s.index.names_dropped());
     let timeline = Timeline::new(summaries.into_iter().map(|s| s.index).collect());
     let mut record = ImageRecord::new(image);
+    if dropped {
+        // Counting needs every name; memory stays bounded instead.
+        diag.warn(format!(
+            "{}: a layer holds more than {} MiB of path names: file counts are not shown",
+            image.target,
+            crate::image::whiteout::MAX_NAMED_BYTES >> 20
+        ));
+        return record;
+    }
     for (layer, stats) in record.layers.iter_mut().zip(timeline.stats()) {
         layer.files =
             Some(FileCounts { added: stats.added, changed: stats.changed, deleted: stats.deleted });

@@ -20,8 +20,10 @@ use crate::progress::LayerProgress;
 const TAR_BUFFER: usize = 256 * 1024;
 
 /// Deepest entry path read, in components: deeper entries are reported as
-/// not read (Linux paths reach at most 2048 components within PATH_MAX).
-pub const MAX_PATH_DEPTH: usize = 4096;
+/// not read. Linux paths reach at most 2048 components within PATH_MAX, real
+/// images a few dozen; the index holds one key per directory, so depth times
+/// entries bounds its memory.
+pub const MAX_PATH_DEPTH: usize = 1024;
 
 /// What a tar entry is, after whiteout names are recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,11 +257,14 @@ pub fn walk_blob(
         Err(e) => Err(e),
     };
     // Finish both digests: the tar parser stops at its end marker, the blob may go on.
-    let mut uncompressed = tar.into_inner().into_inner();
-    let rest = match drain(&mut uncompressed) {
+    // Read the rest through the parser's buffer, which may hold some of it already.
+    let parsed = tar.position();
+    let mut buffered = tar.into_inner();
+    let rest = match drain(&mut buffered, parsed) {
         Ok(rest) => rest,
         Err(e) => return (summary, Some(fail(describe(kind, &e)))),
     };
+    let mut uncompressed = buffered.into_inner();
     summary.uncompressed_bytes = uncompressed.count;
     match end {
         Err(WalkError::Read(e)) => return (summary, Some(fail(describe(kind, &e)))),
@@ -333,11 +338,11 @@ struct Rest {
 }
 
 /// Reads the rest of a stream, noting any non-zero byte (zero padding is normal).
-fn drain<R: Read, H: Update>(r: &mut Hashing<R, H>) -> io::Result<Rest> {
+fn drain(r: &mut impl Read, from: u64) -> io::Result<Rest> {
     let mut rest = Rest { nonzero: 0, first_nonzero: None };
     let mut buf = vec![0u8; 64 << 10];
+    let mut before = from;
     loop {
-        let before = r.count;
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(rest),
             Ok(n) => n,
@@ -349,6 +354,7 @@ fn drain<R: Read, H: Update>(r: &mut Hashing<R, H>) -> io::Result<Rest> {
             rest.first_nonzero.get_or_insert(before + i as u64);
             rest.nonzero += chunk.iter().filter(|&&b| b != 0).count() as u64;
         }
+        before += n as u64;
     }
 }
 

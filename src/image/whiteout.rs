@@ -118,7 +118,17 @@ pub struct LayerIndex {
     /// command counts them; scans do not need them).
     #[serde(skip)]
     named: Option<Vec<(String, Change)>>,
+    /// Bytes of names held in `named`.
+    #[serde(skip)]
+    named_bytes: usize,
+    /// True when `named` was dropped for exceeding [`MAX_NAMED_BYTES`].
+    #[serde(skip)]
+    names_dropped: bool,
 }
+
+/// Bytes of path names one layer's index keeps for [`Timeline::stats`]; past
+/// it the names are dropped and the layer's counts are unknown.
+pub const MAX_NAMED_BYTES: usize = 16 << 20;
 
 impl LayerIndex {
     /// An index that also keeps every path, for [`Timeline::stats`].
@@ -142,9 +152,25 @@ impl LayerIndex {
         if let Some(old) = self.written.insert(k, Written { kind, ordinal }) {
             self.replaced.entry(k).or_default().push(old);
         }
-        if let Some(n) = &mut self.named {
-            n.push((path, Change::Write(kind)));
+        self.name(path, Change::Write(kind));
+    }
+
+    /// Keeps a change's name for [`Timeline::stats`], within [`MAX_NAMED_BYTES`].
+    fn name(&mut self, path: String, change: Change) {
+        let Some(n) = &mut self.named else { return };
+        self.named_bytes += path.len() + 32;
+        if self.named_bytes > MAX_NAMED_BYTES {
+            self.named = None;
+            self.names_dropped = true;
+            return;
         }
+        n.push((path, change));
+    }
+
+    /// True when the layer had more names than [`MAX_NAMED_BYTES`] allows:
+    /// its [`Timeline::stats`] counts are not known.
+    pub fn names_dropped(&self) -> bool {
+        self.names_dropped
     }
 
     /// Records a hardlink at `path` to `target` (entry `ordinal`); `kind` is
@@ -158,9 +184,7 @@ impl LayerIndex {
     pub fn whiteout(&mut self, path: String) {
         self.imply_parents(&path, self.last_ordinal.saturating_add(1));
         self.whiteouts.insert(key(&path));
-        if let Some(n) = &mut self.named {
-            n.push((path, Change::Whiteout));
-        }
+        self.name(path, Change::Whiteout);
     }
 
     /// Records an opaque marker: lower layers' contents of `dir` are hidden.
@@ -170,9 +194,7 @@ impl LayerIndex {
         self.imply_parents(&dir, ordinal);
         self.implied_dirs.entry(key(&dir)).or_insert(ordinal);
         self.opaques.insert(key(&dir));
-        if let Some(n) = &mut self.named {
-            n.push((dir, Change::Opaque));
-        }
+        self.name(dir, Change::Opaque);
     }
 
     /// The node the last entry at `path` wrote in this layer, if any.
@@ -395,6 +417,7 @@ impl Timeline {
             ordinal
         };
         let mut holders = vec![Holder::new(path, since)];
+        let mut holding: KeySet = holders.iter().map(|h| h.key).collect();
         for (j, idx) in self.layers.iter().enumerate().skip(layer) {
             let lower = j > layer;
             if lower {
@@ -416,7 +439,7 @@ impl Timeline {
                     let alive_then = *at > h_since
                         && !gone_first
                         && idx.replaces(h, kind, h_since, *at).is_none();
-                    if alive_then && !holders.iter().any(|h| h.key == key(link)) {
+                    if alive_then && holding.insert(key(link)) {
                         holders.push(Holder::new(link, *at));
                     }
                 }
@@ -434,6 +457,9 @@ impl Timeline {
                         (Some(Removal::Overwritten), _) => Removal::Overwritten,
                         (_, r) => r,
                     });
+                }
+                if removal.is_some() {
+                    holding.remove(&h.key);
                 }
                 removal.is_none()
             });

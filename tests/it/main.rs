@@ -16,6 +16,7 @@ mod engines;
 mod extract;
 mod formats;
 mod fuzz_regressions;
+mod hostile;
 mod incident_reports;
 mod noise;
 mod providers;
