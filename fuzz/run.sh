@@ -90,9 +90,9 @@ for t in "${targets[@]}"; do
   code=$?
   set -e
   took=$(( $(date +%s) - start ))
-  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   if [ -z "$execs" ]; then
-    execs=$(grep -aEo '^#[0-9]+' "$log" | tail -1 | tr -d '#')  # fork mode: last status line
+    execs=$(grep -aEo '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)  # fork mode: last status line
   fi
   size=$(find "corpus/$t" -type f | wc -l)
   after=$(find "artifacts/$t" -type f | wc -l)
