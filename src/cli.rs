@@ -4,6 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -124,7 +125,7 @@ pub struct ScanArgs {
     /// Do not read or write any layer cache (overrides --cache and --cache-dir).
     #[arg(long)]
     pub no_cache: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; more than the machine's cores are clamped to them).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// When to use colour.
@@ -260,7 +261,8 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(Exit::Clean as u8);
             }
-            eprintln!("strata: error: {e:#}");
+            // Errors can quote image names and paths: no terminal control characters.
+            eprintln!("strata: error: {}", escape_for_terminal(&format!("{e:#}")));
             ExitCode::from(Exit::Error as u8)
         }
     }
@@ -299,23 +301,51 @@ pub fn run(cli: Cli) -> Result<Exit> {
     }
 }
 
+/// The run's scrubber: secrets the detectors recognise in a message are
+/// redacted before it is printed or kept.
+fn scrubber(scanner: &Arc<crate::scan::Scanner>) -> crate::redact::Scrubber {
+    let scanner = Arc::clone(scanner);
+    Arc::new(move |text: &str| scanner.scrub_text(text))
+}
+
+/// An error as this run may print it: through the diagnostics' scrubber.
+fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
+    let text = e.to_string();
+    anyhow::anyhow!(diag.scrubber().map_or_else(|| text.clone(), |s| s(&text)))
+}
+
 fn layers(args: LayersArgs) -> Result<Exit> {
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
-    let diag = Diagnostics::new(true);
-    let mut images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    // Instructions can carry build-arg secrets: redact what the detectors find.
+    let scanner = match args.show_secrets {
+        true => None,
+        false => Some(Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?)),
+    };
+    let mut diag = Diagnostics::new(true);
+    if let Some(s) = &scanner {
+        diag = diag.with_scrubber(scrubber(s));
+    }
+    let mut images =
+        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;
     }
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
-    if !args.show_secrets {
-        // Instructions can carry build-arg secrets: redact what the config detector finds.
-        let scanner = crate::scan::Scanner::new(load_signatures(&[])?)?;
+    if let Some(scanner) = &scanner {
         for (image, record) in images.iter().zip(&mut records) {
-            let hits = crate::scan::config::scan(&scanner, &image.config);
-            let redactor = crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret));
+            let hits = crate::scan::config::scan(scanner, &image.config);
+            let redactor = crate::redact::TextRedactor::new(
+                crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret)),
+                diag.scrubber(),
+            );
             for layer in &mut record.layers {
-                redactor.apply_opt(&mut layer.created_by);
+                if let Some(cb) = &mut layer.created_by {
+                    *cb = redactor.apply(cb).into_owned();
+                }
+            }
+            for r in &mut record.references {
+                *r = redactor.apply(r).into_owned();
             }
         }
     }
@@ -340,14 +370,22 @@ fn layers(args: LayersArgs) -> Result<Exit> {
 
 fn extract(args: ExtractArgs) -> Result<Exit> {
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
-    let diag = Diagnostics::new(true);
-    let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    // The file goes to the output on purpose; messages about the image are scrubbed.
+    let scanner = Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?);
+    let diag = Diagnostics::new(true).with_scrubber(scrubber(&scanner));
+    // Refuse a device, link or directory before reading anything.
+    if let Some(path) = &args.output {
+        crate::extract::check_destination(path)?;
+    }
+    let images =
+        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)?;
+            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)
+                .map_err(|e| scrubbed(&diag, e))?;
         }
         Some(path) => {
             // Write beside the destination and rename on success, so a failed or
@@ -355,8 +393,9 @@ fn extract(args: ExtractArgs) -> Result<Exit> {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())?;
-            tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())
+                .map_err(|e| scrubbed(&diag, e))?;
+            crate::extract::persist(tmp, path)?;
         }
     }
     Ok(Exit::Clean)
@@ -386,20 +425,7 @@ fn pick_image(target: &str, mut images: Vec<Image>, wanted: Option<&str>) -> Res
     }
 }
 
-/// Escapes control and bidi characters so image paths and instructions
-/// cannot move the cursor or reorder text on a terminal.
-pub fn escape_for_terminal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
-        if c.is_control() || bidi {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use crate::escape::escape_for_terminal;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> u64 {
@@ -420,13 +446,14 @@ fn load_signatures(extra: &[PathBuf]) -> Result<Vec<crate::signatures::Signature
 }
 
 fn scan(args: ScanArgs) -> Result<Exit> {
-    let threads = args.threads.unwrap_or(0);
+    let threads = crate::session::clamp_threads(args.threads);
     if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
         // Only fails when a pool exists already (library use); keep it.
         let _ = e;
     }
     let mut scanner = crate::scan::Scanner::new(load_signatures(&args.signatures)?)?;
     scanner.report_examples = args.include_examples;
+    let scanner = Arc::new(scanner);
     let allowlist = match &args.config {
         Some(p) => crate::allowlist::Allowlist::load(p)?,
         None if std::path::Path::new(".strata.toml").is_file() => {
@@ -443,7 +470,14 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let progress = crate::progress::Progress::new(args.quiet);
-    let diag = Diagnostics::new(!args.quiet).with_progress(progress.clone());
+    let mut diag = Diagnostics::new(true).with_progress(progress.clone());
+    if args.quiet {
+        // Quiet hides progress and warnings, never an error.
+        diag = diag.echo_errors_only();
+    }
+    if !args.show_secrets {
+        diag = diag.with_scrubber(scrubber(&scanner));
+    }
     let options = crate::session::ScanOptions {
         platform: args.platform.clone(),
         statuses: if args.final_only {
@@ -505,7 +539,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         command: if args.show_secrets {
             command.join(" ")
         } else {
-            redactor.apply(&command.join(" "))
+            redactor.apply(&command.join(" ")).into_owned()
         },
     };
     report.write(args.format, opts, &mut sink)?;

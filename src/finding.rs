@@ -137,9 +137,8 @@ impl Secret {
         let text = String::from_utf8_lossy(&self.0);
         let chars: Vec<char> = text.chars().filter(|c| !c.is_control()).collect();
         let n = chars.len();
-        if text.starts_with("-----BEGIN") {
+        if let Some(armour) = armour_line(&text) {
             // Armoured keys: the armour line says what it is; no key material.
-            let armour = text.lines().next().unwrap_or("").trim();
             return format!("{armour} … [{} bytes]", self.0.len());
         }
         let show = (n / 8).min(4);
@@ -150,6 +149,19 @@ impl Secret {
         let tail: String = chars[n - show..].iter().collect();
         format!("{head}…{tail}")
     }
+}
+
+/// `-----BEGIN … -----` at the start of a PEM block, however its lines are
+/// written (real newlines, literal `\n`, CRLF or none): only the armour,
+/// never the key material after it.
+fn armour_line(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("-----BEGIN")?;
+    let end = rest.find("-----")?;
+    let label = &rest[..end];
+    // A label is a few upper-case words (`RSA PRIVATE KEY`); anything else is not armour.
+    let is_label = label.len() <= 40
+        && label.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ');
+    is_label.then(|| &text[..10 + end + 5])
 }
 
 /// One secret found in one place.
@@ -183,8 +195,9 @@ pub struct Finding {
     pub status: Status,
     /// The layer that deleted or overwrote it.
     pub removed_in_layer: Option<usize>,
-    /// The instruction that created the layer (or the history entry).
-    pub created_by: Option<String>,
+    /// The instruction that created the layer (or the history entry), shared
+    /// by every finding from it (an instruction can be megabytes long).
+    pub created_by: Option<std::sync::Arc<str>>,
     /// `config.env`, `history[3].created_by`… for config findings.
     pub location: Option<String>,
     /// The secret.
@@ -233,5 +246,21 @@ mod tests {
         assert_eq!(r, "ghp_…6789");
         assert_eq!(Secret::new(b"short".to_vec()).redacted(), "…");
         assert!(!format!("{s:?}").contains("abc"));
+    }
+
+    #[test]
+    fn pem_redaction_shows_only_the_armour_however_lines_are_written() {
+        let body = "MIIEowIBAAKCAQEAFAKETESTKEYabcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+        for sep in ["\n", "\\n", "\r\n", ""] {
+            let pem = format!(
+                "-----BEGIN RSA PRIVATE KEY-----{sep}{body}{sep}{body}{sep}-----END RSA PRIVATE KEY-----"
+            );
+            let r = Secret::new(pem.clone().into_bytes()).redacted();
+            assert_eq!(r, format!("-----BEGIN RSA PRIVATE KEY----- … [{} bytes]", pem.len()));
+        }
+        // No closing dashes: not armour, so the short head and tail only.
+        let odd = format!("-----BEGIN {body}{body}");
+        let r = Secret::new(odd.into_bytes()).redacted();
+        assert_eq!(r, "----…GHIJ");
     }
 }

@@ -14,6 +14,7 @@ pub mod allowlist;
 pub mod cache;
 pub mod cli;
 pub mod diagnostics;
+pub mod escape;
 pub mod extract;
 pub mod finding;
 #[doc(hidden)]

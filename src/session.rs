@@ -2,7 +2,9 @@
 //! decide what is reported (status, allowlist, baseline), with counts of
 //! what was suppressed and why.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::allowlist::{Allowlist, Baseline};
@@ -12,7 +14,7 @@ use crate::finding::{Finding, Status};
 use crate::image::{self, PlatformFilter};
 use crate::pipeline;
 use crate::progress::Progress;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, TextRedactor};
 use crate::report::Report;
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
@@ -52,7 +54,8 @@ pub fn run(
     options: &ScanOptions,
     diag: &Diagnostics,
 ) -> anyhow::Result<Report> {
-    let cache = LayerCache::new(options.cache_dir.as_deref(), scanner, Limits::default())
+    let limits = Limits::default();
+    let cache = LayerCache::new(options.cache_dir.as_deref(), scanner, limits)
         .map_err(|e| anyhow::anyhow!("cannot use cache directory: {e}"))?;
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
@@ -73,32 +76,36 @@ pub fn run(
             findings.extend(pipeline::scan_image(
                 img,
                 scanner,
-                Limits::default(),
+                limits,
                 use_context,
                 &cache,
                 &options.progress,
                 diag,
             ));
+            within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
         }
     }
-    if !options.show_secrets {
-        // Instructions print verbatim and often carry the secret itself (build args).
-        let redactor = Redactor::new(findings.iter().map(|f| &f.secret));
-        for f in &mut findings {
-            redactor.apply_opt(&mut f.created_by);
-        }
-        for image in &mut images {
-            for layer in &mut image.layers {
-                redactor.apply_opt(&mut layer.created_by);
-            }
-        }
-    }
+    let redactor = if options.show_secrets {
+        TextRedactor::default()
+    } else {
+        TextRedactor::new(Redactor::new(findings.iter().map(|f| &f.secret)), diag.scrubber())
+    };
+    redact_in_place(&redactor, &mut findings, &mut images);
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     suppressed.insert(
         "documented example credentials".into(),
         scanner.suppressed.known_examples.load(Ordering::Relaxed),
     );
+    for (key, counter) in [
+        (OVER_FILE_BUDGET, &scanner.suppressed.over_file_budget),
+        (OVER_RUN_BUDGET, &scanner.suppressed.over_run_budget),
+    ] {
+        let n = counter.load(Ordering::Relaxed);
+        if n > 0 {
+            suppressed.insert(key.into(), n);
+        }
+    }
     findings.retain(|f| {
         let reason = if !options.statuses.is_empty() && !options.statuses.contains(&f.status) {
             Some("status filter")
@@ -131,11 +138,84 @@ pub fn run(
         };
         key(a).cmp(&key(b))
     });
+    let mut diagnostics = diag.snapshot();
+    for d in &mut diagnostics {
+        if let Cow::Owned(m) = redactor.apply(&d.message) {
+            d.message = m;
+        }
+    }
     Ok(Report {
         images,
         findings,
         suppressed,
-        diagnostics: diag.snapshot(),
+        diagnostics,
         rules: scanner.rules().to_vec(),
+        redactor,
     })
+}
+
+/// Summary key for findings dropped by the per-rule budget of a file.
+pub const OVER_FILE_BUDGET: &str = "over the findings budget per rule and file";
+/// Summary key for findings dropped by the per-run budget.
+pub const OVER_RUN_BUDGET: &str = "over the findings budget per run";
+
+/// Keeps the run's findings within `max`, most severe first; the rest are
+/// counted (the summary reports them) and named in one warning.
+fn within_run_budget(
+    findings: &mut Vec<Finding>,
+    max: usize,
+    scanner: &Scanner,
+    diag: &Diagnostics,
+) {
+    if findings.len() <= max {
+        return;
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let over = findings.len() - max;
+    findings.truncate(max);
+    scanner.suppressed.over_run_budget.fetch_add(over as u64, Ordering::Relaxed);
+    diag.warn(format!(
+        "{over} findings of lowest severity not listed (budget: {max} findings per run)"
+    ));
+}
+
+/// Redacts instructions and tags in place (they are not part of any
+/// fingerprint); paths and locations are redacted when reports print them,
+/// because fingerprints and baselines use the raw ones.
+fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &mut [ImageRecord]) {
+    // One redacted copy per shared instruction, not one per finding.
+    let mut done: HashMap<*const u8, Arc<str>> = HashMap::new();
+    for f in findings {
+        if let Some(cb) = &f.created_by {
+            let key = Arc::as_ptr(cb).cast::<u8>();
+            let redacted =
+                done.entry(key).or_insert_with(|| Arc::from(redactor.apply(cb).as_ref()));
+            f.created_by = Some(Arc::clone(redacted));
+        }
+    }
+    for image in images {
+        for layer in &mut image.layers {
+            if let Some(cb) = &mut layer.created_by
+                && let Cow::Owned(new) = redactor.apply(cb)
+            {
+                *cb = new;
+            }
+        }
+        for r in &mut image.references {
+            if let Cow::Owned(new) = redactor.apply(r) {
+                *r = new;
+            }
+        }
+    }
+}
+
+/// The worker threads a run uses: `requested` clamped to the machine's
+/// available parallelism (`--threads 20000` or `2^64-1` would otherwise
+/// spawn that many threads); 0 or none means all cores (rayon's default).
+pub fn clamp_threads(requested: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match requested {
+        None | Some(0) => 0,
+        Some(n) => n.min(cores),
+    }
 }

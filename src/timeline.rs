@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::diagnostics::Diagnostics;
+use crate::escape::escape_for_terminal;
 use crate::image::layer::{self, Flow, WalkSummary};
 use crate::image::whiteout::Timeline;
 use crate::image::{Image, Layer};
@@ -111,7 +112,13 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
 pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<()> {
     for r in records {
         let name = r.references.first().map(String::as_str).unwrap_or(&r.target);
-        writeln!(out, "{name}  {}  {}", r.platform.as_deref().unwrap_or("-"), r.digest)?;
+        writeln!(
+            out,
+            "{}  {}  {}",
+            escape_for_terminal(name),
+            escape_for_terminal(r.platform.as_deref().unwrap_or("-")),
+            escape_for_terminal(&r.digest)
+        )?;
         for l in &r.layers {
             let counts = l
                 .files
@@ -121,10 +128,10 @@ pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<(
                 out,
                 "  [{:>2}] {}  {:>10}  {:<18} {}",
                 l.index,
-                short_digest(&l.digest),
+                escape_for_terminal(short_digest(&l.digest)),
                 human_size(l.size),
                 counts,
-                crate::cli::escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
+                escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
             )?;
         }
     }

@@ -67,7 +67,7 @@ fn walk_on_base(top: &[u8]) -> Walked {
         references: Vec::new(),
         digest: "sha256:0".into(),
         platform: None,
-        config: ImageConfig::default(),
+        config: ImageConfig::default().into(),
         layers: vec![layer(0, "base.tar"), layer(1, "top.tar")],
         store: BlobStore::dir(dir.path(), "fuzz"),
         verify_diff_ids: true,

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod path;
 pub mod source;
 pub mod store;
+pub mod tarstream;
 pub mod whiteout;
 
 use std::io;
@@ -142,8 +143,8 @@ pub struct Image {
     pub digest: String,
     /// `os/arch[/variant]`, when known.
     pub platform: Option<String>,
-    /// The parsed config.
-    pub config: ImageConfig,
+    /// The parsed config (shared by images of one archive that name the same config).
+    pub config: std::sync::Arc<ImageConfig>,
     /// Layers in manifest order.
     pub layers: Vec<Layer>,
     /// Where the blobs are.

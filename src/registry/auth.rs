@@ -103,7 +103,8 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let config: DockerConfig = serde_json::from_str(&text)
+    // The sanitised message: serde's own would quote a credential it could not parse.
+    let config: DockerConfig = crate::redact::parse_json(text.as_bytes())
         .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
     from_docker_config(&config, registry, &path.display().to_string(), &run_helper)
 }
@@ -244,7 +245,7 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, String> {
             format!("{} {}", stdout.trim(), stderr.trim()).trim()
         ));
     }
-    let parsed: HelperOutput = serde_json::from_str(&stdout)
+    let parsed: HelperOutput = crate::redact::parse_json(stdout.as_bytes())
         .map_err(|e| format!("{program} get printed something that is not credentials: {e}"))?;
     let secret = if parsed.username == "<token>" {
         Secret::IdentityToken(parsed.secret)

@@ -637,7 +637,8 @@ impl Client {
             reason,
         };
         let bytes = read_limited(resp, MAX_ERROR_BODY).map_err(|e| invalid(e.to_string()))?;
-        let parsed: TokenResponse = serde_json::from_slice(&bytes)
+        // The sanitised message: serde's own would quote the token it could not parse.
+        let parsed: TokenResponse = crate::redact::parse_json(&bytes)
             .map_err(|e| invalid(format!("not a token response: {e}")))?;
         let value = parsed
             .token

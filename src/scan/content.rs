@@ -4,6 +4,7 @@
 
 use std::io::{self, Read};
 
+use super::cap::HitCap;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -41,6 +42,12 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
     pub zip_in_memory: u64,
+    /// Findings kept per rule in one file (or archive member, or config
+    /// string); the rest are counted and reported as one note.
+    pub max_hits_per_rule: usize,
+    /// Findings kept per run (per layer while walking, then per run); the
+    /// rest are counted in the summary.
+    pub max_findings: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +58,8 @@ impl Default for Limits {
             max_expanded: 1 << 30,
             max_ratio: 200,
             zip_in_memory: 32 << 20,
+            max_hits_per_rule: 100,
+            max_findings: 50_000,
         }
     }
 }
@@ -73,8 +82,16 @@ pub struct ContentScanner<'s> {
     pub limits: Limits,
     /// Expansion budget left for the current top-level file.
     pub budget: u64,
-    /// Problems met inside nested archives (bombs, corrupt members).
+    /// Problems met inside nested archives that leave nothing unread (a
+    /// corrupt member, scanned as far as it goes), and files whose findings
+    /// went over the per-rule budget.
     pub notes: Vec<String>,
+    /// Hits dropped by the per-file budget so far (counted, not kept).
+    pub capped: u64,
+    /// Bytes left unread because a limit was reached (depth, members,
+    /// expansion budget, ratio), each naming the file and the limit: the
+    /// layer's scan is incomplete.
+    pub unread: Vec<String>,
     first_file_rule: usize,
     scratch: Vec<u8>,
 }
@@ -89,6 +106,8 @@ impl<'s> ContentScanner<'s> {
             limits,
             budget: limits.max_expanded,
             notes: Vec::new(),
+            capped: 0,
+            unread: Vec::new(),
             first_file_rule,
             scratch: vec![0; BUFFER],
         }
@@ -125,8 +144,8 @@ impl<'s> ContentScanner<'s> {
                 return nested::scan(self, kind, path, inner, depth, &mut chained);
             }
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
+            self.unread.push(format!(
+                "{at}: {kind:?} archive nested deeper than the nested-archive depth limit ({} levels) not opened; only its raw bytes were scanned",
                 self.limits.max_depth
             ));
         }
@@ -156,6 +175,19 @@ impl<'s> ContentScanner<'s> {
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }
 
+    /// Records what the per-file budget dropped: one note per rule, with the count.
+    fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
+        for (rule, n) in cap.dropped() {
+            self.capped += n;
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at}: {n} more {} matches not listed (budget: {} findings per rule and file)",
+                self.scanner.rule(rule).id,
+                cap.max()
+            ));
+        }
+    }
+
     /// Scans bytes that are not an archive.
     pub(super) fn scan_plain(
         &mut self,
@@ -166,7 +198,8 @@ impl<'s> ContentScanner<'s> {
         eof: bool,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
-        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader)?;
+        let mut cap = HitCap::new(self.limits.max_hits_per_rule);
+        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
             let as_path = match inner {
                 Some(i) => {
@@ -195,10 +228,11 @@ impl<'s> ContentScanner<'s> {
                 .collect();
             found.extend(decoded);
             if !found.is_empty() {
-                hits.extend(found);
+                cap.admit(found, &mut hits);
                 hits = dedupe(self.scanner, hits);
             }
         }
+        self.note_capped(path, inner, &cap);
         Ok(hits
             .into_iter()
             .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })

@@ -168,6 +168,9 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
         let _ = kind;
         found.push(("file-keystore", 0, data.to_vec()));
     }
+    // Lines are counted in one pass over the file, in offset order.
+    found.sort_by_key(|f| f.1);
+    let (mut counted_to, mut newlines) = (0usize, 0u64);
     found
         .into_iter()
         // A keystore is binary: template-like bytes inside it mean nothing.
@@ -176,7 +179,10 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
         })
         .filter_map(|(id, off, secret)| {
             let idx = RULES.iter().position(|r| r.id == id)?;
-            let line = memchr::memchr_iter(b'\n', &data[..off.min(data.len())]).count() as u64 + 1;
+            let off_in = off.min(data.len());
+            newlines += memchr::memchr_iter(b'\n', &data[counted_to..off_in]).count() as u64;
+            counted_to = off_in;
+            let line = newlines + 1;
             Some(Hit {
                 rule: first_rule + idx,
                 offset: off as u64,
@@ -351,34 +357,69 @@ fn dotenv(text: &str, found: &mut Vec<Found>) {
     }
 }
 
+/// Sensitive string attributes of a Terraform state, in one pass over the
+/// text: a state holds tens of thousands of them, so each value's offset
+/// comes from where the tokenizer met it, never from a search.
 fn tfstate(data: &[u8], found: &mut Vec<Found>) {
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) else { return };
-    let mut stack = vec![&doc];
-    while let Some(v) = stack.pop() {
-        match v {
-            serde_json::Value::Object(map) => {
-                for (k, val) in map {
-                    let key = k.to_ascii_lowercase();
-                    let sensitive = ["password", "secret", "private_key", "access_key", "token"]
-                        .iter()
-                        .any(|w| key.contains(w));
-                    match val {
-                        serde_json::Value::String(s)
-                            if sensitive
-                                && s.len() >= 8
-                                && !filter::is_placeholder_word(s.as_bytes()) =>
-                        {
-                            let at = offset_of(&String::from_utf8_lossy(data), s, 0);
-                            found.push(("file-terraform-state-secret", at, s.as_bytes().to_vec()));
-                        }
-                        other => stack.push(other),
-                    }
+    // Only valid JSON is a state (checked without building a tree).
+    if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+        return;
+    }
+    let sensitive = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["password", "secret", "private_key", "access_key", "token"].iter().any(|w| key.contains(w))
+    };
+    // Some(is the key sensitive) between `"key":` and its value.
+    let mut pending: Option<bool> = None;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'"' => {
+                let end = json_string_end(data, i);
+                let mut next = end;
+                while next < data.len() && data[next].is_ascii_whitespace() {
+                    next += 1;
                 }
+                let text = || serde_json::from_slice::<String>(&data[i..end]).ok();
+                if data.get(next) == Some(&b':') {
+                    pending = Some(text().is_some_and(|k| sensitive(&k)));
+                    i = next + 1;
+                    continue;
+                }
+                if pending == Some(true)
+                    && let Some(s) = text()
+                    && s.len() >= 8
+                    && !filter::is_placeholder_word(s.as_bytes())
+                {
+                    found.push(("file-terraform-state-secret", i + 1, s.into_bytes()));
+                }
+                pending = None;
+                i = end;
             }
-            serde_json::Value::Array(items) => stack.extend(items.iter()),
-            _ => {}
+            b'{' | b'[' | b',' | b'}' | b']' => {
+                pending = None;
+                i += 1;
+            }
+            _ => i += 1,
         }
     }
+}
+
+/// The index just past the closing quote of the JSON string opening at `start`.
+fn json_string_end(data: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while let Some(k) = memchr::memchr2(b'"', b'\\', &data[i..]) {
+        let at = i + k;
+        if data[at] == b'\\' {
+            i = at + 2;
+            if i >= data.len() {
+                return data.len();
+            }
+        } else {
+            return at + 1;
+        }
+    }
+    data.len()
 }
 
 /// The `data` (base64) and `stringData` values of a Kubernetes Secret
@@ -495,5 +536,23 @@ mod tests {
         );
         assert!(ids("/app/.env", "DEBUG=true\nAPI_TOKEN=changeme\n").is_empty());
         assert_eq!(ids("/app/.env", "API_TOKEN=Zq8Lm3Xv9Rt2Wp7Kc4Hs\n").len(), 1);
+    }
+
+    #[test]
+    fn terraform_state_values_nested_escaped_and_placed() {
+        let state = r#"{"resources": [{"instances": [{"attributes": {
+            "db_password": "Hq7\"pW2xLk9vM",
+            "name": "not-a-secret-value",
+            "tokens": ["x"],
+            "nested": {"api_token": "Zq8Lm3Xv9Rt2Wp7"}
+        }}]}]}"#;
+        let hits = detect("/srv/terraform.tfstate", state.as_bytes(), 0);
+        let got: Vec<(u64, String)> = hits
+            .iter()
+            .map(|h| (h.line, String::from_utf8_lossy(h.secret.expose()).into_owned()))
+            .collect();
+        assert_eq!(got, [(2, "Hq7\"pW2xLk9vM".to_owned()), (5, "Zq8Lm3Xv9Rt2Wp7".to_owned())]);
+        assert_eq!(&state[hits[1].offset as usize..][..15], "Zq8Lm3Xv9Rt2Wp7");
+        assert!(detect("/srv/terraform.tfstate", b"{\"password\": \"Hq7pW2xLk9vM\"", 0).is_empty());
     }
 }

@@ -9,6 +9,7 @@
 //! - [`config`]: the image config and build history;
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
+pub mod cap;
 pub mod config;
 pub mod content;
 pub mod context;
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod nested;
 pub mod pattern;
 pub mod prefilter;
+pub mod scrub;
 pub mod stream;
 pub mod validate;
 
@@ -67,6 +69,10 @@ pub struct RuleInfo {
 pub struct Suppressed {
     /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
     pub known_examples: AtomicU64,
+    /// Findings over the per-rule budget of one file or config string.
+    pub over_file_budget: AtomicU64,
+    /// Findings over the per-run budget.
+    pub over_run_budget: AtomicU64,
 }
 
 /// The compiled detectors.

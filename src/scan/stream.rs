@@ -4,6 +4,7 @@
 
 use std::io::{self, Read};
 
+use super::cap::HitCap;
 use super::{Hit, Scanner, dedupe};
 
 /// New bytes scanned per step.
@@ -66,6 +67,8 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
     /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
+    /// Each step's hits are charged to `cap`, so a file of endless matches
+    /// holds at most the cap in memory.
     ///
     /// # Errors
     /// The reader's errors; hits found before one are lost with it.
@@ -75,6 +78,7 @@ impl Scanner {
         mut filled: usize,
         mut eof: bool,
         reader: &mut dyn Read,
+        cap: &mut HitCap,
     ) -> io::Result<Vec<Hit>> {
         debug_assert_eq!(buf.len(), BUFFER);
         let mut base = 0u64;
@@ -95,11 +99,9 @@ impl Scanner {
                 }
             });
             raw.sort_by_key(|m| m.secret.0);
-            for m in &raw {
-                if let Some(h) = self.to_hit(data, base, m, &mut lines) {
-                    hits.push(h);
-                }
-            }
+            let step: Vec<Hit> =
+                raw.iter().filter_map(|m| self.to_hit(data, base, m, &mut lines)).collect();
+            cap.admit(dedupe(self, step), &mut hits);
             if eof {
                 break;
             }

@@ -15,6 +15,7 @@ mod extract;
 mod formats;
 mod fuzz_regressions;
 mod incident_reports;
+mod providers;
 mod real_tools;
 mod registry;
 mod reports;
