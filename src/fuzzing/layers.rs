@@ -12,7 +12,7 @@ use super::{put, scratch};
 use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::store::BlobStore;
-use crate::image::whiteout::{Fate, Timeline};
+use crate::image::whiteout::Timeline;
 use crate::image::{Image, ImageConfig, Layer};
 
 /// What the walk of the fuzzed layer saw.
