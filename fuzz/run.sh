@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs strata's cargo-fuzz targets, one at a time, each for N seconds.
 #
-#   fuzz/run.sh [TARGET...] [--seconds N] [--keep-going]
+#   fuzz/run.sh [TARGET...] [--seconds N] [--keep-going] [--no-build]
 #
 # No TARGET: every target. Each run is niced (-n 15) with -rss_limit_mb=2048
 # and -timeout=10. A run stops at its first crasher unless --keep-going
@@ -10,16 +10,19 @@
 # fuzz/seeds/TARGET and the real-tool images in corpus/real.
 # Crashers land in fuzz/artifacts/TARGET/; logs in fuzz/logs/. Prints one
 # summary line per target: seconds, execs, corpus size, new crashers.
+# --no-build runs the binaries already built (while a rebuild goes on).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 seconds=60
+build=1
 targets=()
 mode=()
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#*=}"; shift ;;
+    --no-build) build=0; shift ;;
     --keep-going) mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); shift ;;
     -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
@@ -76,7 +79,9 @@ seed() {
   esac
 }
 
-nice -n 10 cargo +nightly fuzz build >/dev/null 2>&1 || nice -n 10 cargo +nightly fuzz build
+if ((build)); then
+  nice -n 10 cargo +nightly fuzz build >/dev/null 2>&1 || nice -n 10 cargo +nightly fuzz build
+fi
 mkdir -p logs
 for t in "${targets[@]}"; do
   seed "$t"
@@ -90,9 +95,9 @@ for t in "${targets[@]}"; do
   code=$?
   set -e
   took=$(( $(date +%s) - start ))
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   if [ -z "$execs" ]; then
-    execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#')  # fork mode: last status line
+    execs=$(grep -aEo '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)  # fork mode: last status line
   fi
   size=$(find "corpus/$t" -type f | wc -l)
   after=$(find "artifacts/$t" -type f | wc -l)

@@ -104,6 +104,7 @@ fn walk_on_base(top: &[u8]) -> Walked {
     }
     for path in ["/app", "/app/config.txt"] {
         let fate = timeline.fate(0, path);
+        // A later entry of the same layer may replace it too (last entry wins).
         assert!(fate.removed_in().is_none_or(|n| n <= 1), "removed by a layer that doesn't exist");
     }
     walked

@@ -18,6 +18,9 @@ fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     let Ok(targets) = std::fs::read_dir(dir) else { return out };
     for t in targets {
         let t = t.unwrap();
+        if !t.file_type().unwrap().is_dir() {
+            continue;
+        }
         let name = t.file_name().to_string_lossy().into_owned();
         assert!(fuzzing::TARGETS.contains(&name.as_str()), "{} is no fuzz target", name);
         for f in std::fs::read_dir(t.path()).unwrap() {
