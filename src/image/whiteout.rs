@@ -427,6 +427,7 @@ impl Timeline {
             }
             // Hardlinks made while a holder still shows the bytes join the holders.
             let mut i = 0;
+            let mut relinked = Vec::new();
             while i < holders.len() {
                 let h_key = holders[i].key;
                 let h_since = holders[i].since;
@@ -441,6 +442,15 @@ impl Timeline {
                         && idx.replaces(h, kind, h_since, *at).is_none();
                     if alive_then && holding.insert(key(link)) {
                         holders.push(Holder::new(link, *at));
+                    } else if alive_then {
+                        // Already a holder from below, re-linked to the same bytes in this
+                        // layer: the new link, not a replacement, is what it shows now.
+                        relinked.push((key(link), *at));
+                    }
+                }
+                for (k, at) in relinked.drain(..) {
+                    if let Some(x) = holders.iter_mut().find(|x| x.key == k && x.since < at) {
+                        x.since = at;
                     }
                 }
                 i += 1;
