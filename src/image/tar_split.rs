@@ -183,7 +183,8 @@ impl Rebuild {
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         match &self.expected {
             Some(expected) if *expected != actual => Err(invalid(format!(
-                "the layer rebuilt from {} and {} hashes to {actual}, but the storage records {expected}: its files changed since it was stored",
+                // The cause first: error texts are cut at their first ": " when printed.
+                "its files changed since it was stored (the layer rebuilt from {} and {} hashes to {actual}; the storage records {expected})",
                 self.record.display(),
                 self.root.display()
             ))),

@@ -130,7 +130,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         .findings
         .iter()
         .map(|f| {
-            json!({
+            let mut result = json!({
                 "ruleId": f.rule_id,
                 "ruleIndex": used[f.rule_id.as_str()],
                 "level": level(f.severity),
@@ -143,9 +143,13 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     "layerIndex": f.layer_index,
                     "createdBy": f.created_by.as_deref(),
                     "secretSha256": f.secret.sha256(),
-                    "verification": f.verification,
                 },
-            })
+            });
+            // Only with --verify: the live check's outcome.
+            if let Some(v) = &f.verification {
+                result["properties"]["verification"] = json!(v);
+            }
+            result
         })
         .collect();
     let log = json!({
