@@ -12,7 +12,7 @@ use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
 use crate::scan::content::{ContentScanner, FileHit, Limits};
-use crate::scan::{Hit, Scanner, config, context};
+use crate::scan::{Hit, Scanner, config, context, git};
 
 /// What one layer's walk produced.
 #[derive(Debug, Default, Clone)]
@@ -57,6 +57,7 @@ pub fn scan_layer(
     let mut hits = Vec::new();
     let mut links = Vec::new();
     let mut notes = Vec::new();
+    let mut git = git::Collector::new(limits.git);
     let (summary, err) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -68,6 +69,10 @@ pub fn scan_layer(
             .collect();
         let walked = layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
             match (entry.kind, content) {
+                // Git object stores are read whole after the walk (see scan::git).
+                (EntryKind::File, Some(reader)) if git::classify(entry.path).is_some() => {
+                    git.add(entry.path, reader)?;
+                }
                 (EntryKind::File, Some(reader)) if workers > 0 && entry.size <= JOB_MAX => {
                     let mut data = Vec::with_capacity(entry.size as usize);
                     std::io::Read::read_to_end(reader, &mut data)?;
@@ -99,6 +104,8 @@ pub fn scan_layer(
         }
         walked
     });
+    let (git_hits, git_errors) = git.scan(&mut cs);
+    hits.extend(git_hits);
     bar.finish();
     progress.layer_done();
     hits.sort_by(|a, b| {
@@ -107,7 +114,11 @@ pub fn scan_layer(
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
-    let complete = err.is_none();
+    // A git store read only in part is an incomplete scan, not a warning.
+    for e in &git_errors {
+        diag.error(format!("{}: layer {}: {e}", image.target, layer.index));
+    }
+    let complete = err.is_none() && git_errors.is_empty();
     if let Some(e) = err {
         diag.error(e.to_string());
     }

@@ -41,6 +41,8 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
     pub zip_in_memory: u64,
+    /// Bounds on git object stores found in layers.
+    pub git: super::git::Limits,
 }
 
 impl Default for Limits {
@@ -51,6 +53,7 @@ impl Default for Limits {
             max_expanded: 1 << 30,
             max_ratio: 200,
             zip_in_memory: 32 << 20,
+            git: super::git::Limits::default(),
         }
     }
 }

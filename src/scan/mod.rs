@@ -15,6 +15,7 @@ pub mod context;
 pub mod entropy;
 pub mod file;
 pub mod filter;
+pub mod git;
 pub mod nested;
 pub mod pattern;
 pub mod prefilter;

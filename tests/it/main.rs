@@ -12,6 +12,7 @@ mod cache;
 mod detection;
 mod extract;
 mod formats;
+mod git_history;
 mod real_tools;
 mod registry;
 mod reports;
