@@ -29,7 +29,7 @@ use crate::scan::content::{FileHit, Limits};
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -49,6 +49,10 @@ struct CachedHit {
     line: u64,
     secret: String,
     validation: Option<String>,
+    #[serde(default)]
+    failed_check: bool,
+    #[serde(default)]
+    decoding: Vec<String>,
 }
 
 /// Per-run memory plus an optional directory of entries.
@@ -204,6 +208,8 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
                 line: fh.hit.line,
                 secret: base64::engine::general_purpose::STANDARD.encode(fh.hit.secret.expose()),
                 validation: fh.hit.validation.clone(),
+                failed_check: fh.hit.failed_check,
+                decoding: fh.hit.decoding.clone(),
             })
             .collect(),
         links: scan.links.clone(),
@@ -231,6 +237,8 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
             line: h.line,
             secret: Secret::new(secret),
             validation: h.validation,
+            failed_check: h.failed_check,
+            decoding: h.decoding,
         };
         hits.push((h.path, FileHit { inner_path: h.inner_path, hit }));
     }

@@ -283,10 +283,12 @@ fn fate_with_links(
 
 fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
     let rule = scanner.rule(hit.rule);
+    // A failed offline check means a mangled or truncated credential: still reported, lower.
+    let severity = if hit.failed_check { rule.severity.lowered() } else { rule.severity };
     Finding {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
-        severity: rule.severity,
+        severity,
         detector: rule.detector,
         target: image.target.clone(),
         image_digest: image.digest.clone(),
@@ -304,5 +306,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         validation: hit.validation,
         context: None,
         rule_severity: rule.severity,
+        decoding: hit.decoding,
     }
 }

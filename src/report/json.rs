@@ -61,6 +61,7 @@ struct FindingJson<'a> {
     fingerprint: String,
     context: Option<&'static str>,
     rule_severity: Severity,
+    decoding: Option<&'a [String]>,
 }
 
 impl<'a> FindingJson<'a> {
@@ -89,6 +90,7 @@ impl<'a> FindingJson<'a> {
             fingerprint: f.fingerprint(),
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
+            decoding: (!f.decoding.is_empty()).then_some(f.decoding.as_slice()),
         }
     }
 }

@@ -183,6 +183,8 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
                 line,
                 secret: Secret::new(secret),
                 validation: None,
+                failed_check: false,
+                decoding: Vec::new(),
             })
         })
         .collect()

@@ -39,8 +39,13 @@ pub struct Hit {
     pub line: u64,
     /// The secret.
     pub secret: Secret,
-    /// What a validator confirmed.
+    /// What a validator confirmed, or what it found wrong.
     pub validation: Option<String>,
+    /// The rule's validator rejected the secret: the finding is lowered.
+    pub failed_check: bool,
+    /// Decodings applied to reach the secret, outermost first (`base64`,
+    /// `utf16le`…); empty when it was found in the bytes as stored.
+    pub decoding: Vec<String>,
 }
 
 /// What a rule is, for findings: pattern rules, entropy rules and the file
@@ -188,6 +193,8 @@ impl Scanner {
             line: lines.line_at(buf, m.secret.0),
             secret: Secret::new(secret.to_vec()),
             validation: m.validation.clone(),
+            failed_check: m.failed_check,
+            decoding: Vec::new(),
         })
     }
 }

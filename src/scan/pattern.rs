@@ -22,8 +22,10 @@ pub struct RawMatch {
     pub end: usize,
     /// Byte range of the secret in the buffer.
     pub secret: (usize, usize),
-    /// What the validator confirmed.
+    /// What the validator confirmed, or what it found wrong.
     pub validation: Option<String>,
+    /// The rule's validator rejected the candidate: reported at a lower severity.
+    pub failed_check: bool,
 }
 
 /// Keyword automaton plus compiled rules, immutable and shared by workers.
@@ -141,17 +143,31 @@ impl PatternEngine {
                     continue;
                 }
                 let secret = &hay[ss..se];
-                if let Some(validation) = accept(sig, secret) {
-                    emit(RawMatch { rule, start: ms, end: me, secret: (ss, se), validation });
+                if let Some(checked) = accept(sig, secret) {
+                    let (validation, failed_check) = match checked {
+                        None => (None, false),
+                        Some(Ok(note)) => (Some(note), false),
+                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                    };
+                    emit(RawMatch {
+                        rule,
+                        start: ms,
+                        end: me,
+                        secret: (ss, se),
+                        validation,
+                        failed_check,
+                    });
                 }
             }
         }
     }
 }
 
-/// Applies the rule's gates to a candidate. `Some(validation note)` when it
-/// passes (the note is `None` for rules without a validator).
-fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
+/// Applies the rule's gates to a candidate. `Some(validator outcome)` when
+/// it passes the placeholder and entropy gates (`None` inside for rules
+/// without a validator). A failed validator does not drop the candidate: a
+/// truncated or mangled credential is still a leak, reported lower.
+fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<Result<String, String>>> {
     if filter::is_placeholder(secret) {
         return None;
     }
@@ -165,7 +181,7 @@ fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
     }
     match sig.validator {
         None => Some(None),
-        Some(v) => v.check(secret).map(Some),
+        Some(v) => Some(Some(v.check(secret))),
     }
 }
 

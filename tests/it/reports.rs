@@ -89,6 +89,8 @@ struct FindingJson {
     fingerprint: String,
     context: Option<String>,
     rule_severity: String,
+    /// Decodings applied to reach the secret, outermost first; null when none.
+    decoding: Option<Vec<String>>,
 }
 
 #[test]
