@@ -205,7 +205,55 @@ pub fn scan_image(
         scans[i] = Some(s);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
-    findings_from(image, scanner, scans, use_context)
+    let mut findings = findings_from(image, scanner, scans, use_context);
+    findings.extend(attestation_findings(image, scanner, diag));
+    findings
+}
+
+/// Attestation documents larger than this are not read (an error says so).
+const MAX_ATTESTATION_BYTES: u64 = crate::image::store::MAX_JSON_BYTES;
+
+/// Findings in the attestations beside an image (build provenance, SBOMs):
+/// status `config` (published with the image), `location` naming the
+/// attestation, the image it describes, the document and the JSON path.
+fn attestation_findings(image: &Image, scanner: &Scanner, diag: &Diagnostics) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for a in &image.attestations {
+        for layer in &a.layers {
+            let what =
+                format!("{}: attestation {} document {}", image.target, a.digest, layer.digest);
+            let mut bytes = Vec::new();
+            let read = image.store.open(&layer.member).and_then(|r| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(r, MAX_ATTESTATION_BYTES + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| crate::image::Error::io(&layer.member, e))
+            });
+            if let Err(e) = read {
+                diag.error(format!("{what}: {e}; not scanned"));
+                continue;
+            }
+            if bytes.len() as u64 > MAX_ATTESTATION_BYTES {
+                diag.error(format!(
+                    "{what}: larger than {MAX_ATTESTATION_BYTES} bytes; not scanned"
+                ));
+                continue;
+            }
+            let describes = a.describes.as_deref().unwrap_or("an unnamed image");
+            for jh in crate::scan::attestation::scan_document(scanner, &bytes) {
+                let mut f = base_finding(image, scanner, jh.hit);
+                f.line = None;
+                f.detector = Detector::Config;
+                f.location = Some(format!(
+                    "attestation {} for {describes}, document {}: {}",
+                    a.digest, layer.digest, jh.json_path
+                ));
+                findings.push(f);
+            }
+        }
+    }
+    findings
 }
 
 /// Resolves statuses and builds findings from per-layer scans.

@@ -9,6 +9,7 @@
 //! - [`config`]: the image config and build history;
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
+pub mod attestation;
 pub mod config;
 pub mod content;
 pub mod context;

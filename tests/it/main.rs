@@ -7,6 +7,7 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod attestations;
 mod bad_input;
 mod cache;
 mod detection;
