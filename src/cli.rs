@@ -401,6 +401,11 @@ pub fn escape_for_terminal(s: &str) -> String {
     out
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// True when stdout is a terminal.
 pub fn stdout_is_terminal() -> bool {
     io::stdout().is_terminal()
@@ -476,6 +481,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     // only then is a report without images clean.
     let empty_sweep = targets.is_empty()
         && (args.shard.is_some() || sweep != crate::registry::sweep::Sweep::Targets);
+    let started_at = unix_now();
     let report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();
     let color = match args.color {
@@ -487,7 +493,21 @@ fn scan(args: ScanArgs) -> Result<Exit> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let opts = crate::report::RenderOptions { show_secrets: args.show_secrets, color };
+    let redactor = crate::redact::Redactor::new(report.findings.iter().map(|f| &f.secret));
+    let command: Vec<String> =
+        std::env::args().map(|a| crate::report::html::shell_quote(&a)).collect();
+    let opts = crate::report::RenderOptions {
+        show_secrets: args.show_secrets,
+        color,
+        fail_on: args.fail_on,
+        started_at,
+        finished_at: unix_now(),
+        command: if args.show_secrets {
+            command.join(" ")
+        } else {
+            redactor.apply(&command.join(" "))
+        },
+    };
     report.write(args.format, opts, &mut sink)?;
     sink.flush()?;
     if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {

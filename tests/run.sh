@@ -14,6 +14,9 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 # The HTTPS registry test makes its own CA.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Report tests (tests/it/incident_reports.rs): the HTML report in a real browser, JUnit XSD.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}"
   apt-get update -qq

@@ -2,8 +2,11 @@
 //! to a `Write` and see findings and image records only, never rules'
 //! regexes or tar. Secrets are redacted unless `show_secrets`.
 
+pub mod gitlab;
+pub mod html;
 pub mod human;
 pub mod json;
+pub mod junit;
 pub mod sarif;
 
 use std::collections::BTreeMap;
@@ -23,6 +26,12 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for code scanning dashboards.
     Sarif,
+    /// A self-contained HTML incident report with the layer timeline.
+    Html,
+    /// GitLab's secret-detection report (schema 15.2.1).
+    Gitlab,
+    /// JUnit XML: one test case per finding, failing at or above `--fail-on`.
+    Junit,
 }
 
 /// Everything a report shows.
@@ -41,12 +50,37 @@ pub struct Report {
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RenderOptions {
     /// Print raw secrets.
     pub show_secrets: bool,
     /// Use ANSI colour (human format only).
     pub color: bool,
+    /// The `--fail-on` gate (JUnit fails test cases at or above it; HTML shows it).
+    pub fail_on: Severity,
+    /// When the scan started, in seconds since the Unix epoch (GitLab, HTML).
+    pub started_at: u64,
+    /// When the scan finished, in seconds since the Unix epoch.
+    pub finished_at: u64,
+    /// How the scan was run, for the HTML header: the command line, secrets redacted.
+    pub command: String,
+}
+
+impl RenderOptions {
+    /// Options for a report rendered now, with no run details (tests, `merge`).
+    pub fn new(show_secrets: bool, color: bool) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        RenderOptions {
+            show_secrets,
+            color,
+            fail_on: Severity::Low,
+            started_at: now,
+            finished_at: now,
+            command: String::new(),
+        }
+    }
 }
 
 impl Report {
@@ -80,6 +114,9 @@ impl Report {
             Format::Human => human::write(self, opts, out),
             Format::Json => json::write(self, opts, out),
             Format::Sarif => sarif::write(self, opts, out),
+            Format::Html => html::write(self, opts, out),
+            Format::Gitlab => gitlab::write(self, opts, out),
+            Format::Junit => junit::write(self, opts, out),
         }
     }
 }

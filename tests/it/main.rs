@@ -7,6 +7,7 @@
 #[path = "../../corpus/gen/imagegen.rs"]
 mod imagegen;
 
+mod action;
 mod attestations;
 mod bad_input;
 mod cache;
@@ -14,6 +15,7 @@ mod detection;
 mod extract;
 mod formats;
 mod git_history;
+mod incident_reports;
 mod real_tools;
 mod registry;
 mod reports;
