@@ -81,6 +81,8 @@ impl Scanner {
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
+        // Decoding work allowed for this whole stream (one file or member).
+        let mut budget = super::decode::Budget::default();
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
@@ -88,17 +90,11 @@ impl Scanner {
             }
             let data = &buf[..filled];
             let cutoff = if eof { filled } else { filled - OVERLAP };
-            let mut raw = Vec::new();
-            self.engine.find(data, &mut |m| {
-                if m.start >= report_from && m.start < cutoff {
-                    raw.push(m);
-                }
-            });
-            raw.sort_by_key(|m| m.secret.0);
-            for m in &raw {
-                if let Some(h) = self.to_hit(data, base, m, &mut lines) {
-                    hits.push(h);
-                }
+            let mut found = self.window_hits(data, base, report_from, cutoff, &mut budget);
+            found.sort_by_key(|(pos, _)| *pos);
+            for (pos, mut h) in found {
+                h.line = lines.line_at(data, pos);
+                hits.push(h);
             }
             if eof {
                 break;

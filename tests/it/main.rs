@@ -11,6 +11,7 @@ mod action;
 mod attestations;
 mod bad_input;
 mod cache;
+mod decoding;
 mod detection;
 mod extract;
 mod formats;
