@@ -200,33 +200,36 @@ pub fn find(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &mut 
 }
 
 fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &mut Vec<Candidate>) {
+    let class = |k: usize| CLASS[data[k] as usize];
+    // A run that began before the window start was handled with the window it began in.
     let mut i = from;
-    while i < to {
-        if CLASS[data[i] as usize] == 0 {
+    if from > 0 && class(from - 1) != 0 {
+        while i < data.len() && class(i) != 0 {
             i += 1;
+        }
+    }
+    // Skip search: a run of MIN_BASE64 starting at `i` needs `data[i + MIN_BASE64 - 1]`
+    // in the alphabet; the last byte outside it before there says where to look next.
+    // Prose is crossed a word at a time instead of byte by byte.
+    while i < to && i + MIN_BASE64 <= data.len() {
+        let probe = i + MIN_BASE64 - 1;
+        if let Some(k) = (i..=probe).rev().find(|&k| class(k) == 0) {
+            i = k + 1;
             continue;
         }
         let start = i;
-        let (mut upper, mut lower) = (false, false);
-        while i < data.len() && CLASS[data[i] as usize] != 0 {
-            let b = data[i];
-            upper |= b.is_ascii_uppercase();
-            lower |= b.is_ascii_lowercase();
-            i += 1;
-        }
-        let mut end = i;
-        while end < data.len() && end - i < 2 && data[end] == b'=' {
+        let mut end = probe + 1;
+        while end < data.len() && class(end) != 0 {
             end += 1;
         }
-        let len = i - start;
-        // A run that began before the window start was handled with the window it began in.
-        if start == from && from > 0 && CLASS[data[from - 1] as usize] != 0 {
+        i = end;
+        let run = &data[start..end];
+        let len = run.len();
+        let upper = run.iter().any(u8::is_ascii_uppercase);
+        let lower = run.iter().any(u8::is_ascii_lowercase);
+        if len > MAX_RUN || !(upper && lower) || len % 4 == 1 {
             continue;
         }
-        if len < MIN_BASE64 || len > MAX_RUN || !(upper && lower) || len % 4 == 1 {
-            continue;
-        }
-        let run = &data[start..i];
         let has_std = run.iter().any(|&b| CLASS[b as usize] == 1);
         let has_url = run.iter().any(|&b| CLASS[b as usize] == 2);
         let (encoding, alphabet) = match (has_std, has_url) {
@@ -238,9 +241,13 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
             return;
         }
         let Ok(bytes) = engine(alphabet).decode(run) else { continue };
+        let mut padded = end;
+        while padded < data.len() && padded - end < 2 && data[padded] == b'=' {
+            padded += 1;
+        }
         let mut chain = vec![encoding];
         if let Some(decoded) = as_text(bytes, &mut chain) {
-            out.push(Candidate { start, end, chain, decoded });
+            out.push(Candidate { start, end: padded, chain, decoded });
         }
     }
 }
