@@ -29,7 +29,7 @@ use crate::scan::content::{FileHit, Limits};
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
