@@ -5,7 +5,8 @@
 //! Documents are recognised by their content (`manifests` vs `layers`), not
 //! by the media type a descriptor claims.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use serde::Deserialize;
@@ -69,6 +70,14 @@ impl PlatformFilter {
     }
 }
 
+/// What walking the indexes found: manifests in order, and every digest
+/// read (true for indexes), so each is read once.
+#[derive(Default)]
+struct Walked {
+    found: Found,
+    seen: HashMap<String, bool>,
+}
+
 /// A manifest found while walking indexes.
 struct ManifestRef {
     digest: String,
@@ -124,11 +133,30 @@ fn parse_json<'a, T: Deserialize<'a>>(
     target: &str,
     what: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+    // Never serde's own message: it quotes the offending value, which may be a secret.
+    crate::redact::parse_json(bytes).map_err(|e| Error::Invalid {
         file: target.to_owned(),
         what: what.to_owned(),
         reason: format!("corrupt JSON: {e}"),
     })
+}
+
+/// Refuses a digest strata cannot verify: only `sha256:` with 64 lowercase
+/// hex digits is accepted, so no blob is ever taken unchecked.
+fn check_algorithm(digest: &str, target: &str, what: &str) -> Result<(), Error> {
+    let hex = digest.strip_prefix("sha256:");
+    if hex
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Ok(());
+    }
+    let algorithm = digest.split_once(':').map_or("none", |(a, _)| a);
+    let reason = if algorithm == "sha256" {
+        "malformed sha256 digest (expected 64 lowercase hex digits)".to_owned()
+    } else {
+        format!("unsupported digest algorithm {algorithm:?} (only sha256 is verified)")
+    };
+    Err(Error::Invalid { file: target.to_owned(), what: what.to_owned(), reason })
 }
 
 fn blob_member(digest: &str) -> String {
@@ -183,8 +211,9 @@ fn reference_names(desc: &Descriptor) -> Vec<String> {
 fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec<Image>, Error> {
     let bytes = store.read_small("index.json")?;
     let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
-    let mut found = Found::default();
-    walk_index(target, store, &index, 0, &[], diag, &mut found)?;
+    let mut walked = Walked::default();
+    walk_index(target, store, &index, 0, &[], diag, &mut walked)?;
+    let found = walked.found;
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -311,7 +340,7 @@ fn walk_index(
     depth: usize,
     inherited: &[String],
     diag: &Diagnostics,
-    found: &mut Found,
+    walked: &mut Walked,
 ) -> Result<(), Error> {
     if depth > MAX_INDEX_DEPTH {
         return Err(Error::Invalid {
@@ -322,6 +351,7 @@ fn walk_index(
     }
     for desc in index.manifests() {
         let digest = desc.digest().to_string();
+        check_algorithm(&digest, target, "index entry")?;
         let platform = descriptor_platform(desc);
         let member = blob_member(&digest);
         if is_attestation(desc) {
@@ -336,7 +366,7 @@ fn walk_index(
                 continue;
             }
             match attestation(target, store, &digest, describes, diag) {
-                Ok(a) => found.attestations.push(a),
+                Ok(a) => walked.found.attestations.push(a),
                 Err(e) => diag.error(format!("{e}; attestation not scanned")),
             }
             continue;
@@ -356,19 +386,31 @@ fn walk_index(
         if references.is_empty() {
             references = inherited.to_vec();
         }
+        // Each digest is read once, however often it is listed (fan-out): a nested
+        // index is walked on its first visit only; a manifest listed again adds its names.
+        if let Some(&is_index) = walked.seen.get(&digest) {
+            if !is_index {
+                walked.found.images.push(ManifestRef { digest, platform, references });
+            }
+            continue;
+        }
         let bytes = store.read_small(&member)?;
         check_digest(&bytes, &digest, target, "manifest", diag);
         let doc: serde_json::Value = parse_json(&bytes, target, &format!("manifest {digest}"))?;
+        // Artifacts (referrers) are read once too: only image manifests add names again.
+        let skip_again =
+            doc.get("manifests").is_some() || (doc.get("layers").is_some() && is_artifact(&doc));
+        walked.seen.insert(digest.clone(), skip_again);
         if doc.get("manifests").is_some() {
             let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
-            walk_index(target, store, &nested, depth + 1, &references, diag, found)?;
+            walk_index(target, store, &nested, depth + 1, &references, diag, walked)?;
         } else if doc.get("layers").is_some() && is_artifact(&doc) {
             match attestation(target, store, &digest, None, diag) {
-                Ok(a) => found.attestations.push(a),
+                Ok(a) => walked.found.attestations.push(a),
                 Err(e) => diag.error(format!("{e}; referrer not scanned")),
             }
         } else if doc.get("layers").is_some() {
-            found.images.push(ManifestRef { digest, platform, references });
+            walked.found.images.push(ManifestRef { digest, platform, references });
         } else {
             diag.warn(format!(
                 "{target}: {digest} is neither an image manifest nor an index, skipped"
@@ -387,9 +429,14 @@ fn oci_image(
     let bytes = store.read_small(&blob_member(&m.digest))?;
     let manifest: ImageManifest = parse_json(&bytes, target, &format!("manifest {}", m.digest))?;
     let config_digest = manifest.config().digest().to_string();
+    check_algorithm(&config_digest, target, &format!("manifest {}: config", m.digest))?;
+    for (i, d) in manifest.layers().iter().enumerate() {
+        check_algorithm(d.digest().as_ref(), target, &format!("manifest {}: layer {i}", m.digest))?;
+    }
     let config_bytes = store.read_small(&blob_member(&config_digest))?;
     check_digest(&config_bytes, &config_digest, target, "config", diag);
     let (config, config_platform) = parse_config(&config_bytes, target, &config_digest)?;
+    let config = Arc::new(config);
     let layers = manifest
         .layers()
         .iter()
@@ -445,11 +492,34 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             reason: "lists no image".into(),
         });
     }
-    let mut images = Vec::with_capacity(entries.len());
+    let mut images: Vec<Image> = Vec::new();
+    // Entries naming the same config and layers are one image with several tags;
+    // a config shared by entries is read and parsed once.
+    let mut by_content: HashMap<(String, Vec<String>), usize> = HashMap::new();
+    type Parsed = (Arc<ImageConfig>, Option<String>, String);
+    let mut configs: HashMap<String, Parsed> = HashMap::new();
     for entry in entries {
-        let config_bytes = store.read_small(&entry.config)?;
-        let config_digest = sha256_of(&config_bytes);
-        let (config, platform) = parse_config(&config_bytes, target, &entry.config)?;
+        let content = (entry.config.clone(), entry.layers.clone());
+        if let Some(&i) = by_content.get(&content) {
+            for tag in entry.repo_tags.unwrap_or_default() {
+                if !images[i].references.contains(&tag) {
+                    images[i].references.push(tag);
+                }
+            }
+            continue;
+        }
+        let (config, platform, config_digest) = match configs.get(&entry.config) {
+            Some(parsed) => parsed.clone(),
+            None => {
+                let config_bytes = store.read_small(&entry.config)?;
+                let config_digest = sha256_of(&config_bytes);
+                let (config, platform) = parse_config(&config_bytes, target, &entry.config)?;
+                let parsed = (Arc::new(config), platform, config_digest);
+                configs.insert(entry.config.clone(), parsed.clone());
+                parsed
+            }
+        };
+        by_content.insert(content, images.len());
         let layers = entry
             .layers
             .iter()
@@ -500,6 +570,9 @@ fn parse_config(
 ) -> Result<(ImageConfig, Option<String>), Error> {
     let what = format!("config {name}");
     let typed: ImageConfiguration = parse_json(bytes, target, &what)?;
+    for (i, d) in typed.rootfs().diff_ids().iter().enumerate() {
+        check_algorithm(d, target, &format!("{what}: rootfs.diff_ids[{i}]"))?;
+    }
     let raw: serde_json::Value = parse_json(bytes, target, &what)?;
     let c = typed.config().as_ref();
     let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();

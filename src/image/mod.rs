@@ -6,12 +6,17 @@
 //! layer's tar entries, [`whiteout`] resolves what later layers did to each
 //! file, [`path`] normalises entry names.
 
+pub mod blob;
 pub mod compression;
+pub mod containers_storage;
 pub mod layer;
 pub mod layout;
 pub mod path;
+pub mod save_stream;
 pub mod source;
 pub mod store;
+pub mod tar_split;
+pub mod tarstream;
 pub mod whiteout;
 
 use std::io;
@@ -142,8 +147,8 @@ pub struct Image {
     pub digest: String,
     /// `os/arch[/variant]`, when known.
     pub platform: Option<String>,
-    /// The parsed config.
-    pub config: ImageConfig,
+    /// The parsed config (shared by images of one archive that name the same config).
+    pub config: std::sync::Arc<ImageConfig>,
     /// Layers in manifest order.
     pub layers: Vec<Layer>,
     /// Where the blobs are.
@@ -199,6 +204,23 @@ pub fn open(
     platform: Option<&PlatformFilter>,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
+    open_with(target, platform, None, diag)
+}
+
+/// [`open`], with the storage root `containers-storage:` targets use
+/// instead of the default (`--storage-root`).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with(
+    target: &str,
+    platform: Option<&PlatformFilter>,
+    storage_root: Option<&std::path::Path>,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, Error> {
+    if let Some(name) = target.strip_prefix(containers_storage::PREFIX) {
+        return containers_storage::open(target, name, storage_root, platform, diag);
+    }
     let store = source::open(target)?;
     layout::images(target, store, platform, diag)
 }

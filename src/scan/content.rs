@@ -5,6 +5,7 @@
 use std::io::{self, Read};
 
 use super::decode::{self, decode_utf16};
+use super::cap::HitCap;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -48,6 +49,15 @@ pub struct Limits {
     pub zip_in_memory: u64,
     /// Bounds on git object stores found in layers.
     pub git: super::git::Limits,
+    /// Findings kept per rule in one file (or archive member, or config
+    /// string); the rest are counted and reported as one note.
+    pub max_hits_per_rule: usize,
+    /// Candidates one rule may examine (captures, validator, filters) in one
+    /// file; beyond that its matches are counted, not examined.
+    pub max_candidates_per_rule: usize,
+    /// Findings kept per run (per layer while walking, then per run); the
+    /// rest are counted in the summary.
+    pub max_findings: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +69,9 @@ impl Default for Limits {
             max_ratio: 200,
             zip_in_memory: 32 << 20,
             git: super::git::Limits::default(),
+            max_hits_per_rule: 100,
+            max_candidates_per_rule: 10_000,
+            max_findings: 50_000,
         }
     }
 }
@@ -81,8 +94,16 @@ pub struct ContentScanner<'s> {
     pub limits: Limits,
     /// Expansion budget left for the current top-level file.
     pub budget: u64,
-    /// Problems met inside nested archives (bombs, corrupt members).
+    /// Problems met inside nested archives that leave nothing unread (a
+    /// corrupt member, scanned as far as it goes), and files whose findings
+    /// went over the per-rule budget.
     pub notes: Vec<String>,
+    /// Hits dropped by the per-file budget so far (counted, not kept).
+    pub capped: u64,
+    /// Bytes left unread because a limit was reached (depth, members,
+    /// expansion budget, ratio), each naming the file and the limit: the
+    /// layer's scan is incomplete.
+    pub unread: Vec<String>,
     first_file_rule: usize,
     scratch: Vec<u8>,
 }
@@ -97,6 +118,8 @@ impl<'s> ContentScanner<'s> {
             limits,
             budget: limits.max_expanded,
             notes: Vec::new(),
+            capped: 0,
+            unread: Vec::new(),
             first_file_rule,
             scratch: vec![0; BUFFER],
         }
@@ -133,8 +156,8 @@ impl<'s> ContentScanner<'s> {
                 return nested::scan(self, kind, path, inner, depth, &mut chained);
             }
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
+            self.unread.push(format!(
+                "{at}: {kind:?} archive nested deeper than the nested-archive depth limit ({} levels) not opened; only its raw bytes were scanned",
                 self.limits.max_depth
             ));
         }
@@ -169,6 +192,20 @@ impl<'s> ContentScanner<'s> {
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }
 
+    /// Records what the per-file budget dropped: one note per rule, with the count.
+    fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
+        for (rule, n) in cap.dropped() {
+            self.capped += n;
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at}: {n} more {} matches not listed (budget per rule and file: {} findings, {} candidates examined)",
+                self.scanner.rule(rule).id,
+                cap.max(),
+                cap.max_examined()
+            ));
+        }
+    }
+
     /// Scans bytes that are not an archive.
     pub(super) fn scan_plain(
         &mut self,
@@ -179,7 +216,11 @@ impl<'s> ContentScanner<'s> {
         eof: bool,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
-        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader)?;
+        let mut cap = HitCap::with_examined(
+            self.limits.max_hits_per_rule,
+            self.limits.max_candidates_per_rule,
+        );
+        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
             let as_path = match inner {
                 Some(i) => {
@@ -187,7 +228,12 @@ impl<'s> ContentScanner<'s> {
                 }
                 None => path.to_owned(),
             };
-            let mut found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            let mut found = file::detect(
+                &as_path,
+                &scratch[..filled],
+                self.first_file_rule,
+                &self.scanner.suppressed.file_placeholders,
+            );
             // Not counted again: the pattern rules see (and count) the same bytes.
             if !self.scanner.report_examples {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());
@@ -208,10 +254,11 @@ impl<'s> ContentScanner<'s> {
                 .collect();
             found.extend(decoded);
             if !found.is_empty() {
-                hits.extend(found);
+                cap.admit(found, &mut hits);
                 hits = dedupe(self.scanner, hits);
             }
         }
+        self.note_capped(path, inner, &cap);
         Ok(hits
             .into_iter()
             .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })

@@ -7,9 +7,11 @@
 //! - [`mod@file`]: credential files recognised by name and structure;
 //! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
 //! - [`config`]: the image config and build history;
+//! - [`packages`]: third-party package roots from package metadata (path context);
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
 pub mod attestation;
+pub mod cap;
 pub mod config;
 pub mod content;
 pub mod context;
@@ -18,9 +20,12 @@ pub mod entropy;
 pub mod file;
 pub mod filter;
 pub mod git;
+pub mod keystore;
 pub mod nested;
+pub mod packages;
 pub mod pattern;
 pub mod prefilter;
+pub mod scrub;
 pub mod stream;
 pub mod validate;
 
@@ -75,6 +80,13 @@ pub struct RuleInfo {
 pub struct Suppressed {
     /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
     pub known_examples: AtomicU64,
+    /// Placeholder values the file detectors set aside (the pattern engine
+    /// counts its own).
+    pub file_placeholders: AtomicU64,
+    /// Findings over the per-rule budget of one file or config string.
+    pub over_file_budget: AtomicU64,
+    /// Findings over the per-run budget.
+    pub over_run_budget: AtomicU64,
 }
 
 /// The compiled detectors.
@@ -156,6 +168,12 @@ impl Scanner {
         hex::encode(h.finalize())
     }
 
+    /// Candidates set aside as placeholders so far (pattern and entropy
+    /// rules, and the file detectors), for the summary.
+    pub fn placeholders(&self) -> u64 {
+        self.engine.placeholders() + self.suppressed.file_placeholders.load(Ordering::Relaxed)
+    }
+
     /// The signature rules with their examples.
     pub fn signatures(&self) -> &[Signature] {
         self.engine.rules()
@@ -203,6 +221,21 @@ impl Scanner {
             .into_iter()
             .filter_map(|(pos, m)| self.to_hit(data, base, &m).map(|h| (pos, h)))
             .collect();
+        found.extend(self.decoded_hits(data, base, from, to, budget));
+        found
+    }
+
+    /// Hits in the encoded runs found in `data[from..to]`, decoded within
+    /// `budget`, with the run's position in `data`.
+    pub(crate) fn decoded_hits(
+        &self,
+        data: &[u8],
+        base: u64,
+        from: usize,
+        to: usize,
+        budget: &mut decode::Budget,
+    ) -> Vec<(usize, Hit)> {
+        let mut found = Vec::new();
         let mut candidates = Vec::new();
         decode::find(data, from, to, budget, &mut candidates);
         for c in candidates {

@@ -4,6 +4,7 @@
 
 use std::io::{self, Read};
 
+use super::cap::HitCap;
 use super::{Hit, Scanner, dedupe};
 
 /// New bytes scanned per step.
@@ -66,6 +67,8 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
     /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
+    /// Each step's hits are charged to `cap`, so a file of endless matches
+    /// holds at most the cap in memory.
     ///
     /// # Errors
     /// The reader's errors; hits found before one are lost with it.
@@ -75,6 +78,7 @@ impl Scanner {
         mut filled: usize,
         mut eof: bool,
         reader: &mut dyn Read,
+        cap: &mut HitCap,
     ) -> io::Result<Vec<Hit>> {
         debug_assert_eq!(buf.len(), BUFFER);
         let mut base = 0u64;
@@ -90,12 +94,45 @@ impl Scanner {
             }
             let data = &buf[..filled];
             let cutoff = if eof { filled } else { filled - OVERLAP };
-            let mut found = self.window_hits(data, base, report_from, cutoff, &mut budget);
-            found.sort_by_key(|(pos, _)| *pos);
-            for (pos, mut h) in found {
-                h.line = lines.line_at(data, pos);
-                hits.push(h);
+            let mut raw = Vec::new();
+            // Rules whose budget is spent are only counted, not validated.
+            let mut over: Vec<usize> = Vec::new();
+            let mut examined: Vec<(usize, usize)> = Vec::new();
+            self.engine.find_within_budget(
+                data,
+                &|rule| cap.is_full(rule),
+                &mut |m| {
+                    if m.start >= report_from && m.start < cutoff {
+                        raw.push(m);
+                    }
+                },
+                &mut |rule, start| {
+                    if start >= report_from && start < cutoff {
+                        over.push(rule);
+                    }
+                },
+                &mut |rule, n| examined.push((rule, n)),
+            );
+            for (rule, n) in examined.drain(..) {
+                cap.add_examined(rule, n);
             }
+            for rule in over {
+                cap.add_dropped(rule, 1);
+            }
+            let mut found: Vec<(usize, Hit)> = raw
+                .iter()
+                .filter_map(|m| self.to_hit(data, base, m).map(|h| (m.secret.0, h)))
+                .collect();
+            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut budget));
+            found.sort_by_key(|(pos, _)| *pos);
+            let step: Vec<Hit> = found
+                .into_iter()
+                .map(|(pos, mut h)| {
+                    h.line = lines.line_at(data, pos);
+                    h
+                })
+                .collect();
+            cap.admit(dedupe(self, step), &mut hits);
             if eof {
                 break;
             }

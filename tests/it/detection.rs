@@ -263,7 +263,14 @@ fn nested_spec() -> ImageSpec {
 #[test]
 fn nested_archives_report_the_member_path() {
     let (code, json, err) = scan_spec(&nested_spec());
-    assert_eq!(code, 1, "{err}");
+    // The archive nested past the depth limit was not read: incomplete, exit 2.
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.lines().any(|l| l.contains("error")
+            && l.contains("/app/deep4.zip")
+            && l.contains("depth limit (3 levels)")),
+        "{err}"
+    );
     let common = |f: &Value| {
         assert_fields(
             f,
@@ -344,7 +351,7 @@ fn gzip_zeros(size: u64) -> Vec<u8> {
 }
 
 #[test]
-fn archive_bombs_stop_with_a_warning_and_the_layer_goes_on() {
+fn archive_bombs_stop_with_an_error_and_the_layer_goes_on() {
     // Just over the 1 GiB expansion budget of one layer file.
     let bomb = gzip_zeros((1 << 30) + (1 << 20));
     assert!(bomb.len() < 4 << 20, "compressed bomb is {} bytes", bomb.len());
@@ -367,12 +374,13 @@ fn archive_bombs_stop_with_a_warning_and_the_layer_goes_on() {
         ..ImageSpec::default()
     };
     let (code, json, err) = scan_spec(&spec);
-    assert_eq!(code, 1, "findings, not an error: {err}");
+    // A bomb leaves bytes unread: the scan is incomplete (exit 2), the rest goes on.
+    assert_eq!(code, 2, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("archive bomb")).collect();
     assert!(
-        warnings.iter().any(|l| l.contains("/data/disk.img.gz") && l.contains("warning")),
-        "gzip bomb warning: {err}"
+        warnings.iter().any(|l| l.contains("/data/disk.img.gz") && l.contains("error")),
+        "gzip bomb error: {err}"
     );
     assert!(
         warnings.iter().any(|l| l.contains("/data/bundle.zip") && l.contains("zeros.bin")),
