@@ -83,8 +83,7 @@ pub fn scan_layer_blob(
     let mut notes = Vec::new();
     let mut git = git::Collector::new(limits.git);
     // Entry ordinals of the git store files, for their hits.
-    let mut git_ordinals: std::collections::HashMap<String, u32> =
-        std::collections::HashMap::new();
+    let mut git_ordinals: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut roots = PackageRoots::default();
     let mut unread = Vec::new();
     let mut capped = 0;

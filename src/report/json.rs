@@ -66,6 +66,8 @@ struct FindingJson<'a> {
     /// Kubernetes containers running the image (only with `--k8s-pods`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     workloads: &'a [crate::finding::Workload],
+    /// The live check's outcome (only with `--verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     verification: Option<&'a crate::verify::Verification>,
 }
 

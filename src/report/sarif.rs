@@ -130,7 +130,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         .findings
         .iter()
         .map(|f| {
-            json!({
+            let mut result = json!({
                 "ruleId": f.rule_id,
                 "ruleIndex": used[f.rule_id.as_str()],
                 "level": level(f.severity),
@@ -145,7 +145,14 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     "secretSha256": f.secret.sha256(),
                     "verification": f.verification,
                 },
-            })
+            });
+            // Present only with `--verify`.
+            if f.verification.is_none()
+                && let Some(p) = result["properties"].as_object_mut()
+            {
+                p.remove("verification");
+            }
+            result
         })
         .collect();
     let log = json!({

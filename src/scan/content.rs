@@ -4,8 +4,8 @@
 
 use std::io::{self, Read};
 
-use super::decode::{self, decode_utf16};
 use super::cap::HitCap;
+use super::decode::{self, decode_utf16};
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 

@@ -240,7 +240,11 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 /// are counted in `placeholders`: structural ones for every rule, stock and
 /// template words for the entropy and `generic-*` rules, whose values have no
 /// format of their own (a provider token with `FAKE` in it is still a token).
-fn accept(sig: &Signature, secret: &[u8], placeholders: &AtomicU64) -> Option<Option<Result<String, String>>> {
+fn accept(
+    sig: &Signature,
+    secret: &[u8],
+    placeholders: &AtomicU64,
+) -> Option<Option<Result<String, String>>> {
     let contextual = sig.detector == Detector::Entropy || sig.is_generic();
     if filter::is_placeholder(secret) || (contextual && filter::is_placeholder_word(secret)) {
         placeholders.fetch_add(1, Ordering::Relaxed);
