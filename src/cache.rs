@@ -59,6 +59,10 @@ struct CachedHit {
     line: u64,
     secret: String,
     validation: Option<String>,
+    #[serde(default)]
+    failed_check: bool,
+    #[serde(default)]
+    decoding: Vec<String>,
 }
 
 /// Per-run memory plus an optional directory of entries.
@@ -254,6 +258,8 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
                 line: fh.hit.line,
                 secret: base64::engine::general_purpose::STANDARD.encode(fh.hit.secret.expose()),
                 validation: fh.hit.validation.clone(),
+                failed_check: fh.hit.failed_check,
+                decoding: fh.hit.decoding.clone(),
             })
             .collect(),
         packages: scan.packages.clone(),
@@ -281,6 +287,8 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
             line: h.line,
             secret: Secret::new(secret),
             validation: h.validation,
+            failed_check: h.failed_check,
+            decoding: h.decoding,
         };
         hits.push((h.path, h.ordinal, FileHit { inner_path: h.inner_path, hit }));
     }

@@ -45,6 +45,16 @@ impl Severity {
         }
     }
 
+    /// Two steps lower, at least info: the severity of a finding whose
+    /// offline check failed (critical → medium, high → low, else info).
+    pub fn lowered(self) -> Severity {
+        match self {
+            Severity::Critical => Severity::Medium,
+            Severity::High => Severity::Low,
+            Severity::Medium | Severity::Low | Severity::Info => Severity::Info,
+        }
+    }
+
     /// All severities, most severe first.
     pub const ALL: [Severity; 5] =
         [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
@@ -220,6 +230,9 @@ pub struct Finding {
     pub context: Option<crate::scan::context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
+    /// Decodings applied to reach the secret (`["base64"]`,
+    /// `["base64", "utf16le"]`), outermost first; empty for stored bytes.
+    pub decoding: Vec<String>,
     /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
     pub workloads: Vec<Workload>,
     /// The live check's outcome (`--verify` only).

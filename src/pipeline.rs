@@ -15,7 +15,7 @@ use crate::image::{Image, Layer};
 use crate::progress::Progress;
 use crate::scan::content::{ContentScanner, FileHit, Limits};
 use crate::scan::packages::{self, PackageRoots};
-use crate::scan::{Hit, Scanner, config, context};
+use crate::scan::{Hit, Scanner, config, context, git};
 
 /// What one layer's walk produced.
 #[derive(Debug, Default, Clone)]
@@ -81,6 +81,9 @@ pub fn scan_layer_blob(
     let mut cs = ContentScanner::new(scanner, limits);
     let mut hits = Vec::new();
     let mut notes = Vec::new();
+    let mut git = git::Collector::new(limits.git);
+    // Entry ordinals of the git store files, for their hits.
+    let mut git_ordinals: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut roots = PackageRoots::default();
     let mut unread = Vec::new();
     let mut capped = 0;
@@ -96,6 +99,12 @@ pub fn scan_layer_blob(
             .collect();
         let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn std::io::Read>| {
             match (entry.kind, content) {
+                // Git object stores are read whole after the walk (see scan::git).
+                (EntryKind::File, Some(reader)) if git::classify(entry.path).is_some() => {
+                    packages::roots_from(entry.path, None, &mut roots);
+                    git_ordinals.insert(entry.path.to_owned(), entry.ordinal);
+                    git.add(entry.path, reader)?;
+                }
                 (EntryKind::File, Some(reader))
                     if (workers > 0 && entry.size <= JOB_MAX)
                         || (packages::wants_content(entry.path)
@@ -143,6 +152,13 @@ pub fn scan_layer_blob(
         }
         walked
     });
+    let (git_hits, git_errors) = git.scan(&mut cs);
+    for (path, fh) in git_hits {
+        let ordinal = git_ordinals.get(&path).copied().unwrap_or_default();
+        over_run += keep(&mut hits, &path, ordinal, vec![fh], limits.max_findings);
+    }
+    // A git store read only in part is an incomplete scan, not a warning.
+    unread.extend(git_errors);
     bar.finish();
     progress.layer_done();
     hits.sort_by(|a, b| {
@@ -170,6 +186,7 @@ pub fn scan_layer_blob(
     for note in cs.notes.into_iter().chain(notes) {
         diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
     }
+    // A git store read only in part is an incomplete scan, not a warning.
     for unread in unread {
         diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
     }
@@ -318,6 +335,53 @@ pub fn scan_image_prescanned(
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
     let mut findings = findings_from(image, scanner, scans, use_context);
     findings.extend(config_findings(image, scanner, limits, diag));
+    findings.extend(attestation_findings(image, scanner, diag));
+    findings
+}
+
+/// Attestation documents larger than this are not read (an error says so).
+const MAX_ATTESTATION_BYTES: u64 = crate::image::store::MAX_JSON_BYTES;
+
+/// Findings in the attestations beside an image (build provenance, SBOMs):
+/// status `config` (published with the image), `location` naming the
+/// attestation, the image it describes, the document and the JSON path.
+fn attestation_findings(image: &Image, scanner: &Scanner, diag: &Diagnostics) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for a in &image.attestations {
+        for layer in &a.layers {
+            let what =
+                format!("{}: attestation {} document {}", image.target, a.digest, layer.digest);
+            let mut bytes = Vec::new();
+            let read = image.store.open(&layer.member).and_then(|r| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(r, MAX_ATTESTATION_BYTES + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| crate::image::Error::io(&layer.member, e))
+            });
+            if let Err(e) = read {
+                diag.error(format!("{what}: {e}; not scanned"));
+                continue;
+            }
+            if bytes.len() as u64 > MAX_ATTESTATION_BYTES {
+                diag.error(format!(
+                    "{what}: larger than {MAX_ATTESTATION_BYTES} bytes; not scanned"
+                ));
+                continue;
+            }
+            let describes = a.describes.as_deref().unwrap_or("an unnamed image");
+            for jh in crate::scan::attestation::scan_document(scanner, &bytes) {
+                let mut f = base_finding(image, scanner, jh.hit);
+                f.line = None;
+                f.detector = Detector::Config;
+                f.location = Some(format!(
+                    "attestation {} for {describes}, document {}: {}",
+                    a.digest, layer.digest, jh.json_path
+                ));
+                findings.push(f);
+            }
+        }
+    }
     findings
 }
 
@@ -418,10 +482,12 @@ pub fn config_findings(
 
 fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
     let rule = scanner.rule(hit.rule);
+    // A failed offline check means a mangled or truncated credential: still reported, lower.
+    let severity = if hit.failed_check { rule.severity.lowered() } else { rule.severity };
     Finding {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
-        severity: rule.severity,
+        severity,
         detector: rule.detector,
         target: image.target.clone(),
         image_digest: image.digest.clone(),
@@ -439,6 +505,7 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         validation: hit.validation,
         context: None,
         rule_severity: rule.severity,
+        decoding: hit.decoding,
         workloads: Vec::new(),
         verification: None,
     }

@@ -72,6 +72,7 @@ fn walk_on_base(top: &[u8]) -> Walked {
         store: BlobStore::dir(dir.path(), "fuzz"),
         verify_diff_ids: true,
         index_names: true,
+        attestations: Vec::new(),
     };
     let diag = Diagnostics::new(false);
     let mut indexes = Vec::new();

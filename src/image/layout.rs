@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::store::BlobStore;
-use super::{Error, HistoryEntry, Image, ImageConfig, Layer};
+use super::{Attestation, AttestationLayer, Error, HistoryEntry, Image, ImageConfig, Layer};
 use crate::diagnostics::Diagnostics;
 
 /// How deep indexes may nest before we call the target malformed.
@@ -74,7 +74,7 @@ impl PlatformFilter {
 /// read (true for indexes), so each is read once.
 #[derive(Default)]
 struct Walked {
-    found: Vec<ManifestRef>,
+    found: Found,
     seen: HashMap<String, bool>,
 }
 
@@ -83,6 +83,13 @@ struct ManifestRef {
     digest: String,
     platform: Option<String>,
     references: Vec<String>,
+}
+
+/// What walking the indexes found: image manifests and attestations.
+#[derive(Default)]
+struct Found {
+    images: Vec<ManifestRef>,
+    attestations: Vec<Attestation>,
 }
 
 /// Finds and parses every image in the store.
@@ -210,7 +217,7 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for m in found {
+    for m in found.images {
         match merged.get_mut(&m.digest) {
             Some(existing) => {
                 for r in m.references {
@@ -238,7 +245,92 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
             reason: "lists no image manifest".into(),
         });
     }
+    attach_attestations(target, &mut images, found.attestations, diag);
     Ok(images)
+}
+
+/// Gives each attestation to the image it describes; one that names no
+/// image of the target goes to the first image, so it is still scanned.
+fn attach_attestations(
+    target: &str,
+    images: &mut [Image],
+    attestations: Vec<Attestation>,
+    diag: &Diagnostics,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for a in attestations {
+        if !seen.insert(a.digest.clone()) {
+            continue;
+        }
+        let owner = a.describes.as_ref().and_then(|d| images.iter().position(|i| &i.digest == d));
+        let owner = match owner {
+            Some(i) => i,
+            None => {
+                diag.note(format!(
+                    "{target}: attestation {} describes {}, not an image scanned here; scanned with the first image",
+                    a.digest,
+                    a.describes.as_deref().unwrap_or("no named image")
+                ));
+                0
+            }
+        };
+        images[owner].attestations.push(a);
+    }
+}
+
+/// Reads an attestation or referrer manifest into its documents.
+fn attestation(
+    target: &str,
+    store: &BlobStore,
+    digest: &str,
+    describes: Option<String>,
+    diag: &Diagnostics,
+) -> Result<Attestation, Error> {
+    let bytes = store.read_small(&blob_member(digest))?;
+    check_digest(&bytes, digest, target, "attestation manifest", diag);
+    let doc: serde_json::Value = parse_json(&bytes, target, &format!("attestation {digest}"))?;
+    let describes = describes
+        .or_else(|| doc.pointer("/subject/digest").and_then(|d| d.as_str()).map(str::to_owned));
+    let layers = doc
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .map(|layers| {
+            layers
+                .iter()
+                .filter_map(|l| {
+                    let digest = l.get("digest")?.as_str()?.to_owned();
+                    Some(AttestationLayer {
+                        member: blob_member(&digest),
+                        media_type: l
+                            .get("mediaType")
+                            .and_then(|m| m.as_str())
+                            .unwrap_or("")
+                            .into(),
+                        predicate_type: l
+                            .pointer("/annotations/in-toto.io~1predicate-type")
+                            .and_then(|p| p.as_str())
+                            .map(str::to_owned),
+                        size: l.get("size").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                        digest,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Attestation { digest: digest.to_owned(), describes, layers })
+}
+
+/// True for a manifest that is not an image: an OCI 1.1 artifact or
+/// referrer (`subject`, `artifactType`, or a config that is not an image config).
+fn is_artifact(doc: &serde_json::Value) -> bool {
+    const IMAGE_CONFIGS: [&str; 2] = [
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ];
+    let config_type = doc.pointer("/config/mediaType").and_then(|m| m.as_str());
+    doc.get("subject").is_some()
+        || doc.get("artifactType").is_some()
+        || config_type.is_some_and(|t| !IMAGE_CONFIGS.contains(&t))
 }
 
 fn walk_index(
@@ -261,11 +353,24 @@ fn walk_index(
         let digest = desc.digest().to_string();
         check_algorithm(&digest, target, "index entry")?;
         let platform = descriptor_platform(desc);
+        let member = blob_member(&digest);
         if is_attestation(desc) {
-            diag.note(format!("{target}: skipped attestation manifest {digest}"));
+            let describes = desc
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("vnd.docker.reference.digest").cloned());
+            if !store.contains(&member) {
+                diag.note(format!(
+                    "{target}: attestation manifest {digest} is not in the archive, skipped"
+                ));
+                continue;
+            }
+            match attestation(target, store, &digest, describes, diag) {
+                Ok(a) => walked.found.attestations.push(a),
+                Err(e) => diag.error(format!("{e}; attestation not scanned")),
+            }
             continue;
         }
-        let member = blob_member(&digest);
         if !store.contains(&member) {
             if depth > 0 {
                 // Single-platform saves keep the index but only one platform's blobs.
@@ -285,19 +390,27 @@ fn walk_index(
         // index is walked on its first visit only; a manifest listed again adds its names.
         if let Some(&is_index) = walked.seen.get(&digest) {
             if !is_index {
-                walked.found.push(ManifestRef { digest, platform, references });
+                walked.found.images.push(ManifestRef { digest, platform, references });
             }
             continue;
         }
         let bytes = store.read_small(&member)?;
         check_digest(&bytes, &digest, target, "manifest", diag);
         let doc: serde_json::Value = parse_json(&bytes, target, &format!("manifest {digest}"))?;
-        walked.seen.insert(digest.clone(), doc.get("manifests").is_some());
+        // Artifacts (referrers) are read once too: only image manifests add names again.
+        let skip_again =
+            doc.get("manifests").is_some() || (doc.get("layers").is_some() && is_artifact(&doc));
+        walked.seen.insert(digest.clone(), skip_again);
         if doc.get("manifests").is_some() {
             let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
             walk_index(target, store, &nested, depth + 1, &references, diag, walked)?;
+        } else if doc.get("layers").is_some() && is_artifact(&doc) {
+            match attestation(target, store, &digest, None, diag) {
+                Ok(a) => walked.found.attestations.push(a),
+                Err(e) => diag.error(format!("{e}; referrer not scanned")),
+            }
         } else if doc.get("layers").is_some() {
-            walked.found.push(ManifestRef { digest, platform, references });
+            walked.found.images.push(ManifestRef { digest, platform, references });
         } else {
             diag.warn(format!(
                 "{target}: {digest} is neither an image manifest nor an index, skipped"
@@ -353,6 +466,7 @@ fn oci_image(
         store: store.clone(),
         verify_diff_ids: true,
         index_names: false,
+        attestations: Vec::new(),
     };
     attach_history(&mut image);
     Ok(image)
@@ -440,6 +554,7 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             store: store.clone(),
             verify_diff_ids: true,
             index_names: false,
+            attestations: Vec::new(),
         };
         attach_history(&mut image);
         images.push(image);

@@ -159,6 +159,38 @@ pub struct Image {
     /// Keep every path in the layer indexes (the `layers` command counts
     /// changes; scans resolve status from path hashes alone).
     pub index_names: bool,
+    /// Attestation and referrer manifests that describe this image (build
+    /// provenance, SBOMs), in index order.
+    pub attestations: Vec<Attestation>,
+}
+
+/// An attestation manifest (BuildKit `vnd.docker.reference.type:
+/// attestation-manifest`) or an OCI referrer (a manifest with a `subject`)
+/// stored beside an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// The attestation manifest's digest.
+    pub digest: String,
+    /// The manifest it describes (`vnd.docker.reference.digest` or the
+    /// referrer's `subject`), when it says.
+    pub describes: Option<String>,
+    /// Its layers: in-toto statements, SBOMs, signatures.
+    pub layers: Vec<AttestationLayer>,
+}
+
+/// One document of an attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationLayer {
+    /// Blob digest.
+    pub digest: String,
+    /// Media type as the manifest states it (`application/vnd.in-toto+json`).
+    pub media_type: String,
+    /// The in-toto predicate type annotation, when present.
+    pub predicate_type: Option<String>,
+    /// Where the blob lives in the store.
+    pub member: String,
+    /// Size the manifest states.
+    pub size: u64,
 }
 
 /// Opens every image a target holds, filtered by platform.

@@ -62,6 +62,7 @@ struct FindingJson<'a> {
     fingerprint: String,
     context: Option<&'static str>,
     rule_severity: Severity,
+    decoding: Option<&'a [String]>,
     /// Kubernetes containers running the image (only with `--k8s-pods`).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     workloads: &'a [crate::finding::Workload],
@@ -97,6 +98,7 @@ impl<'a> FindingJson<'a> {
             fingerprint: f.fingerprint(),
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
+            decoding: (!f.decoding.is_empty()).then_some(f.decoding.as_slice()),
             workloads: &f.workloads,
             verification: f.verification.as_ref(),
         }

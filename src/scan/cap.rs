@@ -93,7 +93,15 @@ mod tests {
     use crate::finding::Secret;
 
     fn hit(rule: usize, offset: u64) -> Hit {
-        Hit { rule, offset, line: 1, secret: Secret::new(b"x".to_vec()), validation: None }
+        Hit {
+            rule,
+            offset,
+            line: 1,
+            secret: Secret::new(b"x".to_vec()),
+            validation: None,
+            failed_check: false,
+            decoding: Vec::new(),
+        }
     }
 
     #[test]

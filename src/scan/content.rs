@@ -5,6 +5,7 @@
 use std::io::{self, Read};
 
 use super::cap::HitCap;
+use super::decode::{self, decode_utf16};
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -20,12 +21,16 @@ fn utf16_bom(head: &[u8]) -> Option<bool> {
     }
 }
 
-/// Decodes UTF-16 code units, replacing unpaired surrogates.
-fn decode_utf16(bytes: &[u8], big_endian: bool) -> String {
-    let units = bytes.chunks_exact(2).map(|c| {
-        if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) }
-    });
-    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+/// `Some((big_endian, bom_length))` for UTF-16 text: a byte-order mark, or
+/// (without one) the NUL pattern of the first 4 KiB.
+fn utf16_text(head: &[u8]) -> Option<(bool, usize)> {
+    if let Some(be) = utf16_bom(head) {
+        return Some((be, 2));
+    }
+    let sample = &head[..head.len().min(4096) & !1];
+    let be = decode::utf16_pattern(sample)?;
+    // Binary data with many small 16-bit values has the same NUL pattern: require text.
+    decode::is_text(decode_utf16(sample, be).as_bytes()).then_some((be, 0))
 }
 
 /// Limits on nested archives, so a bomb stops with a note instead of
@@ -42,6 +47,8 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
     pub zip_in_memory: u64,
+    /// Bounds on git object stores found in layers.
+    pub git: super::git::Limits,
     /// Findings kept per rule in one file (or archive member, or config
     /// string); the rest are counted and reported as one note.
     pub max_hits_per_rule: usize,
@@ -61,6 +68,7 @@ impl Default for Limits {
             max_expanded: 1 << 30,
             max_ratio: 200,
             zip_in_memory: 32 << 20,
+            git: super::git::Limits::default(),
             max_hits_per_rule: 100,
             max_candidates_per_rule: 10_000,
             max_findings: 50_000,
@@ -153,16 +161,21 @@ impl<'s> ContentScanner<'s> {
                 self.limits.max_depth
             ));
         }
-        if let Some(big_endian) = utf16_bom(&scratch[..filled]) {
+        if let Some((big_endian, bom)) = utf16_text(&scratch[..filled]) {
             // Windows tools write UTF-16 (.reg exports, PowerShell output, some
-            // .config files): no keyword matches its bytes until it is decoded.
+            // .config files), often without a BOM: no keyword matches its bytes
+            // until it is decoded.
             let mut raw = scratch[..filled].to_vec();
             (&mut *reader).take(MAX_UTF16).read_to_end(&mut raw)?;
-            let mut text = decode_utf16(&raw[2..], big_endian).into_bytes();
+            let mut text = decode_utf16(&raw[bom..], big_endian).into_bytes();
             let n = fill(&mut text.as_slice(), scratch)?;
             let rest = text.split_off(n.min(text.len()));
             let mut hits =
                 self.scan_plain(path, inner, scratch, n, rest.is_empty(), &mut rest.as_slice())?;
+            let word = if big_endian { "utf16be" } else { "utf16le" };
+            for h in &mut hits {
+                h.hit.decoding.insert(0, word.to_owned());
+            }
             // The raw bytes too: a file may only look like UTF-16.
             let mut raw_scratch = vec![0; BUFFER];
             let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
@@ -232,10 +245,10 @@ impl<'s> ContentScanner<'s> {
                 .iter()
                 .filter(|h| Some(h.rule) == kube)
                 .flat_map(|h| {
-                    self.scanner.scan_bytes(h.secret.expose()).into_iter().map(|inner| Hit {
-                        offset: h.offset,
-                        line: h.line,
-                        ..inner
+                    self.scanner.scan_bytes(h.secret.expose()).into_iter().map(|inner| {
+                        let mut decoding = vec!["base64".to_owned()];
+                        decoding.extend(inner.decoding.iter().cloned());
+                        Hit { offset: h.offset, line: h.line, decoding, ..inner }
                     })
                 })
                 .collect();

@@ -223,6 +223,8 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
                 line,
                 secret: Secret::new(secret),
                 validation: None,
+                failed_check: false,
+                decoding: Vec::new(),
             })
         })
         .collect()

@@ -24,8 +24,10 @@ pub struct RawMatch {
     pub end: usize,
     /// Byte range of the secret in the buffer.
     pub secret: (usize, usize),
-    /// What the validator confirmed.
+    /// What the validator confirmed, or what it found wrong.
     pub validation: Option<String>,
+    /// The rule's validator rejected the candidate: reported at a lower severity.
+    pub failed_check: bool,
 }
 
 /// Keyword automaton plus compiled rules, immutable and shared by workers.
@@ -189,8 +191,20 @@ impl PatternEngine {
                 }
                 candidates += 1;
                 let secret = &hay[ss..se];
-                if let Some(validation) = accept(sig, secret, &self.placeholders) {
-                    emit(RawMatch { rule, start: ms, end: me, secret: (ss, se), validation });
+                if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                    let (validation, failed_check) = match checked {
+                        None => (None, false),
+                        Some(Ok(note)) => (Some(note), false),
+                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                    };
+                    emit(RawMatch {
+                        rule,
+                        start: ms,
+                        end: me,
+                        secret: (ss, se),
+                        validation,
+                        failed_check,
+                    });
                 }
             }
         }
@@ -219,12 +233,18 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
     hits[first..].iter().take_while(|&&(_, s, _)| s < me).any(|&(_, _, e)| e <= me)
 }
 
-/// Applies the rule's gates to a candidate. `Some(validation note)` when it
-/// passes (the note is `None` for rules without a validator). Placeholders
+/// Applies the rule's gates to a candidate. `Some(validator outcome)` when
+/// it passes the placeholder and entropy gates (`None` inside for rules
+/// without a validator). A failed validator does not drop the candidate: a
+/// truncated or mangled credential is still a leak, reported lower. Placeholders
 /// are counted in `placeholders`: structural ones for every rule, stock and
 /// template words for the entropy and `generic-*` rules, whose values have no
 /// format of their own (a provider token with `FAKE` in it is still a token).
-fn accept(sig: &Signature, secret: &[u8], placeholders: &AtomicU64) -> Option<Option<String>> {
+fn accept(
+    sig: &Signature,
+    secret: &[u8],
+    placeholders: &AtomicU64,
+) -> Option<Option<Result<String, String>>> {
     let contextual = sig.detector == Detector::Entropy || sig.is_generic();
     if filter::is_placeholder(secret) || (contextual && filter::is_placeholder_word(secret)) {
         placeholders.fetch_add(1, Ordering::Relaxed);
@@ -240,7 +260,7 @@ fn accept(sig: &Signature, secret: &[u8], placeholders: &AtomicU64) -> Option<Op
     }
     match sig.validator {
         None => Some(None),
-        Some(v) => v.check(secret).map(Some),
+        Some(v) => Some(Some(v.check(secret))),
     }
 }
 

@@ -85,6 +85,8 @@ impl Scanner {
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
+        // Decoding work allowed for this whole stream (one file or member).
+        let mut budget = super::decode::Budget::default();
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
@@ -117,9 +119,19 @@ impl Scanner {
             for rule in over {
                 cap.add_dropped(rule, 1);
             }
-            raw.sort_by_key(|m| m.secret.0);
-            let step: Vec<Hit> =
-                raw.iter().filter_map(|m| self.to_hit(data, base, m, &mut lines)).collect();
+            let mut found: Vec<(usize, Hit)> = raw
+                .iter()
+                .filter_map(|m| self.to_hit(data, base, m).map(|h| (m.secret.0, h)))
+                .collect();
+            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut budget));
+            found.sort_by_key(|(pos, _)| *pos);
+            let step: Vec<Hit> = found
+                .into_iter()
+                .map(|(pos, mut h)| {
+                    h.line = lines.line_at(data, pos);
+                    h
+                })
+                .collect();
             cap.admit(dedupe(self, step), &mut hits);
             if eof {
                 break;

@@ -81,6 +81,7 @@ fn provisional(target: &str, inspect: &ImageInspect, ctx: &Context<'_>) -> Image
         store: BlobStore::source(Arc::new(MemorySource::new(target)), target),
         verify_diff_ids: ctx.verify_diff_ids,
         index_names: false,
+        attestations: Vec::new(),
     }
 }
 

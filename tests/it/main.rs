@@ -8,14 +8,17 @@
 mod imagegen;
 
 mod action;
+mod attestations;
 mod bad_input;
 mod cache;
 mod credential_classes;
+mod decoding;
 mod detection;
 mod engines;
 mod extract;
 mod formats;
 mod fuzz_regressions;
+mod git_history;
 mod hostile;
 mod incident_reports;
 mod noise;

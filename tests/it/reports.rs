@@ -89,6 +89,8 @@ struct FindingJson {
     fingerprint: String,
     context: Option<String>,
     rule_severity: String,
+    /// Decodings applied to reach the secret, outermost first; null when none.
+    decoding: Option<Vec<String>>,
     verification: Option<serde_json::Value>,
     /// Only with `--k8s-pods`.
     #[serde(default)]
