@@ -910,8 +910,9 @@ fn merge_rejects_non_reports() {
     assert!(err.contains("bad.json") && err.contains("not a strata JSON report"), "{err}");
 }
 
-/// Makes a CA and a server certificate for 127.0.0.1 with openssl.
-fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Makes a CA and a server certificate for 127.0.0.1 with openssl (also used by the
+/// verification tests' HTTPS double).
+pub(crate) fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     need("openssl");
     let run = |args: &[&str]| {
         let o = Command::new("openssl").current_dir(dir).args(args).output().unwrap();

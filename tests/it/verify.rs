@@ -15,60 +15,6 @@ use serde_json::{Value, json};
 
 use crate::util::*;
 
-/// Makes a CA and a server certificate for 127.0.0.1 with openssl.
-fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl").current_dir(dir).args(args).output().unwrap();
-        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=strata verify test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
-}
-
 /// The test double, killed on drop.
 struct Double {
     child: Child,
@@ -89,7 +35,7 @@ impl Drop for Double {
 impl Double {
     fn start() -> Double {
         let dir = tmp();
-        let (ca, cert, key) = private_ca(dir.path());
+        let (ca, cert, key) = crate::registry::private_ca(dir.path());
         let scenario = dir.path().join("scenario.json");
         let log = dir.path().join("requests.jsonl");
         std::fs::write(&scenario, r#"{"mode":"valid"}"#).unwrap();
