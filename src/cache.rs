@@ -1,14 +1,20 @@
 //! Layer results, remembered: within a run (a sweep meets the same base
 //! layers under every tag) and, with `--cache-dir`, across runs.
 //!
-//! An entry is keyed by the layer's blob digest and diff_id, the scanner's
-//! fingerprint (rules, detectors, strata version) and the nested-archive
-//! limits, so a rule change or upgrade never reuses stale results. Only
-//! layers read completely are stored. Status resolution always runs over
-//! the whole image; a cached layer supplies its path index like a fresh one.
+//! An entry is keyed by the SHA-256 of the layer blob's bytes as strata
+//! read them, the diff_id, the scanner's fingerprint (rules, detectors,
+//! strata version) and the nested-archive limits, so a rule change or
+//! upgrade never reuses stale results. Only layers read completely, whose
+//! blob hashed to the digest the manifest names, are stored. Status
+//! resolution always runs over the whole image; a cached layer supplies its
+//! path index like a fresh one.
 //!
-//! Like Docker's own layer store, the cache trusts the digests the image
-//! records. Entries hold raw secrets (reports need them to redact, hash and,
+//! A hit needs the blob digest, never only a claimed diff_id: a legacy
+//! docker-save layer (named by directory, not by digest) is hashed before
+//! it is looked up, so another image's config claiming its diff_id cannot
+//! stand in for its bytes. Across runs, like Docker's own layer store, the
+//! cache trusts that a blob named by its digest in an OCI layout or a
+//! registry has those bytes. Entries hold raw secrets (reports need them to redact, hash and,
 //! with `--show-secrets`, print them): files are created 0600 in a 0700
 //! directory.
 
@@ -22,33 +28,41 @@ use sha2::{Digest as _, Sha256};
 
 use crate::diagnostics::Diagnostics;
 use crate::finding::Secret;
-use crate::image::Layer;
 use crate::image::whiteout::LayerIndex;
+use crate::image::{Image, Layer};
 use crate::pipeline::LayerScan;
 use crate::scan::content::{FileHit, Limits};
+use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
     format: u32,
     index: LayerIndex,
     hits: Vec<CachedHit>,
-    links: Vec<(String, String)>,
+    /// Third-party package roots from package metadata.
+    #[serde(default)]
+    packages: PackageRoots,
     bytes: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct CachedHit {
     path: String,
+    ordinal: u32,
     inner_path: Option<String>,
     rule_id: String,
     offset: u64,
     line: u64,
     secret: String,
     validation: Option<String>,
+    #[serde(default)]
+    failed_check: bool,
+    #[serde(default)]
+    decoding: Vec<String>,
 }
 
 /// Per-run memory plus an optional directory of entries.
@@ -75,7 +89,7 @@ struct Memory {
 const MEMORY_WEIGHT: usize = 1 << 20;
 
 fn weight(scan: &LayerScan) -> usize {
-    scan.index.len() + scan.hits.len() + 1
+    scan.index.len() + scan.hits.len() + scan.packages.len() + 1
 }
 
 impl Memory {
@@ -85,6 +99,10 @@ impl Memory {
 
     fn get(&self, key: &str) -> Option<LayerScan> {
         self.scans.get(key).cloned()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.scans.is_empty()
     }
 
     fn insert(&mut self, key: String, scan: LayerScan) {
@@ -131,25 +149,57 @@ impl LayerCache {
         Ok(LayerCache { dir, salt, memory: Mutex::new(Memory::new(MEMORY_WEIGHT)) })
     }
 
-    /// The key of a layer, when its content is named by a digest we can trust.
-    fn key(&self, layer: &Layer) -> Option<String> {
-        let diff_id = layer.diff_id.as_deref().filter(|d| d.starts_with("sha256:"))?;
+    /// The key of a layer's scan, from the SHA-256 of its blob's bytes.
+    fn key(&self, layer: &Layer, blob_digest: &str) -> Option<String> {
+        let blob_digest = Some(blob_digest).filter(|d| d.starts_with("sha256:"))?;
+        let diff_id = layer.diff_id.as_deref().unwrap_or("-");
         let mut h = Sha256::new();
-        for part in [self.salt.as_str(), layer.digest.as_str(), diff_id] {
+        for part in [self.salt.as_str(), blob_digest, diff_id] {
             h.update(part.as_bytes());
             h.update([0]);
         }
         Some(hex::encode(h.finalize()))
     }
 
+    /// The digest of the blob's bytes, to look a layer up: the manifest's
+    /// digest when the walk verifies it, else (legacy docker-save layers)
+    /// the blob hashed now, when the cache could hold it at all.
+    fn lookup_digest(&self, image: &Image, layer: &Layer) -> Option<String> {
+        if layer.verify_digest {
+            return Some(layer.digest.clone());
+        }
+        let empty = self.memory.lock().map(|m| m.is_empty()).unwrap_or(true);
+        if self.dir.is_none() && empty {
+            return None;
+        }
+        let mut blob = image.store.open(&layer.member).ok()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            match std::io::Read::read(&mut blob, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+        Some(format!("sha256:{}", hex::encode(hasher.finalize())))
+    }
+
     fn path(&self, key: &str) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
     }
 
-    /// A stored scan of `layer`, from memory or disk. A corrupt entry is
-    /// reported and ignored.
-    pub fn get(&self, layer: &Layer, scanner: &Scanner, diag: &Diagnostics) -> Option<LayerScan> {
-        let key = self.key(layer)?;
+    /// A stored scan of `layer` of `image`, from memory or disk. A corrupt
+    /// entry is reported and ignored.
+    pub fn get(
+        &self,
+        image: &Image,
+        layer: &Layer,
+        scanner: &Scanner,
+        diag: &Diagnostics,
+    ) -> Option<LayerScan> {
+        let digest = self.lookup_digest(image, layer)?;
+        let key = self.key(layer, &digest)?;
         if let Some(s) = self.memory.lock().ok()?.get(&key) {
             return Some(s);
         }
@@ -173,12 +223,15 @@ impl LayerCache {
         }
     }
 
-    /// Remembers a complete scan of `layer`.
+    /// Remembers a complete scan of `layer`, keyed by the blob digest the
+    /// walk computed; a blob that did not hash to its manifest digest is
+    /// never stored.
     pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
-        let Some(key) = self.key(layer) else { return };
-        if !scan.complete {
+        let Some(actual) = scan.blob_digest.as_deref() else { return };
+        if !scan.complete || scan.capped > 0 || (layer.verify_digest && actual != layer.digest) {
             return;
         }
+        let Some(key) = self.key(layer, actual) else { return };
         if let Ok(mut m) = self.memory.lock() {
             m.insert(key.clone(), scan.clone());
         }
@@ -196,17 +249,20 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
         hits: scan
             .hits
             .iter()
-            .map(|(path, fh)| CachedHit {
+            .map(|(path, ordinal, fh)| CachedHit {
                 path: path.clone(),
+                ordinal: *ordinal,
                 inner_path: fh.inner_path.clone(),
                 rule_id: scanner.rule(fh.hit.rule).id.clone(),
                 offset: fh.hit.offset,
                 line: fh.hit.line,
                 secret: base64::engine::general_purpose::STANDARD.encode(fh.hit.secret.expose()),
                 validation: fh.hit.validation.clone(),
+                failed_check: fh.hit.failed_check,
+                decoding: fh.hit.decoding.clone(),
             })
             .collect(),
-        links: scan.links.clone(),
+        packages: scan.packages.clone(),
         bytes: scan.bytes,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -231,15 +287,19 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
             line: h.line,
             secret: Secret::new(secret),
             validation: h.validation,
+            failed_check: h.failed_check,
+            decoding: h.decoding,
         };
-        hits.push((h.path, FileHit { inner_path: h.inner_path, hit }));
+        hits.push((h.path, h.ordinal, FileHit { inner_path: h.inner_path, hit }));
     }
     Some(LayerScan {
         index: entry.index,
         hits,
-        links: entry.links,
+        packages: entry.packages,
         bytes: entry.bytes,
         complete: true,
+        capped: 0,
+        blob_digest: None,
     })
 }
 

@@ -4,6 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -71,8 +72,9 @@ pub enum ColorChoice {
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Image archives (docker save, OCI archive, gzip/zstd of either), OCI layout directories,
-    /// `-` for stdin, or registry references (`[docker://]REGISTRY/REPO:TAG` or `…@sha256:…`).
-    #[arg(required = true)]
+    /// `-` for stdin, registry references (`[docker://]REGISTRY/REPO:TAG` or `…@sha256:…`),
+    /// `docker-daemon:IMAGE`, `docker-container:ID` or `containers-storage:IMAGE`.
+    #[arg(required_unless_present = "k8s_pods")]
     pub targets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -124,7 +126,7 @@ pub struct ScanArgs {
     /// Do not read or write any layer cache (overrides --cache and --cache-dir).
     #[arg(long)]
     pub no_cache: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; more than the machine's cores are clamped to them).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// When to use colour.
@@ -145,9 +147,36 @@ pub struct ScanArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<crate::registry::sweep::Shard>,
     /// Allow plain HTTP and unverified TLS certificates for every registry (loopback
-    /// registries may always use plain HTTP).
+    /// registries may always use plain HTTP), and a non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: ~/.local/share/containers/storage
+    /// when it exists and strata is not root, else /var/lib/containers/storage).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
+    /// Scan every image that the pods in FILE (`kubectl get pods -A -o json`) run, once per
+    /// digest, from its registry; findings name the namespaces, pods and containers.
+    #[arg(long, value_name = "FILE")]
+    pub k8s_pods: Option<PathBuf>,
+    /// Registry credentials from the pull secrets in FILE (`kubectl get secrets -o json`).
+    #[arg(long, value_name = "FILE", requires = "k8s_pods")]
+    pub k8s_pull_secrets: Option<PathBuf>,
+    /// Check each distinct credential found against its provider's read-only identity
+    /// endpoint. This SENDS THE SECRET TO ITS PROVIDER. Off unless given.
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: a host taken from the scanned data that may be contacted (repeatable).
+    #[arg(long, value_name = "HOST", requires = "verify")]
+    pub verify_host: Vec<String>,
+    /// With --verify: print the request each check would send (secret redacted), send nothing.
+    #[arg(long, requires = "verify")]
+    pub verify_dry_run: bool,
+    /// Exit 1 only when a verified live credential is found (implies --verify).
+    #[arg(long)]
+    pub fail_on_verified: bool,
+    /// Report only credentials verified live (implies --verify).
+    #[arg(long)]
+    pub only_verified: bool,
 }
 
 /// `strata merge`.
@@ -260,7 +289,8 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(Exit::Clean as u8);
             }
-            eprintln!("strata: error: {e:#}");
+            // Errors can quote image names and paths: no terminal control characters.
+            eprintln!("strata: error: {}", escape_for_terminal(&format!("{e:#}")));
             ExitCode::from(Exit::Error as u8)
         }
     }
@@ -299,23 +329,51 @@ pub fn run(cli: Cli) -> Result<Exit> {
     }
 }
 
+/// The run's scrubber: secrets the detectors recognise in a message are
+/// redacted before it is printed or kept.
+fn scrubber(scanner: &Arc<crate::scan::Scanner>) -> crate::redact::Scrubber {
+    let scanner = Arc::clone(scanner);
+    Arc::new(move |text: &str| scanner.scrub_text(text))
+}
+
+/// An error as this run may print it: through the diagnostics' scrubber.
+fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
+    let text = e.to_string();
+    anyhow::anyhow!(diag.scrubber().map_or_else(|| text.clone(), |s| s(&text)))
+}
+
 fn layers(args: LayersArgs) -> Result<Exit> {
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
-    let diag = Diagnostics::new(true);
-    let mut images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    // Instructions can carry build-arg secrets: redact what the detectors find.
+    let scanner = match args.show_secrets {
+        true => None,
+        false => Some(Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?)),
+    };
+    let mut diag = Diagnostics::new(true);
+    if let Some(s) = &scanner {
+        diag = diag.with_scrubber(scrubber(s));
+    }
+    let mut images =
+        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;
     }
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
-    if !args.show_secrets {
-        // Instructions can carry build-arg secrets: redact what the config detector finds.
-        let scanner = crate::scan::Scanner::new(load_signatures(&[])?)?;
+    if let Some(scanner) = &scanner {
         for (image, record) in images.iter().zip(&mut records) {
-            let hits = crate::scan::config::scan(&scanner, &image.config);
-            let redactor = crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret));
+            let hits = crate::scan::config::scan(scanner, &image.config);
+            let redactor = crate::redact::TextRedactor::new(
+                crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret)),
+                diag.scrubber(),
+            );
             for layer in &mut record.layers {
-                redactor.apply_opt(&mut layer.created_by);
+                if let Some(cb) = &mut layer.created_by {
+                    *cb = redactor.apply(cb).into_owned();
+                }
+            }
+            for r in &mut record.references {
+                *r = redactor.apply(r).into_owned();
             }
         }
     }
@@ -340,14 +398,22 @@ fn layers(args: LayersArgs) -> Result<Exit> {
 
 fn extract(args: ExtractArgs) -> Result<Exit> {
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
-    let diag = Diagnostics::new(true);
-    let images = image::open(&args.target, args.platform.as_ref(), &diag)?;
+    // The file goes to the output on purpose; messages about the image are scrubbed.
+    let scanner = Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?);
+    let diag = Diagnostics::new(true).with_scrubber(scrubber(&scanner));
+    // Refuse a device, link or directory before reading anything.
+    if let Some(path) = &args.output {
+        crate::extract::check_destination(path)?;
+    }
+    let images =
+        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)?;
+            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)
+                .map_err(|e| scrubbed(&diag, e))?;
         }
         Some(path) => {
             // Write beside the destination and rename on success, so a failed or
@@ -355,8 +421,9 @@ fn extract(args: ExtractArgs) -> Result<Exit> {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())?;
-            tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())
+                .map_err(|e| scrubbed(&diag, e))?;
+            crate::extract::persist(tmp, path)?;
         }
     }
     Ok(Exit::Clean)
@@ -386,20 +453,7 @@ fn pick_image(target: &str, mut images: Vec<Image>, wanted: Option<&str>) -> Res
     }
 }
 
-/// Escapes control and bidi characters so image paths and instructions
-/// cannot move the cursor or reorder text on a terminal.
-pub fn escape_for_terminal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
-        if c.is_control() || bidi {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use crate::escape::escape_for_terminal;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> u64 {
@@ -420,13 +474,14 @@ fn load_signatures(extra: &[PathBuf]) -> Result<Vec<crate::signatures::Signature
 }
 
 fn scan(args: ScanArgs) -> Result<Exit> {
-    let threads = args.threads.unwrap_or(0);
+    let threads = crate::session::clamp_threads(args.threads);
     if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
         // Only fails when a pool exists already (library use); keep it.
         let _ = e;
     }
     let mut scanner = crate::scan::Scanner::new(load_signatures(&args.signatures)?)?;
     scanner.report_examples = args.include_examples;
+    let scanner = Arc::new(scanner);
     let allowlist = match &args.config {
         Some(p) => crate::allowlist::Allowlist::load(p)?,
         None if std::path::Path::new(".strata.toml").is_file() => {
@@ -443,7 +498,14 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     };
     let progress = crate::progress::Progress::new(args.quiet);
-    let diag = Diagnostics::new(!args.quiet).with_progress(progress.clone());
+    let mut diag = Diagnostics::new(true).with_progress(progress.clone());
+    if args.quiet {
+        // Quiet hides progress and warnings, never an error.
+        diag = diag.echo_errors_only();
+    }
+    if !args.show_secrets {
+        diag = diag.with_scrubber(scrubber(&scanner));
+    }
     let options = crate::session::ScanOptions {
         platform: args.platform.clone(),
         statuses: if args.final_only {
@@ -469,6 +531,20 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         } else {
             None
         },
+        sources: crate::sources::SourceOptions {
+            insecure: args.insecure,
+            storage_root: args.storage_root.clone(),
+        },
+        k8s: match &args.k8s_pods {
+            Some(pods) => Some((
+                crate::sources::k8s::inventory(pods)?,
+                match &args.k8s_pull_secrets {
+                    Some(p) => crate::sources::k8s::pull_secrets(p)?,
+                    None => Default::default(),
+                },
+            )),
+            None => None,
+        },
     };
     crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let sweep = match (args.all_tags, args.catalog) {
@@ -479,11 +555,26 @@ fn scan(args: ScanArgs) -> Result<Exit> {
     let targets = crate::registry::sweep::expand(&args.targets, sweep, args.shard.as_ref(), &diag)?;
     // A sweep of an empty registry, or a shard that gets no image, is rightly empty:
     // only then is a report without images clean.
+    let empty_inventory = options.k8s.as_ref().is_some_and(|(inv, _)| inv.images.is_empty());
     let empty_sweep = targets.is_empty()
-        && (args.shard.is_some() || sweep != crate::registry::sweep::Sweep::Targets);
+        && (args.shard.is_some()
+            || sweep != crate::registry::sweep::Sweep::Targets
+            || empty_inventory);
     let started_at = unix_now();
-    let report = crate::session::run(&targets, &scanner, &options, &diag)?;
+    let mut report = crate::session::run(&targets, &scanner, &options, &diag)?;
     progress.finish();
+    if args.verify || args.fail_on_verified || args.only_verified {
+        let opts = crate::verify::VerifyOptions::new(args.verify_host.clone(), args.verify_dry_run);
+        let mut dry = io::stderr();
+        crate::verify::verify(&mut report.findings, &opts, &mut dry)?;
+        if args.only_verified && !args.verify_dry_run {
+            report.findings.retain(|f| {
+                f.verification
+                    .as_ref()
+                    .is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+            });
+        }
+    }
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -493,7 +584,6 @@ fn scan(args: ScanArgs) -> Result<Exit> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let redactor = crate::redact::Redactor::new(report.findings.iter().map(|f| &f.secret));
     let command: Vec<String> =
         std::env::args().map(|a| crate::report::html::shell_quote(&a)).collect();
     let opts = crate::report::RenderOptions {
@@ -502,18 +592,21 @@ fn scan(args: ScanArgs) -> Result<Exit> {
         fail_on: args.fail_on,
         started_at,
         finished_at: unix_now(),
-        command: if args.show_secrets {
-            command.join(" ")
-        } else {
-            redactor.apply(&command.join(" "))
-        },
+        // The report's redactor is empty with --show-secrets.
+        command: report.redact(&command.join(" ")).into_owned(),
     };
     report.write(args.format, opts, &mut sink)?;
     sink.flush()?;
     if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {
         return Ok(Exit::Error);
     }
-    let failing = report.findings.iter().any(|f| f.severity >= args.fail_on);
+    let failing = if args.fail_on_verified {
+        report.findings.iter().any(|f| {
+            f.verification.as_ref().is_some_and(|v| v.status == crate::verify::VerifyStatus::Valid)
+        })
+    } else {
+        report.findings.iter().any(|f| f.severity >= args.fail_on)
+    };
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }
 

@@ -3,6 +3,7 @@
 //! output (or stdout).
 
 use std::io::{self, Read, Write};
+use std::path::Path;
 
 use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, EntryKind, Flow};
@@ -39,11 +40,31 @@ pub fn extract(
         what: format!("path {path:?}"),
         reason: p.to_string(),
     })?;
+    let not_found = |wanted: &str| Error::Invalid {
+        file: image.target.clone(),
+        what: format!("layer {layer_index}"),
+        reason: format!("{wanted} is not in this layer"),
+    };
+    // A hardlink names the entry at its target as it was when the link came.
+    let mut before = u32::MAX;
     for _ in 0..MAX_LINK_HOPS {
+        // The last entry at a path wins, as extraction does: find it first.
+        let mut last: Option<u32> = None;
+        let (_, err) = layer::walk(image, layer, diag, &mut |entry, _| {
+            let marker = matches!(entry.kind, EntryKind::Whiteout(_) | EntryKind::Opaque(_));
+            if entry.path == wanted && !marker && entry.ordinal < before {
+                last = Some(entry.ordinal);
+            }
+            Ok(Flow::Continue)
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let Some(chosen) = last else { return Err(not_found(&wanted)) };
         let mut outcome: Option<Result<u64, String>> = None;
         let mut link: Option<String> = None;
         let (_, err) = layer::walk(image, layer, diag, &mut |entry, content| {
-            if entry.path != wanted {
+            if entry.ordinal != chosen {
                 return Ok(Flow::Continue);
             }
             match (entry.kind, content) {
@@ -55,18 +76,10 @@ pub fn extract(
                     outcome = Some(Err(format!("is a symlink to {target:?} (not followed)")));
                 }
                 (EntryKind::Dir, _) => outcome = Some(Err("is a directory".into())),
-                (EntryKind::Whiteout(_) | EntryKind::Opaque(_), _) => {}
                 _ => outcome = Some(Err("is not a regular file".into())),
             }
-            // A later entry for the same path replaces this one within a layer: keep going
-            // only for hardlinks, whose content sits at an earlier entry we must re-read.
-            Ok(if outcome.is_some() { Flow::Stop } else { Flow::Continue })
+            Ok(Flow::Stop)
         });
-        let not_found = || Error::Invalid {
-            file: image.target.clone(),
-            what: format!("layer {layer_index}"),
-            reason: format!("{wanted} is not in this layer"),
-        };
         match (outcome, link.take(), err) {
             (Some(Ok(n)), _, _) => return Ok(n),
             (Some(Err(reason)), _, _) => {
@@ -76,9 +89,12 @@ pub fn extract(
                     reason,
                 });
             }
-            (None, Some(target), _) => wanted = target,
+            (None, Some(target), _) => {
+                wanted = target;
+                before = chosen;
+            }
             (None, None, Some(e)) => return Err(e),
-            (None, None, None) => return Err(not_found()),
+            (None, None, None) => return Err(not_found(&wanted)),
         }
     }
     Err(Error::Invalid {
@@ -92,4 +108,78 @@ fn copy(content: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {
     let n = io::copy(content, out)?;
     out.flush()?;
     Ok(n)
+}
+
+/// Checks that `path` may receive an extracted file: it does not exist, or
+/// it is a regular file (not a symlink to one). A device (`/dev/full`), a
+/// FIFO, a socket, a symlink or a directory is never replaced.
+///
+/// # Errors
+/// A message naming the path and what it is.
+pub fn check_destination(path: &Path) -> Result<(), DestinationError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(meta) => {
+            Err(DestinationError { path: path.to_path_buf(), what: kind(&meta.file_type()) })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => {
+            Err(DestinationError { path: path.to_path_buf(), what: format!("unusable: {e}") })
+        }
+    }
+}
+
+/// Moves the finished temporary file to `path`, checking the destination
+/// again just before (it may have changed during the extraction): an
+/// existing regular file is replaced, nothing else is.
+///
+/// # Errors
+/// The destination became something other than a regular file, or the
+/// rename failed.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), DestinationError> {
+    check_destination(path)?;
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    let result = if exists {
+        tmp.persist(path).map(drop).map_err(|e| e.error)
+    } else {
+        // Nothing there a moment ago: never replace what appears meanwhile.
+        tmp.persist_noclobber(path).map(drop).map_err(|e| e.error)
+    };
+    result.map_err(|e| DestinationError {
+        path: path.to_path_buf(),
+        what: format!("cannot be written: {e}"),
+    })
+}
+
+/// Why `extract -o PATH` refused or failed to write PATH.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: {what}; extract writes only regular files and never replaces a device, link or directory",
+    path.display()
+)]
+pub struct DestinationError {
+    /// The requested output.
+    pub path: std::path::PathBuf,
+    /// What is there instead of a regular file.
+    pub what: String,
+}
+
+fn kind(t: &std::fs::FileType) -> String {
+    use std::os::unix::fs::FileTypeExt as _;
+    let what = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    format!("is {what}")
 }

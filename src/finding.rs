@@ -45,6 +45,16 @@ impl Severity {
         }
     }
 
+    /// Two steps lower, at least info: the severity of a finding whose
+    /// offline check failed (critical → medium, high → low, else info).
+    pub fn lowered(self) -> Severity {
+        match self {
+            Severity::Critical => Severity::Medium,
+            Severity::High => Severity::Low,
+            Severity::Medium | Severity::Low | Severity::Info => Severity::Info,
+        }
+    }
+
     /// All severities, most severe first.
     pub const ALL: [Severity; 5] =
         [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
@@ -137,9 +147,8 @@ impl Secret {
         let text = String::from_utf8_lossy(&self.0);
         let chars: Vec<char> = text.chars().filter(|c| !c.is_control()).collect();
         let n = chars.len();
-        if text.starts_with("-----BEGIN") {
+        if let Some(armour) = armour_line(&text) {
             // Armoured keys: the armour line says what it is; no key material.
-            let armour = text.lines().next().unwrap_or("").trim();
             return format!("{armour} … [{} bytes]", self.0.len());
         }
         let show = (n / 8).min(4);
@@ -150,6 +159,31 @@ impl Secret {
         let tail: String = chars[n - show..].iter().collect();
         format!("{head}…{tail}")
     }
+}
+
+/// `-----BEGIN … -----` at the start of a PEM block, however its lines are
+/// written (real newlines, literal `\n`, CRLF or none): only the armour,
+/// never the key material after it.
+fn armour_line(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("-----BEGIN")?;
+    let end = rest.find("-----")?;
+    let label = &rest[..end];
+    // A label is a few upper-case words (`RSA PRIVATE KEY`); anything else is not armour.
+    let is_label = label.len() <= 40
+        && label.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ');
+    is_label.then(|| &text[..10 + end + 5])
+}
+
+/// A Kubernetes container that runs the image a finding is in
+/// (`strata scan --k8s-pods`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Workload {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+    /// The container's name in the pod.
+    pub container: String,
 }
 
 /// One secret found in one place.
@@ -183,8 +217,9 @@ pub struct Finding {
     pub status: Status,
     /// The layer that deleted or overwrote it.
     pub removed_in_layer: Option<usize>,
-    /// The instruction that created the layer (or the history entry).
-    pub created_by: Option<String>,
+    /// The instruction that created the layer (or the history entry), shared
+    /// by every finding from it (an instruction can be megabytes long).
+    pub created_by: Option<std::sync::Arc<str>>,
     /// `config.env`, `history[3].created_by`… for config findings.
     pub location: Option<String>,
     /// The secret.
@@ -195,6 +230,13 @@ pub struct Finding {
     pub context: Option<crate::scan::context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
+    /// Decodings applied to reach the secret (`["base64"]`,
+    /// `["base64", "utf16le"]`), outermost first; empty for stored bytes.
+    pub decoding: Vec<String>,
+    /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
+    pub workloads: Vec<Workload>,
+    /// The live check's outcome (`--verify` only).
+    pub verification: Option<crate::verify::Verification>,
 }
 
 impl Finding {
@@ -233,5 +275,21 @@ mod tests {
         assert_eq!(r, "ghp_…6789");
         assert_eq!(Secret::new(b"short".to_vec()).redacted(), "…");
         assert!(!format!("{s:?}").contains("abc"));
+    }
+
+    #[test]
+    fn pem_redaction_shows_only_the_armour_however_lines_are_written() {
+        let body = "MIIEowIBAAKCAQEAFAKETESTKEYabcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+        for sep in ["\n", "\\n", "\r\n", ""] {
+            let pem = format!(
+                "-----BEGIN RSA PRIVATE KEY-----{sep}{body}{sep}{body}{sep}-----END RSA PRIVATE KEY-----"
+            );
+            let r = Secret::new(pem.clone().into_bytes()).redacted();
+            assert_eq!(r, format!("-----BEGIN RSA PRIVATE KEY----- … [{} bytes]", pem.len()));
+        }
+        // No closing dashes: not armour, so the short head and tail only.
+        let odd = format!("-----BEGIN {body}{body}");
+        let r = Secret::new(odd.into_bytes()).redacted();
+        assert_eq!(r, "----…GHIJ");
     }
 }

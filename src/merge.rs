@@ -10,6 +10,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::finding::Severity;
+
 /// The report version this merge understands.
 const VERSION: u64 = 1;
 
@@ -27,6 +29,12 @@ pub enum Error {
     /// Nothing to merge.
     #[error("no reports to merge")]
     Empty,
+    /// Added-up counts no longer fit in 64 bits.
+    #[error("{what}: the merged count overflows")]
+    Overflow {
+        /// The summary field.
+        what: String,
+    },
 }
 
 /// Merges reports, in the order given, into one. Each input is
@@ -64,7 +72,7 @@ pub fn merge(inputs: &[(String, Value)]) -> Result<Value, Error> {
     };
     findings.sort_by(finding_order);
     let summaries: Vec<&Value> = objects().filter_map(|o| o.get("summary")).collect();
-    out.insert("summary".into(), summary(&findings, &summaries));
+    out.insert("summary".into(), summary(&findings, &summaries)?);
     out.insert("findings".into(), Value::Array(findings));
     Ok(Value::Object(out))
 }
@@ -80,6 +88,70 @@ fn check(file: &str, doc: &Value) -> Result<(), Error> {
     for key in ["images", "findings"] {
         if !obj.get(key).is_some_and(Value::is_array) {
             return Err(bad(&format!("no \"{key}\" array")));
+        }
+    }
+    let findings = obj.get("findings").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    for (i, f) in findings.iter().enumerate() {
+        check_finding(f).map_err(|reason| bad(&format!("findings[{i}]: {reason}")))?;
+    }
+    let images = obj.get("images").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    for (i, image) in images.iter().enumerate() {
+        if !image.is_object() {
+            return Err(bad(&format!("images[{i}] is not an object")));
+        }
+    }
+    if let Some(diags) = obj.get("diagnostics") {
+        let diags = diags.as_array().ok_or_else(|| bad("\"diagnostics\" is not an array"))?;
+        for (i, d) in diags.iter().enumerate() {
+            let level_ok = d
+                .get("level")
+                .is_some_and(|l| ["note", "warning", "error"].iter().any(|w| l == *w));
+            if !level_ok || !d.get("message").is_some_and(Value::is_string) {
+                return Err(bad(&format!(
+                    "diagnostics[{i}] needs a \"level\" (note, warning or error) and a \"message\""
+                )));
+            }
+        }
+    }
+    if let Some(summary) = obj.get("summary") {
+        let summary = summary.as_object().ok_or_else(|| bad("\"summary\" is not an object"))?;
+        if let Some(s) = summary.get("suppressed") {
+            let counts = s.as_object().ok_or_else(|| bad("summary.suppressed is not an object"))?;
+            if !counts.values().all(|v| v.as_u64().is_some()) {
+                return Err(bad("summary.suppressed holds a count that is not a whole number"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A finding as `scan` writes it: the fields merge sorts and counts by,
+/// with their types, and severity and status spelled as the contract does
+/// (lower case). Values are never quoted back: a report can hold secrets.
+fn check_finding(f: &Value) -> Result<(), String> {
+    let obj = f.as_object().ok_or("not an object")?;
+    for key in ["rule_id", "target", "fingerprint"] {
+        if !obj.get(key).is_some_and(Value::is_string) {
+            return Err(format!("\"{key}\" is missing or not a string"));
+        }
+    }
+    let word = |key: &str, allowed: &[&str]| -> Result<(), String> {
+        match obj.get(key).and_then(Value::as_str) {
+            Some(v) if allowed.contains(&v) => Ok(()),
+            _ => Err(format!("\"{key}\" is missing or not one of {}", allowed.join(", "))),
+        }
+    };
+    let severities: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    word("severity", &severities)?;
+    word("status", &["present", "deleted", "overwritten", "config"])?;
+    for key in ["layer_index", "line", "removed_in_layer"] {
+        if obj.get(key).is_some_and(|v| !v.is_null() && v.as_u64().is_none()) {
+            return Err(format!("\"{key}\" is not a whole number or null"));
+        }
+    }
+    for key in ["path", "inner_path", "location", "image_digest"] {
+        if obj.get(key).is_some_and(|v| !v.is_null() && !v.is_string()) {
+            return Err(format!("\"{key}\" is not a string or null"));
         }
     }
     Ok(())
@@ -111,7 +183,10 @@ fn finding_order(a: &Value, b: &Value) -> Ordering {
 /// `total`, `by_severity` and `by_status` counted from the merged findings
 /// (every key any input had stays, with 0 when nothing is left); numeric
 /// maps such as `suppressed` added up; other fields kept from the first.
-fn summary(findings: &[Value], inputs: &[&Value]) -> Value {
+///
+/// # Errors
+/// A count that no longer fits in 64 bits.
+fn summary(findings: &[Value], inputs: &[&Value]) -> Result<Value, Error> {
     let mut out: Map<String, Value> =
         inputs.first().and_then(|s| s.as_object()).cloned().unwrap_or_default();
     for key in inputs.iter().filter_map(|s| s.as_object()).flat_map(|o| o.keys()) {
@@ -121,7 +196,12 @@ fn summary(findings: &[Value], inputs: &[&Value]) -> Value {
             for (k, v) in all.iter().filter_map(|v| v.as_object()).flatten() {
                 let prev = sums.get(k).and_then(Value::as_u64);
                 match (prev, v.as_u64()) {
-                    (Some(p), Some(x)) => sums.insert(k.clone(), (p + x).into()),
+                    (Some(p), Some(x)) => {
+                        let sum = p.checked_add(x).ok_or_else(|| Error::Overflow {
+                            what: format!("summary.{key}.{k}"),
+                        })?;
+                        sums.insert(k.clone(), sum.into())
+                    }
                     (None, _) => sums.insert(k.clone(), v.clone()),
                     (Some(_), None) => None,
                 };
@@ -143,7 +223,7 @@ fn summary(findings: &[Value], inputs: &[&Value]) -> Value {
         }
         out.insert(field.into(), Value::Object(counts));
     }
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]

@@ -1,17 +1,22 @@
-//! One image from layers to findings: walk every layer in parallel with a
-//! content scanner per worker, resolve each hit's status from the later
-//! layers' indexes, add the config detector's hits.
+//! One image from layers to findings: walk the layers with every core busy
+//! (decompression, walking and scanning overlap; see `walker` and `jobs`),
+//! resolve each hit's status from the later layers' indexes, add the
+//! config detector's and the attestations' hits.
 
 mod jobs;
+mod kept;
+mod walker;
+
+use std::sync::atomic::Ordering;
 
 use crate::cache::LayerCache;
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Detector, Finding, Severity, Status};
-use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
-use crate::scan::content::{ContentScanner, FileHit, Limits};
+use crate::scan::content::{FileHit, Limits};
+use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
@@ -19,227 +24,169 @@ use crate::scan::{Hit, Scanner, config, context};
 pub struct LayerScan {
     /// The layer's changes, for status resolution.
     pub index: LayerIndex,
-    /// Hits with the image path of the file they were in.
-    pub hits: Vec<(String, FileHit)>,
-    /// Hardlinks in this layer: (link path, target path).
-    pub links: Vec<(String, String)>,
+    /// Hits with the image path and entry ordinal of the file they were in.
+    pub hits: Vec<(String, u32, FileHit)>,
+    /// Third-party package roots proven by package metadata in this layer.
+    pub packages: PackageRoots,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
     pub complete: bool,
+    /// SHA-256 of the blob as read (what the cache keys on).
+    pub blob_digest: Option<String>,
+    /// Hits dropped by a findings budget (such scans are not cached, so a
+    /// rescan reports the same counts).
+    pub capped: u64,
 }
 
-/// Walks and scans one layer on the calling thread alone (`--threads 1`).
-/// Problems go to `diag`; what was read before an error is kept.
-pub fn scan_layer(
+/// What a scan needs besides the image: the run's scanner, limits and
+/// cache, where progress and problems go, and whether path context caps
+/// severities. The number of threads is the run's thread pool size.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The compiled rules.
+    pub scanner: &'a Scanner,
+    /// Nested-archive, git and findings budgets.
+    pub limits: Limits,
+    /// Findings in documentation, test and third-party paths are capped at info.
+    pub use_context: bool,
+    /// Scans of layers seen before.
+    pub cache: &'a LayerCache,
+    /// Progress display.
+    pub progress: &'a Progress,
+    /// Where problems go.
+    pub diag: &'a Diagnostics,
+}
+
+/// Threads a scan uses: the run's thread pool size (`--threads`).
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Walks and scans one layer whose blob the caller opened (a layer read
+/// from a stream as it arrives). The walk reads on the calling thread;
+/// with more than one thread, workers scan its files. Problems go to
+/// `run.diag`; what was read before an error is kept.
+pub fn scan_layer_blob(
     image: &Image,
     layer: &Layer,
-    scanner: &Scanner,
-    limits: Limits,
-    progress: &Progress,
-    diag: &Diagnostics,
+    blob: Box<dyn std::io::Read + '_>,
+    run: &Options<'_>,
 ) -> LayerScan {
-    let bar = progress.layer(layer.index, layer.size);
-    let mut cs = ContentScanner::new(scanner, limits);
-    let mut hits = Vec::new();
-    let mut links = Vec::new();
-    let mut seq = 0u64;
-    let (summary, err) =
-        layer::walk_with_progress(image, layer, diag, &bar, &mut |entry, content| {
-            match (entry.kind, content) {
-                (EntryKind::File, Some(reader)) => {
-                    seq += 1;
-                    let found = cs.scan_file(entry.path, reader)?;
-                    hits.extend(found.into_iter().map(|h| (seq, entry.path.to_owned(), h)));
-                }
-                (EntryKind::Hardlink(target), _) => {
-                    links.push((entry.path.to_owned(), target.clone()))
-                }
-                _ => {}
-            }
-            Ok(Flow::Continue)
-        });
-    bar.finish();
-    progress.layer_done();
-    let mut notes = std::mem::take(&mut cs.notes);
-    notes.sort();
-    let walked = Walked { summary, links, err };
-    finish_layer(image, layer, walked, jobs::Collected { hits, notes, unread: false }, diag)
-}
-
-/// One layer's walk, before its files' hits are added.
-struct Walked {
-    summary: layer::WalkSummary,
-    links: Vec<(String, String)>,
-    err: Option<crate::image::Error>,
-}
-
-/// Puts a layer's walk and hits together, in an order that does not depend
-/// on which thread scanned what, and reports its notes and error.
-fn finish_layer(
-    image: &Image,
-    layer: &Layer,
-    walked: Walked,
-    found: jobs::Collected,
-    diag: &Diagnostics,
-) -> LayerScan {
-    let mut hits = found.hits;
-    hits.sort_by(|a, b| {
-        (&a.1, a.0, a.2.hit.offset, a.2.hit.rule, &a.2.inner_path).cmp(&(
-            &b.1,
-            b.0,
-            b.2.hit.offset,
-            b.2.hit.rule,
-            &b.2.inner_path,
-        ))
+    let threads = threads();
+    if threads == 1 {
+        let walked = walker::walk(image, layer, run, walker::Mode::Blob(blob, None));
+        return walker::finish(image, layer, walked, Vec::new(), run);
+    }
+    let (walked, mut found) = walker::with_workers(run, threads, |tx, pool| {
+        let dispatch = jobs::Dispatch::new(layer.index, tx, pool);
+        walker::walk(image, layer, run, walker::Mode::Blob(blob, Some(dispatch)))
     });
-    for note in found.notes {
-        diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
-    }
-    let complete = walked.err.is_none() && !found.unread;
-    if let Some(e) = walked.err {
-        diag.error(e.to_string());
-    }
-    LayerScan {
-        index: walked.summary.index,
-        hits: hits.into_iter().map(|(_, path, h)| (path, h)).collect(),
-        links: walked.links,
-        bytes: walked.summary.uncompressed_bytes,
-        complete,
-    }
+    let outs = found.remove(&layer.index).unwrap_or_default();
+    walker::finish(image, layer, walked, outs, run)
 }
 
-/// Scans the layers `todo` of an image with `threads` threads, all at once:
-/// up to `threads` layers are walked at a time (largest first), each walk
-/// decompressing and hashing on threads of its own, and `threads` workers
-/// scan what every walk hands them, so big and small layers share the
-/// cores with no serial phase.
-fn scan_layers_parallel(
-    image: &Image,
-    todo: &[usize],
-    scanner: &Scanner,
-    limits: Limits,
-    threads: usize,
-    progress: &Progress,
-    diag: &Diagnostics,
-) -> Vec<(usize, LayerScan)> {
-    let pool = jobs::Pool::default();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<jobs::Job>(threads * 2);
-    let rx = std::sync::Mutex::new(rx);
-    let (walks, found) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (rx, pool) = (&rx, &pool);
-                scope.spawn(move || jobs::work(scanner, limits, rx, pool))
-            })
-            .collect();
-        let walkers: Vec<_> = (0..threads.min(todo.len()))
-            .map(|_| {
-                let (tx, pool, next) = (tx.clone(), &pool, &next);
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&i) = todo.get(k) else { break };
-                        done.push((
-                            i,
-                            walk_to_jobs(image, &image.layers[i], &tx, pool, progress, diag),
-                        ));
-                    }
-                    done
-                })
-            })
-            .collect();
-        drop(tx);
-        let walks: Vec<(usize, Walked)> =
-            walkers.into_iter().filter_map(|h| h.join().ok()).flatten().collect();
-        let found: Vec<jobs::Found> =
-            workers.into_iter().filter_map(|h| h.join().ok()).flatten().collect();
-        (walks, found)
-    });
-    let mut collected = jobs::collect(scanner, found, image.layers.len());
-    let mut walks = walks;
-    walks.sort_by_key(|w| w.0);
-    walks
-        .into_iter()
-        .map(|(i, w)| {
-            let found = std::mem::take(&mut collected[i]);
-            (i, finish_layer(image, &image.layers[i], w, found, diag))
-        })
-        .collect()
+/// Scans a whole image: every layer, then the config and attestations.
+pub fn scan_image(image: &Image, run: &Options<'_>) -> Vec<Finding> {
+    scan_image_prescanned(image, run, &[])
 }
 
-/// Walks one layer, handing its files to the scan workers.
-fn walk_to_jobs(
+/// [`scan_image`] with some layers already scanned (`prescanned[i]` for
+/// layer `i`, when present): a streamed source scans layers as they arrive,
+/// before it knows the image they belong to.
+pub fn scan_image_prescanned(
     image: &Image,
-    layer: &Layer,
-    jobs: &std::sync::mpsc::SyncSender<jobs::Job>,
-    pool: &jobs::Pool,
-    progress: &Progress,
-    diag: &Diagnostics,
-) -> Walked {
-    let bar = progress.layer(layer.index, layer.size);
-    let mut dispatch = jobs::Dispatch::new(layer.index, jobs, pool);
-    let mut links = Vec::new();
-    let (summary, mut err) =
-        layer::walk_overlapped(image, layer, diag, &bar, &mut |entry, content| {
-            match (entry.kind, content) {
-                (EntryKind::File, Some(reader)) => dispatch.file(entry.path, entry.size, reader)?,
-                (EntryKind::Hardlink(target), _) => {
-                    links.push((entry.path.to_owned(), target.clone()))
-                }
-                _ => {}
-            }
-            Ok(Flow::Continue)
-        });
-    if let Err(e) = dispatch.flush()
-        && err.is_none()
-    {
-        err = Some(crate::image::Error::io(&image.target, e));
-    }
-    bar.finish();
-    progress.layer_done();
-    Walked { summary, links, err }
-}
-
-/// Scans a whole image: every layer, then the config.
-pub fn scan_image(
-    image: &Image,
-    scanner: &Scanner,
-    limits: Limits,
-    use_context: bool,
-    cache: &LayerCache,
-    progress: &Progress,
-    diag: &Diagnostics,
+    run: &Options<'_>,
+    prescanned: &[Option<LayerScan>],
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
-    progress.start_image(name, image.layers.len());
-    let mut scans: Vec<Option<LayerScan>> =
-        image.layers.iter().map(|l| cache.get(l, scanner, diag)).collect();
+    run.progress.start_image(name, image.layers.len());
+    let mut scans: Vec<Option<LayerScan>> = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match prescanned.get(i) {
+            Some(Some(s)) => Some(s.clone()),
+            _ => run.cache.get(image, l, run.scanner, run.diag),
+        })
+        .collect();
     for _ in scans.iter().flatten() {
-        progress.layer_done();
+        run.progress.layer_done();
     }
     // Largest first, so the longest walk starts at once and small ones fill in around it.
     let mut todo: Vec<usize> = (0..image.layers.len()).filter(|i| scans[*i].is_none()).collect();
     todo.sort_by_key(|i| std::cmp::Reverse(image.layers[*i].size));
-    let threads = rayon::current_num_threads().max(1);
+    let threads = threads();
     let fresh: Vec<(usize, LayerScan)> = if threads == 1 {
         todo.iter()
-            .map(|&i| (i, scan_layer(image, &image.layers[i], scanner, limits, progress, diag)))
+            .map(|&i| {
+                let layer = &image.layers[i];
+                let walked = walker::walk(image, layer, run, walker::Mode::Inline);
+                (i, walker::finish(image, layer, walked, Vec::new(), run))
+            })
             .collect()
     } else {
-        scan_layers_parallel(image, &todo, scanner, limits, threads, progress, diag)
+        walker::scan_parallel(image, &todo, run, threads)
     };
     for (i, scan) in fresh {
-        cache.put(&image.layers[i], &scan, scanner, diag);
+        run.cache.put(&image.layers[i], &scan, run.scanner, run.diag);
         scans[i] = Some(scan);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
-    findings_from(image, scanner, scans, use_context)
+    let mut findings = findings_from(image, run.scanner, scans, run.use_context);
+    findings.extend(config_findings(image, run.scanner, run.limits, run.diag));
+    findings.extend(attestation_findings(image, run.scanner, run.diag));
+    findings
 }
 
-/// Resolves statuses and builds findings from per-layer scans.
+/// Attestation documents larger than this are not read (an error says so).
+const MAX_ATTESTATION_BYTES: u64 = crate::image::store::MAX_JSON_BYTES;
+
+/// Findings in the attestations beside an image (build provenance, SBOMs):
+/// status `config` (published with the image), `location` naming the
+/// attestation, the image it describes, the document and the JSON path.
+fn attestation_findings(image: &Image, scanner: &Scanner, diag: &Diagnostics) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for a in &image.attestations {
+        for layer in &a.layers {
+            let what =
+                format!("{}: attestation {} document {}", image.target, a.digest, layer.digest);
+            let mut bytes = Vec::new();
+            let read = image.store.open(&layer.member).and_then(|r| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(r, MAX_ATTESTATION_BYTES + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| crate::image::Error::io(&layer.member, e))
+            });
+            if let Err(e) = read {
+                diag.error(format!("{what}: {e}; not scanned"));
+                continue;
+            }
+            if bytes.len() as u64 > MAX_ATTESTATION_BYTES {
+                diag.error(format!(
+                    "{what}: larger than {MAX_ATTESTATION_BYTES} bytes; not scanned"
+                ));
+                continue;
+            }
+            let describes = a.describes.as_deref().unwrap_or("an unnamed image");
+            for jh in crate::scan::attestation::scan_document(scanner, &bytes) {
+                let mut f = base_finding(image, scanner, jh.hit);
+                f.line = None;
+                f.detector = Detector::Config;
+                f.location = Some(format!(
+                    "attestation {} for {describes}, document {}: {}",
+                    a.digest, layer.digest, jh.json_path
+                ));
+                findings.push(f);
+            }
+        }
+    }
+    findings
+}
+
+/// Resolves statuses and builds findings from per-layer scans (the config's
+/// findings come from [`config_findings`]).
 /// With `use_context`, findings in documentation, test and third-party
 /// paths are capped at info.
 pub fn findings_from(
@@ -250,16 +197,30 @@ pub fn findings_from(
 ) -> Vec<Finding> {
     let mut indexes = Vec::with_capacity(scans.len());
     let mut rest = Vec::with_capacity(scans.len());
+    // Installed packages are recognised from the whole image's metadata.
+    let mut roots = PackageRoots::default();
     for s in scans {
+        roots.extend(&s.packages);
         indexes.push(s.index);
-        rest.push((s.hits, s.links));
+        rest.push(s.hits);
     }
     let timeline = Timeline::new(indexes);
     let mut findings = Vec::new();
-    for (layer_index, (hits, links)) in rest.into_iter().enumerate() {
+    for (layer_index, hits) in rest.into_iter().enumerate() {
         let layer = &image.layers[layer_index];
-        for (path, fh) in hits {
-            let fate = fate_with_links(&timeline, layer_index, &path, &links);
+        // One copy per layer, shared by its findings.
+        let created_by: Option<std::sync::Arc<str>> = layer.created_by.as_deref().map(Into::into);
+        // Many hits in one file share its fate: resolve each (path, entry) once.
+        let mut last: Option<(String, u32, Fate)> = None;
+        for (path, ordinal, fh) in hits {
+            let fate = match &last {
+                Some((p, o, f)) if *p == path && *o == ordinal => *f,
+                _ => {
+                    let f = timeline.fate_of(layer_index, &path, ordinal);
+                    last = Some((path.clone(), ordinal, f));
+                    f
+                }
+            };
             let (status, removed) = match fate {
                 Fate::Present => (Status::Present, None),
                 Fate::Deleted(n) => (Status::Deleted, Some(n)),
@@ -272,10 +233,13 @@ pub fn findings_from(
             f.inner_path = fh.inner_path;
             f.status = status;
             f.removed_in_layer = removed;
-            f.created_by = layer.created_by.clone();
+            f.created_by = created_by.clone();
             if use_context {
-                f.context =
-                    context::classify(f.path.as_deref().unwrap_or(""), f.inner_path.as_deref());
+                f.context = context::classify_in(
+                    f.path.as_deref().unwrap_or(""),
+                    f.inner_path.as_deref(),
+                    &roots,
+                );
                 if f.context.is_some() {
                     f.severity = Severity::Info;
                 }
@@ -283,7 +247,29 @@ pub fn findings_from(
             findings.push(f);
         }
     }
-    for ch in config::scan(scanner, &image.config) {
+    findings
+}
+
+/// The config detector's findings, within the per-rule budget of each
+/// config string; what goes over it is a warning with the count.
+pub fn config_findings(
+    image: &Image,
+    scanner: &Scanner,
+    limits: Limits,
+    diag: &Diagnostics,
+) -> Vec<Finding> {
+    let scan = config::scan_capped(scanner, &image.config, limits.max_hits_per_rule);
+    for (location, rule, n) in scan.over_budget {
+        scanner.suppressed.over_file_budget.fetch_add(n, Ordering::Relaxed);
+        diag.warn(format!(
+            "{}: {location}: {n} more {} matches not listed (budget: {} findings per rule and file)",
+            image.target,
+            scanner.rule(rule).id,
+            limits.max_hits_per_rule
+        ));
+    }
+    let mut findings = Vec::with_capacity(scan.hits.len());
+    for ch in scan.hits {
         let mut f = base_finding(image, scanner, ch.hit);
         f.line = None;
         f.detector = Detector::Config;
@@ -294,30 +280,14 @@ pub fn findings_from(
     findings
 }
 
-/// A file's bytes stay visible while any hardlink to them does.
-fn fate_with_links(
-    timeline: &Timeline,
-    layer: usize,
-    path: &str,
-    links: &[(String, String)],
-) -> Fate {
-    let own = timeline.fate(layer, path);
-    if own == Fate::Present {
-        return own;
-    }
-    let alias_alive = links
-        .iter()
-        .filter(|(_, target)| target == path)
-        .any(|(link, _)| timeline.fate(layer, link) == Fate::Present);
-    if alias_alive { Fate::Present } else { own }
-}
-
 fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
     let rule = scanner.rule(hit.rule);
+    // A failed offline check means a mangled or truncated credential: still reported, lower.
+    let severity = if hit.failed_check { rule.severity.lowered() } else { rule.severity };
     Finding {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
-        severity: rule.severity,
+        severity,
         detector: rule.detector,
         target: image.target.clone(),
         image_digest: image.digest.clone(),
@@ -335,5 +305,8 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         validation: hit.validation,
         context: None,
         rule_severity: rule.severity,
+        decoding: hit.decoding,
+        workloads: Vec::new(),
+        verification: None,
     }
 }

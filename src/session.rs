@@ -2,7 +2,9 @@
 //! decide what is reported (status, allowlist, baseline), with counts of
 //! what was suppressed and why.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::allowlist::{Allowlist, Baseline};
@@ -12,7 +14,7 @@ use crate::finding::{Finding, Status};
 use crate::image::{self, PlatformFilter};
 use crate::pipeline;
 use crate::progress::Progress;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, TextRedactor};
 use crate::report::Report;
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
@@ -39,6 +41,11 @@ pub struct ScanOptions {
     pub verify_diff_ids: bool,
     /// Persistent layer cache directory (`--cache-dir`, `--cache`).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// How local engines and storage are reached.
+    pub sources: crate::sources::SourceOptions,
+    /// `--k8s-pods` (and `--k8s-pull-secrets`): images to scan from their
+    /// registries, with the workloads that run them.
+    pub k8s: Option<(crate::sources::k8s::Inventory, crate::sources::k8s::PullSecrets)>,
 }
 
 /// Scans every target. A target that cannot be opened is an error in
@@ -52,12 +59,37 @@ pub fn run(
     options: &ScanOptions,
     diag: &Diagnostics,
 ) -> anyhow::Result<Report> {
-    let cache = LayerCache::new(options.cache_dir.as_deref(), scanner, Limits::default())
+    let limits = Limits::default();
+    let cache = LayerCache::new(options.cache_dir.as_deref(), scanner, limits)
         .map_err(|e| anyhow::anyhow!("cannot use cache directory: {e}"))?;
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     for target in targets {
-        let opened = match image::open(target, options.platform.as_ref(), diag) {
+        if crate::sources::is_streamed(target) {
+            let ctx = crate::sources::Context {
+                scanner,
+                limits: Limits::default(),
+                use_context: !options.no_path_context,
+                cache: &cache,
+                progress: &options.progress,
+                diag,
+                platform: options.platform.as_ref(),
+                verify_diff_ids: options.verify_diff_ids,
+                options: &options.sources,
+            };
+            match crate::sources::scan(target, &ctx) {
+                Ok(scanned) => {
+                    for (img, found) in scanned {
+                        findings.extend(found);
+                        images.push(ImageRecord::new(&img));
+                    }
+                }
+                Err(e) => diag.error(e.to_string()),
+            }
+            continue;
+        }
+        let storage_root = options.sources.storage_root.as_deref();
+        let opened = match image::open_with(target, options.platform.as_ref(), storage_root, diag) {
             Ok(v) => v,
             Err(e) => {
                 diag.error(e.to_string());
@@ -70,35 +102,95 @@ pub fn run(
         }
         for img in &opened {
             let use_context = !options.no_path_context;
-            findings.extend(pipeline::scan_image(
-                img,
+            let run = pipeline::Options {
                 scanner,
-                Limits::default(),
+                limits,
                 use_context,
-                &cache,
-                &options.progress,
+                cache: &cache,
+                progress: &options.progress,
                 diag,
-            ));
+            };
+            findings.extend(pipeline::scan_image(img, &run));
+            within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
         }
     }
-    if !options.show_secrets {
-        // Instructions print verbatim and often carry the secret itself (build args).
-        let redactor = Redactor::new(findings.iter().map(|f| &f.secret));
-        for f in &mut findings {
-            redactor.apply_opt(&mut f.created_by);
-        }
-        for image in &mut images {
-            for layer in &mut image.layers {
-                redactor.apply_opt(&mut layer.created_by);
+    if let Some((inventory, secrets)) = &options.k8s {
+        let mut clients = crate::sources::k8s::Clients::default();
+        let settings = crate::registry::Settings { insecure: options.sources.insecure };
+        // A tag and a digest (or two tags) of one image are scanned once; the
+        // findings of the first scan gain the workloads of the others.
+        let mut scanned: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (reference, workloads) in &inventory.images {
+            let opened = clients
+                .open(reference, secrets, settings)
+                .map_err(image::Error::from)
+                .and_then(|store| {
+                    image::layout::images(reference, store, options.platform.as_ref(), diag)
+                });
+            let opened = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    diag.error(e.to_string());
+                    continue;
+                }
+            };
+            for mut img in opened {
+                if let Some(earlier) = scanned.get(&img.digest) {
+                    for &i in earlier {
+                        let f: &mut Finding = &mut findings[i];
+                        f.workloads.extend(workloads.iter().cloned());
+                        f.workloads.sort();
+                        f.workloads.dedup();
+                    }
+                    diag.note(format!(
+                        "{reference}: same image as an earlier reference ({}), not scanned again",
+                        img.digest
+                    ));
+                    continue;
+                }
+                img.verify_diff_ids = options.verify_diff_ids;
+                let run = pipeline::Options {
+                    scanner,
+                    limits: Limits::default(),
+                    use_context: !options.no_path_context,
+                    cache: &cache,
+                    progress: &options.progress,
+                    diag,
+                };
+                let found = pipeline::scan_image(&img, &run);
+                let first = findings.len();
+                findings.extend(found.into_iter().map(|mut f| {
+                    f.workloads = workloads.clone();
+                    f
+                }));
+                scanned.insert(img.digest.clone(), (first..findings.len()).collect());
+                images.push(ImageRecord::new(&img));
             }
         }
     }
+    let redactor = if options.show_secrets {
+        TextRedactor::default()
+    } else {
+        TextRedactor::new(Redactor::new(findings.iter().map(|f| &f.secret)), diag.scrubber())
+    };
+    redact_in_place(&redactor, &mut findings, &mut images);
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     suppressed.insert(
         "documented example credentials".into(),
         scanner.suppressed.known_examples.load(Ordering::Relaxed),
     );
+    // Templates, masks and stock words (src/scan/filter.rs gives each one's reason).
+    suppressed.insert("placeholders".into(), scanner.placeholders());
+    for (key, counter) in [
+        (OVER_FILE_BUDGET, &scanner.suppressed.over_file_budget),
+        (OVER_RUN_BUDGET, &scanner.suppressed.over_run_budget),
+    ] {
+        let n = counter.load(Ordering::Relaxed);
+        if n > 0 {
+            suppressed.insert(key.into(), n);
+        }
+    }
     findings.retain(|f| {
         let reason = if !options.statuses.is_empty() && !options.statuses.contains(&f.status) {
             Some("status filter")
@@ -131,11 +223,103 @@ pub fn run(
         };
         key(a).cmp(&key(b))
     });
+    let mut diagnostics = diag.snapshot();
+    for d in &mut diagnostics {
+        if let Cow::Owned(m) = redactor.apply(&d.message) {
+            d.message = m;
+        }
+    }
     Ok(Report {
         images,
         findings,
         suppressed,
-        diagnostics: diag.snapshot(),
+        diagnostics,
         rules: scanner.rules().to_vec(),
+        redactor,
     })
+}
+
+/// Summary key for findings dropped by the per-rule budget of a file.
+pub const OVER_FILE_BUDGET: &str = "over the findings budget per rule and file";
+/// Summary key for findings dropped by the per-run budget.
+pub const OVER_RUN_BUDGET: &str = "over the findings budget per run";
+
+/// Keeps the run's findings within `max`, most severe first; the rest are
+/// counted (the summary reports them) and named in one warning.
+fn within_run_budget(
+    findings: &mut Vec<Finding>,
+    max: usize,
+    scanner: &Scanner,
+    diag: &Diagnostics,
+) {
+    if findings.len() <= max {
+        return;
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let over = findings.len() - max;
+    findings.truncate(max);
+    scanner.suppressed.over_run_budget.fetch_add(over as u64, Ordering::Relaxed);
+    diag.warn(format!(
+        "{over} findings of lowest severity not listed (budget: {max} findings per run)"
+    ));
+}
+
+/// Longest instruction a finding repeats, in bytes: a megabyte `RUN` line
+/// with a hundred findings would otherwise print a hundred megabytes. The
+/// image's layer list keeps the whole (redacted) instruction.
+pub const MAX_FINDING_INSTRUCTION: usize = 4096;
+
+/// `text` cut to [`MAX_FINDING_INSTRUCTION`] bytes (at a char boundary),
+/// with a marker saying how long it was.
+fn clip_instruction(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_FINDING_INSTRUCTION {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_FINDING_INSTRUCTION;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… [{} bytes in all]", &text[..end], text.len()))
+}
+
+/// Redacts instructions and tags in place (they are not part of any
+/// fingerprint); paths and locations are redacted when reports print them,
+/// because fingerprints and baselines use the raw ones.
+fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &mut [ImageRecord]) {
+    // One redacted copy per shared instruction, not one per finding.
+    let mut done: HashMap<*const u8, Arc<str>> = HashMap::new();
+    for f in findings {
+        if let Some(cb) = &f.created_by {
+            let key = Arc::as_ptr(cb).cast::<u8>();
+            let redacted = done
+                .entry(key)
+                .or_insert_with(|| Arc::from(clip_instruction(&redactor.apply(cb)).as_ref()));
+            f.created_by = Some(Arc::clone(redacted));
+        }
+    }
+    for image in images {
+        for layer in &mut image.layers {
+            if let Some(cb) = &mut layer.created_by
+                && let Cow::Owned(new) = redactor.apply(cb)
+            {
+                *cb = new;
+            }
+        }
+        for r in &mut image.references {
+            if let Cow::Owned(new) = redactor.apply(r) {
+                *r = new;
+            }
+        }
+    }
+}
+
+/// The worker threads a run uses: `requested` clamped to the machine's
+/// available parallelism (`--threads 20000` or `2^64-1` would otherwise
+/// spawn that many threads); 0 or none means all cores (rayon's default).
+pub fn clamp_threads(requested: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    match requested {
+        None | Some(0) => 0,
+        Some(n) => n.min(cores),
+    }
 }

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::diagnostics::Diagnostics;
+use crate::escape::escape_for_terminal;
 use crate::image::layer::{self, Flow, WalkSummary};
 use crate::image::whiteout::Timeline;
 use crate::image::{Image, Layer};
@@ -89,14 +90,27 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
         .par_iter()
         .map(|l| {
             let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
+            for unread in &summary.unread {
+                diag.error(format!("{}: layer {}: {unread}", image.target, l.index));
+            }
             if let Some(e) = err {
                 diag.error(e.to_string());
             }
             summary
         })
         .collect();
+    let dropped = summaries.iter().any(|s| s.index.names_dropped());
     let timeline = Timeline::new(summaries.into_iter().map(|s| s.index).collect());
     let mut record = ImageRecord::new(image);
+    if dropped {
+        // Counting needs every name; memory stays bounded instead.
+        diag.warn(format!(
+            "{}: a layer holds more than {} MiB of path names: file counts are not shown",
+            image.target,
+            crate::image::whiteout::MAX_NAMED_BYTES >> 20
+        ));
+        return record;
+    }
     for (layer, stats) in record.layers.iter_mut().zip(timeline.stats()) {
         layer.files =
             Some(FileCounts { added: stats.added, changed: stats.changed, deleted: stats.deleted });
@@ -111,7 +125,13 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
 pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<()> {
     for r in records {
         let name = r.references.first().map(String::as_str).unwrap_or(&r.target);
-        writeln!(out, "{name}  {}  {}", r.platform.as_deref().unwrap_or("-"), r.digest)?;
+        writeln!(
+            out,
+            "{}  {}  {}",
+            escape_for_terminal(name),
+            escape_for_terminal(r.platform.as_deref().unwrap_or("-")),
+            escape_for_terminal(&r.digest)
+        )?;
         for l in &r.layers {
             let counts = l
                 .files
@@ -121,10 +141,10 @@ pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<(
                 out,
                 "  [{:>2}] {}  {:>10}  {:<18} {}",
                 l.index,
-                short_digest(&l.digest),
+                escape_for_terminal(short_digest(&l.digest)),
                 human_size(l.size),
                 counts,
-                crate::cli::escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
+                escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
             )?;
         }
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of strata, as CI does. Installs what the tests
-# need when it is missing: skopeo, umoci, docker-registry and apache2-utils
-# (Debian packages) and Microsoft's SARIF validator (npm package
+# need when it is missing: skopeo, umoci, docker-registry, apache2-utils,
+# docker.io, podman, buildah and busybox-static (Debian packages) and Microsoft's SARIF
+# validator (npm package
 # @microsoft/sarif-multitool, into target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,14 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 # The HTTPS registry test makes its own CA.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Engine sources (tests/it/engines.rs): a private dockerd, podman and buildah with
+# private vfs storage, and a static busybox for an offline base image.
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
+  missing+=(busybox-static)
+fi
 # Report tests (tests/it/incident_reports.rs): the HTML report in a real browser, JUnit XSD.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)

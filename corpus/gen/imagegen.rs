@@ -204,6 +204,12 @@ pub struct ImageSpec {
     /// ([`IndexLayout::NestedWithAttestation`]) as `build-arg:<KEY>`, as BuildKit does in
     /// `mode=max`. Not used elsewhere.
     pub build_args: BTreeMap<String, String>,
+    /// Write the provenance as SLSA v1 (`predicate.buildDefinition.externalParameters.request.args`)
+    /// instead of SLSA v0.2 (`predicate.invocation.parameters.args`).
+    pub slsa_v1: bool,
+    /// More in-toto statements in the attestation manifest, as `(predicate type, predicate)`
+    /// (e.g. `https://spdx.dev/Document` and an SPDX document), one layer each.
+    pub extra_attestations: Vec<(String, serde_json::Value)>,
 }
 
 impl Default for ImageSpec {
@@ -220,6 +226,8 @@ impl Default for ImageSpec {
             variant: None,
             repo_tags: Vec::new(),
             build_args: BTreeMap::new(),
+            slsa_v1: false,
+            extra_attestations: Vec::new(),
         }
     }
 }
@@ -1324,36 +1332,75 @@ fn attestation(
     let name = tag.unwrap_or("example.test/unnamed:latest");
     let args: BTreeMap<String, String> =
         spec.build_args.iter().map(|(k, v)| (format!("build-arg:{k}"), v.clone())).collect();
-    let statement = serde_json::json!({
-        "_type": "https://in-toto.io/Statement/v0.1",
-        "predicateType": "https://slsa.dev/provenance/v0.2",
-        "subject": [{
-            "name": format!("pkg:docker/{name}?platform={}", platform.replace('/', "%2F")),
-            "digest": { "sha256": hex_of(&img.info.manifest_digest) },
-        }],
-        "predicate": {
-            "builder": { "id": "" },
-            "buildType": "https://mobyproject.org/buildkit@v1",
-            "invocation": {
-                "configSource": { "entryPoint": "Dockerfile" },
-                "parameters": { "frontend": "dockerfile.v0", "args": args },
-            },
-            "metadata": { "buildInvocationID": "imagegen", "reproducible": true },
-        },
-    });
-    let intoto = to_json(&statement)?;
-    let intoto_digest = sha256_digest(&intoto);
+    let subject = serde_json::json!([{
+        "name": format!("pkg:docker/{name}?platform={}", platform.replace('/', "%2F")),
+        "digest": { "sha256": hex_of(&img.info.manifest_digest) },
+    }]);
+    let (provenance_type, provenance) = if spec.slsa_v1 {
+        (
+            "https://slsa.dev/provenance/v1",
+            serde_json::json!({
+                "buildDefinition": {
+                    "buildType": "https://mobyproject.org/buildkit@v1",
+                    "externalParameters": {
+                        "configSource": { "path": "Dockerfile" },
+                        "request": { "frontend": "dockerfile.v0", "args": args },
+                    },
+                },
+                "runDetails": {
+                    "builder": { "id": "" },
+                    "metadata": { "invocationID": "imagegen" },
+                },
+            }),
+        )
+    } else {
+        (
+            "https://slsa.dev/provenance/v0.2",
+            serde_json::json!({
+                "builder": { "id": "" },
+                "buildType": "https://mobyproject.org/buildkit@v1",
+                "invocation": {
+                    "configSource": { "entryPoint": "Dockerfile" },
+                    "parameters": { "frontend": "dockerfile.v0", "args": args },
+                },
+                "metadata": { "buildInvocationID": "imagegen", "reproducible": true },
+            }),
+        )
+    };
+    let mut statements = vec![(provenance_type.to_string(), provenance)];
+    statements.extend(spec.extra_attestations.iter().cloned());
+    let mut blobs = Vec::new();
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (predicate_type, predicate) in statements {
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v0.1",
+            "predicateType": predicate_type,
+            "subject": subject,
+            "predicate": predicate,
+        });
+        let intoto = to_json(&statement)?;
+        let intoto_digest = sha256_digest(&intoto);
+        let mut layer_ann = BTreeMap::new();
+        layer_ann.insert("in-toto.io/predicate-type".to_string(), predicate_type);
+        layers.push(Descriptor {
+            media_type: MT_IN_TOTO.to_string(),
+            digest: intoto_digest.clone(),
+            size: intoto.len() as u64,
+            annotations: Some(layer_ann),
+            platform: None,
+        });
+        diff_ids.push(intoto_digest.clone());
+        blobs.push((intoto_digest, Src::Bytes(intoto)));
+    }
     let config = serde_json::json!({
         "architecture": "unknown",
         "os": "unknown",
         "config": {},
-        "rootfs": { "type": "layers", "diff_ids": [intoto_digest] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     let config = to_json(&config)?;
     let config_digest = sha256_digest(&config);
-    let mut layer_ann = BTreeMap::new();
-    layer_ann
-        .insert("in-toto.io/predicate-type".to_string(), "https://slsa.dev/provenance/v0.2".into());
     let manifest = OciManifest {
         schema_version: 2,
         media_type: MT_OCI_MANIFEST.to_string(),
@@ -1364,13 +1411,7 @@ fn attestation(
             annotations: None,
             platform: None,
         },
-        layers: vec![Descriptor {
-            media_type: MT_IN_TOTO.to_string(),
-            digest: intoto_digest.clone(),
-            size: intoto.len() as u64,
-            annotations: Some(layer_ann),
-            platform: None,
-        }],
+        layers,
     };
     let manifest = to_json(&manifest)?;
     let manifest_digest = sha256_digest(&manifest);
@@ -1388,11 +1429,8 @@ fn attestation(
             variant: None,
         }),
     };
-    let blobs = vec![
-        (intoto_digest, Src::Bytes(intoto)),
-        (config_digest, Src::Bytes(config)),
-        (manifest_digest, Src::Bytes(manifest)),
-    ];
+    blobs.push((config_digest, Src::Bytes(config)));
+    blobs.push((manifest_digest, Src::Bytes(manifest)));
     Ok((desc, blobs))
 }
 

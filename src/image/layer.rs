@@ -4,6 +4,7 @@
 //! the blob digest and diff_id on the way.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::thread::ScopedJoinHandle;
 
 use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
@@ -11,6 +12,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::compression::Compression;
 use super::path::{WhiteoutName, classify, decode_name, normalize};
 use super::pipe;
+use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, NodeKind};
 use super::{Error, Image, Layer};
 use crate::diagnostics::Diagnostics;
@@ -18,6 +20,12 @@ use crate::progress::LayerProgress;
 
 /// Read buffer between the decompressor and the tar parser.
 const TAR_BUFFER: usize = 256 * 1024;
+
+/// Deepest entry path read, in components: deeper entries are reported as
+/// not read. Linux paths reach at most 2048 components within PATH_MAX, real
+/// images a few dozen; the index holds one key per directory, so depth times
+/// entries bounds its memory.
+pub const MAX_PATH_DEPTH: usize = 1024;
 
 /// What a tar entry is, after whiteout names are recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +55,8 @@ pub struct Entry<'a> {
     pub kind: &'a EntryKind,
     /// Size of the entry's content in bytes (0 for non-files).
     pub size: u64,
+    /// 1-based position of the entry in the layer (what [`LayerIndex`] records).
+    pub ordinal: u32,
 }
 
 /// Whether the walk should go on after an entry.
@@ -69,6 +79,10 @@ pub struct WalkSummary {
     pub uncompressed_bytes: u64,
     /// Regular files seen.
     pub files: u64,
+    /// Entries not read because a budget was exceeded, each described.
+    pub unread: Vec<String>,
+    /// SHA-256 of the blob as read, when the whole blob was read.
+    pub blob_digest: Option<String>,
 }
 
 /// The callback a walk calls for every entry; regular files come with their bytes.
@@ -116,12 +130,12 @@ impl<R: Read, H: Update> Read for Hashing<R, H> {
 }
 
 /// Reports bytes read to a progress bar.
-struct Counted {
-    inner: Box<dyn Read + Send>,
+struct Counted<R> {
+    inner: R,
     progress: LayerProgress,
 }
 
-impl Read for Counted {
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.progress.inc(n as u64);
@@ -129,17 +143,17 @@ impl Read for Counted {
     }
 }
 
-type Compressed = BufReader<Hashing<Box<dyn Read + Send>, Option<Sha256>>>;
+type Compressed<R> = BufReader<Hashing<Counted<R>, Option<Sha256>>>;
 
 /// The decompressor chosen by magic bytes, kept concrete so the compressed
 /// stream can be drained and its digest finished after the tar ends.
-enum Decoder {
-    Plain(Compressed),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed>>),
+enum Decoder<R: Read> {
+    Plain(Compressed<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<R>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<R>>>),
 }
 
-impl Read for Decoder {
+impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
@@ -149,8 +163,15 @@ impl Read for Decoder {
     }
 }
 
-impl Decoder {
-    fn new(mut input: Compressed) -> io::Result<(Compression, Decoder)> {
+impl<R: Read> Decoder<R> {
+    /// Opens `blob`: counts its bytes into `progress`, hashes them, and
+    /// picks the decompressor by magic bytes.
+    fn start(blob: R, progress: &LayerProgress) -> io::Result<(Compression, Decoder<R>)> {
+        let counted = Counted { inner: blob, progress: progress.clone() };
+        let mut input = BufReader::with_capacity(
+            TAR_BUFFER,
+            Hashing { inner: counted, hasher: Some(Sha256::new()), count: 0 },
+        );
         let kind = Compression::sniff(input.fill_buf()?);
         let decoder = match kind {
             Compression::None => Decoder::Plain(input),
@@ -164,12 +185,108 @@ impl Decoder {
         Ok((kind, decoder))
     }
 
-    fn into_inner(self) -> Compressed {
+    fn into_inner(self) -> Compressed<R> {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
             Decoder::Zstd(r) => (*r).finish(),
         }
+    }
+
+    /// Reads the compressed stream to its end (the decompressor may stop
+    /// before it does) and returns the blob's `sha256:` digest.
+    fn finish_blob(self) -> io::Result<String> {
+        let mut compressed = self.into_inner();
+        io::copy(&mut compressed, &mut io::sink())?;
+        Ok(sha256_name(compressed.into_inner().hasher))
+    }
+}
+
+fn sha256_name(h: Option<Sha256>) -> String {
+    format!("sha256:{}", h.map(|h| hex::encode(h.finalize())).unwrap_or_default())
+}
+
+/// The uncompressed stream a walk parses, and how its digests are
+/// finished once it was read to the end.
+trait Stream: Read {
+    /// Uncompressed bytes read so far.
+    fn count(&self) -> u64;
+    /// The diff_id (when it was hashed) and the blob digest, after the
+    /// uncompressed stream was read to its end.
+    fn digests(self) -> io::Result<(Option<String>, String)>;
+}
+
+/// Decompression and hashing on the walking thread.
+struct Inline<R: Read>(Hashing<Decoder<R>, Option<Sha256>>);
+
+impl<R: Read> Read for Inline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Stream for Inline<R> {
+    fn count(&self) -> u64 {
+        self.0.count
+    }
+
+    fn digests(mut self) -> io::Result<(Option<String>, String)> {
+        let diff_id = self.0.hasher.take().map(|h| sha256_name(Some(h)));
+        Ok((diff_id, self.0.inner.finish_blob()?))
+    }
+}
+
+/// Decompression (with the blob's hash) on one thread, the diff_id's hash
+/// on another; the walk reads what they pass on.
+struct Threaded<'scope> {
+    pipe: pipe::Pipe,
+    count: u64,
+    reading: ScopedJoinHandle<'scope, Option<io::Result<String>>>,
+    hashing: Option<ScopedJoinHandle<'scope, Option<Sha256>>>,
+}
+
+impl Read for Threaded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.pipe.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl Stream for Threaded<'_> {
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn digests(self) -> io::Result<(Option<String>, String)> {
+        let died = || io::Error::other("the decompression thread stopped early");
+        drop(self.pipe);
+        let blob = self.reading.join().map_err(|_| died())?.ok_or_else(died)??;
+        let diff_id = match self.hashing {
+            Some(h) => Some(sha256_name(Some(h.join().map_err(|_| died())?.ok_or_else(died)?))),
+            None => None,
+        };
+        Ok((diff_id, blob))
+    }
+}
+
+/// Repeats a stream's first error on every later read, so what a failed
+/// walk reports does not depend on how a decompressor behaves after one.
+struct Sticky<S> {
+    inner: S,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl<S: Read> Read for Sticky<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, text)) = &self.failed {
+            return Err(io::Error::new(*kind, text.clone()));
+        }
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        })
     }
 }
 
@@ -197,12 +314,59 @@ pub fn walk_with_progress(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
-    walk_layer(image, layer, diag, progress, false, visit)
+    match image.store.open(&layer.member) {
+        Ok(blob) => walk_blob(image, layer, blob, diag, progress, visit),
+        Err(e) => (WalkSummary::default(), Some(e)),
+    }
 }
 
-/// [`walk_with_progress`] with reading and decompression on one more
-/// thread and the diff_id's SHA-256 on another, so they overlap with the
-/// tar walk and the visitor (the caller's thread).
+fn new_summary(image: &Image) -> WalkSummary {
+    let mut summary = WalkSummary::default();
+    if image.index_names {
+        summary.index = LayerIndex::with_names();
+    }
+    summary
+}
+
+fn invalid(image: &Image, layer: &Layer, reason: String) -> Error {
+    let what = format!("layer {} ({})", layer.index, layer.digest);
+    Error::Invalid { file: image.target.clone(), what, reason }
+}
+
+/// [`walk_with_progress`] over a blob the caller already opened: a layer
+/// that arrives inside a stream (a `docker save` export read as it comes)
+/// rather than from the image's store. `layer` still names it in messages
+/// and gives the digests to check.
+pub fn walk_blob(
+    image: &Image,
+    layer: &Layer,
+    blob: Box<dyn Read + '_>,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
+    let mut summary = new_summary(image);
+    let (kind, decoder) = match Decoder::start(blob, progress) {
+        Ok(d) => d,
+        Err(e) => {
+            let why = format!("cannot start decompression: {e}");
+            return (summary, Some(invalid(image, layer, why)));
+        }
+    };
+    summary.compression = Some(kind);
+    // An uncompressed blob's digest is its diff_id: hashed once. For compressed ones
+    // the diff_id costs a second SHA-256 over every byte, which the user may decline.
+    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
+    let stream =
+        Inline(Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 });
+    let err = walk_stream(image, layer, diag, kind, stream, &mut summary, visit);
+    (summary, err)
+}
+
+/// [`walk_with_progress`] with reading, blob hashing and decompression on
+/// a thread of their own and the diff_id's SHA-256 on another, so they
+/// overlap with the tar walk and the visitor (which run on the caller's
+/// thread). Same checks, same summary, same errors.
 pub fn walk_overlapped(
     image: &Image,
     layer: &Layer,
@@ -210,84 +374,117 @@ pub fn walk_overlapped(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
-    walk_layer(image, layer, diag, progress, true, visit)
+    let blob = match image.store.open(&layer.member) {
+        Ok(blob) => blob,
+        Err(e) => return (WalkSummary::default(), Some(e)),
+    };
+    let mut summary = new_summary(image);
+    let (kind, mut decoder) = match Decoder::start(blob, progress) {
+        Ok(d) => d,
+        Err(e) => {
+            let why = format!("cannot start decompression: {e}");
+            return (summary, Some(invalid(image, layer, why)));
+        }
+    };
+    summary.compression = Some(kind);
+    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
+    let err = std::thread::scope(|scope| {
+        let (mut source, first) = pipe::pipe();
+        let (last, hashing) = if hash_diff_id {
+            let (relay, mut last) = pipe::pipe();
+            source.route_back(&mut last);
+            let hashing = scope.spawn(move || {
+                let mut h = Sha256::new();
+                relay.relay(first, &mut |b| sha2::Digest::update(&mut h, b)).ok().map(|_| h)
+            });
+            (last, Some(hashing))
+        } else {
+            (first, None)
+        };
+        let reading = scope.spawn(move || {
+            // A read error reaches the walk through the pipe; a closed pipe means the
+            // walk is over early, and then no digest is wanted.
+            match source.pump(&mut decoder, &mut |_| {}) {
+                Ok(Ok(_)) => Some(decoder.finish_blob()),
+                Ok(Err(pipe::Closed)) | Err(_) => None,
+            }
+        });
+        let stream = Threaded { pipe: last, count: 0, reading, hashing };
+        walk_stream(image, layer, diag, kind, stream, &mut summary, visit)
+    });
+    (summary, err)
 }
 
-/// Digests of a layer's two streams, once read to their ends.
-struct Digests {
-    /// Uncompressed bytes.
-    uncompressed: u64,
-    /// `sha256:` of the uncompressed stream, when it was hashed.
-    diff_id: Option<String>,
-    /// `sha256:` of the stored blob.
-    blob: String,
-}
-
-fn walk_layer(
+/// Walks the tar in `stream`, then reads what follows it and finishes
+/// both digests: the completeness rules of every walk.
+fn walk_stream<S: Stream>(
     image: &Image,
     layer: &Layer,
     diag: &Diagnostics,
-    progress: &LayerProgress,
-    overlapped: bool,
+    kind: Compression,
+    stream: S,
+    summary: &mut WalkSummary,
     visit: &mut Visitor<'_>,
-) -> (WalkSummary, Option<Error>) {
-    let mut summary = WalkSummary::default();
-    if image.index_names {
-        summary.index = LayerIndex::with_names();
-    }
+) -> Option<Error> {
     let what = format!("layer {} ({})", layer.index, layer.digest);
-    let fail =
-        |reason: String| Error::Invalid { file: image.target.clone(), what: what.clone(), reason };
-    let blob: Box<dyn Read + Send> = match image.store.open(&layer.member) {
-        Ok(b) => Box::new(Counted { inner: b, progress: progress.clone() }),
-        Err(e) => return (summary, Some(e)),
+    let fail = |reason: String| Some(invalid(image, layer, reason));
+    let sticky = Sticky { inner: stream, failed: None };
+    let mut tar =
+        TarReader::new(BufReader::with_capacity(TAR_BUFFER, sticky), TarLimits::default());
+    let walked = walk_entries(&mut tar, image, layer, diag, summary, visit);
+    let end = match walked {
+        Ok(Walked::Stopped) => return None,
+        Ok(Walked::End(end)) => Ok(end),
+        Err(e) => Err(e),
     };
-    let compressed = BufReader::with_capacity(
-        TAR_BUFFER,
-        Hashing { inner: blob, hasher: Some(Sha256::new()), count: 0 },
-    );
-    let (kind, decoder) = match Decoder::new(compressed) {
-        Ok(d) => d,
-        Err(e) => return (summary, Some(fail(format!("cannot start decompression: {e}")))),
+    // Finish both digests: the tar parser stops at its end marker, the blob may go on.
+    // Read the rest through the parser's buffer, which may hold some of it already.
+    let parsed = tar.position();
+    let mut buffered = tar.into_inner();
+    let rest = match drain(&mut buffered, parsed) {
+        Ok(rest) => rest,
+        Err(e) => return fail(describe(kind, &e)),
     };
-    summary.compression = Some(kind);
-    // An uncompressed blob's digest is its diff_id: hashed once. For compressed ones
-    // the diff_id costs a second SHA-256 over every byte, which the user may decline.
-    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
-    let (tar_error, digests) = if overlapped {
-        match walk_threads(image, layer, diag, &mut summary, visit, decoder, hash_diff_id) {
-            Ok(Some(done)) => done,
-            Ok(None) => return (summary, None),
-            Err(e) => return (summary, Some(fail(describe(kind, &e)))),
+    let uncompressed = buffered.into_inner().inner;
+    let count = uncompressed.count();
+    summary.uncompressed_bytes = count;
+    match end {
+        Err(WalkError::Read(e)) => return fail(describe(kind, &e)),
+        Err(WalkError::Tar(e)) => {
+            if let Some(io) = &e.io {
+                return fail(describe(kind, io));
+            }
+            // What was not parsed was not scanned: the layer is incomplete.
+            let unread = count.saturating_sub(e.offset);
+            return fail(format!(
+                "{e}; the {unread} bytes from there on were not read (not a valid tar stream, {} compression)",
+                kind.name()
+            ));
         }
-    } else {
-        match walk_inline(image, layer, diag, &mut summary, visit, decoder, hash_diff_id) {
-            Ok(Some(done)) => done,
-            Ok(None) => return (summary, None),
-            Err(e) => return (summary, Some(fail(describe(kind, &e)))),
+        Ok(End::Marker) if rest.nonzero > 0 => {
+            return fail(format!(
+                "{} bytes of data follow the tar end-of-archive marker (first at byte {}) and were not read",
+                rest.nonzero,
+                rest.first_nonzero.unwrap_or_default()
+            ));
         }
-    };
-    summary.uncompressed_bytes = digests.uncompressed;
-    let diff_id = match digests.diff_id {
-        Some(d) => Some(d),
-        None if kind == Compression::None => Some(digests.blob.clone()),
-        // Only a stream that ended early needs the diff_id to be judged: hash it again.
-        None if tar_error.is_some() => diff_id_of(image, layer).ok(),
-        None => None,
-    };
-    let diff_id_ok = diff_id.is_some() && layer.diff_id == diff_id;
-    if let Some(e) = tar_error {
-        if !diff_id_ok {
-            return (summary, Some(fail(describe(kind, &e))));
+        Ok(End::Marker) => {}
+        Ok(End::NoMarker) => {
+            // Some builders (umoci before 0.5) omit the final padding and end-of-archive
+            // blocks; the stream stopped at an entry boundary, so every entry was read.
+            diag.warn(format!(
+                "{}: {what}: tar stream ends early, without its end-of-archive marker, at an entry boundary: every entry was read",
+                image.target
+            ));
         }
-        // Some builders (umoci before 0.5) omit the final padding and end-of-archive
-        // blocks. The bytes are exactly what the builder recorded, so nothing is lost.
-        diag.warn(format!(
-            "{}: {what}: tar stream ends early ({e}), but matches its diff_id: every entry was read",
-            image.target
-        ));
     }
-    let blob_digest = digests.blob;
+    let (diff_id, blob_digest) = match uncompressed.digests() {
+        Ok(d) => d,
+        Err(e) => return fail(describe(kind, &e)),
+    };
+    // An uncompressed layer's bytes are its blob's: the blob digest is its diff_id.
+    let diff_id = if kind == Compression::None { Some(blob_digest.clone()) } else { diff_id };
+    summary.blob_digest = Some(blob_digest.clone());
     if layer.verify_digest && layer.digest.starts_with("sha256:") && blob_digest != layer.digest {
         diag.warn(format!(
             "{}: {what}: digest mismatch, blob hashes to {blob_digest}",
@@ -303,124 +500,36 @@ fn walk_layer(
             image.target
         ));
     }
-    (summary, None)
+    None
 }
 
-/// What a walk of the tar stream ended with: `None` when the visitor
-/// stopped it; else the tar error (if any) and the digests. `Err` when
-/// the streams could not be read to their ends.
-type Walked = io::Result<Option<(Option<io::Error>, Digests)>>;
-
-fn sha256_name(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
+/// What followed the end of the tar archive in its stream.
+struct Rest {
+    /// Non-zero bytes.
+    nonzero: u64,
+    /// Offset (in the whole stream) of the first non-zero byte.
+    first_nonzero: Option<u64>,
 }
 
-/// One thread: decompress, hash and walk in turn.
-fn walk_inline(
-    image: &Image,
-    layer: &Layer,
-    diag: &Diagnostics,
-    summary: &mut WalkSummary,
-    visit: &mut Visitor<'_>,
-    decoder: Decoder,
-    hash_diff_id: bool,
-) -> Walked {
-    let uncompressed = Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 };
-    let mut archive = tar::Archive::new(BufReader::with_capacity(TAR_BUFFER, uncompressed));
-    let tar_error = match walk_entries(&mut archive, image, layer, diag, summary, visit) {
-        Ok(Flow::Stop) => return Ok(None),
-        Ok(Flow::Continue) => None,
-        Err(e) => Some(e),
-    };
-    // Finish both digests: the tar parser stops at its end marker, the blob may go on.
-    let mut uncompressed = archive.into_inner().into_inner();
-    if let Err(e) = io::copy(&mut uncompressed, &mut io::sink()) {
-        return Err(tar_error.unwrap_or(e));
+/// Reads the rest of a stream, noting any non-zero byte (zero padding is normal).
+fn drain(r: &mut impl Read, from: u64) -> io::Result<Rest> {
+    let mut rest = Rest { nonzero: 0, first_nonzero: None };
+    let mut buf = vec![0u8; 64 << 10];
+    let mut before = from;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(rest),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        if let Some(i) = chunk.iter().position(|&b| b != 0) {
+            rest.first_nonzero.get_or_insert(before + i as u64);
+            rest.nonzero += chunk.iter().filter(|&&b| b != 0).count() as u64;
+        }
+        before += n as u64;
     }
-    let count = uncompressed.count;
-    let diff_id = uncompressed.hasher.take().map(sha256_name);
-    let mut compressed = uncompressed.inner.into_inner();
-    if let Err(e) = io::copy(&mut compressed, &mut io::sink()) {
-        return Err(tar_error.unwrap_or(e));
-    }
-    let blob = compressed.into_inner().hasher.map(sha256_name).unwrap_or_default();
-    Ok(Some((tar_error, Digests { uncompressed: count, diff_id, blob })))
-}
-
-/// Three threads: this one walks the tar; one reads, hashes the blob and
-/// decompresses; one hashes the uncompressed stream (when asked).
-fn walk_threads(
-    image: &Image,
-    layer: &Layer,
-    diag: &Diagnostics,
-    summary: &mut WalkSummary,
-    visit: &mut Visitor<'_>,
-    mut decoder: Decoder,
-    hash_diff_id: bool,
-) -> Walked {
-    std::thread::scope(|scope| {
-        let (mut source, first) = pipe::pipe();
-        let (stream, hashing) = if hash_diff_id {
-            let (relay, mut last) = pipe::pipe();
-            source.route_back(&mut last);
-            let hashing = scope.spawn(move || {
-                let mut h = Sha256::new();
-                relay.relay(first, &mut |b| sha2::Digest::update(&mut h, b)).map(|_| h)
-            });
-            (last, Some(hashing))
-        } else {
-            (first, None)
-        };
-        let reading = scope.spawn(move || {
-            // Read the blob to its very end: the tar may stop before it does.
-            let pumped = source.pump(&mut decoder, &mut |_| {})?;
-            let mut compressed = decoder.into_inner();
-            if pumped.is_ok() {
-                io::copy(&mut compressed, &mut io::sink())?;
-            }
-            Ok::<_, io::Error>(compressed.into_inner().hasher.map(sha256_name).unwrap_or_default())
-        });
-        let mut stream = Hashing { inner: stream, hasher: None::<Sha256>, count: 0 };
-        let walked =
-            walk_entries(&mut tar::Archive::new(&mut stream), image, layer, diag, summary, visit);
-        let tar_error = match walked {
-            Ok(Flow::Stop) => {
-                // Dropping the stream stops the reading thread at its next block.
-                drop(stream);
-                let _ = reading.join();
-                return Ok(None);
-            }
-            Ok(Flow::Continue) => None,
-            Err(e) => Some(e),
-        };
-        let drained = io::copy(&mut stream, &mut io::sink());
-        let uncompressed = stream.count;
-        drop(stream);
-        let died = || io::Error::other("decompression thread failed");
-        let blob = reading.join().map_err(|_| died())?;
-        let diff = hashing.map(|h| h.join().map_err(|_| died()));
-        let blob = match (blob, drained) {
-            (Ok(b), Ok(_)) => b,
-            (Err(e), _) | (_, Err(e)) => return Err(tar_error.unwrap_or(e)),
-        };
-        let diff_id = match diff {
-            Some(Ok(Ok(h))) => Some(sha256_name(h)),
-            Some(_) => return Err(tar_error.unwrap_or_else(died)),
-            None => None,
-        };
-        Ok(Some((tar_error, Digests { uncompressed, diff_id, blob })))
-    })
-}
-
-/// The SHA-256 of a layer's uncompressed bytes, in a pass of its own.
-fn diff_id_of(image: &Image, layer: &Layer) -> Result<String, Error> {
-    let blob = image.store.open(&layer.member)?;
-    let input =
-        BufReader::with_capacity(TAR_BUFFER, Hashing { inner: blob, hasher: None, count: 0 });
-    let (_, decoder) = Decoder::new(input).map_err(|e| Error::io(&image.target, e))?;
-    let mut hashing = Hashing { inner: decoder, hasher: Sha256::new(), count: 0 };
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io(&image.target, e))?;
-    Ok(format!("sha256:{}", hex::encode(hashing.hasher.finalize())))
 }
 
 fn describe(kind: Compression, e: &io::Error) -> String {
@@ -430,109 +539,132 @@ fn describe(kind: Compression, e: &io::Error) -> String {
         (_, io::ErrorKind::UnexpectedEof) => "truncated compressed stream",
         _ => "corrupt layer",
     };
-    format!("{lead} ({} compression): {e}", kind.name())
+    // The tar crate's messages quote header bytes: for a blob that is not a tar, its content.
+    format!("{lead} ({} compression): {}", kind.name(), crate::redact::io_error_text(e))
+}
+
+/// How the entry loop ended.
+enum Walked {
+    /// The visitor asked to stop.
+    Stopped,
+    /// The archive ended.
+    End(End),
+}
+
+/// Why the entry loop failed.
+enum WalkError {
+    /// The stream is not a valid tar from some offset on.
+    Tar(TarError),
+    /// Reading an entry's data failed (decompression, truncation).
+    Read(io::Error),
 }
 
 fn walk_entries<R: Read>(
-    archive: &mut tar::Archive<R>,
+    tar: &mut TarReader<R>,
     image: &Image,
     layer: &Layer,
     diag: &Diagnostics,
     summary: &mut WalkSummary,
     visit: &mut Visitor<'_>,
-) -> io::Result<Flow> {
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let raw = decode_name(&entry.path_bytes());
-        let path = match normalize(&raw) {
+) -> Result<Walked, WalkError> {
+    let mut ordinal: u32 = 0;
+    loop {
+        let raw = match tar.next_entry().map_err(WalkError::Tar)? {
+            Next::End(end) => return Ok(Walked::End(end)),
+            Next::Entry(e) => e,
+        };
+        ordinal = ordinal.saturating_add(1);
+        for note in &raw.notes {
+            diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
+        }
+        let name = decode_name(&raw.name);
+        if let Some(why) = &raw.unread {
+            summary.unread.push(format!(
+                "entry at byte {} ({} bytes): {why}; not read",
+                raw.offset, raw.size
+            ));
+            continue;
+        }
+        let path = match normalize(&name) {
             Ok(p) => p,
             Err(problem) => {
                 if !matches!(problem, super::path::PathProblem::Empty) {
                     diag.warn(format!(
-                        "{}: layer {}: entry {raw:?}: {problem}; ignored",
+                        "{}: layer {}: entry {name:?}: {problem}; ignored",
                         image.target, layer.index
                     ));
                 }
                 continue;
             }
         };
-        let header_kind = entry.header().entry_type();
+        let depth = path.bytes().filter(|&b| b == b'/').count();
+        if depth > MAX_PATH_DEPTH {
+            summary.unread.push(format!(
+                "entry at byte {} ({} bytes): its path has {depth} components, more than the {MAX_PATH_DEPTH}-component limit; not read",
+                raw.offset, raw.size
+            ));
+            continue;
+        }
         let kind = match classify(&path) {
             WhiteoutName::AufsMeta => continue,
             WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
             WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
-            WhiteoutName::None => entry_kind(header_kind, &entry, &raw),
+            WhiteoutName::None => entry_kind(&raw),
         };
-        let size = if kind == EntryKind::File { entry.size() } else { 0 };
-        let view = Entry { path: &path, kind: &kind, size };
+        let size = if kind == EntryKind::File { raw.size } else { 0 };
+        let view = Entry { path: &path, kind: &kind, size, ordinal };
         let flow = match &kind {
             EntryKind::File => {
                 summary.files += 1;
-                let mut content = Hashing { inner: &mut entry, hasher: Xxh3::new(), count: 0 };
-                let flow = visit(&view, Some(&mut content))?;
-                // Most visitors read every byte. Only drain what is left: io::copy zeroes a
-                // stack buffer per call, a cost per file that dominates on small files.
-                if content.count < size {
-                    io::copy(&mut content, &mut io::sink())?;
-                }
-                summary.index.write(path.clone(), NodeKind::Content(content.hasher.digest()));
+                let mut data = tar.data();
+                let mut content = Hashing { inner: &mut data, hasher: Xxh3::new(), count: 0 };
+                let flow = visit(&view, Some(&mut content)).map_err(WalkError::Read)?;
+                io::copy(&mut content, &mut io::sink()).map_err(WalkError::Read)?;
+                let node = NodeKind::Content(content.hasher.digest());
+                summary.index.write_version(path.clone(), node, ordinal);
                 flow
             }
             other => {
-                let flow = visit(&view, None)?;
-                record(&mut summary.index, &path, other);
+                let flow = visit(&view, None).map_err(WalkError::Read)?;
+                record(&mut summary.index, &path, other, ordinal);
                 flow
             }
         };
         if flow == Flow::Stop {
-            return Ok(Flow::Stop);
+            return Ok(Walked::Stopped);
         }
     }
-    Ok(Flow::Continue)
 }
 
-fn entry_kind<R: Read>(
-    header_kind: tar::EntryType,
-    entry: &tar::Entry<'_, R>,
-    raw: &str,
-) -> EntryKind {
-    let link = || entry.link_name_bytes().map(|b| decode_name(&b)).unwrap_or_default();
-    match header_kind {
-        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-            EntryKind::File
-        }
-        tar::EntryType::Link => match normalize(&link()) {
+fn entry_kind(raw: &RawEntry) -> EntryKind {
+    let link = || decode_name(&raw.link);
+    match raw.kind {
+        RawKind::File => EntryKind::File,
+        RawKind::Hardlink => match normalize(&link()) {
             Ok(target) => EntryKind::Hardlink(target),
             Err(_) => EntryKind::Other,
         },
-        tar::EntryType::Symlink => EntryKind::Symlink(link()),
-        tar::EntryType::Directory => EntryKind::Dir,
-        // Pre-POSIX archives mark directories only by a trailing slash.
-        _ if raw.ends_with('/') => EntryKind::Dir,
-        _ => EntryKind::Other,
+        RawKind::Symlink => EntryKind::Symlink(link()),
+        RawKind::Dir => EntryKind::Dir,
+        RawKind::Other => EntryKind::Other,
     }
 }
 
-fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind) {
+fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
     match kind {
         EntryKind::File => {}
         EntryKind::Hardlink(target) => {
-            // The link shares its target's bytes, so it has the same identity.
-            let node = match index.written(target) {
-                Some(NodeKind::Content(h)) => NodeKind::Content(h),
-                _ => NodeKind::Other,
-            };
-            index.write(path.to_owned(), node);
+            // Which bytes the link shows is resolved through the link list
+            // (`Timeline::fate_of`); as an entry it is never an identical re-add.
+            index.link(path.to_owned(), target, NodeKind::Other, ordinal);
         }
         EntryKind::Symlink(target) => {
-            index.write(
-                path.to_owned(),
-                NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes())),
-            );
+            let node = NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes()));
+            index.write_version(path.to_owned(), node, ordinal);
         }
-        EntryKind::Dir => index.write(path.to_owned(), NodeKind::Dir),
+        EntryKind::Dir => index.write_version(path.to_owned(), NodeKind::Dir, ordinal),
         EntryKind::Whiteout(target) => index.whiteout(target.clone()),
         EntryKind::Opaque(dir) => index.opaque(dir.clone()),
-        EntryKind::Other => index.write(path.to_owned(), NodeKind::Other),
+        EntryKind::Other => index.write_version(path.to_owned(), NodeKind::Other, ordinal),
     }
 }

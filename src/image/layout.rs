@@ -5,14 +5,15 @@
 //! Documents are recognised by their content (`manifests` vs `layers`), not
 //! by the media type a descriptor claims.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::store::BlobStore;
-use super::{Error, HistoryEntry, Image, ImageConfig, Layer};
+use super::{Attestation, AttestationLayer, Error, HistoryEntry, Image, ImageConfig, Layer};
 use crate::diagnostics::Diagnostics;
 
 /// How deep indexes may nest before we call the target malformed.
@@ -69,11 +70,26 @@ impl PlatformFilter {
     }
 }
 
+/// What walking the indexes found: manifests in order, and every digest
+/// read (true for indexes), so each is read once.
+#[derive(Default)]
+struct Walked {
+    found: Found,
+    seen: HashMap<String, bool>,
+}
+
 /// A manifest found while walking indexes.
 struct ManifestRef {
     digest: String,
     platform: Option<String>,
     references: Vec<String>,
+}
+
+/// What walking the indexes found: image manifests and attestations.
+#[derive(Default)]
+struct Found {
+    images: Vec<ManifestRef>,
+    attestations: Vec<Attestation>,
 }
 
 /// Finds and parses every image in the store.
@@ -117,11 +133,30 @@ fn parse_json<'a, T: Deserialize<'a>>(
     target: &str,
     what: &str,
 ) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+    // Never serde's own message: it quotes the offending value, which may be a secret.
+    crate::redact::parse_json(bytes).map_err(|e| Error::Invalid {
         file: target.to_owned(),
         what: what.to_owned(),
         reason: format!("corrupt JSON: {e}"),
     })
+}
+
+/// Refuses a digest strata cannot verify: only `sha256:` with 64 lowercase
+/// hex digits is accepted, so no blob is ever taken unchecked.
+fn check_algorithm(digest: &str, target: &str, what: &str) -> Result<(), Error> {
+    let hex = digest.strip_prefix("sha256:");
+    if hex
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Ok(());
+    }
+    let algorithm = digest.split_once(':').map_or("none", |(a, _)| a);
+    let reason = if algorithm == "sha256" {
+        "malformed sha256 digest (expected 64 lowercase hex digits)".to_owned()
+    } else {
+        format!("unsupported digest algorithm {algorithm:?} (only sha256 is verified)")
+    };
+    Err(Error::Invalid { file: target.to_owned(), what: what.to_owned(), reason })
 }
 
 fn blob_member(digest: &str) -> String {
@@ -176,12 +211,13 @@ fn reference_names(desc: &Descriptor) -> Vec<String> {
 fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec<Image>, Error> {
     let bytes = store.read_small("index.json")?;
     let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
-    let mut found: Vec<ManifestRef> = Vec::new();
-    walk_index(target, store, &index, 0, &[], diag, &mut found)?;
+    let mut walked = Walked::default();
+    walk_index(target, store, &index, 0, &[], diag, &mut walked)?;
+    let found = walked.found;
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for m in found {
+    for m in found.images {
         match merged.get_mut(&m.digest) {
             Some(existing) => {
                 for r in m.references {
@@ -209,7 +245,92 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
             reason: "lists no image manifest".into(),
         });
     }
+    attach_attestations(target, &mut images, found.attestations, diag);
     Ok(images)
+}
+
+/// Gives each attestation to the image it describes; one that names no
+/// image of the target goes to the first image, so it is still scanned.
+fn attach_attestations(
+    target: &str,
+    images: &mut [Image],
+    attestations: Vec<Attestation>,
+    diag: &Diagnostics,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for a in attestations {
+        if !seen.insert(a.digest.clone()) {
+            continue;
+        }
+        let owner = a.describes.as_ref().and_then(|d| images.iter().position(|i| &i.digest == d));
+        let owner = match owner {
+            Some(i) => i,
+            None => {
+                diag.note(format!(
+                    "{target}: attestation {} describes {}, not an image scanned here; scanned with the first image",
+                    a.digest,
+                    a.describes.as_deref().unwrap_or("no named image")
+                ));
+                0
+            }
+        };
+        images[owner].attestations.push(a);
+    }
+}
+
+/// Reads an attestation or referrer manifest into its documents.
+fn attestation(
+    target: &str,
+    store: &BlobStore,
+    digest: &str,
+    describes: Option<String>,
+    diag: &Diagnostics,
+) -> Result<Attestation, Error> {
+    let bytes = store.read_small(&blob_member(digest))?;
+    check_digest(&bytes, digest, target, "attestation manifest", diag);
+    let doc: serde_json::Value = parse_json(&bytes, target, &format!("attestation {digest}"))?;
+    let describes = describes
+        .or_else(|| doc.pointer("/subject/digest").and_then(|d| d.as_str()).map(str::to_owned));
+    let layers = doc
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .map(|layers| {
+            layers
+                .iter()
+                .filter_map(|l| {
+                    let digest = l.get("digest")?.as_str()?.to_owned();
+                    Some(AttestationLayer {
+                        member: blob_member(&digest),
+                        media_type: l
+                            .get("mediaType")
+                            .and_then(|m| m.as_str())
+                            .unwrap_or("")
+                            .into(),
+                        predicate_type: l
+                            .pointer("/annotations/in-toto.io~1predicate-type")
+                            .and_then(|p| p.as_str())
+                            .map(str::to_owned),
+                        size: l.get("size").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                        digest,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Attestation { digest: digest.to_owned(), describes, layers })
+}
+
+/// True for a manifest that is not an image: an OCI 1.1 artifact or
+/// referrer (`subject`, `artifactType`, or a config that is not an image config).
+fn is_artifact(doc: &serde_json::Value) -> bool {
+    const IMAGE_CONFIGS: [&str; 2] = [
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ];
+    let config_type = doc.pointer("/config/mediaType").and_then(|m| m.as_str());
+    doc.get("subject").is_some()
+        || doc.get("artifactType").is_some()
+        || config_type.is_some_and(|t| !IMAGE_CONFIGS.contains(&t))
 }
 
 fn walk_index(
@@ -219,7 +340,7 @@ fn walk_index(
     depth: usize,
     inherited: &[String],
     diag: &Diagnostics,
-    found: &mut Vec<ManifestRef>,
+    walked: &mut Walked,
 ) -> Result<(), Error> {
     if depth > MAX_INDEX_DEPTH {
         return Err(Error::Invalid {
@@ -230,12 +351,26 @@ fn walk_index(
     }
     for desc in index.manifests() {
         let digest = desc.digest().to_string();
+        check_algorithm(&digest, target, "index entry")?;
         let platform = descriptor_platform(desc);
+        let member = blob_member(&digest);
         if is_attestation(desc) {
-            diag.note(format!("{target}: skipped attestation manifest {digest}"));
+            let describes = desc
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("vnd.docker.reference.digest").cloned());
+            if !store.contains(&member) {
+                diag.note(format!(
+                    "{target}: attestation manifest {digest} is not in the archive, skipped"
+                ));
+                continue;
+            }
+            match attestation(target, store, &digest, describes, diag) {
+                Ok(a) => walked.found.attestations.push(a),
+                Err(e) => diag.error(format!("{e}; attestation not scanned")),
+            }
             continue;
         }
-        let member = blob_member(&digest);
         if !store.contains(&member) {
             if depth > 0 {
                 // Single-platform saves keep the index but only one platform's blobs.
@@ -251,14 +386,31 @@ fn walk_index(
         if references.is_empty() {
             references = inherited.to_vec();
         }
+        // Each digest is read once, however often it is listed (fan-out): a nested
+        // index is walked on its first visit only; a manifest listed again adds its names.
+        if let Some(&is_index) = walked.seen.get(&digest) {
+            if !is_index {
+                walked.found.images.push(ManifestRef { digest, platform, references });
+            }
+            continue;
+        }
         let bytes = store.read_small(&member)?;
         check_digest(&bytes, &digest, target, "manifest", diag);
         let doc: serde_json::Value = parse_json(&bytes, target, &format!("manifest {digest}"))?;
+        // Artifacts (referrers) are read once too: only image manifests add names again.
+        let skip_again =
+            doc.get("manifests").is_some() || (doc.get("layers").is_some() && is_artifact(&doc));
+        walked.seen.insert(digest.clone(), skip_again);
         if doc.get("manifests").is_some() {
             let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
-            walk_index(target, store, &nested, depth + 1, &references, diag, found)?;
+            walk_index(target, store, &nested, depth + 1, &references, diag, walked)?;
+        } else if doc.get("layers").is_some() && is_artifact(&doc) {
+            match attestation(target, store, &digest, None, diag) {
+                Ok(a) => walked.found.attestations.push(a),
+                Err(e) => diag.error(format!("{e}; referrer not scanned")),
+            }
         } else if doc.get("layers").is_some() {
-            found.push(ManifestRef { digest, platform, references });
+            walked.found.images.push(ManifestRef { digest, platform, references });
         } else {
             diag.warn(format!(
                 "{target}: {digest} is neither an image manifest nor an index, skipped"
@@ -277,9 +429,14 @@ fn oci_image(
     let bytes = store.read_small(&blob_member(&m.digest))?;
     let manifest: ImageManifest = parse_json(&bytes, target, &format!("manifest {}", m.digest))?;
     let config_digest = manifest.config().digest().to_string();
+    check_algorithm(&config_digest, target, &format!("manifest {}: config", m.digest))?;
+    for (i, d) in manifest.layers().iter().enumerate() {
+        check_algorithm(d.digest().as_ref(), target, &format!("manifest {}: layer {i}", m.digest))?;
+    }
     let config_bytes = store.read_small(&blob_member(&config_digest))?;
     check_digest(&config_bytes, &config_digest, target, "config", diag);
     let (config, config_platform) = parse_config(&config_bytes, target, &config_digest)?;
+    let config = Arc::new(config);
     let layers = manifest
         .layers()
         .iter()
@@ -309,6 +466,7 @@ fn oci_image(
         store: store.clone(),
         verify_diff_ids: true,
         index_names: false,
+        attestations: Vec::new(),
     };
     attach_history(&mut image);
     Ok(image)
@@ -334,11 +492,34 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             reason: "lists no image".into(),
         });
     }
-    let mut images = Vec::with_capacity(entries.len());
+    let mut images: Vec<Image> = Vec::new();
+    // Entries naming the same config and layers are one image with several tags;
+    // a config shared by entries is read and parsed once.
+    let mut by_content: HashMap<(String, Vec<String>), usize> = HashMap::new();
+    type Parsed = (Arc<ImageConfig>, Option<String>, String);
+    let mut configs: HashMap<String, Parsed> = HashMap::new();
     for entry in entries {
-        let config_bytes = store.read_small(&entry.config)?;
-        let config_digest = sha256_of(&config_bytes);
-        let (config, platform) = parse_config(&config_bytes, target, &entry.config)?;
+        let content = (entry.config.clone(), entry.layers.clone());
+        if let Some(&i) = by_content.get(&content) {
+            for tag in entry.repo_tags.unwrap_or_default() {
+                if !images[i].references.contains(&tag) {
+                    images[i].references.push(tag);
+                }
+            }
+            continue;
+        }
+        let (config, platform, config_digest) = match configs.get(&entry.config) {
+            Some(parsed) => parsed.clone(),
+            None => {
+                let config_bytes = store.read_small(&entry.config)?;
+                let config_digest = sha256_of(&config_bytes);
+                let (config, platform) = parse_config(&config_bytes, target, &entry.config)?;
+                let parsed = (Arc::new(config), platform, config_digest);
+                configs.insert(entry.config.clone(), parsed.clone());
+                parsed
+            }
+        };
+        by_content.insert(content, images.len());
         let layers = entry
             .layers
             .iter()
@@ -373,6 +554,7 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             store: store.clone(),
             verify_diff_ids: true,
             index_names: false,
+            attestations: Vec::new(),
         };
         attach_history(&mut image);
         images.push(image);
@@ -388,6 +570,9 @@ fn parse_config(
 ) -> Result<(ImageConfig, Option<String>), Error> {
     let what = format!("config {name}");
     let typed: ImageConfiguration = parse_json(bytes, target, &what)?;
+    for (i, d) in typed.rootfs().diff_ids().iter().enumerate() {
+        check_algorithm(d, target, &format!("{what}: rootfs.diff_ids[{i}]"))?;
+    }
     let raw: serde_json::Value = parse_json(bytes, target, &what)?;
     let c = typed.config().as_ref();
     let strings = |v: Option<&Vec<String>>| v.cloned().unwrap_or_default();

@@ -6,13 +6,18 @@
 //! layer's tar entries, [`whiteout`] resolves what later layers did to each
 //! file, [`path`] normalises entry names.
 
+pub mod blob;
 pub mod compression;
+pub mod containers_storage;
 pub mod layer;
 pub mod layout;
 pub mod path;
 pub mod pipe;
+pub mod save_stream;
 pub mod source;
 pub mod store;
+pub mod tar_split;
+pub mod tarstream;
 pub mod whiteout;
 
 use std::io;
@@ -143,8 +148,8 @@ pub struct Image {
     pub digest: String,
     /// `os/arch[/variant]`, when known.
     pub platform: Option<String>,
-    /// The parsed config.
-    pub config: ImageConfig,
+    /// The parsed config (shared by images of one archive that name the same config).
+    pub config: std::sync::Arc<ImageConfig>,
     /// Layers in manifest order.
     pub layers: Vec<Layer>,
     /// Where the blobs are.
@@ -155,6 +160,38 @@ pub struct Image {
     /// Keep every path in the layer indexes (the `layers` command counts
     /// changes; scans resolve status from path hashes alone).
     pub index_names: bool,
+    /// Attestation and referrer manifests that describe this image (build
+    /// provenance, SBOMs), in index order.
+    pub attestations: Vec<Attestation>,
+}
+
+/// An attestation manifest (BuildKit `vnd.docker.reference.type:
+/// attestation-manifest`) or an OCI referrer (a manifest with a `subject`)
+/// stored beside an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// The attestation manifest's digest.
+    pub digest: String,
+    /// The manifest it describes (`vnd.docker.reference.digest` or the
+    /// referrer's `subject`), when it says.
+    pub describes: Option<String>,
+    /// Its layers: in-toto statements, SBOMs, signatures.
+    pub layers: Vec<AttestationLayer>,
+}
+
+/// One document of an attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationLayer {
+    /// Blob digest.
+    pub digest: String,
+    /// Media type as the manifest states it (`application/vnd.in-toto+json`).
+    pub media_type: String,
+    /// The in-toto predicate type annotation, when present.
+    pub predicate_type: Option<String>,
+    /// Where the blob lives in the store.
+    pub member: String,
+    /// Size the manifest states.
+    pub size: u64,
 }
 
 /// Opens every image a target holds, filtered by platform.
@@ -168,6 +205,23 @@ pub fn open(
     platform: Option<&PlatformFilter>,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
+    open_with(target, platform, None, diag)
+}
+
+/// [`open`], with the storage root `containers-storage:` targets use
+/// instead of the default (`--storage-root`).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with(
+    target: &str,
+    platform: Option<&PlatformFilter>,
+    storage_root: Option<&std::path::Path>,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, Error> {
+    if let Some(name) = target.strip_prefix(containers_storage::PREFIX) {
+        return containers_storage::open(target, name, storage_root, platform, diag);
+    }
     let store = source::open(target)?;
     layout::images(target, store, platform, diag)
 }

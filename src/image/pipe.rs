@@ -86,7 +86,7 @@ impl Source {
         let mut total = 0u64;
         loop {
             let Ok(mut block) = self.block() else { return Ok(Err(Closed)) };
-            let n = match crate::scan::stream::fill(reader, &mut block) {
+            let n = match fill(reader, &mut block) {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = self.send(Msg::Fail(e.kind(), e.to_string()));
@@ -127,6 +127,20 @@ impl Source {
         self.pool = rx;
         last.pool = tx;
     }
+}
+
+/// Reads until `buf` is full or the reader ends; returns bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 impl Read for Pipe {

@@ -25,6 +25,13 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
         let spooled = Arc::new(spool(io::stdin().lock(), "<stdin>")?);
         return open_file(&spooled.to_path_buf(), "<stdin>", Some(spooled), true);
     }
+    if target.starts_with("docker-daemon:") || target.starts_with("docker-container:") {
+        // The engine export is scanned while it streams; only `scan` does that.
+        return Err(Error::Unrecognised {
+            file: target.to_owned(),
+            reason: "engine exports are streamed and only `strata scan` reads them; for this command, `docker save` the image to a file first".into(),
+        });
+    }
     if crate::registry::is_reference(target) {
         return Ok(crate::registry::open(target)?);
     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Error;
+use super::blob::BlobSource;
 use super::path::{decode_name, normalize};
 
 /// Largest JSON document (manifest, index, config) we read into memory.
@@ -46,6 +47,8 @@ enum StoreKind {
     },
     /// An image in a registry: metadata in memory, layers streamed over HTTP.
     Registry(Arc<crate::registry::remote::Remote>),
+    /// Any other [`BlobSource`] (engine storage, a streamed export's metadata).
+    Source(Arc<dyn BlobSource>),
 }
 
 impl BlobStore {
@@ -86,6 +89,11 @@ impl BlobStore {
         BlobStore { kind: StoreKind::Registry(remote), display: display.to_owned(), _spool: None }
     }
 
+    /// A store over any [`BlobSource`].
+    pub fn source(source: Arc<dyn BlobSource>, display: &str) -> Self {
+        BlobStore { kind: StoreKind::Source(source), display: display.to_owned(), _spool: None }
+    }
+
     /// The name the user gave for this source.
     pub fn display(&self) -> &str {
         &self.display
@@ -96,12 +104,15 @@ impl BlobStore {
         match &self.kind {
             StoreKind::Dir(root) => {
                 let p = safe_join(root, name)?;
-                std::fs::metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len())
+                // A symlinked member exists (so that opening it gives a clear error).
+                let meta = std::fs::symlink_metadata(&p).ok()?;
+                (meta.is_file() || meta.file_type().is_symlink()).then_some(meta.len())
             }
             StoreKind::Tar { members, .. } => {
                 members.get(name.trim_start_matches("./")).map(|m| m.size)
             }
             StoreKind::Registry(remote) => remote.size(name),
+            StoreKind::Source(source) => source.size(name),
         }
     }
 
@@ -119,6 +130,15 @@ impl BlobStore {
         match &self.kind {
             StoreKind::Dir(root) => {
                 let p = safe_join(root, name).ok_or_else(missing)?;
+                if let Some(link) = symlink_inside(root, name) {
+                    return Err(Error::Invalid {
+                        file: self.display.clone(),
+                        what: name.to_owned(),
+                        reason: format!(
+                            "{link} is a symlink; symlinks inside an OCI layout are never followed"
+                        ),
+                    });
+                }
                 if !p.is_file() {
                     return Err(missing());
                 }
@@ -136,6 +156,7 @@ impl BlobStore {
                 Ok(Box::new(f.take(size)))
             }
             StoreKind::Registry(remote) => remote.open(name),
+            StoreKind::Source(source) => source.open(name),
         }
     }
 
@@ -162,6 +183,28 @@ impl BlobStore {
             .map_err(|e| Error::io(&format!("{}: {name}", self.display), e))?;
         Ok(buf)
     }
+}
+
+/// The first component of `name` under `root` that is a symlink (`blobs`,
+/// `blobs/sha256`, or the blob itself), if any: a layout's blobs must be its
+/// own files, never links to elsewhere (`/proc/self/environ`, another tree).
+fn symlink_inside(root: &Path, name: &str) -> Option<String> {
+    let clean = normalize(name).ok()?;
+    let mut at = root.to_path_buf();
+    let mut shown = String::new();
+    for part in clean.trim_start_matches('/').split('/') {
+        at.push(part);
+        if !shown.is_empty() {
+            shown.push('/');
+        }
+        shown.push_str(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Some(shown),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Joins a relative member name under `root`, refusing anything that could

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::path::{ancestors, is_same_or_under};
+use super::path::is_same_or_under;
 
 /// What one layer put at a path (not counting whiteouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -71,19 +71,64 @@ enum Change {
     Opaque,
 }
 
+/// What the last entry at a path wrote, and which entry it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Written {
+    kind: NodeKind,
+    /// 1-based position of the entry in the layer's tar stream.
+    ordinal: u32,
+}
+
+/// The keys of a path's strict ancestors, nearest first (excluding `/`),
+/// computed in one pass over the path: a streaming hash is read out at
+/// every `/`, so a path of depth d costs O(length), not O(length × d).
+pub fn ancestor_keys(path: &str) -> Vec<PathKey> {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut keys = Vec::new();
+    let bytes = path.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        if b == b'/' {
+            h.update(&bytes[from..i]);
+            from = i;
+            keys.push(h.digest());
+        }
+    }
+    keys.reverse();
+    keys
+}
+
 /// The changes one layer makes, as needed to resolve lower layers' files.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LayerIndex {
-    written: KeyMap<NodeKind>,
+    written: KeyMap<Written>,
+    /// Earlier entries at a path that a later entry of the same layer
+    /// replaced, with their ordinals (rare: only paths written twice).
+    replaced: KeyMap<Vec<Written>>,
     whiteouts: KeySet,
     opaques: KeySet,
-    /// Directories that exist in this layer only because something is under them.
-    implied_dirs: KeySet,
+    /// Directories that exist in this layer because something is under them,
+    /// with the ordinal of the first entry that needed them.
+    implied_dirs: KeyMap<u32>,
+    /// Hardlinks in entry order: (link path, target key, ordinal).
+    links: Vec<(String, PathKey, u32)>,
+    /// The highest ordinal recorded.
+    last_ordinal: u32,
     /// The changes with their paths, kept only when asked for (the `layers`
     /// command counts them; scans do not need them).
     #[serde(skip)]
     named: Option<Vec<(String, Change)>>,
+    /// Bytes of names held in `named`.
+    #[serde(skip)]
+    named_bytes: usize,
+    /// True when `named` was dropped for exceeding [`MAX_NAMED_BYTES`].
+    #[serde(skip)]
+    names_dropped: bool,
 }
+
+/// Bytes of path names one layer's index keeps for [`Timeline::stats`]; past
+/// it the names are dropped and the layer's counts are unknown.
+pub const MAX_NAMED_BYTES: usize = 16 << 20;
 
 impl LayerIndex {
     /// An index that also keeps every path, for [`Timeline::stats`].
@@ -91,38 +136,79 @@ impl LayerIndex {
         LayerIndex { named: Some(Vec::new()), ..LayerIndex::default() }
     }
 
-    /// Records a file, directory, link or special node written at `path`.
-    /// A later record for the same path in the same layer replaces the earlier one.
+    /// Records a file, directory, link or special node written at `path`,
+    /// as the next entry of the layer. A later record for the same path in
+    /// the same layer replaces the earlier one (the last entry wins).
     pub fn write(&mut self, path: String, kind: NodeKind) {
-        self.imply_parents(&path);
-        self.written.insert(key(&path), kind);
-        if let Some(n) = &mut self.named {
-            n.push((path, Change::Write(kind)));
+        let ordinal = self.last_ordinal.saturating_add(1);
+        self.write_version(path, kind, ordinal);
+    }
+
+    /// [`LayerIndex::write`] for the entry at 1-based position `ordinal`.
+    pub fn write_version(&mut self, path: String, kind: NodeKind, ordinal: u32) {
+        self.last_ordinal = self.last_ordinal.max(ordinal);
+        self.imply_parents(&path, ordinal);
+        let k = key(&path);
+        if let Some(old) = self.written.insert(k, Written { kind, ordinal }) {
+            self.replaced.entry(k).or_default().push(old);
         }
+        self.name(path, Change::Write(kind));
+    }
+
+    /// Keeps a change's name for [`Timeline::stats`], within [`MAX_NAMED_BYTES`].
+    fn name(&mut self, path: String, change: Change) {
+        let Some(n) = &mut self.named else { return };
+        self.named_bytes += path.len() + 32;
+        if self.named_bytes > MAX_NAMED_BYTES {
+            self.named = None;
+            self.names_dropped = true;
+            return;
+        }
+        n.push((path, change));
+    }
+
+    /// True when the layer had more names than [`MAX_NAMED_BYTES`] allows:
+    /// its [`Timeline::stats`] counts are not known.
+    pub fn names_dropped(&self) -> bool {
+        self.names_dropped
+    }
+
+    /// Records a hardlink at `path` to `target` (entry `ordinal`); `kind` is
+    /// the target's identity when the same layer wrote it.
+    pub fn link(&mut self, path: String, target: &str, kind: NodeKind, ordinal: u32) {
+        self.links.push((path.clone(), key(target), ordinal));
+        self.write_version(path, kind, ordinal);
     }
 
     /// Records a whiteout that deletes `path` from lower layers.
     pub fn whiteout(&mut self, path: String) {
-        self.imply_parents(&path);
+        self.imply_parents(&path, self.last_ordinal.saturating_add(1));
         self.whiteouts.insert(key(&path));
-        if let Some(n) = &mut self.named {
-            n.push((path, Change::Whiteout));
-        }
+        self.name(path, Change::Whiteout);
     }
 
     /// Records an opaque marker: lower layers' contents of `dir` are hidden.
     pub fn opaque(&mut self, dir: String) {
-        self.imply_parents(&dir);
-        self.implied_dirs.insert(key(&dir));
+        // The marker is an entry after those recorded so far.
+        let ordinal = self.last_ordinal.saturating_add(1);
+        self.imply_parents(&dir, ordinal);
+        self.implied_dirs.entry(key(&dir)).or_insert(ordinal);
         self.opaques.insert(key(&dir));
-        if let Some(n) = &mut self.named {
-            n.push((dir, Change::Opaque));
-        }
+        self.name(dir, Change::Opaque);
     }
 
-    /// The node this layer wrote at `path`, if any.
+    /// The node the last entry at `path` wrote in this layer, if any.
     pub fn written(&self, path: &str) -> Option<NodeKind> {
-        self.written.get(&key(path)).copied()
+        self.written.get(&key(path)).map(|w| w.kind)
+    }
+
+    /// The node entry `ordinal` wrote at `path` (0: the last entry there).
+    fn version(&self, k: PathKey, ordinal: u32) -> Option<NodeKind> {
+        let last = self.written.get(&k)?;
+        if ordinal == 0 || last.ordinal == ordinal {
+            return Some(last.kind);
+        }
+        self.replaced.get(&k)?.iter().find(|w| w.ordinal == ordinal).map(|w| w.kind)
     }
 
     /// Number of entries held (writes, whiteouts, opaque markers, implied
@@ -141,37 +227,96 @@ impl LayerIndex {
         self.whiteouts.len() + self.opaques.len()
     }
 
-    fn imply_parents(&mut self, path: &str) {
-        for dir in ancestors(path) {
-            if !self.implied_dirs.insert(key(dir)) {
-                break;
+    fn imply_parents(&mut self, path: &str, ordinal: u32) {
+        for dir in ancestor_keys(path) {
+            match self.implied_dirs.entry(dir) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    // Its own ancestors are there already; keep the first ordinal.
+                    let o = e.get_mut();
+                    *o = (*o).min(ordinal);
+                    break;
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(ordinal);
+                }
             }
         }
     }
 
-    /// What this layer does to a lower version at `path` with identity `kind`.
-    fn effect_on(&self, path: &str, kind: NodeKind) -> Option<Removal> {
-        let k = key(path);
-        if let Some(new) = self.written.get(&k) {
-            let identical = *new == kind && !new.is_dir();
+    /// True when this layer's whiteouts or opaque markers remove a lower
+    /// node at `h` (they apply before the layer's own writes).
+    fn removes(&self, h: &Holder) -> bool {
+        self.whiteouts.contains(&h.key)
+            || self.opaques.contains(&ROOT.with(|r| *r))
+            || h.anc.iter().any(|d| self.whiteouts.contains(d) || self.opaques.contains(d))
+    }
+
+    /// What this layer does to a lower node at `h` with identity `kind`.
+    fn effect_on(&self, h: &Holder, kind: NodeKind) -> Option<Removal> {
+        if let Some(new) = self.written.get(&h.key) {
+            let identical = new.kind == kind && !new.kind.is_dir();
             return if identical { None } else { Some(Removal::Overwritten) };
         }
-        if self.implied_dirs.contains(&k) {
+        if self.implied_dirs.contains_key(&h.key) {
             return Some(Removal::Overwritten);
         }
-        if self.whiteouts.contains(&k) {
-            return Some(Removal::Deleted);
-        }
-        for dir in ancestors(path) {
-            let d = key(dir);
-            if self.whiteouts.contains(&d) || self.opaques.contains(&d) {
-                return Some(Removal::Deleted);
+        let replaced_ancestor = h.anc.iter().any(|d| self.non_dir_write(*d, 0, u32::MAX));
+        (self.removes(h) || replaced_ancestor).then_some(Removal::Deleted)
+    }
+
+    /// True when an entry after `since` and up to `until` wrote a
+    /// non-directory at `k` (which removes whatever was below it).
+    fn non_dir_write(&self, k: PathKey, since: u32, until: u32) -> bool {
+        let Some(last) = self.written.get(&k) else { return false };
+        self.replaced
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .chain([last])
+            .any(|w| !w.kind.is_dir() && w.ordinal > since && w.ordinal <= until)
+    }
+
+    /// The first way an entry of this layer after `since` and up to
+    /// `until` replaces what `h` shows (a node of identity `kind`), for a
+    /// node this same layer put there.
+    fn replaces(&self, h: &Holder, kind: NodeKind, since: u32, until: u32) -> Option<Removal> {
+        let in_window = |w: &Written| w.ordinal > since && w.ordinal <= until;
+        if let Some(last) = self.written.get(&h.key) {
+            let versions = self.replaced.get(&h.key).into_iter().flatten().chain([last]);
+            // The node at the path at `until`: the last write in the window, if any.
+            if let Some(now) = versions.filter(|w| in_window(w)).max_by_key(|w| w.ordinal) {
+                let identical = now.kind == kind && !now.kind.is_dir();
+                if !identical {
+                    return Some(Removal::Overwritten);
+                }
             }
-            if self.written.get(&d).is_some_and(|k| !k.is_dir()) {
-                return Some(Removal::Deleted);
-            }
         }
-        None
+        // An entry below the path made it a directory.
+        if self.implied_dirs.get(&h.key).is_some_and(|&o| o > since && o <= until) {
+            return Some(Removal::Overwritten);
+        }
+        let replaced_ancestor = h.anc.iter().any(|d| self.non_dir_write(*d, since, until));
+        replaced_ancestor.then_some(Removal::Deleted)
+    }
+}
+
+thread_local! {
+    /// The key of `/` (the root opaque marker `/.wh..wh..opq` names it).
+    static ROOT: PathKey = key("/");
+}
+
+/// A path that shows a version's bytes (the version's own path, or a hardlink to it).
+#[derive(Debug)]
+struct Holder {
+    key: PathKey,
+    anc: Vec<PathKey>,
+    /// The ordinal from which it holds the bytes in the layer being resolved (0: from below).
+    since: u32,
+}
+
+impl Holder {
+    fn new(path: &str, since: u32) -> Self {
+        Holder { key: key(path), anc: ancestor_keys(path), since }
     }
 }
 
@@ -226,12 +371,24 @@ pub struct LayerStats {
 #[derive(Debug, Default)]
 pub struct Timeline {
     layers: Vec<LayerIndex>,
+    /// Per layer: hardlink target key → positions in that layer's `links`.
+    links_by_target: Vec<KeyMap<Vec<usize>>>,
 }
 
 impl Timeline {
     /// Builds a timeline from layer indexes in manifest order.
     pub fn new(layers: Vec<LayerIndex>) -> Self {
-        Timeline { layers }
+        let links_by_target = layers
+            .iter()
+            .map(|l| {
+                let mut m: KeyMap<Vec<usize>> = KeyMap::default();
+                for (i, (_, target, _)) in l.links.iter().enumerate() {
+                    m.entry(*target).or_default().push(i);
+                }
+                m
+            })
+            .collect();
+        Timeline { layers, links_by_target }
     }
 
     /// The index of layer `n`, if it exists.
@@ -239,18 +396,88 @@ impl Timeline {
         self.layers.get(n)
     }
 
-    /// The fate of what layer `layer` wrote at `path`. An identical re-add
-    /// (same bytes, or same symlink target) keeps the version alive, so a
-    /// secret copied in twice is `Present` while either copy is.
+    /// The fate of what the last entry at `path` in layer `layer` wrote.
+    /// See [`Timeline::fate_of`].
     pub fn fate(&self, layer: usize, path: &str) -> Fate {
-        let Some(kind) = self.layers.get(layer).and_then(|l| l.written(path)) else {
-            return Fate::Present;
+        self.fate_of(layer, path, 0)
+    }
+
+    /// The fate of what entry `ordinal` of layer `layer` wrote at `path`
+    /// (0: the last entry at that path). The bytes stay `Present` while any
+    /// path shows them: the path itself, an identical re-add there (same
+    /// bytes, or same symlink target), or a hardlink to them made in this
+    /// or a later layer (chains included). A later entry of the same layer
+    /// at the same path replaces it, as extraction does.
+    pub fn fate_of(&self, layer: usize, path: &str, ordinal: u32) -> Fate {
+        let Some(own) = self.layers.get(layer) else { return Fate::Present };
+        let Some(kind) = own.version(key(path), ordinal) else { return Fate::Present };
+        let since = if ordinal == 0 {
+            own.written.get(&key(path)).map_or(0, |w| w.ordinal)
+        } else {
+            ordinal
         };
-        for (j, later) in self.layers.iter().enumerate().skip(layer + 1) {
-            match later.effect_on(path, kind) {
-                None => {}
-                Some(Removal::Deleted) => return Fate::Deleted(j),
-                Some(Removal::Overwritten) => return Fate::Overwritten(j),
+        let mut holders = vec![Holder::new(path, since)];
+        let mut holding: KeySet = holders.iter().map(|h| h.key).collect();
+        for (j, idx) in self.layers.iter().enumerate().skip(layer) {
+            let lower = j > layer;
+            if lower {
+                for h in &mut holders {
+                    h.since = 0;
+                }
+            }
+            // Hardlinks made while a holder still shows the bytes join the holders.
+            let mut i = 0;
+            let mut relinked = Vec::new();
+            while i < holders.len() {
+                let h_key = holders[i].key;
+                let h_since = holders[i].since;
+                for &n in self.links_by_target[j].get(&h_key).into_iter().flatten() {
+                    let (link, _, at) = &idx.links[n];
+                    let h = &holders[i];
+                    let from_below = lower && h_since == 0;
+                    // Removal markers come before the layer's entries.
+                    let gone_first = from_below && idx.removes(h);
+                    let alive_then = *at > h_since
+                        && !gone_first
+                        && idx.replaces(h, kind, h_since, *at).is_none();
+                    if alive_then && holding.insert(key(link)) {
+                        holders.push(Holder::new(link, *at));
+                    } else if alive_then {
+                        // Already a holder from below, re-linked to the same bytes in this
+                        // layer: the new link, not a replacement, is what it shows now.
+                        relinked.push((key(link), *at));
+                    }
+                }
+                for (k, at) in relinked.drain(..) {
+                    if let Some(x) = holders.iter_mut().find(|x| x.key == k && x.since < at) {
+                        x.since = at;
+                    }
+                }
+                i += 1;
+            }
+            let mut gone: Option<Removal> = None;
+            holders.retain(|h| {
+                let removal = if lower && h.since == 0 {
+                    idx.effect_on(h, kind)
+                } else {
+                    idx.replaces(h, kind, h.since, u32::MAX)
+                };
+                if let Some(r) = removal {
+                    gone = Some(match (gone, r) {
+                        (Some(Removal::Overwritten), _) => Removal::Overwritten,
+                        (_, r) => r,
+                    });
+                }
+                if removal.is_some() {
+                    holding.remove(&h.key);
+                }
+                removal.is_none()
+            });
+            if holders.is_empty() {
+                return match gone {
+                    Some(Removal::Overwritten) => Fate::Overwritten(j),
+                    _ => Fate::Deleted(j),
+                };
             }
         }
         Fate::Present
@@ -326,6 +553,7 @@ fn remove_subtree(fs: &mut BTreeMap<String, NodeKind>, path: &str, inclusive: bo
 
 #[cfg(test)]
 mod tests {
+    use super::super::path::ancestors;
     use super::*;
     use proptest::prelude::*;
 
@@ -347,6 +575,10 @@ mod tests {
     fn apply_op(l: &mut LayerIndex, p: &str, op: Op) {
         match op {
             Op::Write(k) => l.write(p.to_owned(), k),
+            Op::Link(t) => {
+                let ordinal = l.last_ordinal + 1;
+                l.link(p.to_owned(), PATHS[t], NodeKind::Other, ordinal);
+            }
             Op::Whiteout => l.whiteout(p.to_owned()),
             Op::Opaque => l.opaque(p.to_owned()),
         }
@@ -355,6 +587,8 @@ mod tests {
     #[derive(Debug, Clone, Copy)]
     enum Op {
         Write(NodeKind),
+        /// A hardlink to `PATHS[i]`.
+        Link(usize),
         Whiteout,
         Opaque,
     }
@@ -389,10 +623,55 @@ mod tests {
                 Fate::Overwritten(2),
             ),
             (vec![&[("/a/s", Write(F1))], &[("/a/st", Whiteout)]], Fate::Present),
+            // An opaque marker at the layer root hides every lower file.
+            (vec![&[("/a/s", Write(F1))], &[("/", Opaque)]], Fate::Deleted(1)),
+            // The same path twice in one layer: the last entry wins.
+            (vec![&[("/a/s", Write(F2)), ("/a/s", Write(F1))]], Fate::Present),
         ];
         for (layers, want) in cases {
             let t = timeline(&layers);
             assert_eq!(t.fate(0, "/a/s"), want, "{layers:?}");
+        }
+    }
+
+    /// Hardlinks keep bytes alive across layers and through chains.
+    #[test]
+    fn hardlinks_keep_bytes_alive() {
+        use Op::*;
+        let a = 1; // PATHS[1] = "/a/b"
+        let first = |t: &Timeline| t.fate_of(0, "/a/b", 1);
+        // Layer 1 links /e to /a/b; layer 2 deletes /a/b: /e still shows the bytes.
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/e", Link(a))], &[("/a/b", Whiteout)]]);
+        assert_eq!(first(&t), Fate::Present);
+        // A chain: /a/d -> /a/b (layer 1), /e -> /a/d (layer 2), then both originals go.
+        let t = timeline(&[
+            &[("/a/b", Write(F1))],
+            &[("/a/d", Link(a))],
+            &[("/e", Link(3))],
+            &[("/a", Whiteout)],
+        ]);
+        assert_eq!(first(&t), Fate::Present);
+        // ... until the last link goes too.
+        let t = timeline(&[
+            &[("/a/b", Write(F1))],
+            &[("/a/d", Link(a))],
+            &[("/e", Link(3))],
+            &[("/a", Whiteout), ("/e", Write(F2))],
+        ]);
+        assert_eq!(first(&t), Fate::Overwritten(3));
+        // A link made after its target was replaced links the new bytes.
+        let t = timeline(&[&[("/a/b", Write(F1)), ("/a/b", Write(F2)), ("/e", Link(a))]]);
+        assert_eq!(first(&t), Fate::Overwritten(0));
+        // One made before keeps the old bytes.
+        let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Link(a)), ("/a/b", Write(F2))]]);
+        assert_eq!(first(&t), Fate::Present);
+    }
+
+    #[test]
+    fn ancestor_keys_match_hashing_each_prefix() {
+        for p in ["/a", "/a/b", "/a/bb/ccc/d", &format!("/{}", "x/".repeat(200) + "f")] {
+            let want: Vec<PathKey> = ancestors(p).map(key).collect();
+            assert_eq!(ancestor_keys(p), want, "{p}");
         }
     }
 
@@ -410,25 +689,50 @@ mod tests {
         assert_eq!(s[2], LayerStats { added: 0, changed: 0, deleted: 2 });
     }
 
-    /// The naive model: materialise the filesystem after each layer, keep
-    /// which version every node came from, and watch a version disappear.
+    /// The naive model: materialise the filesystem entry by entry, each
+    /// node carrying the set of versions whose bytes it shows, and watch a
+    /// version disappear.
     mod naive {
         use super::*;
+        use std::collections::BTreeSet;
 
-        #[derive(Clone, Copy, PartialEq, Debug)]
+        /// A version: (layer, index of the op in the layer).
+        pub type Version = (usize, usize);
+
+        #[derive(Clone, PartialEq, Debug)]
         pub struct Node {
             pub kind: NodeKind,
+            pub ids: BTreeSet<Version>,
+        }
+
+        fn under(p: &str, dir: &str) -> bool {
+            dir == "/" || p.starts_with(&format!("{dir}/"))
         }
 
         fn remove_under(fs: &mut Vec<(String, Node)>, dir: &str, inclusive: bool) {
-            fs.retain(|(p, _)| {
-                let under = p.starts_with(&format!("{dir}/"));
-                !(under || (inclusive && p == dir))
-            });
+            fs.retain(|(p, _)| !(under(p, dir) || (inclusive && p == dir)));
+        }
+
+        fn dir() -> Node {
+            Node { kind: NodeKind::Dir, ids: BTreeSet::new() }
         }
 
         fn set(fs: &mut Vec<(String, Node)>, path: &str, node: Node) {
-            // A node needs its ancestors to be directories.
+            make_parents(fs, path);
+            if !node.kind.is_dir() {
+                remove_under(fs, path, false);
+            }
+            let old = fs.iter().position(|(p, _)| p == path).map(|i| fs.remove(i).1);
+            let node = match old {
+                // A directory over a directory keeps it.
+                Some(o) if o.kind.is_dir() && node.kind.is_dir() => o,
+                _ => node,
+            };
+            fs.push((path.to_owned(), node));
+        }
+
+        /// A node needs its ancestors to be directories.
+        fn make_parents(fs: &mut Vec<(String, Node)>, path: &str) {
             let mut anc: Vec<String> = ancestors(path).map(str::to_owned).collect();
             anc.reverse();
             for a in anc {
@@ -436,60 +740,113 @@ mod tests {
                     Some(i) if fs[i].1.kind.is_dir() => {}
                     Some(i) => {
                         fs.remove(i);
-                        fs.push((a, Node { kind: NodeKind::Dir }));
+                        remove_under(fs, &a, false);
+                        fs.push((a, dir()));
                     }
-                    None => fs.push((a, Node { kind: NodeKind::Dir })),
+                    None => fs.push((a, dir())),
                 }
             }
-            if !node.kind.is_dir() {
-                remove_under(fs, path, false);
-            }
-            fs.retain(|(p, _)| p != path);
-            fs.push((path.to_owned(), node));
         }
 
-        pub fn fate(layers: &[Vec<(String, Op)>], layer: usize, path: &str) -> Fate {
+        fn get<'a>(fs: &'a [(String, Node)], path: &str) -> Option<&'a Node> {
+            fs.iter().find(|(p, _)| p == path).map(|(_, n)| n)
+        }
+
+        /// Applies one layer; returns the filesystem after each entry.
+        fn apply_layer(
+            fs: &mut Vec<(String, Node)>,
+            j: usize,
+            ops: &[(String, Op)],
+        ) -> Vec<Vec<(String, Node)>> {
+            let start = fs.clone();
+            let mut snapshots = Vec::new();
+            for (p, op) in ops {
+                match op {
+                    Op::Whiteout => remove_under(fs, p, true),
+                    Op::Opaque => remove_under(fs, p, false),
+                    _ => {}
+                }
+            }
+            let mut last_write: Vec<(String, bool)> = Vec::new();
+            for (i, (p, op)) in ops.iter().enumerate() {
+                match op {
+                    Op::Write(k) => {
+                        let mut ids = BTreeSet::new();
+                        if !k.is_dir() {
+                            ids.insert((j, i));
+                            // An identical entry again in the same layer keeps the bytes.
+                            if let Some(n) = get(fs, p).filter(|n| n.kind == *k) {
+                                ids.extend(n.ids.iter().copied());
+                            }
+                        }
+                        set(fs, p, Node { kind: *k, ids });
+                        last_write.retain(|(q, _)| q != p);
+                        last_write.push((p.clone(), true));
+                    }
+                    Op::Link(t) => {
+                        // Extraction clears the link's path first, then links.
+                        remove_under(fs, p, true);
+                        make_parents(fs, p);
+                        let node = match get(fs, PATHS[*t]) {
+                            Some(n) if !n.kind.is_dir() => n.clone(),
+                            _ => Node { kind: NodeKind::Other, ids: BTreeSet::new() },
+                        };
+                        set(fs, p, node);
+                        last_write.retain(|(q, _)| q != p);
+                        last_write.push((p.clone(), false));
+                    }
+                    Op::Opaque => {
+                        if !get(fs, p).is_some_and(|n| n.kind.is_dir()) && p != "/" {
+                            set(fs, p, dir());
+                        }
+                    }
+                    Op::Whiteout => {
+                        // A whiteout entry lives in its parent directory.
+                        if let Some(parent) = ancestors(p).next()
+                            && !get(fs, parent).is_some_and(|n| n.kind.is_dir())
+                        {
+                            set(fs, parent, dir());
+                        }
+                    }
+                }
+                snapshots.push(fs.clone());
+            }
+            // An identical re-add (a file entry, not a link) keeps the bytes that were
+            // at the path before, below or earlier in this layer.
+            for (p, by_write) in last_write {
+                let Some(i) = fs.iter().position(|(q, _)| *q == p) else { continue };
+                let kind = fs[i].1.kind;
+                if !by_write || kind.is_dir() {
+                    continue;
+                }
+                let earlier: BTreeSet<Version> = std::iter::once(&start)
+                    .chain(&snapshots)
+                    .filter_map(|f| get(f, &p))
+                    .filter(|n| n.kind == kind)
+                    .flat_map(|n| n.ids.iter().copied())
+                    .collect();
+                fs[i].1.ids.extend(earlier);
+            }
+            snapshots
+        }
+
+        pub fn fate(layers: &[Vec<(String, Op)>], version: Version) -> Fate {
             let mut fs: Vec<(String, Node)> = Vec::new();
-            let mut mine: Option<NodeKind> = None;
             for (j, ops) in layers.iter().enumerate() {
-                for (p, op) in ops {
-                    match op {
-                        Op::Whiteout => remove_under(&mut fs, p, true),
-                        Op::Opaque => remove_under(&mut fs, p, false),
-                        Op::Write(_) => {}
-                    }
+                let start = fs.clone();
+                let snapshots = apply_layer(&mut fs, j, ops);
+                if j < version.0 || fs.iter().any(|(_, n)| n.ids.contains(&version)) {
+                    continue;
                 }
-                for (p, op) in ops {
-                    match op {
-                        Op::Write(k) => set(&mut fs, p, Node { kind: *k }),
-                        Op::Opaque => {
-                            let keep = fs.iter().any(|(q, n)| q == p && n.kind.is_dir());
-                            if !keep {
-                                set(&mut fs, p, Node { kind: NodeKind::Dir });
-                            }
-                        }
-                        Op::Whiteout => {
-                            // A whiteout entry lives in its parent directory.
-                            if let Some(parent) = ancestors(p).next() {
-                                let keep = fs.iter().any(|(q, n)| q == parent && n.kind.is_dir());
-                                if !keep {
-                                    set(&mut fs, parent, Node { kind: NodeKind::Dir });
-                                }
-                            }
-                        }
-                    }
-                }
-                let now = fs.iter().find(|(p, _)| p == path).map(|(_, n)| n.kind);
-                if j == layer {
-                    mine = now;
-                } else if j > layer {
-                    let Some(k) = mine else { return Fate::Present };
-                    match now {
-                        None => return Fate::Deleted(j),
-                        Some(n) if n == k && !n.is_dir() => {}
-                        Some(_) => return Fate::Overwritten(j),
-                    }
-                }
+                // Gone in this layer: overwritten if something now sits where it was.
+                let places: BTreeSet<&String> = std::iter::once(&start)
+                    .chain(&snapshots)
+                    .flatten()
+                    .filter(|(_, n)| n.ids.contains(&version))
+                    .map(|(p, _)| p)
+                    .collect();
+                let overwritten = places.iter().any(|p| get(&fs, p).is_some());
+                return if overwritten { Fate::Overwritten(j) } else { Fate::Deleted(j) };
             }
             Fate::Present
         }
@@ -502,46 +859,66 @@ mod tests {
             (0u64..3).prop_map(|h| Op::Write(NodeKind::Content(h))),
             Just(Op::Write(NodeKind::Dir)),
             Just(Op::Write(NodeKind::Symlink(7))),
+            (0..PATHS.len()).prop_map(Op::Link),
             Just(Op::Whiteout),
             Just(Op::Opaque),
         ]
     }
 
-    /// A layer as a real tool writes it: each path at most once, and no
-    /// entry below a path that the same layer makes a non-directory.
+    /// A layer as a real tool could write it: no entry below a path that
+    /// the same layer makes a non-directory; a path may repeat (the last
+    /// entry wins), and `/` may be made opaque.
     fn layer_strategy() -> impl Strategy<Value = Vec<(String, Op)>> {
-        proptest::collection::btree_map(0..PATHS.len(), op_strategy(), 0..4).prop_map(|m| {
-            let ops: Vec<(String, Op)> =
-                m.into_iter().map(|(i, op)| (PATHS[i].to_owned(), op)).collect();
+        let entry = (0..PATHS.len() + 1, op_strategy()).prop_map(|(i, op)| match PATHS.get(i) {
+            Some(p) => ((*p).to_owned(), op),
+            None => ("/".to_owned(), Op::Opaque),
+        });
+        proptest::collection::vec(entry, 0..5).prop_map(|ops| {
             let blockers: Vec<String> = ops
                 .iter()
-                .filter(|(_, op)| matches!(op, Op::Write(k) if !k.is_dir()))
+                .filter(|(_, op)| {
+                    matches!(op, Op::Write(k) if !k.is_dir()) || matches!(op, Op::Link(_))
+                })
                 .map(|(p, _)| p.clone())
                 .collect();
             ops.into_iter()
                 .filter(|(p, op)| {
-                    let _ = op;
-                    !blockers.iter().any(|b| p.starts_with(&format!("{b}/")))
+                    let linked_to_self = matches!(op, Op::Link(t) if PATHS[*t] == p.as_str());
+                    // An opaque marker is an entry inside its directory.
+                    let inside = |b: &String| {
+                        p.starts_with(&format!("{b}/")) || (matches!(op, Op::Opaque) && p == b)
+                    };
+                    !linked_to_self && !blockers.iter().any(inside)
                 })
                 .collect()
         })
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
         fn resolver_matches_naive_model(
             layers in proptest::collection::vec(layer_strategy(), 1..6),
         ) {
+            let mut ordinals: Vec<Vec<u32>> = Vec::new();
             let t = Timeline::new(layers.iter().map(|ops| {
                 let mut l = LayerIndex::default();
-                for (p, op) in ops { apply_op(&mut l, p, *op); }
+                let mut ords = Vec::new();
+                for (p, op) in ops {
+                    apply_op(&mut l, p, *op);
+                    ords.push(l.last_ordinal);
+                }
+                ordinals.push(ords);
                 l
             }).collect());
             for (i, ops) in layers.iter().enumerate() {
-                for (p, op) in ops {
+                for (n, (p, op)) in ops.iter().enumerate() {
                     if matches!(op, Op::Write(k) if !k.is_dir()) {
-                        prop_assert_eq!(t.fate(i, p), naive::fate(&layers, i, p), "layer {} path {}", i, p);
+                        prop_assert_eq!(
+                            t.fate_of(i, p, ordinals[i][n]),
+                            naive::fate(&layers, (i, n)),
+                            "layer {} entry {} path {}", i, n, p
+                        );
                     }
                 }
             }

@@ -1,23 +1,27 @@
-//! Scan jobs: how a layer walk hands file contents to the scan workers so
-//! that every core scans, whatever the image's shape. Small files travel
-//! packed in batches; big files are cut into the same overlapping windows
-//! a streaming scan would slide over, each window a job of its own; a big
-//! file that must be read as one stream (an archive, UTF-16) is spooled to
-//! a temporary file and scanned whole by one worker. Buffers are recycled
-//! through a pool, never zeroed per file.
+//! Scan jobs: how a layer walk hands file contents to the scan workers.
+//! Small files travel packed in batches; a bigger file is streamed in
+//! blocks to one worker, which scans it with the same
+//! [`ContentScanner::scan_file`] a single-threaded walk calls, so per-file
+//! budgets (hits per rule, candidates examined, decoding work) see the file
+//! in order and findings do not depend on the thread count. Buffers are
+//! recycled through a pool, never zeroed per file.
 
-use std::io::{self, BufReader, Read, Seek, Write};
-use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use crate::scan::content::{ContentScanner, FileHit, Limits};
-use crate::scan::stream::{BUFFER, STEP, WindowHits, fill, window};
-use crate::scan::{Scanner, dedupe};
+use super::kept::Kept;
+use crate::scan::Scanner;
+use crate::scan::content::{ContentScanner, Limits};
+use crate::scan::stream::{BUFFER, fill};
 
 /// Most files in one batch (bounds the bookkeeping of a batch of tiny files).
 const BATCH_FILES: usize = 512;
+/// Blocks of one streamed file in flight between its walker and its worker.
+const STREAM_DEPTH: usize = 2;
 
-/// Recycled [`BUFFER`]-byte job buffers, shared by walkers and workers.
+/// Recycled [`BUFFER`]-byte buffers, shared by walkers and workers.
 #[derive(Debug, Default)]
 pub struct Pool {
     free: Mutex<Vec<Vec<u8>>>,
@@ -37,130 +41,84 @@ impl Pool {
     }
 }
 
-/// One file of a batch: its entry number in the layer, path and bytes.
+/// One file of a batch.
 #[derive(Debug)]
-pub struct Packed {
-    seq: u64,
+struct Packed {
     path: String,
+    ordinal: u32,
     range: std::ops::Range<usize>,
 }
 
+/// One block of a streamed file.
+enum Block {
+    /// A buffer and how many of its bytes are the file's.
+    Data(Vec<u8>, usize),
+    /// Reading the file failed: its scan fails the same way.
+    Fail(io::ErrorKind, String),
+}
+
 /// Work for a scan worker.
-#[derive(Debug)]
-pub enum Job {
-    /// Whole small files packed in one buffer.
-    Files {
-        /// Layer index.
-        layer: usize,
-        /// The buffer ([`BUFFER`] bytes; the files' ranges say what is used).
-        data: Vec<u8>,
-        /// The files in it.
-        files: Vec<Packed>,
-    },
-    /// One window of a big file.
-    Window {
-        /// Layer index.
-        layer: usize,
-        /// Entry number of the file in its layer.
-        seq: u64,
-        /// Image path.
-        path: Arc<str>,
-        /// Window number (0-based).
-        index: u64,
-        /// Whether no window follows.
-        last: bool,
-        /// The buffer; `len` bytes hold the window.
-        data: Vec<u8>,
-        /// Bytes in the window.
-        len: usize,
-    },
-    /// A big file to read as one stream, copied to a temporary file.
-    Spooled {
-        /// Layer index.
-        layer: usize,
-        /// Entry number of the file in its layer.
-        seq: u64,
-        /// Image path.
-        path: String,
-        /// The copy, rewound.
-        file: std::fs::File,
-    },
-}
-
-/// What a worker found.
-#[derive(Debug)]
-pub enum Found {
-    /// Hits of a whole file.
-    File {
-        /// Layer index.
-        layer: usize,
-        /// Entry number.
-        seq: u64,
-        /// Image path.
-        path: String,
-        /// Hits, de-duplicated.
-        hits: Vec<FileHit>,
-    },
-    /// Hits of one window (kept even when empty: its newlines count).
-    Window {
-        /// Layer index.
-        layer: usize,
-        /// Entry number.
-        seq: u64,
-        /// Image path.
-        path: Arc<str>,
-        /// Window number.
-        index: u64,
-        /// What the window held.
-        hits: WindowHits,
-    },
-    /// A note from inside a file (nested archive limits, corrupt members).
-    Note {
-        /// Layer index.
-        layer: usize,
-        /// The note.
-        text: String,
-        /// Whether bytes of the layer went unread because of it.
-        unread: bool,
-    },
-}
-
-/// Turns one layer walk's files into jobs (the walking thread's side).
-pub struct Dispatch<'a> {
+pub struct Job {
     layer: usize,
-    jobs: &'a SyncSender<Job>,
-    pool: &'a Pool,
-    seq: u64,
-    batch: Option<(Vec<u8>, Vec<Packed>, usize)>,
+    work: Work,
 }
+
+enum Work {
+    /// Whole small files packed in one buffer.
+    Files { data: Vec<u8>, files: Vec<Packed> },
+    /// One file, arriving in blocks.
+    Stream { path: String, ordinal: u32, blocks: Receiver<Block> },
+}
+
+/// The queue from walkers to workers.
+pub type Jobs = SyncSender<Job>;
 
 fn stopped() -> io::Error {
     io::Error::other("the scan workers stopped")
 }
 
+/// Turns one layer walk's files into jobs (the walking thread's side).
+pub struct Dispatch<'a> {
+    layer: usize,
+    jobs: &'a Jobs,
+    pool: &'a Pool,
+    batch: Option<(Vec<u8>, Vec<Packed>, usize)>,
+}
+
 impl<'a> Dispatch<'a> {
     /// A dispatcher for layer `layer`.
-    pub fn new(layer: usize, jobs: &'a SyncSender<Job>, pool: &'a Pool) -> Self {
-        Dispatch { layer, jobs, pool, seq: 0, batch: None }
+    pub fn new(layer: usize, jobs: &'a Jobs, pool: &'a Pool) -> Self {
+        Dispatch { layer, jobs, pool, batch: None }
     }
 
-    fn send(&self, job: Job) -> io::Result<()> {
-        self.jobs.send(job).map_err(|_| stopped())
+    fn send(&self, work: Work) -> io::Result<()> {
+        self.jobs.send(Job { layer: self.layer, work }).map_err(|_| stopped())
     }
 
     /// Reads one regular file of `size` bytes and queues its scan.
     ///
     /// # Errors
-    /// Errors of the layer stream, of a spool file, or when no worker is left.
-    pub fn file(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> io::Result<()> {
-        self.seq += 1;
-        if size < BUFFER as u64 {
-            return self.small(path, size as usize, reader);
+    /// Errors of the layer stream, or when no worker is left.
+    pub fn file(
+        &mut self,
+        path: &str,
+        ordinal: u32,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
+        match usize::try_from(size) {
+            Ok(size) if size < BUFFER => self.small(path, ordinal, size, reader),
+            _ => self.stream(path, ordinal, reader),
         }
-        self.big(path, size, reader)
     }
 
-    fn small(&mut self, path: &str, size: usize, reader: &mut dyn Read) -> io::Result<()> {
+    fn small(
+        &mut self,
+        path: &str,
+        ordinal: u32,
+        size: usize,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
         let fits = self
             .batch
             .as_ref()
@@ -173,73 +131,33 @@ impl<'a> Dispatch<'a> {
         let start = *used;
         let n = fill(reader, &mut data[start..start + size])?;
         *used += n;
-        files.push(Packed { seq: self.seq, path: path.to_owned(), range: start..start + n });
+        files.push(Packed { path: path.to_owned(), ordinal, range: start..start + n });
         Ok(())
     }
 
-    fn big(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> io::Result<()> {
-        let mut data = self.pool.take();
-        let n = fill(reader, &mut data)?;
-        if n < BUFFER || ContentScanner::needs_stream(&data[..n]) {
-            return self.spool(path, data, n, reader);
-        }
-        let path: Arc<str> = Arc::from(path);
-        let mut len = n;
-        let mut index = 0;
-        let mut ended = false;
+    fn stream(&mut self, path: &str, ordinal: u32, reader: &mut dyn Read) -> io::Result<()> {
+        let (tx, blocks) = sync_channel(STREAM_DEPTH);
+        self.send(Work::Stream { path: path.to_owned(), ordinal, blocks })?;
         loop {
-            let (base, last_by_size) = window(index, size);
-            // A stream that ended early (the walk reports it) ends the windows too.
-            let last = last_by_size || ended;
-            let mut next = None;
-            if !last {
-                // The next window starts STEP bytes on: it shares this one's tail.
-                let mut buf = self.pool.take();
-                let keep = BUFFER - STEP;
-                buf[..keep].copy_from_slice(&data[STEP..BUFFER]);
-                let want = (size - base - STEP as u64).min(BUFFER as u64) as usize;
-                let got = keep + fill(reader, &mut buf[keep..want])?;
-                ended = got < want;
-                next = Some((buf, got));
-            }
-            let job = Job::Window {
-                layer: self.layer,
-                seq: self.seq,
-                path: Arc::clone(&path),
-                index,
-                last,
-                data,
-                len,
-            };
-            self.send(job)?;
-            match next {
-                Some((buf, got)) => {
-                    data = buf;
-                    len = got;
-                    index += 1;
+            let mut block = self.pool.take();
+            let n = match fill(reader, &mut block) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.pool.give(block);
+                    let _ = tx.send(Block::Fail(e.kind(), e.to_string()));
+                    return Err(e);
                 }
-                None => return Ok(()),
+            };
+            if n == 0 {
+                self.pool.give(block);
+                return Ok(());
+            }
+            let full = n == block.len();
+            tx.send(Block::Data(block, n)).map_err(|_| stopped())?;
+            if !full {
+                return Ok(());
             }
         }
-    }
-
-    fn spool(
-        &mut self,
-        path: &str,
-        head: Vec<u8>,
-        n: usize,
-        reader: &mut dyn Read,
-    ) -> io::Result<()> {
-        let spooled = (|| {
-            let mut file = tempfile::tempfile()?;
-            file.write_all(&head[..n])?;
-            Ok::<_, io::Error>(file)
-        })();
-        self.pool.give(head);
-        let mut file = spooled.map_err(|e| io::Error::other(format!("{path}: spool file: {e}")))?;
-        io::copy(reader, &mut file)?;
-        file.rewind()?;
-        self.send(Job::Spooled { layer: self.layer, seq: self.seq, path: path.to_owned(), file })
     }
 
     /// Sends the batch being filled.
@@ -248,9 +166,7 @@ impl<'a> Dispatch<'a> {
     /// When no worker is left.
     pub fn flush(&mut self) -> io::Result<()> {
         match self.batch.take() {
-            Some((data, files, _)) if !files.is_empty() => {
-                self.send(Job::Files { layer: self.layer, data, files })
-            }
+            Some((data, files, _)) if !files.is_empty() => self.send(Work::Files { data, files }),
             Some((data, _, _)) => {
                 self.pool.give(data);
                 Ok(())
@@ -260,114 +176,119 @@ impl<'a> Dispatch<'a> {
     }
 }
 
-/// A scan worker: takes jobs until every walker is done.
+/// A streamed file as a reader; blocks go back to the pool once read.
+struct Blocks<'a> {
+    rx: Receiver<Block>,
+    pool: &'a Pool,
+    block: Vec<u8>,
+    len: usize,
+    pos: usize,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Read for Blocks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.len {
+                let n = buf.len().min(self.len - self.pos);
+                buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if let Some((kind, text)) = &self.failed {
+                return Err(io::Error::new(*kind, text.clone()));
+            }
+            let old = std::mem::take(&mut self.block);
+            if !old.is_empty() {
+                self.pool.give(old);
+            }
+            (self.pos, self.len) = (0, 0);
+            match self.rx.recv() {
+                Ok(Block::Data(block, n)) => (self.block, self.len) = (block, n),
+                Ok(Block::Fail(kind, text)) => self.failed = Some((kind, text)),
+                // The walker sent the whole file.
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+impl Blocks<'_> {
+    /// Reads what the scan left, so the walker is never blocked on a file
+    /// nobody reads (the layer walk reads every entry to its end anyway).
+    fn drain(self) {
+        let Blocks { rx, pool, block, .. } = self;
+        if !block.is_empty() {
+            pool.give(block);
+        }
+        for b in rx {
+            if let Block::Data(block, _) = b {
+                pool.give(block);
+            }
+        }
+    }
+}
+
+/// What a worker found in one layer.
+#[derive(Debug)]
+pub struct LayerOut {
+    /// Hits within the run budget.
+    pub kept: Kept,
+    /// Notes of the files' scans.
+    pub notes: Vec<String>,
+    /// What the scans left unread, each described.
+    pub unread: Vec<String>,
+    /// Hits dropped by the per-file budget.
+    pub capped: u64,
+}
+
+/// A scan worker: takes jobs until every walker is done; returns what it
+/// found per layer.
 pub fn work(
     scanner: &Scanner,
     limits: Limits,
     jobs: &Mutex<Receiver<Job>>,
     pool: &Pool,
-) -> Vec<Found> {
+) -> BTreeMap<usize, LayerOut> {
     let mut cs = ContentScanner::new(scanner, limits);
-    let mut found = Vec::new();
+    let mut out: BTreeMap<usize, LayerOut> = BTreeMap::new();
     loop {
         // The lock is held only to take one job.
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => break,
         };
-        let Ok(job) = job else { break };
-        let layer = match job {
-            Job::Files { layer, data, files } => {
+        let Ok(Job { layer, work }) = job else { break };
+        let o = out.entry(layer).or_insert_with(|| LayerOut {
+            kept: Kept::new(limits.max_findings),
+            notes: Vec::new(),
+            unread: Vec::new(),
+            capped: 0,
+        });
+        match work {
+            Work::Files { data, files } => {
                 for f in files {
-                    // In-memory reads cannot fail, so only nested-archive notes can come out.
-                    if let Ok(hits) = cs.scan_file(&f.path, &mut &data[f.range])
-                        && !hits.is_empty()
-                    {
-                        found.push(Found::File { layer, seq: f.seq, path: f.path, hits });
+                    // In-memory reads cannot fail.
+                    if let Ok(hits) = cs.scan_file(&f.path, &mut &data[f.range]) {
+                        o.kept.add(&f.path, f.ordinal, hits);
                     }
                 }
                 pool.give(data);
-                layer
             }
-            Job::Window { layer, seq, path, index, last, data, len } => {
-                let hits = scanner.scan_window(&data[..len], index == 0, last);
-                pool.give(data);
-                found.push(Found::Window { layer, seq, path, index, hits });
-                layer
-            }
-            Job::Spooled { layer, seq, path, file } => {
-                match cs.scan_file(&path, &mut BufReader::new(file)) {
-                    Ok(hits) if !hits.is_empty() => {
-                        found.push(Found::File { layer, seq, path, hits })
-                    }
-                    Ok(_) => {}
-                    Err(e) => found.push(Found::Note {
-                        layer,
-                        text: format!("{path}: cannot read its spooled copy: {e}"),
-                        unread: true,
-                    }),
+            Work::Stream { path, ordinal, blocks } => {
+                let mut reader =
+                    Blocks { rx: blocks, pool, block: Vec::new(), len: 0, pos: 0, failed: None };
+                // A failed read fails the layer's walk too, which reports it; the file's
+                // hits are lost with it, as in a single-threaded walk.
+                if let Ok(hits) = cs.scan_file(&path, &mut reader) {
+                    o.kept.add(&path, ordinal, hits);
                 }
-                layer
-            }
-        };
-        found.extend(cs.notes.drain(..).map(|text| Found::Note { layer, text, unread: false }));
-    }
-    found
-}
-
-/// Hits and notes of one layer, put back together from every worker.
-#[derive(Debug, Default)]
-pub struct Collected {
-    /// `(entry number, path, hit)`.
-    pub hits: Vec<(u64, String, FileHit)>,
-    /// Notes, sorted.
-    pub notes: Vec<String>,
-    /// Whether some file could not be read back.
-    pub unread: bool,
-}
-
-/// Sorts what the workers found into layers, joining big files' windows:
-/// offsets and lines become the file's, then overlapping hits are
-/// de-duplicated as one streaming scan of the file would.
-pub fn collect(scanner: &Scanner, found: Vec<Found>, layers: usize) -> Vec<Collected> {
-    let mut out: Vec<Collected> = (0..layers).map(|_| Collected::default()).collect();
-    let mut windows =
-        std::collections::BTreeMap::<(usize, u64), Vec<(u64, Arc<str>, WindowHits)>>::new();
-    for f in found {
-        match f {
-            Found::File { layer, seq, path, hits } => {
-                out[layer].hits.extend(hits.into_iter().map(|h| (seq, path.clone(), h)));
-            }
-            Found::Window { layer, seq, path, index, hits } => {
-                windows.entry((layer, seq)).or_default().push((index, path, hits));
-            }
-            Found::Note { layer, text, unread } => {
-                out[layer].notes.push(text);
-                out[layer].unread |= unread;
+                reader.drain();
             }
         }
-    }
-    for ((layer, seq), mut parts) in windows {
-        parts.sort_by_key(|p| p.0);
-        let Some(path) = parts.first().map(|p| p.1.to_string()) else { continue };
-        let mut lines_before = 0u64;
-        let mut hits = Vec::new();
-        for (index, _, w) in parts {
-            let base = index * STEP as u64;
-            hits.extend(w.hits.into_iter().map(|mut h| {
-                h.offset += base;
-                h.line += lines_before;
-                h
-            }));
-            lines_before += w.newlines;
-        }
-        let hits = dedupe(scanner, hits);
-        out[layer].hits.extend(
-            hits.into_iter().map(|hit| (seq, path.clone(), FileHit { inner_path: None, hit })),
-        );
-    }
-    for c in &mut out {
-        c.notes.sort();
+        o.notes.append(&mut cs.notes);
+        o.unread.append(&mut cs.unread);
+        o.capped += std::mem::take(&mut cs.capped);
     }
     out
 }

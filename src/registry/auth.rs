@@ -103,7 +103,8 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let config: DockerConfig = serde_json::from_str(&text)
+    // The sanitised message: serde's own would quote a credential it could not parse.
+    let config: DockerConfig = crate::redact::parse_json(text.as_bytes())
         .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
     from_docker_config(&config, registry, &path.display().to_string(), &run_helper)
 }
@@ -119,7 +120,7 @@ fn docker_config_path() -> Option<PathBuf> {
 }
 
 /// The parts of `~/.docker/config.json` that hold credentials.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerConfig {
     #[serde(default)]
@@ -130,7 +131,7 @@ pub struct DockerConfig {
     cred_helpers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 struct AuthEntry {
     #[serde(default)]
     auth: Option<String>,
@@ -152,6 +153,21 @@ struct HelperOutput {
 
 /// Runs a helper: `(name, server) -> Ok(None)` when it knows no credentials.
 type HelperRunner<'a> = dyn Fn(&str, &str) -> Result<Option<Credentials>, String> + 'a;
+
+/// Credentials for `registry` from the `auths` of a docker config that is
+/// not the user's own (a Kubernetes pull secret's `.dockerconfigjson`):
+/// no credential helpers are run for it. `source` names it in messages.
+///
+/// # Errors
+/// An `auth` value that does not decode to `username:password`.
+pub fn from_auths(
+    config: &DockerConfig,
+    registry: &str,
+    source: &str,
+) -> Result<Option<Credentials>, String> {
+    let auths_only = DockerConfig { auths: config.auths.clone(), ..DockerConfig::default() };
+    from_docker_config(&auths_only, registry, source, &|_, _| Ok(None))
+}
 
 fn from_docker_config(
     config: &DockerConfig,
@@ -244,7 +260,7 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, String> {
             format!("{} {}", stdout.trim(), stderr.trim()).trim()
         ));
     }
-    let parsed: HelperOutput = serde_json::from_str(&stdout)
+    let parsed: HelperOutput = crate::redact::parse_json(stdout.as_bytes())
         .map_err(|e| format!("{program} get printed something that is not credentials: {e}"))?;
     let secret = if parsed.username == "<token>" {
         Secret::IdentityToken(parsed.secret)

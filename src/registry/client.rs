@@ -250,6 +250,13 @@ impl Client {
         Ok(client)
     }
 
+    /// Uses `credentials` instead of looking them up (a Kubernetes pull
+    /// secret). Only before the first request that needs them.
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        let _ = self.credentials.set(Ok(Some(credentials)));
+        self
+    }
+
     /// The registry as references name it.
     pub fn registry(&self) -> &str {
         &self.registry
@@ -637,7 +644,8 @@ impl Client {
             reason,
         };
         let bytes = read_limited(resp, MAX_ERROR_BODY).map_err(|e| invalid(e.to_string()))?;
-        let parsed: TokenResponse = serde_json::from_slice(&bytes)
+        // The sanitised message: serde's own would quote the token it could not parse.
+        let parsed: TokenResponse = crate::redact::parse_json(&bytes)
             .map_err(|e| invalid(format!("not a token response: {e}")))?;
         let value = parsed
             .token

@@ -118,6 +118,11 @@ impl Reference {
         } else {
             repository.to_owned()
         };
+        // The limit holds for the name as printed (`library/` added), so that
+        // what we print parses back (found by fuzzing: fuzz/reference).
+        if repository.len() > MAX_REPOSITORY {
+            return Err(err("the repository name is longer than 255 characters"));
+        }
         Ok(Reference { registry, repository, tag: tag.map(str::to_owned), digest })
     }
 

@@ -16,7 +16,6 @@ use oci_spec::image::ImageIndex;
 use super::Error;
 use super::client::{Client, Document};
 use super::reference::Reference;
-use crate::image::layout;
 
 /// How deep indexes may nest (as in `image::layout`; deeper is left for
 /// layout to reject).
@@ -36,7 +35,7 @@ pub struct Remote {
 
 impl Remote {
     /// Fetches the manifest `reference` names, every platform manifest of an
-    /// index (attestations skipped), and every image config.
+    /// index (attestation manifests included), and every image config.
     ///
     /// # Errors
     /// HTTP, media type and digest failures, naming `display`. A platform
@@ -84,7 +83,8 @@ impl Remote {
             }
             for desc in index.manifests() {
                 let digest = desc.digest().to_string();
-                if layout::is_attestation(desc) || self.documents.contains_key(&member(&digest)) {
+                // Attestation manifests are fetched too: their documents are scanned.
+                if self.documents.contains_key(&member(&digest)) {
                     continue;
                 }
                 match self.client.manifest(&self.display, &self.repository, &digest) {

@@ -46,14 +46,15 @@ fn vulnerability_id(f: &Finding) -> String {
     format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
 }
 
-/// Where the finding sits, as a file name GitLab can show.
-pub fn place(f: &Finding) -> String {
-    match (&f.path, &f.inner_path, &f.location) {
+/// Where the finding sits, as a file name GitLab can show (redacted like every printed path).
+pub fn place(report: &Report, f: &Finding) -> String {
+    let text = match (&f.path, &f.inner_path, &f.location) {
         (Some(p), Some(i), _) => format!("{p}!{i}"),
         (Some(p), None, _) => p.clone(),
         (None, _, Some(l)) => format!("image-config/{l}"),
         _ => "image".into(),
-    }
+    };
+    report.redact(&text).into_owned()
 }
 
 fn text(name: &str, value: impl Into<String>) -> (String, Value) {
@@ -61,7 +62,7 @@ fn text(name: &str, value: impl Into<String>) -> (String, Value) {
     (key, json!({"name": name, "type": "text", "value": value.into()}))
 }
 
-fn vulnerability(f: &Finding, show: bool) -> Value {
+fn vulnerability(report: &Report, f: &Finding, show: bool) -> Value {
     let status = match f.removed_in_layer {
         Some(n) => format!("{} in layer {n}", f.status.as_str()),
         None => f.status.as_str().to_owned(),
@@ -72,7 +73,7 @@ fn vulnerability(f: &Finding, show: bool) -> Value {
          rebuild the image so that no layer carries it.",
         f.rule_name,
         shown_secret(f, show),
-        place(f),
+        place(report, f),
         f.target,
     );
     let mut details = serde_json::Map::new();
@@ -86,7 +87,7 @@ fn vulnerability(f: &Finding, show: bool) -> Value {
         details.insert(k, v);
     }
     if let Some(c) = &f.created_by {
-        let (k, v) = text("Instruction", c.clone());
+        let (k, v) = text("Instruction", c.to_string());
         details.insert(k, v);
     }
     if let Some(v) = &f.validation {
@@ -96,10 +97,10 @@ fn vulnerability(f: &Finding, show: bool) -> Value {
     let mut commit = serde_json::Map::new();
     commit.insert("sha".into(), json!(f.layer_digest.as_deref().unwrap_or(&f.image_digest)));
     if let Some(c) = &f.created_by {
-        commit.insert("message".into(), json!(c));
+        commit.insert("message".into(), json!(c.as_ref()));
     }
     let mut location = serde_json::Map::new();
-    location.insert("file".into(), json!(place(f)));
+    location.insert("file".into(), json!(place(report, f)));
     location.insert("commit".into(), Value::Object(commit));
     if let Some(line) = f.line {
         location.insert("start_line".into(), json!(line));
@@ -189,7 +190,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         "vulnerabilities": report
             .findings
             .iter()
-            .map(|f| vulnerability(f, opts.show_secrets))
+            .map(|f| vulnerability(report, f, opts.show_secrets))
             .collect::<Vec<_>>(),
     });
     serde_json::to_writer_pretty(&mut *out, &doc)?;

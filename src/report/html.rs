@@ -25,7 +25,7 @@ struct Page<'a> {
     tool_version: &'static str,
     scanned_at: String,
     finished_at: String,
-    command: &'a str,
+    command: String,
     show_secrets: bool,
     fail_on: &'static str,
     images: Vec<ImageView<'a>>,
@@ -52,13 +52,13 @@ struct FindingView<'a> {
     detector: String,
     layer_index: Option<usize>,
     layer_digest: Option<&'a str>,
-    path: Option<&'a str>,
-    inner_path: Option<&'a str>,
+    path: Option<String>,
+    inner_path: Option<String>,
     line: Option<u64>,
     status: &'static str,
     removed_in_layer: Option<usize>,
     created_by: Option<&'a str>,
-    location: Option<&'a str>,
+    location: Option<String>,
     shown: String,
     secret_sha256: String,
     validation: Option<&'a str>,
@@ -88,7 +88,9 @@ fn extract_command(f: &Finding) -> Option<String> {
     ))
 }
 
-fn view<'a>(i: usize, f: &'a Finding, images: &[ImageRecord], show: bool) -> FindingView<'a> {
+fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingView<'a> {
+    let images = &report.images;
+    let redact = |t: &Option<String>| t.as_deref().map(|t| report.redact(t).into_owned());
     let image = images
         .iter()
         .position(|r| r.target == f.target && r.digest == f.image_digest)
@@ -103,19 +105,19 @@ fn view<'a>(i: usize, f: &'a Finding, images: &[ImageRecord], show: bool) -> Fin
         detector: format!("{:?}", f.detector).to_lowercase(),
         layer_index: f.layer_index,
         layer_digest: f.layer_digest.as_deref(),
-        path: f.path.as_deref(),
-        inner_path: f.inner_path.as_deref(),
+        path: redact(&f.path),
+        inner_path: redact(&f.inner_path),
         line: f.line,
         status: f.status.as_str(),
         removed_in_layer: f.removed_in_layer,
         created_by: f.created_by.as_deref(),
-        location: f.location.as_deref(),
+        location: redact(&f.location),
         shown: shown_secret(f, show),
         secret_sha256: f.secret.sha256(),
         validation: f.validation.as_deref(),
         context: f.context.map(|c| c.as_str()),
         fingerprint: f.fingerprint(),
-        extract_command: extract_command(f),
+        extract_command: extract_command(f).map(|c| report.redact(&c).into_owned()),
     }
 }
 
@@ -146,7 +148,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         tool_version: env!("CARGO_PKG_VERSION"),
         scanned_at: super::gitlab::utc_timestamp(opts.started_at),
         finished_at: super::gitlab::utc_timestamp(opts.finished_at),
-        command: &opts.command,
+        command: report.redact(&opts.command).into_owned(),
         show_secrets: opts.show_secrets,
         fail_on: opts.fail_on.as_str(),
         images: report
@@ -161,7 +163,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             .findings
             .iter()
             .enumerate()
-            .map(|(i, f)| view(i, f, &report.images, opts.show_secrets))
+            .map(|(i, f)| view(i, f, report, opts.show_secrets))
             .collect(),
         suppressed: &report.suppressed,
         diagnostics: &report.diagnostics,

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{RenderOptions, Report, shown_secret};
-use crate::cli::escape_for_terminal;
+use crate::escape::escape_for_terminal;
 use crate::finding::{Finding, Severity, Status};
 use crate::timeline::short_digest;
 
@@ -71,8 +71,8 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             "{} {}  {}  {}",
             paint.wrap("1", "image"),
             escape_for_terminal(name),
-            image.platform.as_deref().unwrap_or("-"),
-            short_digest(&image.digest)
+            escape_for_terminal(image.platform.as_deref().unwrap_or("-")),
+            escape_for_terminal(short_digest(&image.digest))
         )?;
         if mine.is_empty() {
             writeln!(out, "  no findings")?;
@@ -88,7 +88,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     writeln!(
                         out,
                         "  layer {i}  {}  {}",
-                        short_digest(&l.digest),
+                        escape_for_terminal(short_digest(&l.digest)),
                         escape_for_terminal(&truncate(l.created_by.as_deref().unwrap_or("-"), 100))
                     )?;
                 }
@@ -107,6 +107,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     (None, _, Some(loc)) => loc.clone(),
                     _ => "-".into(),
                 };
+                let place = report.redact(&place).into_owned();
                 if last_place.as_ref() != Some(&place) {
                     writeln!(out, "    {}", paint.wrap("1", &escape_for_terminal(&place)))?;
                     last_place = Some(place);
@@ -116,13 +117,26 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     out,
                     "      {} {}  {}  {}",
                     paint.severity(f.severity),
-                    f.rule_id,
+                    escape_for_terminal(&f.rule_id),
                     line,
                     escape_for_terminal(&shown_secret(f, opts.show_secrets)),
                 )?;
                 writeln!(out, "               {}", status_words(f, &created_by_of))?;
                 if let Some(v) = &f.validation {
                     writeln!(out, "               checked: {v}")?;
+                }
+                if let Some(v) = &f.verification {
+                    let who = v.identity.as_deref().or(v.reason.as_deref()).unwrap_or("");
+                    writeln!(
+                        out,
+                        "               verified: {}{}",
+                        v.status.as_str().to_uppercase(),
+                        if who.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", escape_for_terminal(who))
+                        }
+                    )?;
                 }
                 if let Some(c) = f.context {
                     writeln!(
@@ -132,10 +146,29 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                         f.rule_severity.as_str()
                     )?;
                 }
+                if !f.workloads.is_empty() {
+                    writeln!(out, "               run by: {}", escape_for_terminal(&run_by(f)))?;
+                }
             }
         }
     }
     write_summary(report, out)
+}
+
+/// The Kubernetes containers that run a finding's image (`--k8s-pods`),
+/// the first few by name.
+fn run_by(f: &Finding) -> String {
+    const SHOWN: usize = 5;
+    let names: Vec<String> = f
+        .workloads
+        .iter()
+        .take(SHOWN)
+        .map(|w| format!("{}/{}/{}", w.namespace, w.pod, w.container))
+        .collect();
+    match f.workloads.len().saturating_sub(SHOWN) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
 }
 
 fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {

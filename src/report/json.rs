@@ -1,5 +1,6 @@
 //! The JSON contract (DESIGN.md). Fields may be added, never changed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -46,13 +47,13 @@ struct FindingJson<'a> {
     platform: Option<&'a str>,
     layer_index: Option<usize>,
     layer_digest: Option<&'a str>,
-    path: Option<&'a str>,
-    inner_path: Option<&'a str>,
+    path: Option<Cow<'a, str>>,
+    inner_path: Option<Cow<'a, str>>,
     line: Option<u64>,
     status: Status,
     removed_in_layer: Option<usize>,
     created_by: Option<&'a str>,
-    location: Option<&'a str>,
+    location: Option<Cow<'a, str>>,
     redacted: String,
     secret_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,10 +62,18 @@ struct FindingJson<'a> {
     fingerprint: String,
     context: Option<&'static str>,
     rule_severity: Severity,
+    decoding: Option<&'a [String]>,
+    /// Kubernetes containers running the image (only with `--k8s-pods`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    workloads: &'a [crate::finding::Workload],
+    /// Only with `--verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<&'a crate::verify::Verification>,
 }
 
 impl<'a> FindingJson<'a> {
-    fn new(f: &'a Finding, show: bool) -> Self {
+    fn new(f: &'a Finding, show: bool, report: &Report) -> Self {
+        let redact = |t: &'a Option<String>| t.as_deref().map(|t| report.redact(t));
         FindingJson {
             rule_id: &f.rule_id,
             rule_name: &f.rule_name,
@@ -75,13 +84,13 @@ impl<'a> FindingJson<'a> {
             platform: f.platform.as_deref(),
             layer_index: f.layer_index,
             layer_digest: f.layer_digest.as_deref(),
-            path: f.path.as_deref(),
-            inner_path: f.inner_path.as_deref(),
+            path: redact(&f.path),
+            inner_path: redact(&f.inner_path),
             line: f.line,
             status: f.status,
             removed_in_layer: f.removed_in_layer,
             created_by: f.created_by.as_deref(),
-            location: f.location.as_deref(),
+            location: redact(&f.location),
             redacted: f.secret.redacted(),
             secret_sha256: f.secret.sha256(),
             secret: show.then(|| String::from_utf8_lossy(f.secret.expose()).into_owned()),
@@ -89,6 +98,9 @@ impl<'a> FindingJson<'a> {
             fingerprint: f.fingerprint(),
             context: f.context.map(|c| c.as_str()),
             rule_severity: f.rule_severity,
+            decoding: (!f.decoding.is_empty()).then_some(f.decoding.as_slice()),
+            workloads: &f.workloads,
+            verification: f.verification.as_ref(),
         }
     }
 }
@@ -102,7 +114,11 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         version: 1,
         tool: Tool { name: "strata", version: env!("CARGO_PKG_VERSION") },
         images: &report.images,
-        findings: report.findings.iter().map(|f| FindingJson::new(f, opts.show_secrets)).collect(),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| FindingJson::new(f, opts.show_secrets, report))
+            .collect(),
         summary: Summary {
             total: report.findings.len(),
             by_severity: report.by_severity().into_iter().map(|(s, n)| (s.as_str(), n)).collect(),

@@ -30,13 +30,13 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
-fn place(f: &Finding) -> String {
-    super::gitlab::place(f)
+fn place(report: &Report, f: &Finding) -> String {
+    super::gitlab::place(report, f)
 }
 
-fn case_name(f: &Finding) -> String {
+fn case_name(report: &Report, f: &Finding) -> String {
     let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-    format!("{} at {}{line}", f.rule_id, place(f))
+    format!("{} at {}{line}", f.rule_id, place(report, f))
 }
 
 fn classname(f: &Finding) -> String {
@@ -46,13 +46,13 @@ fn classname(f: &Finding) -> String {
     }
 }
 
-fn detail(f: &Finding, show: bool) -> String {
+fn detail(report: &Report, f: &Finding, show: bool) -> String {
     let mut lines = vec![
         format!("rule: {} ({})", f.rule_id, f.rule_name),
         format!("severity: {}", f.severity.as_str()),
         format!("secret: {}", shown_secret(f, show)),
         format!("image: {}@{}", f.target, f.image_digest),
-        format!("place: {}", place(f)),
+        format!("place: {}", place(report, f)),
     ];
     if let (Some(i), Some(d)) = (f.layer_index, &f.layer_digest) {
         lines.push(format!("layer: {i} ({d})"));
@@ -97,17 +97,17 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         for f in &mine {
             cases.push_str(&format!(
                 "    <testcase name=\"{}\" classname=\"{}\">\n",
-                xml_escape(&case_name(f)),
+                xml_escape(&case_name(report, f)),
                 xml_escape(&classname(f))
             ));
-            let body = xml_escape(&detail(f, opts.show_secrets));
+            let body = xml_escape(&detail(report, f, opts.show_secrets));
             if failing(f) {
                 let message = format!(
                     "{} {} ({}) at {}",
                     f.severity.as_str(),
                     f.rule_name,
                     f.status.as_str(),
-                    place(f)
+                    place(report, f)
                 );
                 cases.push_str(&format!(
                     "      <failure message=\"{}\" type=\"{}\">{body}</failure>\n",

@@ -47,6 +47,10 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// Every rule the scanner knows (SARIF lists the ones reported).
     pub rules: Vec<RuleInfo>,
+    /// Applied to every path, member name and location a report prints
+    /// (empty with `--show-secrets`). Instructions, tags and diagnostics
+    /// are redacted already.
+    pub redactor: crate::redact::TextRedactor,
 }
 
 /// How to render.
@@ -84,6 +88,11 @@ impl RenderOptions {
 }
 
 impl Report {
+    /// Image-derived text (a path, a member name, a location) as the report may print it.
+    pub fn redact<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        self.redactor.apply(text)
+    }
+
     /// Findings per severity, most severe first, zeros included.
     pub fn by_severity(&self) -> Vec<(Severity, usize)> {
         Severity::ALL

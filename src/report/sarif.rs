@@ -42,10 +42,10 @@ fn uri_for(path: &str) -> String {
     if out.is_empty() { "image".into() } else { out }
 }
 
-fn location(f: &Finding) -> Value {
+fn location(f: &Finding, report: &Report) -> Value {
     let (uri, line) = match (&f.path, &f.location) {
-        (Some(p), _) => (uri_for(p), f.line.unwrap_or(1).max(1)),
-        (None, Some(loc)) => (format!("image-config/{}", uri_for(loc)), 1),
+        (Some(p), _) => (uri_for(&report.redact(p)), f.line.unwrap_or(1).max(1)),
+        (None, Some(loc)) => (format!("image-config/{}", uri_for(&report.redact(loc))), 1),
         _ => ("image".into(), 1),
     };
     let mut logical = vec![json!({
@@ -66,13 +66,14 @@ fn location(f: &Finding) -> Value {
     })
 }
 
-fn message(f: &Finding, show: bool) -> String {
+fn message(f: &Finding, show: bool, report: &Report) -> String {
     let place = match (&f.path, &f.inner_path, &f.location) {
         (Some(p), Some(i), _) => format!("{p}!{i}"),
         (Some(p), None, _) => p.clone(),
         (None, _, Some(l)) => l.clone(),
         _ => "the image".into(),
     };
+    let place = report.redact(&place);
     let layer = f.layer_index.map(|i| format!(" in layer {i}")).unwrap_or_default();
     let status = match f.removed_in_layer {
         Some(n) => format!("{} in layer {n}", f.status.as_str()),
@@ -129,21 +130,26 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         .findings
         .iter()
         .map(|f| {
-            json!({
+            let mut result = json!({
                 "ruleId": f.rule_id,
                 "ruleIndex": used[f.rule_id.as_str()],
                 "level": level(f.severity),
-                "message": {"text": message(f, opts.show_secrets)},
-                "locations": [location(f)],
+                "message": {"text": message(f, opts.show_secrets, report)},
+                "locations": [location(f, report)],
                 "partialFingerprints": {"strataFingerprint/v1": f.fingerprint()},
                 "properties": {
                     "status": f.status.as_str(),
                     "removedInLayer": f.removed_in_layer,
                     "layerIndex": f.layer_index,
-                    "createdBy": f.created_by,
+                    "createdBy": f.created_by.as_deref(),
                     "secretSha256": f.secret.sha256(),
                 },
-            })
+            });
+            // Only with --verify: the live check's outcome.
+            if let Some(v) = &f.verification {
+                result["properties"]["verification"] = json!(v);
+            }
+            result
         })
         .collect();
     let log = json!({

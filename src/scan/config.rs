@@ -2,6 +2,10 @@
 //! OnBuild and every history `created_by` (build args appear there as
 //! `|N KEY=VALUE …`), run through the same engine as file contents.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::cap::HitCap;
 use super::{Hit, Scanner};
 use crate::image::ImageConfig;
 
@@ -11,18 +15,40 @@ pub struct ConfigHit {
     /// `config.env`, `config.labels`, `config.cmd`, `config.entrypoint`,
     /// `config.onbuild` or `history[N].created_by`.
     pub location: String,
-    /// For history hits, the instruction itself.
-    pub created_by: Option<String>,
+    /// For history hits, the instruction itself (shared by its hits).
+    pub created_by: Option<Arc<str>>,
     /// The hit (line is always 1; offset is within the string).
     pub hit: Hit,
 }
 
-/// Scans every string of the config that ships with the image.
+/// What the config detector found, within its budget.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigScan {
+    /// Hits kept.
+    pub hits: Vec<ConfigHit>,
+    /// (location, rule index, hits dropped) where a location went over the
+    /// per-rule budget.
+    pub over_budget: Vec<(String, usize, u64)>,
+}
+
+/// Scans every string of the config that ships with the image, keeping
+/// every hit.
 pub fn scan(scanner: &Scanner, config: &ImageConfig) -> Vec<ConfigHit> {
-    let mut out = Vec::new();
-    let mut each = |location: String, created_by: Option<&String>, text: &str| {
-        for hit in scanner.scan_bytes(text.as_bytes()) {
-            out.push(ConfigHit {
+    scan_capped(scanner, config, usize::MAX).hits
+}
+
+/// Scans every string of the config that ships with the image, keeping at
+/// most `max_per_rule` hits per rule and location (a megabyte instruction
+/// can hold thousands of keys); the rest are counted.
+pub fn scan_capped(scanner: &Scanner, config: &ImageConfig, max_per_rule: usize) -> ConfigScan {
+    let mut out = ConfigScan::default();
+    let mut caps: BTreeMap<String, HitCap> = BTreeMap::new();
+    let mut each = |location: String, created_by: Option<&Arc<str>>, text: &str| {
+        let cap = caps.entry(location.clone()).or_insert_with(|| HitCap::new(max_per_rule));
+        let mut kept = Vec::new();
+        cap.admit(scanner.scan_bytes(text.as_bytes()), &mut kept);
+        for hit in kept {
+            out.hits.push(ConfigHit {
                 location: location.clone(),
                 created_by: created_by.cloned(),
                 hit,
@@ -46,7 +72,14 @@ pub fn scan(scanner: &Scanner, config: &ImageConfig) -> Vec<ConfigHit> {
     }
     for (i, h) in config.history.iter().enumerate() {
         if let Some(created_by) = &h.created_by {
-            each(format!("history[{i}].created_by"), Some(created_by), created_by);
+            // One shared copy for every hit in this instruction.
+            let shared: Arc<str> = Arc::from(created_by.as_str());
+            each(format!("history[{i}].created_by"), Some(&shared), created_by);
+        }
+    }
+    for (location, cap) in caps {
+        for (rule, n) in cap.dropped() {
+            out.over_budget.push((location.clone(), rule, n));
         }
     }
     out

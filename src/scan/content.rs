@@ -4,6 +4,8 @@
 
 use std::io::{self, Read};
 
+use super::cap::HitCap;
+use super::decode::{self, decode_utf16};
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -19,12 +21,16 @@ fn utf16_bom(head: &[u8]) -> Option<bool> {
     }
 }
 
-/// Decodes UTF-16 code units, replacing unpaired surrogates.
-fn decode_utf16(bytes: &[u8], big_endian: bool) -> String {
-    let units = bytes.chunks_exact(2).map(|c| {
-        if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) }
-    });
-    char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+/// `Some((big_endian, bom_length))` for UTF-16 text: a byte-order mark, or
+/// (without one) the NUL pattern of the first 4 KiB.
+fn utf16_text(head: &[u8]) -> Option<(bool, usize)> {
+    if let Some(be) = utf16_bom(head) {
+        return Some((be, 2));
+    }
+    let sample = &head[..head.len().min(4096) & !1];
+    let be = decode::utf16_pattern(sample)?;
+    // Binary data with many small 16-bit values has the same NUL pattern: require text.
+    decode::is_text(decode_utf16(sample, be).as_bytes()).then_some((be, 0))
 }
 
 /// Limits on nested archives, so a bomb stops with a note instead of
@@ -41,6 +47,17 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
     pub zip_in_memory: u64,
+    /// Bounds on git object stores found in layers.
+    pub git: super::git::Limits,
+    /// Findings kept per rule in one file (or archive member, or config
+    /// string); the rest are counted and reported as one note.
+    pub max_hits_per_rule: usize,
+    /// Candidates one rule may examine (captures, validator, filters) in one
+    /// file; beyond that its matches are counted, not examined.
+    pub max_candidates_per_rule: usize,
+    /// Findings kept per run (per layer while walking, then per run); the
+    /// rest are counted in the summary.
+    pub max_findings: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +68,10 @@ impl Default for Limits {
             max_expanded: 1 << 30,
             max_ratio: 200,
             zip_in_memory: 32 << 20,
+            git: super::git::Limits::default(),
+            max_hits_per_rule: 100,
+            max_candidates_per_rule: 10_000,
+            max_findings: 50_000,
         }
     }
 }
@@ -73,8 +94,16 @@ pub struct ContentScanner<'s> {
     pub limits: Limits,
     /// Expansion budget left for the current top-level file.
     pub budget: u64,
-    /// Problems met inside nested archives (bombs, corrupt members).
+    /// Problems met inside nested archives that leave nothing unread (a
+    /// corrupt member, scanned as far as it goes), and files whose findings
+    /// went over the per-rule budget.
     pub notes: Vec<String>,
+    /// Hits dropped by the per-file budget so far (counted, not kept).
+    pub capped: u64,
+    /// Bytes left unread because a limit was reached (depth, members,
+    /// expansion budget, ratio), each naming the file and the limit: the
+    /// layer's scan is incomplete.
+    pub unread: Vec<String>,
     first_file_rule: usize,
     /// Window buffers kept for reuse, so no buffer is zeroed per file or member.
     buffers: Vec<Vec<u8>>,
@@ -90,6 +119,8 @@ impl<'s> ContentScanner<'s> {
             limits,
             budget: limits.max_expanded,
             notes: Vec::new(),
+            capped: 0,
+            unread: Vec::new(),
             first_file_rule,
             buffers: Vec::new(),
         }
@@ -111,13 +142,6 @@ impl<'s> ContentScanner<'s> {
         if self.buffers.len() < 8 {
             self.buffers.push(buffer);
         }
-    }
-
-    /// Whether a file starting with `head` must be read as one stream
-    /// (an archive to open, or UTF-16 to decode) rather than cut into
-    /// independent windows.
-    pub fn needs_stream(head: &[u8]) -> bool {
-        nested::sniff(head).is_some() || utf16_bom(head).is_some()
     }
 
     /// Scans one file of a layer at image path `path`.
@@ -153,21 +177,26 @@ impl<'s> ContentScanner<'s> {
                 return nested::scan(self, kind, path, inner, depth, &mut chained);
             }
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at}: {kind:?} archive nested deeper than {} levels not opened; its raw bytes are scanned",
+            self.unread.push(format!(
+                "{at}: {kind:?} archive nested deeper than the nested-archive depth limit ({} levels) not opened; only its raw bytes were scanned",
                 self.limits.max_depth
             ));
         }
-        if let Some(big_endian) = utf16_bom(&scratch[..filled]) {
+        if let Some((big_endian, bom)) = utf16_text(&scratch[..filled]) {
             // Windows tools write UTF-16 (.reg exports, PowerShell output, some
-            // .config files): no keyword matches its bytes until it is decoded.
+            // .config files), often without a BOM: no keyword matches its bytes
+            // until it is decoded.
             let mut raw = scratch[..filled].to_vec();
             (&mut *reader).take(MAX_UTF16).read_to_end(&mut raw)?;
-            let mut text = decode_utf16(&raw[2..], big_endian).into_bytes();
+            let mut text = decode_utf16(&raw[bom..], big_endian).into_bytes();
             let n = fill(&mut text.as_slice(), scratch)?;
             let rest = text.split_off(n.min(text.len()));
             let mut hits =
                 self.scan_plain(path, inner, scratch, n, rest.is_empty(), &mut rest.as_slice())?;
+            let word = if big_endian { "utf16be" } else { "utf16le" };
+            for h in &mut hits {
+                h.hit.decoding.insert(0, word.to_owned());
+            }
             // The raw bytes too: a file may only look like UTF-16.
             let mut raw_scratch = self.take_buffer();
             let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
@@ -180,6 +209,20 @@ impl<'s> ContentScanner<'s> {
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }
 
+    /// Records what the per-file budget dropped: one note per rule, with the count.
+    fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
+        for (rule, n) in cap.dropped() {
+            self.capped += n;
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at}: {n} more {} matches not listed (budget per rule and file: {} findings, {} candidates examined)",
+                self.scanner.rule(rule).id,
+                cap.max(),
+                cap.max_examined()
+            ));
+        }
+    }
+
     /// Scans bytes that are not an archive.
     pub(super) fn scan_plain(
         &mut self,
@@ -190,7 +233,11 @@ impl<'s> ContentScanner<'s> {
         eof: bool,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
-        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader)?;
+        let mut cap = HitCap::with_examined(
+            self.limits.max_hits_per_rule,
+            self.limits.max_candidates_per_rule,
+        );
+        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
             let as_path = match inner {
                 Some(i) => {
@@ -198,7 +245,12 @@ impl<'s> ContentScanner<'s> {
                 }
                 None => path.to_owned(),
             };
-            let mut found = file::detect(&as_path, &scratch[..filled], self.first_file_rule);
+            let mut found = file::detect(
+                &as_path,
+                &scratch[..filled],
+                self.first_file_rule,
+                &self.scanner.suppressed.file_placeholders,
+            );
             // Not counted again: the pattern rules see (and count) the same bytes.
             if !self.scanner.report_examples {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());
@@ -210,19 +262,20 @@ impl<'s> ContentScanner<'s> {
                 .iter()
                 .filter(|h| Some(h.rule) == kube)
                 .flat_map(|h| {
-                    self.scanner.scan_bytes(h.secret.expose()).into_iter().map(|inner| Hit {
-                        offset: h.offset,
-                        line: h.line,
-                        ..inner
+                    self.scanner.scan_bytes(h.secret.expose()).into_iter().map(|inner| {
+                        let mut decoding = vec!["base64".to_owned()];
+                        decoding.extend(inner.decoding.iter().cloned());
+                        Hit { offset: h.offset, line: h.line, decoding, ..inner }
                     })
                 })
                 .collect();
             found.extend(decoded);
             if !found.is_empty() {
-                hits.extend(found);
+                cap.admit(found, &mut hits);
                 hits = dedupe(self.scanner, hits);
             }
         }
+        self.note_capped(path, inner, &cap);
         Ok(hits
             .into_iter()
             .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })

@@ -2,6 +2,13 @@
 //! example credentials far more often than real ones (SDK docs, test
 //! certificates, mock servers). Findings there are kept, so a responder can
 //! still see them, but capped at `info` so they do not fail a pipeline.
+//!
+//! Third-party code is recognised two ways: by the standard install trees
+//! (`site-packages`, `node_modules`, `vendor`, a jar's `BOOT-INF/lib`), and,
+//! wherever it was installed, by the package metadata beside it
+//! ([`super::packages`], passed in by the pipeline).
+
+use super::packages::PackageRoots;
 
 /// Why a path is unlikely to hold a live credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -13,8 +20,10 @@ pub enum PathContext {
     Test,
     /// Installed third-party packages (site-packages, node_modules, vendor…).
     ThirdParty,
-    /// Shared libraries and executables of the distribution (`/usr/lib/…/libgnutls.so`
-    /// carries its self-test keys); `/usr/local` and `/opt` are not included.
+    /// Shared libraries, static archives, object files, kernel modules and
+    /// executables of the distribution (`/usr/lib/…/libgnutls.so` and
+    /// `libgnutls.a` carry its self-test keys); `/usr/local` and `/opt` are
+    /// not included.
     SystemBinary,
 }
 
@@ -68,6 +77,33 @@ const THIRD_PARTY_DIRS: &[&str] = &[
     "bower_components",
 ];
 
+/// Members of these directories inside an application archive are bundled
+/// third-party jars (Spring Boot, servlet WARs).
+const BUNDLED_LIB_DIRS: &[&str] = &["BOOT-INF/lib/", "WEB-INF/lib/"];
+
+/// SDK API model and example data: botocore's `data/<service>/<version>/`
+/// files (`examples-1.json`, `service-2.json`…) and the AWS JS SDK's
+/// `apis/*.examples.json`. They document requests and responses with
+/// credential-shaped sample values; they never configure anything.
+fn is_sdk_model_data(lower_name: &str) -> bool {
+    const BOTOCORE_KINDS: &[&str] =
+        &["examples-", "service-", "paginators-", "waiters-", "endpoint-rule-set-"];
+    let json = lower_name.strip_suffix(".json").or_else(|| lower_name.strip_suffix(".json.gz"));
+    let versioned_model = json.is_some_and(|stem| {
+        BOTOCORE_KINDS.iter().any(|k| {
+            stem.strip_prefix(k)
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    versioned_model || lower_name.ends_with(".examples.json")
+}
+
+/// [`classify`], plus third-party package roots proven by package metadata
+/// anywhere in the image.
+pub fn classify_in(path: &str, inner: Option<&str>, roots: &PackageRoots) -> Option<PathContext> {
+    classify(path, inner).or_else(|| roots.holds(path).then_some(PathContext::ThirdParty))
+}
+
 /// The context of an image path (with `!`-joined nested members), if any.
 pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     let full = match inner {
@@ -92,30 +128,55 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
         // Python package metadata (dist-info/egg-info), by exact name only.
         || lower == "pkg-info"
         || lower == "metadata"
-        || [".md", ".rst", ".adoc", ".markdown"].iter().any(|s| lower.ends_with(s));
+        || [".md", ".rst", ".adoc", ".markdown"].iter().any(|s| lower.ends_with(s))
+        || is_sdk_model_data(&lower);
     if doc_file
         || dirs.iter().any(|d| DOC_DIRS.contains(d))
         || SYSTEM_DOC_TREES.iter().any(|t| full.starts_with(t))
     {
         return Some(PathContext::Documentation);
     }
-    if dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
+    let bundled = inner.is_some_and(|i| BUNDLED_LIB_DIRS.iter().any(|d| i.contains(d)));
+    if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
         return Some(PathContext::ThirdParty);
     }
-    if inner.is_none() && is_system_binary(path, &lower) {
+    if is_system_binary(path, inner, &file_name_lower(path)) {
         return Some(PathContext::SystemBinary);
     }
     None
 }
 
-/// Distribution binaries: executables in the system bin directories and
-/// shared objects in the system library directories.
-fn is_system_binary(path: &str, lower_name: &str) -> bool {
+fn file_name_lower(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase()
+}
+
+/// Distribution binaries: executables in the system bin directories, and
+/// compiled code in the system library directories: shared objects, static
+/// archives (`.a`, whose members are the same object code as the `.so`),
+/// object files, kernel modules (also compressed), the JDK's compiled
+/// module images, and the compiled classes of jars under `/usr/share` or a
+/// library directory (an application jar's config files there are not
+/// capped). Decided on the outer file, so members of a compressed module
+/// count too.
+fn is_system_binary(path: &str, inner: Option<&str>, lower_name: &str) -> bool {
     const BIN_DIRS: &[&str] = &["/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/libexec/"];
-    const LIB_DIRS: &[&str] = &["/usr/lib/", "/usr/lib64/", "/lib/", "/lib64/", "/usr/libexec/"];
+    const COMPILED: &[&str] = &[".a", ".o", ".ko", ".ko.gz", ".ko.xz", ".ko.zst", ".jmod", ".jsa"];
     let shared_object = lower_name.ends_with(".so") || lower_name.contains(".so.");
+    let compiled = shared_object || COMPILED.iter().any(|e| lower_name.ends_with(e));
+    // The JDK's compiled module image (`lib/modules`, a jimage) holds its tools' help texts.
+    let jdk_image = path.starts_with("/usr/lib/jvm/") && lower_name == "modules";
+    // Classes of jars the distribution installs (`/usr/share/java`, `/usr/share/<pkg>/`).
+    let system_jar = lower_name.ends_with(".jar")
+        && inner.is_some_and(|i| i.ends_with(".class"))
+        && (path.starts_with("/usr/share/") || in_lib_dir(path));
     BIN_DIRS.iter().any(|d| path.starts_with(d) && !path[d.len()..].contains('/'))
-        || (shared_object && LIB_DIRS.iter().any(|d| path.starts_with(d)))
+        || ((compiled || jdk_image) && in_lib_dir(path))
+        || system_jar
+}
+
+fn in_lib_dir(path: &str) -> bool {
+    const LIB_DIRS: &[&str] = &["/usr/lib/", "/usr/lib64/", "/lib/", "/lib64/", "/usr/libexec/"];
+    LIB_DIRS.iter().any(|d| path.starts_with(d))
 }
 
 #[cfg(test)]
@@ -143,9 +204,62 @@ mod tests {
             ("/app/metadata.json", None, None),
             ("/srv/history.txt", None, None),
             ("/usr/share/info/wget.info.gz", Some("wget.info"), Some(Documentation)),
+            ("/usr/lib/x86_64-linux-gnu/libgnutls.a", None, Some(SystemBinary)),
+            ("/usr/lib/gcc/x86_64-linux-gnu/12/crtbegin.o", None, Some(SystemBinary)),
+            ("/lib/modules/6.1.0-13-amd64/kernel/net/tls/tls.ko", None, Some(SystemBinary)),
+            ("/lib/modules/6.1.0/kernel/net/tls/tls.ko.xz", Some("tls.ko"), Some(SystemBinary)),
+            ("/usr/lib/jvm/java-17-openjdk-amd64/jmods/java.base.jmod", None, Some(SystemBinary)),
+            ("/usr/local/lib/libmine.a", None, None),
+            ("/app/build/libmine.a", None, None),
+            ("/opt/app/lib/crypto.o", None, None),
+            ("/usr/lib/myapp/backup.tar", None, None),
+            ("/usr/lib/jvm/java-17-openjdk-amd64/lib/modules", None, Some(SystemBinary)),
+            ("/usr/share/java/ca-certificates-java.jar", Some("org/x/A.class"), Some(SystemBinary)),
+            ("/usr/share/myapp/app.jar", Some("BOOT-INF/classes/application.yml"), None),
+            ("/app/lib/modules", None, None),
+            ("/app/lib/app.jar", Some("BOOT-INF/classes/application.yml"), None),
+            ("/app/pylibs/x/data/sts/2011-06-15/examples-1.json", None, Some(Documentation)),
+            (
+                "/srv/botocore/data/ec2/2016-11-15/service-2.json.gz",
+                Some("service-2.json"),
+                Some(Documentation),
+            ),
+            ("/app/aws-sdk/apis/sts-2011-06-15.examples.json", None, Some(Documentation)),
+            ("/app/config/service-2.yaml", None, None),
+            ("/app/config/service-prod.json", None, None),
+            (
+                "/app/app.jar",
+                Some("BOOT-INF/lib/aws-sdk.jar!com/x/Fixture.properties"),
+                Some(ThirdParty),
+            ),
+            ("/app/app.war", Some("WEB-INF/classes/app.properties"), None),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");
         }
+    }
+}
+
+#[cfg(test)]
+mod package_tests {
+    use super::*;
+
+    #[test]
+    fn package_metadata_makes_any_install_dir_third_party() {
+        let mut roots = PackageRoots::default();
+        super::super::packages::roots_from(
+            "/app/pylibs/requests-2.32.3.dist-info/RECORD",
+            Some(b"requests/__init__.py,sha256=x,1\n"),
+            &mut roots,
+        );
+        let f = "/app/pylibs/requests/auth.py";
+        assert_eq!(classify(f, None), None, "no standard path says so");
+        assert_eq!(classify_in(f, None, &roots), Some(PathContext::ThirdParty));
+        assert_eq!(classify_in("/app/server.py", None, &roots), None);
+        // Path rules still come first.
+        assert_eq!(
+            classify_in("/app/pylibs/requests/README.md", None, &roots),
+            Some(PathContext::Documentation)
+        );
     }
 }

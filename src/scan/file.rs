@@ -3,9 +3,11 @@
 //! `.netrc` password, an `/etc/shadow` hash), so the file's grammar gives
 //! the context. Runs on files small enough to be held whole.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::Engine as _;
 
-use super::{Hit, RuleInfo, filter};
+use super::{Hit, RuleInfo, filter, keystore};
 use crate::finding::{Detector, Secret, Severity};
 use crate::image::path::file_name;
 
@@ -78,7 +80,8 @@ const RULES: &[FileRule] = &[
         id: "file-keystore",
         name: "Java or PKCS#12 keystore",
         severity: Severity::High,
-        description: "A keystore file (JKS, JCEKS or PKCS#12) that holds private keys.",
+        description: "A keystore file (JKS, JCEKS or PKCS#12) that holds a private or secret \
+                      key entry; truststores of public certificates only are not reported.",
     },
     FileRule {
         id: "file-env-secret",
@@ -98,6 +101,20 @@ const RULES: &[FileRule] = &[
         severity: Severity::High,
         description: "A `data` (base64, decoded here) or `stringData` value of a Kubernetes \
                       Secret: secrets by definition, shipped in a manifest or Helm chart.",
+    },
+    FileRule {
+        id: "file-pgpass-password",
+        name: "Password in a PostgreSQL password file",
+        severity: Severity::High,
+        description: "A `host:port:database:user:password` line of ~/.pgpass (or PGPASSFILE), \
+                      read by libpq clients without asking.",
+    },
+    FileRule {
+        id: "file-kerberos-keytab",
+        name: "Kerberos keytab",
+        severity: Severity::High,
+        description: "A keytab file with at least one key entry: its keys authenticate as the \
+                      principal without a password (kinit -k).",
     },
 ];
 
@@ -125,7 +142,8 @@ type Parser = fn(&[u8], &str, &mut Vec<Found>);
 
 /// Runs the detector the file's name calls for (if any) over its bytes.
 /// `first_rule` is the scanner index of the first file rule.
-pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
+/// Placeholder values are dropped and counted in `placeholders`.
+pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU64) -> Vec<Hit> {
     let name = file_name(path);
     let mut found: Vec<Found> = Vec::new();
     // Most files are none of these: decide by name before decoding any text.
@@ -148,6 +166,10 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
             Some(|_, t, f| shadow(t, f))
         }
         ".htpasswd" | "htpasswd" => Some(|_, t, f| htpasswd(t, f)),
+        ".pgpass" | "pgpass.conf" => Some(|_, t, f| pgpass(t, f)),
+        _ if is_keytab(name, data) => {
+            Some(|d, _, f| f.push(("file-kerberos-keytab", 0, d.to_vec())))
+        }
         "terraform.tfstate" | "terraform.tfstate.backup" => Some(|d, _, f| tfstate(d, f)),
         _ if may_be_kubeconfig(path) => Some(|_, t, f| {
             if is_kubeconfig(t) {
@@ -163,26 +185,46 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize) -> Vec<Hit> {
     if let Some(parse) = parser {
         parse(data, &String::from_utf8_lossy(data), &mut found);
     }
-    if let Some(kind) = keystore_kind(name, data) {
+    // A truststore of public certificates (the JRE's cacerts) is not a credential.
+    if let Some(kind) = keystore::kind(name, data)
+        && keystore::holds_private_material(kind, data)
+    {
         // The whole keystore is the secret; its bytes are what a responder must rotate.
-        let _ = kind;
         found.push(("file-keystore", 0, data.to_vec()));
     }
+    // Lines are counted in one pass over the file, in offset order.
+    found.sort_by_key(|f| f.1);
+    let (mut counted_to, mut newlines) = (0usize, 0u64);
     found
         .into_iter()
         // A keystore is binary: template-like bytes inside it mean nothing.
         .filter(|(id, _, s)| {
-            !s.is_empty() && (*id == "file-keystore" || !filter::is_placeholder(s))
+            // Binary stores are not text; a dotenv value is contextual, so stock and
+            // template words count too (other credential files hold what they hold).
+            let placeholder = match *id {
+                "file-keystore" | "file-kerberos-keytab" => false,
+                "file-env-secret" => filter::is_placeholder(s) || filter::is_placeholder_word(s),
+                _ => filter::is_placeholder(s),
+            };
+            if placeholder {
+                placeholders.fetch_add(1, Ordering::Relaxed);
+            }
+            !s.is_empty() && !placeholder
         })
         .filter_map(|(id, off, secret)| {
             let idx = RULES.iter().position(|r| r.id == id)?;
-            let line = memchr::memchr_iter(b'\n', &data[..off.min(data.len())]).count() as u64 + 1;
+            let off_in = off.min(data.len());
+            newlines += memchr::memchr_iter(b'\n', &data[counted_to..off_in]).count() as u64;
+            counted_to = off_in;
+            let line = newlines + 1;
             Some(Hit {
                 rule: first_rule + idx,
                 offset: off as u64,
                 line,
                 secret: Secret::new(secret),
                 validation: None,
+                failed_check: false,
+                decoding: Vec::new(),
             })
         })
         .collect()
@@ -315,6 +357,53 @@ fn htpasswd(text: &str, found: &mut Vec<Found>) {
     }
 }
 
+/// `hostname:port:database:username:password`, with `\:` and `\\` escapes;
+/// `#` starts a comment line.
+fn pgpass(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_end_matches(['\n', '\r']);
+        if !l.trim_start().starts_with('#') {
+            // Split on unescaped colons, keeping where the fifth field starts.
+            let (mut fields, mut escaped, mut start) = (0, false, None);
+            for (i, c) in l.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    ':' => {
+                        fields += 1;
+                        if fields == 4 {
+                            start = Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = start.filter(|_| fields == 4)
+                && s < l.len()
+            {
+                let password = l[s..].replace("\\:", ":").replace("\\\\", "\\");
+                found.push(("file-pgpass-password", at + s, password.into_bytes()));
+            }
+        }
+        at += line.len();
+    }
+}
+
+/// A keytab by name (`*.keytab`, `krb5.keytab`) and structure: version
+/// 0x0502 (or the older 0x0501) and a first entry of plausible size.
+fn is_keytab(name: &str, data: &[u8]) -> bool {
+    let named = name.ends_with(".keytab") || name == "keytab";
+    match data {
+        [0x05, 0x01 | 0x02, a, b, c, d, ..] if named => {
+            let size = i32::from_be_bytes([*a, *b, *c, *d]);
+            // An entry holds at least a principal, a timestamp and a key block.
+            size > 16 && (size as usize) <= data.len() - 6
+        }
+        _ => false,
+    }
+}
+
 fn may_be_kubeconfig(path: &str) -> bool {
     path.contains("/.kube/") || file_name(path).contains("kubeconfig")
 }
@@ -343,7 +432,10 @@ fn dotenv(text: &str, found: &mut Vec<Found>) {
             let secretish = ["pass", "secret", "token", "key", "credential", "auth"]
                 .iter()
                 .any(|w| key.contains(w));
-            if secretish && super::entropy::passes(super::entropy::ASSIGNMENT_RULE, v.as_bytes()) {
+            // Placeholder words are kept here so that `detect` counts them when it drops them.
+            let candidate = super::entropy::passes(super::entropy::ASSIGNMENT_RULE, v.as_bytes())
+                || filter::is_placeholder_word(v.as_bytes());
+            if secretish && candidate {
                 found.push(("file-env-secret", offset_of(text, v, at), v.as_bytes().to_vec()));
             }
         }
@@ -351,34 +443,69 @@ fn dotenv(text: &str, found: &mut Vec<Found>) {
     }
 }
 
+/// Sensitive string attributes of a Terraform state, in one pass over the
+/// text: a state holds tens of thousands of them, so each value's offset
+/// comes from where the tokenizer met it, never from a search.
 fn tfstate(data: &[u8], found: &mut Vec<Found>) {
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) else { return };
-    let mut stack = vec![&doc];
-    while let Some(v) = stack.pop() {
-        match v {
-            serde_json::Value::Object(map) => {
-                for (k, val) in map {
-                    let key = k.to_ascii_lowercase();
-                    let sensitive = ["password", "secret", "private_key", "access_key", "token"]
-                        .iter()
-                        .any(|w| key.contains(w));
-                    match val {
-                        serde_json::Value::String(s)
-                            if sensitive
-                                && s.len() >= 8
-                                && !filter::is_placeholder_word(s.as_bytes()) =>
-                        {
-                            let at = offset_of(&String::from_utf8_lossy(data), s, 0);
-                            found.push(("file-terraform-state-secret", at, s.as_bytes().to_vec()));
-                        }
-                        other => stack.push(other),
-                    }
+    // Only valid JSON is a state (checked without building a tree).
+    if serde_json::from_slice::<serde::de::IgnoredAny>(data).is_err() {
+        return;
+    }
+    let sensitive = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["password", "secret", "private_key", "access_key", "token"].iter().any(|w| key.contains(w))
+    };
+    // Some(is the key sensitive) between `"key":` and its value.
+    let mut pending: Option<bool> = None;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'"' => {
+                let end = json_string_end(data, i);
+                let mut next = end;
+                while next < data.len() && data[next].is_ascii_whitespace() {
+                    next += 1;
                 }
+                let text = || serde_json::from_slice::<String>(&data[i..end]).ok();
+                if data.get(next) == Some(&b':') {
+                    pending = Some(text().is_some_and(|k| sensitive(&k)));
+                    i = next + 1;
+                    continue;
+                }
+                if pending == Some(true)
+                    && let Some(s) = text()
+                    && s.len() >= 8
+                    && !filter::is_placeholder_word(s.as_bytes())
+                {
+                    found.push(("file-terraform-state-secret", i + 1, s.into_bytes()));
+                }
+                pending = None;
+                i = end;
             }
-            serde_json::Value::Array(items) => stack.extend(items.iter()),
-            _ => {}
+            b'{' | b'[' | b',' | b'}' | b']' => {
+                pending = None;
+                i += 1;
+            }
+            _ => i += 1,
         }
     }
+}
+
+/// The index just past the closing quote of the JSON string opening at `start`.
+fn json_string_end(data: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while let Some(k) = memchr::memchr2(b'"', b'\\', &data[i..]) {
+        let at = i + k;
+        if data[at] == b'\\' {
+            i = at + 2;
+            if i >= data.len() {
+                return data.len();
+            }
+        } else {
+            return at + 1;
+        }
+    }
+    data.len()
 }
 
 /// The `data` (base64) and `stringData` values of a Kubernetes Secret
@@ -426,29 +553,13 @@ fn kubernetes_secret(text: &str, found: &mut Vec<Found>) {
     }
 }
 
-/// JKS/JCEKS by magic number; PKCS#12 by extension plus DER structure.
-fn keystore_kind(name: &str, data: &[u8]) -> Option<&'static str> {
-    match data {
-        [0xfe, 0xed, 0xfe, 0xed, ..] => Some("jks"),
-        [0xce, 0xce, 0xce, 0xce, ..] => Some("jceks"),
-        [0x30, 0x82, ..] | [0x30, 0x80, ..] => {
-            let lower = name.to_ascii_lowercase();
-            let by_name = [".p12", ".pfx", ".keystore"].iter().any(|e| lower.ends_with(e));
-            // PKCS#12 PFX: version INTEGER 3 right after the outer SEQUENCE header.
-            let version_3 = data.windows(3).take(8).any(|w| w == [0x02, 0x01, 0x03]);
-            (by_name && version_3).then_some("pkcs12")
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ids(path: &str, data: &str) -> Vec<(String, String)> {
         let rules = rules();
-        detect(path, data.as_bytes(), 0)
+        detect(path, data.as_bytes(), 0, &AtomicU64::new(0))
             .into_iter()
             .map(|h| {
                 (rules[h.rule].id.clone(), String::from_utf8_lossy(h.secret.expose()).into_owned())
@@ -494,6 +605,75 @@ mod tests {
             1
         );
         assert!(ids("/app/.env", "DEBUG=true\nAPI_TOKEN=changeme\n").is_empty());
+        assert_eq!(
+            ids(
+                "/root/.pgpass",
+                "# comment\ndb.corp.test:6432:app:app:Vq8\\:kT2zLm4w\n*:*:*:ro:${PW}\nbad:line\n"
+            ),
+            vec![("file-pgpass-password".into(), "Vq8:kT2zLm4w".into())]
+        );
         assert_eq!(ids("/app/.env", "API_TOKEN=Zq8Lm3Xv9Rt2Wp7Kc4Hs\n").len(), 1);
+    }
+
+    #[test]
+    fn terraform_state_values_nested_escaped_and_placed() {
+        let state = r#"{"resources": [{"instances": [{"attributes": {
+            "db_password": "Hq7\"pW2xLk9vM",
+            "name": "not-a-secret-value",
+            "tokens": ["x"],
+            "nested": {"api_token": "Zq8Lm3Xv9Rt2Wp7"}
+        }}]}]}"#;
+        let hits = detect("/srv/terraform.tfstate", state.as_bytes(), 0, &AtomicU64::new(0));
+        let got: Vec<(u64, String)> = hits
+            .iter()
+            .map(|h| (h.line, String::from_utf8_lossy(h.secret.expose()).into_owned()))
+            .collect();
+        assert_eq!(got, [(2, "Hq7\"pW2xLk9vM".to_owned()), (5, "Zq8Lm3Xv9Rt2Wp7".to_owned())]);
+        assert_eq!(&state[hits[1].offset as usize..][..15], "Zq8Lm3Xv9Rt2Wp7");
+        assert!(
+            detect(
+                "/srv/terraform.tfstate",
+                b"{\"password\": \"Hq7pW2xLk9vM\"",
+                0,
+                &AtomicU64::new(0)
+            )
+            .is_empty()
+        );
+    }
+}
+
+#[cfg(test)]
+mod keytab_tests {
+    use super::*;
+
+    /// A keytab with one entry for `FAKE/host@CORP.TEST` (layout of MIT krb5's
+    /// keytab file format, version 0x0502).
+    fn keytab() -> Vec<u8> {
+        let mut entry = Vec::new();
+        entry.extend(1u16.to_be_bytes()); // components
+        for s in ["CORP.TEST", "FAKE"] {
+            entry.extend((s.len() as u16).to_be_bytes());
+            entry.extend(s.as_bytes());
+        }
+        entry.extend(1u32.to_be_bytes()); // name type
+        entry.extend(0u32.to_be_bytes()); // timestamp
+        entry.push(1); // kvno
+        entry.extend(18u16.to_be_bytes()); // aes256-cts-hmac-sha1-96
+        entry.extend(32u16.to_be_bytes());
+        entry.extend([0x5a; 32]);
+        let mut d = vec![0x05, 0x02];
+        d.extend((entry.len() as i32).to_be_bytes());
+        d.extend(entry);
+        d
+    }
+
+    #[test]
+    fn keytabs_by_name_and_structure() {
+        let hits = |path: &str, data: &[u8]| detect(path, data, 0, &AtomicU64::new(0)).len();
+        assert_eq!(hits("/etc/krb5.keytab", &keytab()), 1);
+        assert_eq!(hits("/srv/http.keytab", &keytab()), 1);
+        assert_eq!(hits("/srv/http.bin", &keytab()), 0, "not named like a keytab");
+        assert_eq!(hits("/etc/krb5.keytab", &[0x05, 0x02]), 0, "no entries");
+        assert_eq!(hits("/etc/krb5.keytab", b"not a keytab"), 0);
     }
 }

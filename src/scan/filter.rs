@@ -1,76 +1,133 @@
 //! Noise filters shared by every detector: placeholders, templated values,
 //! and a shipped list of documented example credentials (found in SDKs and
 //! docs), which are suppressed by default and counted.
+//!
+//! Every placeholder test carries the reason it is not a secret
+//! ([`placeholder`], [`placeholder_word`]); values set aside for either are
+//! counted in the report's summary (`placeholders`), like documented
+//! examples, so an auditor sees how much was dropped. The word filter
+//! matches *whole* values (`changeme`, `password123`), or template words
+//! anywhere (`your_password_here`), never a common word inside a longer
+//! value: `Nonexistent-Vq8z` or `MyPassword!92kq` in a connection string
+//! look like real (if weak) passwords and are reported.
 
 /// Documented example credentials, one per line (`#` comments).
 const KNOWN_EXAMPLES: &str = include_str!("known_examples.txt");
 
-/// True for values that are obviously not real: templates (`${VAR}`,
-/// `{{ x }}`, `<token>`, `%s`), masks (`****`, `xxxx`), one repeated byte.
-pub fn is_placeholder(secret: &[u8]) -> bool {
+/// Substrings that make a value a template or a mask, with the reason.
+const STRUCTURAL: &[(&[u8], &str)] = &[
+    (b"${", "a shell or template variable reference (${VAR})"),
+    (b"$(", "a shell command substitution ($(cmd))"),
+    (b"{{", "a template expression ({{ .Values.x }}, Jinja, Mustache)"),
+    (b"}}", "a template expression ({{ .Values.x }}, Jinja, Mustache)"),
+    (b"%s", "a printf format directive"),
+    (b"xxxxxx", "a mask of x characters"),
+    (b"******", "a mask of asterisks"),
+    (b"......", "an elided value"),
+    (b"000000000000", "a zero-filled value"),
+];
+
+/// Why `secret` is obviously not real, if it is not: empty, a template
+/// (`${VAR}`, `{{ x }}`, `<token>`, `%s`), a mask (`****`, `xxxx`), or one
+/// repeated byte.
+pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
     let s = secret;
-    if s.is_empty() {
-        return true;
-    }
+    let Some(&first) = s.first() else { return Some("an empty value") };
     let contains = |needle: &[u8]| s.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
-    if contains(b"${") || contains(b"{{") || contains(b"}}") || contains(b"%s") || contains(b"$(") {
-        return true;
+    if let Some((_, why)) = STRUCTURAL.iter().find(|(needle, _)| contains(needle)) {
+        return Some(why);
     }
-    if s[0] == b'<' && s.last() == Some(&b'>') {
-        return true;
+    if first == b'<' && s.last() == Some(&b'>') {
+        return Some("an angle-bracket placeholder (<password>)");
     }
-    if contains(b"xxxxxx")
-        || contains(b"******")
-        || contains(b"......")
-        || contains(b"000000000000")
-    {
-        return true;
-    }
-    let first = s[0];
-    s.iter().all(|&b| b == first)
+    s.iter().all(|&b| b == first).then_some("one repeated character")
 }
 
-/// True for common placeholder words in contextual (keyword-less) values:
-/// `changeme`, `your_api_key`, `password123`, `example`.
-pub fn is_placeholder_word(secret: &[u8]) -> bool {
-    const WORDS: &[&[u8]] = &[
-        b"changeme",
-        b"change_me",
-        b"change-me",
-        b"your_",
-        b"your-",
-        b"yourpassword",
-        b"example",
-        b"placeholder",
-        b"dummy",
-        b"redacted",
-        b"replace",
-        b"insert",
-        b"sample",
-        b"notreal",
-        b"not-real",
-        b"not_real",
-        b"fake",
-        b"secret123",
-        b"password",
-        b"passwd",
-        b"foobar",
-        b"abcdef",
-        b"123456",
-        b"qwerty",
-        b"letmein",
-        b"todo",
-        b"fixme",
-        b"none",
-        b"null",
-        b"undefined",
-        b"test1234",
-        b"mysecret",
-        b"my-secret",
-        b"supersecret",
-    ];
+/// True when [`placeholder`] gives a reason.
+pub fn is_placeholder(secret: &[u8]) -> bool {
+    placeholder(secret).is_some()
+}
+
+/// Words that mark a template wherever they appear in a value: nobody's
+/// real password contains `your_` or `changeme` by accident.
+const TEMPLATE_WORDS: &[(&str, &str)] = &[
+    ("changeme", "a change-me default"),
+    ("change_me", "a change-me default"),
+    ("change-me", "a change-me default"),
+    ("your_", "a fill-in-your-value template"),
+    ("your-", "a fill-in-your-value template"),
+    ("yourpassword", "a fill-in-your-value template"),
+    ("placeholder", "says it is a placeholder"),
+    ("redacted", "says it was redacted"),
+    ("replace_me", "a replace-me template"),
+    ("replace-me", "a replace-me template"),
+    ("replaceme", "a replace-me template"),
+    ("insert_", "an insert-here template"),
+    ("insert-", "an insert-here template"),
+    ("enter_your", "an enter-here template"),
+    ("notreal", "says it is not real"),
+    ("not-real", "says it is not real"),
+    ("not_real", "says it is not real"),
+    ("example", "says it is an example"),
+    ("sample", "says it is a sample"),
+    ("dummy", "says it is a dummy"),
+    ("fake", "says it is fake"),
+];
+
+/// Values that are placeholders or defaults only as a whole (ignoring case
+/// and up to four trailing digits): `password`, `password123`, `secret`,
+/// `admin`, `none`. Inside a longer value they mean nothing.
+const WHOLE_WORDS: &[(&str, &str)] = &[
+    ("password", "the word password"),
+    ("passwd", "the word passwd"),
+    ("pass", "the word pass"),
+    ("secret", "the word secret"),
+    ("mysecret", "a stock secret"),
+    ("supersecret", "a stock secret"),
+    ("my-secret", "a stock secret"),
+    ("token", "the word token"),
+    ("test", "the word test"),
+    ("admin", "a stock default account password"),
+    ("root", "a stock default account password"),
+    ("guest", "a stock default account password"),
+    ("letmein", "a stock weak password"),
+    ("qwerty", "a stock weak password"),
+    ("foobar", "a stock example value"),
+    ("abcdef", "a stock example value"),
+    ("abc", "a stock example value"),
+    ("todo", "a to-do marker"),
+    ("fixme", "a fix-me marker"),
+    ("none", "a null value"),
+    ("null", "a null value"),
+    ("nil", "a null value"),
+    ("undefined", "a null value"),
+    ("123456", "a stock weak password"),
+    ("12345678", "a stock weak password"),
+    ("123456789", "a stock weak password"),
+    ("1234567890", "a stock weak password"),
+];
+
+/// Why a contextual value is a placeholder word, if it is: a template word
+/// anywhere in it (`your_api_key`, `changeme123`), or a whole value that is
+/// a stock word (`password123`, `secret`, `none`).
+pub fn placeholder_word(secret: &[u8]) -> Option<&'static str> {
     let lower = secret.to_ascii_lowercase();
-    WORDS.iter().any(|w| lower.windows(w.len()).any(|x| x == *w))
+    let has = |w: &str| lower.windows(w.len()).any(|x| x == w.as_bytes());
+    if let Some((_, why)) = TEMPLATE_WORDS.iter().find(|(w, _)| has(w)) {
+        return Some(why);
+    }
+    let digits = lower.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let stems: &[&[u8]] = if (1..=4).contains(&digits) && digits < lower.len() {
+        &[&lower[..], &lower[..lower.len() - digits]]
+    } else {
+        &[&lower[..]]
+    };
+    WHOLE_WORDS.iter().find(|(w, _)| stems.contains(&w.as_bytes())).map(|(_, why)| *why)
+}
+
+/// True when [`placeholder_word`] gives a reason.
+pub fn is_placeholder_word(secret: &[u8]) -> bool {
+    placeholder_word(secret).is_some()
 }
 
 /// True for identifiers built from words (`AuthLDAPCharsetConfig`,
@@ -134,16 +191,21 @@ mod tests {
     fn placeholders() {
         for p in [
             &b"${GITHUB_TOKEN}"[..],
+            b"$(cat /run/secrets/pw)",
             b"<your-token>",
             b"xxxxxxxxxxxxxxxx",
             b"********",
             b"aaaaaaaa",
             b"{{ .Values.token }}",
+            b"user-%s",
+            b"......",
+            b"ghp_000000000000000000000000000000000000",
+            b"",
         ] {
-            assert!(is_placeholder(p), "{}", String::from_utf8_lossy(p));
+            assert!(placeholder(p).is_some(), "{}", String::from_utf8_lossy(p));
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
-        assert!(is_placeholder_word(b"ChangeMe123"));
+        assert!(!is_placeholder(b"Zq8$Lm3!Xv9"), "a lone $ is a real password character");
         for w in [&b"AuthLDAPCharsetConfig"[..], b"GetSecretValue", b"secret_key_base"] {
             assert!(is_word_like(w), "{}", String::from_utf8_lossy(w));
         }
@@ -158,5 +220,43 @@ mod tests {
         assert!(known_example(b"AKIAIOSFODNN7EXAMPLE").is_some());
         assert!(known_example(b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").is_some());
         assert!(known_example(b"AKIAYJK4RSVGBCMQOCPJ").is_none());
+        // Documented defaults and the empty password's NT hash live in the example list.
+        assert!(known_example(b"changeit").is_some());
+        assert!(known_example(b"31d6cfe0d16ae931b73c59d7e0c089c0").is_some());
+    }
+
+    #[test]
+    fn placeholder_words_whole_or_template() {
+        // Placeholders: template words anywhere, stock words as the whole value.
+        for p in [
+            &b"ChangeMe123"[..],
+            b"your_password_here",
+            b"YOUR-API-KEY",
+            b"replace_me",
+            b"password",
+            b"Password123",
+            b"secret",
+            b"none",
+            b"NULL",
+            b"123456",
+            b"admin",
+            b"test1234",
+            b"example-token-1",
+        ] {
+            assert!(placeholder_word(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        // Real-looking values that merely contain a stock word.
+        for r in [
+            &b"Nonexistent-Vq8z"[..],
+            b"MyPassword!92kq",
+            b"Xk9#Todo2024!",
+            b"Nullable7Qz4Lm",
+            b"a1b2abcdef9f8e7d6c5b",
+            b"Zq1234567Lm",
+            b"Password2024!",
+            b"secret12345",
+        ] {
+            assert_eq!(placeholder_word(r), None, "{}", String::from_utf8_lossy(r));
+        }
     }
 }

@@ -7,17 +7,25 @@
 //! - [`mod@file`]: credential files recognised by name and structure;
 //! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
 //! - [`config`]: the image config and build history;
+//! - [`packages`]: third-party package roots from package metadata (path context);
 //! - [`stream`]: bounded windows with overlap, so memory stays flat.
 
+pub mod attestation;
+pub mod cap;
 pub mod config;
 pub mod content;
 pub mod context;
+pub mod decode;
 pub mod entropy;
 pub mod file;
 pub mod filter;
+pub mod git;
+pub mod keystore;
 pub mod nested;
+pub mod packages;
 pub mod pattern;
 pub mod prefilter;
+pub mod scrub;
 pub mod stream;
 pub mod validate;
 
@@ -38,8 +46,13 @@ pub struct Hit {
     pub line: u64,
     /// The secret.
     pub secret: Secret,
-    /// What a validator confirmed.
+    /// What a validator confirmed, or what it found wrong.
     pub validation: Option<String>,
+    /// The rule's validator rejected the secret: the finding is lowered.
+    pub failed_check: bool,
+    /// Decodings applied to reach the secret, outermost first (`base64`,
+    /// `utf16le`…); empty when it was found in the bytes as stored.
+    pub decoding: Vec<String>,
 }
 
 /// What a rule is, for findings: pattern rules, entropy rules and the file
@@ -67,6 +80,13 @@ pub struct RuleInfo {
 pub struct Suppressed {
     /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
     pub known_examples: AtomicU64,
+    /// Placeholder values the file detectors set aside (the pattern engine
+    /// counts its own).
+    pub file_placeholders: AtomicU64,
+    /// Findings over the per-rule budget of one file or config string.
+    pub over_file_budget: AtomicU64,
+    /// Findings over the per-run budget.
+    pub over_run_budget: AtomicU64,
 }
 
 /// The compiled detectors.
@@ -148,6 +168,12 @@ impl Scanner {
         hex::encode(h.finalize())
     }
 
+    /// Candidates set aside as placeholders so far (pattern and entropy
+    /// rules, and the file detectors), for the summary.
+    pub fn placeholders(&self) -> u64 {
+        self.engine.placeholders() + self.suppressed.file_placeholders.load(Ordering::Relaxed)
+    }
+
     /// The signature rules with their examples.
     pub fn signatures(&self) -> &[Signature] {
         self.engine.rules()
@@ -161,21 +187,96 @@ impl Scanner {
     /// Like [`Scanner::scan_bytes`] but keeps every rule's hit, even where a
     /// more specific rule matched the same bytes (for checking rule examples).
     pub fn scan_bytes_all(&self, data: &[u8]) -> Vec<Hit> {
-        let mut raw = Vec::new();
-        self.engine.find(data, &mut |m| raw.push(m));
-        raw.sort_by_key(|m| m.secret.0);
+        let mut found = self.window_hits(data, 0, 0, data.len(), &mut decode::Budget::default());
+        found.sort_by_key(|(pos, _)| *pos);
         let mut lines = stream::LineCounter::default();
-        raw.iter().filter_map(|m| self.to_hit(data, 0, m, &mut lines)).collect()
+        found
+            .into_iter()
+            .map(|(pos, mut h)| {
+                h.line = lines.line_at(data, pos);
+                h
+            })
+            .collect()
     }
 
-    /// Turns an engine match into a hit, dropping documented examples.
-    fn to_hit(
+    /// Hits whose match starts in `data[from..to]`, with their position in
+    /// `data` (lines are left for the caller to count, in order): the
+    /// engine's matches in the bytes as they are, then in the encoded runs
+    /// found there, decoded within `budget`.
+    pub(crate) fn window_hits(
         &self,
-        buf: &[u8],
+        data: &[u8],
         base: u64,
-        m: &RawMatch,
-        lines: &mut stream::LineCounter,
-    ) -> Option<Hit> {
+        from: usize,
+        to: usize,
+        budget: &mut decode::Budget,
+    ) -> Vec<(usize, Hit)> {
+        let mut out = Vec::new();
+        self.engine.find(data, &mut |m| {
+            if m.start >= from && m.start < to {
+                out.push((m.secret.0, m));
+            }
+        });
+        let mut found: Vec<(usize, Hit)> = out
+            .into_iter()
+            .filter_map(|(pos, m)| self.to_hit(data, base, &m).map(|h| (pos, h)))
+            .collect();
+        found.extend(self.decoded_hits(data, base, from, to, budget));
+        found
+    }
+
+    /// Hits in the encoded runs found in `data[from..to]`, decoded within
+    /// `budget`, with the run's position in `data`.
+    pub(crate) fn decoded_hits(
+        &self,
+        data: &[u8],
+        base: u64,
+        from: usize,
+        to: usize,
+        budget: &mut decode::Budget,
+    ) -> Vec<(usize, Hit)> {
+        let mut found = Vec::new();
+        let mut candidates = Vec::new();
+        decode::find(data, from, to, budget, &mut candidates);
+        for c in candidates {
+            self.scan_decoded(&c.decoded, &c.chain, 1, budget, &mut |h| {
+                found.push((c.start, Hit { offset: base + c.start as u64, ..h }));
+            });
+        }
+        found
+    }
+
+    /// Scans decoded bytes, and the encoded runs inside them up to
+    /// [`decode::MAX_DEPTH`] levels; each hit records the decodings.
+    fn scan_decoded(
+        &self,
+        decoded: &[u8],
+        chain: &[decode::Encoding],
+        depth: usize,
+        budget: &mut decode::Budget,
+        emit: &mut dyn FnMut(Hit),
+    ) {
+        let names: Vec<String> = chain.iter().map(|e| e.as_str().to_owned()).collect();
+        self.engine.find(decoded, &mut |m| {
+            if let Some(mut h) = self.to_hit(decoded, 0, &m) {
+                h.decoding = names.clone();
+                emit(h);
+            }
+        });
+        if depth >= decode::MAX_DEPTH {
+            return;
+        }
+        let mut inner = Vec::new();
+        decode::find(decoded, 0, decoded.len(), budget, &mut inner);
+        for c in inner {
+            let deeper: Vec<decode::Encoding> = chain.iter().chain(&c.chain).copied().collect();
+            self.scan_decoded(&c.decoded, &deeper, depth + 1, budget, emit);
+        }
+    }
+
+    /// Turns an engine match into a hit (line 0: counted by the caller),
+    /// dropping documented examples.
+    fn to_hit(&self, buf: &[u8], base: u64, m: &RawMatch) -> Option<Hit> {
         let secret = &buf[m.secret.0..m.secret.1];
         if !self.report_examples && filter::known_example(secret).is_some() {
             self.suppressed.known_examples.fetch_add(1, Ordering::Relaxed);
@@ -184,9 +285,11 @@ impl Scanner {
         Some(Hit {
             rule: m.rule,
             offset: base + m.secret.0 as u64,
-            line: lines.line_at(buf, m.secret.0),
+            line: 0,
             secret: Secret::new(secret.to_vec()),
             validation: m.validation.clone(),
+            failed_check: m.failed_check,
+            decoding: Vec::new(),
         })
     }
 }

@@ -3,7 +3,8 @@
 //! their path inside the archive joined by `!` for each level.
 //!
 //! Every expanded byte is charged to a budget, and members whose expansion
-//! ratio is absurd are skipped: a bomb ends with a note, not an OOM.
+//! ratio is absurd are skipped: a bomb ends with an "incomplete" record
+//! naming the file and the limit (the run exits 2), not an OOM.
 
 use std::io::{self, BufReader, Read, Seek};
 
@@ -54,7 +55,10 @@ impl<R: Read> Read for Budgeted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > *self.remaining {
-            return Err(io::Error::other(LimitHit("expansion limit reached".into())));
+            return Err(io::Error::other(LimitHit(
+                "archive bomb stopped at the expansion limit (bytes expanded per layer file)"
+                    .into(),
+            )));
         }
         *self.remaining -= n as u64;
         Ok(n)
@@ -108,8 +112,19 @@ pub fn scan(
         Ok(hits) => Ok(hits),
         Err((hits, e)) => {
             let limit = e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some();
-            let what = if limit { "archive bomb stopped" } else { "unreadable nested archive" };
-            cs.notes.push(format!("{}: {what}: {e}; scanned what came before", where_()));
+            // A nested tar's header bytes may be a file's content: never quote them.
+            let e = crate::redact::io_error_text(&e);
+            if limit {
+                cs.unread.push(format!(
+                    "{}: nested archive limit reached: {e}; the rest was not read",
+                    where_()
+                ));
+            } else {
+                cs.notes.push(format!(
+                    "{}: unreadable nested archive: {e}; scanned what came before",
+                    where_()
+                ));
+            }
             Ok(hits)
         }
     }
@@ -164,8 +179,10 @@ fn scan_tar_members(
     };
     for (n, entry) in entries.enumerate() {
         if n >= cs.limits.max_entries {
-            let e =
-                io::Error::other(LimitHit(format!("more than {} members", cs.limits.max_entries)));
+            let e = io::Error::other(LimitHit(format!(
+                "more than {} members (the per-archive member limit)",
+                cs.limits.max_entries
+            )));
             return Err((hits, e));
         }
         let mut entry = match entry {
@@ -285,6 +302,7 @@ fn scan_zip_members<R: Read + Seek>(
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
+                let e = crate::redact::io_error_text(&io::Error::other(e));
                 cs.notes.push(format!("{path}: zip member {i}: {e}; skipped"));
                 continue;
             }
@@ -299,9 +317,10 @@ fn scan_zip_members<R: Read + Seek>(
         let name = join(inner, "!", &member_name);
         let (size, packed) = (member.size(), member.compressed_size().max(1));
         if size > (1 << 20) && size / packed > cs.limits.max_ratio {
-            cs.notes.push(format!(
-                "{path}!{name}: archive bomb skipped: {size} bytes from {packed} ({}:1)",
-                size / packed
+            cs.unread.push(format!(
+                "{path}!{name}: archive bomb not read: {size} bytes from {packed} ({}:1, over the {}:1 expansion-ratio limit)",
+                size / packed,
+                cs.limits.max_ratio
             ));
             continue;
         }
@@ -311,8 +330,11 @@ fn scan_zip_members<R: Read + Seek>(
         }
     }
     if zip.len() > cs.limits.max_entries {
-        cs.notes
-            .push(format!("{path}: only the first {} zip members scanned", cs.limits.max_entries));
+        cs.unread.push(format!(
+            "{path}: only the first {} of {} zip members read (the per-archive member limit)",
+            cs.limits.max_entries,
+            zip.len()
+        ));
     }
     Ok(hits)
 }

@@ -4,6 +4,8 @@
 //! A match counts only if it contains one of its rule's keyword hits, so a
 //! rule never fires where none of its keywords occurs.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::filter;
@@ -22,8 +24,10 @@ pub struct RawMatch {
     pub end: usize,
     /// Byte range of the secret in the buffer.
     pub secret: (usize, usize),
-    /// What the validator confirmed.
+    /// What the validator confirmed, or what it found wrong.
     pub validation: Option<String>,
+    /// The rule's validator rejected the candidate: reported at a lower severity.
+    pub failed_check: bool,
 }
 
 /// Keyword automaton plus compiled rules, immutable and shared by workers.
@@ -34,6 +38,9 @@ pub struct PatternEngine {
     keyword_rules: Vec<Vec<usize>>,
     rules: Vec<Signature>,
     prefilter: Prefilter,
+    /// Candidates set aside as placeholders ([`filter::placeholder`],
+    /// [`filter::placeholder_word`]), for the report's summary.
+    placeholders: AtomicU64,
 }
 
 /// Why the engine could not be built.
@@ -70,7 +77,13 @@ impl PatternEngine {
             .ascii_case_insensitive(true)
             .build(&keywords)?;
         let prefilter = Prefilter::new(&keywords.iter().map(|k| k.as_bytes()).collect::<Vec<_>>());
-        Ok(PatternEngine { automaton, keyword_rules, rules, prefilter })
+        Ok(PatternEngine {
+            automaton,
+            keyword_rules,
+            rules,
+            prefilter,
+            placeholders: AtomicU64::new(0),
+        })
     }
 
     /// The rules, in engine order.
@@ -78,8 +91,30 @@ impl PatternEngine {
         &self.rules
     }
 
+    /// How many candidates were set aside as placeholders so far.
+    pub fn placeholders(&self) -> u64 {
+        self.placeholders.load(Ordering::Relaxed)
+    }
+
     /// Finds every rule match in `hay`, calling `emit` for each.
     pub fn find(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
+        self.find_within_budget(hay, &|_| false, emit, &mut |_, _| {}, &mut |_, _| {});
+    }
+
+    /// Like [`PatternEngine::find`], but for rules where `full(rule)` (their
+    /// budget is spent) only counts candidates: `count(rule, start)` per
+    /// keyword hit, without running the rule's regex, validator or filters.
+    /// A file of millions of one key then costs one keyword pass, not
+    /// millions of validated findings. `examined(rule, n)`
+    /// reports how many candidates each other rule ran its gates on.
+    pub fn find_within_budget(
+        &self,
+        hay: &[u8],
+        full: &dyn Fn(usize) -> bool,
+        emit: &mut dyn FnMut(RawMatch),
+        count: &mut dyn FnMut(usize, usize),
+        examined: &mut dyn FnMut(usize, usize),
+    ) {
         // Keyword hits per rule, in order of position.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
         // The prefilter finds the few small regions that can hold a keyword, three
@@ -103,56 +138,116 @@ impl PatternEngine {
             while j < hits.len() && hits[j].0 == rule {
                 j += 1;
             }
-            self.run_rule(rule, hay, &hits[i..j], emit);
+            if full(rule) {
+                self.count_rule(rule, &hits[i..j], count);
+            } else {
+                examined(rule, self.run_rule(rule, hay, &hits[i..j], emit));
+            }
             i = j;
         }
     }
 
-    /// Runs one rule over merged windows around its keyword hits.
+    /// Counts one rule's keyword hits without running its regex: the rule's
+    /// budget is spent, and a regex pass over a file of endless candidates
+    /// costs more than the file is worth.
+    fn count_rule(
+        &self,
+        rule: usize,
+        hits: &[(usize, usize, usize)],
+        count: &mut dyn FnMut(usize, usize),
+    ) {
+        let mut last_start = None;
+        for &(_, s, _) in hits {
+            // Two keywords of one rule at one place (`passwd`, `password`) count once.
+            if last_start != Some(s) {
+                count(rule, s);
+            }
+            last_start = Some(s);
+        }
+    }
+
+    /// Runs one rule over merged windows around its keyword hits; returns
+    /// how many candidates went through the rule's gates.
     fn run_rule(
         &self,
         rule: usize,
         hay: &[u8],
         hits: &[(usize, usize, usize)],
         emit: &mut dyn FnMut(RawMatch),
-    ) {
+    ) -> usize {
         let sig = &self.rules[rule];
-        let w = sig.window;
-        let mut windows: Vec<(usize, usize)> = Vec::new();
-        for &(_, s, e) in hits {
-            let (ws, we) = (s.saturating_sub(w), (e + w).min(hay.len()));
-            match windows.last_mut() {
-                Some(last) if ws <= last.1 => last.1 = last.1.max(we),
-                _ => windows.push((ws, we)),
-            }
-        }
-        let Some((regex, secret_group)) = sig.regex() else { return };
+        let Some((regex, secret_group)) = sig.regex() else { return 0 };
+        let mut candidates = 0;
         let mut locs = regex.capture_locations();
-        for (ws, we) in windows {
+        for (ws, we) in windows(hits, sig.window, hay.len()) {
             let mut at = ws;
             while at < we {
                 let Some(m) = regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
                 let (ms, me) = (m.start(), m.end());
                 at = if me > ms { me } else { me + 1 };
-                // The match must contain one of this rule's keyword hits.
-                let contains_hit = hits.iter().any(|&(_, s, e)| s >= ms && e <= me);
                 let Some((ss, se)) = locs.get(*secret_group) else { continue };
-                if !contains_hit || se <= ss {
+                if !contains_hit(hits, ms, me) || se <= ss {
                     continue;
                 }
+                candidates += 1;
                 let secret = &hay[ss..se];
-                if let Some(validation) = accept(sig, secret) {
-                    emit(RawMatch { rule, start: ms, end: me, secret: (ss, se), validation });
+                if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                    let (validation, failed_check) = match checked {
+                        None => (None, false),
+                        Some(Ok(note)) => (Some(note), false),
+                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                    };
+                    emit(RawMatch {
+                        rule,
+                        start: ms,
+                        end: me,
+                        secret: (ss, se),
+                        validation,
+                        failed_check,
+                    });
                 }
             }
         }
+        candidates
     }
 }
 
-/// Applies the rule's gates to a candidate. `Some(validation note)` when it
-/// passes (the note is `None` for rules without a validator).
-fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
-    if filter::is_placeholder(secret) {
+/// Merged windows of `w` bytes around keyword hits (sorted by start).
+fn windows(hits: &[(usize, usize, usize)], w: usize, len: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(_, s, e) in hits {
+        let (ws, we) = (s.saturating_sub(w), (e + w).min(len));
+        match out.last_mut() {
+            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+            _ => out.push((ws, we)),
+        }
+    }
+    out
+}
+
+/// True when the match `ms..me` contains one of the rule's keyword hits.
+/// Hits are sorted by start: only those starting inside the match are
+/// looked at (a scan of all of them made a file of repeated keys quadratic).
+fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
+    let first = hits.partition_point(|&(_, s, _)| s < ms);
+    hits[first..].iter().take_while(|&&(_, s, _)| s < me).any(|&(_, _, e)| e <= me)
+}
+
+/// Applies the rule's gates to a candidate. `Some(validator outcome)` when
+/// it passes the placeholder and entropy gates (`None` inside for rules
+/// without a validator). A failed validator does not drop the candidate: a
+/// truncated or mangled credential is still a leak, reported lower. Placeholders
+/// are counted in `placeholders`: structural ones for every rule, stock and
+/// template words for the entropy and `generic-*` rules, whose values have no
+/// format of their own (a provider token with `FAKE` in it is still a token).
+fn accept(
+    sig: &Signature,
+    secret: &[u8],
+    placeholders: &AtomicU64,
+) -> Option<Option<Result<String, String>>> {
+    let contextual = sig.detector == Detector::Entropy || sig.is_generic();
+    if filter::is_placeholder(secret) || (contextual && filter::is_placeholder_word(secret)) {
+        placeholders.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if sig.detector == Detector::Entropy {
@@ -165,7 +260,7 @@ fn accept(sig: &Signature, secret: &[u8]) -> Option<Option<String>> {
     }
     match sig.validator {
         None => Some(None),
-        Some(v) => v.check(secret).map(Some),
+        Some(v) => Some(Some(v.check(secret))),
     }
 }
 

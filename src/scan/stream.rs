@@ -4,6 +4,7 @@
 
 use std::io::{self, Read};
 
+use super::cap::HitCap;
 use super::{Hit, Scanner, dedupe};
 
 /// New bytes scanned per step.
@@ -63,66 +64,11 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Where window `index` of a stream of `size` bytes starts, and whether it
-/// is the last one. Windows are [`BUFFER`] bytes long and advance by
-/// `CHUNK - OVERLAP`, exactly as [`Scanner::scan_stream`] slides its buffer,
-/// so a file cut into windows up front is scanned byte for byte the same.
-pub fn window(index: u64, size: u64) -> (u64, bool) {
-    let base = index * STEP as u64;
-    (base, size - base < BUFFER as u64)
-}
-
-/// How far one window advances over the previous one.
-pub const STEP: usize = CHUNK - OVERLAP;
-
-/// What one window of a stream held.
-#[derive(Debug, Default)]
-pub struct WindowHits {
-    /// Hits, offsets and lines relative to the window's first byte (before [`dedupe`]).
-    pub hits: Vec<Hit>,
-    /// Newlines in the window's first [`STEP`] bytes: what the next window's lines start after.
-    pub newlines: u64,
-}
-
 impl Scanner {
-    /// Scans one window `data` of a stream: window `first` or not, `last`
-    /// or not, as [`window`] tells. Matches are reported when they start in
-    /// this window's own part (`OVERLAP` bytes of context on either side
-    /// belong to the neighbours).
-    pub fn scan_window(&self, data: &[u8], first: bool, last: bool) -> WindowHits {
-        let mut lines = LineCounter::default();
-        let report_from = if first { 0 } else { OVERLAP };
-        let hits = self.window_hits(data, 0, report_from, last, &mut lines);
-        let newlines = if last {
-            0
-        } else {
-            memchr::memchr_iter(b'\n', &data[..STEP.min(data.len())]).count() as u64
-        };
-        WindowHits { hits, newlines }
-    }
-
-    /// The hits of one window that start in `[report_from, cutoff)`.
-    fn window_hits(
-        &self,
-        data: &[u8],
-        base: u64,
-        report_from: usize,
-        eof: bool,
-        lines: &mut LineCounter,
-    ) -> Vec<Hit> {
-        let cutoff = if eof { data.len() } else { data.len() - OVERLAP };
-        let mut raw = Vec::new();
-        self.engine.find(data, &mut |m| {
-            if m.start >= report_from && m.start < cutoff {
-                raw.push(m);
-            }
-        });
-        raw.sort_by_key(|m| m.secret.0);
-        raw.iter().filter_map(|m| self.to_hit(data, base, m, lines)).collect()
-    }
-
     /// Scans a stream whose first `filled` bytes are already in `buf`
     /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
+    /// Each step's hits are charged to `cap`, so a file of endless matches
+    /// holds at most the cap in memory.
     ///
     /// # Errors
     /// The reader's errors; hits found before one are lost with it.
@@ -132,23 +78,65 @@ impl Scanner {
         mut filled: usize,
         mut eof: bool,
         reader: &mut dyn Read,
+        cap: &mut HitCap,
     ) -> io::Result<Vec<Hit>> {
         debug_assert_eq!(buf.len(), BUFFER);
         let mut base = 0u64;
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
+        // Decoding work allowed for this whole stream (one file or member).
+        let mut budget = super::decode::Budget::default();
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
                 eof = filled < buf.len();
             }
             let data = &buf[..filled];
-            hits.extend(self.window_hits(data, base, report_from, eof, &mut lines));
+            let cutoff = if eof { filled } else { filled - OVERLAP };
+            let mut raw = Vec::new();
+            // Rules whose budget is spent are only counted, not validated.
+            let mut over: Vec<usize> = Vec::new();
+            let mut examined: Vec<(usize, usize)> = Vec::new();
+            self.engine.find_within_budget(
+                data,
+                &|rule| cap.is_full(rule),
+                &mut |m| {
+                    if m.start >= report_from && m.start < cutoff {
+                        raw.push(m);
+                    }
+                },
+                &mut |rule, start| {
+                    if start >= report_from && start < cutoff {
+                        over.push(rule);
+                    }
+                },
+                &mut |rule, n| examined.push((rule, n)),
+            );
+            for (rule, n) in examined.drain(..) {
+                cap.add_examined(rule, n);
+            }
+            for rule in over {
+                cap.add_dropped(rule, 1);
+            }
+            let mut found: Vec<(usize, Hit)> = raw
+                .iter()
+                .filter_map(|m| self.to_hit(data, base, m).map(|h| (m.secret.0, h)))
+                .collect();
+            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut budget));
+            found.sort_by_key(|(pos, _)| *pos);
+            let step: Vec<Hit> = found
+                .into_iter()
+                .map(|(pos, mut h)| {
+                    h.line = lines.line_at(data, pos);
+                    h
+                })
+                .collect();
+            cap.admit(dedupe(self, step), &mut hits);
             if eof {
                 break;
             }
-            let shift = STEP;
+            let shift = cutoff - OVERLAP;
             lines.shift(data, shift);
             buf.copy_within(shift..filled, 0);
             filled -= shift;

@@ -1,6 +1,8 @@
-//! Offline validators: structural checks a candidate must pass before it is
-//! reported (checksums, decodable keys and tokens). They never touch the
-//! network. On success each returns a short note of what was checked.
+//! Offline validators: structural checks of a candidate (checksums,
+//! decodable keys and tokens). They never touch the network. Each returns a
+//! short note of what was checked, or of what failed: a failed check lowers
+//! the finding's severity instead of dropping it (a truncated or mangled
+//! key is still a leak).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -46,8 +48,30 @@ impl std::str::FromStr for Validator {
 }
 
 impl Validator {
-    /// Checks a candidate secret. `Some(note)` when it passes.
-    pub fn check(self, secret: &[u8]) -> Option<String> {
+    /// Checks a candidate secret: `Ok(note)` when it passes, `Err(what
+    /// failed)` when it does not.
+    ///
+    /// # Errors
+    /// The candidate fails the check; the message says which part failed.
+    pub fn check(self, secret: &[u8]) -> Result<String, String> {
+        self.passes(secret).ok_or_else(|| self.failure().to_owned())
+    }
+
+    /// What a failure of this check means.
+    fn failure(self) -> &'static str {
+        match self {
+            Validator::Github => "github checksum mismatch",
+            Validator::Npm => "npm checksum mismatch",
+            Validator::Jwt => "jwt header or payload does not decode",
+            Validator::PemPrivateKey => "private key body does not decode to a key",
+            Validator::OpensshPrivateKey => "openssh key body does not decode",
+            Validator::AwsAccessKeyId => "not a well-formed aws key id",
+            Validator::Pypi => "not a pypi.org macaroon",
+            Validator::Slack => "not a well-formed slack token",
+        }
+    }
+
+    fn passes(self, secret: &[u8]) -> Option<String> {
         let text = std::str::from_utf8(secret).ok()?;
         match self {
             Validator::Github => crc32_token(text, 4).map(|_| "github checksum ok".into()),
@@ -231,25 +255,29 @@ mod tests {
     #[test]
     fn checksums() {
         let t = github_token("ghp_", "FAKEtestTOKEN0123456789abcdefg");
-        assert!(Validator::Github.check(t.as_bytes()).is_some());
+        assert!(Validator::Github.check(t.as_bytes()).is_ok());
         let mut bad = t.clone().into_bytes();
         bad[10] = if bad[10] == b'a' { b'b' } else { b'a' };
-        assert!(Validator::Github.check(&bad).is_none());
+        assert!(Validator::Github.check(&bad).is_err());
         let n = github_token("npm_", "FAKEtestTOKEN0123456789abcdefg");
-        assert!(Validator::Npm.check(n.as_bytes()).is_some());
+        assert!(Validator::Npm.check(n.as_bytes()).is_ok());
     }
 
     #[test]
     fn jwt_and_aws() {
         let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl";
         assert!(Validator::Jwt.check(jwt.as_bytes()).unwrap().contains("HS256"));
-        assert!(Validator::Jwt.check(b"abc.def.ghi").is_none());
+        assert_eq!(
+            Validator::Jwt.check(b"abc.def.ghi").unwrap_err(),
+            "jwt header or payload does not decode"
+        );
+        assert!(Validator::Jwt.check(b"abc.def.ghi").is_err());
         // The documented example key id belongs to account 581039954779.
         assert_eq!(
             Validator::AwsAccessKeyId.check(b"ASIAY34FZKBOKMUTVV7A").as_deref(),
-            Some("aws account 609629065308")
+            Ok("aws account 609629065308")
         );
-        assert!(Validator::AwsAccessKeyId.check(b"AKIA0000000000000000").is_none());
+        assert!(Validator::AwsAccessKeyId.check(b"AKIA0000000000000000").is_err());
     }
 
     #[test]
@@ -257,17 +285,14 @@ mod tests {
         assert!(
             Validator::Slack
                 .check(b"xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx")
-                .is_some()
+                .is_ok()
         );
-        assert!(Validator::Slack.check(b"xoxb-not-a-real-token").is_none());
+        assert!(Validator::Slack.check(b"xoxb-not-a-real-token").is_err());
         let token = format!(
             "pypi-{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(b"\x02\x01\x08pypi.org\x02\x01abc")
         );
-        assert_eq!(
-            Validator::Pypi.check(token.as_bytes()).as_deref(),
-            Some("macaroon for pypi.org")
-        );
+        assert_eq!(Validator::Pypi.check(token.as_bytes()).as_deref(), Ok("macaroon for pypi.org"));
     }
 }

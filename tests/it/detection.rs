@@ -263,7 +263,14 @@ fn nested_spec() -> ImageSpec {
 #[test]
 fn nested_archives_report_the_member_path() {
     let (code, json, err) = scan_spec(&nested_spec());
-    assert_eq!(code, 1, "{err}");
+    // The archive nested past the depth limit was not read: incomplete, exit 2.
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.lines().any(|l| l.contains("error")
+            && l.contains("/app/deep4.zip")
+            && l.contains("depth limit (3 levels)")),
+        "{err}"
+    );
     let common = |f: &Value| {
         assert_fields(
             f,
@@ -344,7 +351,7 @@ fn gzip_zeros(size: u64) -> Vec<u8> {
 }
 
 #[test]
-fn archive_bombs_stop_with_a_warning_and_the_layer_goes_on() {
+fn archive_bombs_stop_with_an_error_and_the_layer_goes_on() {
     // Just over the 1 GiB expansion budget of one layer file.
     let bomb = gzip_zeros((1 << 30) + (1 << 20));
     assert!(bomb.len() < 4 << 20, "compressed bomb is {} bytes", bomb.len());
@@ -367,12 +374,13 @@ fn archive_bombs_stop_with_a_warning_and_the_layer_goes_on() {
         ..ImageSpec::default()
     };
     let (code, json, err) = scan_spec(&spec);
-    assert_eq!(code, 1, "findings, not an error: {err}");
+    // A bomb leaves bytes unread: the scan is incomplete (exit 2), the rest goes on.
+    assert_eq!(code, 2, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("archive bomb")).collect();
     assert!(
-        warnings.iter().any(|l| l.contains("/data/disk.img.gz") && l.contains("warning")),
-        "gzip bomb warning: {err}"
+        warnings.iter().any(|l| l.contains("/data/disk.img.gz") && l.contains("error")),
+        "gzip bomb error: {err}"
     );
     assert!(
         warnings.iter().any(|l| l.contains("/data/bundle.zip") && l.contains("zeros.bin")),
@@ -769,12 +777,19 @@ fn validators_gate_and_annotate_findings() {
     let (code, json, err) = scan_spec(&spec);
     assert_eq!(code, 1, "{err}");
 
+    // A failed checksum lowers the finding (critical -> medium), it does not drop it.
     let notes = at_path(&json, "/srv/notes.txt");
-    assert_eq!(notes.len(), 1, "the bad checksum is not reported: {}", summary(&json));
+    assert_eq!(notes.len(), 2, "{}", summary(&json));
     assert_fields(
         notes[0],
         json!({"rule_id": "github-pat-classic", "line": 1, "secret": good,
-               "validation": "github checksum ok"}),
+               "validation": "github checksum ok", "severity": "critical"}),
+    );
+    assert_fields(
+        notes[1],
+        json!({"rule_id": "github-pat-classic", "line": 2, "secret": bad,
+               "validation": "check failed: github checksum mismatch",
+               "severity": "medium", "rule_severity": "critical"}),
     );
 
     let j = one(&json, &jwt());
@@ -788,6 +803,47 @@ fn validators_gate_and_annotate_findings() {
         json!({"rule_id": "aws-access-key-id", "path": "/srv/aws.txt", "line": 1,
                "validation": "aws account 123456789012"}),
     );
+}
+
+/// See: #12. A private key block whose body does not decode is still a leak
+/// (truncated, mangled in transit), reported lower; documented example keys
+/// stay suppressed even when their check would fail.
+#[test]
+fn undecodable_private_key_is_reported_lower() {
+    // Base64 that decodes, but not to a DER structure (no leading SEQUENCE).
+    let mut body = b64(&random_bytes(77, 900));
+    body.replace_range(..1, "Q");
+    let lines: Vec<&str> =
+        body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let key = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let good = pem("RSA PRIVATE KEY", &der(0x51, 1100));
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY keys /srv/",
+            vec![
+                Entry::file("srv/mangled.pem", key.clone()),
+                Entry::file("srv/good.pem", good),
+                Entry::file("srv/aws.ini", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let (code, json, err) = scan_spec(&spec);
+    assert_eq!(code, 1, "{err}");
+    let mangled = at_path(&json, "/srv/mangled.pem");
+    assert_eq!(mangled.len(), 1, "{}", summary(&json));
+    assert_fields(
+        mangled[0],
+        json!({"rule_id": "rsa-private-key", "severity": "medium", "rule_severity": "critical",
+               "validation": "check failed: private key body does not decode to a key"}),
+    );
+    let good = at_path(&json, "/srv/good.pem");
+    assert_fields(good[0], json!({"rule_id": "rsa-private-key", "severity": "critical"}));
+    assert!(at_path(&json, "/srv/aws.ini").is_empty(), "{}", summary(&json));
+    assert_eq!(json["summary"]["suppressed"]["documented example credentials"], 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -439,6 +439,22 @@ fn html_report_in_a_real_browser() {
     screenshot(&html, &format!("#finding={idx}"), "html-report-leaky-app");
 }
 
+/// Scans `image` with the canary rule into the HTML report `html`; the image must have findings.
+fn scan_html_with_canary(image: &Path, html: &Path) {
+    let rules = canary_rules();
+    let o = run(&[
+        "scan",
+        "--format",
+        "html",
+        "--signatures",
+        &rules,
+        "-o",
+        html.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert_eq!(parts(&o).0, 1, "{}", parts(&o).2);
+}
+
 #[test]
 fn html_report_renders_image_content_as_text() {
     let dir = tmp();
@@ -458,18 +474,7 @@ fn html_report_renders_image_content_as_text() {
     };
     ig::write_image(&spec, Format::OciArchive, &image).unwrap();
     let html = dir.path().join("evil.html");
-    let rules = canary_rules();
-    let o = run(&[
-        "scan",
-        "--format",
-        "html",
-        "--signatures",
-        &rules,
-        "-o",
-        html.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    assert_eq!(parts(&o).0, 1, "{}", parts(&o).2);
+    scan_html_with_canary(&image, &html);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(!page.contains("<img src=x") && !page.contains("</script><script>alert"), "raw markup");
     let d = dom(&html, "#finding=0");
@@ -496,18 +501,7 @@ fn html_report_with_ten_thousand_findings_stays_responsive() {
     };
     ig::write_image(&spec, Format::DockerLegacy, &image).unwrap();
     let html = dir.path().join("many.html");
-    let rules = canary_rules();
-    let o = run(&[
-        "scan",
-        "--format",
-        "html",
-        "--signatures",
-        &rules,
-        "-o",
-        html.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    assert_eq!(parts(&o).0, 1, "{}", parts(&o).2);
+    scan_html_with_canary(&image, &html);
     let started = std::time::Instant::now();
     let d = dom(&html, "");
     let wall = started.elapsed();

@@ -8,15 +8,26 @@
 mod imagegen;
 
 mod action;
+mod attestations;
 mod bad_input;
 mod cache;
+mod credential_classes;
+mod decoding;
 mod detection;
+mod engines;
 mod extract;
 mod formats;
+mod fuzz_regressions;
+mod git_history;
+mod hostile;
 mod incident_reports;
+mod noise;
+mod providers;
 mod real_tools;
+mod redaction;
 mod registry;
 mod reports;
 mod threads;
 mod util;
+mod verify;
 mod whiteouts;

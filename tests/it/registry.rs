@@ -40,7 +40,7 @@ fn free_port() -> u16 {
 }
 
 /// A `docker-registry serve` process on 127.0.0.1, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -48,7 +48,7 @@ struct Registry {
 
 impl Registry {
     /// Starts a registry; with `user`, behind htpasswd basic auth.
-    fn start(user: Option<(&str, &str)>) -> Registry {
+    pub(crate) fn start(user: Option<(&str, &str)>) -> Registry {
         Registry::start_with(user, "")
     }
 
@@ -129,12 +129,12 @@ impl Registry {
         false
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// `skopeo copy` from an OCI layout in the corpus.
-    fn push(&self, layout: &str, repo_tag: &str, all: bool, creds: Option<&str>) {
+    pub(crate) fn push(&self, layout: &str, repo_tag: &str, all: bool, creds: Option<&str>) {
         need("skopeo");
         let mut c = Command::new("skopeo");
         c.args(["copy", "--quiet", "--dest-tls-verify=false"]);
@@ -163,7 +163,7 @@ impl Drop for Registry {
 }
 
 /// strata with no credentials from the environment or the user's docker config.
-fn strata_clean(docker_config: &Path) -> Command {
+pub(crate) fn strata_clean(docker_config: &Path) -> Command {
     let mut c = strata();
     c.env("DOCKER_CONFIG", docker_config)
         .env_remove("STRATA_REGISTRY_USERNAME")
@@ -181,7 +181,7 @@ fn scan_with(mut cmd: Command, args: &[&str]) -> (i32, Value, String) {
 }
 
 /// What must match between a registry scan and an archive scan.
-fn keys(json: &Value) -> BTreeSet<String> {
+pub(crate) fn keys(json: &Value) -> BTreeSet<String> {
     json["findings"]
         .as_array()
         .unwrap()
@@ -206,7 +206,7 @@ fn keys(json: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn archive_keys(archive: &str) -> BTreeSet<String> {
+pub(crate) fn archive_keys(archive: &str) -> BTreeSet<String> {
     let (code, json, err) = scan_with(strata(), &[real(archive).to_str().unwrap()]);
     assert_eq!(code, 1, "{archive}: {err}");
     let k = keys(&json);
@@ -910,8 +910,9 @@ fn merge_rejects_non_reports() {
     assert!(err.contains("bad.json") && err.contains("not a strata JSON report"), "{err}");
 }
 
-/// Makes a CA and a server certificate for 127.0.0.1 with openssl.
-fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Makes a CA and a server certificate for 127.0.0.1 with openssl (also used by the
+/// verification tests' HTTPS double).
+pub(crate) fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     need("openssl");
     let run = |args: &[&str]| {
         let o = Command::new("openssl").current_dir(dir).args(args).output().unwrap();

@@ -89,6 +89,21 @@ struct FindingJson {
     fingerprint: String,
     context: Option<String>,
     rule_severity: String,
+    /// Decodings applied to reach the secret, outermost first; null when none.
+    decoding: Option<Vec<String>>,
+    verification: Option<serde_json::Value>,
+    /// Only with `--k8s-pods`.
+    #[serde(default)]
+    workloads: Option<Vec<WorkloadJson>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, reason = "fields exist to pin the contract")]
+struct WorkloadJson {
+    namespace: String,
+    pod: String,
+    container: String,
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! The thread count changes how the work is cut up (windows of big files,
-//! batches of small ones, several layers at once), never what is found.
+//! The thread count changes how the work is cut up (big files streamed to
+//! workers, small ones in batches, several layers at once), never what is
+//! found, nor what a budget keeps.
 
 use std::io::{Read, Write};
 
 use crate::util::*;
 
-/// Where `strata::scan::stream` cuts windows: CHUNK 1 MiB, OVERLAP 32 KiB.
+/// How `strata::scan::stream` slides over a file: CHUNK 1 MiB, OVERLAP 32 KiB.
 const CHUNK: usize = 1 << 20;
 const OVERLAP: usize = 32 << 10;
 const STEP: usize = CHUNK - OVERLAP;
@@ -32,6 +33,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// Offsets of the canaries in the big file: on and near window edges.
 const BIG_OFFSETS: [usize; 6] =
     [100, STEP - 8, CHUNK - 10, CHUNK + 30, 2 * STEP + OVERLAP - 6, (4 << 20) - 40];
+
+/// Canaries in `/data/many.log`, one rule: more than one file's budget.
+const MANY: u32 = 130;
 
 /// A 4 MiB text file with canaries 100.. at [`BIG_OFFSETS`].
 fn big_file() -> Vec<u8> {
@@ -64,6 +68,13 @@ fn image(dir: &std::path::Path) -> (std::path::PathBuf, Vec<(u32, String)>) {
         small_files.push(Entry::file(&format!("data/small/f{i:04}.txt"), body));
     }
     small_files.push(Entry::file("data/big.log", big));
+    // More matches of one rule than the per-file budget keeps (100): the budget is
+    // charged in file order, whatever thread scans the file.
+    let mut many = text(6, 3 << 20);
+    for k in 0..MANY {
+        plant(&mut many, 1000 + k as usize * 20_000, 5000 + k);
+    }
+    small_files.push(Entry::file("data/many.log", many));
     small_files.push(Entry::file("data/edge.log", edge));
 
     let mut member = text(3, 4 << 20);
@@ -74,7 +85,7 @@ fn image(dir: &std::path::Path) -> (std::path::PathBuf, Vec<(u32, String)>) {
     h.set_mode(0o644);
     tar.append_data(&mut h, "inner/app.log", member.as_slice()).unwrap();
     let targz = gzip(&tar.into_inner().unwrap());
-    assert!(targz.len() > BUFFER, "the .tar.gz must be big enough to be spooled");
+    assert!(targz.len() > BUFFER, "the .tar.gz must be big enough to be streamed");
     planted.push((300, "/opt/bundle.tar.gz".to_owned()));
     let mut wide = String::from_utf8(text(4, 700_000)).unwrap();
     wide.insert_str(650_000, &format!("\nk={}\n", canary(301)));
@@ -130,8 +141,11 @@ fn findings_are_identical_for_every_thread_count() {
     }
     let (_, first) = &reports[0];
     let canaries = findings_of(first, "test-canary");
+    let in_many = canaries.iter().filter(|f| f["path"] == "/data/many.log").count();
+    assert_eq!(in_many, 100, "the per-file budget keeps 100 of {MANY}");
     let mut found: Vec<(String, String)> = canaries
         .iter()
+        .filter(|f| f["path"] != "/data/many.log")
         .map(|f| (f["secret"].as_str().unwrap().to_owned(), f["path"].as_str().unwrap().to_owned()))
         .collect();
     found.sort();

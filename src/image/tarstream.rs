@@ -1,0 +1,648 @@
+//! A streaming tar reader with budgets, for layer walks and nested tars.
+//!
+//! It reads entries the way Go's `archive/tar` does (what Docker and
+//! containerd extract layers with), so strata sees the entries a runtime
+//! would materialise, and it knows at every moment how far it has read:
+//!
+//! - header-only types (hardlink, symlink, device, directory, fifo) carry no
+//!   data whatever their size field says; the next header follows directly;
+//! - a V7 entry with typeflag NUL and a trailing slash is a directory;
+//! - GNU long names and links, and PAX `path`/`linkpath`, are kept only up to
+//!   [`TarLimits::max_name`] bytes; a longer name is skipped as it streams
+//!   (never held in memory) and the entry it names is reported as not read;
+//! - a PAX extended header is read into memory only up to
+//!   [`TarLimits::max_pax`] bytes, otherwise skipped and the entry not read;
+//! - a second GNU long name before one entry replaces the first (as Go does);
+//! - sparse files (GNU `S`, PAX `GNU.sparse.*`) are read as their stored data
+//!   blocks only: holes are never expanded;
+//! - a missing end-of-archive marker (umoci before 0.5 omits it and the last
+//!   padding) is an ordinary end when the stream stops at an entry boundary
+//!   or inside padding; anything else that stops the parse is an error, and
+//!   the caller learns how many bytes were left unread.
+//!
+//! It does not own what entries mean for the image (whiteouts, paths):
+//! that is [`super::layer`]'s and [`super::path`]'s.
+
+use std::io::{self, Read};
+
+const BLOCK: usize = 512;
+
+/// Budgets of the tar reader.
+#[derive(Debug, Clone, Copy)]
+pub struct TarLimits {
+    /// Longest entry or link name kept, in bytes (GNU long name or PAX path).
+    pub max_name: u64,
+    /// Largest PAX extended header read, in bytes.
+    pub max_pax: u64,
+}
+
+impl Default for TarLimits {
+    fn default() -> Self {
+        TarLimits { max_name: 64 << 10, max_pax: 1 << 20 }
+    }
+}
+
+/// What an entry is, by its typeflag (whiteout names are not looked at here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKind {
+    /// Regular file (also contiguous and sparse files): its data follows.
+    File,
+    /// Hardlink to [`RawEntry::link`].
+    Hardlink,
+    /// Symbolic link to [`RawEntry::link`].
+    Symlink,
+    /// Directory.
+    Dir,
+    /// Device, fifo, or a type runtimes do not extract.
+    Other,
+}
+
+/// One entry header, with long names and PAX records applied.
+#[derive(Debug, Clone)]
+pub struct RawEntry {
+    /// Entry name bytes as stored (not normalised).
+    pub name: Vec<u8>,
+    /// Link target bytes (hardlinks and symlinks), else empty.
+    pub link: Vec<u8>,
+    /// What it is.
+    pub kind: RawKind,
+    /// Bytes of data stored in the archive for this entry (for sparse files,
+    /// the data blocks only).
+    pub size: u64,
+    /// Offset of the entry's (first) header in the uncompressed stream.
+    pub offset: u64,
+    /// Why the entry cannot be read (a budget was exceeded), if so: its data
+    /// is skipped and the caller must count it as not read.
+    pub unread: Option<String>,
+    /// Notes about the header that do not stop the read (a repeated long name).
+    pub notes: Vec<String>,
+}
+
+/// How a tar stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// An all-zero block: the end-of-archive marker.
+    Marker,
+    /// The stream stopped at an entry boundary or inside padding, without
+    /// the marker (umoci < 0.5): every entry was read.
+    NoMarker,
+}
+
+/// The next thing in the stream.
+#[derive(Debug)]
+pub enum Next {
+    /// An entry; its data can be read with [`TarReader::data`].
+    Entry(RawEntry),
+    /// The archive ended.
+    End(End),
+}
+
+/// Why the parse stopped: the stream is not a (complete) tar from `offset` on.
+#[derive(Debug)]
+pub struct TarError {
+    /// Offset in the uncompressed stream where the problem is.
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+    /// The underlying read error, when there was one.
+    pub io: Option<io::Error>,
+}
+
+impl std::fmt::Display for TarError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for TarError {}
+
+/// The reader. Call [`TarReader::next_entry`] until it returns [`Next::End`] or an
+/// error; between calls, [`TarReader::data`] reads the current entry's data.
+#[derive(Debug)]
+pub struct TarReader<R> {
+    inner: R,
+    limits: TarLimits,
+    /// Bytes consumed from `inner`.
+    pos: u64,
+    /// Data bytes of the current entry not yet consumed.
+    remaining: u64,
+    /// Padding after the current entry's data.
+    padding: u64,
+}
+
+fn err(offset: u64, reason: impl Into<String>) -> TarError {
+    TarError { offset, reason: reason.into(), io: None }
+}
+
+/// Parses a numeric header field: octal text, or GNU base-256.
+fn numeric(field: &[u8]) -> Option<u64> {
+    if let Some((&first, rest)) = field.split_first()
+        && first & 0x80 != 0
+    {
+        // Base-256; a set sign bit (0xff) is a negative number.
+        if first == 0xff {
+            return None;
+        }
+        let mut v = u64::from(first & 0x7f);
+        for &b in rest {
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    let text = field.split(|&b| b == 0).next().unwrap_or(&[]);
+    let text = text.trim_ascii();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let mut v: u64 = 0;
+    for &b in text {
+        if !(b'0'..=b'7').contains(&b) {
+            return None;
+        }
+        v = v.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+fn cstr(field: &[u8]) -> &[u8] {
+    field.split(|&b| b == 0).next().unwrap_or(&[])
+}
+
+fn checksum_ok(block: &[u8; BLOCK]) -> bool {
+    let Some(stored) = numeric(&block[148..156]) else { return false };
+    let mut unsigned: u64 = 0;
+    let mut signed: i64 = 0;
+    for (i, &b) in block.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += u64::from(b);
+        signed += i64::from(b as i8);
+    }
+    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
+}
+
+/// The header's own name: ustar joins the prefix field, GNU and V7 do not.
+fn header_name(block: &[u8; BLOCK]) -> Vec<u8> {
+    let name = cstr(&block[0..100]);
+    let ustar = &block[257..263] == b"ustar\0" && &block[263..265] == b"00";
+    let prefix = if ustar { cstr(&block[345..500]) } else { &[] };
+    if prefix.is_empty() {
+        name.to_vec()
+    } else {
+        let mut full = prefix.to_vec();
+        full.push(b'/');
+        full.extend_from_slice(name);
+        full
+    }
+}
+
+/// A long name or PAX value held, or why it was not.
+enum Held {
+    Value(Vec<u8>),
+    TooLong(String),
+}
+
+/// PAX records that change the next entry.
+#[derive(Default)]
+struct Pax {
+    path: Option<Held>,
+    link: Option<Held>,
+    size: Option<u64>,
+    sparse_name: Option<Held>,
+}
+
+impl<R: Read> TarReader<R> {
+    /// A reader over an uncompressed tar stream.
+    pub fn new(inner: R, limits: TarLimits) -> Self {
+        TarReader { inner, limits, pos: 0, remaining: 0, padding: 0 }
+    }
+
+    /// Bytes consumed from the underlying stream so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The underlying stream, positioned after what was consumed.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// A reader over the rest of the current entry's data.
+    pub fn data(&mut self) -> Data<'_, R> {
+        Data { reader: self }
+    }
+
+    /// Reads up to a full block; returns how many bytes were read.
+    fn read_block(&mut self, block: &mut [u8; BLOCK]) -> Result<usize, TarError> {
+        let mut n = 0;
+        while n < BLOCK {
+            match self.inner.read(&mut block[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(TarError {
+                        offset: self.pos + n as u64,
+                        reason: "read error".into(),
+                        io: Some(e),
+                    });
+                }
+            }
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    /// Consumes `n` bytes; returns how many were there before the stream ended.
+    fn skip(&mut self, n: u64) -> Result<u64, TarError> {
+        let copied = io::copy(&mut (&mut self.inner).take(n), &mut io::sink())
+            .map_err(|e| TarError { offset: self.pos, reason: "read error".into(), io: Some(e) })?;
+        self.pos += copied;
+        Ok(copied)
+    }
+
+    /// Reads a special entry's data (long name, PAX) of `size` bytes if it
+    /// fits `max`, else skips it as it streams.
+    fn special(&mut self, size: u64, max: u64, what: &str) -> Result<Held, TarError> {
+        let start = self.pos;
+        let held =
+            if size <= max {
+                let mut buf = Vec::with_capacity(size as usize);
+                let got = (&mut self.inner).take(size).read_to_end(&mut buf).map_err(|e| {
+                    TarError { offset: self.pos, reason: "read error".into(), io: Some(e) }
+                })?;
+                self.pos += got as u64;
+                if (got as u64) < size {
+                    return Err(err(start, format!("truncated {what}")));
+                }
+                Held::Value(buf)
+            } else {
+                if self.skip(size)? < size {
+                    return Err(err(start, format!("truncated {what}")));
+                }
+                Held::TooLong(format!("{what} of {size} bytes exceeds the {max}-byte limit"))
+            };
+        let pad = padding(size);
+        self.skip(pad)?;
+        Ok(held)
+    }
+
+    /// The next entry, or the end of the archive.
+    ///
+    /// # Errors
+    /// When the stream is not a valid tar from the current position on; the
+    /// error's offset says where.
+    pub fn next_entry(&mut self) -> Result<Next, TarError> {
+        // Finish the previous entry.
+        let (data, pad) = (self.remaining, self.padding);
+        self.remaining = 0;
+        self.padding = 0;
+        let start = self.pos;
+        if self.skip(data)? < data {
+            return Err(err(start, "truncated tar stream: an entry's data ends early"));
+        }
+        if self.skip(pad)? < pad {
+            // umoci < 0.5: the last entry's padding and the end blocks are missing.
+            return Ok(Next::End(End::NoMarker));
+        }
+        let mut long_name: Option<Held> = None;
+        let mut long_link: Option<Held> = None;
+        let mut pax = Pax::default();
+        let mut notes = Vec::new();
+        loop {
+            let offset = self.pos;
+            let mut block = [0u8; BLOCK];
+            let n = self.read_block(&mut block)?;
+            if n == 0 {
+                return if long_name.is_some() || long_link.is_some() || pax.size.is_some() {
+                    Err(err(offset, "tar stream ends after an extended header, before its entry"))
+                } else {
+                    Ok(Next::End(End::NoMarker))
+                };
+            }
+            if block.iter().all(|&b| b == 0) {
+                return Ok(Next::End(if n == BLOCK { End::Marker } else { End::NoMarker }));
+            }
+            if n < BLOCK {
+                return Err(err(offset, "truncated tar header"));
+            }
+            if !checksum_ok(&block) {
+                return Err(err(offset, "not a tar header (checksum mismatch)"));
+            }
+            let Some(size) = numeric(&block[124..136]) else {
+                return Err(err(offset, "invalid size field in tar header"));
+            };
+            let flag = block[156];
+            match flag {
+                b'L' => {
+                    if long_name.is_some() {
+                        notes.push(format!(
+                            "entry at byte {offset}: two GNU long names; the last one is used, as Go's archive/tar does"
+                        ));
+                    }
+                    long_name = Some(self.special(size, self.limits.max_name, "GNU long name")?);
+                    continue;
+                }
+                b'K' => {
+                    long_link = Some(self.special(size, self.limits.max_name, "GNU long link")?);
+                    continue;
+                }
+                b'x' => {
+                    match self.special(size, self.limits.max_pax, "PAX extended header")? {
+                        Held::Value(bytes) => self.parse_pax(&bytes, &mut pax),
+                        Held::TooLong(why) => pax.path = Some(Held::TooLong(why)),
+                    }
+                    continue;
+                }
+                b'g' => {
+                    // Runtimes ignore global headers; stream past them.
+                    if self.skip(size)? < size {
+                        return Err(err(offset, "truncated PAX global header"));
+                    }
+                    self.skip(padding(size))?;
+                    continue;
+                }
+                _ => {}
+            }
+            let mut name = header_name(&block);
+            let mut link = cstr(&block[157..257]).to_vec();
+            let mut unread = None;
+            for held in [pax.sparse_name.take(), pax.path.take(), long_name.take()].into_iter() {
+                match held {
+                    Some(Held::Value(v)) => name = cstr(&v).to_vec(),
+                    Some(Held::TooLong(why)) => unread = Some(why),
+                    None => {}
+                }
+            }
+            for held in [pax.link.take(), long_link.take()] {
+                match held {
+                    Some(Held::Value(v)) => link = cstr(&v).to_vec(),
+                    Some(Held::TooLong(why)) => unread = Some(why),
+                    None => {}
+                }
+            }
+            let kind = match flag {
+                b'0' | b'7' | b'S' => RawKind::File,
+                b'\0' if name.ends_with(b"/") => RawKind::Dir,
+                b'\0' => RawKind::File,
+                b'1' => RawKind::Hardlink,
+                b'2' => RawKind::Symlink,
+                b'5' | b'D' => RawKind::Dir,
+                _ => RawKind::Other,
+            };
+            // Go's archive/tar gives header-only types no data, whatever the size says.
+            let header_only = matches!(flag, b'1' | b'2' | b'3' | b'4' | b'5' | b'6');
+            let size = if header_only { 0 } else { pax.size.unwrap_or(size) };
+            if flag == b'S' && block[482] != 0 {
+                self.skip_sparse_extensions()?;
+            }
+            self.remaining = size;
+            self.padding = padding(size);
+            return Ok(Next::Entry(RawEntry { name, link, kind, size, offset, unread, notes }));
+        }
+    }
+
+    /// Old GNU sparse headers continue in extension blocks before the data.
+    fn skip_sparse_extensions(&mut self) -> Result<(), TarError> {
+        loop {
+            let offset = self.pos;
+            let mut block = [0u8; BLOCK];
+            if self.read_block(&mut block)? < BLOCK {
+                return Err(err(offset, "truncated GNU sparse extension header"));
+            }
+            if block[504] == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies the PAX records we use; others are ignored.
+    fn parse_pax(&self, mut bytes: &[u8], pax: &mut Pax) {
+        let max = self.limits.max_name as usize;
+        let hold = |v: &[u8], what: &str| {
+            if v.len() > max {
+                Held::TooLong(format!(
+                    "PAX {what} of {} bytes exceeds the {max}-byte limit",
+                    v.len()
+                ))
+            } else {
+                Held::Value(v.to_vec())
+            }
+        };
+        while !bytes.is_empty() {
+            let Some(space) = bytes.iter().position(|&b| b == b' ') else { return };
+            let Some(len) = std::str::from_utf8(&bytes[..space]).ok().and_then(|s| s.parse().ok())
+            else {
+                return;
+            };
+            let len: usize = len;
+            if len <= space || len > bytes.len() {
+                return;
+            }
+            let record = &bytes[space + 1..len];
+            bytes = &bytes[len..];
+            let record = record.strip_suffix(b"\n").unwrap_or(record);
+            let Some(eq) = record.iter().position(|&b| b == b'=') else { continue };
+            let (key, value) = (&record[..eq], &record[eq + 1..]);
+            match key {
+                b"path" => pax.path = Some(hold(value, "path")),
+                b"linkpath" => pax.link = Some(hold(value, "linkpath")),
+                b"GNU.sparse.name" => pax.sparse_name = Some(hold(value, "sparse name")),
+                b"size" => pax.size = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn padding(size: u64) -> u64 {
+    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+}
+
+/// The current entry's data.
+#[derive(Debug)]
+pub struct Data<'a, R> {
+    reader: &'a mut TarReader<R>,
+}
+
+impl<R: Read> Read for Data<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = &mut *self.reader;
+        if r.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(usize::try_from(r.remaining).unwrap_or(usize::MAX));
+        let n = r.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated tar stream: an entry's data ends early",
+            ));
+        }
+        r.remaining -= n as u64;
+        r.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Parsed = (Vec<u8>, RawKind, Vec<u8>);
+
+    fn header(name: &[u8], flag: u8, size: u64) -> [u8; BLOCK] {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.as_old_mut().linkflag = [flag];
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    fn entries(bytes: &[u8]) -> (Vec<Parsed>, Result<End, TarError>) {
+        let mut r = TarReader::new(bytes, TarLimits { max_name: 64, max_pax: 256 });
+        let mut out = Vec::new();
+        loop {
+            match r.next_entry() {
+                Ok(Next::Entry(e)) => {
+                    let mut data = Vec::new();
+                    r.data().read_to_end(&mut data).unwrap();
+                    out.push((e.name, e.kind, data));
+                }
+                Ok(Next::End(end)) => return (out, Ok(end)),
+                Err(e) => return (out, Err(e)),
+            }
+        }
+    }
+
+    fn padded(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.resize(data.len() + padding(data.len() as u64) as usize, 0);
+        v
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(numeric(b"0000644\0"), Some(0o644));
+        assert_eq!(numeric(b"  12 \0"), Some(0o12));
+        assert_eq!(numeric(b"\0\0\0"), Some(0));
+        assert_eq!(numeric(b"12x4\0"), None);
+        assert_eq!(numeric(&[0x80, 0, 0, 1, 0]), Some(256));
+        assert_eq!(numeric(&[0xff, 0xff, 0xff]), None, "negative");
+        assert_eq!(numeric(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn reads_files_and_header_only_types() {
+        let mut tar = Vec::new();
+        tar.extend(header(b"a", b'0', 3));
+        tar.extend(padded(b"abc"));
+        // A symlink whose size field lies: the next header follows directly.
+        tar.extend(header(b"l", b'2', 512));
+        tar.extend(header(b"b", b'0', 2));
+        tar.extend(padded(b"hi"));
+        tar.extend(header(b"v7dir/", b'\0', 0));
+        tar.extend([0u8; 1024]);
+        let (got, end) = entries(&tar);
+        assert!(matches!(end, Ok(End::Marker)));
+        let names: Vec<_> = got.iter().map(|(n, k, d)| (n.as_slice(), *k, d.as_slice())).collect();
+        assert_eq!(
+            names,
+            [
+                (&b"a"[..], RawKind::File, &b"abc"[..]),
+                (b"l", RawKind::Symlink, b""),
+                (b"b", RawKind::File, b"hi"),
+                (b"v7dir/", RawKind::Dir, b""),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_names_are_bounded_and_the_last_wins() {
+        let mut tar = Vec::new();
+        for name in [&b"first"[..], b"second"] {
+            tar.extend(header(b"././@LongLink", b'L', name.len() as u64));
+            tar.extend(padded(name));
+        }
+        tar.extend(header(b"short", b'0', 1));
+        tar.extend(padded(b"x"));
+        let huge = vec![b'a'; 1000];
+        tar.extend(header(b"././@LongLink", b'L', huge.len() as u64));
+        tar.extend(padded(&huge));
+        tar.extend(header(b"short2", b'0', 1));
+        tar.extend(padded(b"y"));
+        let mut r = TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256 });
+        let Ok(Next::Entry(e)) = r.next_entry() else { panic!() };
+        assert_eq!(e.name, b"second");
+        assert_eq!(e.notes.len(), 1);
+        let Ok(Next::Entry(e)) = r.next_entry() else { panic!() };
+        assert!(e.unread.unwrap().contains("1000 bytes exceeds the 64-byte limit"));
+        assert!(matches!(r.next_entry(), Ok(Next::End(End::NoMarker))));
+    }
+
+    #[test]
+    fn stops_on_a_bad_header_and_says_where() {
+        let mut tar = Vec::new();
+        tar.extend(header(b"a", b'0', 1));
+        tar.extend(padded(b"x"));
+        let mut bad = header(b"b", b'0', 1);
+        bad[0] = b'c';
+        tar.extend(bad);
+        let (got, end) = entries(&tar);
+        assert_eq!(got.len(), 1);
+        let e = end.unwrap_err();
+        assert_eq!(e.offset, 1024);
+        assert!(e.reason.contains("checksum"));
+        // Plain text is not a tar.
+        let (got, end) = entries(b"just some text that is not a tar archive at all\n");
+        assert!(got.is_empty());
+        assert!(end.is_err());
+    }
+
+    #[test]
+    fn missing_end_blocks_and_padding_is_an_ordinary_end() {
+        let mut tar = Vec::new();
+        tar.extend(header(b"a", b'0', 3));
+        tar.extend(b"abc");
+        let (got, end) = entries(&tar);
+        assert_eq!(got.len(), 1);
+        assert!(matches!(end, Ok(End::NoMarker)));
+        // Data cut short is not.
+        let mut tar = Vec::new();
+        tar.extend(header(b"a", b'0', 3000));
+        tar.extend([b'z'; 100]);
+        let mut r = TarReader::new(&tar[..], TarLimits::default());
+        let Ok(Next::Entry(_)) = r.next_entry() else { panic!() };
+        assert!(r.data().read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn pax_path_size_and_budget() {
+        let rec = |k: &str, v: &str| {
+            let body = format!(" {k}={v}\n");
+            let mut n = body.len() + 1;
+            while n != body.len() + n.to_string().len() {
+                n = body.len() + n.to_string().len();
+            }
+            format!("{n}{body}")
+        };
+        let pax = rec("path", "from/pax") + &rec("size", "2");
+        let mut tar = Vec::new();
+        tar.extend(header(b"PaxHeader", b'x', pax.len() as u64));
+        tar.extend(padded(pax.as_bytes()));
+        tar.extend(header(b"short", b'0', 0));
+        tar.extend(padded(b"ok"));
+        let (got, end) = entries(&tar);
+        assert!(end.is_ok(), "{end:?}");
+        assert_eq!(got, [(b"from/pax".to_vec(), RawKind::File, b"ok".to_vec())]);
+        let big = rec("comment", &"c".repeat(400));
+        let mut tar = Vec::new();
+        tar.extend(header(b"PaxHeader", b'x', big.len() as u64));
+        tar.extend(padded(big.as_bytes()));
+        tar.extend(header(b"short", b'0', 0));
+        let mut r = TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256 });
+        let Ok(Next::Entry(e)) = r.next_entry() else { panic!() };
+        assert!(e.unread.is_some());
+    }
+}

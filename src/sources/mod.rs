@@ -1,0 +1,96 @@
+//! Sources that are more than a blob store: a local engine whose export is
+//! scanned as it streams (`docker-daemon:`), a running container's
+//! writable layer on top of its image (`docker-container:`), and a
+//! Kubernetes inventory that names which workloads run which image
+//! (`--k8s-pods`).
+//!
+//! These sit above `pipeline` because a stream cannot be read twice: each
+//! layer is scanned while it passes by, before the metadata that places it
+//! in the image has arrived, and the image is assembled afterwards
+//! (see `docs/sources.md`). Sources that can seek (`containers-storage:`,
+//! archives, layouts, registries) stay in `image` behind its blob-source
+//! interface.
+
+pub mod daemon;
+pub mod k8s;
+
+use std::path::PathBuf;
+
+use crate::cache::LayerCache;
+use crate::diagnostics::Diagnostics;
+use crate::finding::Finding;
+use crate::image::{Image, PlatformFilter};
+use crate::progress::Progress;
+use crate::scan::Scanner;
+use crate::scan::content::Limits;
+
+/// How local engines are reached.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Allow a non-loopback `tcp://` `DOCKER_HOST` (plain HTTP).
+    pub insecure: bool,
+    /// `--storage-root`: where `containers-storage:` looks instead of the
+    /// default (rootless under `$HOME`, else `/var/lib/containers/storage`).
+    pub storage_root: Option<PathBuf>,
+}
+
+/// Target prefix for an image in a Docker (or Podman) daemon.
+pub const DOCKER_DAEMON: &str = "docker-daemon:";
+/// Target prefix for a container's writable layer.
+pub const DOCKER_CONTAINER: &str = "docker-container:";
+
+/// What one scan run lends a streamed source.
+pub struct Context<'a> {
+    /// The detectors.
+    pub scanner: &'a Scanner,
+    /// Content limits.
+    pub limits: Limits,
+    /// Cap findings in documentation/test paths.
+    pub use_context: bool,
+    /// The run's layer cache.
+    pub cache: &'a LayerCache,
+    /// Progress bars.
+    pub progress: &'a Progress,
+    /// Warnings and errors.
+    pub diag: &'a Diagnostics,
+    /// `--platform`.
+    pub platform: Option<&'a PlatformFilter>,
+    /// Check diff_ids.
+    pub verify_diff_ids: bool,
+    /// Engine options.
+    pub options: &'a SourceOptions,
+}
+
+/// Why a streamed source could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The engine failed.
+    #[error(transparent)]
+    Docker(#[from] crate::docker::Error),
+    /// The image it served is unusable.
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+}
+
+/// True when `target` is read by this module rather than `image::open`.
+pub fn is_streamed(target: &str) -> bool {
+    target.starts_with(DOCKER_DAEMON) || target.starts_with(DOCKER_CONTAINER)
+}
+
+/// Scans a streamed target: its images and their findings.
+///
+/// # Errors
+/// When the engine cannot serve the target at all; problems with single
+/// layers go to `ctx.diag`.
+pub fn scan(target: &str, ctx: &Context<'_>) -> Result<Vec<(Image, Vec<Finding>)>, Error> {
+    if let Some(name) = target.strip_prefix(DOCKER_DAEMON) {
+        return daemon::scan_image(target, name, ctx);
+    }
+    if let Some(id) = target.strip_prefix(DOCKER_CONTAINER) {
+        return daemon::scan_container(target, id, ctx);
+    }
+    Err(Error::Image(crate::image::Error::Unrecognised {
+        file: target.to_owned(),
+        reason: "not a streamed source".into(),
+    }))
+}

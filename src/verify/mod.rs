@@ -1,0 +1,309 @@
+//! Live verification, opt-in (`--verify`): each distinct credential found is checked once per
+//! run against its provider's documented read-only identity endpoint, and the outcome (valid with
+//! the identity the provider returns, invalid, unverifiable, or error with the reason) is attached
+//! to every finding of that credential. A valid credential is raised to critical.
+//!
+//! Safety (see [`http`]): only each provider's fixed HTTPS host; a host taken from the scanned
+//! data only with `--verify-host`; TLS always verified; no redirect followed; never a private,
+//! loopback or link-local address (tests use a loopback override that strata refuses for any
+//! other address); read-only requests; one try, a 429 is reported and never retried; per-provider
+//! pacing and a concurrency cap. The secret never appears in an error or a dry-run line.
+//!
+//! This module sits beside `report`: it takes findings and returns verifications; it knows nothing
+//! of images or rules beyond rule ids.
+
+pub mod http;
+pub mod providers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Severity};
+use providers::{Credential, Provider};
+
+/// What a live check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyStatus {
+    /// The provider accepted the credential.
+    Valid,
+    /// The provider rejected it (revoked, expired or never valid).
+    Invalid,
+    /// strata has no verifier for this rule, or lacks what the check needs (a paired key id).
+    Unverifiable,
+    /// The check could not conclude: timeout, rate limit, server error, refused host.
+    Error,
+}
+
+impl VerifyStatus {
+    /// The contract's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyStatus::Valid => "valid",
+            VerifyStatus::Invalid => "invalid",
+            VerifyStatus::Unverifiable => "unverifiable",
+            VerifyStatus::Error => "error",
+        }
+    }
+}
+
+/// The `verification` object of a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The outcome.
+    pub status: VerifyStatus,
+    /// The provider checked against (`github`, `aws`…), when one was.
+    pub provider: Option<String>,
+    /// Who the credential belongs to, as the provider said (account, user, scopes).
+    pub identity: Option<String>,
+    /// Why, for `invalid`, `unverifiable` and `error`.
+    pub reason: Option<String>,
+    /// When the check ran, `YYYY-MM-DDThh:mm:ssZ`.
+    pub checked_at: String,
+}
+
+/// How to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Hosts taken from the scanned data that may be contacted (`--verify-host`).
+    pub allowed_hosts: Vec<String>,
+    /// Print the requests instead of sending them (`--verify-dry-run`).
+    pub dry_run: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Least time between two requests to one provider.
+    pub pacing: Duration,
+    /// Test-only: send every request to this loopback `https://127.0.0.1:PORT` instead, trusting
+    /// the CA in `test_ca`. Refused for any non-loopback address.
+    pub test_endpoint: Option<String>,
+    /// Test-only CA certificate (PEM) for `test_endpoint`.
+    pub test_ca: Option<std::path::PathBuf>,
+}
+
+impl VerifyOptions {
+    /// The defaults: 10 s timeout, 4 requests in flight, 250 ms between calls to one provider;
+    /// the test endpoint from `STRATA_TEST_VERIFY_ENDPOINT` / `STRATA_TEST_VERIFY_CA`.
+    /// `STRATA_TEST_VERIFY_TIMEOUT_MS` shortens the timeout, and only together with the test
+    /// endpoint: a real run always waits the full 10 s.
+    pub fn new(allowed_hosts: Vec<String>, dry_run: bool) -> Self {
+        let test_endpoint = std::env::var("STRATA_TEST_VERIFY_ENDPOINT").ok();
+        let test_timeout = test_endpoint
+            .as_ref()
+            .and_then(|_| std::env::var("STRATA_TEST_VERIFY_TIMEOUT_MS").ok())
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        VerifyOptions {
+            allowed_hosts,
+            dry_run,
+            timeout: test_timeout.unwrap_or(Duration::from_secs(10)),
+            concurrency: 4,
+            pacing: Duration::from_millis(250),
+            test_endpoint,
+            test_ca: std::env::var_os("STRATA_TEST_VERIFY_CA").map(Into::into),
+        }
+    }
+}
+
+/// Problems that stop verification as a whole (a bad test override).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The test endpoint names a non-loopback address.
+    #[error(
+        "STRATA_TEST_VERIFY_ENDPOINT must be https://127.0.0.1:PORT or https://[::1]:PORT, not {0}"
+    )]
+    NotLoopback(String),
+    /// The test CA file cannot be read.
+    #[error("STRATA_TEST_VERIFY_CA {0}: {1}")]
+    Ca(String, String),
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` now.
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{}Z", crate::report::gitlab::utc_timestamp(secs))
+}
+
+/// One distinct credential to check, and the findings that carry it.
+struct Job<'a> {
+    provider: &'a Provider,
+    credential: Credential,
+    findings: Vec<usize>,
+}
+
+/// Pairs a finding with the other secrets found in the same file (an AWS secret key with its
+/// key id, a Twilio auth token with its account SID).
+fn partners(findings: &[Finding], i: usize) -> Vec<(String, String)> {
+    let f = &findings[i];
+    findings
+        .iter()
+        .enumerate()
+        .filter(|(j, g)| {
+            *j != i
+                && g.image_digest == f.image_digest
+                && g.layer_index == f.layer_index
+                && g.path == f.path
+                && g.inner_path == f.inner_path
+                && g.location == f.location
+        })
+        .filter_map(|(_, g)| {
+            std::str::from_utf8(g.secret.expose()).ok().map(|s| (g.rule_id.clone(), s.to_owned()))
+        })
+        .collect()
+}
+
+/// Verifies the findings in place: each gets `verification`, and a valid one becomes critical.
+/// With `dry_run`, writes the request each check would send (secret redacted) to `dry_out` and
+/// changes nothing.
+///
+/// # Errors
+/// When the test override is misused; per-credential problems are `error` outcomes instead.
+pub fn verify(
+    findings: &mut [Finding],
+    opts: &VerifyOptions,
+    dry_out: &mut dyn std::io::Write,
+) -> Result<(), Error> {
+    let client = http::SafeClient::new(opts)?;
+    let table = providers::all();
+    let mut by_rule: HashMap<&str, &Provider> = HashMap::new();
+    for p in &table {
+        for r in p.rules {
+            by_rule.insert(r, p);
+        }
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut index: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for i in 0..findings.len() {
+        let f = &findings[i];
+        let Some(provider) = by_rule.get(f.rule_id.as_str()) else {
+            findings[i].verification = Some(Verification {
+                status: VerifyStatus::Unverifiable,
+                provider: None,
+                identity: None,
+                reason: Some(format!("no verifier for {}", f.rule_id)),
+                checked_at: now_utc(),
+            });
+            continue;
+        };
+        let Ok(secret) = std::str::from_utf8(f.secret.expose()) else { continue };
+        let credential = Credential {
+            rule_id: f.rule_id.clone(),
+            secret: secret.to_owned(),
+            partners: partners(findings, i),
+        };
+        // A paired credential (an AWS key id and its secret key) is one check, not two.
+        let key = (provider.name.to_owned(), providers::identity_key(provider, &credential));
+        if let Some(&j) = index.get(&key) {
+            jobs[j].findings.push(i);
+            continue;
+        }
+        index.insert(key, jobs.len());
+        jobs.push(Job { provider, credential, findings: vec![i] });
+    }
+    if opts.dry_run {
+        for job in &jobs {
+            let line = match (job.provider.request)(&job.credential) {
+                Ok(req) => http::describe(&req, &job.credential),
+                Err(why) => format!("{}: unverifiable: {why}", job.provider.name),
+            };
+            let _ = writeln!(dry_out, "{line}");
+        }
+        return Ok(());
+    }
+    let outcomes = run_jobs(&jobs, &client, opts);
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        for &i in &job.findings {
+            if outcome.status == VerifyStatus::Valid {
+                findings[i].severity = Severity::Critical;
+            }
+            findings[i].verification = Some(outcome.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Runs the checks with at most `opts.concurrency` in flight and at least `opts.pacing`
+/// between two requests to one provider.
+fn run_jobs(jobs: &[Job], client: &http::SafeClient, opts: &VerifyOptions) -> Vec<Verification> {
+    let next = Mutex::new(0usize);
+    let last_call: Mutex<HashMap<&str, Instant>> = Mutex::new(HashMap::new());
+    let results: Mutex<Vec<Option<Verification>>> = Mutex::new(vec![None; jobs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.concurrency.clamp(1, 16).min(jobs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(job) = jobs.get(i) else { break };
+                    pace(&last_call, job.provider.name, opts.pacing);
+                    let v = check(job, client);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(v);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|v| {
+            v.unwrap_or_else(|| Verification {
+                status: VerifyStatus::Error,
+                provider: None,
+                identity: None,
+                reason: Some("check did not run".into()),
+                checked_at: now_utc(),
+            })
+        })
+        .collect()
+}
+
+/// Waits until `pacing` has passed since the last call to `provider`, then records this one.
+fn pace(last: &Mutex<HashMap<&str, Instant>>, provider: &'static str, pacing: Duration) {
+    loop {
+        let wait = {
+            let mut map = last.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            match map.get(provider) {
+                Some(t) if now.duration_since(*t) < pacing => pacing - now.duration_since(*t),
+                _ => {
+                    map.insert(provider, now);
+                    return;
+                }
+            }
+        };
+        std::thread::sleep(wait);
+    }
+}
+
+fn check(job: &Job, client: &http::SafeClient) -> Verification {
+    let provider = Some(job.provider.name.to_owned());
+    let done = |status, identity: Option<String>, reason: Option<String>| Verification {
+        status,
+        provider: provider.clone(),
+        identity,
+        reason,
+        checked_at: now_utc(),
+    };
+    let request = match (job.provider.request)(&job.credential) {
+        Ok(r) => r,
+        Err(why) => return done(VerifyStatus::Unverifiable, None, Some(why)),
+    };
+    match client.send(&request, &job.credential) {
+        Ok(resp) => {
+            let o = providers::judge(job.provider, &resp);
+            done(o.status, o.identity, o.reason)
+        }
+        Err(why) => done(VerifyStatus::Error, None, Some(why)),
+    }
+}

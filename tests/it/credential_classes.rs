@@ -1,0 +1,170 @@
+//! The non-provider credential classes (issue 13) end to end, in the places
+//! they really occur: shell history, build-instruction history, credential
+//! files found by name, SQL init scripts, build files; and the placeholder
+//! filter, whose set-aside values are counted in the summary.
+//!
+//! Every value is fake: passwords are random-looking strings made for these
+//! tests, the hash is of the fake password `Not-A-Real-Pass-7` (salt `Strata01`).
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn scan(spec: &ImageSpec) -> Value {
+    let dir = tmp();
+    let path = out_path(dir.path(), Format::OciArchive, "img");
+    ig::write_image(spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert!(code == 0 || code == 1, "scan failed ({code}): {err}");
+    json
+}
+
+/// (rule_id, path or location, secret, severity) of every finding.
+fn all(json: &Value) -> Vec<(String, String, String, String)> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let place = f["path"].as_str().or(f["location"].as_str()).unwrap_or("").to_owned();
+            (
+                f["rule_id"].as_str().unwrap().to_owned(),
+                place,
+                f["secret"].as_str().unwrap_or("").to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn assert_found(json: &Value, rule: &str, place: &str, secret: &str) {
+    let found = all(json);
+    assert!(
+        found.iter().any(|(r, p, s, _)| r == rule && p == place && s == secret),
+        "no {rule} at {place} for {secret}; found:\n{found:#?}"
+    );
+}
+
+#[test]
+fn command_lines_in_history_files_and_build_instructions() {
+    let history = "ls -la\n\
+        sshpass -p 'Jq7#vT2kLz9w' ssh deploy@10.0.4.17 uptime\n\
+        mysqldump -uroot -pHx4vQ9zTm2Lk shop > /tmp/shop.sql\n\
+        net use Z: \\\\fs01.corp.test\\drop Rk8!vW3qTz5m /user:CORP\\svc-drop\n\
+        curl -u ci:$CI_TOKEN https://artifacts.corp.test/\n";
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new("COPY history /root/", vec![Entry::file("root/.bash_history", history)]),
+            Layer::new(
+                "RUN PGPASSWORD=Lv8kQ2zWt7Rm psql -h pg.internal -U app -f /tmp/init.sql # buildkit",
+                vec![Entry::file(
+                    "docker-entrypoint-initdb.d/01-users.sql",
+                    "CREATE ROLE reporting WITH LOGIN PASSWORD 'Tz3#kW9vQm2r';\n\
+                     CREATE ROLE app WITH LOGIN PASSWORD :'app_password';\n",
+                )],
+            ),
+            Layer::new(
+                "COPY build.gradle .pgpass /",
+                vec![
+                    Entry::file(
+                        "src/build.gradle",
+                        "repositories {\n  maven {\n    url 'https://nexus.corp.test/releases'\n    \
+                         credentials {\n      username 'ci'\n      password 'Wq7#kT2vLz9m'\n    }\n  }\n}\n",
+                    ),
+                    Entry::file("root/.pgpass", "pg.internal:6432:app:app:Mv4#qT9zKw2L\n"),
+                ],
+            ),
+        ],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    assert_found(&json, "cmdline-sshpass-password", "/root/.bash_history", "Jq7#vT2kLz9w");
+    assert_found(&json, "cmdline-mysql-password", "/root/.bash_history", "Hx4vQ9zTm2Lk");
+    assert_found(&json, "cmdline-net-use-password", "/root/.bash_history", "Rk8!vW3qTz5m");
+    assert_found(
+        &json,
+        "sql-create-user-password",
+        "/docker-entrypoint-initdb.d/01-users.sql",
+        "Tz3#kW9vQm2r",
+    );
+    assert_found(&json, "gradle-credentials-block-password", "/src/build.gradle", "Wq7#kT2vLz9m");
+    assert_found(&json, "file-pgpass-password", "/root/.pgpass", "Mv4#qT9zKw2L");
+    // The build instruction itself, from the image history.
+    assert!(
+        all(&json).iter().any(|(r, p, s, _)| r == "cmdline-password-env-var"
+            && p.ends_with(".created_by")
+            && s == "Lv8kQ2zWt7Rm"),
+        "{:#?}",
+        all(&json)
+    );
+    // Variable references are not reported.
+    assert!(
+        !all(&json).iter().any(|(_, _, s, _)| s.contains("CI_TOKEN") || s.contains("app_password"))
+    );
+}
+
+#[test]
+fn password_hashes_wherever_the_line_is() {
+    let sha512 = "$6$Strata01$Bm63j7yZnWFKc6RUuwXKxK.16/qExPWqlX3Y6hqiJMpWbJIQikxV/fh4Fc4.xtEcrOTjhUjXy/whvuvDyxhRJ/";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY backup /",
+            vec![
+                Entry::file(
+                    "backup/etc/shadow",
+                    format!("root:*:19700:0:99999:7:::\nops:{sha512}:19700:0:99999:7:::\n"),
+                ),
+                Entry::file(
+                    "loot/secretsdump.txt",
+                    "CORP\\svc-sql:1108:aad3b435b51404eeaad3b435b51404ee:eb0af5e60fbffc37860084f58e6dac4b:::\n\
+                     Guest:501:aad3b435b51404eeaad3b435b51404ee:31d6cfe0d16ae931b73c59d7e0c089c0:::\n",
+                ),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let found = all(&json);
+    assert!(
+        found
+            .iter()
+            .any(|(_, p, s, sev)| p == "/backup/etc/shadow" && s == sha512 && sev != "info"),
+        "{found:#?}"
+    );
+    assert_found(
+        &json,
+        "ntlm-hash-dump-line",
+        "/loot/secretsdump.txt",
+        "eb0af5e60fbffc37860084f58e6dac4b",
+    );
+    // The NT hash of the empty password is a documented non-secret: counted, not reported.
+    assert!(!found.iter().any(|(_, _, s, _)| s == "31d6cfe0d16ae931b73c59d7e0c089c0"));
+    assert!(json["summary"]["suppressed"]["documented example credentials"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn placeholders_are_set_aside_and_counted_real_looking_passwords_are_not() {
+    let config = "DATABASE_URL=postgres://app:${DB_PASSWORD}@db.internal:5432/app\n\
+                  SMTP_PASSWORD=changeme\n\
+                  API_TOKEN=your_api_token_here\n\
+                  REPLICA_URL=postgres://app:MyPassword!92kq@replica.internal:5432/app\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new("COPY .env /app/", vec![Entry::file("app/.env", config)])],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let found = all(&json);
+    // A real (if weak) password that merely contains a stock word is reported.
+    assert!(found.iter().any(|(_, _, s, _)| s == "MyPassword!92kq"), "{found:#?}");
+    for p in ["${DB_PASSWORD}", "changeme", "your_api_token_here"] {
+        assert!(!found.iter().any(|(_, _, s, _)| s == p), "{p} reported: {found:#?}");
+    }
+    let counted = json["summary"]["suppressed"]["placeholders"].as_u64().unwrap();
+    assert!(counted >= 3, "placeholders counted: {counted}");
+    // The human report says what was set aside.
+    let dir = tmp();
+    let path = out_path(dir.path(), Format::OciArchive, "img");
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (_, out, _) = parts(&run(&["scan", path.to_str().unwrap()]));
+    assert!(out.contains("placeholders"), "{out}");
+}

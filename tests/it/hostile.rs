@@ -1,0 +1,827 @@
+//! Hostile archives (issue 9): crafted layers that once made strata report
+//! "clean" for bytes it never read, or take unbounded time and memory. Each
+//! is built here by a small generator (raw tar blocks, streamed through a
+//! compressor into an OCI layout) and must end with the right exit code and
+//! diagnostic, in bounded memory and time.
+//! See: #9
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::util::*;
+
+// ---------------------------------------------------------------------------------------------
+// Generator: raw tar blocks and a one-image OCI layout
+// ---------------------------------------------------------------------------------------------
+
+/// A checksummed header block with raw name bytes and typeflag.
+fn header(name: &[u8], flag: u8, size: u64) -> [u8; 512] {
+    let mut h = tar::Header::new_gnu();
+    let n = name.len().min(100);
+    h.as_old_mut().name[..n].copy_from_slice(&name[..n]);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.as_old_mut().linkflag = [flag];
+    h.set_cksum();
+    *h.as_bytes()
+}
+
+fn padding(len: u64) -> usize {
+    ((512 - len % 512) % 512) as usize
+}
+
+/// A regular file entry: header, data, padding.
+fn file(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut v = header(name.as_bytes(), b'0', data.len() as u64).to_vec();
+    v.extend_from_slice(data);
+    v.resize(v.len() + padding(data.len() as u64), 0);
+    v
+}
+
+fn end() -> Vec<u8> {
+    vec![0; 1024]
+}
+
+/// SHA-256 over what is written through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn digest(h: Sha256) -> String {
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// One layer blob in a layout: digest, size, and the diff_id of what was written.
+#[derive(Clone)]
+struct Blob {
+    digest: String,
+    size: u64,
+    diff_id: String,
+}
+
+/// An OCI layout being written.
+struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    fn new(root: &Path) -> Layout {
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        Layout { root: root.to_owned() }
+    }
+
+    /// Stores bytes as a blob; returns its digest.
+    fn put(&self, bytes: &[u8]) -> String {
+        let d = ig::sha256_digest(bytes);
+        std::fs::write(self.root.join("blobs/sha256").join(&d[7..]), bytes).unwrap();
+        d
+    }
+
+    /// A layer blob: `write` produces the uncompressed stream, stored zstd-compressed
+    /// (or as is with `plain`), hashed on the way.
+    fn layer(&self, plain: bool, write: impl FnOnce(&mut dyn Write)) -> Blob {
+        let tmp = self.root.join("blobs/tmp");
+        let file = io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
+        let mut stored = Hashing { inner: file, hasher: Sha256::new(), count: 0 };
+        let diff_id = if plain {
+            let mut raw = Hashing { inner: &mut stored, hasher: Sha256::new(), count: 0 };
+            write(&mut raw);
+            digest(raw.hasher)
+        } else {
+            let enc = zstd::stream::write::Encoder::new(&mut stored, 1).unwrap();
+            let mut raw = Hashing { inner: enc, hasher: Sha256::new(), count: 0 };
+            write(&mut raw);
+            raw.inner.finish().unwrap();
+            digest(raw.hasher)
+        };
+        stored.flush().unwrap();
+        let (d, size) = (digest(stored.hasher), stored.count);
+        std::fs::rename(&tmp, self.root.join("blobs/sha256").join(&d[7..])).unwrap();
+        Blob { digest: d, size, diff_id }
+    }
+
+    /// The image manifest for these layers (config diff_ids as given); returns its digest.
+    fn manifest(&self, layers: &[Blob], diff_ids: &[String]) -> (String, u64) {
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": layers.iter().map(|_| serde_json::json!({"created_by": "COPY x /"}))
+                .collect::<Vec<_>>(),
+        });
+        let config = serde_json::to_vec(&config).unwrap();
+        let layer_descs: Vec<_> = layers
+            .iter()
+            .map(|b| {
+                serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
+                    "digest": b.digest, "size": b.size})
+            })
+            .collect();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": self.put(&config), "size": config.len()},
+            "layers": layer_descs,
+        });
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        (self.put(&manifest), manifest.len() as u64)
+    }
+
+    /// `index.json` listing these (digest, size, media type) entries.
+    fn index(&self, entries: &[(String, u64, &str)]) {
+        let manifests: Vec<_> = entries
+            .iter()
+            .map(|(d, s, mt)| serde_json::json!({"mediaType": mt, "digest": d, "size": s}))
+            .collect();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+        std::fs::write(self.root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    }
+
+    /// Finishes a one-image layout whose config claims the layers' real diff_ids.
+    fn image(self, layers: &[Blob]) -> PathBuf {
+        let ids: Vec<String> = layers.iter().map(|b| b.diff_id.clone()).collect();
+        let (d, s) = self.manifest(layers, &ids);
+        self.index(&[(d, s, MANIFEST)]);
+        self.root
+    }
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A one-layer layout from a plain (uncompressed) layer.
+fn one_layer(dir: &Path, name: &str, tar: &[u8]) -> PathBuf {
+    let layout = Layout::new(&dir.join(name));
+    let blob = layout.layer(true, |w| w.write_all(tar).unwrap());
+    layout.image(&[blob])
+}
+
+/// Runs strata, returning its output, peak RSS (kB) and CPU time (user +
+/// system: the test machine is shared, so wall time would measure the others).
+fn measured(args: &[&str]) -> (std::process::Output, u64, Duration) {
+    let mut child = strata()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the pipes while polling, so a chatty child cannot block.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let o = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let e = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).unwrap();
+        v
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let stat_file = format!("/proc/{}/stat", child.id());
+    let mut peak = 0;
+    let mut cpu = Duration::ZERO;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = peak.max(line.split_whitespace().nth(1).unwrap().parse().unwrap());
+        }
+        // utime and stime (fields 14 and 15, in 1/100 s), after the command name.
+        if let Ok(s) = std::fs::read_to_string(&stat_file)
+            && let Some((_, rest)) = s.rsplit_once(')')
+        {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if let (Some(u), Some(k)) = (f.get(11), f.get(12)) {
+                let ticks: u64 = u.parse::<u64>().unwrap_or(0) + k.parse::<u64>().unwrap_or(0);
+                cpu = cpu.max(Duration::from_millis(ticks * 10));
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output =
+        std::process::Output { status, stdout: o.join().unwrap(), stderr: e.join().unwrap() };
+    (output, peak, cpu)
+}
+
+/// Scans with the canary rule; asserts bounded memory and time.
+fn scan_bounded(target: &Path, extra: &[&str]) -> (i32, String, String) {
+    let rules = canary_rules();
+    let mut args = vec!["scan", "--format", "json", "--signatures", &rules];
+    args.push(target.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let (o, peak_kb, took) = measured(&args);
+    let (code, out, err) = parts(&o);
+    assert!(peak_kb < 200 * 1024, "peak RSS {peak_kb} kB: {}", &err[..err.len().min(2000)]);
+    assert!(took < Duration::from_secs(10), "took {took:?} of CPU");
+    (code, out, err)
+}
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
+}
+
+fn errors(json: &serde_json::Value) -> Vec<String> {
+    json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["level"] == "error")
+        .map(|d| d["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Completeness: what was not read is an error, never "clean"
+// ---------------------------------------------------------------------------------------------
+
+/// A legacy docker-save archive with a decoy image whose config claims the
+/// victim layer's diff_id: the victim layer must still be read.
+#[test]
+fn decoy_config_claiming_a_victims_diff_id_does_not_hide_its_layer() {
+    let dir = tmp();
+    let victim =
+        [file("secret.conf", format!("key = {}\n", canary(91)).as_bytes()), end()].concat();
+    let decoy = [file("readme.txt", b"nothing here\n"), end()].concat();
+    let claimed = ig::sha256_digest(&victim);
+    let config = |diff_id: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created_by": "COPY x /"}],
+        }))
+        .unwrap()
+    };
+    let manifest = serde_json::json!([
+        {"Config": "decoy.json", "RepoTags": ["decoy:1"], "Layers": ["decoy/layer.tar"]},
+        {"Config": "victim.json", "RepoTags": ["victim:1"], "Layers": ["victim/layer.tar"]},
+    ]);
+    let path = dir.path().join("two.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("decoy/layer.tar", &decoy);
+    add("victim/layer.tar", &victim);
+    add("decoy.json", &config(&claimed));
+    add("victim.json", &config(&claimed));
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    b.finish().unwrap();
+    drop(b);
+    for threads in ["1", "2"] {
+        let (code, out, err) = scan_bounded(&path, &["--threads", threads]);
+        assert_eq!(code, 1, "{err}");
+        let json = json_of(&out);
+        let found = findings_of(&json, "test-canary");
+        assert!(
+            found.iter().any(|f| f["path"] == "/secret.conf" && f["target"].is_string()),
+            "the victim layer was read: {json:#}"
+        );
+    }
+}
+
+/// A broken header before the secret entry, with the config's diff_id set to
+/// match the blob: the bytes after it were not read, so the run is an error.
+#[test]
+fn a_bad_header_before_the_secret_is_an_error_whatever_the_diff_id() {
+    let dir = tmp();
+    let secret = file("app/secret.conf", format!("key = {}\n", canary(92)).as_bytes());
+    let mut bad_checksum = header(b"evil", b'0', 10);
+    bad_checksum[0] ^= 1;
+    let mut garbage_size = header(b"evil", b'0', 0);
+    garbage_size[124..136].copy_from_slice(b"zz9zz9zz9zz\0");
+    let mut negative_size = header(b"evil", b'0', 0);
+    negative_size[124..136].copy_from_slice(&[0xff; 12]);
+    for (name, bad) in
+        [("checksum", bad_checksum), ("garbage", garbage_size), ("negative", negative_size)]
+    {
+        let mut negative = bad;
+        if name != "checksum" {
+            // Keep the checksum valid so only the size field is wrong.
+            negative[148..156].copy_from_slice(b"        ");
+            let sum: u32 = negative.iter().map(|&b| u32::from(b)).sum();
+            negative[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        }
+        let tar = [file("ok.txt", b"fine\n"), negative.to_vec(), secret.clone(), end()].concat();
+        let layout = one_layer(dir.path(), name, &tar);
+        let (code, out, err) = scan_bounded(&layout, &[]);
+        assert_eq!(code, 2, "{name}: {err}");
+        let errs = errors(&json_of(&out));
+        assert!(
+            errs.iter().any(|e| e.contains("layer 0") && e.contains("were not read")),
+            "{name}: {errs:?}"
+        );
+        assert!(!err.contains("every entry was read"), "{name}: {err}");
+    }
+    // Two GNU long names before one entry: the last one names it, as in Go's
+    // archive/tar (what Docker extracts with), and the entry is read.
+    let mut two = Vec::new();
+    for n in [&b"decoy/name"[..], b"app/real.conf"] {
+        two.extend(header(b"././@LongLink", b'L', n.len() as u64));
+        two.extend(n);
+        two.resize(two.len() + padding(n.len() as u64), 0);
+    }
+    let body = format!("key = {}\n", canary(93));
+    two.extend(header(b"short", b'0', body.len() as u64));
+    two.extend(body.as_bytes());
+    two.resize(two.len() + padding(body.len() as u64), 0);
+    two.extend(end());
+    let layout = one_layer(dir.path(), "two-longnames", &two);
+    let (code, out, err) = scan_bounded(&layout, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("two GNU long names"), "{err}");
+    let json = json_of(&out);
+    assert_eq!(findings_of(&json, "test-canary")[0]["path"], "/app/real.conf");
+}
+
+/// A layer blob that is not a tar at all is an error, not a clean layer.
+#[test]
+fn a_layer_that_is_not_a_tar_is_an_error() {
+    let dir = tmp();
+    let text = format!("key = {}\n{}", canary(94), "just text, not a tar archive\n".repeat(40));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    zip.start_file("a.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.write_all(text.as_bytes()).unwrap();
+    let zip = zip.finish().unwrap().into_inner();
+    let short = text.as_bytes()[..75].to_vec();
+    for (name, blob) in [("text", text.into_bytes()), ("gzip", gz), ("zip", zip), ("short", short)]
+    {
+        let layout = one_layer(dir.path(), name, &blob);
+        let (code, out, err) = scan_bounded(&layout, &[]);
+        assert_eq!(code, 2, "{name}: {err}");
+        let errs = errors(&json_of(&out));
+        assert!(
+            errs.iter().any(|e| e.contains("layer 0") && e.contains("not read")),
+            "{name}: {errs:?}"
+        );
+    }
+}
+
+/// Data after the end-of-archive marker is never extracted by a runtime but
+/// it was not read either: an error.
+#[test]
+fn data_after_the_end_of_archive_marker_is_an_error() {
+    let dir = tmp();
+    let hidden = file("hidden.conf", format!("key = {}\n", canary(95)).as_bytes());
+    let tar = [file("ok.txt", b"fine\n"), end(), hidden, end()].concat();
+    let layout = one_layer(dir.path(), "trailing", &tar);
+    let (code, out, err) = scan_bounded(&layout, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(errors(&json_of(&out)).iter().any(|e| e.contains("follow the tar end-of-archive")));
+}
+
+/// A zip with more members than the per-archive limit leaves members unread.
+#[test]
+fn members_past_the_archive_limit_are_an_error() {
+    let dir = tmp();
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..100_000 {
+        zip.start_file(format!("m{i}"), opts).unwrap();
+    }
+    zip.start_file("last.properties", opts).unwrap();
+    zip.write_all(format!("key = {}\n", canary(96)).as_bytes()).unwrap();
+    let jar = zip.finish().unwrap().into_inner();
+    let layout = Layout::new(&dir.path().join("jar"));
+    let blob = layout.layer(false, |w| {
+        w.write_all(&file("app/app.jar", &jar)).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let layout = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&layout, &[]);
+    assert_eq!(code, 2, "{err}");
+    let errs = errors(&json_of(&out));
+    assert!(
+        errs.iter().any(|e| e.contains("/app/app.jar") && e.contains("member limit")),
+        "{errs:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Budgets: linear time, flat memory
+// ---------------------------------------------------------------------------------------------
+
+/// A GNU long name of 1.5 GB (a 1.5 MB archive), and a PAX path of 2 GB: the
+/// name is skipped as it streams, the entry counted as not read, and the
+/// name never printed. `layers` stays flat too.
+#[test]
+fn huge_long_names_are_skipped_in_flat_memory() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("longname"));
+    let blob = layout.layer(false, |w| {
+        let size: u64 = 1_500_000_000;
+        w.write_all(&header(b"././@LongLink", b'L', size)).unwrap();
+        io::copy(&mut io::repeat(b'n').take(size), w).unwrap();
+        w.write_all(&vec![0; padding(size)]).unwrap();
+        w.write_all(&file("x", b"hidden behind the long name\n")).unwrap();
+        w.write_all(&file("after.conf", format!("key = {}\n", canary(97)).as_bytes())).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
+    assert!(out.len() + err.len() < 64 << 10, "the name is never printed whole");
+    let json = json_of(&out);
+    assert!(
+        errors(&json).iter().any(|e| e.contains("GNU long name of 1500000000 bytes")),
+        "{:?}",
+        errors(&json)
+    );
+    assert_eq!(findings_of(&json, "test-canary")[0]["path"], "/after.conf");
+    let (o, peak_kb, took) = measured(&["layers", target.to_str().unwrap()]);
+    assert!(peak_kb < 200 * 1024 && took < Duration::from_secs(10), "{peak_kb} kB {took:?}");
+    assert_eq!(o.status.code(), Some(2));
+
+    let layout = Layout::new(&dir.path().join("pax"));
+    let blob = layout.layer(false, |w| {
+        let value: u64 = 2_000_000_000;
+        let prefix = format!("{} path=", value + 17);
+        let size = prefix.len() as u64 + value + 1;
+        w.write_all(&header(b"PaxHeader", b'x', size)).unwrap();
+        w.write_all(prefix.as_bytes()).unwrap();
+        io::copy(&mut io::repeat(b'p').take(value), w).unwrap();
+        w.write_all(b"\n").unwrap();
+        w.write_all(&vec![0; padding(size)]).unwrap();
+        w.write_all(&file("x", b"hidden\n")).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, _) = scan_bounded(&target, &[]);
+    assert_eq!(code, 2);
+    assert!(errors(&json_of(&out)).iter().any(|e| e.contains("PAX extended header")));
+}
+
+/// A GNU sparse file with one data block at offset 2^44: only the stored
+/// block is read (holes are never streamed), and its secret is found.
+#[test]
+fn sparse_holes_are_never_streamed() {
+    let dir = tmp();
+    let data = format!("key = {}\n", canary(98));
+    let mut h = header(b"sparse.conf", b'S', 512);
+    // One map entry {offset 2^44, 512 bytes}, real size 2^44 + 512 (base-256 numbers).
+    let base256 = |v: u64| {
+        let mut f = [0u8; 12];
+        f[0] = 0x80;
+        f[4..].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    h[386..398].copy_from_slice(&base256(1 << 44));
+    h[398..410].copy_from_slice(&base256(512));
+    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut block = data.into_bytes();
+    block.resize(512, b'\n');
+    let tar = [h.to_vec(), block, end()].concat();
+    let layout = one_layer(dir.path(), "sparse", &tar);
+    let (code, out, err) = scan_bounded(&layout, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(findings_of(&json_of(&out), "test-canary")[0]["path"], "/sparse.conf");
+}
+
+/// 20k entries named `../` + 50 KB: one kind of warning, kept a few times
+/// and counted after; memory stays flat.
+#[test]
+fn diagnostics_volume_is_bounded() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("dotdot"));
+    let blob = layout.layer(false, |w| {
+        for i in 0..20_000 {
+            let name = format!("../{}{i}", "n".repeat(50_000));
+            w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
+            w.write_all(name.as_bytes()).unwrap();
+            w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+            w.write_all(&header(b"short", b'0', 0)).unwrap();
+        }
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 0, "{}", &err[..err.len().min(2000)]);
+    assert!(err.len() < 1 << 20, "stderr is {} bytes", err.len());
+    let json = json_of(&out);
+    let diags = json["diagnostics"].as_array().unwrap();
+    assert!(diags.len() <= 60, "{} diagnostics", diags.len());
+    assert!(diags.iter().any(|d| d["message"].as_str().unwrap().starts_with("and 19950 more")));
+}
+
+/// Deep paths: 1,500 files 1,000 directories deep are indexed in linear
+/// time; 5,000 deep is past the depth budget, 50,000 deep past the name
+/// budget: not read, an error.
+#[test]
+fn deep_paths_are_linear_and_bounded() {
+    let dir = tmp();
+    for (depth, files, want, words) in [
+        (1_000, 1_500, 0, ""),
+        (5_000, 20, 2, "1024-component limit"),
+        (50_000, 20, 2, "exceeds the 65536-byte limit"),
+    ] {
+        let layout = Layout::new(&dir.path().join(format!("deep{depth}")));
+        let blob = layout.layer(false, |w| {
+            for i in 0..files {
+                let name = format!("d{i}/{}f", "a/".repeat(depth));
+                w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
+                w.write_all(name.as_bytes()).unwrap();
+                w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+                w.write_all(&file("short", b"x\n")).unwrap();
+            }
+            w.write_all(&end()).unwrap();
+        });
+        let target = layout.image(&[blob]);
+        let (code, out, err) = scan_bounded(&target, &[]);
+        assert_eq!(code, want, "{depth}: {}", &err[..err.len().min(2000)]);
+        if want == 2 {
+            assert!(errors(&json_of(&out)).iter().any(|e| e.contains(words)), "{depth}");
+        }
+    }
+}
+
+/// Four nested indexes, each listing the next 30 times: each digest is read once.
+#[test]
+fn index_fan_out_visits_each_digest_once() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("fanout"));
+    let blob =
+        layout.layer(false, |w| w.write_all(&[file("a.txt", b"hello\n"), end()].concat()).unwrap());
+    let (mut digest, mut size) =
+        layout.manifest(std::slice::from_ref(&blob), std::slice::from_ref(&blob.diff_id));
+    let mut media = MANIFEST;
+    for _ in 0..4 {
+        let manifests: Vec<_> = (0..30)
+            .map(|_| serde_json::json!({"mediaType": media, "digest": digest, "size": size}))
+            .collect();
+        let index = serde_json::to_vec(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}),
+        )
+        .unwrap();
+        size = index.len() as u64;
+        digest = layout.put(&index);
+        media = INDEX;
+    }
+    layout.index(&[(digest, size, INDEX)]);
+    let (code, out, err) = scan_bounded(&layout.root, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
+}
+
+/// `manifest.json` with 4000 entries sharing a 1 MB config: parsed once, one image.
+#[test]
+fn shared_docker_configs_are_parsed_once() {
+    let dir = tmp();
+    let layer = [file("a.txt", b"hello\n"), end()].concat();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"padding": "p".repeat(1 << 20)}},
+        "rootfs": {"type": "layers", "diff_ids": [ig::sha256_digest(&layer)]},
+    }))
+    .unwrap();
+    let entries: Vec<_> = (0..4000)
+        .map(|i| {
+            serde_json::json!({"Config": "c.json", "RepoTags": [format!("t:{i}")],
+                "Layers": ["l/layer.tar"]})
+        })
+        .collect();
+    let path = dir.path().join("many.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (name, data) in [
+        ("l/layer.tar", layer),
+        ("c.json", config),
+        ("manifest.json", serde_json::to_vec(&entries).unwrap()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let (code, out, err) = scan_bounded(&path, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
+}
+
+/// `layers` over 20k valid 50 KB names keeps bounded memory (counts dropped, said so).
+#[test]
+fn layers_on_long_names_is_bounded() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("names"));
+    let blob = layout.layer(false, |w| {
+        for i in 0..20_000 {
+            let name = format!("{}{i}", "n".repeat(50_000));
+            w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
+            w.write_all(name.as_bytes()).unwrap();
+            w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+            w.write_all(&header(b"short", b'0', 0)).unwrap();
+        }
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (o, peak_kb, took) = measured(&["layers", target.to_str().unwrap()]);
+    let (code, _, err) = parts(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(peak_kb < 200 * 1024, "peak RSS {peak_kb} kB");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(err.contains("file counts are not shown"), "{err}");
+}
+
+/// 150k hardlinks to one secret file in one layer: no quadratic work.
+#[test]
+fn many_hardlinks_are_linear() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("links"));
+    let blob = layout.layer(false, |w| {
+        w.write_all(&file("s.conf", format!("key = {}\n", canary(99)).as_bytes())).unwrap();
+        for i in 0..150_000 {
+            let mut h = header(format!("l{i}").as_bytes(), b'1', 0);
+            h[157..163].copy_from_slice(b"s.conf");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            w.write_all(&h).unwrap();
+        }
+        w.write_all(&end()).unwrap();
+    });
+    let del = layout.layer(false, |w| {
+        let mut t = header(b".wh.s.conf", b'0', 0).to_vec();
+        t.extend(end());
+        w.write_all(&t).unwrap();
+    });
+    let target = layout.image(&[blob, del]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    // Deleted by its path, but still shown through its links.
+    assert_eq!(findings_of(&json, "test-canary")[0]["status"], "present");
+}
+
+/// Absurd thread counts are clamped to the machine.
+#[test]
+fn thread_counts_are_clamped() {
+    let dir = tmp();
+    let target = one_layer(dir.path(), "threads", &[file("a.txt", b"hi\n"), end()].concat());
+    for n in ["20000", "18446744073709551615"] {
+        let (code, _, err) = scan_bounded(&target, &["--threads", n]);
+        assert_eq!(code, 0, "{n}: {err}");
+    }
+}
+
+/// Digests strata cannot verify are refused, never taken unchecked.
+#[test]
+fn unsupported_digest_algorithms_are_refused() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("md5"));
+    let blob =
+        layout.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+    let md5 = Blob { digest: "md5:0123456789abcdef0123456789abcdef".into(), ..blob.clone() };
+    let (d, s) = layout.manifest(&[md5], &[blob.diff_id]);
+    layout.index(&[(d, s, MANIFEST)]);
+    let (code, _, err) = scan_bounded(&layout.root, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unsupported digest algorithm \"md5\""), "{err}");
+}
+
+/// A blob, or the whole `blobs/` directory, that is a symlink is refused with
+/// an error naming it; nothing is read through it.
+#[cfg(unix)]
+#[test]
+fn symlinks_inside_an_oci_layout_are_never_followed() {
+    let dir = tmp();
+    let sentinel = "STRATA_TEST_ENV_SENTINEL_FAKE_0123";
+    // A blob file linked to the process environment.
+    let layout = Layout::new(&dir.path().join("blob-link"));
+    let blob =
+        layout.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+    let target = layout.image(std::slice::from_ref(&blob));
+    let blob_path = target.join("blobs/sha256").join(&blob.digest[7..]);
+    std::fs::remove_file(&blob_path).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", &blob_path).unwrap();
+    let rules = canary_rules();
+    let o = strata()
+        .env("STRATA_SENTINEL", sentinel)
+        .args(["scan", "--signatures", &rules, target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, out, err) = parts(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&blob.digest[7..]) && err.contains("symlink"), "{err}");
+    assert!(!out.contains(sentinel) && !err.contains(sentinel));
+    // The whole blobs/ directory linked elsewhere.
+    let real = Layout::new(&dir.path().join("real"));
+    let blob =
+        real.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+    let real = real.image(&[blob]);
+    let linked = dir.path().join("dir-link");
+    std::fs::create_dir(&linked).unwrap();
+    std::fs::copy(real.join("index.json"), linked.join("index.json")).unwrap();
+    std::fs::copy(real.join("oci-layout"), linked.join("oci-layout")).unwrap();
+    std::os::unix::fs::symlink(real.join("blobs"), linked.join("blobs")).unwrap();
+    let (code, _, err) = parts(&run(&["scan", linked.to_str().unwrap()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("blobs is a symlink"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Layer semantics a materialising model agrees with
+// ---------------------------------------------------------------------------------------------
+
+fn status_of(target: &Path, path: &str) -> (String, serde_json::Value) {
+    let (code, out, err) = scan_bounded(target, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let f = findings_of(&json, "test-canary")
+        .into_iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("no finding at {path}: {json:#}"));
+    (f["status"].as_str().unwrap().to_owned(), f["removed_in_layer"].clone())
+}
+
+#[test]
+fn layer_semantics_match_extraction() {
+    let dir = tmp();
+    let secret = |n| format!("key = {}\n", canary(n));
+    // A hardlink in a later layer keeps the bytes alive; so does a link of a link.
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new("COPY s /", vec![Entry::file("app/s.conf", secret(101))]),
+            Layer::new(
+                "RUN ln",
+                vec![Entry::Hardlink { path: "keep1".into(), target: "app/s.conf".into() }],
+            ),
+            Layer::new(
+                "RUN ln",
+                vec![Entry::Hardlink { path: "keep2".into(), target: "keep1".into() }],
+            ),
+            Layer::new("RUN rm", vec![Entry::whiteout("app"), Entry::whiteout("keep1")]),
+        ],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("links.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    assert_eq!(status_of(&p, "/app/s.conf").0, "present");
+    // The same path twice in one layer: the last entry wins, for status and extract.
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY twice /",
+            vec![Entry::file("twice.conf", secret(102)), Entry::file("twice.conf", "clean\n")],
+        )],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("twice.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    assert_eq!(status_of(&p, "/twice.conf"), ("overwritten".to_owned(), serde_json::json!(0)));
+    let o = run(&["extract", p.to_str().unwrap(), "--layer", "0", "/twice.conf"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "clean\n");
+    // An opaque marker at the layer root hides every lower file.
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new("COPY s /", vec![Entry::file("etc/app/s.conf", secret(103))]),
+            Layer::new("RUN reset", vec![Entry::Opaque { dir: String::new() }]),
+        ],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("root-opaque.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    assert_eq!(status_of(&p, "/etc/app/s.conf"), ("deleted".to_owned(), serde_json::json!(1)));
+    // A V7 entry with typeflag NUL and a trailing slash is a directory: the file
+    // below it is not "overwritten" by it.
+    let layout = Layout::new(&dir.path().join("v7"));
+    let l0 = layout.layer(false, |w| {
+        w.write_all(&[file("v7/s.conf", secret(104).as_bytes()), end()].concat()).unwrap()
+    });
+    let l1 = layout.layer(false, |w| {
+        w.write_all(&[header(b"v7/", b'\0', 0).to_vec(), end()].concat()).unwrap()
+    });
+    let target = layout.image(&[l0, l1]);
+    assert_eq!(status_of(&target, "/v7/s.conf").0, "present");
+}

@@ -1,0 +1,384 @@
+//! Noise on real system and application trees (issue 12 item 5): static
+//! archives and kernel modules in system library paths are capped like
+//! shared libraries; truststores of public certificates are not keystores;
+//! third-party code is recognised from the package metadata beside it
+//! wherever it is installed; SDK model and example data is documentation.
+//! Each test also checks that the same bytes in the application's own
+//! files keep their rule severity.
+//!
+//! Keys and stores are made by the real tools (openssl, and the JRE's
+//! keytool when it is installed); tokens are fake, checksummed, and say FAKE.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn scan_entries(entries: Vec<Entry>) -> Value {
+    scan_layers(vec![Layer::new("COPY . /", entries)])
+}
+
+fn scan_layers(layers: Vec<Layer>) -> Value {
+    let dir = tmp();
+    let path = out_path(dir.path(), Format::OciArchive, "img");
+    let spec = ImageSpec { layers, ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert!(code == 0 || code == 1, "scan failed ({code}): {err}");
+    json
+}
+
+/// Findings at `path`: (rule_id, severity, rule_severity, context).
+fn at(json: &Value, path: &str) -> Vec<(String, String, String, Value)> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"] == path)
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+                f["rule_severity"].as_str().unwrap().to_owned(),
+                f["context"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a tool; panics with its stderr when it fails.
+fn tool(dir: &Path, program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn has_tool(program: &str) -> bool {
+    Command::new(program).arg("-help").output().is_ok()
+}
+
+/// A fresh throwaway PKCS#8 private key in PEM, made by openssl.
+fn openssl_key(dir: &Path) -> Vec<u8> {
+    tool(
+        dir,
+        "openssl",
+        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "k.pem"],
+    );
+    std::fs::read(dir.join("k.pem")).unwrap()
+}
+
+/// A System V `ar` archive (the `.a` format) with one object member.
+fn ar_archive(member: &str, data: &[u8]) -> Vec<u8> {
+    let mut a = b"!<arch>\n".to_vec();
+    let header = format!(
+        "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+        format!("{member}/"),
+        0,
+        0,
+        0,
+        644,
+        data.len()
+    );
+    assert_eq!(header.len(), 60);
+    a.extend(header.as_bytes());
+    a.extend(data);
+    if data.len() % 2 == 1 {
+        a.push(b'\n');
+    }
+    a
+}
+
+#[test]
+fn static_archives_objects_and_modules_in_system_paths_are_capped() {
+    let dir = tmp();
+    let key = openssl_key(dir.path());
+    // A self-test object file: some code bytes, then the test key, as in libgnutls.a.
+    let mut object = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0 selftest ".to_vec();
+    object.extend(&key);
+    let archive = ar_archive("selftest.o", &object);
+    let json = scan_entries(vec![
+        Entry::file("usr/lib/x86_64-linux-gnu/libfaketls.a", archive.clone()),
+        Entry::file("usr/lib/gcc/x86_64-linux-gnu/12/fake-selftest.o", object.clone()),
+        Entry::file("lib/modules/6.1.0-fake/kernel/crypto/fake_selftest.ko", object.clone()),
+        // The application's own build output keeps rule severity.
+        Entry::file("opt/app/lib/libfaketls.a", archive),
+        Entry::file("usr/local/lib/fake-selftest.o", object),
+    ]);
+    for path in [
+        "/usr/lib/x86_64-linux-gnu/libfaketls.a",
+        "/usr/lib/gcc/x86_64-linux-gnu/12/fake-selftest.o",
+        "/lib/modules/6.1.0-fake/kernel/crypto/fake_selftest.ko",
+    ] {
+        let found = at(&json, path);
+        assert!(!found.is_empty(), "{path}: the key is still reported");
+        for (rule, sev, rule_sev, ctx) in found {
+            assert_eq!(
+                (sev.as_str(), ctx.as_str()),
+                ("info", Some("system binary")),
+                "{path} {rule}"
+            );
+            assert_eq!(rule_sev, "critical", "{path} {rule}");
+        }
+    }
+    for path in ["/opt/app/lib/libfaketls.a", "/usr/local/lib/fake-selftest.o"] {
+        let found = at(&json, path);
+        assert!(
+            found.iter().any(|(_, sev, _, ctx)| sev == "critical" && ctx.is_null()),
+            "{path}: {found:?}"
+        );
+    }
+}
+
+/// A JKS store in the Sun layout, as keytool writes it (version 2); `tags`
+/// are the entry kinds (1 private key, 2 trusted certificate), `cert` the DER
+/// of each certificate.
+fn jks(tags: &[u32], cert: &[u8]) -> Vec<u8> {
+    let mut d = vec![0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2];
+    d.extend((tags.len() as u32).to_be_bytes());
+    for (i, &tag) in tags.iter().enumerate() {
+        d.extend(tag.to_be_bytes());
+        let alias = format!("fake-ca-{i}");
+        d.extend((alias.len() as u16).to_be_bytes());
+        d.extend(alias.as_bytes());
+        d.extend(1_700_000_000_000u64.to_be_bytes());
+        if tag == 1 {
+            let protected_key = [0x30, 0x03, 0x02, 0x01, 0x00];
+            d.extend((protected_key.len() as u32).to_be_bytes());
+            d.extend(protected_key);
+            d.extend(1u32.to_be_bytes()); // chain length
+        }
+        d.extend(5u16.to_be_bytes());
+        d.extend(b"X.509");
+        d.extend((cert.len() as u32).to_be_bytes());
+        d.extend(cert);
+    }
+    d.extend([0u8; 20]); // integrity digest (not checked by strata)
+    d
+}
+
+#[test]
+fn truststores_of_public_certificates_are_not_keystores() {
+    let dir = tmp();
+    let d = dir.path();
+    tool(
+        d,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=FAKE strata test CA",
+        ],
+    );
+    tool(d, "openssl", &["x509", "-in", "c.pem", "-outform", "DER", "-out", "c.der"]);
+    tool(
+        d,
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-nokeys",
+            "-in",
+            "c.pem",
+            "-out",
+            "trust.p12",
+            "-passout",
+            "pass:FAKE-pass",
+        ],
+    );
+    tool(
+        d,
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "c.pem",
+            "-inkey",
+            "k.pem",
+            "-out",
+            "key.p12",
+            "-passout",
+            "pass:FAKE-pass",
+        ],
+    );
+    let cert = std::fs::read(d.join("c.der")).unwrap();
+    let read = |name: &str| std::fs::read(d.join(name)).unwrap();
+    let mut entries = vec![
+        Entry::file("etc/ssl/certs/java/cacerts", jks(&[2, 2, 2], &cert)),
+        Entry::file("srv/tls/truststore.p12", read("trust.p12")),
+        Entry::file("srv/tls/server.p12", read("key.p12")),
+        Entry::file("srv/tls/server.jks", jks(&[2, 1], &cert)),
+    ];
+    let keytool = has_tool("keytool");
+    if keytool {
+        // The JRE's own tool: a truststore in both formats, and a key pair store.
+        for (store, kind) in [("kt-trust.jks", "JKS"), ("kt-trust.p12", "PKCS12")] {
+            tool(
+                d,
+                "keytool",
+                &[
+                    "-importcert",
+                    "-noprompt",
+                    "-alias",
+                    "fake-ca",
+                    "-file",
+                    "c.pem",
+                    "-keystore",
+                    store,
+                    "-storetype",
+                    kind,
+                    "-storepass",
+                    "FAKE-pass",
+                ],
+            );
+        }
+        tool(
+            d,
+            "keytool",
+            &[
+                "-genkeypair",
+                "-alias",
+                "fake",
+                "-keyalg",
+                "EC",
+                "-dname",
+                "CN=FAKE",
+                "-keystore",
+                "kt-key.jks",
+                "-storetype",
+                "JKS",
+                "-storepass",
+                "FAKE-pass",
+                "-keypass",
+                "FAKE-pass",
+            ],
+        );
+        entries.push(Entry::file("usr/lib/jvm/fake/lib/security/cacerts", read("kt-trust.jks")));
+        entries.push(Entry::file("srv/tls/kt-trust.p12", read("kt-trust.p12")));
+        entries.push(Entry::file("srv/tls/kt-key.jks", read("kt-key.jks")));
+    } else {
+        eprintln!("keytool not installed: only openssl-made and generated stores are checked");
+    }
+    let json = scan_entries(entries);
+    let keystore_at = |p: &str| at(&json, p).iter().any(|(rule, ..)| rule == "file-keystore");
+    for p in ["/etc/ssl/certs/java/cacerts", "/srv/tls/truststore.p12"] {
+        assert!(!keystore_at(p), "{p}: certificates only");
+    }
+    for p in ["/srv/tls/server.p12", "/srv/tls/server.jks"] {
+        assert!(keystore_at(p), "{p}: holds a private key entry");
+    }
+    if keytool {
+        assert!(!keystore_at("/usr/lib/jvm/fake/lib/security/cacerts"));
+        assert!(!keystore_at("/srv/tls/kt-trust.p12"));
+        assert!(keystore_at("/srv/tls/kt-key.jks"));
+    }
+}
+
+/// A classic GitHub token with a valid checksum.
+fn ghp(tag: &str) -> String {
+    ig::checksummed_token("ghp_", &format!("FAKE{tag}Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1")[..30])
+}
+
+#[test]
+fn third_party_code_is_recognised_from_package_metadata_anywhere() {
+    let vendored = ghp("VENDOREDSDK");
+    let renamed = ghp("RENAMEDIMPORT");
+    let own = ghp("APPOWN");
+    let record = "fakesdk/__init__.py,sha256=x,10\nfakesdk/creds.py,sha256=y,20\n\
+                  fakesdk-1.2.0.dist-info/RECORD,,\n../../bin/fakesdk,sha256=z,5\n";
+    let json = scan_layers(vec![
+        Layer::new(
+            "COPY pylibs /app/pylibs",
+            vec![
+                Entry::file("app/pylibs/fakesdk/creds.py", format!("TOKEN = \"{vendored}\"\n")),
+                Entry::file("app/pylibs/fakesdk-1.2.0.dist-info/RECORD", record),
+                Entry::file("app/pylibs/fakesdk-1.2.0.dist-info/METADATA", "Name: fakesdk\n"),
+            ],
+        ),
+        Layer::new(
+            "RUN pip install --target /opt/libs python-fakeutil",
+            vec![
+                Entry::file("opt/libs/fakeutil/auth.py", format!("TOKEN = \"{renamed}\"\n")),
+                // The import name differs from the project name: only top_level.txt knows.
+                Entry::file("opt/libs/python_fakeutil-2.0.egg-info/top_level.txt", "fakeutil\n"),
+            ],
+        ),
+        Layer::new(
+            "COPY . /app",
+            vec![Entry::file("app/settings.py", format!("GITHUB_TOKEN = \"{own}\"\n"))],
+        ),
+    ]);
+    for path in ["/app/pylibs/fakesdk/creds.py", "/opt/libs/fakeutil/auth.py"] {
+        let found = at(&json, path);
+        assert_eq!(found.len(), 1, "{path}: {found:?}");
+        let (rule, sev, rule_sev, ctx) = &found[0];
+        assert_eq!(rule, "github-pat-classic");
+        assert_eq!((sev.as_str(), rule_sev.as_str()), ("info", "critical"), "{path}");
+        assert_eq!(ctx, "third-party package", "{path}");
+    }
+    let found = at(&json, "/app/settings.py");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].1.as_str(), &found[0].3), ("critical", &Value::Null));
+}
+
+#[test]
+fn sdk_model_and_example_data_is_documentation() {
+    // Shaped like botocore's data/<service>/<version>/examples-1.json: a documented
+    // request whose sample values look like credentials.
+    let examples = r#"{"version": "1.0", "examples": {"CreateSecret": [{"input": {
+  "Name": "MyTestDatabaseSecret",
+  "SecretString": "{\"username\":\"david\",\"password\":\"Qm8vT2kWz9Lr4Xp7\"}",
+  "ClientRequestToken": "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1"},
+  "output": {"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTestDatabaseSecret-a1b2c3"},
+  "description": "The following example shows how to create a secret.",
+  "id": "to-create-a-basic-secret-1523996473658"}]}}
+"#;
+    let api_key = "x-api-key: \"Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Bg0T\"\n";
+    let json = scan_entries(vec![
+        Entry::file("app/pylibs/botocore/data/secretsmanager/2017-10-17/examples-1.json", examples),
+        Entry::file("srv/sdk/apis/secretsmanager-2017-10-17.examples.json", examples),
+        Entry::file("srv/sdk/data/apigateway/2015-07-09/service-2.json", api_key),
+        // The same text in the application's own config is reported at rule severity.
+        Entry::file("srv/app/config/secrets.json", examples),
+        Entry::file("srv/app/config/gateway.yaml", api_key),
+    ]);
+    for path in [
+        "/app/pylibs/botocore/data/secretsmanager/2017-10-17/examples-1.json",
+        "/srv/sdk/apis/secretsmanager-2017-10-17.examples.json",
+        "/srv/sdk/data/apigateway/2015-07-09/service-2.json",
+    ] {
+        let found = at(&json, path);
+        assert!(!found.is_empty(), "{path}: still reported, at info");
+        for (rule, sev, _, ctx) in found {
+            assert_eq!(
+                (sev.as_str(), ctx.as_str()),
+                ("info", Some("documentation")),
+                "{path} {rule}"
+            );
+        }
+    }
+    for path in ["/srv/app/config/secrets.json", "/srv/app/config/gateway.yaml"] {
+        let found = at(&json, path);
+        assert!(
+            found
+                .iter()
+                .any(|(_, sev, rule_sev, ctx)| sev == rule_sev && sev != "info" && ctx.is_null()),
+            "{path}: {found:?}"
+        );
+    }
+}
