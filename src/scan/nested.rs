@@ -9,7 +9,7 @@
 use std::io::{self, BufReader, Read, Seek};
 
 use super::content::{ContentScanner, FileHit};
-use super::stream::{BUFFER, fill};
+use super::stream::fill;
 use crate::image::compression::looks_like_tar;
 
 /// An archive format recognised by magic bytes.
@@ -157,8 +157,21 @@ fn scan_tar(
     depth: usize,
     reader: &mut dyn Read,
 ) -> Partial {
+    let mut scratch = cs.take_buffer();
+    let result = scan_tar_members(cs, path, inner, depth, reader, &mut scratch);
+    cs.give_buffer(scratch);
+    result
+}
+
+fn scan_tar_members(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+    scratch: &mut Vec<u8>,
+) -> Partial {
     let mut hits = Vec::new();
-    let mut scratch = Vec::with_capacity(BUFFER);
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(e) => e,
@@ -181,7 +194,7 @@ fn scan_tar(
         }
         let name = crate::image::path::decode_name(&entry.path_bytes());
         let name = join(inner, "!", name.trim_start_matches("./"));
-        match scan_budgeted(cs, path, &name, depth, &mut entry, &mut scratch) {
+        match scan_budgeted(cs, path, &name, depth, &mut entry, scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
@@ -200,10 +213,13 @@ fn scan_gzip(
     let decoder = flate2::read::MultiGzDecoder::new(&mut compressed);
     let mut budget = cs.budget;
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
-    let mut scratch = vec![0; BUFFER];
+    let mut scratch = cs.take_buffer();
     let filled = match fill(&mut limited, &mut scratch) {
         Ok(n) => n,
-        Err(e) => return Err((Vec::new(), e)),
+        Err(e) => {
+            cs.give_buffer(scratch);
+            return Err((Vec::new(), e));
+        }
     };
     let eof = filled < scratch.len();
     // The member name: the file (or inner member) without its .gz suffix.
@@ -222,6 +238,7 @@ fn scan_gzip(
     };
     drop(limited);
     cs.budget = budget;
+    cs.give_buffer(scratch);
     result
 }
 
@@ -262,12 +279,25 @@ fn scan_zip_archive<R: Read + Seek>(
     depth: usize,
     reader: R,
 ) -> Partial {
+    let mut scratch = cs.take_buffer();
+    let result = scan_zip_members(cs, path, inner, depth, reader, &mut scratch);
+    cs.give_buffer(scratch);
+    result
+}
+
+fn scan_zip_members<R: Read + Seek>(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: R,
+    scratch: &mut Vec<u8>,
+) -> Partial {
     let mut hits = Vec::new();
     let mut zip = match zip::ZipArchive::new(reader) {
         Ok(z) => z,
         Err(e) => return Err((hits, io::Error::other(e))),
     };
-    let mut scratch = Vec::with_capacity(BUFFER);
     for i in 0..zip.len().min(cs.limits.max_entries) {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
@@ -294,7 +324,7 @@ fn scan_zip_archive<R: Read + Seek>(
             ));
             continue;
         }
-        match scan_budgeted(cs, path, &name, depth, &mut member, &mut scratch) {
+        match scan_budgeted(cs, path, &name, depth, &mut member, scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }

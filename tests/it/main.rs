@@ -27,6 +27,7 @@ mod real_tools;
 mod redaction;
 mod registry;
 mod reports;
+mod threads;
 mod util;
 mod verify;
 mod whiteouts;
