@@ -36,7 +36,7 @@ use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

@@ -146,6 +146,7 @@ pub fn scan_layer_blob(
                 hits.extend(w.hits);
                 notes.extend(w.notes);
                 unread.extend(w.unread);
+                roots.extend(&w.packages);
                 capped += w.capped;
                 over_run += w.over_run;
             }
@@ -165,6 +166,7 @@ pub fn scan_layer_blob(
         (&a.0, a.1, a.2.hit.offset, a.2.hit.rule).cmp(&(&b.0, b.1, b.2.hit.offset, b.2.hit.rule))
     });
     capped += cs.capped;
+    roots.extend(&cs.packages);
     scanner.suppressed.over_file_budget.fetch_add(capped, Ordering::Relaxed);
     // The run budget, applied per layer (and per worker) already, so that one layer
     // cannot hold more than that in memory.
@@ -230,6 +232,8 @@ struct WorkerOut {
     capped: u64,
     /// Dropped by the run budget.
     over_run: u64,
+    /// Package roots proven inside archives.
+    packages: PackageRoots,
 }
 
 type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
@@ -251,7 +255,14 @@ fn scan_jobs(scanner: &Scanner, limits: Limits, rx: &JobQueue) -> WorkerOut {
             over_run += keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
         }
     }
-    WorkerOut { hits, notes: cs.notes, unread: cs.unread, capped: cs.capped, over_run }
+    WorkerOut {
+        hits,
+        notes: cs.notes,
+        unread: cs.unread,
+        capped: cs.capped,
+        over_run,
+        packages: cs.packages,
+    }
 }
 
 /// How many scan workers each layer still to scan gets: layers that hold
