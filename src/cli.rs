@@ -11,8 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Severity, Status};
-use crate::image::{self, Image, PlatformFilter};
+use crate::image::{Image, PlatformFilter};
+use crate::registry::{Registries, Settings as RegistrySettings};
 use crate::report::Format;
+use crate::session::target::open as open_target;
 use crate::timeline;
 
 /// Exit codes, in one place.
@@ -343,7 +345,7 @@ fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn layers(args: LayersArgs) -> Result<Exit> {
-    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
+    let registries = Registries::new(RegistrySettings { insecure: args.insecure });
     // Instructions can carry build-arg secrets: redact what the detectors find.
     let scanner = match args.show_secrets {
         true => None,
@@ -353,8 +355,8 @@ fn layers(args: LayersArgs) -> Result<Exit> {
     if let Some(s) = &scanner {
         diag = diag.with_scrubber(scrubber(s));
     }
-    let mut images =
-        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
+    let mut images = open_target(&args.target, args.platform.as_ref(), None, &registries, &diag)
+        .map_err(|e| scrubbed(&diag, e))?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;
@@ -397,7 +399,7 @@ fn layers(args: LayersArgs) -> Result<Exit> {
 }
 
 fn extract(args: ExtractArgs) -> Result<Exit> {
-    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
+    let registries = Registries::new(RegistrySettings { insecure: args.insecure });
     // The file goes to the output on purpose; messages about the image are scrubbed.
     let scanner = Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?);
     let diag = Diagnostics::new(true).with_scrubber(scrubber(&scanner));
@@ -405,8 +407,8 @@ fn extract(args: ExtractArgs) -> Result<Exit> {
     if let Some(path) = &args.output {
         crate::extract::check_destination(path)?;
     }
-    let images =
-        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
+    let images = open_target(&args.target, args.platform.as_ref(), None, &registries, &diag)
+        .map_err(|e| scrubbed(&diag, e))?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {
@@ -535,6 +537,7 @@ fn scan(args: ScanArgs) -> Result<Exit> {
             insecure: args.insecure,
             storage_root: args.storage_root.clone(),
         },
+        registries: Registries::new(RegistrySettings { insecure: args.insecure }),
         k8s: match &args.k8s_pods {
             Some(pods) => Some((
                 crate::sources::k8s::inventory(pods)?,
@@ -546,13 +549,18 @@ fn scan(args: ScanArgs) -> Result<Exit> {
             None => None,
         },
     };
-    crate::registry::configure(crate::registry::Settings { insecure: args.insecure });
     let sweep = match (args.all_tags, args.catalog) {
         (true, _) => crate::registry::sweep::Sweep::AllTags,
         (_, true) => crate::registry::sweep::Sweep::Catalog,
         _ => crate::registry::sweep::Sweep::Targets,
     };
-    let targets = crate::registry::sweep::expand(&args.targets, sweep, args.shard.as_ref(), &diag)?;
+    let targets = crate::registry::sweep::expand(
+        &args.targets,
+        sweep,
+        args.shard.as_ref(),
+        &options.registries,
+        &diag,
+    )?;
     // A sweep of an empty registry, or a shard that gets no image, is rightly empty:
     // only then is a report without images clean.
     let empty_inventory = options.k8s.as_ref().is_some_and(|(inv, _)| inv.images.is_empty());
@@ -673,7 +681,7 @@ fn signatures(args: SignaturesArgs) -> Result<Exit> {
                 .map(|s| s.syntax.id.clone())
                 .collect();
             let scanner = crate::scan::Scanner::new(signatures)?;
-            let problems = crate::signatures::check_examples(&scanner, &checked);
+            let problems = crate::scan::examples::check_examples(&scanner, &checked);
             for p in &problems {
                 writeln!(out, "FAIL {p}")?;
             }

@@ -2,6 +2,9 @@
 //! place, and nothing about rules or tar. Raw secret bytes live in
 //! [`Secret`], whose `Debug` never prints them.
 
+pub mod context;
+pub mod verification;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -227,7 +230,7 @@ pub struct Finding {
     /// What an offline validator confirmed, if one ran.
     pub validation: Option<String>,
     /// Documentation, test or third-party path: severity is capped at info.
-    pub context: Option<crate::scan::context::PathContext>,
+    pub context: Option<context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
     /// Decodings applied to reach the secret (`["base64"]`,
@@ -236,7 +239,7 @@ pub struct Finding {
     /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
     pub workloads: Vec<Workload>,
     /// The live check's outcome (`--verify` only).
-    pub verification: Option<crate::verify::Verification>,
+    pub verification: Option<verification::Verification>,
 }
 
 impl Finding {

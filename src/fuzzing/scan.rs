@@ -60,6 +60,7 @@ pub fn scan_archive(data: &[u8], scanner: &Scanner) {
         verify_diff_ids: true,
         cache_dir: None,
         sources: Default::default(),
+        registries: Default::default(),
         k8s: None,
     };
     let diag = Diagnostics::new(false);
