@@ -308,5 +308,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         decoding: hit.decoding,
         workloads: Vec::new(),
         verification: None,
+        material: hit.material,
     }
 }

@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use super::kept::Kept;
 use crate::scan::Scanner;
 use crate::scan::content::{ContentScanner, Limits};
+use crate::scan::packages::PackageRoots;
 use crate::scan::stream::{BUFFER, fill};
 
 /// Most files in one batch (bounds the bookkeeping of a batch of tiny files).
@@ -240,6 +241,8 @@ pub struct LayerOut {
     pub unread: Vec<String>,
     /// Hits dropped by the per-file budget.
     pub capped: u64,
+    /// Package roots proven inside archives the worker scanned.
+    pub packages: PackageRoots,
 }
 
 /// A scan worker: takes jobs until every walker is done; returns what it
@@ -264,6 +267,7 @@ pub fn work(
             notes: Vec::new(),
             unread: Vec::new(),
             capped: 0,
+            packages: PackageRoots::default(),
         });
         match work {
             Work::Files { data, files } => {
@@ -289,6 +293,7 @@ pub fn work(
         o.notes.append(&mut cs.notes);
         o.unread.append(&mut cs.unread);
         o.capped += std::mem::take(&mut cs.capped);
+        o.packages.extend(&std::mem::take(&mut cs.packages));
     }
     out
 }

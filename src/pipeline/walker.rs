@@ -108,6 +108,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     unread.append(&mut cs.unread);
     bar.finish();
     run.progress.layer_done();
+    roots.extend(&cs.packages);
     Walked { summary, err, kept, roots, notes: cs.notes, unread, capped: cs.capped }
 }
 
@@ -121,9 +122,10 @@ pub(super) fn finish(
     outs: Vec<LayerOut>,
     run: &Options<'_>,
 ) -> LayerScan {
-    let Walked { summary, err, mut kept, roots, mut notes, mut unread, mut capped } = walked;
+    let Walked { summary, err, mut kept, mut roots, mut notes, mut unread, mut capped } = walked;
     for o in outs {
         kept.merge(o.kept);
+        roots.extend(&o.packages);
         notes.extend(o.notes);
         unread.extend(o.unread);
         capped += o.capped;

@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
+use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -104,6 +105,9 @@ pub struct ContentScanner<'s> {
     /// expansion budget, ratio), each naming the file and the limit: the
     /// layer's scan is incomplete.
     pub unread: Vec<String>,
+    /// Archives found to be third-party packages (npm tarballs, wheels,
+    /// library jars), and the jars an application jar's manifest depends on.
+    pub packages: PackageRoots,
     first_file_rule: usize,
     /// Window buffers kept for reuse, so no buffer is zeroed per file or member.
     buffers: Vec<Vec<u8>>,
@@ -121,6 +125,7 @@ impl<'s> ContentScanner<'s> {
             notes: Vec::new(),
             capped: 0,
             unread: Vec::new(),
+            packages: PackageRoots::default(),
             first_file_rule,
             buffers: Vec::new(),
         }

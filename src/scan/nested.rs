@@ -9,6 +9,7 @@
 use std::io::{self, BufReader, Read, Seek};
 
 use super::content::{ContentScanner, FileHit};
+use super::packages::{archive, java};
 use super::stream::fill;
 use crate::image::compression::looks_like_tar;
 
@@ -193,6 +194,9 @@ fn scan_tar_members(
             continue;
         }
         let name = crate::image::path::decode_name(&entry.path_bytes());
+        if archive::marks_package(&name) {
+            cs.packages.insert(archive::level(path, inner));
+        }
         let name = join(inner, "!", name.trim_start_matches("./"));
         match scan_budgeted(cs, path, &name, depth, &mut entry, scratch) {
             Ok(h) => hits.extend(h),
@@ -298,6 +302,7 @@ fn scan_zip_members<R: Read + Seek>(
         Ok(z) => z,
         Err(e) => return Err((hits, io::Error::other(e))),
     };
+    mark_package(cs, &mut zip, path, inner);
     for i in 0..zip.len().min(cs.limits.max_entries) {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
@@ -337,4 +342,42 @@ fn scan_zip_members<R: Read + Seek>(
         ));
     }
     Ok(hits)
+}
+
+/// Records the zip as a package root when its members say it is one (a
+/// wheel, an npm tarball's zip twin, a library jar), and, for a top-level
+/// application jar, the dependencies its manifest's `Class-Path` names.
+fn mark_package<R: Read + Seek>(
+    cs: &mut ContentScanner<'_>,
+    zip: &mut zip::ZipArchive<R>,
+    path: &str,
+    inner: Option<&str>,
+) {
+    let names: Vec<String> = zip
+        .file_names()
+        .take(cs.limits.max_entries)
+        .filter_map(|n| n.ok().map(std::borrow::Cow::into_owned))
+        .collect();
+    if names.iter().any(|n| archive::marks_package(n)) {
+        cs.packages.insert(archive::level(path, inner));
+        return;
+    }
+    let has_manifest = names.iter().any(|n| n == "META-INF/MANIFEST.MF");
+    let pom = names.iter().any(|n| n.starts_with("META-INF/maven/"));
+    if !has_manifest && !pom {
+        return;
+    }
+    let manifest = has_manifest
+        .then(|| {
+            let member = zip.by_name("META-INF/MANIFEST.MF").ok()?;
+            let mut bytes = Vec::new();
+            member.take(java::MAX_MANIFEST).read_to_end(&mut bytes).ok()?;
+            Some(java::parse_manifest(&bytes))
+        })
+        .flatten();
+    if java::is_library(names.iter().map(String::as_str), manifest.as_ref()) {
+        cs.packages.insert(archive::level(path, inner));
+    } else if let (Some(m), None) = (&manifest, inner) {
+        java::class_path_roots(path, m, &mut cs.packages);
+    }
 }

@@ -22,6 +22,7 @@ mod git_history;
 mod hostile;
 mod incident_reports;
 mod noise;
+mod packages;
 mod providers;
 mod real_tools;
 mod redaction;
