@@ -150,8 +150,8 @@ pub struct ScanArgs {
     /// registries may always use plain HTTP), and a non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
-    /// Where `containers-storage:` targets live (default: ~/.local/share/containers/storage
-    /// when it exists and strata is not root, else /var/lib/containers/storage).
+    /// Where `containers-storage:` targets live (default: the graph root Podman would use, from
+    /// storage.conf, else ~/.local/share/containers/storage rootless, /var/lib/containers/storage as root).
     #[arg(long, value_name = "DIR")]
     pub storage_root: Option<PathBuf>,
     /// Scan every image that the pods in FILE (`kubectl get pods -A -o json`) run, once per

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod path;
 pub mod save_stream;
 pub mod source;
+pub mod storage_conf;
 pub mod store;
 pub mod tar_split;
 pub mod tarstream;

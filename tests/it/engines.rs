@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::util::*;
 
 /// Fails (never skips) when a tool these tests need is missing.
-fn need(tool: &str) -> PathBuf {
+pub(crate) fn need(tool: &str) -> PathBuf {
     std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|p| p.is_file()))
         .unwrap_or_else(|| {
@@ -34,7 +34,7 @@ fn need(tool: &str) -> PathBuf {
         })
 }
 
-fn check(o: Output, what: &str) -> String {
+pub(crate) fn check(o: Output, what: &str) -> String {
     assert!(
         o.status.success(),
         "{what} failed: {}\n{}",
@@ -46,7 +46,7 @@ fn check(o: Output, what: &str) -> String {
 
 /// A busybox root filesystem (a static busybox and its applet links) as a
 /// tar, to import as the base image: no network needed.
-fn busybox_rootfs(dir: &Path) -> PathBuf {
+pub(crate) fn busybox_rootfs(dir: &Path) -> PathBuf {
     let busybox = need("busybox");
     let ldd = Command::new("ldd").arg(&busybox).output();
     assert!(
@@ -77,7 +77,7 @@ RUN rm /app/.env && rm -rf /opt/d && echo 'nothing here' > /app/over.conf
 CMD [\"/bin/sh\"]
 ";
 
-fn context_dir(dir: &Path, from: &str) -> PathBuf {
+pub(crate) fn context_dir(dir: &Path, from: &str) -> PathBuf {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), CONTAINERFILE.replace("base:1", from)).unwrap();
@@ -85,7 +85,7 @@ fn context_dir(dir: &Path, from: &str) -> PathBuf {
 }
 
 /// A JSON scan with the canary rule: (code, report, stderr).
-fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
+pub(crate) fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
     let rules = canary_rules();
     let o = cmd
         .args(["scan", "--format", "json", "-q", "--signatures", &rules])
@@ -100,7 +100,7 @@ fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
 
 /// Findings without the fields that name the target (and the image
 /// digest, which differs between an export and engine storage).
-fn comparable(json: &Value) -> Vec<Value> {
+pub(crate) fn comparable(json: &Value) -> Vec<Value> {
     json["findings"]
         .as_array()
         .unwrap()
@@ -115,7 +115,7 @@ fn comparable(json: &Value) -> Vec<Value> {
         .collect()
 }
 
-fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
+pub(crate) fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
     json["findings"]
         .as_array()
         .unwrap()
@@ -132,7 +132,7 @@ fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
         .collect()
 }
 
-fn messages(json: &Value, level: &str) -> Vec<String> {
+pub(crate) fn messages(json: &Value, level: &str) -> Vec<String> {
     json["diagnostics"]
         .as_array()
         .unwrap()
@@ -144,7 +144,7 @@ fn messages(json: &Value, level: &str) -> Vec<String> {
 
 /// What the build must leave, as seen by any correct source: the three
 /// canaries in layer 1, one deleted, one overwritten, one present.
-fn assert_build_findings(json: &Value, what: &str) {
+pub(crate) fn assert_build_findings(json: &Value, what: &str) {
     let statuses: BTreeSet<(String, u64, String)> =
         canaries(json).into_iter().map(|(_, p, l, s)| (p, l, s)).collect();
     let want: BTreeSet<(String, u64, String)> = [
@@ -421,7 +421,7 @@ fn docker_engine_sources() {
     assert!(messages(&json, "error").iter().any(|e| e.contains("not found")), "{json:#}");
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
