@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Severity, Status};
-use crate::image::{self, Image, PlatformFilter};
+use crate::image::{Image, PlatformFilter};
 use crate::report::Format;
 use crate::timeline;
 
@@ -229,7 +229,8 @@ pub enum TimelineFormat {
 /// `strata layers`.
 #[derive(Debug, clap::Args)]
 pub struct LayersArgs {
-    /// Image archive, OCI layout directory, or `-` for stdin.
+    /// Image archive, OCI layout directory, registry reference, `docker-daemon:IMAGE`,
+    /// `docker-container:ID`, `containers-storage:IMAGE`, or `-` for stdin.
     pub target: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TimelineFormat::Human)]
@@ -244,15 +245,20 @@ pub struct LayersArgs {
     /// are still checked); saves a second SHA-256 over every uncompressed byte.
     #[arg(long)]
     pub no_diff_id_check: bool,
-    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    /// Allow plain HTTP and unverified TLS certificates for a registry target, and a
+    /// non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: as for `scan`).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
 }
 
 /// `strata extract`.
 #[derive(Debug, clap::Args)]
 pub struct ExtractArgs {
-    /// Image archive, OCI layout directory, or `-` for stdin.
+    /// Image archive, OCI layout directory, registry reference, `docker-daemon:IMAGE`,
+    /// `docker-container:ID`, `containers-storage:IMAGE`, or `-` for stdin.
     pub target: String,
     /// 0-based layer index (as shown by `strata layers`).
     #[arg(long)]
@@ -268,9 +274,13 @@ pub struct ExtractArgs {
     /// Pick the image with this tag or manifest digest when the target holds several.
     #[arg(long)]
     pub image: Option<String>,
-    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    /// Allow plain HTTP and unverified TLS certificates for a registry target, and a
+    /// non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: as for `scan`).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
 }
 
 /// Parses argv, runs, and prints errors as `strata: error: …`.
@@ -353,8 +363,10 @@ fn layers(args: LayersArgs) -> Result<Exit> {
     if let Some(s) = &scanner {
         diag = diag.with_scrubber(scrubber(s));
     }
-    let mut images =
-        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
+    let sources =
+        crate::sources::SourceOptions { insecure: args.insecure, storage_root: args.storage_root };
+    let mut images = crate::sources::open(&args.target, args.platform.as_ref(), &sources, &diag)
+        .map_err(|e| scrubbed(&diag, e))?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;
@@ -405,8 +417,12 @@ fn extract(args: ExtractArgs) -> Result<Exit> {
     if let Some(path) = &args.output {
         crate::extract::check_destination(path)?;
     }
-    let images =
-        image::open(&args.target, args.platform.as_ref(), &diag).map_err(|e| scrubbed(&diag, e))?;
+    let sources = crate::sources::SourceOptions {
+        insecure: args.insecure,
+        storage_root: args.storage_root.clone(),
+    };
+    let images = crate::sources::open(&args.target, args.platform.as_ref(), &sources, &diag)
+        .map_err(|e| scrubbed(&diag, e))?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {

@@ -214,6 +214,25 @@ fn wait_for_socket(daemon: &mut Daemon, sock: &Path, log: &Path) {
     );
 }
 
+/// Waits for a loopback TCP port to accept connections, or the daemon to die.
+fn wait_for_tcp(daemon: &mut Daemon, port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!(
+                "{} exited ({status}) before serving:\n{}",
+                daemon.name,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} did not listen on port {port} in time", daemon.name);
+}
+
 /// A private dockerd. Fields drop in order: containers are removed by the
 /// test, the daemon stops, then its directory goes.
 struct Dockerd {
@@ -330,6 +349,19 @@ fn docker_engine_sources() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(comparable(&by_id), comparable(&saved));
 
+    // `layers` and `extract` read the daemon too: the same timeline as the archive, and
+    // the deleted file back, written only where asked.
+    assert_eq!(
+        layers_json(&mut d.strata(), "docker-daemon:app:1"),
+        layers_json(&mut strata(), archive.to_str().unwrap())
+    );
+    let out = work.path().join("recovered");
+    std::fs::create_dir(&out).unwrap();
+    let env = extract_to(&mut d.strata(), "docker-daemon:app:1", 1, "/app/.env", &out.join("env"));
+    assert_eq!(env, "token = CANARY_000000000001\n");
+    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["env"], "nothing but the output is written");
+
     // Clear errors: no such image, no daemon, a remote tcp host, no permission.
     let (code, json, _) = scan(&mut d.strata(), &["docker-daemon:nope:1"]);
     assert_eq!(code, 2);
@@ -415,10 +447,48 @@ fn docker_engine_sources() {
     for change in ["added /root/notes.txt", "deleted /app/kept", "changed /app"] {
         assert!(notes.iter().any(|n| n.ends_with(change)), "{change}: {notes:?}");
     }
+    // `layers` shows the writable layer on top; `extract` recovers from it and from below.
+    let timeline = layers_json(&mut d.strata(), &target);
+    assert_eq!(timeline.len(), 4);
+    assert_eq!(timeline[..3], layers_json(&mut strata(), archive.to_str().unwrap())[..]);
+    assert!(timeline[3]["created_by"].as_str().unwrap().contains("writable layer"));
+    assert_eq!(timeline[3]["files"]["deleted"], 1, "{timeline:#?}");
+    let notes = extract_to(&mut d.strata(), &target, 3, "/root/notes.txt", &out.join("notes"));
+    assert_eq!(notes, "stolen = CANARY_000000000004\n");
+    let kept = extract_to(&mut d.strata(), &target, 1, "/app/kept", &out.join("kept"));
+    assert_eq!(kept, "keep = CANARY_000000000003\n");
     drop(container);
     let (code, json, _) = scan(&mut d.strata(), &[&target]);
     assert_eq!(code, 2);
     assert!(messages(&json, "error").iter().any(|e| e.contains("not found")), "{json:#}");
+}
+
+/// `strata layers --format json`: the layers of the one image.
+pub(crate) fn layers_json(cmd: &mut Command, target: &str) -> Vec<Value> {
+    let o = cmd.args(["layers", "--format", "json", target]).output().unwrap();
+    let (code, out, err) = parts(&o);
+    assert_eq!(code, 0, "layers {target}: {err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["images"].as_array().unwrap().len(), 1, "{json:#}");
+    json["images"][0]["layers"].as_array().unwrap().clone()
+}
+
+/// `strata extract … -o out`: the recovered file's text.
+pub(crate) fn extract_to(
+    cmd: &mut Command,
+    target: &str,
+    layer: u32,
+    path: &str,
+    out: &Path,
+) -> String {
+    let o = cmd
+        .args(["extract", target, "--layer", &layer.to_string(), path, "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let (code, _, err) = parts(&o);
+    assert_eq!(code, 0, "extract {path} from {target}: {err}");
+    std::fs::read_to_string(out).unwrap()
 }
 
 pub(crate) fn is_root() -> bool {
@@ -511,7 +581,40 @@ fn containers_storage_and_podman_api() {
     );
     assert_eq!(code, 1, "{err}");
     assert_eq!(comparable(&json), comparable(&saved));
+    let podman_host = format!("unix://{}", sock.display());
+    assert_eq!(
+        layers_json(strata().env("DOCKER_HOST", &podman_host), "docker-daemon:localhost/app:1"),
+        layers_json(&mut strata(), archive.to_str().unwrap())
+    );
+    let env = extract_to(
+        strata().env("DOCKER_HOST", &podman_host),
+        "docker-daemon:localhost/app:1",
+        1,
+        "/app/.env",
+        &work.path().join("env"),
+    );
+    assert_eq!(env, "token = CANARY_000000000001\n");
     drop(service);
+
+    // DOCKER_HOST=tcp:// on loopback: the same API over TCP, no --insecure needed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = p
+        .cmd("podman")
+        .args(["system", "service", "--time=0"])
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("tcp.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut tcp = Daemon { child, name: "podman system service (tcp)" };
+    wait_for_tcp(&mut tcp, port, &work.path().join("tcp.log"));
+    let (code, json, err) = scan(
+        strata().env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}")),
+        &["docker-daemon:localhost/app:1"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(comparable(&json), comparable(&saved));
+    drop(tcp);
 
     // A layer whose files changed since it was stored cannot pass for the original.
     let layers: Value =
