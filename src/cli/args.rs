@@ -135,8 +135,8 @@ pub struct ScanArgs {
     /// registries may always use plain HTTP), and a non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
-    /// Where `containers-storage:` targets live (default: ~/.local/share/containers/storage
-    /// when it exists and strata is not root, else /var/lib/containers/storage).
+    /// Where `containers-storage:` targets live (default: the graph root Podman would use, from
+    /// storage.conf, else ~/.local/share/containers/storage rootless, /var/lib/containers/storage as root).
     #[arg(long, value_name = "DIR")]
     pub storage_root: Option<PathBuf>,
     /// Scan every image that the pods in FILE (`kubectl get pods -A -o json`) run, once per
@@ -214,7 +214,8 @@ pub enum TimelineFormat {
 /// `strata layers`.
 #[derive(Debug, clap::Args)]
 pub struct LayersArgs {
-    /// Image archive, OCI layout directory, or `-` for stdin.
+    /// Image archive, OCI layout directory, registry reference, `docker-daemon:IMAGE`,
+    /// `docker-container:ID`, `containers-storage:IMAGE`, or `-` for stdin.
     pub target: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TimelineFormat::Human)]
@@ -229,15 +230,20 @@ pub struct LayersArgs {
     /// are still checked); saves a second SHA-256 over every uncompressed byte.
     #[arg(long)]
     pub no_diff_id_check: bool,
-    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    /// Allow plain HTTP and unverified TLS certificates for a registry target, and a
+    /// non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: as for `scan`).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
 }
 
 /// `strata extract`.
 #[derive(Debug, clap::Args)]
 pub struct ExtractArgs {
-    /// Image archive, OCI layout directory, or `-` for stdin.
+    /// Image archive, OCI layout directory, registry reference, `docker-daemon:IMAGE`,
+    /// `docker-container:ID`, `containers-storage:IMAGE`, or `-` for stdin.
     pub target: String,
     /// 0-based layer index (as shown by `strata layers`).
     #[arg(long)]
@@ -253,9 +259,13 @@ pub struct ExtractArgs {
     /// Pick the image with this tag or manifest digest when the target holds several.
     #[arg(long)]
     pub image: Option<String>,
-    /// Allow plain HTTP and unverified TLS certificates for a registry target.
+    /// Allow plain HTTP and unverified TLS certificates for a registry target, and a
+    /// non-loopback tcp:// DOCKER_HOST.
     #[arg(long)]
     pub insecure: bool,
+    /// Where `containers-storage:` targets live (default: as for `scan`).
+    #[arg(long, value_name = "DIR")]
+    pub storage_root: Option<PathBuf>,
 }
 
 /// `--format` of `scan`: one value per [`Format`].

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::args::ExtractArgs;
-use super::{Exit, load_signatures, scrubbed, scrubber};
+use super::{Exit, load_signatures, open_images, scrubbed, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::image::Image;
 use crate::registry::{Registries, Settings as RegistrySettings};
-use crate::session::target::open as open_target;
 
 /// Runs `strata extract`.
 ///
@@ -26,8 +25,14 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
     if let Some(path) = &args.output {
         crate::extract::check_destination(path)?;
     }
-    let images = open_target(&args.target, args.platform.as_ref(), None, &registries, &diag)
-        .map_err(|e| scrubbed(&diag, e))?;
+    let images = open_images(
+        &args.target,
+        args.platform.as_ref(),
+        args.insecure,
+        args.storage_root.as_deref(),
+        &registries,
+        &diag,
+    )?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {

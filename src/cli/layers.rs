@@ -8,10 +8,9 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::args::{LayersArgs, TimelineFormat};
-use super::{Exit, load_signatures, scrubbed, scrubber};
+use super::{Exit, load_signatures, open_images, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::registry::{Registries, Settings as RegistrySettings};
-use crate::session::target::open as open_target;
 use crate::timeline;
 
 /// Runs `strata layers`.
@@ -29,8 +28,14 @@ pub(super) fn run(args: LayersArgs) -> Result<Exit> {
     if let Some(s) = &scanner {
         diag = diag.with_scrubber(scrubber(s));
     }
-    let mut images = open_target(&args.target, args.platform.as_ref(), None, &registries, &diag)
-        .map_err(|e| scrubbed(&diag, e))?;
+    let mut images = open_images(
+        &args.target,
+        args.platform.as_ref(),
+        args.insecure,
+        args.storage_root.as_deref(),
+        &registries,
+        &diag,
+    )?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;

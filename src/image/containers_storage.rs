@@ -12,12 +12,15 @@
 //! [`super::tar_split::Rebuild`], which checks it against the layer's
 //! recorded uncompressed digest.
 //!
+//! Without `--storage-root`, the root and driver are the ones
+//! containers/storage would use (`storage.conf`, rootless defaults under
+//! `$HOME`): see [`super::storage_conf`].
+//!
 //! The storage is read without taking its locks: scan images that no
 //! engine is removing at the same time.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,9 +37,6 @@ use crate::diagnostics::Diagnostics;
 
 /// The target prefix.
 pub const PREFIX: &str = "containers-storage:";
-
-/// Root storage when strata runs as root.
-pub const ROOT_STORAGE: &str = "/var/lib/containers/storage";
 
 /// Drivers whose layers are directories of plain files strata can read.
 const DRIVERS: [&str; 2] = ["overlay", "vfs"];
@@ -66,23 +66,6 @@ struct StoredLayer {
     diff_digest: Option<String>,
     #[serde(rename = "diff-size", default)]
     diff_size: Option<i64>,
-}
-
-/// The storage root to use: `--storage-root`, else rootless storage for a
-/// non-root user (`$XDG_DATA_HOME/containers/storage`, else
-/// `~/.local/share/containers/storage`), else [`ROOT_STORAGE`].
-pub fn default_root() -> PathBuf {
-    let is_root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
-    if !is_root {
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-        if let Some(d) = data {
-            return d.join("containers/storage");
-        }
-    }
-    PathBuf::from(ROOT_STORAGE)
 }
 
 /// The file name containers/storage gives a big-data item: the key itself
@@ -206,17 +189,37 @@ pub fn open(
     platform: Option<&PlatformFilter>,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
-    let root = root.map_or_else(default_root, Path::to_owned);
-    let drivers: Vec<&str> = DRIVERS
+    // The configured driver is read first; an explicit root still uses it, as
+    // `podman --root` does.
+    let (root, origin, driver) = match root {
+        Some(r) => {
+            let driver = super::storage_conf::current().ok().and_then(|d| d.driver);
+            (r.to_owned(), "--storage-root".to_owned(), driver)
+        }
+        None => {
+            let d = super::storage_conf::current()?;
+            (d.root, d.origin, d.driver)
+        }
+    };
+    let mut drivers: Vec<&str> = DRIVERS
         .iter()
         .copied()
         .filter(|d| root.join(format!("{d}-images/images.json")).is_file())
         .collect();
+    if let Some(configured) = driver.as_deref() {
+        drivers.sort_by_key(|d| *d != configured);
+    }
     if drivers.is_empty() {
+        let configured = match driver.as_deref() {
+            Some(d) if !DRIVERS.contains(&d) => {
+                format!("; the configured driver is {d}, which strata cannot read")
+            }
+            _ => String::new(),
+        };
         return Err(Error::Unrecognised {
             file: target.to_owned(),
             reason: format!(
-                "no containers storage at {} (no overlay-images/images.json or vfs-images/images.json; strata reads the overlay and vfs drivers; use --storage-root for another location)",
+                "no containers storage at {} (from {origin}: no overlay-images/images.json or vfs-images/images.json; strata reads the overlay and vfs drivers{configured}; use --storage-root for another location)",
                 root.display()
             ),
         });

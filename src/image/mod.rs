@@ -15,6 +15,7 @@ pub mod path;
 pub mod pipe;
 pub mod save_stream;
 pub mod source;
+pub mod storage_conf;
 pub mod store;
 pub mod tar_split;
 pub mod tarstream;

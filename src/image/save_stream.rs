@@ -132,6 +132,40 @@ pub fn read(
     Ok(Streamed { metadata, aliases, layers })
 }
 
+/// Reads a docker-save tar from `stream` until the regular-file member
+/// `wanted`, and copies that member's bytes to `out`. The rest of the
+/// stream is not read.
+///
+/// # Errors
+/// A broken stream, a failed write, or [`Error::MissingBlob`] when the
+/// stream ends without the member.
+pub fn copy_member(
+    stream: impl Read,
+    target: &str,
+    wanted: &str,
+    out: &mut dyn io::Write,
+) -> Result<u64, Error> {
+    let broken = |e: io::Error| Error::Invalid {
+        file: target.to_owned(),
+        what: "image export stream".into(),
+        reason: e.to_string(),
+    };
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(broken)? {
+        let mut entry = entry.map_err(broken)?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            continue;
+        }
+        let Ok(name) = normalize(&decode_name(&entry.path_bytes())) else { continue };
+        if name.trim_start_matches('/') == wanted {
+            return io::copy(&mut entry, out)
+                .map_err(|e| Error::io(&format!("{target}: {wanted}"), e));
+        }
+    }
+    Err(Error::MissingBlob { file: target.to_owned(), blob: wanted.to_owned() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +217,16 @@ mod tests {
         assert_eq!(streamed.metadata.get("aaa/VERSION"), Some(&b"1.0"[..]));
         assert!(streamed.metadata.get("manifest.json").is_some());
         assert_eq!(streamed.resolve("ccc/layer.tar"), "aaa/layer.tar");
+    }
+
+    #[test]
+    fn one_member_is_copied_out_of_the_stream() {
+        let outer = tar_of(&[("a/layer.tar", b"first"), ("b/layer.tar", b"second")], &[]);
+        let mut out = Vec::new();
+        assert_eq!(copy_member(outer.as_slice(), "t", "b/layer.tar", &mut out).unwrap(), 6);
+        assert_eq!(out, b"second");
+        let e = copy_member(outer.as_slice(), "t", "c/layer.tar", &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, Error::MissingBlob { .. }), "{e}");
     }
 
     #[test]

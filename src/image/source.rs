@@ -27,10 +27,10 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
         return open_file(&spooled.to_path_buf(), "<stdin>", Some(spooled), true);
     }
     if target.starts_with("docker-daemon:") || target.starts_with("docker-container:") {
-        // The engine export is scanned while it streams; only `scan` does that.
+        // Engines are read through their API by `sources`, never as a file.
         return Err(Error::Unrecognised {
             file: target.to_owned(),
-            reason: "engine exports are streamed and only `strata scan` reads them; for this command, `docker save` the image to a file first".into(),
+            reason: "an engine target is read through the engine's API (strata::sources::open), not as a blob store".into(),
         });
     }
     let path = Path::new(target);

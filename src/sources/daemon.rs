@@ -12,12 +12,11 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use sha2::{Digest as _, Sha256};
 
 use super::{Context, Error};
-use crate::docker::{Change, Engine, ImageInspect};
+use crate::docker::{Change, ContainerInspect, Engine, ImageInspect};
 use crate::finding::Finding;
 use crate::image::blob::MemorySource;
 use crate::image::save_stream::{self, Streamed};
@@ -26,13 +25,10 @@ use crate::image::{Image, Layer, layout};
 use crate::pipeline::{self, LayerScan};
 
 /// Media type of layers that arrive as plain tar.
-const TAR_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub(super) const TAR_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
 /// Container changes named one by one in the diagnostics; the rest are counted.
 const MAX_CHANGE_NOTES: usize = 200;
-
-/// Bytes per message between the container-layer writer and the scanner.
-const CHUNK: usize = 256 * 1024;
 
 /// A reader that hashes what passes through it.
 struct Hashing<'a> {
@@ -248,15 +244,8 @@ pub fn scan_container(
     let (mut image, mut pre) = images.remove(0);
     let mut changes = engine.container_changes(&container.id)?;
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    let count = |k: u8| changes.iter().filter(|c| c.kind == k).count();
+    let created_by = writable_layer_summary(&container, &changes);
     let short = &container.id[..container.id.len().min(12)];
-    let name = container.name.trim_start_matches('/');
-    let created_by = format!(
-        "container {short} ({name}) writable layer: {} added, {} changed, {} deleted",
-        count(1),
-        count(0),
-        count(2)
-    );
     for c in changes.iter().take(MAX_CHANGE_NOTES) {
         let verb = match c.kind {
             1 => "added",
@@ -280,14 +269,11 @@ pub fn scan_container(
         member: format!("container {short}"),
         verify_digest: false,
     });
-    let (tx, rx) = sync_channel::<Vec<u8>>(4);
+    let (out, mut reader) = super::pipe::pipe();
     let writer_engine = engine.clone();
     let container_id = container.id.clone();
-    let writer = std::thread::spawn(move || {
-        let out = ChanWriter { tx, buf: Vec::with_capacity(CHUNK) };
-        write_changes(&writer_engine, &container_id, &changes, out)
-    });
-    let mut reader = ChanReader { rx, chunk: Vec::new(), pos: 0 };
+    let writer =
+        std::thread::spawn(move || write_changes(&writer_engine, &container_id, &changes, out));
     let mut hashing = Hashing { inner: &mut reader, hasher: Sha256::new() };
     let top = &image.layers[index];
     let scan = scan_blob(&image, top, Box::new(&mut hashing), ctx);
@@ -306,9 +292,22 @@ pub fn scan_container(
     Ok(vec![(image, found)])
 }
 
+/// The `created_by` of a container's writable layer: what it changed.
+pub(super) fn writable_layer_summary(container: &ContainerInspect, changes: &[Change]) -> String {
+    let count = |k: u8| changes.iter().filter(|c| c.kind == k).count();
+    let short = &container.id[..container.id.len().min(12)];
+    let name = container.name.trim_start_matches('/');
+    format!(
+        "container {short} ({name}) writable layer: {} added, {} changed, {} deleted",
+        count(1),
+        count(0),
+        count(2)
+    )
+}
+
 /// Writes the container's changes as a layer tar: deletions as whiteouts,
 /// additions and modifications with their current content from `/archive`.
-fn write_changes(
+pub(super) fn write_changes(
     engine: &Engine,
     id: &str,
     changes: &[Change],
@@ -373,55 +372,4 @@ fn write_changes(
     b.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(|e| broken("finishing the writable layer", e))
-}
-
-/// The writing half of a bounded in-memory pipe.
-struct ChanWriter {
-    tx: SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChanWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .send(chunk)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the scanner stopped reading"))
-    }
-}
-
-/// The reading half: ends when the writer is dropped.
-struct ChanReader {
-    rx: Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChanReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }

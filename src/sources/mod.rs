@@ -7,12 +7,16 @@
 //! These sit above `pipeline` because a stream cannot be read twice: each
 //! layer is scanned while it passes by, before the metadata that places it
 //! in the image has arrived, and the image is assembled afterwards
-//! (see `docs/sources.md`). Sources that can seek (`containers-storage:`,
+//! (see `docs/sources.md`). For `layers` and `extract`, which read one
+//! layer at a time, [`export`] serves each layer from a fresh export.
+//! Sources that can seek (`containers-storage:`,
 //! archives, layouts, registries) stay in `image` behind its blob-source
 //! interface.
 
 pub mod daemon;
+pub mod export;
 pub mod k8s;
+pub mod pipe;
 
 use std::path::PathBuf;
 
@@ -75,6 +79,25 @@ pub enum Error {
 /// True when `target` is read by this module rather than `image::open`.
 pub fn is_streamed(target: &str) -> bool {
     target.starts_with(DOCKER_DAEMON) || target.starts_with(DOCKER_CONTAINER)
+}
+
+/// Opens a target's images for the commands that read layers one at a
+/// time (`layers`, `extract`): engine targets through [`export`], every
+/// other target through `image` (with `--storage-root` for
+/// `containers-storage:`).
+///
+/// # Errors
+/// When the target cannot be opened or its metadata is unusable.
+pub fn open(
+    target: &str,
+    platform: Option<&PlatformFilter>,
+    options: &SourceOptions,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, Error> {
+    if is_streamed(target) {
+        return export::open(target, options, platform, diag);
+    }
+    Ok(crate::image::open_with(target, platform, options.storage_root.as_deref(), diag)?)
 }
 
 /// Scans a streamed target: its images and their findings.

@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::util::*;
 
 /// Fails (never skips) when a tool these tests need is missing.
-fn need(tool: &str) -> PathBuf {
+pub(crate) fn need(tool: &str) -> PathBuf {
     std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|p| p.is_file()))
         .unwrap_or_else(|| {
@@ -34,7 +34,7 @@ fn need(tool: &str) -> PathBuf {
         })
 }
 
-fn check(o: Output, what: &str) -> String {
+pub(crate) fn check(o: Output, what: &str) -> String {
     assert!(
         o.status.success(),
         "{what} failed: {}\n{}",
@@ -46,7 +46,7 @@ fn check(o: Output, what: &str) -> String {
 
 /// A busybox root filesystem (a static busybox and its applet links) as a
 /// tar, to import as the base image: no network needed.
-fn busybox_rootfs(dir: &Path) -> PathBuf {
+pub(crate) fn busybox_rootfs(dir: &Path) -> PathBuf {
     let busybox = need("busybox");
     let ldd = Command::new("ldd").arg(&busybox).output();
     assert!(
@@ -77,7 +77,7 @@ RUN rm /app/.env && rm -rf /opt/d && echo 'nothing here' > /app/over.conf
 CMD [\"/bin/sh\"]
 ";
 
-fn context_dir(dir: &Path, from: &str) -> PathBuf {
+pub(crate) fn context_dir(dir: &Path, from: &str) -> PathBuf {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), CONTAINERFILE.replace("base:1", from)).unwrap();
@@ -85,7 +85,7 @@ fn context_dir(dir: &Path, from: &str) -> PathBuf {
 }
 
 /// A JSON scan with the canary rule: (code, report, stderr).
-fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
+pub(crate) fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
     let rules = canary_rules();
     let o = cmd
         .args(["scan", "--format", "json", "-q", "--signatures", &rules])
@@ -100,7 +100,7 @@ fn scan(cmd: &mut Command, args: &[&str]) -> (i32, Value, String) {
 
 /// Findings without the fields that name the target (and the image
 /// digest, which differs between an export and engine storage).
-fn comparable(json: &Value) -> Vec<Value> {
+pub(crate) fn comparable(json: &Value) -> Vec<Value> {
     json["findings"]
         .as_array()
         .unwrap()
@@ -115,7 +115,7 @@ fn comparable(json: &Value) -> Vec<Value> {
         .collect()
 }
 
-fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
+pub(crate) fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
     json["findings"]
         .as_array()
         .unwrap()
@@ -132,7 +132,7 @@ fn canaries(json: &Value) -> BTreeSet<(String, String, u64, String)> {
         .collect()
 }
 
-fn messages(json: &Value, level: &str) -> Vec<String> {
+pub(crate) fn messages(json: &Value, level: &str) -> Vec<String> {
     json["diagnostics"]
         .as_array()
         .unwrap()
@@ -144,7 +144,7 @@ fn messages(json: &Value, level: &str) -> Vec<String> {
 
 /// What the build must leave, as seen by any correct source: the three
 /// canaries in layer 1, one deleted, one overwritten, one present.
-fn assert_build_findings(json: &Value, what: &str) {
+pub(crate) fn assert_build_findings(json: &Value, what: &str) {
     let statuses: BTreeSet<(String, u64, String)> =
         canaries(json).into_iter().map(|(_, p, l, s)| (p, l, s)).collect();
     let want: BTreeSet<(String, u64, String)> = [
@@ -212,6 +212,25 @@ fn wait_for_socket(daemon: &mut Daemon, sock: &Path, log: &Path) {
         sock.display(),
         std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+/// Waits for a loopback TCP port to accept connections, or the daemon to die.
+fn wait_for_tcp(daemon: &mut Daemon, port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            panic!(
+                "{} exited ({status}) before serving:\n{}",
+                daemon.name,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} did not listen on port {port} in time", daemon.name);
 }
 
 /// A private dockerd. Fields drop in order: containers are removed by the
@@ -330,6 +349,19 @@ fn docker_engine_sources() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(comparable(&by_id), comparable(&saved));
 
+    // `layers` and `extract` read the daemon too: the same timeline as the archive, and
+    // the deleted file back, written only where asked.
+    assert_eq!(
+        layers_json(&mut d.strata(), "docker-daemon:app:1"),
+        layers_json(&mut strata(), archive.to_str().unwrap())
+    );
+    let out = work.path().join("recovered");
+    std::fs::create_dir(&out).unwrap();
+    let env = extract_to(&mut d.strata(), "docker-daemon:app:1", 1, "/app/.env", &out.join("env"));
+    assert_eq!(env, "token = CANARY_000000000001\n");
+    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["env"], "nothing but the output is written");
+
     // Clear errors: no such image, no daemon, a remote tcp host, no permission.
     let (code, json, _) = scan(&mut d.strata(), &["docker-daemon:nope:1"]);
     assert_eq!(code, 2);
@@ -415,13 +447,51 @@ fn docker_engine_sources() {
     for change in ["added /root/notes.txt", "deleted /app/kept", "changed /app"] {
         assert!(notes.iter().any(|n| n.ends_with(change)), "{change}: {notes:?}");
     }
+    // `layers` shows the writable layer on top; `extract` recovers from it and from below.
+    let timeline = layers_json(&mut d.strata(), &target);
+    assert_eq!(timeline.len(), 4);
+    assert_eq!(timeline[..3], layers_json(&mut strata(), archive.to_str().unwrap())[..]);
+    assert!(timeline[3]["created_by"].as_str().unwrap().contains("writable layer"));
+    assert_eq!(timeline[3]["files"]["deleted"], 1, "{timeline:#?}");
+    let notes = extract_to(&mut d.strata(), &target, 3, "/root/notes.txt", &out.join("notes"));
+    assert_eq!(notes, "stolen = CANARY_000000000004\n");
+    let kept = extract_to(&mut d.strata(), &target, 1, "/app/kept", &out.join("kept"));
+    assert_eq!(kept, "keep = CANARY_000000000003\n");
     drop(container);
     let (code, json, _) = scan(&mut d.strata(), &[&target]);
     assert_eq!(code, 2);
     assert!(messages(&json, "error").iter().any(|e| e.contains("not found")), "{json:#}");
 }
 
-fn is_root() -> bool {
+/// `strata layers --format json`: the layers of the one image.
+pub(crate) fn layers_json(cmd: &mut Command, target: &str) -> Vec<Value> {
+    let o = cmd.args(["layers", "--format", "json", target]).output().unwrap();
+    let (code, out, err) = parts(&o);
+    assert_eq!(code, 0, "layers {target}: {err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["images"].as_array().unwrap().len(), 1, "{json:#}");
+    json["images"][0]["layers"].as_array().unwrap().clone()
+}
+
+/// `strata extract … -o out`: the recovered file's text.
+pub(crate) fn extract_to(
+    cmd: &mut Command,
+    target: &str,
+    layer: u32,
+    path: &str,
+    out: &Path,
+) -> String {
+    let o = cmd
+        .args(["extract", target, "--layer", &layer.to_string(), path, "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    let (code, _, err) = parts(&o);
+    assert_eq!(code, 0, "extract {path} from {target}: {err}");
+    std::fs::read_to_string(out).unwrap()
+}
+
+pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
@@ -511,7 +581,40 @@ fn containers_storage_and_podman_api() {
     );
     assert_eq!(code, 1, "{err}");
     assert_eq!(comparable(&json), comparable(&saved));
+    let podman_host = format!("unix://{}", sock.display());
+    assert_eq!(
+        layers_json(strata().env("DOCKER_HOST", &podman_host), "docker-daemon:localhost/app:1"),
+        layers_json(&mut strata(), archive.to_str().unwrap())
+    );
+    let env = extract_to(
+        strata().env("DOCKER_HOST", &podman_host),
+        "docker-daemon:localhost/app:1",
+        1,
+        "/app/.env",
+        &work.path().join("env"),
+    );
+    assert_eq!(env, "token = CANARY_000000000001\n");
     drop(service);
+
+    // DOCKER_HOST=tcp:// on loopback: the same API over TCP, no --insecure needed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = p
+        .cmd("podman")
+        .args(["system", "service", "--time=0"])
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("tcp.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut tcp = Daemon { child, name: "podman system service (tcp)" };
+    wait_for_tcp(&mut tcp, port, &work.path().join("tcp.log"));
+    let (code, json, err) = scan(
+        strata().env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}")),
+        &["docker-daemon:localhost/app:1"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(comparable(&json), comparable(&saved));
+    drop(tcp);
 
     // A layer whose files changed since it was stored cannot pass for the original.
     let layers: Value =

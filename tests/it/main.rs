@@ -15,6 +15,7 @@ mod credential_classes;
 mod decoding;
 mod detection;
 mod engines;
+mod engines_storage;
 mod extract;
 mod formats;
 mod fuzz_regressions;
