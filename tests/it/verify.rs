@@ -511,10 +511,10 @@ fn every_provider_valid_invalid_ratelimit_error_and_timeout() {
     for (rule, why) in [
         ("gitlab-pat", "revoked or expired"),
         ("slack-bot-token", "token_revoked"),
-        ("stripe-secret-key-live", "401"),
+        ("stripe-secret-key-live", "api_key_expired"),
         ("datadog-api-key", "valid false"),
         ("cloudflare-api-token", "disabled"),
-        ("dropbox-long-lived-token", "401"),
+        ("dropbox-long-lived-token", "expired_access_token"),
         ("gcp-service-account-key", "disabled_client"),
     ] {
         let v = &verifications(&json, rule)[0];
