@@ -52,7 +52,7 @@ fn rescan_uses_cached_layers_and_gives_the_same_findings() {
     let (_, fresh, _) = scan_json(&v1, &[]);
     let (_, first, _) = scan_json(&v1, &["--cache-dir", c]);
     assert_eq!(findings(&first), findings(&fresh));
-    let entries = |d: &std::path::Path| std::fs::read_dir(d.join("layers-v3")).unwrap().count();
+    let entries = |d: &std::path::Path| std::fs::read_dir(d.join("layers-v4")).unwrap().count();
     assert_eq!(entries(&cache), 3);
     // Only the top layer changed: one new entry; the status of the base file still
     // comes from the (new) top layer's whiteout.
@@ -76,7 +76,7 @@ fn corrupt_entries_are_ignored_with_a_warning() {
     let c = cache.to_str().unwrap();
     let v1 = image(dir.path(), "one", "v1.tar");
     let (_, first, _) = scan_json(&v1, &["--cache-dir", c]);
-    for e in std::fs::read_dir(cache.join("layers-v3")).unwrap() {
+    for e in std::fs::read_dir(cache.join("layers-v4")).unwrap() {
         std::fs::write(e.unwrap().path(), b"{not json").unwrap();
     }
     let (code, again, err) = scan_json(&v1, &["--cache-dir", c]);
