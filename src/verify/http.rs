@@ -4,6 +4,8 @@
 use std::net::{IpAddr, ToSocketAddrs};
 
 use ureq::Agent;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::{Error, VerifyOptions};
 use crate::finding::Secret;
@@ -107,6 +109,39 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
     }
 }
 
+/// The resolver every connection uses: the addresses it returns are the ones ureq connects to,
+/// so checking them here leaves no gap between the check and the connection (a name that
+/// resolves to a public address for a pre-check and to a private one for the connection, DNS
+/// rebinding, is refused too). A proxy the user configured is reached as configured; in tests
+/// only loopback addresses are reachable.
+#[derive(Debug)]
+struct PublicOnly {
+    test: bool,
+}
+
+impl Resolver for PublicOnly {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let host = uri.host().unwrap_or_default();
+        if config.proxy().is_some_and(|p| p.host().eq_ignore_ascii_case(host)) {
+            return Ok(addrs);
+        }
+        let refused = |ip: IpAddr| if self.test { !ip.is_loopback() } else { is_forbidden(ip) };
+        if addrs.iter().any(|a| refused(a.ip())) {
+            return Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{host} resolves to a private or local address; refused"),
+            )));
+        }
+        Ok(addrs)
+    }
+}
+
 fn is_loopback_endpoint(endpoint: &str) -> bool {
     let Some(authority) = host_of(endpoint) else { return false };
     let host = match authority.rsplit_once(':') {
@@ -150,8 +185,9 @@ impl SafeClient {
         if opts.test_endpoint.is_some() {
             config = config.proxy(None);
         }
+        let resolver = PublicOnly { test: opts.test_endpoint.is_some() };
         Ok(SafeClient {
-            agent: Agent::new_with_config(config.build()),
+            agent: Agent::with_parts(config.build(), DefaultConnector::default(), resolver),
             allowed_hosts: opts.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             test_endpoint: opts.test_endpoint.clone(),
         })

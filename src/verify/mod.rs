@@ -6,18 +6,19 @@
 //! Safety (see [`http`]): only each provider's fixed HTTPS host; a host taken from the scanned
 //! data only with `--verify-host`; TLS always verified; no redirect followed; never a private,
 //! loopback or link-local address (tests use a loopback override that strata refuses for any
-//! other address); read-only requests; one try, a 429 is reported and never retried; per-provider
-//! pacing and a concurrency cap. The secret never appears in an error or a dry-run line.
+//! other address); read-only requests; one try, a 429 is reported, never retried, and stops
+//! further requests to that provider for the run (see [`schedule`]); one request at a time per
+//! provider, paced, and a concurrency cap across providers. The secret never appears in an error or a dry-run line.
 //!
 //! This module sits beside `report`: it takes findings and returns verifications; it knows nothing
 //! of images or rules beyond rule ids.
 
 pub mod http;
 pub mod providers;
+mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::finding::{Finding, Severity};
 use providers::{Credential, Provider};
@@ -181,7 +182,7 @@ pub fn verify(
         }
         return Ok(());
     }
-    let outcomes = run_jobs(&jobs, &client, opts);
+    let outcomes = schedule::run(&jobs, &client, opts);
     for (job, outcome) in jobs.iter().zip(outcomes) {
         for &i in &job.findings {
             if outcome.status == VerifyStatus::Valid {
@@ -193,65 +194,9 @@ pub fn verify(
     Ok(())
 }
 
-/// Runs the checks with at most `opts.concurrency` in flight and at least `opts.pacing`
-/// between two requests to one provider.
-fn run_jobs(jobs: &[Job], client: &http::SafeClient, opts: &VerifyOptions) -> Vec<Verification> {
-    let next = Mutex::new(0usize);
-    let last_call: Mutex<HashMap<&str, Instant>> = Mutex::new(HashMap::new());
-    let results: Mutex<Vec<Option<Verification>>> = Mutex::new(vec![None; jobs.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..opts.concurrency.clamp(1, 16).min(jobs.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = {
-                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
-                        let i = *n;
-                        *n += 1;
-                        i
-                    };
-                    let Some(job) = jobs.get(i) else { break };
-                    pace(&last_call, job.provider.name, opts.pacing);
-                    let v = check(job, client);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(v);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|v| {
-            v.unwrap_or_else(|| Verification {
-                status: VerifyStatus::Error,
-                provider: None,
-                identity: None,
-                reason: Some("check did not run".into()),
-                checked_at: now_utc(),
-            })
-        })
-        .collect()
-}
-
-/// Waits until `pacing` has passed since the last call to `provider`, then records this one.
-fn pace(last: &Mutex<HashMap<&str, Instant>>, provider: &'static str, pacing: Duration) {
-    loop {
-        let wait = {
-            let mut map = last.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            match map.get(provider) {
-                Some(t) if now.duration_since(*t) < pacing => pacing - now.duration_since(*t),
-                _ => {
-                    map.insert(provider, now);
-                    return;
-                }
-            }
-        };
-        std::thread::sleep(wait);
-    }
-}
-
-fn check(job: &Job, client: &http::SafeClient) -> Verification {
+/// One credential's check; `true` beside it when the provider's last answer was a 429, so the
+/// caller backs off from that provider.
+fn check(job: &Job, client: &http::SafeClient) -> (Verification, bool) {
     let provider = Some(job.provider.name.to_owned());
     let done = |status, identity: Option<String>, reason: Option<String>| Verification {
         status,
@@ -262,7 +207,7 @@ fn check(job: &Job, client: &http::SafeClient) -> Verification {
     };
     let mut request = match (job.provider.request)(&job.credential) {
         Ok(r) => r,
-        Err(why) => return done(VerifyStatus::Unverifiable, None, Some(why)),
+        Err(why) => return (done(VerifyStatus::Unverifiable, None, Some(why)), false),
     };
     // A provider may ask for one more request after an answer (another region, a token
     // service); each goes through the same client and host rules, and the last answer counts.
@@ -270,7 +215,7 @@ fn check(job: &Job, client: &http::SafeClient) -> Verification {
     loop {
         let resp = match client.send(&request, &job.credential) {
             Ok(resp) => resp,
-            Err(why) => return done(VerifyStatus::Error, None, Some(why)),
+            Err(why) => return (done(VerifyStatus::Error, None, Some(why)), false),
         };
         let next = job
             .provider
@@ -279,7 +224,7 @@ fn check(job: &Job, client: &http::SafeClient) -> Verification {
             .and_then(|follow| follow(&job.credential, &request, &resp));
         let Some(next) = next else {
             let o = providers::judge(job.provider, &job.credential, &resp);
-            return done(o.status, o.identity, o.reason);
+            return (done(o.status, o.identity, o.reason), resp.status == 429);
         };
         request = next;
         steps += 1;

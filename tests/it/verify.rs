@@ -511,10 +511,10 @@ fn every_provider_valid_invalid_ratelimit_error_and_timeout() {
     for (rule, why) in [
         ("gitlab-pat", "revoked or expired"),
         ("slack-bot-token", "token_revoked"),
-        ("stripe-secret-key-live", "401"),
+        ("stripe-secret-key-live", "api_key_expired"),
         ("datadog-api-key", "valid false"),
         ("cloudflare-api-token", "disabled"),
-        ("dropbox-long-lived-token", "401"),
+        ("dropbox-long-lived-token", "expired_access_token"),
         ("gcp-service-account-key", "disabled_client"),
     ] {
         let v = &verifications(&json, rule)[0];
@@ -522,13 +522,20 @@ fn every_provider_valid_invalid_ratelimit_error_and_timeout() {
         assert!(v["reason"].as_str().unwrap().contains(why), "{rule}: {v}");
     }
 
-    // 429: an error with Retry-After, and exactly one request per credential (no retry, no
-    // second region or step).
+    // 429: an error with Retry-After, never retried (no second region or step either), and the
+    // provider's other credentials are not sent: one request per provider.
     d.set("ratelimit", &[]);
     let (_, json, _) = scan(&d, &img, &host);
     expect_all(&d, &json, "error", "429");
     expect_all(&d, &json, "error", "retry after 30");
-    assert_eq!(d.requests().len(), distinct(), "a 429 is never retried");
+    let providers: BTreeSet<&str> = verified_rules().map(|(p, _, _)| p).collect();
+    assert_eq!(d.requests().len(), providers.len(), "{:#?}", per_route(&d));
+    let github: Vec<String> = verified_rules()
+        .filter(|(p, _, _)| *p == "github")
+        .map(|(_, r, _)| verifications(&json, r)[0]["reason"].as_str().unwrap().to_owned())
+        .collect();
+    let skipped = github.iter().filter(|r| r.starts_with("not sent: backing off from github"));
+    assert_eq!(skipped.count(), github.len() - 1, "{github:#?}");
 
     d.set("boom", &[]);
     let (_, json, _) = scan(&d, &img, &host);
@@ -662,6 +669,47 @@ fn expect_no_problem(d: &Double) {
     for r in d.requests() {
         assert!(r["problem"].is_null(), "contract problem: {r}");
     }
+}
+
+#[test]
+fn human_and_sarif_show_the_outcome() {
+    let d = Double::start();
+    let dir = tmp();
+    let img = image(&d, dir.path());
+    let secrets = secrets(&img);
+    let gh = secrets["github-pat-classic"].as_str();
+    d.set("invalid", &[(gh, "valid")]);
+
+    let o = d
+        .strata()
+        .args(["scan", "--no-cache", "--verify", "--color", "never"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let (_, out, err) = parts(&o);
+    assert_no_secret(&d, &out, &err);
+    assert!(out.contains("verified: VALID (octo-fake (scopes: repo, read:org))"), "{out}");
+    assert!(out.contains("verified: INVALID (stripe answered 401)"), "{out}");
+
+    let o = d
+        .strata()
+        .args(["scan", "--no-cache", "--verify", "--format", "sarif"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let (_, out, err) = parts(&o);
+    assert_no_secret(&d, &out, &err);
+    let sarif: Value = serde_json::from_str(&out).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let gh_results: Vec<&Value> =
+        results.iter().filter(|r| r["ruleId"] == "github-pat-classic").collect();
+    assert_eq!(gh_results.len(), 2);
+    for r in gh_results {
+        assert_eq!(r["properties"]["verification"]["status"], "valid", "{r}");
+        assert_eq!(r["level"], "error", "{r}");
+    }
+    let stripe = results.iter().find(|r| r["ruleId"] == "stripe-secret-key-live").unwrap();
+    assert_eq!(stripe["properties"]["verification"]["status"], "invalid", "{stripe}");
 }
 
 #[test]

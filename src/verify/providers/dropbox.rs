@@ -22,5 +22,13 @@ fn request(c: &Credential) -> Result<Request, String> {
 }
 
 fn read(_: &Credential, resp: &Response) -> Outcome {
+    // Dropbox names why it refused a token: `expired_access_token` (a short-lived token past its
+    // four hours) or `invalid_access_token` (revoked or never valid).
+    if resp.status == 401 {
+        let tag = resp.json().pointer("/error/.tag").and_then(|t| t.as_str()).map(str::to_owned);
+        if let Some(tag @ ("expired_access_token" | "invalid_access_token")) = tag.as_deref() {
+            return Outcome::invalid(format!("dropbox answered 401: {tag}"));
+        }
+    }
     valid_if_2xx(resp, &["/email", "/name/display_name"])
 }

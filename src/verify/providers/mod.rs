@@ -197,7 +197,12 @@ pub fn judge(p: &Provider, c: &Credential, resp: &Response) -> Outcome {
         403 if p.name == "stripe" && stripe::restricted_but_live(resp) => {
             Outcome::valid(Some("restricted key (no permission to read the account)".into()))
         }
-        401 => Outcome::invalid(format!("{} answered 401", p.name)),
+        // A provider that says why (expired, revoked) reads its own 401; any other reading of
+        // a 401 is still a rejection.
+        401 => match (p.read)(c, resp) {
+            o if o.status == VerifyStatus::Invalid => o,
+            _ => Outcome::invalid(format!("{} answered 401", p.name)),
+        },
         403 if FORBIDDEN_MEANS_REJECTED.contains(&p.name) => {
             Outcome::invalid(format!("{} answered 403", p.name))
         }

@@ -25,6 +25,14 @@ fn request(c: &Credential) -> Result<Request, String> {
 }
 
 fn read(_: &Credential, resp: &Response) -> Outcome {
+    // Stripe tells an expired (rolled) key apart from an unknown one by its error code.
+    if resp.status == 401
+        && resp.json().pointer("/error/code").and_then(|c| c.as_str()) == Some("api_key_expired")
+    {
+        return Outcome::invalid(
+            "stripe answered 401: api_key_expired (the key was rolled or expired)",
+        );
+    }
     valid_if_2xx(resp, &["/id", "/email"])
 }
 
