@@ -161,9 +161,22 @@ fn looks_structured(v: &[u8]) -> bool {
     let snake_identifier = s.contains('_')
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     let path = s.starts_with('/') || s.starts_with("./") || s.starts_with("../");
+    // `4.13+dfsg1-1+deb12u2_amd64.deb` (a package file name, after `passwd_1%3a`
+    // is percent-decoded in an apt log): a file name, not a value.
+    let file_name = s.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && FILE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
+    });
     let snake = s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
-    is_uuid || sri || dotted_identifier || snake_identifier || path || snake
+    is_uuid || sri || dotted_identifier || snake_identifier || path || snake || file_name
 }
+
+/// Extensions that make a value a file name (packages, archives, sources,
+/// configs, logs): what a key like `passwd_1` or `token_file` points at.
+const FILE_EXTENSIONS: &[&str] = &[
+    "deb", "rpm", "apk", "whl", "egg", "gem", "jar", "war", "nupkg", "tgz", "gz", "xz", "bz2",
+    "zst", "zip", "tar", "so", "dll", "exe", "py", "pyc", "js", "ts", "rb", "go", "java", "json",
+    "yaml", "yml", "toml", "xml", "txt", "log", "conf", "cfg", "ini", "md", "html", "sh",
+];
 
 #[cfg(test)]
 mod tests {
@@ -188,6 +201,8 @@ mod tests {
             "os.environ",
             "standard_b64encode",
             "base64.b64decode",
+            "4.13+dfsg1-1+deb12u2_amd64.deb",
+            "Kq7vX2mZ9pL4rT8w-1_amd64.deb",
         ];
         for v in no {
             assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");

@@ -5,7 +5,11 @@
 //! Every placeholder test carries the reason it is not a secret
 //! ([`placeholder`], [`placeholder_word`]); values set aside for either are
 //! counted in the report's summary (`placeholders`), like documented
-//! examples, so an auditor sees how much was dropped. The word filter
+//! examples, so an auditor sees how much was dropped. Stock words as the
+//! whole value (`password`, `admin123`) are placeholders for every rule;
+//! template words and hand-typed filler (`abcdefgh…`) only for contextual
+//! values, since a provider-format token is a token even when it looks made
+//! up. The word filter
 //! matches *whole* values (`changeme`, `password123`), or template words
 //! anywhere (`your_password_here`), never a common word inside a longer
 //! value: `Nonexistent-Vq8z` or `MyPassword!92kq` in a connection string
@@ -41,6 +45,54 @@ pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
         return Some("an angle-bracket placeholder (<password>)");
     }
     s.iter().all(|&b| b == first).then_some("one repeated character")
+}
+
+/// The longest value the hand-typed filler tests look at: fillers are typed
+/// by people; key blocks and long tokens are generated, and a chance run
+/// inside kilobytes of base64 must not drop a private key.
+const FILLER_MAX_LEN: usize = 256;
+
+/// Why `s` is filler typed by hand, if it is: a counting or alphabet run of
+/// eight or more (`12345678`, `abcdefgh`, `9876543210`), or a short unit
+/// repeated over most of the value (`abcdefabcdefabcdef12`). A generated token
+/// has either by chance with odds far below one in a billion per position
+/// (1/62^7 for a run of eight), so these are documentation fillers like
+/// `examplevalidkeyABCDEFGHIJ…`, not credentials. Applied, like template
+/// words, to contextual values only ([`placeholder_word`]): a value in a
+/// provider's exact format is reported even when it looks made up.
+pub fn hand_typed_filler(s: &[u8]) -> Option<&'static str> {
+    if s.len() > FILLER_MAX_LEN {
+        return None;
+    }
+    const RUN: usize = 8;
+    let same_class = |a: u8, b: u8| {
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            || (a.is_ascii_lowercase() && b.is_ascii_lowercase())
+            || (a.is_ascii_uppercase() && b.is_ascii_uppercase())
+    };
+    for step in [1i16, -1] {
+        let mut len = 1;
+        for w in s.windows(2) {
+            let follows = same_class(w[0], w[1]) && i16::from(w[1]) - i16::from(w[0]) == step;
+            len = if follows { len + 1 } else { 1 };
+            if len >= RUN {
+                return Some("a counting or alphabet run (12345678, abcdefgh)");
+            }
+        }
+    }
+    // A unit of two to eight characters repeated over at least 16 characters
+    // and three quarters of the value (`abcdefabcdef…abcdef12`). One repeated
+    // character is not enough: real formats have runs of `A` (Twitter bearer
+    // tokens, Dropbox long-lived tokens).
+    let need = 16.max(s.len() * 3 / 4);
+    let periodic = (2..=8).any(|p| {
+        let mut run = p;
+        (p..s.len()).any(|i| {
+            run = if s[i] == s[i - p] { run + 1 } else { p };
+            run >= need
+        })
+    });
+    periodic.then_some("a short pattern repeated (abcabcabc...)")
 }
 
 /// True when [`placeholder`] gives a reason.
@@ -107,15 +159,26 @@ const WHOLE_WORDS: &[(&str, &str)] = &[
     ("1234567890", "a stock weak password"),
 ];
 
-/// Why a contextual value is a placeholder word, if it is: a template word
-/// anywhere in it (`your_api_key`, `changeme123`), or a whole value that is
-/// a stock word (`password123`, `secret`, `none`).
+/// Why a contextual value is a placeholder, if it is: a template word
+/// anywhere in it (`your_api_key`, `changeme123`), a whole value that is a
+/// stock word (`password123`, `secret`, `none`), or hand-typed filler
+/// (`abcdefgh…`, `123456123456…`).
 pub fn placeholder_word(secret: &[u8]) -> Option<&'static str> {
     let lower = secret.to_ascii_lowercase();
     let has = |w: &str| lower.windows(w.len()).any(|x| x == w.as_bytes());
     if let Some((_, why)) = TEMPLATE_WORDS.iter().find(|(w, _)| has(w)) {
         return Some(why);
     }
+    stock_word(secret).or_else(|| hand_typed_filler(secret))
+}
+
+/// Why a value is, as a whole, a stock word (ignoring case and up to four
+/// trailing digits): `password`, `Password123`, `admin`, `none`. Safe for
+/// every rule: no provider's token is the word `password`, and a rule whose
+/// value class admits one (a Gradle block, a command-line flag) has matched
+/// a placeholder.
+pub fn stock_word(secret: &[u8]) -> Option<&'static str> {
+    let lower = secret.to_ascii_lowercase();
     let digits = lower.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     let stems: &[&[u8]] = if (1..=4).contains(&digits) && digits < lower.len() {
         &[&lower[..], &lower[..lower.len() - digits]]
@@ -206,6 +269,7 @@ mod tests {
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
         assert!(!is_placeholder(b"Zq8$Lm3!Xv9"), "a lone $ is a real password character");
+
         for w in [&b"AuthLDAPCharsetConfig"[..], b"GetSecretValue", b"secret_key_base"] {
             assert!(is_word_like(w), "{}", String::from_utf8_lossy(w));
         }
@@ -244,6 +308,40 @@ mod tests {
             b"example-token-1",
         ] {
             assert!(placeholder_word(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        // Hand-typed filler: counting and alphabet runs, a repeated unit.
+        for p in [
+            &b"examplevalidkeyABCDEFGHIJKLMNOP"[..],
+            b"d1e2c3b4a5f6078901234567890abcdef",
+            b"tfp_abcdef9876543210jklmnop",
+            b"abcdefabcdefabcdefabcdefabcdef12",
+            b"xyzxyzxyzxyzxyzxyzxyzxyzxyzxyz12",
+            b"123456123456123456123456",
+        ] {
+            assert!(hand_typed_filler(p).is_some(), "{}", String::from_utf8_lossy(p));
+            assert!(placeholder_word(p).is_some(), "{}", String::from_utf8_lossy(p));
+            assert!(placeholder(p).is_none(), "filler is a contextual test only");
+        }
+        // Short runs and near-repeats occur in generated tokens and stay.
+        for real in [
+            &b"ghp_R4nd0mLooking1234567Zq"[..],
+            b"c9e1f47a2b8d3e6f05a7c4b9d2e8f1a3",
+            b"abcdefgQ7mLz2Vx",
+            b"Kq7Kq7Kq7Xz",
+            b"AAAAAAAAAAAAAAAAAAAAAAQ7mLz2VxKq8Wc4Rt6Yp0",
+            b"Zq8Lm3Zq8Lm3Vx7Kc2Wt9Rp4Jb6Hs1Fy0KeQz",
+        ] {
+            assert_eq!(hand_typed_filler(real), None, "{}", String::from_utf8_lossy(real));
+        }
+        // A long generated blob is never judged a filler, whatever it contains.
+        let blob = [b"MIIEvQ".as_slice(), &[b'A'; 300], b"abcdefghij"].concat();
+        assert_eq!(hand_typed_filler(&blob), None);
+        // Stock words as the whole value, for every rule.
+        for p in [&b"password"[..], b"Admin123", b"root"] {
+            assert!(stock_word(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        for r in [&b"ChangeMe123"[..], b"MyPassword!92kq", b"ghp_R4nd0mLooking"] {
+            assert_eq!(stock_word(r), None, "{}", String::from_utf8_lossy(r));
         }
         // Real-looking values that merely contain a stock word.
         for r in [

@@ -237,16 +237,20 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 /// it passes the placeholder and entropy gates (`None` inside for rules
 /// without a validator). A failed validator does not drop the candidate: a
 /// truncated or mangled credential is still a leak, reported lower. Placeholders
-/// are counted in `placeholders`: structural ones for every rule, stock and
-/// template words for the entropy and `generic-*` rules, whose values have no
-/// format of their own (a provider token with `FAKE` in it is still a token).
+/// are counted in `placeholders`: structural ones and stock words as the whole
+/// value (`password`) for every rule, template words and hand-typed filler
+/// for the entropy and `generic-*` rules, whose values have no format of
+/// their own (a provider token with `FAKE` in it is still a token).
 fn accept(
     sig: &Signature,
     secret: &[u8],
     placeholders: &AtomicU64,
 ) -> Option<Option<Result<String, String>>> {
     let contextual = sig.detector == Detector::Entropy || sig.is_generic();
-    if filter::is_placeholder(secret) || (contextual && filter::is_placeholder_word(secret)) {
+    if filter::is_placeholder(secret)
+        || filter::stock_word(secret).is_some()
+        || (contextual && filter::is_placeholder_word(secret))
+    {
         placeholders.fetch_add(1, Ordering::Relaxed);
         return None;
     }

@@ -168,3 +168,38 @@ fn placeholders_are_set_aside_and_counted_real_looking_passwords_are_not() {
     let (_, out, _) = parts(&run(&["scan", path.to_str().unwrap()]));
     assert!(out.contains("placeholders"), "{out}");
 }
+
+#[test]
+fn hand_typed_fillers_and_stock_words_are_counted_not_reported() {
+    // Fillers in contextual values, and a stock word as a command-line
+    // password, are set aside and counted; a generated value next to them
+    // and the new credential shapes are reported.
+    let env = "SESSION_SECRET=abcdefghijklmnopqrstuvwxyz123456\n\
+               WEBHOOK_TOKEN=abcdefabcdefabcdefabcdefabcdef12\n\
+               SESSION_TOKEN=Kq7vX2mZ9pL4rT8wQ3nB\n";
+    let script = "sshpass -p admin123 ssh ops@10.0.0.5 uptime\n\
+                  Connect-VIServer -Server vc01.corp.test -User svc -Password Rq4!vLz8Kt2w\n\
+                  curl -u \"deploy:Qv7cDz0kC6tzhW\" https://repo.corp.test/upload\n";
+    let yaml = "auth:\n  jwt:\n    secret: \"prod-signing#Kq7'Lm2`Zx\"\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /app/",
+            vec![
+                Entry::file("app/.env", env),
+                Entry::file("app/deploy.ps1", script),
+                Entry::file("app/config.yml", yaml),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let found = all(&json);
+    for s in ["Kq7vX2mZ9pL4rT8wQ3nB", "Rq4!vLz8Kt2w", "Qv7cDz0kC6tzhW", "prod-signing#Kq7'Lm2`Zx"] {
+        assert!(found.iter().any(|(_, _, v, _)| v == s), "{s} not reported: {found:#?}");
+    }
+    for p in ["abcdefghijklmnopqrstuvwxyz123456", "abcdefabcdefabcdefabcdefabcdef12", "admin123"] {
+        assert!(!found.iter().any(|(_, _, v, _)| v == p), "{p} reported: {found:#?}");
+    }
+    let counted = json["summary"]["suppressed"]["placeholders"].as_u64().unwrap();
+    assert!(counted >= 3, "placeholders counted: {counted}");
+}
