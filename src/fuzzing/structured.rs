@@ -163,7 +163,8 @@ fn expect(spec: &Spec) -> Option<(String, EntryKind, u64)> {
                     Ok(t) => EntryKind::Hardlink(t),
                     Err(_) => EntryKind::Other,
                 },
-                _ if raw.ends_with('/') => EntryKind::Dir,
+                // Only typeflag NUL reads a trailing slash as a directory (Go's
+                // archive/tar); a device or FIFO named `x/` stays a special file.
                 _ => EntryKind::Other,
             }
         }
