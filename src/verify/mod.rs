@@ -7,7 +7,7 @@
 //! data only with `--verify-host`; TLS always verified; no redirect followed; never a private,
 //! loopback or link-local address (tests use a loopback override that strata refuses for any
 //! other address); read-only requests; one try, a 429 is reported, never retried, and stops
-//! further requests to that provider for the run (see [`schedule`]); one request at a time per
+//! further requests to that provider for the run (see `schedule.rs`); one request at a time per
 //! provider, paced, and a concurrency cap across providers. The secret never appears in an error or a dry-run line.
 //!
 //! This module sits beside `report`: it takes findings and returns verifications; it knows nothing
