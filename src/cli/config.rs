@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use super::args::{ColorChoice, ScanArgs};
-use crate::finding::{Severity, Status};
+use crate::finding::Status;
 use crate::registry::sweep::Sweep;
 
 /// What a command needs to know about the process it runs in.
@@ -33,14 +33,7 @@ impl Environment {
     }
 }
 
-/// When `scan` exits 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
-    /// A finding at or above this severity (`--fail-on`).
-    Severity(Severity),
-    /// A credential verified live (`--fail-on-verified`).
-    Verified,
-}
+pub use crate::report::gate::Gate;
 
 /// How `--verify` runs, when it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +112,7 @@ mod tests {
 
     use super::super::args::{Cli, Command};
     use super::*;
+    use crate::finding::Severity;
 
     fn config(argv: &[&str], env: &Environment) -> Result<ScanConfig> {
         let cli = Cli::try_parse_from([&["strata", "scan"], argv].concat()).unwrap();

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use super::args::MergeArgs;
 use super::{Exit, output};
 use crate::finding::Severity;
+use crate::report::gate::Gate;
 
 /// Runs `strata merge`.
 ///
@@ -33,9 +34,11 @@ pub(super) fn run(args: MergeArgs) -> Result<Exit> {
     if errors {
         return Ok(Exit::Error);
     }
-    let fail_on: Severity = args.fail_on.into();
+    let gate = Gate::Severity(args.fail_on.into());
     let failing = merged["findings"].as_array().is_some_and(|f| {
-        f.iter().any(|f| Severity::ALL.iter().any(|s| f["severity"] == s.as_str() && *s >= fail_on))
+        f.iter().any(|f| {
+            Severity::ALL.iter().any(|s| f["severity"] == s.as_str() && gate.fails_severity(*s))
+        })
     });
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::args::ScanArgs;
-use super::config::{self, Environment, Gate};
+use super::config::{self, Environment};
 use super::{Exit, load_signatures, output, scrubber, unix_now};
 use crate::diagnostics::Diagnostics;
 use crate::registry::sweep::Sweep;
@@ -115,12 +115,6 @@ pub(super) fn run(args: ScanArgs) -> Result<Exit> {
     if diag.has_errors() || (report.images.is_empty() && !empty_sweep) {
         return Ok(Exit::Error);
     }
-    let failing = match config.gate {
-        Gate::Verified => report
-            .findings
-            .iter()
-            .any(|f| f.verification.as_ref().is_some_and(|v| v.status == VerifyStatus::Valid)),
-        Gate::Severity(s) => report.findings.iter().any(|f| f.severity >= s),
-    };
+    let failing = config.gate.fails_any(&report.findings);
     Ok(if failing { Exit::Findings } else { Exit::Clean })
 }

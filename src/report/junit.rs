@@ -85,7 +85,8 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         .filter(|d| d.level == Level::Error)
         .map(|d| d.message.as_str())
         .collect();
-    let failing = |f: &Finding| f.severity >= opts.fail_on;
+    let gate = super::gate::Gate::Severity(opts.fail_on);
+    let failing = |f: &Finding| gate.fails(f);
     let total_failures = report.findings.iter().filter(|f| failing(f)).count();
     let mut suites = Vec::new();
     let mut total_tests = 0;

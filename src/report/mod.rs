@@ -2,6 +2,7 @@
 //! to a `Write` and see findings and image records only, never rules'
 //! regexes or tar. Secrets are redacted unless `show_secrets`.
 
+pub mod gate;
 pub mod gitlab;
 pub mod html;
 pub mod human;
