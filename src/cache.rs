@@ -30,10 +30,29 @@ use crate::diagnostics::Diagnostics;
 use crate::finding::Secret;
 use crate::image::whiteout::LayerIndex;
 use crate::image::{Image, Layer};
-use crate::pipeline::LayerScan;
 use crate::scan::content::{FileHit, Limits};
 use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
+
+/// What one layer's walk produced.
+#[derive(Debug, Default, Clone)]
+pub struct LayerScan {
+    /// The layer's changes, for status resolution.
+    pub index: LayerIndex,
+    /// Hits with the image path and entry ordinal of the file they were in.
+    pub hits: Vec<(String, u32, FileHit)>,
+    /// Third-party package roots proven by package metadata in this layer.
+    pub packages: PackageRoots,
+    /// Uncompressed bytes read.
+    pub bytes: u64,
+    /// True when the whole layer was read without error (only such scans are cached).
+    pub complete: bool,
+    /// SHA-256 of the blob as read (what the cache keys on).
+    pub blob_digest: Option<String>,
+    /// Hits dropped by a findings budget (such scans are not cached, so a
+    /// rescan reports the same counts).
+    pub capped: u64,
+}
 
 /// Version of the entry format; part of every key.
 const FORMAT: u32 = 4;

@@ -2,23 +2,14 @@
 //! place, and nothing about rules or tar. Raw secret bytes live in
 //! [`Secret`], whose `Debug` never prints them.
 
+pub mod context;
+pub mod verification;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// How bad a leak of this kind is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing, not a credential by itself.
@@ -75,19 +66,7 @@ pub enum Detector {
 }
 
 /// Where a finding stands in the final image.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Still shipped by the final image.
@@ -227,7 +206,7 @@ pub struct Finding {
     /// What an offline validator confirmed, if one ran.
     pub validation: Option<String>,
     /// Documentation, test or third-party path: severity is capped at info.
-    pub context: Option<crate::scan::context::PathContext>,
+    pub context: Option<context::PathContext>,
     /// The rule's own severity, before any path-context cap.
     pub rule_severity: Severity,
     /// Decodings applied to reach the secret (`["base64"]`,
@@ -236,7 +215,7 @@ pub struct Finding {
     /// The Kubernetes containers that run this image (empty outside `--k8s-pods`).
     pub workloads: Vec<Workload>,
     /// The live check's outcome (`--verify` only).
-    pub verification: Option<crate::verify::Verification>,
+    pub verification: Option<verification::Verification>,
     /// What a live verifier needs beyond the secret (a service-account key file's fields, the
     /// registry of a docker auth); never reported.
     pub material: Option<Secret>,

@@ -13,6 +13,7 @@
 pub mod allowlist;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod diagnostics;
 pub mod docker;
 pub mod escape;

@@ -2,6 +2,8 @@
 //! decide what is reported (status, allowlist, baseline), with counts of
 //! what was suppressed and why.
 
+pub mod target;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct ScanOptions {
     pub cache_dir: Option<std::path::PathBuf>,
     /// How local engines and storage are reached.
     pub sources: crate::sources::SourceOptions,
+    /// How registries are reached, and the run's connections to them.
+    pub registries: crate::registry::Registries,
     /// `--k8s-pods` (and `--k8s-pull-secrets`): images to scan from their
     /// registries, with the workloads that run them.
     pub k8s: Option<(crate::sources::k8s::Inventory, crate::sources::k8s::PullSecrets)>,
@@ -89,13 +93,15 @@ pub fn run(
             continue;
         }
         let storage_root = options.sources.storage_root.as_deref();
-        let opened = match image::open_with(target, options.platform.as_ref(), storage_root, diag) {
-            Ok(v) => v,
-            Err(e) => {
-                diag.error(e.to_string());
-                continue;
-            }
-        };
+        let platform = options.platform.as_ref();
+        let opened =
+            match self::target::open(target, platform, storage_root, &options.registries, diag) {
+                Ok(v) => v,
+                Err(e) => {
+                    diag.error(e.to_string());
+                    continue;
+                }
+            };
         let mut opened = opened;
         for img in &mut opened {
             img.verify_diff_ids = options.verify_diff_ids;
@@ -117,7 +123,7 @@ pub fn run(
     }
     if let Some((inventory, secrets)) = &options.k8s {
         let mut clients = crate::sources::k8s::Clients::default();
-        let settings = crate::registry::Settings { insecure: options.sources.insecure };
+        let settings = options.registries.settings();
         // A tag and a digest (or two tags) of one image are scanned once; the
         // findings of the first scan gain the workloads of the others.
         let mut scanned: BTreeMap<String, Vec<usize>> = BTreeMap::new();

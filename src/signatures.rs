@@ -3,6 +3,8 @@
 //! time; `--signatures PATH` adds files or directories, and a rule with an
 //! existing id replaces the built-in one.
 
+pub mod validate;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use crate::finding::{Detector, Severity};
-use crate::scan::validate::Validator;
+use validate::Validator;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_signatures.rs"));
 
@@ -152,7 +154,7 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
 }
 
 /// Compiles a regex with the size limits, and finds its `secret` group.
-fn build_regex(pattern: &str) -> Result<(Regex, usize), String> {
+pub(crate) fn build_regex(pattern: &str) -> Result<(Regex, usize), String> {
     let regex = RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
@@ -284,46 +286,6 @@ pub fn merge(sets: Vec<Vec<Signature>>) -> Result<Vec<Signature>, Error> {
         }
     }
     Ok(out)
-}
-
-/// Runs the examples of the rules named in `ids` through the full scanner
-/// (prefilter, regex, validator, entropy gate, example suppression) and
-/// returns one message per example it misses or negative example it hits.
-pub fn check_examples(scanner: &crate::scan::Scanner, ids: &[String]) -> Vec<String> {
-    let mut problems = Vec::new();
-    for sig in scanner.signatures().iter().filter(|s| ids.contains(&s.syntax.id)) {
-        let id = sig.id();
-        // Found at the rule's severity: a candidate the rule's validator rejects is
-        // still reported, lowered, so a negative example may show up that way.
-        let finds = |text: &str| {
-            scanner
-                .scan_bytes_all(text.as_bytes())
-                .iter()
-                .any(|h| scanner.rule(h.rule).id == id && !h.failed_check)
-        };
-        if let Err(e) = build_regex(&sig.syntax.pattern) {
-            problems.push(format!("{id} ({}): {e}", sig.origin));
-            continue;
-        }
-        if sig.syntax.examples.is_empty() {
-            problems.push(format!("{id} ({}): no examples", sig.origin));
-        }
-        for (i, ex) in sig.syntax.examples.iter().enumerate() {
-            if !finds(ex) {
-                problems.push(format!("{id} ({}): example {} is not found", sig.origin, i + 1));
-            }
-        }
-        for (i, ex) in sig.syntax.negative_examples.iter().enumerate() {
-            if finds(ex) {
-                problems.push(format!(
-                    "{id} ({}): negative example {} is found",
-                    sig.origin,
-                    i + 1
-                ));
-            }
-        }
-    }
-    problems
 }
 
 #[cfg(test)]

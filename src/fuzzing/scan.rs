@@ -3,8 +3,6 @@
 //! or OCI archive rendered in every report format. Both check that nothing
 //! they print holds a found secret whole.
 
-use clap::ValueEnum as _;
-
 use super::{put, scratch};
 use crate::diagnostics::Diagnostics;
 use crate::finding::Secret;
@@ -60,13 +58,14 @@ pub fn scan_archive(data: &[u8], scanner: &Scanner) {
         verify_diff_ids: true,
         cache_dir: None,
         sources: Default::default(),
+        registries: Default::default(),
         k8s: None,
     };
     let diag = Diagnostics::new(false);
     let Ok(report) = session::run(&[target], scanner, &options, &diag) else { return };
     let secrets: Vec<&Secret> = report.findings.iter().map(|f| &f.secret).collect();
     let opts = RenderOptions::new(false, false);
-    for format in Format::value_variants().iter().copied() {
+    for format in Format::ALL {
         let mut out = Vec::new();
         report.write(format, opts.clone(), &mut out).expect("writing to memory cannot fail");
         let text = String::from_utf8_lossy(&out);

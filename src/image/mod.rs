@@ -74,9 +74,10 @@ pub enum Error {
         /// The platforms the target holds.
         available: String,
     },
-    /// A registry could not serve the image (the message names the reference).
-    #[error(transparent)]
-    Registry(#[from] crate::registry::Error),
+    /// Another blob source (a registry) could not serve the image; its
+    /// message names the target.
+    #[error("{0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 
 /// Bytes per block.
-pub const BLOCK: usize = 512 * 1024;
+pub const BLOCK: usize = 256 * 1024;
 /// Blocks in flight between two stages (and so the most a pipe allocates).
 const DEPTH: usize = 4;
 

@@ -1,7 +1,8 @@
-//! Turns what the user named (a path, a directory, `-`, a registry
-//! reference) into a [`BlobStore`], recognising the container by content:
-//! tar, gzip- or zstd-compressed tar, or an OCI layout directory. An
-//! existing path always wins over a reference of the same spelling.
+//! Turns a local target the user named (a path, a directory, `-`) into a
+//! [`BlobStore`], recognising the container by content: tar, gzip- or
+//! zstd-compressed tar, or an OCI layout directory. Whether a target is a
+//! path or a registry reference is decided before, by `session` (an
+//! existing path always wins over a reference of the same spelling).
 //!
 //! Stdin and whole-archive compression are spooled once to a temporary file,
 //! because blobs appear in any order and must be read by seeking.
@@ -32,25 +33,8 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
             reason: "an engine target is read through the engine's API (strata::sources::open), not as a blob store".into(),
         });
     }
-    if crate::registry::is_reference(target) {
-        return Ok(crate::registry::open(target)?);
-    }
     let path = Path::new(target);
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        // `alpine` is a missing file, not a pull: say how to ask for the image.
-        io::ErrorKind::NotFound
-            if !target.rsplit('/').next().unwrap_or(target).contains('.')
-                && crate::registry::Reference::parse(target).is_ok() =>
-        {
-            Error::Unrecognised {
-                file: target.to_owned(),
-                reason: format!(
-                    "no such file or directory (for a registry image, write {target}:TAG or docker://{target})"
-                ),
-            }
-        }
-        _ => Error::io(target, e),
-    })?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(target, e))?;
     if meta.is_dir() {
         if !path.join("index.json").is_file() {
             return Err(Error::Unrecognised {

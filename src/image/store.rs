@@ -45,9 +45,8 @@ enum StoreKind {
         file: PathBuf,
         members: Arc<HashMap<String, Member>>,
     },
-    /// An image in a registry: metadata in memory, layers streamed over HTTP.
-    Registry(Arc<crate::registry::remote::Remote>),
-    /// Any other [`BlobSource`] (engine storage, a streamed export's metadata).
+    /// Any other [`BlobSource`] (a registry, engine storage, a streamed
+    /// export's metadata).
     Source(Arc<dyn BlobSource>),
 }
 
@@ -84,11 +83,6 @@ impl BlobStore {
         })
     }
 
-    /// A store over an image resolved in a registry.
-    pub fn registry(remote: Arc<crate::registry::remote::Remote>, display: &str) -> Self {
-        BlobStore { kind: StoreKind::Registry(remote), display: display.to_owned(), _spool: None }
-    }
-
     /// A store over any [`BlobSource`].
     pub fn source(source: Arc<dyn BlobSource>, display: &str) -> Self {
         BlobStore { kind: StoreKind::Source(source), display: display.to_owned(), _spool: None }
@@ -111,7 +105,6 @@ impl BlobStore {
             StoreKind::Tar { members, .. } => {
                 members.get(name.trim_start_matches("./")).map(|m| m.size)
             }
-            StoreKind::Registry(remote) => remote.size(name),
             StoreKind::Source(source) => source.size(name),
         }
     }
@@ -155,7 +148,6 @@ impl BlobStore {
                 f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
                 Ok(Box::new(f.take(size)))
             }
-            StoreKind::Registry(remote) => remote.open(name),
             StoreKind::Source(source) => source.open(name),
         }
     }

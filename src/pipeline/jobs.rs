@@ -20,7 +20,7 @@ use crate::scan::stream::{BUFFER, fill};
 /// Most files in one batch (bounds the bookkeeping of a batch of tiny files).
 const BATCH_FILES: usize = 512;
 /// Blocks of one streamed file in flight between its walker and its worker.
-const STREAM_DEPTH: usize = 2;
+const STREAM_DEPTH: usize = 1;
 
 /// Recycled [`BUFFER`]-byte buffers, shared by walkers and workers.
 #[derive(Debug, Default)]

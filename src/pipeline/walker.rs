@@ -174,7 +174,7 @@ pub(super) fn with_workers<T>(
     body: impl FnOnce(&Jobs, &Pool) -> T,
 ) -> (T, HashMap<usize, Vec<LayerOut>>) {
     let pool = Pool::default();
-    let (tx, rx) = sync_channel::<jobs::Job>(threads * 2);
+    let (tx, rx) = sync_channel::<jobs::Job>(threads);
     let rx = Mutex::new(rx);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)

@@ -7,8 +7,8 @@
 //! [`sweep`] expands `--all-tags`, `--catalog` and `--shard`.
 //!
 //! It owns nothing about layers or findings. Connections are shared per
-//! registry for the whole run, so a sweep of many tags pays for the token
-//! flow once.
+//! registry for the whole run ([`Registries`], one value per run), so a
+//! sweep of many tags pays for the token flow once.
 
 pub mod auth;
 pub mod client;
@@ -17,7 +17,7 @@ pub mod remote;
 pub mod sweep;
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 pub use client::Settings;
 pub use reference::Reference;
@@ -83,36 +83,54 @@ pub enum Error {
     },
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
-
-/// One client per registry for the run. `image::open` has no room for
-/// registry settings or shared state (every source goes through it), so
-/// they live here, set once by the command line.
-static CLIENTS: LazyLock<Mutex<HashMap<String, Arc<client::Client>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Sets how registries may be reached for the rest of the process. The
-/// first call wins; without one, the defaults apply (https only, except
-/// loopback registries).
-pub fn configure(settings: Settings) {
-    let _ = SETTINGS.set(settings);
+/// The run's registry connections: one client per registry, connecting on
+/// first use, with the run's [`Settings`]. Made once per run and passed down
+/// (no process-wide state), so a sweep of many tags pays for the token flow
+/// once.
+#[derive(Debug, Default)]
+pub struct Registries {
+    settings: Settings,
+    clients: Mutex<HashMap<String, Arc<client::Client>>>,
 }
 
-/// The run's client for `registry`, connecting on first use.
-///
-/// # Errors
-/// When the registry cannot be reached or does not serve the API.
-pub fn client_for(registry: &str, ctx: &str) -> Result<Arc<client::Client>, Error> {
-    // Held while connecting: targets are opened one at a time anyway, and
-    // this keeps two connects to one registry from racing.
-    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = clients.get(registry) {
-        return Ok(Arc::clone(c));
+impl Registries {
+    /// No connection yet; `settings` say how registries may be reached.
+    pub fn new(settings: Settings) -> Self {
+        Registries { settings, clients: Mutex::new(HashMap::new()) }
     }
-    let settings = SETTINGS.get().copied().unwrap_or_default();
-    let client = Arc::new(client::Client::connect(registry, settings, ctx)?);
-    clients.insert(registry.to_owned(), Arc::clone(&client));
-    Ok(client)
+
+    /// How registries may be reached in this run.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// The run's client for `registry`, connecting on first use.
+    ///
+    /// # Errors
+    /// When the registry cannot be reached or does not serve the API.
+    pub fn client_for(&self, registry: &str, ctx: &str) -> Result<Arc<client::Client>, Error> {
+        // Held while connecting: targets are opened one at a time anyway, and
+        // this keeps two connects to one registry from racing.
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(registry) {
+            return Ok(Arc::clone(c));
+        }
+        let client = Arc::new(client::Client::connect(registry, self.settings, ctx)?);
+        clients.insert(registry.to_owned(), Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// Resolves a reference and returns a store over its image(s): the
+    /// metadata fetched, layers streamed on demand.
+    ///
+    /// # Errors
+    /// A malformed reference; any registry failure, naming `target`.
+    pub fn open(&self, target: &str) -> Result<BlobStore, Error> {
+        let reference = Reference::parse(target)?;
+        let client = self.client_for(&reference.registry, target)?;
+        let remote = remote::Remote::resolve(client, &reference, target)?;
+        Ok(BlobStore::source(Arc::new(remote), target))
+    }
 }
 
 /// True when `target` names a registry image rather than a file: it has
@@ -123,14 +141,9 @@ pub fn is_reference(target: &str) -> bool {
         || (!std::path::Path::new(target).exists() && reference::looks_like_reference(target))
 }
 
-/// Resolves a reference and returns a store over its image(s): the
-/// metadata fetched, layers streamed on demand.
-///
-/// # Errors
-/// A malformed reference; any registry failure, naming `target`.
-pub fn open(target: &str) -> Result<BlobStore, Error> {
-    let reference = Reference::parse(target)?;
-    let client = client_for(&reference.registry, target)?;
-    let remote = remote::Remote::resolve(client, &reference, target)?;
-    Ok(BlobStore::registry(Arc::new(remote), target))
+/// A registry failure as an image error (its message names the reference).
+impl From<Error> for crate::image::Error {
+    fn from(e: Error) -> Self {
+        crate::image::Error::Source(Box::new(e))
+    }
 }

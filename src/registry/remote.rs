@@ -16,6 +16,7 @@ use oci_spec::image::ImageIndex;
 use super::Error;
 use super::client::{Client, Document};
 use super::reference::Reference;
+use crate::image::blob::BlobSource;
 
 /// How deep indexes may nest (as in `image::layout`; deeper is left for
 /// layout to reject).
@@ -105,10 +106,12 @@ impl Remote {
         }
         Ok(())
     }
+}
 
+impl BlobSource for Remote {
     /// Size of a metadata document; `None` for layers (never needed: the
     /// manifest gives their size) and for anything unknown.
-    pub fn size(&self, name: &str) -> Option<u64> {
+    fn size(&self, name: &str) -> Option<u64> {
         self.documents.get(name).map(|d| d.len() as u64)
     }
 
@@ -118,7 +121,7 @@ impl Remote {
     /// # Errors
     /// A name that is not a sha256 blob, or an HTTP failure before the
     /// body starts.
-    pub fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, crate::image::Error> {
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, crate::image::Error> {
         if let Some(doc) = self.documents.get(name) {
             return Ok(Box::new(Cursor::new(doc.clone())));
         }

@@ -93,6 +93,7 @@ pub fn expand(
     targets: &[String],
     sweep: Sweep,
     shard: Option<&Shard>,
+    registries: &super::Registries,
     diag: &Diagnostics,
 ) -> Result<Vec<String>, Error> {
     let keep = |key: &str| shard.is_none_or(|s| s.contains(key));
@@ -104,7 +105,7 @@ pub fn expand(
         Sweep::AllTags => {
             for target in targets {
                 let repo = Reference::parse_repository(target)?;
-                let client = super::client_for(&repo.registry, target)?;
+                let client = registries.client_for(&repo.registry, target)?;
                 let tags = client.tags(target, &repo.repository)?;
                 if tags.is_empty() {
                     diag.warn(format!("{target}: the repository has no tags"));
@@ -115,7 +116,7 @@ pub fn expand(
         Sweep::Catalog => {
             for target in targets {
                 let registry = reference::parse_registry(target)?;
-                let client = super::client_for(&registry, target)?;
+                let client = registries.client_for(&registry, target)?;
                 for repository in client.catalog(target)? {
                     let repo = Reference {
                         registry: registry.clone(),
@@ -223,7 +224,9 @@ mod tests {
         let mut all = Vec::new();
         for k in 1..=3 {
             let shard: Shard = format!("{k}/3").parse().unwrap();
-            all.extend(expand(&targets, Sweep::Targets, Some(&shard), &diag).unwrap());
+            all.extend(
+                expand(&targets, Sweep::Targets, Some(&shard), &Default::default(), &diag).unwrap(),
+            );
         }
         all.sort();
         let mut expected = targets.clone();

@@ -68,7 +68,7 @@ struct FindingJson<'a> {
     workloads: &'a [crate::finding::Workload],
     /// Only with `--verify`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    verification: Option<&'a crate::verify::Verification>,
+    verification: Option<&'a crate::finding::verification::Verification>,
 }
 
 impl<'a> FindingJson<'a> {

@@ -18,7 +18,7 @@ use crate::scan::RuleInfo;
 use crate::timeline::ImageRecord;
 
 /// Output format of `scan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Grouped by image, layer and path, for people.
     Human,
@@ -32,6 +32,12 @@ pub enum Format {
     Gitlab,
     /// JUnit XML: one test case per finding, failing at or above `--fail-on`.
     Junit,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 6] =
+        [Format::Human, Format::Json, Format::Sarif, Format::Html, Format::Gitlab, Format::Junit];
 }
 
 /// Everything a report shows.

@@ -10,34 +10,7 @@
 
 use super::packages::PackageRoots;
 
-/// Why a path is unlikely to hold a live credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PathContext {
-    /// Manuals, docs, examples, READMEs, changelogs, package metadata.
-    Documentation,
-    /// Test suites and fixtures.
-    Test,
-    /// Installed third-party packages (site-packages, node_modules, vendor…).
-    ThirdParty,
-    /// Shared libraries, static archives, object files, kernel modules and
-    /// executables of the distribution (`/usr/lib/…/libgnutls.so` and
-    /// `libgnutls.a` carry its self-test keys); `/usr/local` and `/opt` are
-    /// not included.
-    SystemBinary,
-}
-
-impl PathContext {
-    /// Words for reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PathContext::Documentation => "documentation",
-            PathContext::Test => "test",
-            PathContext::ThirdParty => "third-party package",
-            PathContext::SystemBinary => "system binary",
-        }
-    }
-}
+pub use crate::finding::context::PathContext;
 
 /// Directory names that mean documentation wherever they are.
 const DOC_DIRS: &[&str] = &[

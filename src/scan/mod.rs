@@ -17,6 +17,7 @@ pub mod content;
 pub mod context;
 pub mod decode;
 pub mod entropy;
+pub mod examples;
 pub mod file;
 pub mod filter;
 pub mod git;
@@ -28,7 +29,8 @@ pub mod pattern;
 pub mod prefilter;
 pub mod scrub;
 pub mod stream;
-pub mod validate;
+/// Offline validators now live with the rules they belong to.
+pub use crate::signatures::validate;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

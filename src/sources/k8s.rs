@@ -316,7 +316,7 @@ impl Clients {
             }
         };
         let remote = crate::registry::remote::Remote::resolve(client, &parsed, reference)?;
-        Ok(crate::image::store::BlobStore::registry(Arc::new(remote), reference))
+        Ok(crate::image::store::BlobStore::source(Arc::new(remote), reference))
     }
 }
 

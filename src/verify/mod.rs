@@ -19,51 +19,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::finding::{Finding, Severity};
 use providers::{Credential, Provider};
 
-/// What a live check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyStatus {
-    /// The provider accepted the credential.
-    Valid,
-    /// The provider rejected it (revoked, expired or never valid).
-    Invalid,
-    /// strata has no verifier for this rule, or lacks what the check needs (a paired key id).
-    Unverifiable,
-    /// The check could not conclude: timeout, rate limit, server error, refused host.
-    Error,
-}
-
-impl VerifyStatus {
-    /// The contract's word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerifyStatus::Valid => "valid",
-            VerifyStatus::Invalid => "invalid",
-            VerifyStatus::Unverifiable => "unverifiable",
-            VerifyStatus::Error => "error",
-        }
-    }
-}
-
-/// The `verification` object of a finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// The outcome.
-    pub status: VerifyStatus,
-    /// The provider checked against (`github`, `aws`…), when one was.
-    pub provider: Option<String>,
-    /// Who the credential belongs to, as the provider said (account, user, scopes).
-    pub identity: Option<String>,
-    /// Why, for `invalid`, `unverifiable` and `error`.
-    pub reason: Option<String>,
-    /// When the check ran, `YYYY-MM-DDThh:mm:ssZ`.
-    pub checked_at: String,
-}
+pub use crate::finding::verification::{Verification, VerifyStatus};
 
 /// How to verify.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +86,7 @@ fn now_utc() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("{}Z", crate::report::gitlab::utc_timestamp(secs))
+    format!("{}Z", crate::clock::utc_timestamp(secs))
 }
 
 /// One distinct credential to check, and the findings that carry it.

@@ -3,6 +3,17 @@
 
 use crate::util::*;
 
+/// The cache's entry directory, `layers-vN` for entry format N (whatever N is now).
+fn entry_dir(cache: &std::path::Path) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("layers-v"))
+        .collect();
+    assert_eq!(dirs.len(), 1, "one entry directory in {}: {dirs:?}", cache.display());
+    dirs[0].clone()
+}
+
 fn image(dir: &std::path::Path, top: &str, name: &str) -> std::path::PathBuf {
     let spec = ImageSpec {
         layers: vec![
@@ -52,7 +63,7 @@ fn rescan_uses_cached_layers_and_gives_the_same_findings() {
     let (_, fresh, _) = scan_json(&v1, &[]);
     let (_, first, _) = scan_json(&v1, &["--cache-dir", c]);
     assert_eq!(findings(&first), findings(&fresh));
-    let entries = |d: &std::path::Path| std::fs::read_dir(d.join("layers-v3")).unwrap().count();
+    let entries = |d: &std::path::Path| std::fs::read_dir(entry_dir(d)).unwrap().count();
     assert_eq!(entries(&cache), 3);
     // Only the top layer changed: one new entry; the status of the base file still
     // comes from the (new) top layer's whiteout.
@@ -76,7 +87,7 @@ fn corrupt_entries_are_ignored_with_a_warning() {
     let c = cache.to_str().unwrap();
     let v1 = image(dir.path(), "one", "v1.tar");
     let (_, first, _) = scan_json(&v1, &["--cache-dir", c]);
-    for e in std::fs::read_dir(cache.join("layers-v3")).unwrap() {
+    for e in std::fs::read_dir(entry_dir(&cache)).unwrap() {
         std::fs::write(e.unwrap().path(), b"{not json").unwrap();
     }
     let (code, again, err) = scan_json(&v1, &["--cache-dir", c]);

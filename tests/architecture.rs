@@ -1,0 +1,406 @@
+//! The layering rule of `src/`, checked rather than claimed: imports go one
+//! way, `cli → session → report → pipeline → scan → signatures → image →
+//! finding, diagnostics` (docs/architecture.md draws it).
+//!
+//! The test reads the sources themselves: every `crate::…` path outside
+//! comments and `#[cfg(test)]` modules is an edge from the file's top-level
+//! module to the one it names. It fails when a module imports a module of a
+//! higher layer, when two modules import each other (directly or around a
+//! longer cycle), when anything imports `cli`, and when a top-level module is
+//! not placed in a layer. Cycles between the submodules of one module are
+//! checked too, against a list of the known ones that may only shrink.
+
+#![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Top-level modules by layer, top first. A module may import modules of
+/// its own layer (when that makes no cycle) and of lower layers, never of a
+/// higher one.
+const LAYERS: &[(&str, &[&str])] = &[
+    // The command line, and the fuzzing harness that drives whole runs.
+    ("cli", &["cli", "fuzzing"]),
+    // A run: targets opened and scanned, findings filtered, live checks.
+    ("session", &["session", "sources", "verify", "allowlist", "extract"]),
+    // Everything printed.
+    ("report", &["report", "timeline", "merge"]),
+    // Layers walked, in parallel, with the layer cache.
+    ("pipeline", &["pipeline", "cache"]),
+    // Detectors.
+    ("scan", &["scan"]),
+    // Rules.
+    ("signatures", &["signatures"]),
+    // Images and the blob sources they are read from.
+    ("image", &["registry", "docker", "image"]),
+    // What every layer shares.
+    ("finding, diagnostics", &["finding", "diagnostics", "redact", "progress", "escape", "clock"]),
+];
+
+/// Cycles between submodules of one top-level module that are known and
+/// not yet broken, each as its strongly connected set. The test fails when
+/// one of them is gone, so the list only shrinks.
+const KNOWN_SUBMODULE_CYCLES: &[&[&str]] = &[
+    // A nested archive's members are scanned by the content scanner that
+    // found the archive (and a git store's blobs likewise).
+    &["scan::content", "scan::git", "scan::nested"],
+    &["scan::entropy", "scan::pattern"],
+    &["verify::http", "verify::providers"],
+];
+
+fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The module path of a file under `src/`: `scan/content.rs` →
+/// `["scan", "content"]`, `scan/git/mod.rs` → `["scan", "git"]`.
+fn module_path(file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src_dir()).unwrap().with_extension("");
+    let mut parts: Vec<String> =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The source without comments, string literals' contents and
+/// `#[cfg(test)]` items: what the compiled library imports.
+fn code_of(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if text[i..].starts_with("//") {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if text[i..].starts_with("/*") {
+            i = text[i + 2..].find("*/").map_or(b.len(), |e| i + 2 + e + 2);
+        } else if text[i..].starts_with("r#\"") {
+            i = text[i + 3..].find("\"#").map_or(b.len(), |e| i + 3 + e + 2);
+            out.push_str("\"\"");
+        } else if b[i] == b'"' && !text[..i].ends_with('\'') {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if text[i..].starts_with("#[cfg(test)]") {
+            // Skip the attribute and the item it guards (to its closing brace
+            // or semicolon).
+            i += "#[cfg(test)]".len();
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    b';' if depth == 0 => {
+                        i += 1;
+                        break;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+fn ident_at(s: &str) -> &str {
+    let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The first segment of every path that starts with `prefix` (`crate::`,
+/// `super::`), with `prefix{a::b, c}` groups expanded.
+fn first_segments(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(prefix) {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + prefix.len()..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1usize;
+            let mut item_start = true;
+            for (k, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => {
+                        item_start = true;
+                        continue;
+                    }
+                    c if c.is_whitespace() => continue,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if item_start && depth == 1 {
+                    let id = ident_at(&group[k..]);
+                    if !id.is_empty() {
+                        out.insert(id.to_owned());
+                    }
+                    item_start = false;
+                }
+            }
+        } else {
+            let id = ident_at(rest);
+            if !id.is_empty() {
+                out.insert(id.to_owned());
+            }
+        }
+    }
+    out
+}
+
+struct Sources {
+    /// Top-level module → the top-level modules it names, each with a file that does.
+    top: BTreeMap<String, BTreeMap<String, String>>,
+    /// `top::child` → sibling `top::child` modules it names.
+    sub: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn read_sources() -> Sources {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    files.sort();
+    let mut top: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut sub: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let children = |top: &str| -> BTreeSet<String> {
+        let dir = src_dir().join(top);
+        let mut names = BTreeSet::new();
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd {
+                let p = e.unwrap().path();
+                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+                if (p.is_dir() || p.extension().is_some_and(|x| x == "rs")) && stem != "mod" {
+                    names.insert(stem);
+                }
+            }
+        }
+        names
+    };
+    for file in &files {
+        let path = module_path(file);
+        let name = path[0].clone();
+        if name == "lib" || name == "main" {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
+        let entry = top.entry(name.clone()).or_default();
+        for target in first_segments(&code, "crate::") {
+            if target != name {
+                let shown = file.strip_prefix(src_dir()).unwrap().display().to_string();
+                entry.entry(target).or_insert(shown);
+            }
+        }
+        // Sibling submodules named from a submodule (not from the parent,
+        // which owns its children anyway).
+        if path.len() >= 2 {
+            let siblings = children(&name);
+            let me = format!("{name}::{}", path[1]);
+            let mut named = first_segments(&code, &format!("crate::{name}::"));
+            if path.len() == 2 {
+                named.extend(first_segments(&code, "super::"));
+            }
+            if path.len() == 3 {
+                named.extend(first_segments(&code, "super::super::"));
+            }
+            let edges = sub.entry(me.clone()).or_default();
+            for n in named {
+                let other = format!("{name}::{n}");
+                if siblings.contains(&n) && other != me {
+                    edges.insert(other);
+                }
+            }
+        }
+    }
+    Sources { top, sub }
+}
+
+/// Strongly connected sets of more than one node (Tarjan's algorithm).
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct State<'g> {
+        graph: &'g BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'g str, usize>,
+        low: BTreeMap<&'g str, usize>,
+        stack: Vec<&'g str>,
+        on_stack: BTreeSet<&'g str>,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'g>(s: &mut State<'g>, v: &'g str) {
+        let n = s.index.len();
+        s.index.insert(v, n);
+        s.low.insert(v, n);
+        s.stack.push(v);
+        s.on_stack.insert(v);
+        for w in s.graph.get(v).into_iter().flatten() {
+            let w = w.as_str();
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let lw = s.low[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(lw));
+            } else if s.on_stack.contains(w) {
+                let iw = s.index[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(iw));
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut set = Vec::new();
+            loop {
+                let w = s.stack.pop().unwrap();
+                s.on_stack.remove(w);
+                set.push(w.to_owned());
+                if w == v {
+                    break;
+                }
+            }
+            if set.len() > 1 {
+                set.sort();
+                s.out.push(set);
+            }
+        }
+    }
+    let mut s = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        out: Vec::new(),
+    };
+    for v in graph.keys() {
+        if !s.index.contains_key(v.as_str()) {
+            visit(&mut s, v);
+        }
+    }
+    s.out.sort();
+    s.out
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|(_, members)| members.contains(&module))
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let unplaced: BTreeSet<String> = files
+        .iter()
+        .map(|f| module_path(f)[0].clone())
+        .filter(|m| m != "lib" && m != "main" && layer_of(m).is_none())
+        .collect();
+    assert!(unplaced.is_empty(), "place these modules in a layer of LAYERS: {unplaced:?}");
+}
+
+#[test]
+fn imports_never_go_up_a_layer() {
+    let sources = read_sources();
+    let mut upward = Vec::new();
+    for (from, targets) in &sources.top {
+        let Some(lf) = layer_of(from) else { continue };
+        for (to, file) in targets {
+            let Some(lt) = layer_of(to) else { continue };
+            if lt < lf {
+                upward.push(format!(
+                    "{file}: `{from}` ({}) imports `{to}` ({})",
+                    LAYERS[lf].0, LAYERS[lt].0
+                ));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "imports that go up a layer:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn nothing_imports_cli() {
+    let sources = read_sources();
+    let importers: Vec<&String> =
+        sources.top.iter().filter(|(_, t)| t.contains_key("cli")).map(|(m, _)| m).collect();
+    assert!(importers.is_empty(), "`cli` is imported by {importers:?}");
+}
+
+#[test]
+fn no_cycle_between_top_level_modules() {
+    let sources = read_sources();
+    let graph: BTreeMap<String, BTreeSet<String>> =
+        sources.top.iter().map(|(m, t)| (m.clone(), t.keys().cloned().collect())).collect();
+    let found = cycles(&graph);
+    let explain: Vec<String> = found
+        .iter()
+        .map(|set| {
+            let edges: Vec<String> = set
+                .iter()
+                .flat_map(|a| {
+                    let targets = &sources.top[a];
+                    set.iter().filter_map(move |b| {
+                        targets.get(b).map(|file| format!("  {a} → {b} ({file})"))
+                    })
+                })
+                .collect();
+            format!("{set:?}\n{}", edges.join("\n"))
+        })
+        .collect();
+    assert!(found.is_empty(), "import cycles:\n{}", explain.join("\n"));
+}
+
+#[test]
+fn submodule_cycles_only_shrink() {
+    let sources = read_sources();
+    let found = cycles(&sources.sub);
+    let known: Vec<Vec<String>> = KNOWN_SUBMODULE_CYCLES
+        .iter()
+        .map(|c| c.iter().map(|s| (*s).to_owned()).collect())
+        .collect();
+    let new: Vec<&Vec<String>> = found.iter().filter(|c| !known.contains(c)).collect();
+    let gone: Vec<&Vec<String>> = known.iter().filter(|c| !found.contains(c)).collect();
+    assert!(new.is_empty(), "new cycles between submodules: {new:?}");
+    assert!(gone.is_empty(), "cycles no longer there; remove them from the known list: {gone:?}");
+}
+
+#[test]
+fn the_reader_sees_grouped_and_nested_paths() {
+    let code = code_of(
+        "use crate::{a::X, b, c::{d, e}};\n// crate::comment\nlet s = \"crate::string\";\n\
+         fn f() { crate::g::h(); x::crate::no(); }\n#[cfg(test)]\nmod tests { use crate::t; }\n",
+    );
+    let got: Vec<String> = first_segments(&code, "crate::").into_iter().collect();
+    assert_eq!(got, ["a", "b", "c", "g"]);
+    let mut graph = BTreeMap::new();
+    graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    graph.insert("b".to_owned(), BTreeSet::from(["c".to_owned()]));
+    graph.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
+    graph.insert("d".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(cycles(&graph), [["a", "b", "c"]]);
+}
