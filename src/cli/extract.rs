@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::args::ExtractArgs;
-use super::{Exit, load_signatures, open_images, scrubbed, scrubber};
+use super::{Exit, load_signatures, scrubbed, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::image::Image;
 use crate::registry::{Registries, Settings as RegistrySettings};
@@ -25,14 +25,17 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
     if let Some(path) = &args.output {
         crate::extract::check_destination(path)?;
     }
-    let images = open_images(
+    let images = crate::session::target::open_any(
         &args.target,
         args.platform.as_ref(),
-        args.insecure,
-        args.storage_root.as_deref(),
+        &crate::sources::SourceOptions {
+            insecure: args.insecure,
+            storage_root: args.storage_root.clone(),
+        },
         &registries,
         &diag,
-    )?;
+    )
+    .map_err(|e| scrubbed(&diag, e))?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::args::{LayersArgs, TimelineFormat};
-use super::{Exit, load_signatures, open_images, scrubber};
+use super::{Exit, load_signatures, scrubbed, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::registry::{Registries, Settings as RegistrySettings};
 use crate::timeline;
@@ -28,14 +28,17 @@ pub(super) fn run(args: LayersArgs) -> Result<Exit> {
     if let Some(s) = &scanner {
         diag = diag.with_scrubber(scrubber(s));
     }
-    let mut images = open_images(
+    let mut images = crate::session::target::open_any(
         &args.target,
         args.platform.as_ref(),
-        args.insecure,
-        args.storage_root.as_deref(),
+        &crate::sources::SourceOptions {
+            insecure: args.insecure,
+            storage_root: args.storage_root.clone(),
+        },
         &registries,
         &diag,
-    )?;
+    )
+    .map_err(|e| scrubbed(&diag, e))?;
     for i in &mut images {
         i.verify_diff_ids = !args.no_diff_id_check;
         i.index_names = true;

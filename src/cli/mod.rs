@@ -104,29 +104,6 @@ fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!(diag.scrubber().map_or_else(|| text.clone(), |s| s(&text)))
 }
 
-/// Opens the images `target` names for `layers` and `extract`: an engine
-/// target (`docker-daemon:`, `docker-container:`) through its export, any
-/// other through [`crate::session::target::open`]. Errors are scrubbed.
-fn open_images(
-    target: &str,
-    platform: Option<&crate::image::PlatformFilter>,
-    insecure: bool,
-    storage_root: Option<&std::path::Path>,
-    registries: &crate::registry::Registries,
-    diag: &Diagnostics,
-) -> anyhow::Result<Vec<crate::image::Image>> {
-    if crate::sources::is_streamed(target) {
-        let options = crate::sources::SourceOptions {
-            insecure,
-            storage_root: storage_root.map(std::path::Path::to_path_buf),
-        };
-        return crate::sources::open(target, platform, &options, diag)
-            .map_err(|e| scrubbed(diag, e));
-    }
-    crate::session::target::open(target, platform, storage_root, registries, diag)
-        .map_err(|e| scrubbed(diag, e))
-}
-
 /// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

@@ -30,6 +30,25 @@ pub fn open(
     image::open_with(target, platform, storage_root, diag).map_err(|e| with_hint(target, e))
 }
 
+/// [`open`], and engine targets too: `docker-daemon:` and
+/// `docker-container:` read layer by layer through
+/// [`crate::sources::export`]. What `layers` and `extract` open.
+///
+/// # Errors
+/// As [`open`], and when the engine cannot serve the target.
+pub fn open_any(
+    target: &str,
+    platform: Option<&PlatformFilter>,
+    options: &crate::sources::SourceOptions,
+    registries: &Registries,
+    diag: &Diagnostics,
+) -> Result<Vec<Image>, crate::sources::Error> {
+    if crate::sources::is_streamed(target) {
+        return crate::sources::export::open(target, options, platform, diag);
+    }
+    Ok(open(target, platform, options.storage_root.as_deref(), registries, diag)?)
+}
+
 /// True when `target` is read from a registry: not stdin, not an engine or
 /// storage target, and a reference by [`registry::is_reference`].
 fn is_remote(target: &str) -> bool {

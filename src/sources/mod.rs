@@ -81,25 +81,6 @@ pub fn is_streamed(target: &str) -> bool {
     target.starts_with(DOCKER_DAEMON) || target.starts_with(DOCKER_CONTAINER)
 }
 
-/// Opens a target's images for the commands that read layers one at a
-/// time (`layers`, `extract`): engine targets through [`export`], every
-/// other target through `image` (with `--storage-root` for
-/// `containers-storage:`).
-///
-/// # Errors
-/// When the target cannot be opened or its metadata is unusable.
-pub fn open(
-    target: &str,
-    platform: Option<&PlatformFilter>,
-    options: &SourceOptions,
-    diag: &Diagnostics,
-) -> Result<Vec<Image>, Error> {
-    if is_streamed(target) {
-        return export::open(target, options, platform, diag);
-    }
-    Ok(crate::image::open_with(target, platform, options.storage_root.as_deref(), diag)?)
-}
-
 /// Scans a streamed target: its images and their findings.
 ///
 /// # Errors
