@@ -36,7 +36,7 @@ use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -63,6 +63,9 @@ struct CachedHit {
     failed_check: bool,
     #[serde(default)]
     decoding: Vec<String>,
+    /// Base64 of the hit's verification material, when it has any.
+    #[serde(default)]
+    material: Option<String>,
 }
 
 /// Per-run memory plus an optional directory of entries.
@@ -260,6 +263,11 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
                 validation: fh.hit.validation.clone(),
                 failed_check: fh.hit.failed_check,
                 decoding: fh.hit.decoding.clone(),
+                material: fh
+                    .hit
+                    .material
+                    .as_ref()
+                    .map(|m| base64::engine::general_purpose::STANDARD.encode(m.expose())),
             })
             .collect(),
         packages: scan.packages.clone(),
@@ -289,6 +297,12 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
             validation: h.validation,
             failed_check: h.failed_check,
             decoding: h.decoding,
+            material: match h.material {
+                Some(m) => {
+                    Some(Secret::new(base64::engine::general_purpose::STANDARD.decode(m).ok()?))
+                }
+                None => None,
+            },
         };
         hits.push((h.path, h.ordinal, FileHit { inner_path: h.inner_path, hit }));
     }

@@ -237,6 +237,9 @@ pub struct Finding {
     pub workloads: Vec<Workload>,
     /// The live check's outcome (`--verify` only).
     pub verification: Option<crate::verify::Verification>,
+    /// What a live verifier needs beyond the secret (a service-account key file's fields, the
+    /// registry of a docker auth); never reported.
+    pub material: Option<Secret>,
 }
 
 impl Finding {

@@ -1,21 +1,23 @@
-//! One image from layers to findings: walk every layer in parallel with a
-//! content scanner per worker, resolve each hit's status from the later
-//! layers' indexes, add the config detector's hits.
+//! One image from layers to findings: walk the layers with every core busy
+//! (decompression, walking and scanning overlap; see `walker` and `jobs`),
+//! resolve each hit's status from the later layers' indexes, add the
+//! config detector's and the attestations' hits.
+
+mod jobs;
+mod kept;
+mod walker;
 
 use std::sync::atomic::Ordering;
-
-use rayon::prelude::*;
 
 use crate::cache::LayerCache;
 use crate::diagnostics::Diagnostics;
 use crate::finding::{Detector, Finding, Severity, Status};
-use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::whiteout::{Fate, LayerIndex, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
-use crate::scan::content::{ContentScanner, FileHit, Limits};
-use crate::scan::packages::{self, PackageRoots};
-use crate::scan::{Hit, Scanner, config, context, git};
+use crate::scan::content::{FileHit, Limits};
+use crate::scan::packages::PackageRoots;
+use crate::scan::{Hit, Scanner, config, context};
 
 /// What one layer's walk produced.
 #[derive(Debug, Default, Clone)]
@@ -37,266 +39,68 @@ pub struct LayerScan {
     pub capped: u64,
 }
 
-/// Files up to this size are handed whole to scan workers; larger ones are
-/// streamed by the walking thread itself, so memory stays bounded.
-const JOB_MAX: u64 = 8 << 20;
-
-/// A file read by the walking thread for a scan worker.
-struct Job {
-    path: String,
-    ordinal: u32,
-    data: Vec<u8>,
+/// What a scan needs besides the image: the run's scanner, limits and
+/// cache, where progress and problems go, and whether path context caps
+/// severities. The number of threads is the run's thread pool size.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// The compiled rules.
+    pub scanner: &'a Scanner,
+    /// Nested-archive, git and findings budgets.
+    pub limits: Limits,
+    /// Findings in documentation, test and third-party paths are capped at info.
+    pub use_context: bool,
+    /// Scans of layers seen before.
+    pub cache: &'a LayerCache,
+    /// Progress display.
+    pub progress: &'a Progress,
+    /// Where problems go.
+    pub diag: &'a Diagnostics,
 }
 
-/// Walks and scans one layer. With `workers > 0`, the walking thread only
-/// decompresses and reads, and `workers` threads scan the files, so one
-/// large layer uses several cores. Problems go to `diag`; what was read
-/// before an error is kept.
-pub fn scan_layer(
-    image: &Image,
-    layer: &Layer,
-    scanner: &Scanner,
-    limits: Limits,
-    workers: usize,
-    progress: &Progress,
-    diag: &Diagnostics,
-) -> LayerScan {
-    scan_layer_blob(image, layer, None, scanner, limits, workers, progress, diag)
+/// Threads a scan uses: the run's thread pool size (`--threads`).
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
 }
 
-/// [`scan_layer`] over a blob the caller opened (`None`: open it from the
-/// image's store), for layers read from a stream as they arrive.
-#[allow(clippy::too_many_arguments)]
+/// Walks and scans one layer whose blob the caller opened (a layer read
+/// from a stream as it arrives). The walk reads on the calling thread;
+/// with more than one thread, workers scan its files. Problems go to
+/// `run.diag`; what was read before an error is kept.
 pub fn scan_layer_blob(
     image: &Image,
     layer: &Layer,
-    blob: Option<Box<dyn std::io::Read + '_>>,
-    scanner: &Scanner,
-    limits: Limits,
-    workers: usize,
-    progress: &Progress,
-    diag: &Diagnostics,
+    blob: Box<dyn std::io::Read + '_>,
+    run: &Options<'_>,
 ) -> LayerScan {
-    let bar = progress.layer(layer.index, layer.size);
-    let mut cs = ContentScanner::new(scanner, limits);
-    let mut hits = Vec::new();
-    let mut notes = Vec::new();
-    let mut git = git::Collector::new(limits.git);
-    // Entry ordinals of the git store files, for their hits.
-    let mut git_ordinals: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let mut roots = PackageRoots::default();
-    let mut unread = Vec::new();
-    let mut capped = 0;
-    let mut over_run = 0;
-    let (summary, err) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let rx = std::sync::Arc::clone(&rx);
-                scope.spawn(move || scan_jobs(scanner, limits, &rx))
-            })
-            .collect();
-        let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn std::io::Read>| {
-            match (entry.kind, content) {
-                // Git object stores are read whole after the walk (see scan::git).
-                (EntryKind::File, Some(reader)) if git::classify(entry.path).is_some() => {
-                    packages::roots_from(entry.path, None, &mut roots);
-                    git_ordinals.insert(entry.path.to_owned(), entry.ordinal);
-                    git.add(entry.path, reader)?;
-                }
-                (EntryKind::File, Some(reader))
-                    if (workers > 0 && entry.size <= JOB_MAX)
-                        || (packages::wants_content(entry.path)
-                            && entry.size <= packages::MAX_METADATA_FILE) =>
-                {
-                    let mut data = Vec::with_capacity(entry.size as usize);
-                    std::io::Read::read_to_end(reader, &mut data)?;
-                    let wants = packages::wants_content(entry.path);
-                    packages::roots_from(entry.path, wants.then_some(&data[..]), &mut roots);
-                    let job = Job { path: entry.path.to_owned(), ordinal: entry.ordinal, data };
-                    if workers == 0 {
-                        let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
-                        over_run +=
-                            keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
-                    } else if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
-                        // A closed channel means every worker died: scan here instead.
-                        let found = cs.scan_file(&job.path, &mut job.data.as_slice())?;
-                        over_run +=
-                            keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
-                    }
-                }
-                (EntryKind::File, Some(reader)) => {
-                    packages::roots_from(entry.path, None, &mut roots);
-                    let found = cs.scan_file(entry.path, reader)?;
-                    over_run +=
-                        keep(&mut hits, entry.path, entry.ordinal, found, limits.max_findings);
-                }
-                _ => {}
-            }
-            Ok(Flow::Continue)
-        };
-        let walked = match blob {
-            Some(b) => layer::walk_blob(image, layer, b, diag, &bar, &mut visit),
-            None => layer::walk_with_progress(image, layer, diag, &bar, &mut visit),
-        };
-        drop(tx);
-        for h in handles {
-            if let Ok(w) = h.join() {
-                hits.extend(w.hits);
-                notes.extend(w.notes);
-                unread.extend(w.unread);
-                capped += w.capped;
-                over_run += w.over_run;
-            }
-        }
-        walked
+    let threads = threads();
+    if threads == 1 {
+        let walked = walker::walk(image, layer, run, walker::Mode::Blob(blob, None));
+        return walker::finish(image, layer, walked, Vec::new(), run);
+    }
+    let (walked, mut found) = walker::with_workers(run, threads, |tx, pool| {
+        let dispatch = jobs::Dispatch::new(layer.index, tx, pool);
+        walker::walk(image, layer, run, walker::Mode::Blob(blob, Some(dispatch)))
     });
-    let (git_hits, git_errors) = git.scan(&mut cs);
-    for (path, fh) in git_hits {
-        let ordinal = git_ordinals.get(&path).copied().unwrap_or_default();
-        over_run += keep(&mut hits, &path, ordinal, vec![fh], limits.max_findings);
-    }
-    // A git store read only in part is an incomplete scan, not a warning.
-    unread.extend(git_errors);
-    bar.finish();
-    progress.layer_done();
-    hits.sort_by(|a, b| {
-        (&a.0, a.1, a.2.hit.offset, a.2.hit.rule).cmp(&(&b.0, b.1, b.2.hit.offset, b.2.hit.rule))
-    });
-    capped += cs.capped;
-    scanner.suppressed.over_file_budget.fetch_add(capped, Ordering::Relaxed);
-    // The run budget, applied per layer (and per worker) already, so that one layer
-    // cannot hold more than that in memory.
-    if hits.len() > limits.max_findings {
-        over_run += (hits.len() - limits.max_findings) as u64;
-        hits.truncate(limits.max_findings);
-    }
-    if over_run > 0 {
-        scanner.suppressed.over_run_budget.fetch_add(over_run, Ordering::Relaxed);
-        capped += over_run;
-        notes.push(format!(
-            "{over_run} more findings not listed (budget: {} findings per run)",
-            limits.max_findings
-        ));
-    }
-    unread.extend(cs.unread);
-    unread.extend(summary.unread);
-    let complete = err.is_none() && unread.is_empty();
-    for note in cs.notes.into_iter().chain(notes) {
-        diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
-    }
-    // A git store read only in part is an incomplete scan, not a warning.
-    for unread in unread {
-        diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
-    }
-    if let Some(e) = err {
-        diag.error(e.to_string());
-    }
-    LayerScan {
-        index: summary.index,
-        hits,
-        packages: roots,
-        bytes: summary.uncompressed_bytes,
-        complete,
-        blob_digest: summary.blob_digest,
-        capped,
-    }
+    let outs = found.remove(&layer.index).unwrap_or_default();
+    walker::finish(image, layer, walked, outs, run)
 }
 
-/// Adds one file's hits to a layer's, within the run budget; returns how
-/// many did not fit (they are counted, not kept).
-fn keep(
-    hits: &mut Vec<(String, u32, FileHit)>,
-    path: &str,
-    ordinal: u32,
-    found: Vec<FileHit>,
-    max: usize,
-) -> u64 {
-    let room = max.saturating_sub(hits.len());
-    let n = found.len();
-    hits.extend(found.into_iter().take(room).map(|h| (path.to_owned(), ordinal, h)));
-    n.saturating_sub(room) as u64
-}
-
-/// What one scan worker found.
-struct WorkerOut {
-    /// (path, entry ordinal, hit).
-    hits: Vec<(String, u32, FileHit)>,
-    notes: Vec<String>,
-    /// What it left unread.
-    unread: Vec<String>,
-    /// Dropped by the per-file budget.
-    capped: u64,
-    /// Dropped by the run budget.
-    over_run: u64,
-}
-
-type JobQueue = std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>;
-
-/// A scan worker: takes whole files until the walking thread is done.
-fn scan_jobs(scanner: &Scanner, limits: Limits, rx: &JobQueue) -> WorkerOut {
-    let mut cs = ContentScanner::new(scanner, limits);
-    let mut hits = Vec::new();
-    let mut over_run = 0;
-    loop {
-        // The lock is held only to take one job.
-        let job = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(_) => break,
-        };
-        let Ok(job) = job else { break };
-        // In-memory reads cannot fail, so only nested-archive notes can come out.
-        if let Ok(found) = cs.scan_file(&job.path, &mut job.data.as_slice()) {
-            over_run += keep(&mut hits, &job.path, job.ordinal, found, limits.max_findings);
-        }
-    }
-    WorkerOut { hits, notes: cs.notes, unread: cs.unread, capped: cs.capped, over_run }
-}
-
-/// How many scan workers each layer still to scan gets: layers that hold
-/// more than their share of the work are scanned one at a time with every
-/// thread, the rest in parallel one thread each. (A rescan whose cache
-/// holds all but the top layer gives that layer every thread.)
-fn plan(image: &Image, todo: &[bool], threads: usize) -> Vec<usize> {
-    let total: u64 = image.layers.iter().zip(todo).filter(|(_, t)| **t).map(|(l, _)| l.size).sum();
-    let share = total / threads.max(1) as u64;
-    image
-        .layers
-        .iter()
-        .map(|l| if threads > 1 && l.size > share && l.size > (4 << 20) { threads - 1 } else { 0 })
-        .collect()
-}
-
-/// Scans a whole image: every layer, then the config.
-pub fn scan_image(
-    image: &Image,
-    scanner: &Scanner,
-    limits: Limits,
-    use_context: bool,
-    cache: &LayerCache,
-    progress: &Progress,
-    diag: &Diagnostics,
-) -> Vec<Finding> {
-    scan_image_prescanned(image, scanner, limits, use_context, cache, progress, diag, &[])
+/// Scans a whole image: every layer, then the config and attestations.
+pub fn scan_image(image: &Image, run: &Options<'_>) -> Vec<Finding> {
+    scan_image_prescanned(image, run, &[])
 }
 
 /// [`scan_image`] with some layers already scanned (`prescanned[i]` for
 /// layer `i`, when present): a streamed source scans layers as they arrive,
 /// before it knows the image they belong to.
-#[allow(clippy::too_many_arguments)]
 pub fn scan_image_prescanned(
     image: &Image,
-    scanner: &Scanner,
-    limits: Limits,
-    use_context: bool,
-    cache: &LayerCache,
-    progress: &Progress,
-    diag: &Diagnostics,
+    run: &Options<'_>,
     prescanned: &[Option<LayerScan>],
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
-    progress.start_image(name, image.layers.len());
+    run.progress.start_image(name, image.layers.len());
     // A blob listed more than once is scanned at its last listing only.
     let last = crate::image::repeats::last_listings(image);
     let mut scans: Vec<Option<LayerScan>> = image
@@ -306,39 +110,35 @@ pub fn scan_image_prescanned(
         .map(|(i, l)| match prescanned.get(i) {
             _ if last[i] != i => Some(LayerScan::default()),
             Some(Some(s)) => Some(s.clone()),
-            _ => cache.get(image, l, scanner, diag),
+            _ => run.cache.get(image, l, run.scanner, run.diag),
         })
         .collect();
-    let pending: Vec<bool> = scans.iter().map(Option::is_none).collect();
-    let workers = plan(image, &pending, rayon::current_num_threads());
     for _ in scans.iter().flatten() {
-        progress.layer_done();
+        run.progress.layer_done();
     }
-    let todo = |i: &usize| scans[*i].is_none();
-    // Big layers first, one at a time, each with every thread.
-    let big: Vec<usize> = (0..image.layers.len()).filter(|i| todo(i) && workers[*i] > 0).collect();
-    let small: Vec<usize> =
-        (0..image.layers.len()).filter(|i| todo(i) && workers[*i] == 0).collect();
-    for i in big {
-        let scan = scan_layer(image, &image.layers[i], scanner, limits, workers[i], progress, diag);
-        cache.put(&image.layers[i], &scan, scanner, diag);
+    // Largest first, so the longest walk starts at once and small ones fill in around it.
+    let mut todo: Vec<usize> = (0..image.layers.len()).filter(|i| scans[*i].is_none()).collect();
+    todo.sort_by_key(|i| std::cmp::Reverse(image.layers[*i].size));
+    let threads = threads();
+    let fresh: Vec<(usize, LayerScan)> = if threads == 1 {
+        todo.iter()
+            .map(|&i| {
+                let layer = &image.layers[i];
+                let walked = walker::walk(image, layer, run, walker::Mode::Inline);
+                (i, walker::finish(image, layer, walked, Vec::new(), run))
+            })
+            .collect()
+    } else {
+        walker::scan_parallel(image, &todo, run, threads)
+    };
+    for (i, scan) in fresh {
+        run.cache.put(&image.layers[i], &scan, run.scanner, run.diag);
         scans[i] = Some(scan);
     }
-    let fresh: Vec<(usize, LayerScan)> = small
-        .into_par_iter()
-        .map(|i| {
-            let scan = scan_layer(image, &image.layers[i], scanner, limits, 0, progress, diag);
-            cache.put(&image.layers[i], &scan, scanner, diag);
-            (i, scan)
-        })
-        .collect();
-    for (i, s) in fresh {
-        scans[i] = Some(s);
-    }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
-    let mut findings = findings_from(image, scanner, scans, use_context);
-    findings.extend(config_findings(image, scanner, limits, diag));
-    findings.extend(attestation_findings(image, scanner, diag));
+    let mut findings = findings_from(image, run.scanner, scans, run.use_context);
+    findings.extend(config_findings(image, run.scanner, run.limits, run.diag));
+    findings.extend(attestation_findings(image, run.scanner, run.diag));
     findings
 }
 
@@ -511,5 +311,6 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         decoding: hit.decoding,
         workloads: Vec::new(),
         verification: None,
+        material: hit.material,
     }
 }

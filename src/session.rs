@@ -102,15 +102,15 @@ pub fn run(
         }
         for img in &opened {
             let use_context = !options.no_path_context;
-            findings.extend(pipeline::scan_image(
-                img,
+            let run = pipeline::Options {
                 scanner,
                 limits,
                 use_context,
-                &cache,
-                &options.progress,
+                cache: &cache,
+                progress: &options.progress,
                 diag,
-            ));
+            };
+            findings.extend(pipeline::scan_image(img, &run));
             within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
         }
@@ -150,15 +150,15 @@ pub fn run(
                     continue;
                 }
                 img.verify_diff_ids = options.verify_diff_ids;
-                let found = pipeline::scan_image(
-                    &img,
+                let run = pipeline::Options {
                     scanner,
-                    Limits::default(),
-                    !options.no_path_context,
-                    &cache,
-                    &options.progress,
+                    limits: Limits::default(),
+                    use_context: !options.no_path_context,
+                    cache: &cache,
+                    progress: &options.progress,
                     diag,
-                );
+                };
+                let found = pipeline::scan_image(&img, &run);
                 let first = findings.len();
                 findings.extend(found.into_iter().map(|mut f| {
                     f.workloads = workloads.clone();

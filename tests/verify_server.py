@@ -5,11 +5,14 @@ strata, run with STRATA_TEST_VERIFY_ENDPOINT=https://127.0.0.1:PORT, sends every
 request here with an `x-strata-test-host: <original host>` header. This server routes by that
 host and the path, and answers with the provider's documented responses.
 
-Usage: verify_server.py CERT KEY SCENARIO LOG
+Usage: verify_server.py CERT KEY SCENARIO LOG SA_PUBLIC_KEY
   SCENARIO  JSON file, re-read on every request: {"mode": MODE, "secrets": {needle: MODE}}.
             A needle (a secret, or an AWS key id) found in the request picks its MODE;
             otherwise "mode" applies. MODE is one of valid, invalid, revoked, ratelimit, boom,
-            slow, redirect, forbidden (403).
+            slow, redirect, forbidden (403), or eu (Mailgun: the US host rejects the key, the EU
+            host accepts it; valid elsewhere).
+  SA_PUBLIC_KEY  PEM public key of the test's Google service account: a JWT-bearer assertion
+            must be signed by its private key (checked with the openssl CLI).
   LOG       every request is appended as one JSON line: method, host, path, headers, body,
             mode, provider, and `problem` when the request breaks the provider's contract.
 Prints the port it listens on (127.0.0.1, chosen by the OS) on stdout, then serves.
@@ -17,14 +20,17 @@ Prints the port it listens on (127.0.0.1, chosen by the OS) on stdout, then serv
 
 import base64
 import json
+import os
 import re
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-CERT, KEY, SCENARIO, LOG = sys.argv[1:5]
+CERT, KEY, SCENARIO, LOG, SA_PUBLIC_KEY = sys.argv[1:6]
 LOG_LOCK = threading.Lock()
 
 AWS_OK = (
@@ -44,6 +50,11 @@ AWS_BAD = (
 def j(status, body, headers=None):
     return status, json.dumps(body).encode(), "application/json", headers or {}
 
+
+REGISTRY_CHALLENGE = j(
+    401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+    {"WWW-Authenticate":
+     'Bearer realm="https://registry.fake-corp.example/token",service="registry.fake-corp.example"'})
 
 # provider -> (valid answer, invalid answer[, revoked answer]) from each provider's docs.
 ANSWERS = {
@@ -72,8 +83,18 @@ ANSWERS = {
                           "message": "Expired API Key provided"}}),
     ),
     "npm": (j(200, {"username": "fake-npm-user"}), j(401, {"error": "Unauthorized"})),
-    "dockerhub": (
+    "docker-registry": (
         j(200, {"token": "FAKE.JWT.TOKEN", "expires_in": 300}),
+        j(401, {"details": "incorrect username or password"}),
+    ),
+    # A token-auth registry: /v2/ always challenges (basic auth is not what it checks) ...
+    "docker-registry-v2": (
+        REGISTRY_CHALLENGE,
+        REGISTRY_CHALLENGE,
+    ),
+    # ... and its token service checks the login.
+    "docker-registry-token": (
+        j(200, {"token": "FAKE.REGISTRY.TOKEN", "access_token": "FAKE.REGISTRY.TOKEN"}),
         j(401, {"details": "incorrect username or password"}),
     ),
     "openai": (
@@ -139,6 +160,16 @@ ANSWERS = {
     "sentry": (
         j(200, [{"slug": "fake-org", "name": "Fake Org"}]),
         j(401, {"detail": "Invalid token"}),
+    ),
+    "sentry-org": (
+        j(200, [{"id": 2, "version": "fake@1.0.0", "shortVersion": "1.0.0", "projects": []}]),
+        j(401, {"detail": "Invalid token"}),
+    ),
+    "google-service-account": (
+        j(200, {"access_token": "ya29.FAKE-TEST-TOKEN", "expires_in": 3599,
+                "token_type": "Bearer"}),
+        j(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+        j(400, {"error": "disabled_client", "error_description": "The OAuth client was disabled."}),
     ),
     "cloudflare": (
         j(200, {"success": True, "errors": [], "messages": [],
@@ -221,13 +252,16 @@ ROUTES = [
     (r"slack\.com", "POST", r"/api/auth\.test", "slack"),
     (r"api\.stripe\.com", "GET", r"/v1/account", "stripe"),
     (r"registry\.npmjs\.org", "GET", r"/-/whoami", "npm"),
-    (r"auth\.docker\.io", "GET", r"/token\?service=registry\.docker\.io", "dockerhub"),
+    (r"auth\.docker\.io", "GET", r"/token\?service=registry\.docker\.io", "docker-registry"),
+    (r"registry\.fake-corp\.example", "GET", r"/v2/", "docker-registry-v2"),
+    (r"registry\.fake-corp\.example", "GET", r"/token\?service=registry\.fake-corp\.example",
+     "docker-registry-token"),
     (r"api\.openai\.com", "GET", r"/v1/models", "openai"),
     (r"api\.anthropic\.com", "GET", r"/v1/models", "anthropic"),
     (r"huggingface\.co", "GET", r"/api/whoami-v2", "huggingface"),
     (r"api\.sendgrid\.com", "GET", r"/v3/scopes", "sendgrid"),
     (r"api\.twilio\.com", "GET", r"/2010-04-01/Accounts/AC[0-9a-fA-F]{32}\.json", "twilio"),
-    (r"api\.mailgun\.net", "GET", r"/v3/domains", "mailgun"),
+    (r"api\.(eu\.)?mailgun\.net", "GET", r"/v3/domains", "mailgun"),
     (r"api\.digitalocean\.com", "GET", r"/v2/account", "digitalocean"),
     (r"api\.heroku\.com", "GET", r"/account", "heroku"),
     (r"api\.datadoghq\.com", "GET", r"/api/v1/validate", "datadog"),
@@ -237,6 +271,9 @@ ROUTES = [
     (r"api\.telegram\.org", "GET", r"/bot\d+:[\w-]+/getMe", "telegram"),
     (r"discord\.com", "GET", r"/api/v10/users/@me", "discord"),
     (r"sentry\.io", "GET", r"/api/0/organizations/", "sentry"),
+    (r"(us\.|de\.)?sentry\.io", "GET", r"/api/0/organizations/[a-z0-9_-]+/releases/", "sentry-org"),
+    (r"oauth2\.googleapis\.com|oauth2\.fake-corp\.example", "POST", r"/token",
+     "google-service-account"),
     (r"api\.cloudflare\.com", "GET", r"/client/v4/user/tokens/verify", "cloudflare"),
     (r"api\.linear\.app", "POST", r"/graphql", "linear"),
     (r"api\.notion\.com", "GET", r"/v1/users/me", "notion"),
@@ -274,6 +311,56 @@ def basic_pair(headers):
         return base64.b64decode(auth[6:]).decode()
     except Exception:  # noqa: BLE001 - a bad header is just not basic auth
         return None
+
+
+def b64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def jwt_problem(host, body):
+    """What is wrong with a JWT-bearer grant request, or None (RFC 7523, Google's OAuth 2.0
+    for server-to-server applications)."""
+    form = dict(p.split("=", 1) for p in body.split("&") if "=" in p)
+    if form.get("grant_type") != "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer":
+        return "gcp: not a jwt-bearer grant"
+    parts = form.get("assertion", "").split(".")
+    if len(parts) != 3:
+        return "gcp: the assertion is not a JWS"
+    try:
+        header, claims = json.loads(b64url(parts[0])), json.loads(b64url(parts[1]))
+        signature = b64url(parts[2])
+    except Exception:  # noqa: BLE001 - any decoding failure is a broken assertion
+        return "gcp: the assertion does not decode"
+    if header.get("alg") != "RS256" or not header.get("kid"):
+        return f"gcp: header {header}"
+    now = time.time()
+    if claims.get("aud") != f"https://{host}/token" or not claims.get("scope") \
+            or "@" not in claims.get("iss", "") \
+            or not (now - 300 <= claims.get("iat", 0) <= now + 300) \
+            or not (0 < claims.get("exp", 0) - claims["iat"] <= 3600):
+        return f"gcp: claims {claims}"
+    with tempfile.TemporaryDirectory() as tmp:
+        data, sig = os.path.join(tmp, "input"), os.path.join(tmp, "sig")
+        with open(data, "w") as f:
+            f.write(parts[0] + "." + parts[1])
+        with open(sig, "wb") as f:
+            f.write(signature)
+        ok = subprocess.run(["openssl", "dgst", "-sha256", "-verify", SA_PUBLIC_KEY,
+                             "-signature", sig, data], capture_output=True).returncode == 0
+    return None if ok else "gcp: the signature does not verify with the account's public key"
+
+
+def sentry_org_problem(host, path, headers):
+    token = headers.get("authorization", "").removeprefix("Bearer ")
+    try:
+        payload = json.loads(base64.b64decode(token.removeprefix("sntrys_").rsplit("_", 1)[0]))
+    except Exception:  # noqa: BLE001 - not an org token at all
+        return "sentry-org: the bearer is not an org token"
+    if path.split("/")[4] != payload.get("org"):
+        return "sentry-org: the path's organization is not the token's"
+    if "https://" + host != payload.get("region_url"):
+        return "sentry-org: not the token's region host"
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -320,6 +407,17 @@ class Handler(BaseHTTPRequestHandler):
             pair = basic_pair(headers) or ""
             if not pair.startswith(sid + ":"):
                 problem = "twilio: basic user is not the account SID of the path"
+        if provider and provider.startswith("docker-registry") and not basic_pair(headers):
+            problem = f"{provider}: no basic auth"
+        if provider == "sentry-org":
+            problem = sentry_org_problem(host, self.path, headers)
+        if provider == "google-service-account":
+            if headers.get("content-type") != "application/x-www-form-urlencoded":
+                problem = "gcp: not a form"
+            else:
+                problem = jwt_problem(host, body.decode("latin-1"))
+        if mode == "eu":
+            mode = "invalid" if host == "api.mailgun.net" else "valid"
         record = {"method": self.command, "host": host, "path": self.path, "headers": headers,
                   "body": body.decode("latin-1"), "mode": mode, "provider": provider,
                   "problem": problem}

@@ -4,12 +4,14 @@
 //! the blob digest and diff_id on the way.
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::thread::ScopedJoinHandle;
 
 use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::Compression;
 use super::path::{WhiteoutName, classify, decode_name, normalize};
+use super::pipe;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
 use super::{Error, Image, Layer};
@@ -128,12 +130,12 @@ impl<R: Read, H: Update> Read for Hashing<R, H> {
 }
 
 /// Reports bytes read to a progress bar.
-struct Counted<'a> {
-    inner: Box<dyn Read + 'a>,
+struct Counted<R> {
+    inner: R,
     progress: LayerProgress,
 }
 
-impl Read for Counted<'_> {
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.progress.inc(n as u64);
@@ -141,17 +143,17 @@ impl Read for Counted<'_> {
     }
 }
 
-type Compressed<'a> = BufReader<Hashing<Box<dyn Read + 'a>, Option<Sha256>>>;
+type Compressed<R> = BufReader<Hashing<Counted<R>, Option<Sha256>>>;
 
 /// The decompressor chosen by magic bytes, kept concrete so the compressed
 /// stream can be drained and its digest finished after the tar ends.
-enum Decoder<'a> {
-    Plain(Compressed<'a>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<'a>>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<'a>>>),
+enum Decoder<R: Read> {
+    Plain(Compressed<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<R>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<R>>>),
 }
 
-impl Read for Decoder<'_> {
+impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
@@ -161,8 +163,15 @@ impl Read for Decoder<'_> {
     }
 }
 
-impl<'a> Decoder<'a> {
-    fn new(mut input: Compressed<'a>) -> io::Result<(Compression, Decoder<'a>)> {
+impl<R: Read> Decoder<R> {
+    /// Opens `blob`: counts its bytes into `progress`, hashes them, and
+    /// picks the decompressor by magic bytes.
+    fn start(blob: R, progress: &LayerProgress) -> io::Result<(Compression, Decoder<R>)> {
+        let counted = Counted { inner: blob, progress: progress.clone() };
+        let mut input = BufReader::with_capacity(
+            TAR_BUFFER,
+            Hashing { inner: counted, hasher: Some(Sha256::new()), count: 0 },
+        );
         let kind = Compression::sniff(input.fill_buf()?);
         let decoder = match kind {
             Compression::None => Decoder::Plain(input),
@@ -176,12 +185,108 @@ impl<'a> Decoder<'a> {
         Ok((kind, decoder))
     }
 
-    fn into_inner(self) -> Compressed<'a> {
+    fn into_inner(self) -> Compressed<R> {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
             Decoder::Zstd(r) => (*r).finish(),
         }
+    }
+
+    /// Reads the compressed stream to its end (the decompressor may stop
+    /// before it does) and returns the blob's `sha256:` digest.
+    fn finish_blob(self) -> io::Result<String> {
+        let mut compressed = self.into_inner();
+        io::copy(&mut compressed, &mut io::sink())?;
+        Ok(sha256_name(compressed.into_inner().hasher))
+    }
+}
+
+fn sha256_name(h: Option<Sha256>) -> String {
+    format!("sha256:{}", h.map(|h| hex::encode(h.finalize())).unwrap_or_default())
+}
+
+/// The uncompressed stream a walk parses, and how its digests are
+/// finished once it was read to the end.
+trait Stream: Read {
+    /// Uncompressed bytes read so far.
+    fn count(&self) -> u64;
+    /// The diff_id (when it was hashed) and the blob digest, after the
+    /// uncompressed stream was read to its end.
+    fn digests(self) -> io::Result<(Option<String>, String)>;
+}
+
+/// Decompression and hashing on the walking thread.
+struct Inline<R: Read>(Hashing<Decoder<R>, Option<Sha256>>);
+
+impl<R: Read> Read for Inline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> Stream for Inline<R> {
+    fn count(&self) -> u64 {
+        self.0.count
+    }
+
+    fn digests(mut self) -> io::Result<(Option<String>, String)> {
+        let diff_id = self.0.hasher.take().map(|h| sha256_name(Some(h)));
+        Ok((diff_id, self.0.inner.finish_blob()?))
+    }
+}
+
+/// Decompression (with the blob's hash) on one thread, the diff_id's hash
+/// on another; the walk reads what they pass on.
+struct Threaded<'scope> {
+    pipe: pipe::Pipe,
+    count: u64,
+    reading: ScopedJoinHandle<'scope, Option<io::Result<String>>>,
+    hashing: Option<ScopedJoinHandle<'scope, Option<Sha256>>>,
+}
+
+impl Read for Threaded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.pipe.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl Stream for Threaded<'_> {
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn digests(self) -> io::Result<(Option<String>, String)> {
+        let died = || io::Error::other("the decompression thread stopped early");
+        drop(self.pipe);
+        let blob = self.reading.join().map_err(|_| died())?.ok_or_else(died)??;
+        let diff_id = match self.hashing {
+            Some(h) => Some(sha256_name(Some(h.join().map_err(|_| died())?.ok_or_else(died)?))),
+            None => None,
+        };
+        Ok((diff_id, blob))
+    }
+}
+
+/// Repeats a stream's first error on every later read, so what a failed
+/// walk reports does not depend on how a decompressor behaves after one.
+struct Sticky<S> {
+    inner: S,
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl<S: Read> Read for Sticky<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, text)) = &self.failed {
+            return Err(io::Error::new(*kind, text.clone()));
+        }
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = Some((e.kind(), e.to_string()));
+            }
+        })
     }
 }
 
@@ -215,6 +320,19 @@ pub fn walk_with_progress(
     }
 }
 
+fn new_summary(image: &Image) -> WalkSummary {
+    let mut summary = WalkSummary::default();
+    if image.index_names {
+        summary.index = LayerIndex::with_names();
+    }
+    summary
+}
+
+fn invalid(image: &Image, layer: &Layer, reason: String) -> Error {
+    let what = format!("layer {} ({})", layer.index, layer.digest);
+    Error::Invalid { file: image.target.clone(), what, reason }
+}
+
 /// [`walk_with_progress`] over a blob the caller already opened: a layer
 /// that arrives inside a stream (a `docker save` export read as it comes)
 /// rather than from the image's store. `layer` still names it in messages
@@ -227,32 +345,95 @@ pub fn walk_blob(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
-    let mut summary = WalkSummary::default();
-    if image.index_names {
-        summary.index = LayerIndex::with_names();
-    }
-    let what = format!("layer {} ({})", layer.index, layer.digest);
-    let fail =
-        |reason: String| Error::Invalid { file: image.target.clone(), what: what.clone(), reason };
-    let blob: Box<dyn Read + '_> = Box::new(Counted { inner: blob, progress: progress.clone() });
-    let compressed = BufReader::with_capacity(
-        TAR_BUFFER,
-        Hashing { inner: blob, hasher: Some(Sha256::new()), count: 0 },
-    );
-    let (kind, decoder) = match Decoder::new(compressed) {
+    let mut summary = new_summary(image);
+    let (kind, decoder) = match Decoder::start(blob, progress) {
         Ok(d) => d,
-        Err(e) => return (summary, Some(fail(format!("cannot start decompression: {e}")))),
+        Err(e) => {
+            let why = format!("cannot start decompression: {e}");
+            return (summary, Some(invalid(image, layer, why)));
+        }
     };
     summary.compression = Some(kind);
-    // An uncompressed blob's digest already covers its content; for compressed ones
+    // An uncompressed blob's digest is its diff_id: hashed once. For compressed ones
     // the diff_id costs a second SHA-256 over every byte, which the user may decline.
-    let hash_diff_id = image.verify_diff_ids || kind == Compression::None;
-    let uncompressed = Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 };
+    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
+    let stream =
+        Inline(Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 });
+    let err = walk_stream(image, layer, diag, kind, stream, &mut summary, visit);
+    (summary, err)
+}
+
+/// [`walk_with_progress`] with reading, blob hashing and decompression on
+/// a thread of their own and the diff_id's SHA-256 on another, so they
+/// overlap with the tar walk and the visitor (which run on the caller's
+/// thread). Same checks, same summary, same errors.
+pub fn walk_overlapped(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    progress: &LayerProgress,
+    visit: &mut Visitor<'_>,
+) -> (WalkSummary, Option<Error>) {
+    let blob = match image.store.open(&layer.member) {
+        Ok(blob) => blob,
+        Err(e) => return (WalkSummary::default(), Some(e)),
+    };
+    let mut summary = new_summary(image);
+    let (kind, mut decoder) = match Decoder::start(blob, progress) {
+        Ok(d) => d,
+        Err(e) => {
+            let why = format!("cannot start decompression: {e}");
+            return (summary, Some(invalid(image, layer, why)));
+        }
+    };
+    summary.compression = Some(kind);
+    let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
+    let err = std::thread::scope(|scope| {
+        let (mut source, first) = pipe::pipe();
+        let (last, hashing) = if hash_diff_id {
+            let (relay, mut last) = pipe::pipe();
+            source.route_back(&mut last);
+            let hashing = scope.spawn(move || {
+                let mut h = Sha256::new();
+                relay.relay(first, &mut |b| sha2::Digest::update(&mut h, b)).ok().map(|_| h)
+            });
+            (last, Some(hashing))
+        } else {
+            (first, None)
+        };
+        let reading = scope.spawn(move || {
+            // A read error reaches the walk through the pipe; a closed pipe means the
+            // walk is over early, and then no digest is wanted.
+            match source.pump(&mut decoder, &mut |_| {}) {
+                Ok(Ok(_)) => Some(decoder.finish_blob()),
+                Ok(Err(pipe::Closed)) | Err(_) => None,
+            }
+        });
+        let stream = Threaded { pipe: last, count: 0, reading, hashing };
+        walk_stream(image, layer, diag, kind, stream, &mut summary, visit)
+    });
+    (summary, err)
+}
+
+/// Walks the tar in `stream`, then reads what follows it and finishes
+/// both digests: the completeness rules of every walk.
+fn walk_stream<S: Stream>(
+    image: &Image,
+    layer: &Layer,
+    diag: &Diagnostics,
+    kind: Compression,
+    stream: S,
+    summary: &mut WalkSummary,
+    visit: &mut Visitor<'_>,
+) -> Option<Error> {
+    let what = format!("layer {} ({})", layer.index, layer.digest);
+    let fail = |reason: String| Some(invalid(image, layer, reason));
+    let sticky = Sticky { inner: stream, failed: None };
     let mut tar =
-        TarReader::new(BufReader::with_capacity(TAR_BUFFER, uncompressed), TarLimits::default());
-    let walked = walk_entries(&mut tar, image, layer, diag, &mut summary, visit);
+        TarReader::new(BufReader::with_capacity(TAR_BUFFER, sticky), TarLimits::default());
+    let walked = walk_entries(&mut tar, image, layer, diag, summary, visit);
     let end = match walked {
-        Ok(Walked::Stopped) => return (summary, None),
+        Ok(Walked::Stopped) => return None,
         Ok(Walked::End(end)) => Ok(end),
         Err(e) => Err(e),
     };
@@ -262,35 +443,30 @@ pub fn walk_blob(
     let mut buffered = tar.into_inner();
     let rest = match drain(&mut buffered, parsed) {
         Ok(rest) => rest,
-        Err(e) => return (summary, Some(fail(describe(kind, &e)))),
+        Err(e) => return fail(describe(kind, &e)),
     };
-    let mut uncompressed = buffered.into_inner();
-    summary.uncompressed_bytes = uncompressed.count;
+    let uncompressed = buffered.into_inner().inner;
+    let count = uncompressed.count();
+    summary.uncompressed_bytes = count;
     match end {
-        Err(WalkError::Read(e)) => return (summary, Some(fail(describe(kind, &e)))),
+        Err(WalkError::Read(e)) => return fail(describe(kind, &e)),
         Err(WalkError::Tar(e)) => {
             if let Some(io) = &e.io {
-                return (summary, Some(fail(describe(kind, io))));
+                return fail(describe(kind, io));
             }
             // What was not parsed was not scanned: the layer is incomplete.
-            let unread = uncompressed.count.saturating_sub(e.offset);
-            return (
-                summary,
-                Some(fail(format!(
-                    "{e}; the {unread} bytes from there on were not read (not a valid tar stream, {} compression)",
-                    kind.name()
-                ))),
-            );
+            let unread = count.saturating_sub(e.offset);
+            return fail(format!(
+                "{e}; the {unread} bytes from there on were not read (not a valid tar stream, {} compression)",
+                kind.name()
+            ));
         }
         Ok(End::Marker) if rest.nonzero > 0 => {
-            return (
-                summary,
-                Some(fail(format!(
-                    "{} bytes of data follow the tar end-of-archive marker (first at byte {}) and were not read",
-                    rest.nonzero,
-                    rest.first_nonzero.unwrap_or_default()
-                ))),
-            );
+            return fail(format!(
+                "{} bytes of data follow the tar end-of-archive marker (first at byte {}) and were not read",
+                rest.nonzero,
+                rest.first_nonzero.unwrap_or_default()
+            ));
         }
         Ok(End::Marker) => {}
         Ok(End::NoMarker) => {
@@ -302,14 +478,12 @@ pub fn walk_blob(
             ));
         }
     }
-    let diff_id =
-        uncompressed.hasher.take().map(|h| format!("sha256:{}", hex::encode(h.finalize())));
-    let mut compressed = uncompressed.inner.into_inner();
-    if let Err(e) = io::copy(&mut compressed, &mut io::sink()) {
-        return (summary, Some(fail(describe(kind, &e))));
-    }
-    let blob_hash = compressed.into_inner().hasher.map(|h| hex::encode(h.finalize()));
-    let blob_digest = format!("sha256:{}", blob_hash.unwrap_or_default());
+    let (diff_id, blob_digest) = match uncompressed.digests() {
+        Ok(d) => d,
+        Err(e) => return fail(describe(kind, &e)),
+    };
+    // An uncompressed layer's bytes are its blob's: the blob digest is its diff_id.
+    let diff_id = if kind == Compression::None { Some(blob_digest.clone()) } else { diff_id };
     summary.blob_digest = Some(blob_digest.clone());
     if layer.verify_digest && layer.digest.starts_with("sha256:") && blob_digest != layer.digest {
         diag.warn(format!(
@@ -326,7 +500,7 @@ pub fn walk_blob(
             image.target
         ));
     }
-    (summary, None)
+    None
 }
 
 /// What followed the end of the tar archive in its stream.

@@ -12,6 +12,7 @@ pub mod containers_storage;
 pub mod layer;
 pub mod layout;
 pub mod path;
+pub mod pipe;
 pub mod repeats;
 pub mod save_stream;
 pub mod source;

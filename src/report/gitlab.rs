@@ -5,19 +5,24 @@
 //! the image path (with `!inner` for nested archives, or `image-config/<location>` for config
 //! findings), `location.commit.sha` is the layer's blob digest (the "commit" that introduced the
 //! secret; the image digest for config findings), `location.commit.message` the instruction that
-//! created the layer. Status, removal layer and fingerprint go in `details`. The secret itself is
-//! never put in `raw_source_code_extract`; `description` carries the redacted form.
+//! created the layer. Status, removal layer and fingerprint go in `details`, and so do the
+//! Kubernetes workloads (`namespace/pod/container`) that run the image when `--k8s-pods` named
+//! them. The secret itself is never put in `raw_source_code_extract`; `description` carries the
+//! redacted form.
 
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{RenderOptions, Report, shown_secret};
+use super::{RenderOptions, Report, run_by, shown_secret};
 use crate::diagnostics::Level;
 use crate::finding::{Finding, Severity};
 
 /// The schema version the report conforms to.
 pub const SCHEMA_VERSION: &str = "15.2.1";
+
+/// Workloads named in a vulnerability's details before the rest are counted.
+const WORKLOADS_SHOWN: usize = 100;
 
 fn severity(s: Severity) -> &'static str {
     match s {
@@ -68,9 +73,13 @@ fn vulnerability(report: &Report, f: &Finding, show: bool) -> Value {
         None => f.status.as_str().to_owned(),
     };
     let layer = f.layer_index.map_or_else(|| "config".to_owned(), |i| format!("layer {i}"));
+    let runs = match f.workloads.is_empty() {
+        true => String::new(),
+        false => format!(" Run by {}.", run_by(f, 5)),
+    };
     let description = format!(
-        "{} ({}) in {} of image {} ({layer}); status: {status}. Rotate the credential, then \
-         rebuild the image so that no layer carries it.",
+        "{} ({}) in {} of image {} ({layer}); status: {status}.{runs} Rotate the credential, \
+         then rebuild the image so that no layer carries it.",
         f.rule_name,
         shown_secret(f, show),
         place(report, f),
@@ -92,6 +101,10 @@ fn vulnerability(report: &Report, f: &Finding, show: bool) -> Value {
     }
     if let Some(v) = &f.validation {
         let (k, v) = text("Validation", v.clone());
+        details.insert(k, v);
+    }
+    if !f.workloads.is_empty() {
+        let (k, v) = text("Workloads", run_by(f, WORKLOADS_SHOWN));
         details.insert(k, v);
     }
     let mut commit = serde_json::Map::new();

@@ -1,7 +1,8 @@
 //! The HTML incident report: one self-contained file (no network, no external script, font or
 //! stylesheet) with, per image, a header, a layer timeline that shows where each secret was added
 //! and which later layer deleted or overwrote it, the config findings, a findings table that sorts
-//! and filters, and a detail panel with the `strata extract` command that recovers the file.
+//! and filters, and a detail panel with the `strata extract` command that recovers the file and,
+//! for a Kubernetes inventory, the workloads that run the image.
 //!
 //! Safety: everything taken from the image (paths, instructions, tags) travels only inside one
 //! JSON data block, whose `<`, `>` and `&` are written as `\u003c`-style escapes so no image text
@@ -65,6 +66,8 @@ struct FindingView<'a> {
     context: Option<&'static str>,
     fingerprint: String,
     extract_command: Option<String>,
+    /// The Kubernetes containers that run the image (`--k8s-pods`).
+    workloads: &'a [crate::finding::Workload],
 }
 
 /// Quotes a word for a POSIX shell, so a copied command is exactly one argument per word.
@@ -118,6 +121,7 @@ fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingVie
         context: f.context.map(|c| c.as_str()),
         fingerprint: f.fingerprint(),
         extract_command: extract_command(f).map(|c| report.redact(&c).into_owned()),
+        workloads: &f.workloads,
     }
 }
 

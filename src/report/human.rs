@@ -147,28 +147,16 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     )?;
                 }
                 if !f.workloads.is_empty() {
-                    writeln!(out, "               run by: {}", escape_for_terminal(&run_by(f)))?;
+                    writeln!(
+                        out,
+                        "               run by: {}",
+                        escape_for_terminal(&super::run_by(f, 5))
+                    )?;
                 }
             }
         }
     }
     write_summary(report, out)
-}
-
-/// The Kubernetes containers that run a finding's image (`--k8s-pods`),
-/// the first few by name.
-fn run_by(f: &Finding) -> String {
-    const SHOWN: usize = 5;
-    let names: Vec<String> = f
-        .workloads
-        .iter()
-        .take(SHOWN)
-        .map(|w| format!("{}/{}/{}", w.namespace, w.pod, w.container))
-        .collect();
-    match f.workloads.len().saturating_sub(SHOWN) {
-        0 => names.join(", "),
-        more => format!("{} and {more} more", names.join(", ")),
-    }
 }
 
 fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {

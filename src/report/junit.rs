@@ -67,6 +67,9 @@ fn detail(report: &Report, f: &Finding, show: bool) -> String {
     if let Some(v) = &f.validation {
         lines.push(format!("validation: {v}"));
     }
+    if !f.workloads.is_empty() {
+        lines.push(format!("run by: {}", super::run_by(f, 100)));
+    }
     lines.push(format!("fingerprint: {}", f.fingerprint()));
     lines.join("\n")
 }

@@ -130,6 +130,22 @@ impl Report {
     }
 }
 
+/// The Kubernetes containers that run a finding's image (`--k8s-pods`), as
+/// `namespace/pod/container`: the first `shown` of them, then a count of the
+/// rest. Empty when no inventory named the image.
+pub fn run_by(f: &Finding, shown: usize) -> String {
+    let names: Vec<String> = f
+        .workloads
+        .iter()
+        .take(shown)
+        .map(|w| format!("{}/{}/{}", w.namespace, w.pod, w.container))
+        .collect();
+    match f.workloads.len().saturating_sub(shown) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
+}
+
 /// The secret as a report may show it: raw with `show_secrets`, else redacted.
 pub fn shown_secret(f: &Finding, show: bool) -> String {
     if show { String::from_utf8_lossy(f.secret.expose()).into_owned() } else { f.secret.redacted() }

@@ -1,14 +1,19 @@
 //! SARIF 2.1.0: one run, the reported rules with full descriptions and
 //! help, one result per finding located by image path (with the image,
-//! digest and layer as a logical location), and partial fingerprints.
+//! digest and layer as a logical location), and partial fingerprints. With
+//! a Kubernetes inventory, a result also names the workloads that run its
+//! image (`properties.workloads`, and the first few in the message).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{RenderOptions, Report, shown_secret};
+use super::{RenderOptions, Report, run_by, shown_secret};
 use crate::finding::{Finding, Severity};
+
+/// Workloads named in a result's message; `properties.workloads` lists all.
+const WORKLOADS_IN_MESSAGE: usize = 5;
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -79,8 +84,12 @@ fn message(f: &Finding, show: bool, report: &Report) -> String {
         Some(n) => format!("{} in layer {n}", f.status.as_str()),
         None => f.status.as_str().to_owned(),
     };
+    let runs = match f.workloads.is_empty() {
+        true => String::new(),
+        false => format!("; run by {}", run_by(f, WORKLOADS_IN_MESSAGE)),
+    };
     format!(
-        "{} ({}) at {place}{layer} of {}: {status}",
+        "{} ({}) at {place}{layer} of {}: {status}{runs}",
         f.rule_name,
         shown_secret(f, show),
         f.target
@@ -145,6 +154,10 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                     "secretSha256": f.secret.sha256(),
                 },
             });
+            // Only with --k8s-pods: the containers that run the image.
+            if !f.workloads.is_empty() {
+                result["properties"]["workloads"] = json!(f.workloads);
+            }
             // Only with --verify: the live check's outcome.
             if let Some(v) = &f.verification {
                 result["properties"]["verification"] = json!(v);

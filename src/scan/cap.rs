@@ -101,6 +101,7 @@ mod tests {
             validation: None,
             failed_check: false,
             decoding: Vec::new(),
+            material: None,
         }
     }
 

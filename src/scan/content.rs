@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
+use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
 
@@ -104,8 +105,12 @@ pub struct ContentScanner<'s> {
     /// expansion budget, ratio), each naming the file and the limit: the
     /// layer's scan is incomplete.
     pub unread: Vec<String>,
+    /// Archives found to be third-party packages (npm tarballs, wheels,
+    /// library jars), and the jars an application jar's manifest depends on.
+    pub packages: PackageRoots,
     first_file_rule: usize,
-    scratch: Vec<u8>,
+    /// Window buffers kept for reuse, so no buffer is zeroed per file or member.
+    buffers: Vec<Vec<u8>>,
 }
 
 impl<'s> ContentScanner<'s> {
@@ -120,8 +125,27 @@ impl<'s> ContentScanner<'s> {
             notes: Vec::new(),
             capped: 0,
             unread: Vec::new(),
+            packages: PackageRoots::default(),
             first_file_rule,
-            scratch: vec![0; BUFFER],
+            buffers: Vec::new(),
+        }
+    }
+
+    /// A [`BUFFER`]-byte window buffer: a kept one, or a new one (zeroed
+    /// once, when first made). Give it back with [`ContentScanner::give_buffer`].
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = self.buffers.pop().unwrap_or_default();
+        if b.len() != BUFFER {
+            b.resize(BUFFER, 0);
+        }
+        b
+    }
+
+    /// Keeps a buffer from [`ContentScanner::take_buffer`] for the next file.
+    pub fn give_buffer(&mut self, buffer: Vec<u8>) {
+        // A few per nesting level are enough; more would only hold memory.
+        if self.buffers.len() < 8 {
+            self.buffers.push(buffer);
         }
     }
 
@@ -132,9 +156,9 @@ impl<'s> ContentScanner<'s> {
     /// nested archives become [`ContentScanner::notes`].
     pub fn scan_file(&mut self, path: &str, reader: &mut dyn Read) -> io::Result<Vec<FileHit>> {
         self.budget = self.limits.max_expanded;
-        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut scratch = self.take_buffer();
         let result = self.scan_member(path, None, 0, reader, &mut scratch);
-        self.scratch = scratch;
+        self.give_buffer(scratch);
         result
     }
 
@@ -147,7 +171,9 @@ impl<'s> ContentScanner<'s> {
         reader: &mut dyn Read,
         scratch: &mut Vec<u8>,
     ) -> io::Result<Vec<FileHit>> {
-        scratch.resize(BUFFER, 0);
+        if scratch.len() != BUFFER {
+            scratch.resize(BUFFER, 0);
+        }
         let filled = fill(reader, scratch)?;
         let eof = filled < scratch.len();
         if let Some(kind) = nested::sniff(&scratch[..filled]) {
@@ -177,16 +203,12 @@ impl<'s> ContentScanner<'s> {
                 h.hit.decoding.insert(0, word.to_owned());
             }
             // The raw bytes too: a file may only look like UTF-16.
-            let mut raw_scratch = vec![0; BUFFER];
+            let mut raw_scratch = self.take_buffer();
             let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
-            hits.extend(self.scan_plain(
-                path,
-                inner,
-                &mut raw_scratch,
-                m,
-                true,
-                &mut io::empty(),
-            )?);
+            let raw_hits =
+                self.scan_plain(path, inner, &mut raw_scratch, m, true, &mut io::empty());
+            self.give_buffer(raw_scratch);
+            hits.extend(raw_hits?);
             return Ok(hits);
         }
         self.scan_plain(path, inner, scratch, filled, eof, reader)

@@ -77,8 +77,9 @@ const THIRD_PARTY_DIRS: &[&str] = &[
     "bower_components",
 ];
 
-/// Members of these directories inside an application archive are bundled
-/// third-party jars (Spring Boot, servlet WARs).
+/// Members of these directories of an application archive, or of the
+/// archive exploded on disk, are bundled third-party jars (Spring Boot,
+/// servlet WARs).
 const BUNDLED_LIB_DIRS: &[&str] = &["BOOT-INF/lib/", "WEB-INF/lib/"];
 
 /// SDK API model and example data: botocore's `data/<service>/<version>/`
@@ -101,7 +102,8 @@ fn is_sdk_model_data(lower_name: &str) -> bool {
 /// [`classify`], plus third-party package roots proven by package metadata
 /// anywhere in the image.
 pub fn classify_in(path: &str, inner: Option<&str>, roots: &PackageRoots) -> Option<PathContext> {
-    classify(path, inner).or_else(|| roots.holds(path).then_some(PathContext::ThirdParty))
+    classify(path, inner)
+        .or_else(|| roots.holds_member(path, inner).then_some(PathContext::ThirdParty))
 }
 
 /// The context of an image path (with `!`-joined nested members), if any.
@@ -136,7 +138,8 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     {
         return Some(PathContext::Documentation);
     }
-    let bundled = inner.is_some_and(|i| BUNDLED_LIB_DIRS.iter().any(|d| i.contains(d)));
+    // In an archive or exploded on disk (`COPY --from=build app/dependencies/ ./`).
+    let bundled = BUNDLED_LIB_DIRS.iter().any(|d| full.contains(d));
     if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
         return Some(PathContext::ThirdParty);
     }
@@ -233,6 +236,10 @@ mod tests {
                 Some(ThirdParty),
             ),
             ("/app/app.war", Some("WEB-INF/classes/app.properties"), None),
+            ("/app/BOOT-INF/lib/aws-sdk.jar", Some("com/x/Fixture.properties"), Some(ThirdParty)),
+            ("/usr/local/tomcat/webapps/ROOT/WEB-INF/lib/x.jar", None, Some(ThirdParty)),
+            ("/usr/local/tomcat/webapps/ROOT/WEB-INF/classes/app.properties", None, None),
+            ("/app/BOOT-INF/classes/application.yml", None, None),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");

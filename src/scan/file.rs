@@ -225,6 +225,7 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
                 validation: None,
                 failed_check: false,
                 decoding: Vec::new(),
+                material: None,
             })
         })
         .collect()

@@ -21,6 +21,7 @@ pub mod file;
 pub mod filter;
 pub mod git;
 pub mod keystore;
+pub mod material;
 pub mod nested;
 pub mod packages;
 pub mod pattern;
@@ -53,6 +54,8 @@ pub struct Hit {
     /// Decodings applied to reach the secret, outermost first (`base64`,
     /// `utf16le`…); empty when it was found in the bytes as stored.
     pub decoding: Vec<String>,
+    /// What a live verifier needs beyond the secret (see [`material`]); never reported.
+    pub material: Option<Secret>,
 }
 
 /// What a rule is, for findings: pattern rules, entropy rules and the file
@@ -290,6 +293,7 @@ impl Scanner {
             validation: m.validation.clone(),
             failed_check: m.failed_check,
             decoding: Vec::new(),
+            material: material::extract(&self.rule(m.rule).id, buf, m.secret),
         })
     }
 }

@@ -9,7 +9,8 @@
 use std::io::{self, BufReader, Read, Seek};
 
 use super::content::{ContentScanner, FileHit};
-use super::stream::{BUFFER, fill};
+use super::packages::{archive, java};
+use super::stream::fill;
 use crate::image::compression::looks_like_tar;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
 
@@ -151,10 +152,6 @@ fn scan_budgeted(
     result
 }
 
-/// Reads a nested tar with the layer walk's own reader ([`TarReader`]), so
-/// it has the same budgets: names and PAX headers past their limits are
-/// skipped as they stream (the entry is counted as not read), and sparse
-/// files are read as their stored blocks, never their holes.
 fn scan_tar(
     cs: &mut ContentScanner<'_>,
     path: &str,
@@ -162,8 +159,25 @@ fn scan_tar(
     depth: usize,
     reader: &mut dyn Read,
 ) -> Partial {
+    let mut scratch = cs.take_buffer();
+    let result = scan_tar_members(cs, path, inner, depth, reader, &mut scratch);
+    cs.give_buffer(scratch);
+    result
+}
+
+/// Reads a nested tar with the layer walk's own reader ([`TarReader`]), so
+/// it has the same budgets: names and PAX headers past their limits are
+/// skipped as they stream (the entry is counted as not read), and sparse
+/// files are read as their stored blocks, never their holes.
+fn scan_tar_members(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+    scratch: &mut Vec<u8>,
+) -> Partial {
     let mut hits = Vec::new();
-    let mut scratch = Vec::with_capacity(BUFFER);
     let mut tar = TarReader::new(reader, TarLimits::default());
     let mut n = 0;
     loop {
@@ -199,8 +213,11 @@ fn scan_tar(
             continue;
         }
         let name = crate::image::path::decode_name(&entry.name);
+        if archive::marks_package(&name) {
+            cs.packages.insert(archive::level(path, inner));
+        }
         let name = join(inner, "!", name.trim_start_matches("./"));
-        match scan_budgeted(cs, path, &name, depth, &mut tar.data(), &mut scratch) {
+        match scan_budgeted(cs, path, &name, depth, &mut tar.data(), scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
@@ -218,10 +235,13 @@ fn scan_gzip(
     let decoder = flate2::read::MultiGzDecoder::new(&mut compressed);
     let mut budget = cs.budget;
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
-    let mut scratch = vec![0; BUFFER];
+    let mut scratch = cs.take_buffer();
     let filled = match fill(&mut limited, &mut scratch) {
         Ok(n) => n,
-        Err(e) => return Err((Vec::new(), e)),
+        Err(e) => {
+            cs.give_buffer(scratch);
+            return Err((Vec::new(), e));
+        }
     };
     let eof = filled < scratch.len();
     // The member name: the file (or inner member) without its .gz suffix.
@@ -240,6 +260,7 @@ fn scan_gzip(
     };
     drop(limited);
     cs.budget = budget;
+    cs.give_buffer(scratch);
     result
 }
 
@@ -280,12 +301,26 @@ fn scan_zip_archive<R: Read + Seek>(
     depth: usize,
     reader: R,
 ) -> Partial {
+    let mut scratch = cs.take_buffer();
+    let result = scan_zip_members(cs, path, inner, depth, reader, &mut scratch);
+    cs.give_buffer(scratch);
+    result
+}
+
+fn scan_zip_members<R: Read + Seek>(
+    cs: &mut ContentScanner<'_>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: R,
+    scratch: &mut Vec<u8>,
+) -> Partial {
     let mut hits = Vec::new();
     let mut zip = match zip::ZipArchive::new(reader) {
         Ok(z) => z,
         Err(e) => return Err((hits, io::Error::other(e))),
     };
-    let mut scratch = Vec::with_capacity(BUFFER);
+    mark_package(cs, &mut zip, path, inner);
     for i in 0..zip.len().min(cs.limits.max_entries) {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
@@ -312,7 +347,7 @@ fn scan_zip_archive<R: Read + Seek>(
             ));
             continue;
         }
-        match scan_budgeted(cs, path, &name, depth, &mut member, &mut scratch) {
+        match scan_budgeted(cs, path, &name, depth, &mut member, scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
@@ -325,4 +360,42 @@ fn scan_zip_archive<R: Read + Seek>(
         ));
     }
     Ok(hits)
+}
+
+/// Records the zip as a package root when its members say it is one (a
+/// wheel, an npm tarball's zip twin, a library jar), and, for a top-level
+/// application jar, the dependencies its manifest's `Class-Path` names.
+fn mark_package<R: Read + Seek>(
+    cs: &mut ContentScanner<'_>,
+    zip: &mut zip::ZipArchive<R>,
+    path: &str,
+    inner: Option<&str>,
+) {
+    let names: Vec<String> = zip
+        .file_names()
+        .take(cs.limits.max_entries)
+        .filter_map(|n| n.ok().map(std::borrow::Cow::into_owned))
+        .collect();
+    if names.iter().any(|n| archive::marks_package(n)) {
+        cs.packages.insert(archive::level(path, inner));
+        return;
+    }
+    let has_manifest = names.iter().any(|n| n == "META-INF/MANIFEST.MF");
+    let pom = names.iter().any(|n| n.starts_with("META-INF/maven/"));
+    if !has_manifest && !pom {
+        return;
+    }
+    let manifest = has_manifest
+        .then(|| {
+            let member = zip.by_name("META-INF/MANIFEST.MF").ok()?;
+            let mut bytes = Vec::new();
+            member.take(java::MAX_MANIFEST).read_to_end(&mut bytes).ok()?;
+            Some(java::parse_manifest(&bytes))
+        })
+        .flatten();
+    if java::is_library(names.iter().map(String::as_str), manifest.as_ref()) {
+        cs.packages.insert(archive::level(path, inner));
+    } else if let (Some(m), None) = (&manifest, inner) {
+        java::class_path_roots(path, m, &mut cs.packages);
+    }
 }

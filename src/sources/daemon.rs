@@ -64,8 +64,16 @@ fn member_digest(name: &str) -> Option<String> {
         .map(|h| format!("sha256:{h}"))
 }
 
-fn scan_workers() -> usize {
-    rayon::current_num_threads().max(2) - 1
+/// The pipeline's options of this run.
+fn run_options<'a>(ctx: &Context<'a>) -> pipeline::Options<'a> {
+    pipeline::Options {
+        scanner: ctx.scanner,
+        limits: ctx.limits,
+        use_context: ctx.use_context,
+        cache: ctx.cache,
+        progress: ctx.progress,
+        diag: ctx.diag,
+    }
 }
 
 /// An image with no layers yet, to scan streamed layers against: it names
@@ -140,16 +148,7 @@ fn scan_blob(
     blob: Box<dyn Read + '_>,
     ctx: &Context<'_>,
 ) -> LayerScan {
-    pipeline::scan_layer_blob(
-        image,
-        layer,
-        Some(blob),
-        ctx.scanner,
-        ctx.limits,
-        scan_workers(),
-        ctx.progress,
-        ctx.diag,
-    )
+    pipeline::scan_layer_blob(image, layer, blob, &run_options(ctx))
 }
 
 /// An image of the export, with a scan for each of its layers.
@@ -199,16 +198,7 @@ fn assemble(
 }
 
 fn findings(image: &Image, pre: &[Option<LayerScan>], ctx: &Context<'_>) -> Vec<Finding> {
-    pipeline::scan_image_prescanned(
-        image,
-        ctx.scanner,
-        ctx.limits,
-        ctx.use_context,
-        ctx.cache,
-        ctx.progress,
-        ctx.diag,
-        pre,
-    )
+    pipeline::scan_image_prescanned(image, &run_options(ctx), pre)
 }
 
 /// `docker-daemon:NAME`: the image as the daemon exports it.

@@ -38,6 +38,8 @@ pub struct Request {
 /// What came back.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The URL asked (the provider's, not the test override's).
+    pub url: String,
     /// HTTP status.
     pub status: u16,
     /// Response headers (lower-case names).
@@ -227,7 +229,7 @@ impl SafeClient {
             .limit(BODY_MAX)
             .read_to_vec()
             .map_err(|e| scrub(format!("{host}: reading the answer: {e}")))?;
-        Ok(Response { status, headers, body })
+        Ok(Response { url: req.url.clone(), status, headers, body })
     }
 }
 

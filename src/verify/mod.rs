@@ -196,6 +196,12 @@ pub fn verify(
             rule_id: f.rule_id.clone(),
             secret: secret.to_owned(),
             partners: partners(findings, i),
+            material: f
+                .material
+                .as_ref()
+                .and_then(|m| std::str::from_utf8(m.expose()).ok())
+                .map(str::to_owned),
+            allowed_hosts: opts.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         };
         // A paired credential (an AWS key id and its secret key) is one check, not two.
         let key = (provider.name.to_owned(), providers::identity_key(provider, &credential));
@@ -295,15 +301,28 @@ fn check(job: &Job, client: &http::SafeClient) -> Verification {
         reason,
         checked_at: now_utc(),
     };
-    let request = match (job.provider.request)(&job.credential) {
+    let mut request = match (job.provider.request)(&job.credential) {
         Ok(r) => r,
         Err(why) => return done(VerifyStatus::Unverifiable, None, Some(why)),
     };
-    match client.send(&request, &job.credential) {
-        Ok(resp) => {
-            let o = providers::judge(job.provider, &resp);
-            done(o.status, o.identity, o.reason)
-        }
-        Err(why) => done(VerifyStatus::Error, None, Some(why)),
+    // A provider may ask for one more request after an answer (another region, a token
+    // service); each goes through the same client and host rules, and the last answer counts.
+    let mut steps = 1;
+    loop {
+        let resp = match client.send(&request, &job.credential) {
+            Ok(resp) => resp,
+            Err(why) => return done(VerifyStatus::Error, None, Some(why)),
+        };
+        let next = job
+            .provider
+            .follow
+            .filter(|_| steps < providers::MAX_STEPS)
+            .and_then(|follow| follow(&job.credential, &request, &resp));
+        let Some(next) = next else {
+            let o = providers::judge(job.provider, &job.credential, &resp);
+            return done(o.status, o.identity, o.reason);
+        };
+        request = next;
+        steps += 1;
     }
 }

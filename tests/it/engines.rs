@@ -630,4 +630,47 @@ fn kubernetes_inventory_from_the_registry() {
         out.contains("run by: batch/job-1/init, batch/job-1/main, prod/web-1/web, prod/web-2/web"),
         "{out}"
     );
+
+    // Every other format names the workloads too.
+    let names = ["batch/job-1/init", "batch/job-1/main", "prod/web-1/web", "prod/web-2/web"];
+    let render = |format: &str| {
+        let file = work.path().join(format!("report.{format}"));
+        let o = crate::registry::strata_clean(&docker_config)
+            .args(["scan", "-q", "--format", format, "-o"])
+            .arg(&file)
+            .args(["--k8s-pods", pods_arg, "--k8s-pull-secrets"])
+            .arg(&secrets_file)
+            .output()
+            .unwrap();
+        let (code, _, err) = parts(&o);
+        assert_eq!(code, 1, "{format}: {err}");
+        file
+    };
+    let sarif_file = render("sarif");
+    assert_eq!(crate::reports::sarif_problems(&sarif_file), Vec::<String>::new());
+    let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif_file).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), json["findings"].as_array().unwrap().len());
+    for r in results {
+        assert_eq!(r["properties"]["workloads"], want, "{r:#}");
+        let text = r["message"]["text"].as_str().unwrap();
+        assert!(text.ends_with(&format!("; run by {}", names.join(", "))), "{text}");
+    }
+    let gitlab: Value = serde_json::from_slice(&std::fs::read(render("gitlab")).unwrap()).unwrap();
+    assert_eq!(crate::incident_reports::gitlab_violations(&gitlab), Vec::<String>::new());
+    let vulns = gitlab["vulnerabilities"].as_array().unwrap();
+    assert_eq!(vulns.len(), results.len());
+    for v in vulns {
+        assert_eq!(v["details"]["workloads"]["value"], names.join(", "), "{v:#}");
+    }
+    let junit = std::fs::read_to_string(render("junit")).unwrap();
+    assert_eq!(junit.matches(&format!("run by: {}", names.join(", "))).count(), results.len());
+    // The HTML detail panel lists them, one per line, in a real browser.
+    let html = render("html");
+    let dom = crate::incident_reports::dom(&html, "#finding=0");
+    let panel = &dom[dom.find("id=\"workloads\"").expect("a run-by row in the detail panel")..];
+    let panel = &panel[..panel.find("</dd>").unwrap()];
+    let shown: Vec<&str> =
+        panel.split("<div>").skip(1).map(|d| &d[..d.find("</div>").unwrap()]).collect();
+    assert_eq!(shown, names);
 }

@@ -70,7 +70,7 @@ fn new_formats_never_print_a_whole_secret_unless_asked() {
 /// security-report-schemas, as vendored in GitLab's
 /// `lib/gitlab/ci/parsers/security/validators/schemas/15.2.1/`): the required properties, enums
 /// and patterns of every object strata writes. Returns every violation found.
-fn gitlab_violations(doc: &Value) -> Vec<String> {
+pub(crate) fn gitlab_violations(doc: &Value) -> Vec<String> {
     let mut bad = Vec::new();
     let mut need = |v: &Value, path: &str, keys: &[&str]| {
         for k in keys {
@@ -339,7 +339,7 @@ fn chromium(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn dom(file: &Path, hash: &str) -> String {
+pub(crate) fn dom(file: &Path, hash: &str) -> String {
     chromium(&["--dump-dom", &format!("file://{}{hash}", file.display())])
 }
 

@@ -163,6 +163,29 @@ fn validator() -> PathBuf {
     path
 }
 
+/// The errors and warnings Microsoft's SARIF validator (with GitHub's rules) finds in a log.
+pub(crate) fn sarif_problems(sarif: &Path) -> Vec<String> {
+    let dir = tmp();
+    let log = dir.path().join("validation.sarif");
+    let o = std::process::Command::new(validator())
+        .args(["validate", "--rule-kind", "Gh;Sarif", "--log", "ForceOverwrite", "-o"])
+        .arg(&log)
+        .arg(sarif)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
+    result["runs"][0]["results"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter(|x| x["level"] == "error" || x["level"] == "warning")
+                .map(|x| format!("{} {}", x["ruleId"], x["message"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn sarif_passes_the_validator_with_github_rules() {
     let dir = tmp();
@@ -171,25 +194,7 @@ fn sarif_passes_the_validator_with_github_rules() {
         let (code, _, err) =
             run_in_repo(&["scan", "--format", "sarif", "-o", sarif.to_str().unwrap(), target]);
         assert_eq!(code, 1, "{err}");
-        let log = dir.path().join("validation.sarif");
-        let o = std::process::Command::new(validator())
-            .args(["validate", "--rule-kind", "Gh;Sarif", "--log", "ForceOverwrite", "-o"])
-            .arg(&log)
-            .arg(&sarif)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-        let result: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
-        let problems: Vec<String> = result["runs"][0]["results"]
-            .as_array()
-            .map(|r| {
-                r.iter()
-                    .filter(|x| x["level"] == "error" || x["level"] == "warning")
-                    .map(|x| format!("{} {}", x["ruleId"], x["message"]))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let problems = sarif_problems(&sarif);
         assert!(problems.is_empty(), "{target}: {problems:#?}");
     }
 }

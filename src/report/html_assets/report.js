@@ -234,7 +234,8 @@
     if (filters.validation === "validated" && !f.validation) return false;
     if (filters.validation === "not validated" && f.validation) return false;
     if (filters.text) {
-      const hay = [place(f), f.rule_id, f.rule_name, f.created_by || "", f.location || ""].join(" ").toLowerCase();
+      const hay = [place(f), f.rule_id, f.rule_name, f.created_by || "", f.location || "",
+        ...(f.workloads || []).map((w) => w.namespace + "/" + w.pod + "/" + w.container)].join(" ").toLowerCase();
       if (!hay.includes(filters.text)) return false;
     }
     return true;
@@ -304,6 +305,12 @@
       ...row("fingerprint", f.fingerprint, true));
     if (f.removed_in_layer !== null && img && img.layers[f.removed_in_layer]) {
       dl.append(...row("removed by", img.layers[f.removed_in_layer].created_by || "layer " + f.removed_in_layer, true));
+    }
+    if (f.workloads && f.workloads.length) {
+      // Kubernetes containers that run the image (--k8s-pods): one per line.
+      const names = f.workloads.map((w) => w.namespace + "/" + w.pod + "/" + w.container);
+      dl.append(el("dt", { text: "run by" }),
+        el("dd", { class: "mono", id: "workloads" }, ...names.map((n) => el("div", { text: n }))));
     }
     const parts = [el("h3", { text: "Finding " + id }), dl];
     if (f.extract_command) {

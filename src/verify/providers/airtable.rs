@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token reads the Airtable user (GET /v0/meta/whoami)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.airtable.com/v0/meta/whoami", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/email", "/id"])
 }

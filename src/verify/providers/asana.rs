@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token reads the Asana user (GET /api/1.0/users/me)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://app.asana.com/api/1.0/users/me", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/data/name", "/data/email"])
 }

@@ -22,6 +22,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key pair authenticates to AWS (STS GetCallerIdentity), with account and ARN",
         pair_secret_rule: Some("aws-secret-access-key"),
+        follow: None,
     }
 }
 
@@ -86,7 +87,7 @@ fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let xml = String::from_utf8_lossy(&resp.body);
     match (resp.status, tag(&xml, "Arn"), tag(&xml, "Account")) {
         (200, Some(arn), Some(account)) => {

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token is a live Buildkite API token (GET /v2/access-token)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.buildkite.com/v2/access-token", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/uuid"])
 }

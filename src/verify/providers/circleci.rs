@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token reads the CircleCI user (GET /api/v2/me)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(get("https://circleci.com/api/v2/me", vec![secret_header("circle-token", c.secret.clone())]))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/login", "/name"])
 }

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the API token is active (GET /client/v4/user/tokens/verify)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,7 +18,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.cloudflare.com/client/v4/user/tokens/verify", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     match (json["success"].as_bool(), json.pointer("/result/status").and_then(|s| s.as_str())) {
         (Some(true), Some("active")) => {

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the API key is valid (GET /api/v1/validate)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -20,7 +21,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     ))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     match resp.json()["valid"].as_bool() {
         Some(true) => Outcome::valid(None),
         Some(false) => Outcome::invalid("datadog: valid false"),

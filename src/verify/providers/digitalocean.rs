@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token reads the DigitalOcean account (GET /v2/account)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.digitalocean.com/v2/account", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/account/email", "/account/team/name"])
 }

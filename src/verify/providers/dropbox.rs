@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token reads the Dropbox account (POST /2/users/get_current_account, no effect)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -20,6 +21,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     })
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/email", "/name/display_name"])
 }

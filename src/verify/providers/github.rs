@@ -16,6 +16,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token authenticates as a GitHub user (GET /user), with its scopes",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -28,7 +29,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(r)
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let mut o = valid_if_2xx(resp, &["/login"]);
     if let (Some(id), Some(scopes)) = (&o.identity, resp.header("x-oauth-scopes")) {
         o.identity =

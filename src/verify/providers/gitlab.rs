@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token is an active GitLab token (GET /api/v4/personal_access_tokens/self), with its scopes",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -21,7 +22,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     ))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     if (200..300).contains(&resp.status) && json["active"] == false {
         return Outcome::invalid("token is revoked or expired");

@@ -13,6 +13,7 @@ pub fn provider() -> Provider {
         read,
         proves: "Google recognises the key (Geocoding API answer); not which APIs it may call",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -23,7 +24,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     ))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     let message = json["error_message"].as_str().unwrap_or("");
     match json["status"].as_str() {

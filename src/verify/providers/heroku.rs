@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key reads the Heroku account (GET /account)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -19,6 +20,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(r)
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/email"])
 }

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token authenticates to the Hugging Face Hub (GET /api/whoami-v2)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://huggingface.co/api/whoami-v2", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/name", "/auth/accessToken/role"])
 }

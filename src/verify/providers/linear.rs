@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key reads its Linear user (GraphQL viewer query)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -28,7 +29,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     })
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     if json["errors"].is_array() && json.pointer("/data/viewer").is_none_or(|v| v.is_null()) {
         return Outcome::invalid("linear: authentication error");

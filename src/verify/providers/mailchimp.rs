@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key reads the Mailchimp account (GET /3.0/)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -26,6 +27,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(get(&format!("https://{dc}.api.mailchimp.com/3.0/"), vec![basic("strata", &c.secret)]))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/account_name", "/email"])
 }

@@ -18,12 +18,13 @@ mod cloudflare;
 mod datadog;
 mod digitalocean;
 mod discord;
-mod dockerhub;
+mod docker_registry;
 mod dropbox;
 mod fastly;
 mod github;
 mod gitlab;
 mod google_api_key;
+mod google_service_account;
 mod heroku;
 mod huggingface;
 mod linear;
@@ -53,6 +54,12 @@ pub struct Credential {
     pub secret: String,
     /// (rule id, secret) of the other findings in the same file.
     pub partners: Vec<(String, String)>,
+    /// What the check needs beyond the secret, as the scanner read it beside the match (a
+    /// service-account key file's fields as JSON, the registry of a docker auth).
+    pub material: Option<String>,
+    /// Hosts from the scanned data the user allowed (`--verify-host`), lower-case: a provider
+    /// that may use such a host (a key file's `token_uri`) chooses it only when listed here.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Credential {
@@ -90,6 +97,9 @@ impl Outcome {
     }
 }
 
+/// Given the credential, the request sent and its answer: the next request, if any.
+pub type Follow = fn(&Credential, &Request, &Response) -> Option<Request>;
+
 /// A verifier.
 pub struct Provider {
     /// Short name (`github`).
@@ -99,12 +109,19 @@ pub struct Provider {
     /// The request, or why it cannot be made (a missing partner).
     pub request: fn(&Credential) -> Result<Request, String>,
     /// Reads a 2xx (or provider-specific) answer.
-    pub read: fn(&Response) -> Outcome,
+    pub read: fn(&Credential, &Response) -> Outcome,
+    /// A second request to send after this answer instead of judging it (Mailgun's EU region
+    /// after the US one rejects the key, a registry's token service after its challenge), or
+    /// none. At most [`MAX_STEPS`] requests are sent per credential.
+    pub follow: Option<Follow>,
     /// What the check proves, for the README table.
     pub proves: &'static str,
     /// For a check made with a pair: the rule of the pair's secret half.
     pub pair_secret_rule: Option<&'static str>,
 }
+
+/// Requests one check may send, following [`Provider::follow`].
+pub const MAX_STEPS: usize = 3;
 
 /// Every verifier.
 pub fn all() -> Vec<Provider> {
@@ -115,7 +132,7 @@ pub fn all() -> Vec<Provider> {
         slack::provider(),
         stripe::provider(),
         npm::provider(),
-        dockerhub::provider(),
+        docker_registry::provider(),
         openai::provider(),
         anthropic::provider(),
         huggingface::provider(),
@@ -127,6 +144,7 @@ pub fn all() -> Vec<Provider> {
         datadog::provider(),
         newrelic::provider(),
         google_api_key::provider(),
+        google_service_account::provider(),
         telegram::provider(),
         discord::provider(),
         sentry::provider(),
@@ -155,7 +173,9 @@ pub fn identity_key(p: &Provider, c: &Credential) -> String {
         Some(rule) if c.rule_id != rule => c.partner(&[rule]).unwrap_or(&c.secret),
         _ => &c.secret,
     };
-    crate::finding::Secret::new(secret.as_bytes().to_vec()).sha256()
+    // The same auth for two registries is two checks.
+    let material = c.material.as_deref().unwrap_or_default();
+    crate::finding::Secret::new(format!("{secret}\n{material}").into_bytes()).sha256()
 }
 
 /// Providers whose documentation answers 403 (not 401) to a credential it rejects: STS
@@ -166,7 +186,7 @@ const FORBIDDEN_MEANS_REJECTED: &[&str] = &["aws", "datadog", "vercel"];
 /// The common part of reading an answer: rate limits and server errors are errors (never
 /// retried), 401 invalid, 403 invalid only where the provider uses it for a rejected credential,
 /// anything else the provider's own reading.
-pub fn judge(p: &Provider, resp: &Response) -> Outcome {
+pub fn judge(p: &Provider, c: &Credential, resp: &Response) -> Outcome {
     match resp.status {
         429 => Outcome::error(format!(
             "rate limited by {} (429{}); not retried",
@@ -191,7 +211,7 @@ pub fn judge(p: &Provider, resp: &Response) -> Outcome {
         300..=399 => {
             Outcome::error(format!("{} redirected ({}); not followed", p.name, resp.status))
         }
-        _ => (p.read)(resp),
+        _ => (p.read)(c, resp),
     }
 }
 
@@ -268,12 +288,24 @@ mod tests {
     #[test]
     fn common_statuses() {
         let p = github::provider();
-        let resp = |status| Response { status, headers: vec![], body: b"{}".to_vec() };
-        assert_eq!(judge(&p, &resp(429)).status, VerifyStatus::Error);
-        assert_eq!(judge(&p, &resp(503)).status, VerifyStatus::Error);
-        assert_eq!(judge(&p, &resp(401)).status, VerifyStatus::Invalid);
-        assert_eq!(judge(&p, &resp(403)).status, VerifyStatus::Error);
-        assert_eq!(judge(&datadog::provider(), &resp(403)).status, VerifyStatus::Invalid);
-        assert_eq!(judge(&p, &resp(302)).status, VerifyStatus::Error);
+        let resp = |status| Response {
+            url: "https://api.github.com/user".into(),
+            status,
+            headers: vec![],
+            body: b"{}".to_vec(),
+        };
+        let cred = Credential {
+            rule_id: "github-pat-classic".into(),
+            secret: "x".into(),
+            partners: vec![],
+            material: None,
+            allowed_hosts: vec![],
+        };
+        assert_eq!(judge(&p, &cred, &resp(429)).status, VerifyStatus::Error);
+        assert_eq!(judge(&p, &cred, &resp(503)).status, VerifyStatus::Error);
+        assert_eq!(judge(&p, &cred, &resp(401)).status, VerifyStatus::Invalid);
+        assert_eq!(judge(&p, &cred, &resp(403)).status, VerifyStatus::Error);
+        assert_eq!(judge(&datadog::provider(), &cred, &resp(403)).status, VerifyStatus::Invalid);
+        assert_eq!(judge(&p, &cred, &resp(302)).status, VerifyStatus::Error);
     }
 }

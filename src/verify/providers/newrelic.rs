@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the user key reads its New Relic user (NerdGraph actor query)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -28,7 +29,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     })
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     if json.pointer("/data/actor/user").is_none_or(|v| v.is_null()) {
         return Outcome::invalid("newrelic: no user for this key");

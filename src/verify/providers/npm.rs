@@ -12,6 +12,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token authenticates to the npm registry (GET /-/whoami)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -19,6 +20,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://registry.npmjs.org/-/whoami", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/username"])
 }

@@ -15,6 +15,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key is accepted by the OpenAI API (GET /v1/models)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -22,6 +23,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.openai.com/v1/models", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &[])
 }

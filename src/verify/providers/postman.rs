@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key reads the Postman user (GET /me)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,6 +18,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(get("https://api.getpostman.com/me", vec![secret_header("x-api-key", c.secret.clone())]))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/user/username", "/user/email"])
 }

@@ -10,6 +10,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the API key is live (GET /v3/scopes), with the number of scopes",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -17,7 +18,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(bearer("https://api.sendgrid.com/v3/scopes", &c.secret))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let mut o = valid_if_2xx(resp, &[]);
     if let Some(scopes) = resp.json()["scopes"].as_array() {
         o.identity = Some(format!("{} scopes", scopes.len()));

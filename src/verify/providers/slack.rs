@@ -16,6 +16,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the token authenticates to the Slack workspace (POST auth.test, no effect)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -23,7 +24,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(Request { method: "POST", ..bearer("https://slack.com/api/auth.test", &c.secret) })
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     match (json["ok"].as_bool(), json["error"].as_str()) {
         (Some(true), _) => Outcome::valid(pick(&json, &["/team", "/user", "/url"])),

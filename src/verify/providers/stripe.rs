@@ -16,6 +16,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the key authenticates to the Stripe API (GET /v1/account)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -23,7 +24,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(get("https://api.stripe.com/v1/account", vec![basic(&c.secret, "")]))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/id", "/email"])
 }
 

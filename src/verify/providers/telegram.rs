@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the bot token is live (GET /bot<token>/getMe)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -18,7 +19,7 @@ fn request(c: &Credential) -> Result<Request, String> {
     Ok(get(&format!("https://api.telegram.org/bot{}/getMe", c.secret), vec![]))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     let json = resp.json();
     match json["ok"].as_bool() {
         Some(true) => Outcome::valid(pick(&json, &["/result/username"]).map(|u| format!("@{u}"))),

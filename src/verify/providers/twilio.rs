@@ -11,6 +11,7 @@ pub fn provider() -> Provider {
         read,
         proves: "the auth token opens its account (GET /2010-04-01/Accounts/<SID>.json)",
         pair_secret_rule: None,
+        follow: None,
     }
 }
 
@@ -27,6 +28,6 @@ fn request(c: &Credential) -> Result<Request, String> {
     ))
 }
 
-fn read(resp: &Response) -> Outcome {
+fn read(_: &Credential, resp: &Response) -> Outcome {
     valid_if_2xx(resp, &["/friendly_name", "/status"])
 }

@@ -1,72 +1,9 @@
-//! Third-party package roots, recognised from the package metadata an
-//! installer leaves beside the code, wherever it was installed.
-//!
-//! Path rules ([`super::context`]) know the standard trees (`site-packages`,
-//! `node_modules`, `vendor`…), but `pip install --target /app/pylibs` puts
-//! botocore at `/app/pylibs/botocore`, a path that says nothing. pip always
-//! writes `botocore-1.35.0.dist-info/` beside it, and that directory's
-//! `RECORD` lists every file the install wrote. This module turns such
-//! metadata into *package roots*: directories and files that belong to an
-//! installed package, so a finding under one is third-party code.
-//!
-//! It is cheap: the decision uses only paths the layer walk sees anyway, plus
-//! the small metadata files it already reads (`RECORD`, `top_level.txt`),
-//! and the roots of every layer of the image are pooled, so a package
-//! installed in one layer covers its files in any layer. It owns no path
-//! rules and no severity policy.
+//! Python packages: `*.dist-info` (wheels) and `*.egg-info` (eggs,
+//! `setup.py install`) directories beside the code they installed, in any
+//! install directory (`pip install --target /app/pylibs` included).
 
-use std::collections::HashSet;
-
+use super::{MAX_ROOTS_PER_FILE, PackageRoots};
 use crate::image::path::{file_name, parent};
-
-/// Metadata files larger than this are not parsed (a big RECORD is a few hundred KiB).
-pub const MAX_METADATA_FILE: u64 = 4 << 20;
-/// Roots taken from one metadata file at most (a RECORD lists files; their
-/// top-level names are few, so this only bounds hostile input).
-const MAX_ROOTS_PER_FILE: usize = 4096;
-
-/// Image paths (directories or files) that belong to installed third-party packages.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PackageRoots {
-    roots: HashSet<String>,
-}
-
-impl PackageRoots {
-    /// Adds one root (an absolute image path).
-    pub fn insert(&mut self, root: String) {
-        self.roots.insert(root);
-    }
-
-    /// Adds every root of `other`.
-    pub fn extend(&mut self, other: &PackageRoots) {
-        self.roots.extend(other.roots.iter().cloned());
-    }
-
-    /// True when `path` is a root or lies under one.
-    pub fn holds(&self, path: &str) -> bool {
-        if self.roots.is_empty() {
-            return false;
-        }
-        let mut p = path.trim_end_matches('/');
-        while !p.is_empty() && p != "/" {
-            if self.roots.contains(p) {
-                return true;
-            }
-            p = parent(p);
-        }
-        false
-    }
-
-    /// Number of roots held.
-    pub fn len(&self) -> usize {
-        self.roots.len()
-    }
-
-    /// True when no root is known.
-    pub fn is_empty(&self) -> bool {
-        self.roots.is_empty()
-    }
-}
 
 /// The Python metadata directory (`*.dist-info`, `*.egg-info`) a file sits
 /// directly in, if any.
@@ -78,7 +15,7 @@ fn metadata_dir(path: &str) -> Option<&str> {
 
 /// True when the walk should hand this file's bytes to [`roots_from`]:
 /// a `RECORD` or `top_level.txt` inside a Python metadata directory.
-pub fn wants_content(path: &str) -> bool {
+pub(super) fn wants_content(path: &str) -> bool {
     metadata_dir(path).is_some() && matches!(file_name(path), "RECORD" | "top_level.txt")
 }
 
@@ -92,7 +29,7 @@ pub fn wants_content(path: &str) -> bool {
 ///   file, relative to the install directory (entries that climb out with
 ///   `..`, such as console scripts in `bin/`, are skipped).
 /// - `top_level.txt` (eggs and older wheels): each importable top-level name.
-pub fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
+pub(super) fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
     let Some(meta) = metadata_dir(path) else { return };
     let install = parent(meta);
     let join = |name: &str| {

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Builds the real-content benchmark images from real trees, with GNU tar, gzip and zstd (no
+# archive writer of our own), and plants fake secrets in them. See bench/README.md.
+#
+#   bash bench/mkreal.sh BENCH_DIR [--quick]
+#
+# Writes into BENCH_DIR/images (each image once; delete one to rebuild it):
+#   r1.oci.tar     the real tree as ONE gzip layer (OCI archive)
+#   r4.oci.tar     the same files over 4 uneven gzip layers (45/30/15/10 % of the bytes)
+#   rd.docker.tar  the same 4 layers uncompressed, docker-save layout (manifest.json)
+#   rz.oci.tar     the real tree as ONE zstd layer
+#   rs.oci.tar     >= 300,000 small files in node_modules-like trees, ONE gzip layer
+# and BENCH_DIR/images/planted-r.tsv / planted-rs.tsv: id, image path, secret of every
+# planted secret (all fake, made for this benchmark).
+#
+# The real tree: `debootstrap --variant=minbase bookworm` (BENCH_DIR/rootfs, through apt's
+# Debian mirror) with this machine's /usr trees added on top (binaries, .so/.a libraries,
+# Python packages, docs, .gz man pages) up to REAL_MB (default 700, --quick 120) MiB.
+# The same machine gives the same bytes: files are taken in sorted order, tar sorts names and
+# forces owner 0 and mtime 0.
+set -euo pipefail
+
+BENCH_DIR=$(realpath -m "${1:?usage: mkreal.sh BENCH_DIR [--quick]}")
+QUICK=0
+[ "${2:-}" = --quick ] && QUICK=1
+if [ "$QUICK" = 1 ]; then REAL_MB=${REAL_MB:-120}; SMALL_FILES=${SMALL_FILES:-30000}
+else REAL_MB=${REAL_MB:-700}; SMALL_FILES=${SMALL_FILES:-300000}; fi
+ROOTFS=${ROOTFS:-$BENCH_DIR/rootfs}
+IMG=$BENCH_DIR/images
+WORK=$BENCH_DIR/work/real
+mkdir -p "$IMG" "$WORK"
+log() { printf '[mkreal %s] %s\n' "$(date +%T)" "$*" >&2; }
+TAR=(tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
+
+# ---------------------------------------------------------------- fake secrets
+# All fake: FAKE/TEST in every one where the format allows. The GitHub and npm tokens carry
+# a correct CRC32 checksum so checksum validators accept them.
+checksummed() { # PREFIX BODY30 -> PREFIX BODY30 base62(crc32(BODY30)) padded to 6
+  python3 -c '
+import sys, zlib
+p, b = sys.argv[1], sys.argv[2]
+n = zlib.crc32(b.encode()); a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"; s = ""
+for _ in range(6): s = a[n % 62] + s; n //= 62
+print(p + b + s)' "$1" "$2"
+}
+AWS_ID=AKIAFAKEBENCHTEST234
+AWS_SECRET=Fake0nlyBenchTestSecretKey/9xQ2mK7vR4tLp
+GH_TOKEN=$(checksummed ghp_ FAKEbenchTESTtoken0123456789ab)
+NPM_TOKEN=$(checksummed npm_ FAKEbenchNpmTESTtoken000000000)
+SLACK=xoxb-1234567890123-1234567890123-FAKEbenchSlackTokenTEST00
+GITLAB=glpat-FAKEbenchTEST00000000
+STRIPE=sk_live_FAKEbenchTESTstripeKey00000
+
+plant_real() { # STAGE -> plants; writes $IMG/planted-r.tsv
+  local s=$1
+  mkdir -p "$s/app" "$s/root/.config/gh" "$s/etc/default" "$s/etc/ssl/private" \
+    "$s/var/log" "$s/usr/share/doc/fake-test-pkg"
+  printf 'NODE_ENV=production\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
+    "$AWS_ID" "$AWS_SECRET" >"$s/app/.env"
+  printf 'github.com:\n    user: fake-test\n    oauth_token: %s\n    git_protocol: https\n' \
+    "$GH_TOKEN" >"$s/root/.config/gh/hosts.yml"
+  printf '# fake test service\nSLACK_BOT_TOKEN=%s\n' "$SLACK" >"$s/etc/default/fake-test-app"
+  # A throwaway key made for this benchmark; the same bytes every build.
+  if [ ! -s "$WORK/fake-test-server.key" ]; then
+    openssl genrsa -traditional -out "$WORK/fake-test-server.key" 2048 2>/dev/null \
+      || openssl genrsa -out "$WORK/fake-test-server.key" 2048 2>/dev/null
+  fi
+  cp "$WORK/fake-test-server.key" "$s/etc/ssl/private/fake-test-server.key"
+  # A 24 MiB log of real text (man pages) with a GitLab token in the middle: a big file.
+  {
+    local n=0
+    while IFS= read -r f; do
+      zcat -f "$f" 2>/dev/null || true
+      n=$((n + 1))
+      [ "$n" = 600 ] && printf 'deploy: using GITLAB_TOKEN=%s for the release job\n' "$GITLAB"
+    done < <(find /usr/share/man/man1 /usr/share/man/man3 -name '*.gz' | sort)
+  } | head -c $((24 << 20)) >"$s/var/log/fake-test-big.log" || true
+  grep -q "$GITLAB" "$s/var/log/fake-test-big.log" || {
+    printf 'deploy: using GITLAB_TOKEN=%s for the release job\n' "$GITLAB" >>"$s/var/log/fake-test-big.log"
+  }
+  # A secret only inside a compressed file (as .gz man pages and changelogs are).
+  printf 'release notes\n//registry.npmjs.org/:_authToken=%s\n' "$NPM_TOKEN" \
+    | gzip -n >"$s/usr/share/doc/fake-test-pkg/NOTES.gz"
+  # Inside a Python package, as a library default someone forgot.
+  local py
+  py=$(find "$s/usr/lib" -maxdepth 3 -type d -path '*python3*/*' -name 'json' | sort | sed -n 1p)
+  py=${py:-$s/usr/lib/python3/dist-packages/json}
+  mkdir -p "$py"
+  printf 'STRIPE_API_KEY = "%s"  # fake test key\n' "$STRIPE" >"$py/fake_test_settings.py"
+  {
+    printf 'aws-access-key\t/app/.env\t%s\n' "$AWS_ID"
+    printf 'aws-secret-key\t/app/.env\t%s\n' "$AWS_SECRET"
+    printf 'github-pat\t/root/.config/gh/hosts.yml\t%s\n' "$GH_TOKEN"
+    printf 'slack-bot\t/etc/default/fake-test-app\t%s\n' "$SLACK"
+    printf 'private-key\t/etc/ssl/private/fake-test-server.key\t-----BEGIN RSA PRIVATE KEY-----\n'
+    printf 'gitlab-in-24MiB-file\t/var/log/fake-test-big.log\t%s\n' "$GITLAB"
+    printf 'npm-in-gz\t/usr/share/doc/fake-test-pkg/NOTES.gz\t%s\n' "$NPM_TOKEN"
+    printf 'stripe-in-py\t/%s/fake_test_settings.py\t%s\n' "${py#"$s"/}" "$STRIPE"
+  } >"$IMG/planted-r.tsv"
+}
+
+# ---------------------------------------------------------------- image assembly
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+# oci_archive OUT COMP LAYERTAR... : OCI archive, every layer compressed with COMP (gzip|zstd)
+oci_archive() {
+  local out=$1 comp=$2; shift 2
+  local d=$WORK/oci.$$ l i=0 diffs=() layers=() hist=() mt ext
+  rm -rf "$d"; mkdir -p "$d/blobs/sha256"
+  case $comp in gzip) mt=tar+gzip ;; zstd) mt=tar+zstd ;; esac
+  for l in "$@"; do
+    diffs+=("\"sha256:$(sha "$l")\"")
+    case $comp in
+      gzip) gzip -n -6 -c "$l" >"$d/blob" ;;
+      zstd) zstd -q -3 -c "$l" >"$d/blob" ;;
+    esac
+    local h; h=$(sha "$d/blob"); mv "$d/blob" "$d/blobs/sha256/$h"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.$mt\",\"digest\":\"sha256:$h\",\"size\":$(stat -c %s "$d/blobs/sha256/$h")}")
+    hist+=("{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"COPY part$i /\"}")
+    i=$((i + 1))
+  done
+  local IFS=,
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
+    "${diffs[*]}" "${hist[*]}" >"$d/config"
+  local ch; ch=$(sha "$d/config"); mv "$d/config" "$d/blobs/sha256/$ch"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
+    "$ch" "$(stat -c %s "$d/blobs/sha256/$ch")" "${layers[*]}" >"$d/manifest"
+  local mh; mh=$(sha "$d/manifest"); local ms; ms=$(stat -c %s "$d/manifest"); mv "$d/manifest" "$d/blobs/sha256/$mh"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
+    "$mh" "$ms" >"$d/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$d/oci-layout"
+  "${TAR[@]}" -C "$d" -cf "$out" oci-layout index.json blobs
+  rm -rf "$d"
+}
+# docker_archive OUT LAYERTAR... : docker-save layout, layers uncompressed
+docker_archive() {
+  local out=$1; shift
+  local d=$WORK/docker.$$ l i=0 diffs=() names=() hist=()
+  rm -rf "$d"; mkdir -p "$d"
+  for l in "$@"; do
+    local h; h=$(sha "$l")
+    mkdir -p "$d/$h"; cp "$l" "$d/$h/layer.tar"
+    diffs+=("\"sha256:$h\""); names+=("\"$h/layer.tar\"")
+    hist+=("{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"COPY part$i /\"}")
+    i=$((i + 1))
+  done
+  local IFS=,
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
+    "${diffs[*]}" "${hist[*]}" >"$d/config.json"
+  local ch; ch=$(sha "$d/config.json"); mv "$d/config.json" "$d/$ch.json"
+  printf '[{"Config":"%s.json","RepoTags":["bench/real:latest"],"Layers":[%s]}]' "$ch" "${names[*]}" >"$d/manifest.json"
+  # Member names without "./", as docker save writes them (Trivy looks for "manifest.json").
+  (cd "$d" && find . -mindepth 1 -printf '%P\n' | sort >"$WORK/docker.list")
+  "${TAR[@]}" -C "$d" --no-recursion -cf "$out" -T "$WORK/docker.list"
+  rm -rf "$d"
+}
+
+# ---------------------------------------------------------------- the real tree
+stage_real() {
+  local s=$WORK/stage
+  [ -f "$s/.complete" ] && return
+  if [ ! -f "$ROOTFS/.complete" ]; then
+    command -v debootstrap >/dev/null || apt-get install -y debootstrap >/dev/null
+    rm -rf "$ROOTFS"
+    log "debootstrap --variant=minbase bookworm $ROOTFS"
+    debootstrap --variant=minbase bookworm "$ROOTFS" http://deb.debian.org/debian >"$ROOTFS.log" 2>&1
+    touch "$ROOTFS/.complete"
+  fi
+  rm -rf "$s"; mkdir -p "$s"
+  log "staging the rootfs and host /usr trees up to ${REAL_MB} MiB"
+  (cd "$ROOTFS" && tar --exclude=./.complete --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* -cf - .) | tar -C "$s" -xf -
+  local have budget
+  have=$(du -sb "$s" | cut -f1)
+  budget=$((REAL_MB * 1048576 - have - (30 << 20)))
+  # Host trees in a fixed order, files sorted, until the budget is spent: man pages (.gz),
+  # docs, Python packages, GCC's .a/.so/binaries, /usr/bin, shared libraries.
+  local d
+  for d in /usr/share/man /usr/share/doc /usr/lib/python3 /usr/lib/python3.11 /usr/lib/gcc /usr/bin /usr/lib/x86_64-linux-gnu; do
+    if [ -d "$d" ]; then find "$d" -xdev \( -type f -o -type l \) -printf '%s\t%p\n' | sort -t$'\t' -k2; fi
+  done | awk -F'\t' -v b="$budget" '{ t += $1; if (t <= b) print $2 }' >"$WORK/host.list"
+  tar -cf - --no-recursion -T "$WORK/host.list" 2>/dev/null | tar -C "$s" -xf - 2>/dev/null || true
+  plant_real "$s"
+  touch "$s/.complete"
+  log "staged $(du -sh --exclude=.complete "$s" | cut -f1) in $(find "$s" -type f | wc -l) files"
+}
+
+real_layers() { # -> $WORK/layer-all.tar, $WORK/layer-part{0..3}.tar
+  local s=$WORK/stage
+  if [ ! -s "$WORK/layer-all.tar" ] || [ "$s/.complete" -nt "$WORK/layer-all.tar" ]; then
+    log "tar: one layer"
+    (cd "$s" && find . -mindepth 1 -maxdepth 1 ! -name .complete -printf '%P\n' | sort >"$WORK/top.list")
+    "${TAR[@]}" -C "$s" -cf "$WORK/layer-all.tar.tmp" -T "$WORK/top.list"
+    mv "$WORK/layer-all.tar.tmp" "$WORK/layer-all.tar"
+  fi
+  if [ ! -s "$WORK/layer-part3.tar" ] || [ "$WORK/layer-all.tar" -nt "$WORK/layer-part3.tar" ]; then
+    log "tar: 4 uneven layers"
+    # Directories go in the first layer; files by cumulative size: 45/30/15/10 %.
+    (cd "$s" && find . -mindepth 1 -type d -printf '%P\n' | sort >"$WORK/dirs.list"
+      find . -mindepth 1 ! -type d ! -name .complete -printf '%s\t%P\n' | sort -t$'\t' -k2 >"$WORK/files.list")
+    awk -F'\t' -v w="$WORK" '{ s[NR] = $1; p[NR] = $2; t += $1 }
+      END { c = 0; for (i = 1; i <= NR; i++) { f = c / t; k = f < .45 ? 0 : f < .75 ? 1 : f < .90 ? 2 : 3;
+            print p[i] > (w "/part" k ".list"); c += s[i] } }' "$WORK/files.list"
+    cat "$WORK/dirs.list" "$WORK/part0.list" >"$WORK/part0d.list"
+    "${TAR[@]}" -C "$s" --no-recursion -cf "$WORK/layer-part0.tar" -T "$WORK/part0d.list"
+    local k; for k in 1 2 3; do "${TAR[@]}" -C "$s" --no-recursion -cf "$WORK/layer-part$k.tar" -T "$WORK/part$k.list"; done
+  fi
+}
+
+# ---------------------------------------------------------------- many small files
+stage_small() {
+  local s=$WORK/small
+  [ -f "$s/.complete" ] && return
+  rm -rf "$s"; mkdir -p "$s/seed"
+  log "staging a node_modules-like tree of $SMALL_FILES small files"
+  # Seed: this machine's small source and text files (<= 4 KiB), as in a package tree.
+  local d
+  for d in /usr/lib/python3 /usr/lib/python3.11 /usr/include /usr/share/doc /usr/lib/node_modules /usr/share/nodejs; do
+    if [ -d "$d" ]; then find "$d" -xdev -type f -size -4k -printf '%p\n'; fi
+  done | sort >"$WORK/seed.list"
+  tar -cf - --no-recursion -T "$WORK/seed.list" 2>/dev/null | tar -C "$s/seed" -xf - 2>/dev/null || true
+  local per; per=$(find "$s/seed" -type f | wc -l)
+  [ "$per" -gt 0 ] || { echo "no seed files" >&2; exit 2; }
+  local copies=$(( (SMALL_FILES + per - 1) / per )) i
+  mkdir -p "$s/tree"
+  for ((i = 0; i < copies; i++)); do
+    mkdir -p "$s/tree/srv/app$(printf %02d "$i")"
+    cp -a "$s/seed/." "$s/tree/srv/app$(printf %02d "$i")/node_modules"
+  done
+  rm -rf "$s/seed"
+  # Planted: where they sit in real JavaScript trees.
+  local a=$s/tree/srv/app00 z; z=$s/tree/srv/app$(printf %02d $((copies - 1)))
+  printf '//registry.npmjs.org/:_authToken=%s\n' "$NPM_TOKEN" >"$a/.npmrc"
+  mkdir -p "$z/node_modules/fake-test-sdk/lib"
+  printf "module.exports = { token: '%s' };\n" "$GH_TOKEN" >"$z/node_modules/fake-test-sdk/lib/config.js"
+  printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$AWS_ID" "$AWS_SECRET" >"$z/.env"
+  {
+    printf 'npm-npmrc\t/srv/app00/.npmrc\t%s\n' "$NPM_TOKEN"
+    printf 'github-in-js\t/%s/node_modules/fake-test-sdk/lib/config.js\t%s\n' "${z#"$s/tree/"}" "$GH_TOKEN"
+    printf 'aws-access-key\t/%s/.env\t%s\n' "${z#"$s/tree/"}" "$AWS_ID"
+    printf 'aws-secret-key\t/%s/.env\t%s\n' "${z#"$s/tree/"}" "$AWS_SECRET"
+  } >"$IMG/planted-rs.tsv"
+  touch "$s/.complete"
+  log "staged $(find "$s/tree" -type f | wc -l) files, $(du -sh "$s/tree" | cut -f1)"
+}
+
+built() { [ -s "$IMG/$1" ]; }
+for want in r1 r4 rd rz; do
+  built "$want.oci.tar" || built "$want.docker.tar" || { NEED_REAL=1; break; }
+done
+if [ "${NEED_REAL:-0}" = 1 ]; then
+  stage_real
+  real_layers
+  P=("$WORK"/layer-part{0,1,2,3}.tar)
+  built r1.oci.tar || { log "r1: one gzip layer"; oci_archive "$IMG/r1.oci.tar.tmp" gzip "$WORK/layer-all.tar" && mv "$IMG/r1.oci.tar.tmp" "$IMG/r1.oci.tar"; }
+  built r4.oci.tar || { log "r4: 4 gzip layers"; oci_archive "$IMG/r4.oci.tar.tmp" gzip "${P[@]}" && mv "$IMG/r4.oci.tar.tmp" "$IMG/r4.oci.tar"; }
+  built rd.docker.tar || { log "rd: docker-save, uncompressed"; docker_archive "$IMG/rd.docker.tar.tmp" "${P[@]}" && mv "$IMG/rd.docker.tar.tmp" "$IMG/rd.docker.tar"; }
+  built rz.oci.tar || { log "rz: one zstd layer"; oci_archive "$IMG/rz.oci.tar.tmp" zstd "$WORK/layer-all.tar" && mv "$IMG/rz.oci.tar.tmp" "$IMG/rz.oci.tar"; }
+fi
+if ! built rs.oci.tar; then
+  stage_small
+  log "rs: small files, one gzip layer"
+  "${TAR[@]}" -C "$WORK/small/tree" -cf "$WORK/layer-small.tar" srv
+  oci_archive "$IMG/rs.oci.tar.tmp" gzip "$WORK/layer-small.tar"
+  mv "$IMG/rs.oci.tar.tmp" "$IMG/rs.oci.tar"
+  rm -f "$WORK/layer-small.tar"
+fi

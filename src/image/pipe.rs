@@ -1,0 +1,224 @@
+//! Moves a layer's bytes between threads in recycled blocks, so reading and
+//! decompressing, hashing the uncompressed stream, and walking the tar run
+//! on different cores. Blocks go back to the producer once read: no buffer
+//! is allocated or zeroed per block.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+
+/// Bytes per block.
+pub const BLOCK: usize = 512 * 1024;
+/// Blocks in flight between two stages (and so the most a pipe allocates).
+const DEPTH: usize = 4;
+
+enum Msg {
+    Data(Vec<u8>, usize),
+    Fail(io::ErrorKind, String),
+}
+
+/// The producing end: fills blocks and sends them on.
+pub struct Source {
+    tx: SyncSender<Msg>,
+    pool: Receiver<Vec<u8>>,
+    made: usize,
+}
+
+/// The reading end: a [`Read`] over the blocks, which it hands back.
+pub struct Pipe {
+    rx: Receiver<Msg>,
+    pool: Sender<Vec<u8>>,
+    block: Vec<u8>,
+    len: usize,
+    pos: usize,
+    failed: Option<(io::ErrorKind, String)>,
+    done: bool,
+}
+
+/// The consumer went away (it stopped early or failed).
+#[derive(Debug)]
+pub struct Closed;
+
+/// A connected source and pipe.
+pub fn pipe() -> (Source, Pipe) {
+    let (tx, rx) = sync_channel(DEPTH);
+    let (pool_tx, pool_rx) = channel();
+    (
+        Source { tx, pool: pool_rx, made: 0 },
+        Pipe { rx, pool: pool_tx, block: Vec::new(), len: 0, pos: 0, failed: None, done: false },
+    )
+}
+
+impl Source {
+    /// An empty block to fill: one handed back, or a new one while fewer
+    /// than the pipe's depth exist.
+    ///
+    /// # Errors
+    /// [`Closed`] when the pipe was dropped.
+    fn block(&mut self) -> Result<Vec<u8>, Closed> {
+        match self.pool.try_recv() {
+            Ok(b) => return Ok(b),
+            Err(TryRecvError::Disconnected) => return Err(Closed),
+            Err(TryRecvError::Empty) => {}
+        }
+        if self.made < DEPTH + 2 {
+            self.made += 1;
+            return Ok(vec![0; BLOCK]);
+        }
+        self.pool.recv().map_err(|_| Closed)
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), Closed> {
+        self.tx.send(msg).map_err(|_| Closed)
+    }
+
+    /// Reads `reader` to its end into blocks and sends them, calling
+    /// `each` on every filled part first. A read error is passed on to the
+    /// pipe (and returned).
+    ///
+    /// # Errors
+    /// [`Closed`] (as an `Ok(Err)`) when the pipe was dropped; the reader's
+    /// error as `Err`.
+    pub fn pump(
+        &mut self,
+        reader: &mut dyn Read,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<Result<u64, Closed>> {
+        let mut total = 0u64;
+        loop {
+            let Ok(mut block) = self.block() else { return Ok(Err(Closed)) };
+            let n = match fill(reader, &mut block) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = self.send(Msg::Fail(e.kind(), e.to_string()));
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                return Ok(Ok(total));
+            }
+            each(&block[..n]);
+            total += n as u64;
+            if self.send(Msg::Data(block, n)).is_err() {
+                return Ok(Err(Closed));
+            }
+        }
+    }
+
+    /// Passes every block of `from` on unchanged, calling `each` on its
+    /// bytes (a middle stage: hashing). Errors are passed on too.
+    pub fn relay(self, from: Pipe, each: &mut dyn FnMut(&[u8])) -> Result<u64, Closed> {
+        let mut total = 0u64;
+        // The blocks are the first producer's: the last pipe hands them back there.
+        let Pipe { rx, .. } = from;
+        for msg in rx {
+            if let Msg::Data(block, n) = &msg {
+                each(&block[..*n]);
+                total += *n as u64;
+            }
+            self.send(msg)?;
+        }
+        Ok(total)
+    }
+
+    /// Lets the pipe at the end of a relay hand its blocks back to this
+    /// source (call on the first stage's source before relaying).
+    pub fn route_back(&mut self, last: &mut Pipe) {
+        let (tx, rx) = channel();
+        self.pool = rx;
+        last.pool = tx;
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.len {
+                let n = buf.len().min(self.len - self.pos);
+                buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if let Some((kind, msg)) = &self.failed {
+                return Err(io::Error::new(*kind, msg.clone()));
+            }
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            let old = std::mem::take(&mut self.block);
+            if !old.is_empty() {
+                // The producer may be gone already; the block is then simply freed.
+                let _ = self.pool.send(old);
+            }
+            self.pos = 0;
+            self.len = 0;
+            match self.rx.recv() {
+                Ok(Msg::Data(block, n)) => {
+                    self.block = block;
+                    self.len = n;
+                }
+                Ok(Msg::Fail(kind, msg)) => self.failed = Some((kind, msg)),
+                // The producer finished (or died, which its join reports).
+                Err(_) => self.done = true,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_arrive_in_order_through_a_relay() {
+        let data: Vec<u8> = (0..3 * BLOCK + 123).map(|i| (i % 251) as u8).collect();
+        let (mut first, pipe1) = pipe();
+        let (second, mut pipe2) = pipe();
+        first.route_back(&mut pipe2);
+        let mut seen = 0u64;
+        let mut out = Vec::new();
+        std::thread::scope(|s| {
+            let d = &data;
+            s.spawn(move || first.pump(&mut d.as_slice(), &mut |_| {}).unwrap().unwrap());
+            let relay = s.spawn(move || second.relay(pipe1, &mut |b| seen += b.len() as u64));
+            pipe2.read_to_end(&mut out).unwrap();
+            assert_eq!(relay.join().unwrap().unwrap(), data.len() as u64);
+        });
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn a_read_error_reaches_the_reader() {
+        struct Broken(usize);
+        impl Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt deflate"));
+                }
+                let n = buf.len().min(self.0);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let (mut source, mut p) = pipe();
+        let producer = std::thread::spawn(move || source.pump(&mut Broken(1000), &mut |_| {}));
+        let mut out = Vec::new();
+        let err = p.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("corrupt deflate"));
+        assert!(producer.join().unwrap().is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! One layer's walk and how walks share the cores: what the walker does
+//! with each entry (git stores, package metadata, files to scan), how a
+//! layer's hits, notes and budgets are put together whoever scanned them,
+//! and the schedule that walks several layers at once over one pool of
+//! scan workers.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Mutex, OnceLock};
+
+use super::jobs::{self, Dispatch, Jobs, LayerOut, Pool};
+use super::kept::Kept;
+use super::{LayerScan, Options};
+use crate::image::layer::{self, EntryKind, Flow, WalkSummary};
+use crate::image::{Image, Layer};
+use crate::scan::content::ContentScanner;
+use crate::scan::git;
+use crate::scan::packages::{self, PackageRoots};
+
+/// Where a layer's bytes come from and who scans its files.
+pub(super) enum Mode<'a, 'b> {
+    /// From the image's store; decompression and scanning on this thread.
+    Inline,
+    /// From the image's store, decompressed on threads of its own; files
+    /// scanned by the workers.
+    Overlapped(Dispatch<'a>),
+    /// From a blob the caller opened, read on this thread; files scanned
+    /// by the workers (or here, without them).
+    Blob(Box<dyn Read + 'b>, Option<Dispatch<'a>>),
+}
+
+/// What a walker learned of one layer, before the workers' part is added.
+pub(super) struct Walked {
+    summary: WalkSummary,
+    err: Option<crate::image::Error>,
+    kept: Kept,
+    roots: PackageRoots,
+    notes: Vec<String>,
+    unread: Vec<String>,
+    capped: u64,
+}
+
+/// Walks one layer; files are scanned here or handed on, as `mode` says.
+pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'_, '_>) -> Walked {
+    let bar = run.progress.layer(layer.index, layer.size);
+    let limits = run.limits;
+    let mut cs = ContentScanner::new(run.scanner, limits);
+    let mut kept = Kept::new(limits.max_findings);
+    let mut git = git::Collector::new(limits.git);
+    // Entry ordinals of the git store files, for their hits.
+    let mut git_ordinals: HashMap<String, u32> = HashMap::new();
+    let mut roots = PackageRoots::default();
+    let (source, mut dispatch) = match mode {
+        Mode::Inline => (None, None),
+        Mode::Overlapped(d) => (None, Some(d)),
+        Mode::Blob(b, d) => (Some(b), d),
+    };
+    let overlapped = source.is_none() && dispatch.is_some();
+    let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn Read>| {
+        let (EntryKind::File, Some(reader)) = (entry.kind, content) else {
+            return Ok(Flow::Continue);
+        };
+        // Git object stores are read whole after the walk (see scan::git).
+        if git::classify(entry.path).is_some() {
+            packages::roots_from(entry.path, None, &mut roots);
+            git_ordinals.insert(entry.path.to_owned(), entry.ordinal);
+            git.add(entry.path, reader)?;
+            return Ok(Flow::Continue);
+        }
+        let metadata;
+        let reader: &mut dyn Read =
+            if packages::wants_content(entry.path) && entry.size <= packages::MAX_METADATA_FILE {
+                let mut data = Vec::with_capacity(entry.size as usize);
+                reader.read_to_end(&mut data)?;
+                packages::roots_from(entry.path, Some(&data), &mut roots);
+                metadata = data;
+                &mut metadata.as_slice()
+            } else {
+                packages::roots_from(entry.path, None, &mut roots);
+                reader
+            };
+        match &mut dispatch {
+            Some(d) => d.file(entry.path, entry.ordinal, entry.size, reader)?,
+            None => kept.add(entry.path, entry.ordinal, cs.scan_file(entry.path, reader)?),
+        }
+        Ok(Flow::Continue)
+    };
+    let (summary, mut err) = match source {
+        Some(blob) => layer::walk_blob(image, layer, blob, run.diag, &bar, &mut visit),
+        None if overlapped => layer::walk_overlapped(image, layer, run.diag, &bar, &mut visit),
+        None => layer::walk_with_progress(image, layer, run.diag, &bar, &mut visit),
+    };
+    if let Some(mut d) = dispatch
+        && let Err(e) = d.flush()
+        && err.is_none()
+    {
+        err = Some(crate::image::Error::io(&image.target, e));
+    }
+    let (git_hits, git_errors) = git.scan(&mut cs);
+    for (path, fh) in git_hits {
+        let ordinal = git_ordinals.get(&path).copied().unwrap_or_default();
+        kept.add(&path, ordinal, vec![fh]);
+    }
+    // A git store read only in part is an incomplete scan, not a warning.
+    let mut unread = git_errors;
+    unread.append(&mut cs.unread);
+    bar.finish();
+    run.progress.layer_done();
+    roots.extend(&cs.packages);
+    Walked { summary, err, kept, roots, notes: cs.notes, unread, capped: cs.capped }
+}
+
+/// Puts a layer's walk and its workers' findings together, applies the
+/// run budget, and reports the layer's notes and problems (sorted, so
+/// they do not depend on which thread met them).
+pub(super) fn finish(
+    image: &Image,
+    layer: &Layer,
+    walked: Walked,
+    outs: Vec<LayerOut>,
+    run: &Options<'_>,
+) -> LayerScan {
+    let Walked { summary, err, mut kept, mut roots, mut notes, mut unread, mut capped } = walked;
+    for o in outs {
+        kept.merge(o.kept);
+        roots.extend(&o.packages);
+        notes.extend(o.notes);
+        unread.extend(o.unread);
+        capped += o.capped;
+    }
+    let (hits, over_run) = kept.finish();
+    let limits = run.limits;
+    run.scanner.suppressed.over_file_budget.fetch_add(capped, Ordering::Relaxed);
+    notes.sort();
+    if over_run > 0 {
+        run.scanner.suppressed.over_run_budget.fetch_add(over_run, Ordering::Relaxed);
+        capped += over_run;
+        notes.push(format!(
+            "{over_run} more findings not listed (budget: {} findings per run)",
+            limits.max_findings
+        ));
+    }
+    unread.sort();
+    unread.extend(summary.unread);
+    let complete = err.is_none() && unread.is_empty();
+    for note in notes {
+        run.diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
+    }
+    for unread in unread {
+        run.diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
+    }
+    if let Some(e) = err {
+        run.diag.error(e.to_string());
+    }
+    LayerScan {
+        index: summary.index,
+        hits,
+        packages: roots,
+        bytes: summary.uncompressed_bytes,
+        complete,
+        blob_digest: summary.blob_digest,
+        capped,
+    }
+}
+
+/// Runs `body` with `threads` scan workers taking jobs from the queue it
+/// is given; returns its result and what the workers found, per layer.
+/// Without a live worker, a walk fails with an error rather than hang.
+pub(super) fn with_workers<T>(
+    run: &Options<'_>,
+    threads: usize,
+    body: impl FnOnce(&Jobs, &Pool) -> T,
+) -> (T, HashMap<usize, Vec<LayerOut>>) {
+    let pool = Pool::default();
+    let (tx, rx) = sync_channel::<jobs::Job>(threads * 2);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rx, pool) = (&rx, &pool);
+                scope.spawn(move || jobs::work(run.scanner, run.limits, rx, pool))
+            })
+            .collect();
+        let out = body(&tx, &pool);
+        drop(tx);
+        let mut found: HashMap<usize, Vec<LayerOut>> = HashMap::new();
+        let mut failed = false;
+        for w in workers {
+            match w.join() {
+                Ok(per_layer) => {
+                    for (layer, o) in per_layer {
+                        found.entry(layer).or_default().push(o);
+                    }
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            run.diag.error("a scan worker failed: some files were not scanned".to_owned());
+        }
+        (out, found)
+    })
+}
+
+/// Scans the layers `todo` (largest first) with `threads` threads, all at
+/// once: up to `threads` layers are walked at a time, each decompressing
+/// on threads of its own, and `threads` workers scan what every walk hands
+/// them, so big and small layers share the cores with no serial phase.
+pub(super) fn scan_parallel(
+    image: &Image,
+    todo: &[usize],
+    run: &Options<'_>,
+    threads: usize,
+) -> Vec<(usize, LayerScan)> {
+    let next = AtomicUsize::new(0);
+    let failed = OnceLock::new();
+    let (walks, mut found) = with_workers(run, threads, |tx, pool| {
+        std::thread::scope(|scope| {
+            let walkers: Vec<_> = (0..threads.min(todo.len()))
+                .map(|_| {
+                    let next = &next;
+                    scope.spawn(move || {
+                        let mut done = Vec::new();
+                        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            let layer = &image.layers[i];
+                            let mode = Mode::Overlapped(Dispatch::new(i, tx, pool));
+                            done.push((i, walk(image, layer, run, mode)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut walks = Vec::new();
+            for w in walkers {
+                match w.join() {
+                    Ok(done) => walks.extend(done),
+                    Err(_) => {
+                        let _ = failed.set(());
+                    }
+                }
+            }
+            walks
+        })
+    });
+    if failed.get().is_some() {
+        run.diag
+            .error(format!("{}: a layer walk failed; its layers were not scanned", image.target));
+    }
+    let mut walks: Vec<(usize, Walked)> = walks;
+    walks.sort_by_key(|w| w.0);
+    walks
+        .into_iter()
+        .map(|(i, w)| {
+            let outs = found.remove(&i).unwrap_or_default();
+            (i, finish(image, &image.layers[i], w, outs, run))
+        })
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! Third-party package roots, recognised from the package metadata an
+//! installer leaves beside the code, wherever it was installed.
+//!
+//! Path rules ([`super::context`]) know the standard trees (`site-packages`,
+//! `node_modules`, `vendor`…), but `pip install --target /app/pylibs` puts
+//! botocore at `/app/pylibs/botocore`, a path that says nothing, and a jar in
+//! `/opt/kafka/libs` or an npm tarball in `~/.npm/_cacache` is named by
+//! nothing either. Installers and build tools always leave metadata beside
+//! what they install; this module turns it into *package roots*: files,
+//! directories and archive members that belong to an installed package, so
+//! a finding under one is third-party code. One submodule per ecosystem:
+//!
+//! - [`python`]: `*.dist-info/RECORD`, `*.egg-info/top_level.txt`;
+//! - [`node`]: `package.json` of a package directory under `node_modules`;
+//! - [`vendor`]: Go `vendor/modules.txt` and the module cache
+//!   (`pkg/mod/<module>@<version>`), Composer `<vendor-dir>/composer/installed.json`
+//!   (with each package's `install-path`), RubyGems `specifications/*.gemspec`;
+//! - [`java`]: jar manifests (`META-INF/MANIFEST.MF`) and Maven
+//!   `META-INF/maven/**/pom.properties`, in jars and exploded;
+//! - [`archive`]: archives that are packages themselves (npm tarballs,
+//!   wheels, library jars), wherever they lie.
+//!
+//! The application's own files are never roots: a package is proven by
+//! metadata that only an installer or a library build writes (an
+//! application's top-level `package.json` is not under `node_modules`; an
+//! application jar has a `Main-Class` or a `WEB-INF`/`BOOT-INF` tree).
+//!
+//! It is cheap: the decision uses only paths the layer walk sees anyway, the
+//! small metadata files it reads ([`wants_content`]), and archive member
+//! names; the roots of every layer of the image are pooled, so a package
+//! installed in one layer covers its files in any layer. It owns no path
+//! rules and no severity policy.
+
+pub mod archive;
+pub mod java;
+pub mod node;
+pub mod python;
+pub mod vendor;
+
+use std::collections::HashSet;
+
+/// Metadata files larger than this are not parsed (a big RECORD is a few hundred KiB).
+pub const MAX_METADATA_FILE: u64 = 4 << 20;
+/// Roots taken from one metadata file at most (a RECORD lists files; their
+/// top-level names are few, so this only bounds hostile input).
+const MAX_ROOTS_PER_FILE: usize = 4096;
+
+/// Image paths (directories, files, or archive members written
+/// `/outer.jar!inner/member`) that belong to installed third-party packages.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackageRoots {
+    roots: HashSet<String>,
+    /// Directories holding an exploded Maven artifact
+    /// (`DIR/META-INF/maven/**/pom.properties`): roots unless `DIR` is an application.
+    #[serde(default)]
+    maven_dirs: HashSet<String>,
+    /// Exploded application directories (`DIR/META-INF/MANIFEST.MF` naming a
+    /// `Main-Class`, or a `DIR/WEB-INF` tree).
+    #[serde(default)]
+    apps: HashSet<String>,
+}
+
+impl PackageRoots {
+    /// Adds one root (an absolute image path, or `path!member` inside archives).
+    pub fn insert(&mut self, root: String) {
+        self.roots.insert(root);
+    }
+
+    /// Records an exploded Maven artifact directory (a root unless it is an application).
+    pub fn insert_maven_dir(&mut self, dir: String) {
+        self.maven_dirs.insert(dir);
+    }
+
+    /// Records an exploded application directory.
+    pub fn insert_app(&mut self, dir: String) {
+        self.apps.insert(dir);
+    }
+
+    /// Adds every root of `other`.
+    pub fn extend(&mut self, other: &PackageRoots) {
+        self.roots.extend(other.roots.iter().cloned());
+        self.maven_dirs.extend(other.maven_dirs.iter().cloned());
+        self.apps.extend(other.apps.iter().cloned());
+    }
+
+    /// True when `path` (an image path, archive levels joined with `!`) is a
+    /// root or lies under one.
+    pub fn holds(&self, path: &str) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let mut p = path.trim_end_matches('/');
+        while !p.is_empty() && p != "/" {
+            if self.roots.contains(p) || (self.maven_dirs.contains(p) && !self.apps.contains(p)) {
+                return true;
+            }
+            p = enclosing(p);
+        }
+        false
+    }
+
+    /// True when the member `inner` (levels joined with `!`) of the file at
+    /// `path`, or the file itself, belongs to a package.
+    pub fn holds_member(&self, path: &str, inner: Option<&str>) -> bool {
+        match inner {
+            Some(i) => self.holds(&format!("{path}!{i}")),
+            None => self.holds(path),
+        }
+    }
+
+    /// Number of roots held.
+    pub fn len(&self) -> usize {
+        self.roots.len() + self.maven_dirs.len() + self.apps.len()
+    }
+
+    /// True when no root is known.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty() && self.maven_dirs.is_empty()
+    }
+}
+
+/// The path one level up, where an archive (`/a.jar!x`) encloses its members.
+fn enclosing(p: &str) -> &str {
+    match p.rfind(['/', '!']) {
+        Some(0) | None => "/",
+        Some(i) => &p[..i],
+    }
+}
+
+/// `rel` (with `.` and `..`) resolved against the absolute directory `base`;
+/// `None` when it is absolute or climbs above `/`.
+pub(super) fn resolve(base: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') || rel.contains('\\') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|c| !c.is_empty()).collect();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// True when the walk should hand this file's bytes to [`roots_from`]
+/// (small metadata files whose content names what was installed).
+pub fn wants_content(path: &str) -> bool {
+    python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path)
+}
+
+/// Package roots that the file at image path `path` proves, with its bytes
+/// when [`wants_content`] asked for them (`None` otherwise, or when larger
+/// than [`MAX_METADATA_FILE`]). Called for every file of every layer, so it
+/// decides from the path first.
+pub fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
+    python::roots_from(path, data, out);
+    node::roots_from(path, out);
+    vendor::roots_from(path, data, out);
+    java::roots_from(path, data, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_cover_archive_members() {
+        let mut roots = PackageRoots::default();
+        roots.insert("/app/app.jar!BOOT-INF/lib/aws.jar".into());
+        roots.insert("/root/.npm/_cacache/content-v2/sha512/ab/cd/ef".into());
+        assert!(
+            roots.holds_member("/app/app.jar", Some("BOOT-INF/lib/aws.jar!com/x/y.properties"))
+        );
+        assert!(!roots.holds_member("/app/app.jar", Some("BOOT-INF/classes/app.properties")));
+        assert!(
+            roots.holds_member(
+                "/root/.npm/_cacache/content-v2/sha512/ab/cd/ef",
+                Some("package/x.js")
+            )
+        );
+        assert!(!roots.holds("/app/app.jar"));
+    }
+
+    #[test]
+    fn exploded_maven_dirs_are_roots_unless_applications() {
+        let mut roots = PackageRoots::default();
+        java::roots_from(
+            "/opt/lib/jackson/META-INF/maven/com.f/jackson/pom.properties",
+            None,
+            &mut roots,
+        );
+        java::roots_from("/app/META-INF/maven/com.example/demo/pom.properties", None, &mut roots);
+        assert!(roots.holds("/opt/lib/jackson/com/f/x.properties"));
+        assert!(roots.holds("/app/application.properties"), "not yet known to be an application");
+        let mut app = PackageRoots::default();
+        java::roots_from(
+            "/app/META-INF/MANIFEST.MF",
+            Some(b"Manifest-Version: 1.0\r\nMain-Class: com.example.Demo\r\n"),
+            &mut app,
+        );
+        // Pooled in any order (the manifest may be in another layer).
+        roots.extend(&app);
+        assert!(!roots.holds("/app/application.properties"));
+        assert!(roots.holds("/opt/lib/jackson/com/f/x.properties"));
+    }
+}
