@@ -7,7 +7,8 @@
 # and -timeout=10. A run stops at its first crasher unless --keep-going
 # (libFuzzer's fork mode, which records every crasher and goes on). The
 # working corpus (fuzz/corpus/TARGET, not committed) is seeded from
-# fuzz/seeds/TARGET and the real-tool images in corpus/real.
+# fuzz/seeds/TARGET and the real-tool images in corpus/real (git_objects: a
+# repo made by git, see git_seeds.py).
 # Crashers land in fuzz/artifacts/TARGET/; logs in fuzz/logs/. Prints one
 # summary line per target: seconds, execs, corpus size, new crashers.
 # --no-build runs the binaries already built (while a rebuild goes on).
@@ -24,13 +25,13 @@ while (($#)); do
     --seconds=*) seconds="${1#*=}"; shift ;;
     --no-build) build=0; shift ;;
     --keep-going) mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 all=(docker_manifest oci_manifest oci_index image_config layer_walk layer_entries
-     reference auth_challenge nested_archive scan_archive)
+     reference auth_challenge nested_archive scan_archive git_objects)
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [ -f "fuzz_targets/$t.rs" ] || { echo "run.sh: no target $t (have: ${all[*]})" >&2; exit 2; }
@@ -76,6 +77,8 @@ seed() {
     image_config) cp -n "$tmp"/real/config/* "$dir/" 2>/dev/null || true ;;
     layer_walk) cp -n "$tmp"/real/layer/* "$dir/" 2>/dev/null || true ;;
     nested_archive|scan_archive) cp -n "$tmp"/real/archive/* "$dir/" 2>/dev/null || true ;;
+    # Loose objects and a `git gc --aggressive` pack of a repo made by git itself.
+    git_objects) command -v git >/dev/null && python3 git_seeds.py "$dir" ;;
   esac
 }
 

@@ -84,11 +84,14 @@ pub fn scan_image_prescanned(
 ) -> Vec<Finding> {
     let name = image.references.first().map_or(image.target.as_str(), String::as_str);
     run.progress.start_image(name, image.layers.len());
+    // A blob listed more than once is scanned at its last listing only.
+    let last = crate::image::repeats::last_listings(image);
     let mut scans: Vec<Option<LayerScan>> = image
         .layers
         .iter()
         .enumerate()
         .map(|(i, l)| match prescanned.get(i) {
+            _ if last[i] != i => Some(LayerScan::default()),
             Some(Some(s)) => Some(s.clone()),
             _ => run.cache.get(image, l, run.scanner, run.diag),
         })
@@ -187,7 +190,7 @@ pub fn findings_from(
         indexes.push(s.index);
         rest.push(s.hits);
     }
-    let timeline = Timeline::new(indexes);
+    let timeline = Timeline::with_repeats(indexes, crate::image::repeats::last_listings(image));
     let mut findings = Vec::new();
     for (layer_index, hits) in rest.into_iter().enumerate() {
         let layer = &image.layers[layer_index];

@@ -85,10 +85,16 @@ impl LayerRecord {
 /// Walks every layer of `image` in parallel (reading every byte, checking
 /// digests) and returns the image's record with file counts.
 pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
+    // A blob listed more than once is walked once, at its last listing.
+    let last = crate::image::repeats::last_listings(image);
     let summaries: Vec<WalkSummary> = image
         .layers
         .par_iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
+            if last[i] != i {
+                return WalkSummary::default();
+            }
             let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
             for unread in &summary.unread {
                 diag.error(format!("{}: layer {}: {unread}", image.target, l.index));
@@ -100,7 +106,7 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
         })
         .collect();
     let dropped = summaries.iter().any(|s| s.index.names_dropped());
-    let timeline = Timeline::new(summaries.into_iter().map(|s| s.index).collect());
+    let timeline = Timeline::with_repeats(summaries.into_iter().map(|s| s.index).collect(), last);
     let mut record = ImageRecord::new(image);
     if dropped {
         // Counting needs every name; memory stays bounded instead.

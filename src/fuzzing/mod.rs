@@ -10,6 +10,7 @@
 //!
 //! Not part of the stable API; `#[doc(hidden)]` in the crate root.
 
+mod git;
 mod images;
 mod layers;
 mod scan;
@@ -17,6 +18,7 @@ mod seeds;
 mod structured;
 mod text;
 
+pub use git::git_objects;
 pub use images::{docker_manifest, fixture, image_config, oci_index, oci_manifest};
 pub use layers::{layer_entries, layer_walk};
 pub use scan::{nested_archive, scan_archive};
@@ -39,6 +41,7 @@ pub const TARGETS: &[&str] = &[
     "auth_challenge",
     "nested_archive",
     "scan_archive",
+    "git_objects",
 ];
 
 /// Runs the named target on `data`. Returns false for an unknown name.
@@ -57,6 +60,7 @@ pub fn run(target: &str, data: &[u8], scanner: &Scanner) -> bool {
         "auth_challenge" => auth_challenge(data),
         "nested_archive" => nested_archive(data, scanner),
         "scan_archive" => scan_archive(data, scanner),
+        "git_objects" => git_objects(data),
         _ => return false,
     }
     true

@@ -41,7 +41,31 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("nested_archive", "inner.zip", zip(&[("lib/inner.jar", &zip(&[(".env", &env)]))])),
         ("nested_archive", "env.tar.gz", gzip(&tar(&[("app/.env", &env)]))),
         ("scan_archive", "docker-save.tar", docker_save(&env)),
+        ("git_objects", "loose-blob.bin", loose_object(&env)),
+        ("git_objects", "delta.bin", delta(&env)),
     ]
+}
+
+/// Mode 0 of `git_objects`: a loose blob object holding `body`.
+fn loose_object(body: &[u8]) -> Vec<u8> {
+    let mut object = format!("blob {}\0", body.len()).into_bytes();
+    object.extend_from_slice(body);
+    let mut z = flate2::write::ZlibEncoder::new(vec![0], flate2::Compression::default());
+    z.write_all(&object).expect("in-memory zlib");
+    z.finish().expect("in-memory zlib")
+}
+
+/// Mode 1 of `git_objects`: a base and a delta that copies from it and
+/// inserts `insert` (under 128 bytes, one insert instruction).
+fn delta(insert: &[u8]) -> Vec<u8> {
+    let base = b"# settings\nDEBUG=0\n";
+    let copied = 11;
+    let target = copied + insert.len();
+    assert!(insert.len() < 128 && target < 128, "one-byte sizes and one insert");
+    // Source and target sizes, copy (offset 0, size byte present), insert.
+    let mut d = vec![base.len() as u8, target as u8, 0x90, copied as u8, insert.len() as u8];
+    d.extend_from_slice(insert);
+    super::git::join(1, base, &d)
 }
 
 /// A config whose build arg carries the fake token.

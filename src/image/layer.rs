@@ -13,7 +13,7 @@ use super::compression::Compression;
 use super::path::{WhiteoutName, classify, decode_name, normalize};
 use super::pipe;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
-use super::whiteout::{LayerIndex, NodeKind};
+use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
 use super::{Error, Image, Layer};
 use crate::diagnostics::Diagnostics;
 use crate::progress::LayerProgress;
@@ -601,6 +601,13 @@ fn walk_entries<R: Read>(
         if depth > MAX_PATH_DEPTH {
             summary.unread.push(format!(
                 "entry at byte {} ({} bytes): its path has {depth} components, more than the {MAX_PATH_DEPTH}-component limit; not read",
+                raw.offset, raw.size
+            ));
+            continue;
+        }
+        if summary.index.versions(&path) >= MAX_VERSIONS {
+            summary.unread.push(format!(
+                "entry at byte {} ({} bytes): {path:?} is written more than {MAX_VERSIONS} times in this layer (the per-path limit); not read",
                 raw.offset, raw.size
             ));
             continue;

@@ -13,6 +13,7 @@ pub mod layer;
 pub mod layout;
 pub mod path;
 pub mod pipe;
+pub mod repeats;
 pub mod save_stream;
 pub mod source;
 pub mod storage_conf;

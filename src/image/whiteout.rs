@@ -130,6 +130,12 @@ pub struct LayerIndex {
 /// it the names are dropped and the layer's counts are unknown.
 pub const MAX_NAMED_BYTES: usize = 16 << 20;
 
+/// Entries of one layer that may write the same path. Real layers write a
+/// path once (twice at most, when a tool appends); each version's status is
+/// resolved against the others and their hardlinks, so without a bound a
+/// path written N times with N links costs N² work.
+pub const MAX_VERSIONS: usize = 64;
+
 impl LayerIndex {
     /// An index that also keeps every path, for [`Timeline::stats`].
     pub fn with_names() -> Self {
@@ -173,11 +179,29 @@ impl LayerIndex {
         self.names_dropped
     }
 
-    /// Records a hardlink at `path` to `target` (entry `ordinal`); `kind` is
-    /// the target's identity when the same layer wrote it.
+    /// Records a hardlink at `path` to `target` (entry `ordinal`). When an
+    /// earlier entry of this layer wrote `target`, the link shows its bytes
+    /// and takes its identity, so a link that puts the same bytes back at a
+    /// path is an identical re-add there, as a file entry would be; `kind`
+    /// is used otherwise (the target is in a lower layer).
     pub fn link(&mut self, path: String, target: &str, kind: NodeKind, ordinal: u32) {
-        self.links.push((path.clone(), key(target), ordinal));
+        let target = key(target);
+        let kind = match self.written.get(&target) {
+            Some(w) if !w.kind.is_dir() => w.kind,
+            _ => kind,
+        };
+        self.links.push((path.clone(), target, ordinal));
         self.write_version(path, kind, ordinal);
+    }
+
+    /// How many entries of this layer so far wrote `path` (the walk reads at
+    /// most [`MAX_VERSIONS`] of them).
+    pub fn versions(&self, path: &str) -> usize {
+        let k = key(path);
+        match self.written.get(&k) {
+            None => 0,
+            Some(_) => 1 + self.replaced.get(&k).map_or(0, Vec::len),
+        }
     }
 
     /// Records a whiteout that deletes `path` from lower layers.
@@ -276,6 +300,50 @@ impl LayerIndex {
             .any(|w| !w.kind.is_dir() && w.ordinal > since && w.ordinal <= until)
     }
 
+    /// When, after `since`, the node `h` shows (identity `kind`) is still
+    /// there: the answer to [`LayerIndex::replaces`] for every `until`, in
+    /// one pass over the path's versions (at most [`MAX_VERSIONS`]).
+    fn liveness(&self, h: &Holder, kind: NodeKind, since: u32) -> Liveness {
+        let mut writes: Vec<Written> = Vec::new();
+        if let Some(last) = self.written.get(&h.key) {
+            writes.extend(self.replaced.get(&h.key).into_iter().flatten().copied());
+            writes.push(*last);
+            writes.retain(|w| w.ordinal > since);
+            writes.sort_by_key(|w| w.ordinal);
+        }
+        // Monotone removals: an entry below the path, or an ancestor replaced.
+        let mut dead_from = u32::MAX;
+        if let Some(&o) = self.implied_dirs.get(&h.key)
+            && o > since
+        {
+            dead_from = o;
+        }
+        for d in &h.anc {
+            let Some(last) = self.written.get(d) else { continue };
+            let first = self
+                .replaced
+                .get(d)
+                .into_iter()
+                .flatten()
+                .chain([last])
+                .filter(|w| !w.kind.is_dir() && w.ordinal > since)
+                .map(|w| w.ordinal)
+                .min();
+            if let Some(o) = first {
+                dead_from = dead_from.min(o);
+            }
+        }
+        // Past the last identical write (or `since`), every later different
+        // write leaves it dead for good.
+        let identical = |w: &Written| w.kind == kind && !w.kind.is_dir();
+        let end = match writes.iter().rposition(identical) {
+            Some(i) if i + 1 == writes.len() => u32::MAX,
+            Some(i) => writes[i + 1].ordinal,
+            None => writes.first().map_or(u32::MAX, |w| w.ordinal),
+        };
+        Liveness { writes, kind, end: end.min(dead_from) }
+    }
+
     /// The first way an entry of this layer after `since` and up to
     /// `until` replaces what `h` shows (a node of identity `kind`), for a
     /// node this same layer put there.
@@ -297,6 +365,29 @@ impl LayerIndex {
         }
         let replaced_ancestor = h.anc.iter().any(|d| self.non_dir_write(*d, since, until));
         replaced_ancestor.then_some(Removal::Deleted)
+    }
+}
+
+/// Where a node stays alive within its own layer (see [`LayerIndex::liveness`]).
+struct Liveness {
+    /// Writes at the path after `since`, in entry order.
+    writes: Vec<Written>,
+    kind: NodeKind,
+    /// No entry at or after this one shows it.
+    end: u32,
+}
+
+impl Liveness {
+    /// True when the node is still shown at entry `at` (after `since`).
+    fn alive_at(&self, at: u32) -> bool {
+        if at >= self.end {
+            return false;
+        }
+        let before = self.writes.partition_point(|w| w.ordinal <= at);
+        before == 0 || {
+            let now = self.writes[before - 1];
+            now.kind == self.kind && !now.kind.is_dir()
+        }
     }
 }
 
@@ -368,16 +459,66 @@ pub struct LayerStats {
 }
 
 /// All layers' indexes of one image, in manifest order.
+///
+/// A blob listed at several positions is indexed once and shared (see
+/// [`Timeline::with_repeats`]). Resolving a version visits only the later
+/// layers that touch one of its holders' paths or their ancestors (found
+/// through per-path lists of layers), so an image of many layers costs
+/// each version only the layers that matter to it.
 #[derive(Debug, Default)]
 pub struct Timeline {
+    /// Indexes by position; a repeated listing's slot is empty (see `slot`).
     layers: Vec<LayerIndex>,
-    /// Per layer: hardlink target key → positions in that layer's `links`.
+    /// Per position: the position whose index it lists.
+    slot: Vec<usize>,
+    /// Per position that holds an index: every position listing it, ascending.
+    listed_at: Vec<Vec<usize>>,
+    /// Per position that holds an index: hardlink target key → positions in its `links`.
     links_by_target: Vec<KeyMap<Vec<usize>>>,
+    /// (path key, index position) for every index that writes, implies,
+    /// whites out or hardlinks to that very path; sorted, so one path's
+    /// positions are a range (a flat list costs far less than a list per path).
+    at_key: Vec<(PathKey, u32)>,
+    /// The same for indexes that can remove what lies below the path (a
+    /// whiteout, an opaque marker, a non-directory written there).
+    below_key: Vec<(PathKey, u32)>,
+}
+
+/// The index positions listed for `k` in a sorted event list.
+fn owners(events: &[(PathKey, u32)], k: PathKey) -> &[(PathKey, u32)] {
+    let from = events.partition_point(|e| e.0 < k);
+    let to = from + events[from..].partition_point(|e| e.0 == k);
+    &events[from..to]
 }
 
 impl Timeline {
     /// Builds a timeline from layer indexes in manifest order.
     pub fn new(layers: Vec<LayerIndex>) -> Self {
+        let slot = (0..layers.len()).collect();
+        Timeline::with_repeats(layers, slot)
+    }
+
+    /// Builds a timeline where position `i` lists the index at position
+    /// `slot[i]` (a blob listed more than once is walked once; the other
+    /// positions' own entries in `layers` are ignored and may be empty).
+    /// A `slot` that is not a valid position is taken as the position itself.
+    pub fn with_repeats(mut layers: Vec<LayerIndex>, mut slot: Vec<usize>) -> Self {
+        slot.resize(layers.len(), usize::MAX);
+        let given = slot.clone();
+        for (i, s) in slot.iter_mut().enumerate() {
+            if given.get(*s) != Some(&*s) {
+                *s = i;
+            }
+        }
+        let mut listed_at = vec![Vec::new(); layers.len()];
+        for (i, &s) in slot.iter().enumerate() {
+            listed_at[s].push(i);
+        }
+        for (i, l) in layers.iter_mut().enumerate() {
+            if slot[i] != i {
+                *l = LayerIndex::default();
+            }
+        }
         let links_by_target = layers
             .iter()
             .map(|l| {
@@ -388,12 +529,58 @@ impl Timeline {
                 m
             })
             .collect();
-        Timeline { layers, links_by_target }
+        let mut at_key: Vec<(PathKey, u32)> = Vec::new();
+        let mut below_key: Vec<(PathKey, u32)> = Vec::new();
+        for (pos, l) in layers.iter().enumerate() {
+            let pos = pos as u32;
+            for (k, w) in &l.written {
+                at_key.push((*k, pos));
+                let non_dir = !w.kind.is_dir()
+                    || l.replaced.get(k).into_iter().flatten().any(|w| !w.kind.is_dir());
+                if non_dir {
+                    below_key.push((*k, pos));
+                }
+            }
+            at_key.extend(l.implied_dirs.keys().map(|k| (*k, pos)));
+            at_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
+            below_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
+            below_key.extend(l.opaques.iter().map(|k| (*k, pos)));
+            at_key.extend(l.links.iter().map(|(_, target, _)| (*target, pos)));
+        }
+        for events in [&mut at_key, &mut below_key] {
+            events.sort_unstable();
+            events.dedup();
+            events.shrink_to_fit();
+        }
+        Timeline { layers, slot, listed_at, links_by_target, at_key, below_key }
     }
 
     /// The index of layer `n`, if it exists.
     pub fn layer(&self, n: usize) -> Option<&LayerIndex> {
-        self.layers.get(n)
+        self.slot.get(n).and_then(|&s| self.layers.get(s))
+    }
+
+    /// The first position after `after` at which a layer touches one of
+    /// the holders' paths or removes something above them.
+    fn next_layer(&self, holders: &[Holder], root: PathKey, after: usize) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        let mut consider = |owners: &[(PathKey, u32)]| {
+            for &(_, o) in owners {
+                let at = &self.listed_at[o as usize];
+                let i = at.partition_point(|&p| p <= after);
+                if let Some(&p) = at.get(i) {
+                    best = Some(best.map_or(p, |b| b.min(p)));
+                }
+            }
+        };
+        consider(owners(&self.below_key, root));
+        for h in holders {
+            consider(owners(&self.at_key, h.key));
+            for a in &h.anc {
+                consider(owners(&self.below_key, *a));
+            }
+        }
+        best
     }
 
     /// The fate of what the last entry at `path` in layer `layer` wrote.
@@ -405,20 +592,27 @@ impl Timeline {
     /// The fate of what entry `ordinal` of layer `layer` wrote at `path`
     /// (0: the last entry at that path). The bytes stay `Present` while any
     /// path shows them: the path itself, an identical re-add there (same
-    /// bytes, or same symlink target), or a hardlink to them made in this
-    /// or a later layer (chains included). A later entry of the same layer
-    /// at the same path replaces it, as extraction does.
+    /// bytes, or same symlink target, by a file entry or a hardlink), or a
+    /// hardlink to them made in this or a later layer (chains included). A
+    /// later entry of the same layer at the same path replaces it, as
+    /// extraction does.
     pub fn fate_of(&self, layer: usize, path: &str, ordinal: u32) -> Fate {
-        let Some(own) = self.layers.get(layer) else { return Fate::Present };
+        let Some(own) = self.layer(layer) else { return Fate::Present };
         let Some(kind) = own.version(key(path), ordinal) else { return Fate::Present };
         let since = if ordinal == 0 {
             own.written.get(&key(path)).map_or(0, |w| w.ordinal)
         } else {
             ordinal
         };
+        let root = ROOT.with(|r| *r);
         let mut holders = vec![Holder::new(path, since)];
-        let mut holding: KeySet = holders.iter().map(|h| h.key).collect();
-        for (j, idx) in self.layers.iter().enumerate().skip(layer) {
+        // Holder key → its position in `holders`.
+        let mut holding: KeyMap<usize> = KeyMap::default();
+        holding.insert(holders[0].key, 0);
+        let mut j = layer;
+        loop {
+            let idx = &self.layers[self.slot[j]];
+            let links = &self.links_by_target[self.slot[j]];
             let lower = j > layer;
             if lower {
                 for h in &mut holders {
@@ -429,28 +623,39 @@ impl Timeline {
             let mut i = 0;
             let mut relinked = Vec::new();
             while i < holders.len() {
-                let h_key = holders[i].key;
-                let h_since = holders[i].since;
-                for &n in self.links_by_target[j].get(&h_key).into_iter().flatten() {
-                    let (link, _, at) = &idx.links[n];
-                    let h = &holders[i];
-                    let from_below = lower && h_since == 0;
-                    // Removal markers come before the layer's entries.
-                    let gone_first = from_below && idx.removes(h);
-                    let alive_then = *at > h_since
-                        && !gone_first
-                        && idx.replaces(h, kind, h_since, *at).is_none();
-                    if alive_then && holding.insert(key(link)) {
-                        holders.push(Holder::new(link, *at));
-                    } else if alive_then {
-                        // Already a holder from below, re-linked to the same bytes in this
-                        // layer: the new link, not a replacement, is what it shows now.
-                        relinked.push((key(link), *at));
+                let h = &holders[i];
+                let (h_key, h_since) = (h.key, h.since);
+                let list = links.get(&h_key).map_or(&[][..], Vec::as_slice);
+                // Removal markers come before the layer's entries.
+                let gone_first = lower && h_since == 0 && idx.removes(h);
+                if !list.is_empty() && !gone_first {
+                    let live = idx.liveness(h, kind, h_since);
+                    // Links are in entry order: skip those made before the holder had the bytes.
+                    let start = list.partition_point(|&n| idx.links[n].2 <= h_since);
+                    for &n in &list[start..] {
+                        let (link, _, at) = &idx.links[n];
+                        if *at >= live.end {
+                            break;
+                        }
+                        if !live.alive_at(*at) {
+                            continue;
+                        }
+                        let k = key(link);
+                        if let std::collections::hash_map::Entry::Vacant(e) = holding.entry(k) {
+                            e.insert(holders.len());
+                            holders.push(Holder::new(link, *at));
+                        } else {
+                            // Already a holder from below, re-linked to the same bytes in this
+                            // layer: the new link, not a replacement, is what it shows now.
+                            relinked.push((k, *at));
+                        }
                     }
                 }
                 for (k, at) in relinked.drain(..) {
-                    if let Some(x) = holders.iter_mut().find(|x| x.key == k && x.since < at) {
-                        x.since = at;
+                    if let Some(&x) = holding.get(&k)
+                        && holders[x].since < at
+                    {
+                        holders[x].since = at;
                     }
                 }
                 i += 1;
@@ -468,9 +673,6 @@ impl Timeline {
                         (_, r) => r,
                     });
                 }
-                if removal.is_some() {
-                    holding.remove(&h.key);
-                }
                 removal.is_none()
             });
             if holders.is_empty() {
@@ -479,8 +681,14 @@ impl Timeline {
                     _ => Fate::Deleted(j),
                 };
             }
+            if gone.is_some() {
+                holding = holders.iter().enumerate().map(|(i, h)| (h.key, i)).collect();
+            }
+            match self.next_layer(&holders, root, j) {
+                Some(next) => j = next,
+                None => return Fate::Present,
+            }
         }
-        Fate::Present
     }
 
     /// Added/changed/deleted counts per layer, by materialising the
@@ -489,7 +697,8 @@ impl Timeline {
     pub fn stats(&self) -> Vec<LayerStats> {
         let mut fs: BTreeMap<String, NodeKind> = BTreeMap::new();
         let mut out = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        for &s in &self.slot {
+            let layer = &self.layers[s];
             let mut stats = LayerStats::default();
             let mut changes: Vec<&(String, Change)> = layer.named.iter().flatten().collect();
             // Removals apply to lower layers first; then writes, parents before children.
@@ -667,6 +876,55 @@ mod tests {
         assert_eq!(first(&t), Fate::Present);
     }
 
+    /// A hardlink that puts the same bytes back at a path is an identical
+    /// re-add there, like a file entry with those bytes: the version below
+    /// stays present (it used to be reported overwritten).
+    #[test]
+    fn a_hardlink_to_identical_bytes_keeps_them_present() {
+        use Op::*;
+        let e = 4; // PATHS[4] = "/e"
+        // Layer 1 writes the same bytes at /e and links /a/b to it.
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/e", Write(F1)), ("/a/b", Link(e))]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // Other bytes behind the link overwrite it.
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/e", Write(F2)), ("/a/b", Link(e))]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Overwritten(1));
+        // Within one layer, the same.
+        let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Write(F1)), ("/a/b", Link(e))]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // Then deleted later: deleted, not overwritten.
+        let t = timeline(&[
+            &[("/a/b", Write(F1))],
+            &[("/e", Write(F1)), ("/a/b", Link(e))],
+            &[("/a", Whiteout), ("/e", Whiteout)],
+        ]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Deleted(2));
+    }
+
+    /// A blob listed at several positions: shared, and resolved as if each
+    /// listing were its own copy.
+    #[test]
+    fn repeated_listings_resolve_like_copies() {
+        use Op::*;
+        let a: &[(&str, Op)] = &[("/a/b", Write(F1))];
+        let rm: &[(&str, Op)] = &[("/a/b", Whiteout)];
+        type Case<'a> = (Vec<&'a [(&'a str, Op)]>, Vec<usize>);
+        let cases: Vec<Case> = vec![
+            (vec![a, rm, a], vec![2, 1, 2]),
+            (vec![a, a, rm], vec![1, 1, 2]),
+            (vec![a, rm, a, rm], vec![2, 3, 2, 3]),
+            (vec![rm, a, a, a], vec![0, 3, 3, 3]),
+        ];
+        for (layers, slot) in cases {
+            let copies = timeline(&layers);
+            let shared =
+                Timeline::with_repeats(layers.iter().map(|ops| build(ops)).collect(), slot);
+            for l in 0..layers.len() {
+                assert_eq!(shared.fate(l, "/a/b"), copies.fate(l, "/a/b"), "{layers:?} {l}");
+            }
+        }
+    }
+
     #[test]
     fn ancestor_keys_match_hashing_each_prefix() {
         for p in ["/a", "/a/b", "/a/bb/ccc/d", &format!("/{}", "x/".repeat(200) + "f")] {
@@ -768,9 +1026,14 @@ mod tests {
                 }
             }
             let mut last_write: Vec<(String, bool)> = Vec::new();
+            // What each path was made of by this layer's own entries: a link to
+            // one of them shows known bytes, and re-adds them like a file entry.
+            let mut made: Vec<(String, NodeKind)> = Vec::new();
             for (i, (p, op)) in ops.iter().enumerate() {
                 match op {
                     Op::Write(k) => {
+                        made.retain(|(q, _)| q != p);
+                        made.push((p.clone(), *k));
                         let mut ids = BTreeSet::new();
                         if !k.is_dir() {
                             ids.insert((j, i));
@@ -792,8 +1055,16 @@ mod tests {
                             _ => Node { kind: NodeKind::Other, ids: BTreeSet::new() },
                         };
                         set(fs, p, node);
+                        let known = made
+                            .iter()
+                            .rev()
+                            .find(|(q, _)| q == PATHS[*t])
+                            .map(|(_, k)| *k)
+                            .filter(|k| !k.is_dir() && *k != NodeKind::Other);
+                        made.retain(|(q, _)| q != p);
+                        made.push((p.clone(), known.unwrap_or(NodeKind::Other)));
                         last_write.retain(|(q, _)| q != p);
-                        last_write.push((p.clone(), false));
+                        last_write.push((p.clone(), known.is_some()));
                     }
                     Op::Opaque => {
                         if !get(fs, p).is_some_and(|n| n.kind.is_dir()) && p != "/" {
@@ -811,8 +1082,8 @@ mod tests {
                 }
                 snapshots.push(fs.clone());
             }
-            // An identical re-add (a file entry, not a link) keeps the bytes that were
-            // at the path before, below or earlier in this layer.
+            // An identical re-add (a file entry, or a link to bytes this layer wrote)
+            // keeps the bytes that were at the path before, below or earlier in this layer.
             for (p, by_write) in last_write {
                 let Some(i) = fs.iter().position(|(q, _)| *q == p) else { continue };
                 let kind = fs[i].1.kind;

@@ -12,6 +12,7 @@ use super::content::{ContentScanner, FileHit};
 use super::packages::{archive, java};
 use super::stream::fill;
 use crate::image::compression::looks_like_tar;
+use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
 
 /// An archive format recognised by magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +165,10 @@ fn scan_tar(
     result
 }
 
+/// Reads a nested tar with the layer walk's own reader ([`TarReader`]), so
+/// it has the same budgets: names and PAX headers past their limits are
+/// skipped as they stream (the entry is counted as not read), and sparse
+/// files are read as their stored blocks, never their holes.
 fn scan_tar_members(
     cs: &mut ContentScanner<'_>,
     path: &str,
@@ -173,12 +178,21 @@ fn scan_tar_members(
     scratch: &mut Vec<u8>,
 ) -> Partial {
     let mut hits = Vec::new();
-    let mut archive = tar::Archive::new(reader);
-    let entries = match archive.entries() {
-        Ok(e) => e,
-        Err(e) => return Err((hits, e)),
-    };
-    for (n, entry) in entries.enumerate() {
+    let mut tar = TarReader::new(reader, TarLimits::default());
+    let mut n = 0;
+    loop {
+        let entry = match tar.next_entry() {
+            Ok(Next::End(_)) => return Ok(hits),
+            Ok(Next::Entry(e)) => e,
+            // The parse stopped: a reading error of the outer stream stays one.
+            Err(e) => {
+                let e = match e.io {
+                    Some(io) => io,
+                    None => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                };
+                return Err((hits, e));
+            }
+        };
         if n >= cs.limits.max_entries {
             let e = io::Error::other(LimitHit(format!(
                 "more than {} members (the per-archive member limit)",
@@ -186,24 +200,28 @@ fn scan_tar_members(
             )));
             return Err((hits, e));
         }
-        let mut entry = match entry {
-            Ok(e) => e,
-            Err(e) => return Err((hits, e)),
-        };
-        if !entry.header().entry_type().is_file() {
+        n += 1;
+        if let Some(why) = &entry.unread {
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            cs.unread.push(format!(
+                "{at}: nested tar entry at byte {} ({} bytes): {why}; not read",
+                entry.offset, entry.size
+            ));
             continue;
         }
-        let name = crate::image::path::decode_name(&entry.path_bytes());
+        if entry.kind != RawKind::File {
+            continue;
+        }
+        let name = crate::image::path::decode_name(&entry.name);
         if archive::marks_package(&name) {
             cs.packages.insert(archive::level(path, inner));
         }
         let name = join(inner, "!", name.trim_start_matches("./"));
-        match scan_budgeted(cs, path, &name, depth, &mut entry, scratch) {
+        match scan_budgeted(cs, path, &name, depth, &mut tar.data(), scratch) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),
         }
     }
-    Ok(hits)
 }
 
 fn scan_gzip(

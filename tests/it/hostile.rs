@@ -825,3 +825,154 @@ fn layer_semantics_match_extraction() {
     let target = layout.image(&[l0, l1]);
     assert_eq!(status_of(&target, "/v7/s.conf").0, "present");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. Nested tars have the layer walk's budgets
+// ---------------------------------------------------------------------------------------------
+
+/// A layer holding one file, `inner.tar`, whose bytes `write` produces.
+fn nested_tar_image(
+    dir: &Path,
+    name: &str,
+    size: u64,
+    write: impl FnOnce(&mut dyn Write),
+) -> PathBuf {
+    let layout = Layout::new(&dir.join(name));
+    let blob = layout.layer(false, |w| {
+        w.write_all(&header(b"app/inner.tar", b'0', size)).unwrap();
+        write(w);
+        w.write_all(&vec![0; padding(size)]).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    layout.image(&[blob])
+}
+
+/// A GNU long name of 1.5 GB inside a nested tar: skipped as it streams, the
+/// entry it names counted as not read (exit 2), the entries after it read.
+#[test]
+fn nested_tar_long_names_are_skipped_in_flat_memory() {
+    let dir = tmp();
+    let name: u64 = 1_500_000_000;
+    let after = file("after.conf", format!("key = {}\n", canary(105)).as_bytes());
+    let hidden = file("x", b"hidden behind the long name\n");
+    let size = 512 + name + padding(name) as u64 + (hidden.len() + after.len() + 1024) as u64;
+    let target = nested_tar_image(dir.path(), "nested-longname", size, |w| {
+        w.write_all(&header(b"././@LongLink", b'L', name)).unwrap();
+        io::copy(&mut io::repeat(b'n').take(name), w).unwrap();
+        w.write_all(&vec![0; padding(name)]).unwrap();
+        w.write_all(&hidden).unwrap();
+        w.write_all(&after).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
+    assert!(out.len() + err.len() < 64 << 10, "the name is never printed whole");
+    let json = json_of(&out);
+    assert!(
+        errors(&json).iter().any(|e| e.contains("/app/inner.tar")
+            && e.contains("GNU long name of 1500000000 bytes")
+            && e.contains("not read")),
+        "{:?}",
+        errors(&json)
+    );
+    let found = findings_of(&json, "test-canary");
+    assert!(found.iter().any(|f| f["inner_path"] == "after.conf"), "{json:#}");
+}
+
+/// A GNU sparse member with one data block at offset 2^44 inside a nested
+/// tar: only the stored block is read, its secret found, no hole streamed.
+#[test]
+fn nested_tar_sparse_holes_are_never_streamed() {
+    let dir = tmp();
+    let mut h = header(b"sparse.conf", b'S', 512);
+    let base256 = |v: u64| {
+        let mut f = [0u8; 12];
+        f[0] = 0x80;
+        f[4..].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    h[386..398].copy_from_slice(&base256(1 << 44));
+    h[398..410].copy_from_slice(&base256(512));
+    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut block = format!("key = {}\n", canary(106)).into_bytes();
+    block.resize(512, b'\n');
+    let inner = [h.to_vec(), block, end()].concat();
+    let target = nested_tar_image(dir.path(), "nested-sparse", inner.len() as u64, |w| {
+        w.write_all(&inner).unwrap();
+    });
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let found = findings_of(&json, "test-canary");
+    assert_eq!(found[0]["inner_path"], "sparse.conf", "{json:#}");
+    assert!(errors(&json).is_empty(), "{:?}", errors(&json));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Repeated layers and repeated paths stay linear
+// ---------------------------------------------------------------------------------------------
+
+/// One layer blob listed 20,000 times: walked once, its secret reported once
+/// (at its last listing, which the final image shows), in linear time.
+#[test]
+fn a_layer_listed_many_times_is_scanned_once() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("listed"));
+    let blob = layout.layer(false, |w| {
+        for i in 0..50 {
+            w.write_all(&file(
+                &format!("app/{i}.conf"),
+                format!("key = {}\n", canary(200 + i)).as_bytes(),
+            ))
+            .unwrap();
+        }
+        w.write_all(&end()).unwrap();
+    });
+    let times = 20_000;
+    let layers = vec![blob; times];
+    let target = layout.image(&layers);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    let json = json_of(&out);
+    let found = findings_of(&json, "test-canary");
+    assert_eq!(found.len(), 50, "each secret once");
+    assert!(found.iter().all(|f| f["layer_index"] == times - 1 && f["status"] == "present"));
+}
+
+/// A path written 150,000 times in one layer, each version kept alive by a
+/// hardlink made right after it: past the per-path limit the entries are
+/// not read (exit 2, said so), and what was read resolves in linear time.
+#[test]
+fn a_path_written_over_and_over_is_bounded() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("samepath"));
+    let blob = layout.layer(false, |w| {
+        for i in 0..150_000u32 {
+            w.write_all(&file("s.conf", format!("key = {}\n", canary(1_000_000 + i)).as_bytes()))
+                .unwrap();
+            let mut h = header(format!("l/{i}").as_bytes(), b'1', 0);
+            h[157..163].copy_from_slice(b"s.conf");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            w.write_all(&h).unwrap();
+        }
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
+    let json = json_of(&out);
+    assert!(
+        errors(&json).iter().any(|e| e.contains("\"/s.conf\" is written more than 64 times")),
+        "{:?}",
+        &errors(&json)[..3]
+    );
+    // The versions that were read are held by their links: present.
+    let found = findings_of(&json, "test-canary");
+    assert_eq!(found.len(), 64);
+    assert!(found.iter().all(|f| f["status"] == "present"), "{json:#}");
+}
