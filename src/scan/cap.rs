@@ -21,6 +21,8 @@ pub struct HitCap {
     /// filters) on in one file; beyond that its matches are only counted.
     max_examined: usize,
     examined: HashMap<usize, usize>,
+    /// The decoding budget of the same file (what it spent, and where it ran out).
+    pub decode: super::decode::Budget,
 }
 
 impl HitCap {
@@ -37,6 +39,7 @@ impl HitCap {
             dropped: BTreeMap::new(),
             max_examined,
             examined: HashMap::new(),
+            decode: super::decode::Budget::default(),
         }
     }
 

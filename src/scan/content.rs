@@ -202,20 +202,32 @@ impl<'s> ContentScanner<'s> {
             for h in &mut hits {
                 h.hit.decoding.insert(0, word.to_owned());
             }
-            // The raw bytes too: a file may only look like UTF-16.
+            // The raw bytes too: a file may only look like UTF-16. Their UTF-16
+            // strings are the text just decoded whole: not reported twice.
             let mut raw_scratch = self.take_buffer();
             let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
             let raw_hits =
                 self.scan_plain(path, inner, &mut raw_scratch, m, true, &mut io::empty());
             self.give_buffer(raw_scratch);
-            hits.extend(raw_hits?);
+            hits.extend(raw_hits?.into_iter().filter(|h| {
+                !h.hit.decoding.first().is_some_and(|d| d == "utf16le" || d == "utf16be")
+            }));
             return Ok(hits);
         }
         self.scan_plain(path, inner, scratch, filled, eof, reader)
     }
 
-    /// Records what the per-file budget dropped: one note per rule, with the count.
+    /// Records what the per-file budget dropped: one note per rule, with the
+    /// count; and where the decoding budget ran out, if it did.
     fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
+        if let Some(at) = cap.decode.stopped_at {
+            let at_file = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at_file}: decoding budget spent ({} decoded bytes, {} runs per file): encoded values from byte {at} on were scanned only as stored, not decoded",
+                decode::MAX_DECODED,
+                decode::MAX_RUNS
+            ));
+        }
         for (rule, n) in cap.dropped() {
             self.capped += n;
             let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));

@@ -53,30 +53,49 @@ pub const MAX_RUN: usize = 32 * 1024;
 /// Decodings applied on top of each other at most.
 pub const MAX_DEPTH: usize = 2;
 
-/// What may still be decoded for one file.
+/// Decoded bytes allowed per file.
+pub const MAX_DECODED: usize = 4 << 20;
+/// Runs decoded per file.
+pub const MAX_RUNS: usize = 20_000;
+
+/// What may still be decoded for one file, and where decoding stopped.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     /// Decoded bytes left.
     pub bytes: usize,
     /// Runs left to try.
     pub runs: usize,
+    /// Set by [`find`] when a run was left undecoded: its start in the
+    /// bytes `find` was given (the caller turns it into a file offset).
+    pub pending_stop: Option<usize>,
+    /// Offset in the file of the first run left undecoded, once the
+    /// budget ran out (set by the scanner from [`Budget::pending_stop`]).
+    pub stopped_at: Option<u64>,
 }
 
 impl Default for Budget {
-    /// 4 MiB of decoded output and 20,000 runs per file.
+    /// [`MAX_DECODED`] bytes of decoded output and [`MAX_RUNS`] runs per file.
     fn default() -> Self {
-        Budget { bytes: 4 << 20, runs: 20_000 }
+        Budget { bytes: MAX_DECODED, runs: MAX_RUNS, pending_stop: None, stopped_at: None }
     }
 }
 
 impl Budget {
-    fn take(&mut self, bytes: usize) -> bool {
+    /// Charges one run of `bytes` decoded bytes starting at `start`; false
+    /// (and the stop recorded) when the budget cannot pay for it.
+    fn take(&mut self, bytes: usize, start: usize) -> bool {
         if self.runs == 0 || self.bytes < bytes {
+            self.pending_stop.get_or_insert(start);
             return false;
         }
         self.runs -= 1;
         self.bytes -= bytes;
         true
+    }
+
+    /// Records that decoding stopped at file offset `at` (the first stop wins).
+    pub fn stop_at(&mut self, at: u64) {
+        self.stopped_at.get_or_insert(at);
     }
 }
 
@@ -112,6 +131,77 @@ const fn classes() -> [u8; 256] {
 }
 
 static CLASS: [u8; 256] = classes();
+
+const UPPER: u8 = 1;
+const LOWER: u8 = 2;
+const STD: u8 = 4;
+const URL: u8 = 8;
+
+/// What each byte says about a run: an upper- or lower-case letter, a
+/// standard-only (`+/`) or url-only (`-_`) character.
+const fn kinds() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_uppercase() {
+            UPPER
+        } else if b.is_ascii_lowercase() {
+            LOWER
+        } else if b == b'+' || b == b'/' {
+            STD
+        } else if b == b'-' || b == b'_' {
+            URL
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+}
+
+static KIND: [u8; 256] = kinds();
+
+/// One high bit per byte of `w` that is surely outside both base64
+/// alphabets: below `+` (controls, space, quotes, `!#$%&()*`), from `{` to
+/// DEL, or non-ASCII. Exact per byte: the additions on 7-bit values never
+/// carry into the next byte.
+fn definite_breaks(w: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let lo7 = w & LOW7;
+    let below = !(lo7 + 0x5555_5555_5555_5555) & HIGH; // lo7 < 0x2b
+    let above = (lo7 + 0x0505_0505_0505_0505) & HIGH; // lo7 >= 0x7b
+    below | above | (w & HIGH)
+}
+
+/// The first position `s >= i` (and `< to`) where a stretch of at least
+/// [`MIN_BASE64`] bytes without a [`definite_breaks`] byte begins, looked
+/// for eight bytes at a time; `None` when there is none. Any base64 run
+/// long enough to decode lies inside such a stretch, at or after `s`.
+fn next_stretch(data: &[u8], i: usize, to: usize) -> Option<usize> {
+    let mut start = i;
+    let mut p = i;
+    while p + 8 <= data.len() {
+        let w = u64::from_le_bytes(data[p..p + 8].try_into().expect("an 8-byte slice"));
+        let m = definite_breaks(w);
+        if m != 0 {
+            let first = p + (m.trailing_zeros() / 8) as usize;
+            if first - start >= MIN_BASE64 {
+                break;
+            }
+            start = p + 8 - (m.leading_zeros() / 8) as usize;
+            if start >= to {
+                return None;
+            }
+        }
+        p += 8;
+        if p - start >= MIN_BASE64 {
+            break;
+        }
+    }
+    (start < to).then_some(start)
+}
 
 fn engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
     GeneralPurpose::new(
@@ -179,13 +269,40 @@ fn as_text(bytes: Vec<u8>, chain: &mut Vec<Encoding>) -> Option<Vec<u8>> {
 /// `budget`, appending them to `out` in order of position.
 pub fn find(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &mut Vec<Candidate>) {
     let to = to.min(data.len());
-    if from >= to || budget.runs == 0 {
+    // A spent budget still looks for runs: the first one it cannot pay for
+    // records where decoding stopped (and ends the search).
+    if from >= to {
         return;
     }
     // Binary content (a NUL in the window): its long alphanumeric runs are
     // symbols and tables, not encoded text, and decoding them costs more than
     // the rest of the scan. Text files, config and decoded values have no NUL.
+    // Its UTF-16 strings (PE resources, .NET user strings) are text, though.
     if memchr::memchr(0, &data[from..to]).is_some() {
+        let first = out.len();
+        for big_endian in [false, true] {
+            for parity in 0..2 {
+                utf16_runs(data, from, to, parity, big_endian, budget, out);
+            }
+        }
+        // UTF-16LE text reads as UTF-16BE one byte off (and the other way
+        // round): of overlapping runs keep the longer, and on a tie little-endian,
+        // by far the more common (Windows, .NET, compilers on x86 and ARM).
+        let found: Vec<Candidate> = out.drain(first..).collect();
+        let mut sorted = found;
+        sorted.sort_by_key(|c| c.start);
+        for c in sorted {
+            let fresh = out.len() > first;
+            match out.last_mut() {
+                Some(last) if fresh && c.start < last.end => {
+                    let better = |x: &Candidate| (x.decoded.len(), x.chain == [Encoding::Utf16Le]);
+                    if better(&c) > better(last) {
+                        *last = c;
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
         return;
     }
     let first = out.len();
@@ -208,11 +325,19 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
             i += 1;
         }
     }
-    // Skip search: a run of MIN_BASE64 starting at `i` needs `data[i + MIN_BASE64 - 1]`
-    // in the alphabet; the last byte outside it before there says where to look next.
-    // Prose is crossed a word at a time instead of byte by byte.
     while i < to && i + MIN_BASE64 <= data.len() {
+        // Prose and code are crossed eight bytes at a time to the next stretch
+        // long enough to hold a run (most text never has one).
+        match next_stretch(data, i, to) {
+            Some(s) => i = s,
+            None => return,
+        }
+        // Skip search: a run of MIN_BASE64 starting at `i` needs `data[i + MIN_BASE64 - 1]`
+        // in the alphabet; the last byte outside it before there says where to look next.
         let probe = i + MIN_BASE64 - 1;
+        if probe >= data.len() {
+            return;
+        }
         if let Some(k) = (i..=probe).rev().find(|&k| class(k) == 0) {
             i = k + 1;
             continue;
@@ -225,19 +350,21 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
         i = end;
         let run = &data[start..end];
         let len = run.len();
-        let upper = run.iter().any(u8::is_ascii_uppercase);
-        let lower = run.iter().any(u8::is_ascii_lowercase);
-        if len > MAX_RUN || !(upper && lower) || len % 4 == 1 {
+        if len > MAX_RUN || len % 4 == 1 {
             continue;
         }
-        let has_std = run.iter().any(|&b| CLASS[b as usize] == 1);
-        let has_url = run.iter().any(|&b| CLASS[b as usize] == 2);
+        // One pass for what the run holds: both cases, and which alphabet.
+        let kinds = run.iter().fold(0u8, |acc, &b| acc | KIND[b as usize]);
+        if kinds & (UPPER | LOWER) != UPPER | LOWER {
+            continue;
+        }
+        let (has_std, has_url) = (kinds & STD != 0, kinds & URL != 0);
         let (encoding, alphabet) = match (has_std, has_url) {
             (true, true) => continue,
             (false, true) => (Encoding::Base64Url, &base64::alphabet::URL_SAFE),
             _ => (Encoding::Base64, &base64::alphabet::STANDARD),
         };
-        if !budget.take(len * 3 / 4) {
+        if !budget.take(len * 3 / 4, start) {
             return;
         }
         let Ok(bytes) = engine(alphabet).decode(run) else { continue };
@@ -249,6 +376,65 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
         if let Some(decoded) = as_text(bytes, &mut chain) {
             out.push(Candidate { start, end: padded, chain, decoded });
         }
+    }
+}
+
+/// Shortest UTF-16 string decoded inside binary content, in code units
+/// (shorter ones are mostly identifiers and labels).
+pub const MIN_UTF16_UNITS: usize = 16;
+
+/// True for a UTF-16 code unit at `data[k..k + 2]` that is printable ASCII
+/// (or tab, CR, LF) in the given byte order.
+fn ascii_unit(data: &[u8], k: usize, big_endian: bool) -> bool {
+    let (hi, lo) = if big_endian { (data[k], data[k + 1]) } else { (data[k + 1], data[k]) };
+    hi == 0 && ((0x20..0x7f).contains(&lo) || matches!(lo, b'\t' | b'\n' | b'\r'))
+}
+
+/// UTF-16 strings of ASCII characters inside binary bytes: runs of at
+/// least [`MIN_UTF16_UNITS`] code units starting in `data[from..to]` at
+/// offsets of the given parity (both parities are searched, since a string
+/// need not be aligned in the file). Found by the same skip search as
+/// base64 runs, one code unit at a time, so random binary bytes cost about
+/// one check per 32 bytes.
+fn utf16_runs(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    parity: usize,
+    big_endian: bool,
+    budget: &mut Budget,
+    out: &mut Vec<Candidate>,
+) {
+    let ok = |k: usize| k + 2 <= data.len() && ascii_unit(data, k, big_endian);
+    let span = 2 * (MIN_UTF16_UNITS - 1);
+    let mut i = from + (from + parity) % 2;
+    // A string that began before the window was decoded with the window it began in.
+    if i >= 2 && ok(i - 2) {
+        while ok(i) {
+            i += 2;
+        }
+    }
+    while i < to && i + span + 2 <= data.len() {
+        let probe = i + span;
+        if let Some(k) = (i..=probe).rev().step_by(2).find(|&k| !ok(k)) {
+            i = k + 2;
+            continue;
+        }
+        let start = i;
+        let mut end = probe + 2;
+        while ok(end) && end - start < 2 * MAX_RUN {
+            end += 2;
+        }
+        i = end;
+        let units = (end - start) / 2;
+        if !budget.take(units, start) {
+            return;
+        }
+        // The ASCII byte of each unit: the first in little-endian order.
+        let decoded: Vec<u8> =
+            data[start..end].iter().skip(usize::from(big_endian)).step_by(2).copied().collect();
+        let chain = vec![if big_endian { Encoding::Utf16Be } else { Encoding::Utf16Le }];
+        out.push(Candidate { start, end, chain, decoded });
     }
 }
 
@@ -269,7 +455,7 @@ fn escape_runs(
 ) {
     let mut next = from;
     for at in memchr::memchr_iter(marker, &data[from..to]).map(|p| p + from) {
-        if at < next {
+        if at < next || !hides_a_character(data, at, marker) {
             continue;
         }
         let mut start = at;
@@ -289,14 +475,15 @@ fn escape_runs(
             end += 1;
         }
         next = end;
-        // A run belongs to the window holding its first escape, which decoded it.
-        if memchr::memchr(marker, &data[start..at]).is_some_and(|p| start + p < from) {
+        // A run belongs to the window holding its first hiding escape, which decoded it.
+        let before = &data[start..at.min(from).max(start)];
+        if memchr::memchr_iter(marker, before).any(|p| hides_a_character(data, start + p, marker)) {
             continue;
         }
         let run = &data[start..end];
         let decoded = if marker == b'%' { percent_decode(run) } else { unescape(run) };
         let Some(decoded) = decoded else { continue };
-        if !budget.take(decoded.len()) {
+        if !budget.take(decoded.len(), start) {
             return;
         }
         let encoding = if marker == b'%' { Encoding::Url } else { Encoding::JsonEscape };
@@ -304,6 +491,20 @@ fn escape_runs(
         if let Some(decoded) = as_text(decoded, &mut chain) {
             out.push(Candidate { start, end, chain, decoded });
         }
+    }
+}
+
+/// True when the escape at `data[at]` can hide a character (`%XX`;
+/// `\uXXXX`, `\xHH`, `\/`). Other escapes (`\n`, `\\`, a lone `%`) never
+/// make a run worth decoding on their own, and are common in source code
+/// and prose, so no run is built around them; a run holding one besides a
+/// hiding escape is still built, around that escape.
+fn hides_a_character(data: &[u8], at: usize, marker: u8) -> bool {
+    let next = |k: usize| data.get(at + k).copied().unwrap_or(0);
+    if marker == b'%' {
+        next(1).is_ascii_hexdigit() && next(2).is_ascii_hexdigit()
+    } else {
+        matches!(next(1), b'u' | b'x' | b'/')
     }
 }
 
@@ -483,9 +684,113 @@ mod tests {
     fn budget_bounds_the_work() {
         let b64 = base64::engine::general_purpose::STANDARD.encode("some FAKE text to decode ok");
         let data = format!("{b64}\n").repeat(100);
-        let mut budget = Budget { bytes: usize::MAX, runs: 10 };
+        let mut budget = Budget { bytes: usize::MAX, runs: 10, ..Budget::default() };
         let mut out = Vec::new();
         find(data.as_bytes(), 0, data.len(), &mut budget, &mut out);
         assert_eq!(out.len(), 10);
+    }
+}
+
+#[cfg(test)]
+mod speed_and_region_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Maximal runs of base64-alphabet bytes of at least MIN_BASE64, by brute force.
+    fn naive_stretches(data: &[u8]) -> Vec<usize> {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            if CLASS[data[i] as usize] == 0 {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < data.len() && CLASS[data[i] as usize] != 0 {
+                i += 1;
+            }
+            if i - s >= MIN_BASE64 {
+                starts.push(s);
+            }
+        }
+        starts
+    }
+
+    proptest! {
+        /// The word-at-a-time skip never jumps over a run long enough to decode.
+        #[test]
+        fn next_stretch_never_skips_a_run(
+            data in proptest::collection::vec(
+                prop_oneof![
+                    4 => proptest::sample::select(b"abcXYZ019+/-_".to_vec()),
+                    1 => proptest::sample::select(b" .=:\n\"\x00\xc3{".to_vec()),
+                ],
+                0..300,
+            ),
+            from in 0usize..300,
+        ) {
+            let from = from.min(data.len());
+            for run in naive_stretches(&data).into_iter().filter(|&r| r >= from) {
+                let s = next_stretch(&data, from, data.len());
+                prop_assert!(s.is_some_and(|s| s <= run), "run at {run}, stretch {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn definite_breaks_are_exact() {
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b'a', b, b'a', b'a', b'a', b'a', b'a', b'a']);
+            let surely_out = !(b'+'..b'{').contains(&b);
+            assert_eq!(definite_breaks(w) != 0, surely_out, "{b:#x}");
+            if surely_out {
+                assert_eq!(definite_breaks(w), 0x80 << 8, "{b:#x} flags only its own byte");
+            }
+        }
+    }
+
+    #[test]
+    fn utf16_strings_inside_binary_bytes() {
+        let text = "password=FAKE_TEST_utf16_value";
+        for big_endian in [false, true] {
+            let mut bin = vec![0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0x3e, 0];
+            bin.push(0x90); // an odd offset: strings need not be aligned
+            for u in text.encode_utf16() {
+                bin.extend(if big_endian { u.to_be_bytes() } else { u.to_le_bytes() });
+            }
+            bin.extend([0u8; 16]);
+            let got = decode_all(&bin);
+            let word = if big_endian { "utf16be" } else { "utf16le" };
+            assert_eq!(got, [(text.to_owned(), vec![word])], "{word}");
+        }
+        // Short strings and zero padding are not text.
+        let mut bin = vec![0u8; 64];
+        bin.extend("short".encode_utf16().flat_map(u16::to_le_bytes));
+        bin.extend([0u8; 64]);
+        assert!(decode_all(&bin).is_empty());
+    }
+
+    #[test]
+    fn budget_stop_is_recorded() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("some FAKE text to decode ok");
+        let data = format!("{b64}\n").repeat(5);
+        let mut budget = Budget { runs: 3, ..Budget::default() };
+        let mut out = Vec::new();
+        find(data.as_bytes(), 0, data.len(), &mut budget, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(budget.pending_stop, Some(3 * (b64.len() + 1)), "the fourth run");
+    }
+
+    fn decode_all(data: &[u8]) -> Vec<(String, Vec<&'static str>)> {
+        let mut out = Vec::new();
+        find(data, 0, data.len(), &mut Budget::default(), &mut out);
+        out.into_iter()
+            .map(|c| {
+                (
+                    String::from_utf8_lossy(&c.decoded).into_owned(),
+                    c.chain.iter().map(|e| e.as_str()).collect(),
+                )
+            })
+            .collect()
     }
 }

@@ -243,10 +243,19 @@ impl Scanner {
         let mut found = Vec::new();
         let mut candidates = Vec::new();
         decode::find(data, from, to, budget, &mut candidates);
+        // Where the budget ran out, as a file offset (runs inside decoded
+        // values are placed at the value, like their hits).
+        let mut stops = budget.pending_stop.take().map(|i| base + i as u64);
         for c in candidates {
             self.scan_decoded(&c.decoded, &c.chain, 1, budget, &mut |h| {
                 found.push((c.start, Hit { offset: base + c.start as u64, ..h }));
             });
+            if budget.pending_stop.take().is_some() {
+                stops = Some(stops.map_or(base + c.start as u64, |s| s.min(base + c.start as u64)));
+            }
+        }
+        if let Some(at) = stops {
+            budget.stop_at(at);
         }
         found
     }

@@ -85,8 +85,6 @@ impl Scanner {
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
-        // Decoding work allowed for this whole stream (one file or member).
-        let mut budget = super::decode::Budget::default();
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
@@ -123,7 +121,8 @@ impl Scanner {
                 .iter()
                 .filter_map(|m| self.to_hit(data, base, m).map(|h| (m.secret.0, h)))
                 .collect();
-            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut budget));
+            // Decoding work allowed for this whole stream (one file or member) is the cap's.
+            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut cap.decode));
             found.sort_by_key(|(pos, _)| *pos);
             let step: Vec<Hit> = found
                 .into_iter()

@@ -120,3 +120,65 @@ fn plain_findings_have_no_decoding() {
     let f = at(&json, "/app/plain.conf");
     assert!(f["decoding"].is_null(), "{f:#}");
 }
+
+#[test]
+fn utf16_strings_inside_a_compiled_binary_are_decoded() {
+    // gcc stores a `u"…"` literal as UTF-16LE in the executable's read-only data.
+    let dir = tmp();
+    let token = fake_pat();
+    let src = dir.path().join("tool.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <uchar.h>\nconst char16_t *config = u\"github_token={token}\";\n\
+             int main(void) {{ return config[0] == 0; }}\n"
+        ),
+    )
+    .unwrap();
+    let exe = dir.path().join("tool");
+    let gcc = std::process::Command::new("gcc")
+        .args(["-std=c11", "-O0", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output();
+    let Ok(gcc) = gcc else {
+        eprintln!("gcc not installed: skipped");
+        return;
+    };
+    assert!(gcc.status.success(), "{}", String::from_utf8_lossy(&gcc.stderr));
+    let bin = std::fs::read(&exe).unwrap();
+    assert!(
+        bin.starts_with(b"\x7fELF") && !bin.windows(token.len()).any(|w| w == token.as_bytes())
+    );
+    let json = scan_files(vec![Entry::file("app/bin/tool", bin)]);
+    let f = at(&json, "/app/bin/tool");
+    assert_eq!(f["rule_id"], "github-pat-classic");
+    assert_eq!(f["secret"], token.as_str());
+    assert_eq!(f["decoding"], serde_json::json!(["utf16le"]));
+}
+
+#[test]
+fn a_spent_decoding_budget_is_reported() {
+    // More base64 runs than one file may decode (20,000): the encoded token after
+    // them is not found, and a warning names the file and where decoding stopped.
+    let filler = STANDARD.encode("just FAKE filler text, nothing here");
+    let mut text = format!("{filler}\n").repeat(20_001);
+    text.push_str(&format!("blob {}\n", STANDARD.encode(fake_pat())));
+    text.push_str(&format!("plain: {}\n", fake_pat()));
+    let json = scan_files(vec![Entry::file("app/data/blobs.txt", text)]);
+    let f = at(&json, "/app/data/blobs.txt");
+    assert_eq!(f["decoding"], Value::Null, "only the stored token");
+    let diags = json["diagnostics"].as_array().unwrap();
+    let spent: Vec<&Value> = diags
+        .iter()
+        .filter(|d| d["message"].as_str().unwrap().contains("decoding budget spent"))
+        .collect();
+    assert_eq!(spent.len(), 1, "{diags:#?}");
+    assert_eq!(spent[0]["level"], "warning");
+    let message = spent[0]["message"].as_str().unwrap();
+    let stop = 20_000 * (filler.len() + 1);
+    assert!(
+        message.contains("/app/data/blobs.txt") && message.contains(&format!("byte {stop} ")),
+        "{message}"
+    );
+}
