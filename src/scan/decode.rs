@@ -481,6 +481,9 @@ fn escape_runs(
             continue;
         }
         let run = &data[start..end];
+        if marker == b'%' && !url_like(run) {
+            continue;
+        }
         let decoded = if marker == b'%' { percent_decode(run) } else { unescape(run) };
         let Some(decoded) = decoded else { continue };
         if !budget.take(decoded.len(), start) {
@@ -506,6 +509,15 @@ fn hides_a_character(data: &[u8], at: usize, marker: u8) -> bool {
     } else {
         matches!(next(1), b'u' | b'x' | b'/')
     }
+}
+
+/// True when a run holding `%XX` escapes is URL syntax (a scheme, a query,
+/// form data or userinfo): percent-encoding means something only there. A
+/// file name such as apt's `passwd_1%3a4.13…deb` is not decoded.
+fn url_like(run: &[u8]) -> bool {
+    memchr::memmem::find(run, b"://").is_some()
+        || memchr::memchr3(b'=', b'?', b'&', run).is_some()
+        || memchr::memchr(b'@', run).is_some()
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -665,6 +677,7 @@ mod tests {
             b"/usr/lib/x86_64-linux-gnu/libgnutls.so.30",
             b"just some prose with words, and 100% of nothing; C:\\path\\to",
             b"ThisIsAnIdentifierNameThatIsLong = 3",
+            b"\"/var/cache/apt/archives/partial/passwd_1%3a4.13+dfsg1-1_amd64.deb\" [1]",
         ] {
             assert!(decode_all(text).is_empty(), "{}", String::from_utf8_lossy(text));
         }
@@ -752,17 +765,23 @@ mod speed_and_region_tests {
     #[test]
     fn utf16_strings_inside_binary_bytes() {
         let text = "password=FAKE_TEST_utf16_value";
-        for big_endian in [false, true] {
+        let binary = |big_endian: bool, padding: u8| {
             let mut bin = vec![0x7fu8, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0x3e, 0];
             bin.push(0x90); // an odd offset: strings need not be aligned
             for u in text.encode_utf16() {
                 bin.extend(if big_endian { u.to_be_bytes() } else { u.to_le_bytes() });
             }
-            bin.extend([0u8; 16]);
-            let got = decode_all(&bin);
+            bin.extend([padding; 16]);
+            decode_all(&bin)
+        };
+        for big_endian in [false, true] {
             let word = if big_endian { "utf16be" } else { "utf16le" };
-            assert_eq!(got, [(text.to_owned(), vec![word])], "{word}");
+            assert_eq!(binary(big_endian, 0xff), [(text.to_owned(), vec![word])], "{word}");
         }
+        // Big-endian text followed by NULs reads as little-endian one byte on, just as
+        // long: the tie goes to little-endian (same text, only the label differs).
+        assert_eq!(binary(false, 0), [(text.to_owned(), vec!["utf16le"])]);
+        assert_eq!(binary(true, 0), [(text.to_owned(), vec!["utf16le"])]);
         // Short strings and zero padding are not text.
         let mut bin = vec![0u8; 64];
         bin.extend("short".encode_utf16().flat_map(u16::to_le_bytes));
