@@ -7,9 +7,9 @@ use ureq::Agent;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use super::credential::Credential;
 use super::{Error, VerifyOptions};
 use crate::finding::Secret;
-use crate::verify::providers::Credential;
 
 /// One header of a check; `secret` headers are redacted when described.
 #[derive(Debug, Clone)]
