@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use super::entropy::{self, shannon};
 use super::filter;
 use super::prefilter::Prefilter;
 use crate::finding::Detector;
@@ -257,7 +258,7 @@ fn accept(
         return None;
     }
     if sig.detector == Detector::Entropy {
-        return super::entropy::passes(sig.id(), secret).then_some(None);
+        return entropy::passes(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
         && (shannon(secret) < min || filter::is_word_like(secret))
@@ -268,9 +269,4 @@ fn accept(
         None => Some(None),
         Some(v) => Some(Some(v.check(secret))),
     }
-}
-
-/// Shannon entropy in bits per byte.
-pub fn shannon(bytes: &[u8]) -> f64 {
-    f64::from(entropy::shannon_entropy(bytes))
 }
