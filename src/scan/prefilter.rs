@@ -32,10 +32,10 @@
 //! The tables are fixed-size arrays indexed by `u8` or masked values, so the
 //! loop has no bounds checks and no `unsafe`.
 //!
-//! Identical rows are shared, so the table for the built-in rules (~2 800
-//! keywords, `P = 8`) is ~4 500 rows of ~50 `u32` columns (~0.9 MB, of which
-//! the start state's neighbourhood is what stays hot). The table holds up to
-//! 2^18 entries: with fewer, the rule set's keywords would not fit at `P = 8`
+//! Identical rows are shared, so the table for the built-in rules (several
+//! thousand keywords, `P = 8`) is a few thousand rows of ~50 `u32` columns
+//! (1-2 MB, of which the start state's neighbourhood is what stays hot). The table holds up to
+//! 2^19 entries: with fewer, the rule set's keywords would not fit at `P = 8`
 //! and a shorter prefix would hit far more often in ordinary text.
 
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ pub const MAX_PREFIX: usize = 8;
 /// Mark on the id of a state where some prefix ends.
 const MATCH: u32 = 1 << 31;
 /// Table length (a power of two: ids are masked into it).
-const TABLE_LEN: usize = 1 << 18;
+const TABLE_LEN: usize = 1 << 19;
 /// Index mask: strips the match mark.
 const MASK: usize = TABLE_LEN - 1;
 /// Bytes per block between accumulator checks.
@@ -394,7 +394,7 @@ fn layout(built: &Built, table: &mut [u32; TABLE_LEN]) -> Option<(u32, Vec<usize
         return None;
     }
     let id = |node: usize| -> u32 {
-        // `base < TABLE_LEN`, so it fits in 18 bits (below the MATCH bit).
+        // `base < TABLE_LEN`, so it fits in 19 bits (below the MATCH bit).
         (base[node] as u32) | if built.matches[node] { MATCH } else { 0 }
     };
     let mut reach = vec![0; rows];
