@@ -64,7 +64,8 @@ pub(crate) fn write(spec: &ImageSpec, dir: &Path) -> std::path::PathBuf {
 fn open(dir: &Path) -> Image {
     let diag = Diagnostics::new(false);
     let store = BlobStore::dir(dir, "img");
-    let mut images = crate::image::layout::images("img", store, None, &diag).unwrap();
+    let mut images =
+        crate::image::layout::images("img", store, None, Default::default(), &diag).unwrap();
     assert_eq!(images.len(), 1);
     images.remove(0)
 }

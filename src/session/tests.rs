@@ -21,9 +21,12 @@ fn options() -> ScanOptions {
         no_path_context: false,
         progress: Progress::new(true),
         show_secrets: false,
-        verify_diff_ids: true,
         cache_dir: None,
-        sources: crate::sources::SourceOptions { insecure: false, storage_root: None },
+        sources: crate::sources::SourceOptions {
+            insecure: false,
+            storage_root: None,
+            read: Default::default(),
+        },
         registries: Registries::new(Settings { insecure: false }),
         k8s: None,
     }
