@@ -5,6 +5,8 @@
 
 mod jobs;
 mod kept;
+#[cfg(test)]
+pub(crate) mod tests;
 mod walker;
 
 use std::sync::atomic::Ordering;

@@ -3,6 +3,8 @@
 //! what was suppressed and why.
 
 pub mod target;
+#[cfg(test)]
+mod tests;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -67,6 +67,29 @@ fn module_path(file: &Path) -> Vec<String> {
     parts
 }
 
+/// True when the file's module is declared only under `#[cfg(test)]` in its
+/// parent (`#[cfg(test)] mod tests;` hooking a separate test file): like a
+/// `#[cfg(test)]` item, it is not part of the compiled library.
+fn is_test_only(file: &Path) -> bool {
+    let path = module_path(file);
+    let Some((name, parent)) = path.split_last() else { return false };
+    if parent.is_empty() {
+        return false;
+    }
+    let dir = src_dir().join(parent.join("/"));
+    let candidates = [dir.with_extension("rs"), dir.join("mod.rs")];
+    let Some(text) = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.windows(2).any(|w| {
+        let decl = w[1].rsplit_once("mod ").is_some_and(|(vis, rest)| {
+            rest == format!("{name};") && matches!(vis.trim(), "" | "pub" | "pub(crate)")
+        });
+        w[0] == "#[cfg(test)]" && decl
+    })
+}
+
 /// The source without comments, string literals' contents and
 /// `#[cfg(test)]` items: what the compiled library imports.
 fn code_of(text: &str) -> String {
@@ -264,6 +287,9 @@ fn read_sources() -> Sources {
         let path = module_path(file);
         let name = path[0].clone();
         if name == "lib" || name == "main" {
+            continue;
+        }
+        if is_test_only(file) {
             continue;
         }
         let shown = file.strip_prefix(src_dir()).unwrap().display().to_string();

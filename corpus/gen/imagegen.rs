@@ -589,6 +589,33 @@ pub fn checksummed_token(prefix: &str, body: &str) -> String {
     format!("{prefix}{body}{}", base62(u64::from(crc32(body.as_bytes())), 6))
 }
 
+/// A JKS keystore in the Sun layout, as keytool writes it (version 2): one entry per tag (1
+/// private key, 2 trusted certificate, 3 secret key), aliases `fake-ca-<i>`, `cert` as the
+/// DER of each certificate, and a zeroed integrity digest (strata does not check it).
+pub fn jks(tags: &[u32], cert: &[u8]) -> Vec<u8> {
+    let mut d = vec![0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2];
+    d.extend((tags.len() as u32).to_be_bytes());
+    for (i, &tag) in tags.iter().enumerate() {
+        d.extend(tag.to_be_bytes());
+        let alias = format!("fake-ca-{i}");
+        d.extend((alias.len() as u16).to_be_bytes());
+        d.extend(alias.as_bytes());
+        d.extend(1_700_000_000_000u64.to_be_bytes());
+        if tag == 1 {
+            let protected_key = [0x30, 0x03, 0x02, 0x01, 0x00];
+            d.extend((protected_key.len() as u32).to_be_bytes());
+            d.extend(protected_key);
+            d.extend(1u32.to_be_bytes()); // chain length
+        }
+        d.extend(5u16.to_be_bytes());
+        d.extend(b"X.509");
+        d.extend((cert.len() as u32).to_be_bytes());
+        d.extend(cert);
+    }
+    d.extend([0u8; 20]);
+    d
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deterministic text
 // ---------------------------------------------------------------------------------------------

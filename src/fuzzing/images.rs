@@ -11,8 +11,11 @@ use crate::image::layer::{self, Flow};
 use crate::image::layout;
 use crate::image::store::BlobStore;
 use crate::image::{Image, Layer};
-use crate::redact::Redactor;
-use crate::scan::{Scanner, config};
+use crate::pipeline::config_findings;
+use crate::redact::{Redactor, TextRedactor};
+use crate::report::redaction::redact_instructions;
+use crate::scan::Scanner;
+use crate::scan::content::Limits;
 
 /// The fixed blobs the metadata targets place beside the fuzzed document,
 /// so that a mutation of a valid seed reaches config and layer parsing.
@@ -114,7 +117,8 @@ pub fn oci_index(data: &[u8]) {
 }
 
 /// An image config behind a valid index and manifest; its strings go
-/// through the config detector and the redaction of instructions.
+/// through the config detector and the redaction of instructions a scan
+/// applies (`report::redaction`).
 pub fn image_config(data: &[u8], scanner: &Scanner) {
     let dir = scratch();
     write_fixtures(dir.path());
@@ -122,14 +126,16 @@ pub fn image_config(data: &[u8], scanner: &Scanner) {
     put(dir.path(), &blob_path(&digest(data)), data);
     put(dir.path(), &blob_path(&digest(&manifest)), &manifest);
     put(dir.path(), "index.json", &fixture::index(&manifest));
+    let diag = Diagnostics::new(false);
     for image in open_and_walk(dir.path()) {
-        let hits = config::scan(scanner, &image.config);
-        let redactor = Redactor::new(hits.iter().map(|h| &h.hit.secret));
-        for h in &hits {
-            let Some(created_by) = &h.created_by else { continue };
-            let shown = redactor.apply(created_by);
-            for other in &hits {
-                if let Ok(raw) = std::str::from_utf8(other.hit.secret.expose())
+        // The config findings a scan reports, redacted as a scan redacts them.
+        let mut findings = config_findings(&image, scanner, Limits::default(), &diag);
+        let redactor = TextRedactor::new(Redactor::new(findings.iter().map(|f| &f.secret)), None);
+        redact_instructions(&redactor, &mut findings);
+        for f in &findings {
+            let Some(shown) = &f.created_by else { continue };
+            for other in &findings {
+                if let Ok(raw) = std::str::from_utf8(other.secret.expose())
                     && raw.len() >= 8
                 {
                     assert!(!shown.contains(raw), "redacted instruction still holds a secret");

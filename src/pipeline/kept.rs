@@ -71,23 +71,10 @@ impl Kept {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Secret;
     use crate::scan::Hit;
 
     fn hit(offset: u64) -> FileHit {
-        FileHit {
-            inner_path: None,
-            hit: Hit {
-                rule: 1,
-                offset,
-                line: 1,
-                secret: Secret::new(b"x".to_vec()),
-                validation: None,
-                failed_check: false,
-                decoding: Vec::new(),
-                material: None,
-            },
-        }
+        FileHit { inner_path: None, hit: Hit::budget_test(1, offset) }
     }
 
     fn keys(hits: &[Located]) -> Vec<(String, u32, u64)> {

@@ -90,22 +90,30 @@ impl HitCap {
     }
 }
 
+/// A hit of `rule` at `offset` with a one-byte secret: what budget tests
+/// (this cap, and the pipeline's per-run budget) count and order.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::finding::Secret;
-
-    fn hit(rule: usize, offset: u64) -> Hit {
+impl Hit {
+    pub(crate) fn budget_test(rule: usize, offset: u64) -> Hit {
         Hit {
             rule,
             offset,
             line: 1,
-            secret: Secret::new(b"x".to_vec()),
+            secret: crate::finding::Secret::new(b"x".to_vec()),
             validation: None,
             failed_check: false,
             decoding: Vec::new(),
             material: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(rule: usize, offset: u64) -> Hit {
+        Hit::budget_test(rule, offset)
     }
 
     #[test]

@@ -140,26 +140,7 @@ mod tests {
 
     /// A JKS version 2 store with the given entry tags (certificate bodies are filler).
     fn jks(tags: &[u32]) -> Vec<u8> {
-        let mut d = vec![0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2];
-        d.extend((tags.len() as u32).to_be_bytes());
-        for (i, &tag) in tags.iter().enumerate() {
-            d.extend(tag.to_be_bytes());
-            let alias = format!("fake-ca-{i}");
-            d.extend((alias.len() as u16).to_be_bytes());
-            d.extend(alias.as_bytes());
-            d.extend(0u64.to_be_bytes());
-            if tag == 1 {
-                d.extend(3u32.to_be_bytes());
-                d.extend([1, 2, 3]);
-                d.extend(1u32.to_be_bytes());
-            }
-            d.extend(5u16.to_be_bytes());
-            d.extend(b"X.509");
-            d.extend(4u32.to_be_bytes());
-            d.extend([0x30, 0x02, 0x05, 0x00]);
-        }
-        d.extend([0u8; 20]); // integrity digest
-        d
+        crate::pipeline::tests::imagegen::jks(tags, &[0x30, 0x02, 0x05, 0x00])
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::io::{self, Read};
 use super::cap::HitCap;
 use super::{Hit, Scanner, dedupe};
 
+#[cfg(test)]
+mod tests;
+
 /// New bytes scanned per step.
 pub const CHUNK: usize = 1 << 20;
 /// Bytes kept from the previous step: at least twice the largest rule
@@ -66,7 +69,9 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
-    /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
+    /// (`eof` when that is all of it). `buf` is [`BUFFER`] bytes long (any
+    /// length over twice [`OVERLAP`] works: each step reports the bytes past
+    /// the first [`OVERLAP`] and before the last).
     /// Each step's hits are charged to `cap`, so a file of endless matches
     /// holds at most the cap in memory.
     ///
@@ -80,7 +85,7 @@ impl Scanner {
         reader: &mut dyn Read,
         cap: &mut HitCap,
     ) -> io::Result<Vec<Hit>> {
-        debug_assert_eq!(buf.len(), BUFFER);
+        debug_assert!(buf.len() > 2 * OVERLAP, "a step needs new bytes past the overlaps");
         let mut base = 0u64;
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();

@@ -1,8 +1,8 @@
 //! Detection end to end with the built-in rules: nested archives and their
-//! limits, archive bombs, large binaries scanned in windows, the image
-//! config and build args, every credential-file detector, validators,
-//! decoys that must stay silent, de-duplication, multi-platform images and
-//! the signature checker.
+//! limits, archive bombs, the image config and build args, every
+//! credential-file detector, validators, decoys that must stay silent,
+//! de-duplication, multi-platform images and the signature checker. (Secrets across the windows a large file is
+//! scanned in: `scan::stream::tests`, a unit property test.)
 //!
 //! Every secret here is fake. GitHub and npm tokens carry a valid CRC32
 //! checksum (the validators reject them otherwise) and start with `FAKE`.
@@ -14,10 +14,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::util::*;
-
-/// `src/scan/stream.rs`: new bytes per window and the overlap kept.
-const CHUNK: usize = 1 << 20;
-const OVERLAP: usize = 32 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Fake secrets
@@ -406,51 +402,7 @@ fn archive_bombs_stop_with_an_error_and_the_layer_goes_on() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Large binaries: windows and their overlap
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn secrets_in_a_large_binary_are_found_once_across_window_edges() {
-    let size = 5 << 20;
-    let mut data = random_bytes(0xB1A5, size);
-    // (tag, offset of the token's first byte)
-    let placed = [
-        ("straddle1", CHUNK - 20),
-        ("overlapstart", CHUNK - OVERLAP),
-        ("straddle2", 2 * CHUNK - OVERLAP - 17),
-        ("nearend", size - 100),
-    ];
-    for (tag, off) in placed {
-        let t = ghp(tag);
-        data[off - 1] = b' ';
-        data[off..off + t.len()].copy_from_slice(t.as_bytes());
-        data[off + t.len()] = b' ';
-    }
-    let spec = ImageSpec {
-        layers: vec![
-            Layer::new(
-                "COPY firmware.bin /opt/",
-                vec![Entry::file("opt/firmware.bin", data.clone())],
-            )
-            .with_compression(Compression::None),
-        ],
-        ..ImageSpec::default()
-    };
-    let (code, json, err) = scan_spec(&spec);
-    assert_eq!(code, 1, "{err}");
-    for (tag, off) in placed {
-        let line = data[..off].iter().filter(|&&b| b == b'\n').count() + 1;
-        assert_fields(
-            one(&json, &ghp(tag)),
-            json!({"rule_id": "github-pat-classic", "path": "/opt/firmware.bin",
-                   "inner_path": null, "line": line, "layer_index": 0}),
-        );
-    }
-    assert_eq!(all(&json).len(), placed.len(), "{}", summary(&json));
-}
-
-// ---------------------------------------------------------------------------------------------
-// 4. Image config and build args
+// 3. Image config and build args
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -529,7 +481,7 @@ fn config_env_labels_cmd_entrypoint_and_build_args() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Credential files
+// 4. Credential files
 // ---------------------------------------------------------------------------------------------
 
 /// One expected finding: rule, line, secret.
@@ -752,7 +704,7 @@ fn terraform_state_secret_is_reported_once_on_its_line() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Validators
+// 5. Validators
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -847,7 +799,7 @@ fn undecodable_private_key_is_reported_lower() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. Decoys
+// 6. Decoys
 // ---------------------------------------------------------------------------------------------
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -1096,7 +1048,7 @@ fn decoys_give_no_findings() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. De-duplication
+// 7. De-duplication
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -1132,7 +1084,7 @@ fn one_secret_matched_by_several_rules_is_one_finding() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. Multi-platform
+// 8. Multi-platform
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -1176,7 +1128,7 @@ fn each_platform_reports_its_own_secrets() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. The signature checker and user rules
+// 9. The signature checker and user rules
 // ---------------------------------------------------------------------------------------------
 
 fn rule_toml(id: &str, pattern: &str, example: &str) -> String {

@@ -134,33 +134,6 @@ fn static_archives_objects_and_modules_in_system_paths_are_capped() {
     }
 }
 
-/// A JKS store in the Sun layout, as keytool writes it (version 2); `tags`
-/// are the entry kinds (1 private key, 2 trusted certificate), `cert` the DER
-/// of each certificate.
-fn jks(tags: &[u32], cert: &[u8]) -> Vec<u8> {
-    let mut d = vec![0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2];
-    d.extend((tags.len() as u32).to_be_bytes());
-    for (i, &tag) in tags.iter().enumerate() {
-        d.extend(tag.to_be_bytes());
-        let alias = format!("fake-ca-{i}");
-        d.extend((alias.len() as u16).to_be_bytes());
-        d.extend(alias.as_bytes());
-        d.extend(1_700_000_000_000u64.to_be_bytes());
-        if tag == 1 {
-            let protected_key = [0x30, 0x03, 0x02, 0x01, 0x00];
-            d.extend((protected_key.len() as u32).to_be_bytes());
-            d.extend(protected_key);
-            d.extend(1u32.to_be_bytes()); // chain length
-        }
-        d.extend(5u16.to_be_bytes());
-        d.extend(b"X.509");
-        d.extend((cert.len() as u32).to_be_bytes());
-        d.extend(cert);
-    }
-    d.extend([0u8; 20]); // integrity digest (not checked by strata)
-    d
-}
-
 #[test]
 fn truststores_of_public_certificates_are_not_keystores() {
     let dir = tmp();
@@ -219,10 +192,10 @@ fn truststores_of_public_certificates_are_not_keystores() {
     let cert = std::fs::read(d.join("c.der")).unwrap();
     let read = |name: &str| std::fs::read(d.join(name)).unwrap();
     let mut entries = vec![
-        Entry::file("etc/ssl/certs/java/cacerts", jks(&[2, 2, 2], &cert)),
+        Entry::file("etc/ssl/certs/java/cacerts", ig::jks(&[2, 2, 2], &cert)),
         Entry::file("srv/tls/truststore.p12", read("trust.p12")),
         Entry::file("srv/tls/server.p12", read("key.p12")),
-        Entry::file("srv/tls/server.jks", jks(&[2, 1], &cert)),
+        Entry::file("srv/tls/server.jks", ig::jks(&[2, 1], &cert)),
     ];
     let keytool = has_tool("keytool");
     if keytool {
