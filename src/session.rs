@@ -5,8 +5,7 @@
 pub mod target;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::allowlist::{Allowlist, Baseline};
@@ -17,7 +16,7 @@ use crate::image::{self, PlatformFilter};
 use crate::pipeline;
 use crate::progress::Progress;
 use crate::redact::{Redactor, TextRedactor};
-use crate::report::Report;
+use crate::report::{Report, redaction};
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
 use crate::timeline::ImageRecord;
@@ -39,11 +38,10 @@ pub struct ScanOptions {
     pub progress: Progress,
     /// Leave secrets in instructions (`--show-secrets`); otherwise they are redacted.
     pub show_secrets: bool,
-    /// Check compressed layers against their diff_ids.
-    pub verify_diff_ids: bool,
     /// Persistent layer cache directory (`--cache-dir`, `--cache`).
     pub cache_dir: Option<std::path::PathBuf>,
-    /// How local engines and storage are reached.
+    /// How local engines and storage are reached, and how images are read
+    /// (diff_id checks).
     pub sources: crate::sources::SourceOptions,
     /// How registries are reached, and the run's connections to them.
     pub registries: crate::registry::Registries,
@@ -68,17 +66,20 @@ pub fn run(
         .map_err(|e| anyhow::anyhow!("cannot use cache directory: {e}"))?;
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
+    // One set of pipeline options for every image of the run, whatever its source.
+    let run = pipeline::Options {
+        scanner,
+        limits,
+        use_context: !options.no_path_context,
+        cache: &cache,
+        progress: &options.progress,
+        diag,
+    };
     for target in targets {
         if crate::sources::is_streamed(target) {
             let ctx = crate::sources::Context {
-                scanner,
-                limits: Limits::default(),
-                use_context: !options.no_path_context,
-                cache: &cache,
-                progress: &options.progress,
-                diag,
+                run,
                 platform: options.platform.as_ref(),
-                verify_diff_ids: options.verify_diff_ids,
                 options: &options.sources,
             };
             match crate::sources::scan(target, &ctx) {
@@ -92,30 +93,17 @@ pub fn run(
             }
             continue;
         }
-        let storage_root = options.sources.storage_root.as_deref();
         let platform = options.platform.as_ref();
         let opened =
-            match self::target::open(target, platform, storage_root, &options.registries, diag) {
+            match self::target::open(target, platform, &options.sources, &options.registries, diag)
+            {
                 Ok(v) => v,
                 Err(e) => {
                     diag.error(e.to_string());
                     continue;
                 }
             };
-        let mut opened = opened;
-        for img in &mut opened {
-            img.verify_diff_ids = options.verify_diff_ids;
-        }
         for img in &opened {
-            let use_context = !options.no_path_context;
-            let run = pipeline::Options {
-                scanner,
-                limits,
-                use_context,
-                cache: &cache,
-                progress: &options.progress,
-                diag,
-            };
             findings.extend(pipeline::scan_image(img, &run));
             within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
@@ -132,7 +120,13 @@ pub fn run(
                 .open(reference, secrets, settings)
                 .map_err(image::Error::from)
                 .and_then(|store| {
-                    image::layout::images(reference, store, options.platform.as_ref(), diag)
+                    image::layout::images(
+                        reference,
+                        store,
+                        options.platform.as_ref(),
+                        options.sources.read,
+                        diag,
+                    )
                 });
             let opened = match opened {
                 Ok(v) => v,
@@ -141,7 +135,7 @@ pub fn run(
                     continue;
                 }
             };
-            for mut img in opened {
+            for img in opened {
                 if let Some(earlier) = scanned.get(&img.digest) {
                     for &i in earlier {
                         let f: &mut Finding = &mut findings[i];
@@ -155,15 +149,6 @@ pub fn run(
                     ));
                     continue;
                 }
-                img.verify_diff_ids = options.verify_diff_ids;
-                let run = pipeline::Options {
-                    scanner,
-                    limits: Limits::default(),
-                    use_context: !options.no_path_context,
-                    cache: &cache,
-                    progress: &options.progress,
-                    diag,
-                };
                 let found = pipeline::scan_image(&img, &run);
                 let first = findings.len();
                 findings.extend(found.into_iter().map(|mut f| {
@@ -180,7 +165,8 @@ pub fn run(
     } else {
         TextRedactor::new(Redactor::new(findings.iter().map(|f| &f.secret)), diag.scrubber())
     };
-    redact_in_place(&redactor, &mut findings, &mut images);
+    redaction::redact_instructions(&redactor, &mut findings);
+    redaction::redact_records(&redactor, &mut images);
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     suppressed.insert(
         "documented example credentials".into(),
@@ -213,22 +199,7 @@ pub fn run(
             None => true,
         }
     });
-    findings.sort_by(|a, b| {
-        let key = |f: &Finding| {
-            (
-                f.target.clone(),
-                f.image_digest.clone(),
-                f.layer_index.is_none(),
-                f.layer_index,
-                f.path.clone(),
-                f.inner_path.clone(),
-                f.line,
-                f.location.clone(),
-                f.rule_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    crate::report::order::sort(&mut findings);
     let mut diagnostics = diag.snapshot();
     for d in &mut diagnostics {
         if let Cow::Owned(m) = redactor.apply(&d.message) {
@@ -268,55 +239,6 @@ fn within_run_budget(
     diag.warn(format!(
         "{over} findings of lowest severity not listed (budget: {max} findings per run)"
     ));
-}
-
-/// Longest instruction a finding repeats, in bytes: a megabyte `RUN` line
-/// with a hundred findings would otherwise print a hundred megabytes. The
-/// image's layer list keeps the whole (redacted) instruction.
-pub const MAX_FINDING_INSTRUCTION: usize = 4096;
-
-/// `text` cut to [`MAX_FINDING_INSTRUCTION`] bytes (at a char boundary),
-/// with a marker saying how long it was.
-fn clip_instruction(text: &str) -> Cow<'_, str> {
-    if text.len() <= MAX_FINDING_INSTRUCTION {
-        return Cow::Borrowed(text);
-    }
-    let mut end = MAX_FINDING_INSTRUCTION;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}… [{} bytes in all]", &text[..end], text.len()))
-}
-
-/// Redacts instructions and tags in place (they are not part of any
-/// fingerprint); paths and locations are redacted when reports print them,
-/// because fingerprints and baselines use the raw ones.
-fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &mut [ImageRecord]) {
-    // One redacted copy per shared instruction, not one per finding.
-    let mut done: HashMap<*const u8, Arc<str>> = HashMap::new();
-    for f in findings {
-        if let Some(cb) = &f.created_by {
-            let key = Arc::as_ptr(cb).cast::<u8>();
-            let redacted = done
-                .entry(key)
-                .or_insert_with(|| Arc::from(clip_instruction(&redactor.apply(cb)).as_ref()));
-            f.created_by = Some(Arc::clone(redacted));
-        }
-    }
-    for image in images {
-        for layer in &mut image.layers {
-            if let Some(cb) = &mut layer.created_by
-                && let Cow::Owned(new) = redactor.apply(cb)
-            {
-                *cb = new;
-            }
-        }
-        for r in &mut image.references {
-            if let Cow::Owned(new) = redactor.apply(r) {
-                *r = new;
-            }
-        }
-    }
 }
 
 /// The worker threads a run uses: `requested` clamped to the machine's

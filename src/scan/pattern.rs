@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use super::entropy::{self, shannon};
 use super::filter;
 use super::prefilter::Prefilter;
 use crate::finding::Detector;
@@ -176,39 +177,41 @@ impl PatternEngine {
         emit: &mut dyn FnMut(RawMatch),
     ) -> usize {
         let sig = &self.rules[rule];
-        let Some((regex, secret_group)) = sig.regex() else { return 0 };
-        let mut candidates = 0;
-        let mut locs = regex.capture_locations();
-        for (ws, we) in windows(hits, sig.window, hay.len()) {
-            let mut at = ws;
-            while at < we {
-                let Some(m) = regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
-                let (ms, me) = (m.start(), m.end());
-                at = if me > ms { me } else { me + 1 };
-                let Some((ss, se)) = locs.get(*secret_group) else { continue };
-                if !contains_hit(hits, ms, me) || se <= ss {
-                    continue;
-                }
-                candidates += 1;
-                let secret = &hay[ss..se];
-                if let Some(checked) = accept(sig, secret, &self.placeholders) {
-                    let (validation, failed_check) = match checked {
-                        None => (None, false),
-                        Some(Ok(note)) => (Some(note), false),
-                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
-                    };
-                    emit(RawMatch {
-                        rule,
-                        start: ms,
-                        end: me,
-                        secret: (ss, se),
-                        validation,
-                        failed_check,
-                    });
+        let Some(matcher) = sig.regex() else { return 0 };
+        // One search cache for all of this buffer's windows (see `Matcher`).
+        matcher.with_searcher(|search| {
+            let mut candidates = 0;
+            for (ws, we) in windows(hits, sig.window, hay.len()) {
+                let mut at = ws;
+                while at < we {
+                    let Some(m) = search.find_at(&hay[..we], at) else { break };
+                    let (ms, me) = (m.start, m.end);
+                    at = if me > ms { me } else { me + 1 };
+                    let Some((ss, se)) = m.secret else { continue };
+                    if !contains_hit(hits, ms, me) || se <= ss {
+                        continue;
+                    }
+                    candidates += 1;
+                    let secret = &hay[ss..se];
+                    if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                        let (validation, failed_check) = match checked {
+                            None => (None, false),
+                            Some(Ok(note)) => (Some(note), false),
+                            Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                        };
+                        emit(RawMatch {
+                            rule,
+                            start: ms,
+                            end: me,
+                            secret: (ss, se),
+                            validation,
+                            failed_check,
+                        });
+                    }
                 }
             }
-        }
-        candidates
+            candidates
+        })
     }
 }
 
@@ -255,7 +258,7 @@ fn accept(
         return None;
     }
     if sig.detector == Detector::Entropy {
-        return super::entropy::passes(sig.id(), secret).then_some(None);
+        return entropy::passes(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
         && (shannon(secret) < min || filter::is_word_like(secret))
@@ -266,9 +269,4 @@ fn accept(
         None => Some(None),
         Some(v) => Some(Some(v.check(secret))),
     }
-}
-
-/// Shannon entropy in bits per byte.
-pub fn shannon(bytes: &[u8]) -> f64 {
-    f64::from(entropy::shannon_entropy(bytes))
 }
