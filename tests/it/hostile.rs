@@ -982,3 +982,70 @@ fn a_path_written_over_and_over_is_bounded() {
     assert_eq!(found.len(), 64);
     assert!(found.iter().all(|f| f["status"] == "present"), "{json:#}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Many matches: cost per finding kept, the rest counted
+// ---------------------------------------------------------------------------------------------
+
+/// The table rows whose cost once grew with every match (a file of one
+/// repeated line, an instruction holding thousands of secrets, tfstate
+/// files of tens of thousands of values), at a quarter of the issue's
+/// sizes or less: the findings budget lists 100 per rule and file, and
+/// memory and time stay bounded.
+#[test]
+fn many_matches_cost_linear_time_and_flat_memory() {
+    let dir = tmp();
+    // 24 MB of one line (the issue's 200 MB made 3.08M findings in 3.4 GB).
+    let line = format!("aws_access_key_id = AKIAZTESTFAKEEXAMPLE key = {}\n", canary(110));
+    let n = (24 << 20) / line.len();
+    let size = (n * line.len()) as u64;
+    let layout = Layout::new(&dir.path().join("lines"));
+    let blob = layout.layer(false, |w| {
+        w.write_all(&header(b"app/keys.txt", b'0', size)).unwrap();
+        let block = line.repeat(10_000);
+        for _ in 0..n / 10_000 {
+            w.write_all(block.as_bytes()).unwrap();
+        }
+        w.write_all(line.repeat(n % 10_000).as_bytes()).unwrap();
+        w.write_all(&vec![0; padding(size)]).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    let found = findings_of(&json_of(&out), "test-canary");
+    assert!(!found.is_empty() && found.len() <= 100, "{} findings", found.len());
+
+    // A 1 MB instruction holding 16,000 secrets (once cloned into every hit: 15.8 GB).
+    let mut instr: String = (0..16_000).map(|i| format!(" key={}", canary(120_000 + i))).collect();
+    instr = format!("RUN echo{instr} {}", "x".repeat((1 << 20) - instr.len()));
+    // Two tfstate files of 37,000 passwords each (once quadratic per match).
+    let state = |f: u32| {
+        let values: Vec<String> = (0..37_000)
+            .map(|i| format!(r#"{{"password": "Tst{:07}Qz"}}"#, f * 37_000 + i))
+            .collect();
+        format!(r#"{{"version": 4, "resources": [{}]}}"#, values.join(","))
+    };
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            &instr,
+            vec![
+                Entry::file("infra/0/terraform.tfstate", state(0)),
+                Entry::file("infra/1/terraform.tfstate", state(1)),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("many.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    let (code, out, err) = scan_bounded(&p, &[]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    let json = json_of(&out);
+    let listed = |path: Option<&str>| {
+        json["findings"].as_array().unwrap().iter().filter(|f| f["path"].as_str() == path).count()
+    };
+    for path in [None, Some("/infra/0/terraform.tfstate"), Some("/infra/1/terraform.tfstate")] {
+        let n = listed(path);
+        assert!((1..=100).contains(&n), "{path:?}: {n} findings");
+    }
+}
