@@ -240,31 +240,28 @@ def build_created_by(d):
                      history=[{"created_by": instr}])
 
 
-def build_dotdot(d):
+def build_longnames(d, count, name, entry):
+    """`count` entries, each named by a GNU long name `name(i)` and written as `entry`."""
     def w(out):
-        for i in range(20_000):
-            out.write(longname("../" + "n" * 50_000 + str(i)))
-            out.write(header(b"short", b"0", 0))
+        for i in range(count):
+            out.write(longname(name(i)))
+            out.write(entry)
         out.write(END)
     return one_layer(d, w)
+
+
+def build_dotdot(d):
+    return build_longnames(d, 20_000, lambda i: "../" + "n" * 50_000 + str(i), header(b"short"))
 
 
 def build_deep(d):
-    def w(out):
-        for i in range(1_500):
-            out.write(longname("d%d/%sf" % (i, "a/" * 50_000)))
-            out.write(tfile("short", "x\n"))
-        out.write(END)
-    return one_layer(d, w)
+    return build_longnames(d, 1_500, lambda i: "d%d/%sf" % (i, "a/" * 50_000),
+                           tfile("short", "x\n"))
 
 
 def build_deep_ok(d):
-    def w(out):
-        for i in range(1_500):
-            out.write(longname("d%d/%sf" % (i, "a/" * 1_000)))
-            out.write(tfile("short", "x\n"))
-        out.write(END)
-    return one_layer(d, w)
+    return build_longnames(d, 1_500, lambda i: "d%d/%sf" % (i, "a/" * 1_000),
+                           tfile("short", "x\n"))
 
 
 def build_tfstate(d):
@@ -309,16 +306,17 @@ def build_shared_config(d):
 
 
 def build_names(d):
-    def w(out):
-        for i in range(20_000):
-            out.write(longname("n" * 50_000 + str(i)))
-            out.write(header(b"short", b"0", 0))
-        out.write(END)
-    return one_layer(d, w)
+    return build_longnames(d, 20_000, lambda i: "n" * 50_000 + str(i), header(b"short"))
 
 
 def link_header(name, target):
     return header(name, b"1", 0, target.encode())
+
+
+def then_removed(d, write, marker):
+    """A layer written by `write`, then a layer holding only the removal `marker`."""
+    lay = Layout(d)
+    return lay.image([lay.layer(write), lay.layer(lambda out: out.write(header(marker) + END))])
 
 
 def build_hits_links(d):
@@ -330,10 +328,7 @@ def build_hits_links(d):
         for i in range(150_000):
             out.write(link_header("l/%d" % i, "s/%d.conf" % i))
         out.write(END)
-    lay = Layout(d)
-    l0 = lay.layer(w)
-    l1 = lay.layer(lambda out: out.write(header(b"s/.wh..wh..opq") + END))
-    return lay.image([l0, l1])
+    return then_removed(d, w, b"s/.wh..wh..opq")
 
 
 def build_hits_one_target(d):
@@ -345,10 +340,7 @@ def build_hits_one_target(d):
         for i in range(150_000):
             out.write(link_header("l/%d" % i, "s.conf"))
         out.write(END)
-    lay = Layout(d)
-    l0 = lay.layer(w)
-    l1 = lay.layer(lambda out: out.write(header(b".wh.s.conf") + END))
-    return lay.image([l0, l1])
+    return then_removed(d, w, b".wh.s.conf")
 
 
 def build_link_chain(d):
@@ -358,10 +350,7 @@ def build_link_chain(d):
         for i in range(1, 150_000):
             out.write(link_header("c%d" % i, "c%d" % (i - 1)))
         out.write(END)
-    lay = Layout(d)
-    l0 = lay.layer(w)
-    l1 = lay.layer(lambda out: out.write(header(b".wh.c0") + END))
-    return lay.image([l0, l1])
+    return then_removed(d, w, b".wh.c0")
 
 
 def build_same_path(d):
@@ -486,65 +475,62 @@ def main():
         with open(done) as f:
             return f.read()
 
+    # name: (build, [(label, command, exit code, what must show, output limit)]);
+    # command is "scan", "layers" or a list of extra scan arguments.
+    def present(path):
+        return lambda r: status_of(r, path) == "present"
+
     rows = [
-        ("longname", build_longname, lambda t: [
-            summarize("GNU longname 1.5 GB: scan", scan(binary, t), 2,
-                      has("GNU long name of 1500000000 bytes"), out_limit=64 << 10),
-            summarize("GNU longname 1.5 GB: layers", run(binary, ["layers", t]), 2,
-                      out_limit=64 << 10)]),
-        ("pax", build_pax, lambda t: [
-            summarize("PAX path 2 GB: scan", scan(binary, t), 2, has("PAX extended header"),
-                      out_limit=64 << 10),
-            summarize("PAX path 2 GB: layers", run(binary, ["layers", t]), 2,
-                      out_limit=64 << 10)]),
-        ("sparse", build_sparse, lambda t: [
-            summarize("sparse block at 2^44", scan(binary, t), 1, has("/sparse.conf"))]),
-        ("awslines", build_aws_lines, lambda t: [
-            summarize("200 MB of one AWS line", scan(binary, t), 1)]),
-        ("createdby", build_created_by, lambda t: [
-            summarize("1 MB created_by, 16k secrets", scan(binary, t), 1)]),
-        ("dotdot", build_dotdot, lambda t: [
-            summarize("20k entries ../ + 50 KB", scan(binary, t), 0, out_limit=1 << 20)]),
-        ("deep", build_deep, lambda t: [
-            summarize("1500 files 50k dirs deep", scan(binary, t), 2, has("not read"))]),
-        ("deepok", build_deep_ok, lambda t: [
-            summarize("1500 files 1k dirs deep", scan(binary, t), 0)]),
-        ("tfstate", build_tfstate, lambda t: [
-            summarize("10 tfstate x 37k passwords", scan(binary, t), 1)]),
-        ("fanout", build_fanout, lambda t: [
-            summarize("index fan-out 30^4", scan(binary, t), 0)]),
-        ("sharedconfig", build_shared_config, lambda t: [
-            summarize("4000 entries, one 1 MB config", scan(binary, t), 0)]),
-        ("names", build_names, lambda t: [
-            summarize("layers: 20k 50 KB names", run(binary, ["layers", t]), 0)]),
-        ("hitslinks", build_hits_links, lambda t: [
-            summarize("150k hits + 150k hardlinks", scan(binary, t), 1,
-                      lambda r: status_of(r, "/s/7.conf") == "present")]),
-        ("hitsonetarget", build_hits_one_target, lambda t: [
-            summarize("150k hits + 150k links to one", scan(binary, t), 1,
-                      lambda r: status_of(r, "/s.conf") == "present")]),
-        ("linkchain", build_link_chain, lambda t: [
-            summarize("chain of 150k hardlinks", scan(binary, t), 1,
-                      lambda r: status_of(r, "/c0") == "present")]),
-        ("samepath", build_same_path, lambda t: [
-            summarize("150k versions + links, one path", scan(binary, t), 2,
-                      has("is written more than 64 times"))]),
-        ("listed", build_listed, lambda t: [
-            summarize("one layer listed 60k times", scan(binary, t), 1),
-            summarize("one layer listed 60k times: layers", run(binary, ["layers", t]), 0)]),
-        ("listedmany", lambda d: build_listed(d, 20_000, 2_000), lambda t: [
-            summarize("2k-hit layer listed 20k times", scan(binary, t), 1)]),
-        ("threads", build_threads, lambda t: [
-            summarize("--threads 20000", scan(binary, t, ["--threads", "20000"]), 0),
-            summarize("--threads 2^64-1",
-                      scan(binary, t, ["--threads", "18446744073709551615"]), 0)]),
+        ("longname", build_longname, [
+            ("GNU longname 1.5 GB: scan", "scan", 2, has("GNU long name of 1500000000 bytes"),
+             64 << 10),
+            ("GNU longname 1.5 GB: layers", "layers", 2, None, 64 << 10)]),
+        ("pax", build_pax, [
+            ("PAX path 2 GB: scan", "scan", 2, has("PAX extended header"), 64 << 10),
+            ("PAX path 2 GB: layers", "layers", 2, None, 64 << 10)]),
+        ("sparse", build_sparse, [("sparse block at 2^44", "scan", 1, has("/sparse.conf"), None)]),
+        ("awslines", build_aws_lines, [("200 MB of one AWS line", "scan", 1, None, None)]),
+        ("createdby", build_created_by, [("1 MB created_by, 16k secrets", "scan", 1, None, None)]),
+        ("dotdot", build_dotdot, [("20k entries ../ + 50 KB", "scan", 0, None, 1 << 20)]),
+        ("deep", build_deep, [("1500 files 50k dirs deep", "scan", 2, has("not read"), None)]),
+        ("deepok", build_deep_ok, [("1500 files 1k dirs deep", "scan", 0, None, None)]),
+        ("tfstate", build_tfstate, [("10 tfstate x 37k passwords", "scan", 1, None, None)]),
+        ("fanout", build_fanout, [("index fan-out 30^4", "scan", 0, None, None)]),
+        ("sharedconfig", build_shared_config,
+         [("4000 entries, one 1 MB config", "scan", 0, None, None)]),
+        ("names", build_names, [("layers: 20k 50 KB names", "layers", 0, None, None)]),
+        ("hitslinks", build_hits_links,
+         [("150k hits + 150k hardlinks", "scan", 1, present("/s/7.conf"), None)]),
+        ("hitsonetarget", build_hits_one_target,
+         [("150k hits + 150k links to one", "scan", 1, present("/s.conf"), None)]),
+        ("linkchain", build_link_chain,
+         [("chain of 150k hardlinks", "scan", 1, present("/c0"), None)]),
+        ("samepath", build_same_path, [("150k versions + links, one path", "scan", 2,
+                                        has("is written more than 64 times"), None)]),
+        ("listed", build_listed, [
+            ("one layer listed 60k times", "scan", 1, None, None),
+            ("one layer listed 60k times: layers", "layers", 0, None, None)]),
+        ("listedmany", lambda d: build_listed(d, 20_000, 2_000),
+         [("2k-hit layer listed 20k times", "scan", 1, None, None)]),
+        ("threads", build_threads, [
+            ("--threads 20000", ["--threads", "20000"], 0, None, None),
+            ("--threads 2^64-1", ["--threads", "18446744073709551615"], 0, None, None)]),
     ]
+
+    def check(t, label, command, code, must, out_limit):
+        if command == "layers":
+            r = run(binary, ["layers", t])
+        else:
+            r = scan(binary, t, [] if command == "scan" else command)
+        return summarize(label, r, code, must, out_limit)
+
     only = set(args)
     ok = True
-    for name, build, check in rows:
+    for name, build, check_list in rows:
         if only and name not in only:
             continue
-        results = check(target(name, build))
+        t = target(name, build)
+        results = [check(t, *c) for c in check_list]
         ok = ok and all(results)
     sys.exit(0 if ok else 1)
 

@@ -31,6 +31,7 @@ use crate::finding::Secret;
 use crate::image::whiteout::LayerIndex;
 use crate::image::{Image, Layer};
 use crate::scan::content::{FileHit, Limits};
+use crate::scan::git::names::BlobNames;
 use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
@@ -43,6 +44,8 @@ pub struct LayerScan {
     pub hits: Vec<(String, u32, FileHit)>,
     /// Third-party package roots proven by package metadata in this layer.
     pub packages: PackageRoots,
+    /// Names of blobs this layer's git commits reach but other layers hold.
+    pub git_names: BlobNames,
     /// Uncompressed bytes read.
     pub bytes: u64,
     /// True when the whole layer was read without error (only such scans are cached).
@@ -55,7 +58,7 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -65,6 +68,9 @@ struct Entry {
     /// Third-party package roots from package metadata.
     #[serde(default)]
     packages: PackageRoots,
+    /// Names of git blobs other layers hold.
+    #[serde(default)]
+    git_names: BlobNames,
     bytes: u64,
 }
 
@@ -111,7 +117,7 @@ struct Memory {
 const MEMORY_WEIGHT: usize = 1 << 20;
 
 fn weight(scan: &LayerScan) -> usize {
-    scan.index.len() + scan.hits.len() + scan.packages.len() + 1
+    scan.index.len() + scan.hits.len() + scan.packages.len() + scan.git_names.len() + 1
 }
 
 impl Memory {
@@ -290,6 +296,7 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
             })
             .collect(),
         packages: scan.packages.clone(),
+        git_names: scan.git_names.clone(),
         bytes: scan.bytes,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -329,6 +336,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
         index: entry.index,
         hits,
         packages: entry.packages,
+        git_names: entry.git_names,
         bytes: entry.bytes,
         complete: true,
         capped: 0,

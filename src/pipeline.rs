@@ -18,6 +18,7 @@ use crate::image::whiteout::{Fate, Timeline};
 use crate::image::{Image, Layer};
 use crate::progress::Progress;
 use crate::scan::content::Limits;
+use crate::scan::git::names::BlobNames;
 use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner, config, context};
 
@@ -187,8 +188,11 @@ pub fn findings_from(
     let mut rest = Vec::with_capacity(scans.len());
     // Installed packages are recognised from the whole image's metadata.
     let mut roots = PackageRoots::default();
+    // Git blobs are named from the commits of every layer.
+    let mut git_names = BlobNames::default();
     for s in scans {
         roots.extend(&s.packages);
+        git_names.extend(&s.git_names);
         indexes.push(s.index);
         rest.push(s.hits);
     }
@@ -217,8 +221,11 @@ pub fn findings_from(
             let mut f = base_finding(image, scanner, fh.hit);
             f.layer_index = Some(layer_index);
             f.layer_digest = Some(layer.digest.clone());
+            f.inner_path = match fh.inner_path {
+                Some(inner) => git_names.rename(&path, &inner).or(Some(inner)),
+                None => None,
+            };
             f.path = Some(path);
-            f.inner_path = fh.inner_path;
             f.status = status;
             f.removed_in_layer = removed;
             f.created_by = created_by.clone();

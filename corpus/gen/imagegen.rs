@@ -859,6 +859,19 @@ fn append_raw<W: Write, R: Read>(
     {
         append_long(b, tar::EntryType::GNULongLink, l)?;
     }
+    b.append(&raw_header(name, kind, mode, link, size), data)
+}
+
+/// One GNU header block with verbatim name/link bytes (cut to the 100-byte
+/// fields), owner 0, mtime 0 and a valid checksum: what [`append_raw`]
+/// writes, and what hand-built hostile tars start from.
+pub fn raw_header(
+    name: &[u8],
+    kind: tar::EntryType,
+    mode: u32,
+    link: Option<&[u8]>,
+    size: u64,
+) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);
@@ -871,7 +884,7 @@ fn append_raw<W: Write, R: Read>(
         copy_field(&mut h.as_old_mut().linkname, l);
     }
     h.set_cksum();
-    b.append(&h, data)
+    h
 }
 
 fn append_long<W: Write>(

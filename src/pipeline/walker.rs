@@ -16,7 +16,7 @@ use super::{LayerScan, Options};
 use crate::image::layer::{self, EntryKind, Flow, WalkSummary};
 use crate::image::{Image, Layer};
 use crate::scan::content::ContentScanner;
-use crate::scan::git;
+use crate::scan::git::{self, names::BlobNames};
 use crate::scan::packages::{self, PackageRoots};
 
 /// Where a layer's bytes come from and who scans its files.
@@ -37,6 +37,8 @@ pub(super) struct Walked {
     err: Option<crate::image::Error>,
     kept: Kept,
     roots: PackageRoots,
+    /// Names of blobs this layer's git commits reach but other layers hold.
+    git_names: BlobNames,
     notes: Vec<String>,
     unread: Vec<String>,
     capped: u64,
@@ -98,7 +100,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     {
         err = Some(crate::image::Error::io(&image.target, e));
     }
-    let (git_hits, git_errors) = cs.scan_git_stores(git);
+    let (git_hits, git_errors, git_names) = cs.scan_git_stores(git);
     for (path, fh) in git_hits {
         let ordinal = git_ordinals.get(&path).copied().unwrap_or_default();
         kept.add(&path, ordinal, vec![fh]);
@@ -109,7 +111,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     bar.finish();
     run.progress.layer_done();
     roots.extend(&cs.packages);
-    Walked { summary, err, kept, roots, notes: cs.notes, unread, capped: cs.capped }
+    Walked { summary, err, kept, roots, git_names, notes: cs.notes, unread, capped: cs.capped }
 }
 
 /// Puts a layer's walk and its workers' findings together, applies the
@@ -122,7 +124,8 @@ pub(super) fn finish(
     outs: Vec<LayerOut>,
     run: &Options<'_>,
 ) -> LayerScan {
-    let Walked { summary, err, mut kept, mut roots, mut notes, mut unread, mut capped } = walked;
+    let Walked { summary, err, mut kept, mut roots, git_names, mut notes, mut unread, mut capped } =
+        walked;
     for o in outs {
         kept.merge(o.kept);
         roots.extend(&o.packages);
@@ -158,6 +161,7 @@ pub(super) fn finish(
         index: summary.index,
         hits,
         packages: roots,
+        git_names,
         bytes: summary.uncompressed_bytes,
         complete,
         blob_digest: summary.blob_digest,

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
-use super::git::{self, Collector, Item};
+use super::git::{self, Collector, Item, names::BlobNames};
 use super::nested::{ArchiveLimits, Members};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
@@ -167,12 +167,16 @@ impl<'s> ContentScanner<'s> {
     /// Reads the git object stores `stores` collected and scans each blob,
     /// named `<commit>:<path>` (or its id) inside the store file that held
     /// it; files that are not git are scanned as they are. Returns the hits
-    /// by image path, and the errors (parts of stores left unread).
-    pub fn scan_git_stores(&mut self, stores: Collector) -> (Vec<(String, FileHit)>, Vec<String>) {
+    /// by image path, the errors (parts of stores left unread), and the
+    /// names of blobs this layer's commits reach but other layers hold.
+    pub fn scan_git_stores(
+        &mut self,
+        stores: Collector,
+    ) -> (Vec<(String, FileHit)>, Vec<String>, BlobNames) {
         let mut hits = Vec::new();
         let mut failures = Vec::new();
         let mut scratch = Vec::new();
-        let errors = stores.finish(&mut |item| {
+        let (errors, names) = stores.finish(&mut |item| {
             let (path, found) = match item {
                 Item::Blob(path, blob) => {
                     self.budget = self.limits.max_expanded;
@@ -194,7 +198,7 @@ impl<'s> ContentScanner<'s> {
             }
         });
         failures.extend(errors);
-        (hits, failures)
+        (hits, failures, names)
     }
 
     /// Scans a file or archive member; `inner` is its path inside archives.

@@ -34,17 +34,28 @@ fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Runs each input in a thread of its own so one failure names its file.
+/// Time one input may take: the campaign's `timeout-*` and `slow-unit-*`
+/// inputs each took seconds under the fuzzer and take milliseconds now; a
+/// bound far above that (the machine is shared) still catches a hang or a
+/// return of the slowness.
+const MAX_INPUT_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs each input, catching panics so one failure names its file, and
+/// fails on an input slower than [`MAX_INPUT_TIME`].
 fn replay(all: &[(String, PathBuf)]) {
     let scanner = fuzzing::scanner();
     let mut failed = Vec::new();
     for (target, file) in all {
         let data = std::fs::read(file).unwrap();
+        let start = std::time::Instant::now();
         let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             assert!(fuzzing::run(target, &data, &scanner));
         }));
+        let took = start.elapsed();
         if ok.is_err() {
             failed.push(format!("{target}: {}", file.display()));
+        } else if took > MAX_INPUT_TIME {
+            failed.push(format!("{target}: {} took {took:?}", file.display()));
         }
     }
     assert!(failed.is_empty(), "inputs that still fail:\n{}", failed.join("\n"));

@@ -242,3 +242,77 @@ fn corrupt_pack_makes_the_scan_incomplete() {
         "{diags:#?}"
     );
 }
+
+/// Packs the objects of `repo` whose type `keep` accepts into one pack (by
+/// `git pack-objects`) and removes their loose copies (`git prune-packed`):
+/// the store is then split between a pack and loose objects, as when they
+/// are copied into an image in two steps.
+fn split_store(repo: &Path, keep: impl Fn(&str) -> bool) {
+    let listing = git(repo, 0, &["cat-file", "--batch-all-objects", "--batch-check"]);
+    let ids: String = listing
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split(' ');
+            let (id, kind) = (parts.next()?, parts.next()?);
+            keep(kind).then(|| format!("{id}\n"))
+        })
+        .collect();
+    let mut child = Command::new("git")
+        .current_dir(repo)
+        .args(["pack-objects", "-q", ".git/objects/pack/pack"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), ids.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    git(repo, 0, &["prune-packed"]);
+    git(repo, 0, &["fsck", "--no-dangling"]);
+}
+
+/// The store's files split in two: the pack (and everything outside
+/// `objects/`), then the loose objects.
+fn pack_then_loose(repo: &Path, prefix: &str) -> (Vec<Entry>, Vec<Entry>) {
+    entries_of(&repo.join(".git"), prefix).into_iter().partition(|e| match e {
+        Entry::File { path, .. } => !path.contains("/objects/") || path.contains("/objects/pack/"),
+        _ => true,
+    })
+}
+
+#[test]
+fn repo_spread_over_layers_names_blobs_by_commit_and_path() {
+    let dir = tmp();
+    // Commits and trees packed, the secret's blob loose in a later layer.
+    let a = dir.path().join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let (repo_a, added_a) = removed_secret_repo(&a, 907);
+    split_store(&repo_a, |kind| kind != "blob");
+    let (pack_a, loose_a) = pack_then_loose(&repo_a, "app/.git");
+    // The other way round: blobs packed first, commits and trees loose later.
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let (repo_b, added_b) = removed_secret_repo(&b, 908);
+    split_store(&repo_b, |kind| kind == "blob");
+    let (pack_b, loose_b) = pack_then_loose(&repo_b, "srv/.git");
+    let img = image_of(
+        dir.path(),
+        "spread",
+        vec![
+            Layer::new("COPY .git/objects/pack /app/.git/objects/pack", [pack_a, pack_b].concat()),
+            Layer::new("COPY .git /app/.git", [loose_a, loose_b].concat()),
+        ],
+    );
+    let (code, json, err) = scan_json(&img, &[]);
+    assert_eq!(code, 1, "{err}");
+    let found = canary_findings(&json);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let of =
+        |root: &str| found.iter().find(|f| f["path"].as_str().unwrap().starts_with(root)).unwrap();
+    let (fa, fb) = (of("/app/"), of("/srv/"));
+    assert_eq!(fa["layer_index"], 1, "the loose blob's layer");
+    assert!(!fa["path"].as_str().unwrap().contains("/pack/"), "{fa}");
+    assert_eq!(fa["inner_path"], format!("{added_a}:config/secret.env"));
+    assert_eq!(fb["layer_index"], 0, "the packed blob's layer");
+    assert!(fb["path"].as_str().unwrap().ends_with(".pack"), "{fb}");
+    assert_eq!(fb["inner_path"], format!("{added_b}:config/secret.env"));
+}

@@ -17,16 +17,50 @@ use crate::util::*;
 // Generator: raw tar blocks and a one-image OCI layout
 // ---------------------------------------------------------------------------------------------
 
-/// A checksummed header block with raw name bytes and typeflag.
+/// A checksummed header block with raw name bytes and typeflag (the
+/// generator's own raw header, so the flag may be any byte).
 fn header(name: &[u8], flag: u8, size: u64) -> [u8; 512] {
-    let mut h = tar::Header::new_gnu();
-    let n = name.len().min(100);
-    h.as_old_mut().name[..n].copy_from_slice(&name[..n]);
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.as_old_mut().linkflag = [flag];
-    h.set_cksum();
-    *h.as_bytes()
+    *ig::raw_header(name, tar::EntryType::new(flag), 0o644, None, size).as_bytes()
+}
+
+/// A hardlink header block.
+fn link_header(name: &[u8], target: &[u8]) -> [u8; 512] {
+    *ig::raw_header(name, tar::EntryType::Link, 0o644, Some(target), 0).as_bytes()
+}
+
+/// Recomputes the checksum of a header whose fields were edited by hand.
+fn reseal(h: &mut [u8; 512]) {
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
+
+/// A GNU long-name record naming the entry that follows.
+fn long_name(name: &[u8]) -> Vec<u8> {
+    let mut v = header(b"././@LongLink", b'L', name.len() as u64).to_vec();
+    v.extend_from_slice(name);
+    v.resize(v.len() + padding(name.len() as u64), 0);
+    v
+}
+
+/// A GNU sparse member: one 512-byte data block (`data`, padded with
+/// newlines) at offset 2^44, so a reader that streams holes never ends.
+fn sparse_member(name: &[u8], data: &str) -> Vec<u8> {
+    let mut h = header(name, b'S', 512);
+    // One map entry {offset 2^44, 512 bytes}, real size 2^44 + 512 (base-256 numbers).
+    let base256 = |v: u64| {
+        let mut f = [0u8; 12];
+        f[0] = 0x80;
+        f[4..].copy_from_slice(&v.to_be_bytes());
+        f
+    };
+    h[386..398].copy_from_slice(&base256(1 << 44));
+    h[398..410].copy_from_slice(&base256(512));
+    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
+    reseal(&mut h);
+    let mut block = data.as_bytes().to_vec();
+    block.resize(512, b'\n');
+    [h.to_vec(), block].concat()
 }
 
 fn padding(len: u64) -> usize {
@@ -323,9 +357,7 @@ fn a_bad_header_before_the_secret_is_an_error_whatever_the_diff_id() {
         let mut negative = bad;
         if name != "checksum" {
             // Keep the checksum valid so only the size field is wrong.
-            negative[148..156].copy_from_slice(b"        ");
-            let sum: u32 = negative.iter().map(|&b| u32::from(b)).sum();
-            negative[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            reseal(&mut negative);
         }
         let tar = [file("ok.txt", b"fine\n"), negative.to_vec(), secret.clone(), end()].concat();
         let layout = one_layer(dir.path(), name, &tar);
@@ -342,9 +374,7 @@ fn a_bad_header_before_the_secret_is_an_error_whatever_the_diff_id() {
     // archive/tar (what Docker extracts with), and the entry is read.
     let mut two = Vec::new();
     for n in [&b"decoy/name"[..], b"app/real.conf"] {
-        two.extend(header(b"././@LongLink", b'L', n.len() as u64));
-        two.extend(n);
-        two.resize(two.len() + padding(n.len() as u64), 0);
+        two.extend(long_name(n));
     }
     let body = format!("key = {}\n", canary(93));
     two.extend(header(b"short", b'0', body.len() as u64));
@@ -485,24 +515,7 @@ fn huge_long_names_are_skipped_in_flat_memory() {
 #[test]
 fn sparse_holes_are_never_streamed() {
     let dir = tmp();
-    let data = format!("key = {}\n", canary(98));
-    let mut h = header(b"sparse.conf", b'S', 512);
-    // One map entry {offset 2^44, 512 bytes}, real size 2^44 + 512 (base-256 numbers).
-    let base256 = |v: u64| {
-        let mut f = [0u8; 12];
-        f[0] = 0x80;
-        f[4..].copy_from_slice(&v.to_be_bytes());
-        f
-    };
-    h[386..398].copy_from_slice(&base256(1 << 44));
-    h[398..410].copy_from_slice(&base256(512));
-    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut block = data.into_bytes();
-    block.resize(512, b'\n');
-    let tar = [h.to_vec(), block, end()].concat();
+    let tar = [sparse_member(b"sparse.conf", &format!("key = {}\n", canary(98))), end()].concat();
     let layout = one_layer(dir.path(), "sparse", &tar);
     let (code, out, err) = scan_bounded(&layout, &[]);
     assert_eq!(code, 1, "{err}");
@@ -518,9 +531,7 @@ fn diagnostics_volume_is_bounded() {
     let blob = layout.layer(false, |w| {
         for i in 0..20_000 {
             let name = format!("../{}{i}", "n".repeat(50_000));
-            w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
-            w.write_all(name.as_bytes()).unwrap();
-            w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+            w.write_all(&long_name(name.as_bytes())).unwrap();
             w.write_all(&header(b"short", b'0', 0)).unwrap();
         }
         w.write_all(&end()).unwrap();
@@ -550,9 +561,7 @@ fn deep_paths_are_linear_and_bounded() {
         let blob = layout.layer(false, |w| {
             for i in 0..files {
                 let name = format!("d{i}/{}f", "a/".repeat(depth));
-                w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
-                w.write_all(name.as_bytes()).unwrap();
-                w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+                w.write_all(&long_name(name.as_bytes())).unwrap();
                 w.write_all(&file("short", b"x\n")).unwrap();
             }
             w.write_all(&end()).unwrap();
@@ -639,9 +648,7 @@ fn layers_on_long_names_is_bounded() {
     let blob = layout.layer(false, |w| {
         for i in 0..20_000 {
             let name = format!("{}{i}", "n".repeat(50_000));
-            w.write_all(&header(b"././@LongLink", b'L', name.len() as u64)).unwrap();
-            w.write_all(name.as_bytes()).unwrap();
-            w.write_all(&vec![0; padding(name.len() as u64)]).unwrap();
+            w.write_all(&long_name(name.as_bytes())).unwrap();
             w.write_all(&header(b"short", b'0', 0)).unwrap();
         }
         w.write_all(&end()).unwrap();
@@ -663,12 +670,7 @@ fn many_hardlinks_are_linear() {
     let blob = layout.layer(false, |w| {
         w.write_all(&file("s.conf", format!("key = {}\n", canary(99)).as_bytes())).unwrap();
         for i in 0..150_000 {
-            let mut h = header(format!("l{i}").as_bytes(), b'1', 0);
-            h[157..163].copy_from_slice(b"s.conf");
-            h[148..156].copy_from_slice(b"        ");
-            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-            w.write_all(&h).unwrap();
+            w.write_all(&link_header(format!("l{i}").as_bytes(), b"s.conf")).unwrap();
         }
         w.write_all(&end()).unwrap();
     });
@@ -890,22 +892,8 @@ fn nested_tar_long_names_are_skipped_in_flat_memory() {
 #[test]
 fn nested_tar_sparse_holes_are_never_streamed() {
     let dir = tmp();
-    let mut h = header(b"sparse.conf", b'S', 512);
-    let base256 = |v: u64| {
-        let mut f = [0u8; 12];
-        f[0] = 0x80;
-        f[4..].copy_from_slice(&v.to_be_bytes());
-        f
-    };
-    h[386..398].copy_from_slice(&base256(1 << 44));
-    h[398..410].copy_from_slice(&base256(512));
-    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut block = format!("key = {}\n", canary(106)).into_bytes();
-    block.resize(512, b'\n');
-    let inner = [h.to_vec(), block, end()].concat();
+    let inner =
+        [sparse_member(b"sparse.conf", &format!("key = {}\n", canary(106))), end()].concat();
     let target = nested_tar_image(dir.path(), "nested-sparse", inner.len() as u64, |w| {
         w.write_all(&inner).unwrap();
     });
@@ -959,12 +947,7 @@ fn a_path_written_over_and_over_is_bounded() {
         for i in 0..150_000u32 {
             w.write_all(&file("s.conf", format!("key = {}\n", canary(1_000_000 + i)).as_bytes()))
                 .unwrap();
-            let mut h = header(format!("l/{i}").as_bytes(), b'1', 0);
-            h[157..163].copy_from_slice(b"s.conf");
-            h[148..156].copy_from_slice(b"        ");
-            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-            w.write_all(&h).unwrap();
+            w.write_all(&link_header(format!("l/{i}").as_bytes(), b"s.conf")).unwrap();
         }
         w.write_all(&end()).unwrap();
     });
@@ -981,4 +964,71 @@ fn a_path_written_over_and_over_is_bounded() {
     let found = findings_of(&json, "test-canary");
     assert_eq!(found.len(), 64);
     assert!(found.iter().all(|f| f["status"] == "present"), "{json:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Many matches: cost per finding kept, the rest counted
+// ---------------------------------------------------------------------------------------------
+
+/// The table rows whose cost once grew with every match (a file of one
+/// repeated line, an instruction holding thousands of secrets, tfstate
+/// files of tens of thousands of values), at a quarter of the issue's
+/// sizes or less: the findings budget lists 100 per rule and file, and
+/// memory and time stay bounded.
+#[test]
+fn many_matches_cost_linear_time_and_flat_memory() {
+    let dir = tmp();
+    // 24 MB of one line (the issue's 200 MB made 3.08M findings in 3.4 GB).
+    let line = format!("aws_access_key_id = AKIAZTESTFAKEEXAMPLE key = {}\n", canary(110));
+    let n = (24 << 20) / line.len();
+    let size = (n * line.len()) as u64;
+    let layout = Layout::new(&dir.path().join("lines"));
+    let blob = layout.layer(false, |w| {
+        w.write_all(&header(b"app/keys.txt", b'0', size)).unwrap();
+        let block = line.repeat(10_000);
+        for _ in 0..n / 10_000 {
+            w.write_all(block.as_bytes()).unwrap();
+        }
+        w.write_all(line.repeat(n % 10_000).as_bytes()).unwrap();
+        w.write_all(&vec![0; padding(size)]).unwrap();
+        w.write_all(&end()).unwrap();
+    });
+    let target = layout.image(&[blob]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    let found = findings_of(&json_of(&out), "test-canary");
+    assert!(!found.is_empty() && found.len() <= 100, "{} findings", found.len());
+
+    // A 1 MB instruction holding 16,000 secrets (once cloned into every hit: 15.8 GB).
+    let mut instr: String = (0..16_000).map(|i| format!(" key={}", canary(120_000 + i))).collect();
+    instr = format!("RUN echo{instr} {}", "x".repeat((1 << 20) - instr.len()));
+    // Two tfstate files of 37,000 passwords each (once quadratic per match).
+    let state = |f: u32| {
+        let values: Vec<String> = (0..37_000)
+            .map(|i| format!(r#"{{"password": "Tst{:07}Qz"}}"#, f * 37_000 + i))
+            .collect();
+        format!(r#"{{"version": 4, "resources": [{}]}}"#, values.join(","))
+    };
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            &instr,
+            vec![
+                Entry::file("infra/0/terraform.tfstate", state(0)),
+                Entry::file("infra/1/terraform.tfstate", state(1)),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("many.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    let (code, out, err) = scan_bounded(&p, &[]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    let json = json_of(&out);
+    let listed = |path: Option<&str>| {
+        json["findings"].as_array().unwrap().iter().filter(|f| f["path"].as_str() == path).count()
+    };
+    for path in [None, Some("/infra/0/terraform.tfstate"), Some("/infra/1/terraform.tfstate")] {
+        let n = listed(path);
+        assert!((1..=100).contains(&n), "{path:?}: {n} findings");
+    }
 }

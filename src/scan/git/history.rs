@@ -344,7 +344,7 @@ impl<'a> Repo<'a> {
         dated.sort_unstable();
         let mut names: HashMap<Oid, String> = HashMap::new();
         let mut seen: HashSet<Oid> = HashSet::new();
-        for (_, commit, root) in dated {
+        for (time, commit, root) in dated {
             let mut stack = vec![(root, String::new())];
             while let Some((tree, prefix)) = stack.pop() {
                 if !seen.insert(tree) {
@@ -369,7 +369,15 @@ impl<'a> Repo<'a> {
                         // Submodule commits live in another store.
                         b"160000" => {}
                         _ => {
-                            names.entry(oid).or_insert_with(|| format!("{commit}:{path}"));
+                            let name =
+                                names.entry(oid).or_insert_with(|| format!("{commit}:{path}"));
+                            // Another layer may hold it: keep its name for the image to pool.
+                            if !self.objects.contains_key(&oid)
+                                && self.outcome.foreign.len() < super::names::MAX_NAMES_PER_REPO
+                                && name.starts_with(&commit.to_string())
+                            {
+                                self.outcome.foreign.push((oid, time, name.clone()));
+                            }
                         }
                     }
                 }

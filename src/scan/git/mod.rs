@@ -11,7 +11,8 @@
 //!   then [`Collector::finish`] reads each repo from the spool.
 //!
 //! A repo is read from the files of one layer: a blob whose commit is in
-//! another layer is still scanned, named by its id. Every bound (objects,
+//! another layer is scanned there and named across layers by [`names`].
+//! Every bound (objects,
 //! inflated bytes, object size, delta depth, spool size) that stops part of
 //! a store from being read is reported as an error, so the scan is not clean.
 //! Not owned here: what a blob's bytes contain (the content scanner decides).
@@ -19,6 +20,7 @@
 pub mod delta;
 pub mod history;
 pub mod loose;
+pub mod names;
 pub mod pack;
 
 use std::collections::BTreeMap;
@@ -216,6 +218,9 @@ pub struct Outcome {
     /// Files that are not git after all (indexes into the repo's files):
     /// the caller scans them as plain files.
     pub not_git: Vec<usize>,
+    /// `(blob, committer time, <commit>:<path>)` for blobs the store's
+    /// commits reach but it does not hold (another layer may): see [`names`].
+    pub foreign: Vec<(Oid, i64, String)>,
 }
 
 /// Reads every blob of one repo's files and calls `emit` for each; the
@@ -256,6 +261,8 @@ pub struct Collector {
     written: u64,
     files: Vec<Spooled>,
     errors: Vec<String>,
+    /// Names of blobs held by other layers, filled by [`Collector::finish`].
+    names: names::BlobNames,
 }
 
 /// A blob to scan, or a non-git file to scan raw, from [`Collector::finish`].
@@ -269,7 +276,14 @@ pub enum Item<'a> {
 impl Collector {
     /// An empty collector.
     pub fn new(limits: Limits) -> Self {
-        Collector { limits, spool: None, written: 0, files: Vec::new(), errors: Vec::new() }
+        Collector {
+            limits,
+            spool: None,
+            written: 0,
+            files: Vec::new(),
+            errors: Vec::new(),
+            names: names::BlobNames::default(),
+        }
     }
 
     /// True when nothing was collected.
@@ -340,13 +354,14 @@ impl Collector {
 
     /// Reads every repo collected and calls `visit` for each blob and each
     /// non-git file; returns the errors (every one means something was not
-    /// read).
-    pub fn finish(mut self, visit: &mut dyn FnMut(Item<'_>)) -> Vec<String> {
+    /// read) and the names of blobs held by other layers ([`names`]).
+    pub fn finish(mut self, visit: &mut dyn FnMut(Item<'_>)) -> (Vec<String>, names::BlobNames) {
         let mut errors = std::mem::take(&mut self.errors);
-        let Some(mut spool) = self.spool.take() else { return errors };
+        let mut foreign = std::mem::take(&mut self.names);
+        let Some(mut spool) = self.spool.take() else { return (errors, foreign) };
         if let Err(e) = spool.flush().and_then(|()| spool.rewind()) {
             errors.push(format!("git object store spool unreadable: {e}"));
-            return errors;
+            return (errors, foreign);
         }
         let mut repos: BTreeMap<&str, Vec<&Spooled>> = BTreeMap::new();
         for f in &self.files {
@@ -366,13 +381,16 @@ impl Collector {
                 let path = files[blob.file].path;
                 visit(Item::Blob(path, blob));
             });
+            for (blob, time, name) in outcome.foreign {
+                foreign.insert(objects, blob, time, name);
+            }
             for i in outcome.not_git {
                 let mut reader = pack::SourceReader::new(files[i].src, 0);
                 visit(Item::Plain(files[i].path, &mut reader));
             }
             errors.extend(outcome.errors.into_iter().map(|e| format!("git store {objects}: {e}")));
         }
-        errors
+        (errors, foreign)
     }
 }
 
