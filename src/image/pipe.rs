@@ -1,7 +1,11 @@
-//! Moves a layer's bytes between threads in recycled blocks, so reading and
-//! decompressing, hashing the uncompressed stream, and walking the tar run
-//! on different cores. Blocks go back to the producer once read: no buffer
-//! is allocated or zeroed per block.
+//! Moves bytes between threads in blocks. [`BlockReader`] is the one reading
+//! end of every such pipe in strata: a layer's stages here (reading and
+//! decompressing, hashing the uncompressed stream, walking the tar run on
+//! different cores), a big file streamed from a layer walk to its scan
+//! worker (`pipeline::jobs`), and an engine export pushed through `Write`
+//! (`sources::pipe`). Where the blocks go once read is the reader's
+//! [`Recycle`]: back to this module's producer, to the scan workers' buffer
+//! pool, or nowhere; recycled blocks are never allocated or zeroed per block.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
@@ -11,9 +15,31 @@ pub const BLOCK: usize = 256 * 1024;
 /// Blocks in flight between two stages (and so the most a pipe allocates).
 const DEPTH: usize = 4;
 
-enum Msg {
+/// What travels through a block pipe.
+pub enum Msg {
+    /// A block and how many of its bytes are data.
     Data(Vec<u8>, usize),
+    /// The producer failed: the reader gets this error (every time it
+    /// reads on), never a silent short stream.
     Fail(io::ErrorKind, String),
+}
+
+/// Where a [`BlockReader`] hands the blocks it has read.
+pub trait Recycle {
+    /// Takes back a block whose bytes were all read.
+    fn recycle(&mut self, block: Vec<u8>);
+}
+
+/// Blocks go back to their producer (which may be gone: then they are freed).
+impl Recycle for Sender<Vec<u8>> {
+    fn recycle(&mut self, block: Vec<u8>) {
+        let _ = self.send(block);
+    }
+}
+
+/// Blocks are freed: the producer allocates each anew.
+impl Recycle for () {
+    fn recycle(&mut self, _: Vec<u8>) {}
 }
 
 /// The producing end: fills blocks and sends them on.
@@ -23,16 +49,20 @@ pub struct Source {
     made: usize,
 }
 
-/// The reading end: a [`Read`] over the blocks, which it hands back.
-pub struct Pipe {
+/// A [`Read`] over the blocks of a channel; each block, once read, goes to
+/// the reader's [`Recycle`]. It ends when every sender is gone.
+pub struct BlockReader<P: Recycle> {
     rx: Receiver<Msg>,
-    pool: Sender<Vec<u8>>,
+    pool: P,
     block: Vec<u8>,
     len: usize,
     pos: usize,
     failed: Option<(io::ErrorKind, String)>,
     done: bool,
 }
+
+/// The reading end of [`pipe`].
+pub type Pipe = BlockReader<Sender<Vec<u8>>>;
 
 /// The consumer went away (it stopped early or failed).
 #[derive(Debug)]
@@ -42,10 +72,7 @@ pub struct Closed;
 pub fn pipe() -> (Source, Pipe) {
     let (tx, rx) = sync_channel(DEPTH);
     let (pool_tx, pool_rx) = channel();
-    (
-        Source { tx, pool: pool_rx, made: 0 },
-        Pipe { rx, pool: pool_tx, block: Vec::new(), len: 0, pos: 0, failed: None, done: false },
-    )
+    (Source { tx, pool: pool_rx, made: 0 }, BlockReader::new(rx, pool_tx))
 }
 
 impl Source {
@@ -143,7 +170,29 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-impl Read for Pipe {
+impl<P: Recycle> BlockReader<P> {
+    /// A reader over `rx`'s blocks, handing them to `pool` once read.
+    pub fn new(rx: Receiver<Msg>, pool: P) -> Self {
+        BlockReader { rx, pool, block: Vec::new(), len: 0, pos: 0, failed: None, done: false }
+    }
+
+    /// Hands every block still queued (and the one being read) to the pool
+    /// unread, until the producer is done: a producer is never left blocked
+    /// on a stream nobody reads.
+    pub fn drain(self) {
+        let BlockReader { rx, mut pool, block, .. } = self;
+        if !block.is_empty() {
+            pool.recycle(block);
+        }
+        for msg in rx {
+            if let Msg::Data(block, _) = msg {
+                pool.recycle(block);
+            }
+        }
+    }
+}
+
+impl<P: Recycle> Read for BlockReader<P> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.pos < self.len {
@@ -160,8 +209,7 @@ impl Read for Pipe {
             }
             let old = std::mem::take(&mut self.block);
             if !old.is_empty() {
-                // The producer may be gone already; the block is then simply freed.
-                let _ = self.pool.send(old);
+                self.pool.recycle(old);
             }
             self.pos = 0;
             self.len = 0;

@@ -4,7 +4,8 @@
 //! [`ContentScanner::scan_file`] a single-threaded walk calls, so per-file
 //! budgets (hits per rule, candidates examined, decoding work) see the file
 //! in order and findings do not depend on the thread count. Buffers are
-//! recycled through a pool, never zeroed per file.
+//! recycled through a pool, never zeroed per file; the worker reads a
+//! streamed file through the same [`BlockReader`] as a layer's own stages.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -12,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::kept::Kept;
+use crate::image::pipe::{BlockReader, Msg, Recycle};
 use crate::scan::Scanner;
 use crate::scan::content::{ContentScanner, Limits};
 use crate::scan::packages::PackageRoots;
@@ -50,14 +52,6 @@ struct Packed {
     range: std::ops::Range<usize>,
 }
 
-/// One block of a streamed file.
-enum Block {
-    /// A buffer and how many of its bytes are the file's.
-    Data(Vec<u8>, usize),
-    /// Reading the file failed: its scan fails the same way.
-    Fail(io::ErrorKind, String),
-}
-
 /// Work for a scan worker.
 pub struct Job {
     layer: usize,
@@ -68,7 +62,7 @@ enum Work {
     /// Whole small files packed in one buffer.
     Files { data: Vec<u8>, files: Vec<Packed> },
     /// One file, arriving in blocks.
-    Stream { path: String, ordinal: u32, blocks: Receiver<Block> },
+    Stream { path: String, ordinal: u32, blocks: Receiver<Msg> },
 }
 
 /// The queue from walkers to workers.
@@ -145,7 +139,7 @@ impl<'a> Dispatch<'a> {
                 Ok(n) => n,
                 Err(e) => {
                     self.pool.give(block);
-                    let _ = tx.send(Block::Fail(e.kind(), e.to_string()));
+                    let _ = tx.send(Msg::Fail(e.kind(), e.to_string()));
                     return Err(e);
                 }
             };
@@ -154,7 +148,7 @@ impl<'a> Dispatch<'a> {
                 return Ok(());
             }
             let full = n == block.len();
-            tx.send(Block::Data(block, n)).map_err(|_| stopped())?;
+            tx.send(Msg::Data(block, n)).map_err(|_| stopped())?;
             if !full {
                 return Ok(());
             }
@@ -177,56 +171,10 @@ impl<'a> Dispatch<'a> {
     }
 }
 
-/// A streamed file as a reader; blocks go back to the pool once read.
-struct Blocks<'a> {
-    rx: Receiver<Block>,
-    pool: &'a Pool,
-    block: Vec<u8>,
-    len: usize,
-    pos: usize,
-    failed: Option<(io::ErrorKind, String)>,
-}
-
-impl Read for Blocks<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.pos < self.len {
-                let n = buf.len().min(self.len - self.pos);
-                buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            if let Some((kind, text)) = &self.failed {
-                return Err(io::Error::new(*kind, text.clone()));
-            }
-            let old = std::mem::take(&mut self.block);
-            if !old.is_empty() {
-                self.pool.give(old);
-            }
-            (self.pos, self.len) = (0, 0);
-            match self.rx.recv() {
-                Ok(Block::Data(block, n)) => (self.block, self.len) = (block, n),
-                Ok(Block::Fail(kind, text)) => self.failed = Some((kind, text)),
-                // The walker sent the whole file.
-                Err(_) => return Ok(0),
-            }
-        }
-    }
-}
-
-impl Blocks<'_> {
-    /// Reads what the scan left, so the walker is never blocked on a file
-    /// nobody reads (the layer walk reads every entry to its end anyway).
-    fn drain(self) {
-        let Blocks { rx, pool, block, .. } = self;
-        if !block.is_empty() {
-            pool.give(block);
-        }
-        for b in rx {
-            if let Block::Data(block, _) = b {
-                pool.give(block);
-            }
-        }
+/// A streamed file's blocks go back to the pool once read.
+impl Recycle for &Pool {
+    fn recycle(&mut self, block: Vec<u8>) {
+        self.give(block);
     }
 }
 
@@ -280,13 +228,14 @@ pub fn work(
                 pool.give(data);
             }
             Work::Stream { path, ordinal, blocks } => {
-                let mut reader =
-                    Blocks { rx: blocks, pool, block: Vec::new(), len: 0, pos: 0, failed: None };
+                let mut reader = BlockReader::new(blocks, pool);
                 // A failed read fails the layer's walk too, which reports it; the file's
                 // hits are lost with it, as in a single-threaded walk.
                 if let Ok(hits) = cs.scan_file(&path, &mut reader) {
                     o.kept.add(&path, ordinal, hits);
                 }
+                // What the scan left unread: the walker is never blocked on a file
+                // nobody reads (the layer walk reads every entry to its end anyway).
                 reader.drain();
             }
         }

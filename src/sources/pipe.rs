@@ -6,12 +6,15 @@
 //! short read; when the reader goes away, the writer's next write fails
 //! with `BrokenPipe`, so the producer stops.
 //!
-//! `image::pipe` moves a layer between the pipeline's own stages in
-//! recycled blocks, pulling from a `Read`; this one is pushed through
-//! `Write`, which is what `tar::Builder` and `io::copy` need.
+//! This is the writing side only, pushed through `Write`, which is what
+//! `tar::Builder` and `io::copy` need; the reading side is the same
+//! [`BlockReader`] every block pipe uses (`image::pipe`), its chunks freed
+//! once read.
 
-use std::io::{self, Read, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::io::{self, Write};
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use crate::image::pipe::{BlockReader, Msg};
 
 /// Bytes per message.
 pub const CHUNK: usize = 256 * 1024;
@@ -22,15 +25,12 @@ pub const DEPTH: usize = 4;
 /// A new pipe.
 pub fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = sync_channel(DEPTH);
-    (
-        PipeWriter { tx, buf: Vec::with_capacity(CHUNK) },
-        PipeReader { rx, chunk: Vec::new(), pos: 0 },
-    )
+    (PipeWriter { tx, buf: Vec::with_capacity(CHUNK) }, BlockReader::new(rx, ()))
 }
 
 /// The writing half.
 pub struct PipeWriter {
-    tx: SyncSender<io::Result<Vec<u8>>>,
+    tx: SyncSender<Msg>,
     buf: Vec<u8>,
 }
 
@@ -39,7 +39,7 @@ impl PipeWriter {
     /// written so far.
     pub fn fail(mut self, err: io::Error) {
         let _ = self.flush();
-        let _ = self.tx.send(Err(err));
+        let _ = self.tx.send(Msg::Fail(err.kind(), err.to_string()));
     }
 }
 
@@ -57,8 +57,9 @@ impl Write for PipeWriter {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        let len = chunk.len();
         self.tx
-            .send(Ok(chunk))
+            .send(Msg::Data(chunk, len))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the reader stopped reading"))
     }
 }
@@ -70,35 +71,14 @@ impl Drop for PipeWriter {
     }
 }
 
-/// The reading half: ends when the writer is dropped, fails when it failed.
-pub struct PipeReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for PipeReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.chunk.len() {
-            match self.rx.recv() {
-                Ok(Ok(c)) => {
-                    self.chunk = c;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
+/// The reading half: ends when the writer is dropped, fails (on every read
+/// from then on) when it failed.
+pub type PipeReader = BlockReader<()>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn bytes_arrive_in_order_and_errors_after_them() {
@@ -114,6 +94,8 @@ mod tests {
         assert_eq!(got, data);
         let e = r.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.to_string(), "export broke off");
+        // A failed stream never turns into a clean end.
+        assert!(r.read(&mut [0u8; 8]).is_err());
         t.join().unwrap();
     }
 
