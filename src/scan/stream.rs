@@ -66,7 +66,7 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
-    /// (`eof` when that is all of it). `buf` must be [`BUFFER`] bytes long.
+    /// (`eof` when that is all of it). `buf` must be `BUFFER` bytes long.
     /// Each step's hits are charged to `cap`, so a file of endless matches
     /// holds at most the cap in memory.
     ///
