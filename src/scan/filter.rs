@@ -15,6 +15,8 @@
 //! value: `Nonexistent-Vq8z` or `MyPassword!92kq` in a connection string
 //! look like real (if weak) passwords and are reported.
 
+use crate::finding::Severity;
+
 /// Documented example credentials, one per line (`#` comments).
 const KNOWN_EXAMPLES: &str = include_str!("known_examples.txt");
 
@@ -95,6 +97,43 @@ pub fn hand_typed_filler(s: &[u8]) -> Option<&'static str> {
     periodic.then_some("a short pattern repeated (abcabcabc...)")
 }
 
+/// The start of the `validation` note of a provider-format value that looks
+/// hand-typed ([`hand_typed_filler`]). Such a value is reported, capped at
+/// `low` ([`reported_severity`]): it has the provider's exact shape, so an
+/// auditor wants to see it, but it is far more likely documentation than a key.
+pub const FILLER_NOTE: &str = "filler-looking value";
+
+/// The severity a hit is reported at: the rule's, lowered when an offline
+/// check failed (a mangled or truncated credential), and at most `low` when
+/// the value is a provider-format token that looks hand-typed ([`FILLER_NOTE`]).
+pub fn reported_severity(rule: Severity, failed_check: bool, validation: Option<&str>) -> Severity {
+    if !failed_check {
+        return rule;
+    }
+    if validation.is_some_and(|v| v.starts_with(FILLER_NOTE)) {
+        return rule.min(Severity::Low);
+    }
+    rule.lowered()
+}
+
+/// The entropy `secret` must reach for a rule whose `min_entropy` is `min`
+/// and whose context vouches for the value. `n` distinct bytes carry at most
+/// `log2(n)` bits each, so a fixed bar of 3.0 rejects every password of
+/// eight characters or fewer however random (`s3cr3t`, `3eCa3P` in a
+/// `user:pass@host`). For password-class rules (`min` of 3.0 or less) the
+/// bar of a short value that has a digit or a symbol is lowered to 80% of
+/// that maximum. Letter-only values (`EXPIRE`, `changeme`), template words
+/// and filler keep the full bar, and a value that repeats itself (`a1a1`)
+/// still fails.
+pub fn entropy_bar(min: f64, secret: &[u8]) -> f64 {
+    let password_class = min <= 3.0;
+    let has_non_letter = secret.iter().any(|b| !b.is_ascii_alphabetic());
+    if secret.len() < 2 || !password_class || !has_non_letter || is_placeholder_word(secret) {
+        return min;
+    }
+    min.min(0.8 * (secret.len() as f64).log2())
+}
+
 /// True when [`placeholder`] gives a reason.
 pub fn is_placeholder(secret: &[u8]) -> bool {
     placeholder(secret).is_some()
@@ -149,6 +188,8 @@ const WHOLE_WORDS: &[(&str, &str)] = &[
     ("abc", "a stock example value"),
     ("todo", "a to-do marker"),
     ("fixme", "a fix-me marker"),
+    ("public", "a stock default (the SNMP read community)"),
+    ("private", "a stock default (the SNMP write community)"),
     ("none", "a null value"),
     ("null", "a null value"),
     ("nil", "a null value"),
@@ -287,6 +328,37 @@ mod tests {
         // Documented defaults and the empty password's NT hash live in the example list.
         assert!(known_example(b"changeit").is_some());
         assert!(known_example(b"31d6cfe0d16ae931b73c59d7e0c089c0").is_some());
+    }
+
+    #[test]
+    fn short_passwords_meet_a_bar_scaled_to_their_length() {
+        // A fixed 3.0 bar is out of reach for six characters (log2 6 = 2.58).
+        assert!(entropy_bar(3.0, b"s3cr3t") < 2.2);
+        assert!(entropy_bar(3.0, b"3eCa3P") < 2.2);
+        // Long values, token-class rules, letter-only words, template words
+        // and filler keep the rule's own bar.
+        assert_eq!(entropy_bar(3.0, b"c9e1f47a2b8d3e6f05a7c4b9d2e8f1a3"), 3.0);
+        assert_eq!(entropy_bar(3.5, b"dXNlcjpwYXNz"), 3.5);
+        for kept in [&b"EXPIRE"[..], b"changeme", b"changeme1", b"test1234"] {
+            assert_eq!(entropy_bar(3.0, kept), 3.0, "{}", String::from_utf8_lossy(kept));
+        }
+        // A value that repeats itself stays below even the lowered bar.
+        let a1 = b"a1a1a1";
+        assert!(super::super::entropy::shannon(a1) < entropy_bar(3.0, a1));
+    }
+
+    #[test]
+    fn filler_in_a_provider_format_is_reported_low() {
+        let note = format!("{FILLER_NOTE}: a counting or alphabet run (12345678, abcdefgh)");
+        assert_eq!(reported_severity(Severity::Critical, true, Some(&note)), Severity::Low);
+        assert_eq!(reported_severity(Severity::Medium, true, Some(&note)), Severity::Low);
+        assert_eq!(reported_severity(Severity::Info, true, Some(&note)), Severity::Info);
+        // A failed offline check alone lowers two steps; no mark keeps the rule's.
+        assert_eq!(
+            reported_severity(Severity::Critical, true, Some("check failed: crc32")),
+            Severity::Medium
+        );
+        assert_eq!(reported_severity(Severity::High, false, None), Severity::High);
     }
 
     #[test]

@@ -181,39 +181,48 @@ impl PatternEngine {
         emit: &mut dyn FnMut(RawMatch),
     ) -> usize {
         let sig = &self.rules[rule];
-        let Some((regex, secret_group)) = sig.regex() else { return 0 };
-        let mut candidates = 0;
-        let mut locs = regex.capture_locations();
-        for (ws, we) in windows(hits, sig.window, hay.len()) {
-            let mut at = ws;
-            while at < we {
-                let Some(m) = regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
-                let (ms, me) = (m.start(), m.end());
-                at = if me > ms { me } else { me + 1 };
-                let Some((ss, se)) = locs.get(*secret_group) else { continue };
-                if !contains_hit(hits, ms, me) || se <= ss {
-                    continue;
-                }
-                candidates += 1;
-                let secret = &hay[ss..se];
-                if let Some(checked) = accept(sig, secret, &self.placeholders) {
-                    let (validation, failed_check) = match checked {
-                        None => (None, false),
-                        Some(Ok(note)) => (Some(note), false),
-                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
-                    };
-                    emit(RawMatch {
-                        rule,
-                        start: ms,
-                        end: me,
-                        secret: (ss, se),
-                        validation,
-                        failed_check,
-                    });
+        let Some(matcher) = sig.regex() else { return 0 };
+        // One search cache for all of this buffer's windows (see `Matcher`).
+        matcher.with_searcher(|search| {
+            let mut candidates = 0;
+            for (ws, we) in windows(hits, sig.window, hay.len()) {
+                let mut at = ws;
+                while at < we {
+                    let Some(m) = search.find_at(&hay[..we], at) else { break };
+                    let (ms, me) = (m.start, m.end);
+                    at = if me > ms { me } else { me + 1 };
+                    let Some((ss, se)) = m.secret else { continue };
+                    if !contains_hit(hits, ms, me) || se <= ss {
+                        continue;
+                    }
+                    candidates += 1;
+                    let secret = &hay[ss..se];
+                    if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                        let (mut validation, mut failed_check) = match checked {
+                            None => (None, false),
+                            Some(Ok(note)) => (Some(note), false),
+                            Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                        };
+                        // A provider-format value that looks hand-typed is still
+                        // reported (an auditor wants to see it), capped at low.
+                        if let Some(why) = filler_in_format(sig, secret) {
+                            let rest = validation.map(|v| format!("; {v}")).unwrap_or_default();
+                            validation = Some(format!("{}: {why}{rest}", filter::FILLER_NOTE));
+                            failed_check = true;
+                        }
+                        emit(RawMatch {
+                            rule,
+                            start: ms,
+                            end: me,
+                            secret: (ss, se),
+                            validation,
+                            failed_check,
+                        });
+                    }
                 }
             }
-        }
-        candidates
+            candidates
+        })
     }
 }
 
@@ -245,7 +254,9 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 /// are counted in `placeholders`: structural ones and stock words as the whole
 /// value (`password`) for every rule, template words and hand-typed filler
 /// for the entropy and `generic-*` rules, whose values have no format of
-/// their own (a provider token with `FAKE` in it is still a token).
+/// their own (a provider token with `FAKE` in it is still a token). For the
+/// other rules the context vouches for the value, so a short value meets a
+/// `min_entropy` bar scaled to its length ([`filter::entropy_bar`]).
 fn accept(
     sig: &Signature,
     secret: &[u8],
@@ -263,7 +274,8 @@ fn accept(
         return entropy::passes(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
-        && (shannon(secret) < min || filter::is_word_like(secret))
+        && (shannon(secret) < if contextual { min } else { filter::entropy_bar(min, secret) }
+            || filter::is_word_like(secret))
     {
         return None;
     }
@@ -271,4 +283,12 @@ fn accept(
         None => Some(None),
         Some(v) => Some(Some(v.check(secret))),
     }
+}
+
+/// Why a value that passed a provider-format rule looks hand-typed, if it
+/// does. Contextual rules (entropy, `generic-*`) never get here with such a
+/// value: [`accept`] drops it as a placeholder.
+fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
+    let contextual = sig.detector == Detector::Entropy || sig.is_generic();
+    if contextual { None } else { filter::hand_typed_filler(secret) }
 }

@@ -203,3 +203,37 @@ fn hand_typed_fillers_and_stock_words_are_counted_not_reported() {
     let counted = json["summary"]["suppressed"]["placeholders"].as_u64().unwrap();
     assert!(counted >= 3, "placeholders counted: {counted}");
 }
+
+#[test]
+fn provider_format_fillers_are_reported_low_short_strong_context_passwords_in_full() {
+    // A token in a provider's exact format that looks hand-typed is reported,
+    // capped at low and marked; a generated one of the same rule keeps its
+    // severity. A six-character password in a `user:pass@host` URI is reported
+    // although no six characters can reach the rule's 3.0 bits of entropy.
+    let env = "LLM_KEY=tgp_v1_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ\n\
+               LLM_FALLBACK_KEY=tgp_v1_q7Vb2Lm9Xz4Kc8Wt1Rp6Jd3Hs0Fy5Ng_Qe7Tu2Zi9Ao\n\
+               DATABASE_URL=mysql://app:s3Xq9!@db.internal:3306/shop\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new("COPY .env /app/", vec![Entry::file("app/.env", env)])],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let findings = json["findings"].as_array().unwrap();
+    let by_secret = |s: &str| {
+        findings.iter().find(|f| f["secret"] == s && f["rule_id"] == "together-api-key-v1").cloned()
+    };
+    let filler = by_secret("tgp_v1_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ")
+        .expect("filler token reported");
+    assert_eq!(filler["severity"], "low", "{filler:#}");
+    assert!(
+        filler["validation"].as_str().unwrap().starts_with("filler-looking value"),
+        "{filler:#}"
+    );
+    let real = by_secret("tgp_v1_q7Vb2Lm9Xz4Kc8Wt1Rp6Jd3Hs0Fy5Ng_Qe7Tu2Zi9Ao")
+        .expect("real token reported");
+    assert_eq!(real["severity"], "high", "{real:#}");
+    assert!(
+        findings.iter().any(|f| f["rule_id"] == "mysql-uri-password" && f["secret"] == "s3Xq9!"),
+        "{findings:#?}"
+    );
+}
