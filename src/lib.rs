@@ -7,30 +7,36 @@
 //!            layers)     nested arch.)   file, config)  redaction)   code)
 //! ```
 //!
-//! [`image`] opens targets and walks layers, [`scan`] runs the detectors,
-//! [`finding`] is what reports see, [`report`] renders them.
+//! `image` opens targets and walks layers, [`scan`] runs the detectors,
+//! `finding` is what reports see, `report` renders them.
+//!
+//! Only what the binary, the fuzz targets and the integration tests use is
+//! public: [`cli`] (the binary calls [`cli::main`]), [`fuzzing`] (the fuzz
+//! targets' harness) and [`scan`] (the [`scan::Scanner`] the fuzz targets
+//! build, and [`scan::content::ContentScanner`]); every other module is
+//! `pub(crate)`, so the compiler reports what nothing uses.
 
-pub mod allowlist;
-pub mod cache;
+pub(crate) mod allowlist;
+pub(crate) mod cache;
 pub mod cli;
-pub mod clock;
-pub mod diagnostics;
-pub mod docker;
-pub mod escape;
-pub mod extract;
-pub mod finding;
+pub(crate) mod clock;
+pub(crate) mod diagnostics;
+pub(crate) mod docker;
+pub(crate) mod escape;
+pub(crate) mod extract;
+pub(crate) mod finding;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod image;
-pub mod merge;
-pub mod pipeline;
-pub mod progress;
-pub mod redact;
-pub mod registry;
-pub mod report;
+pub(crate) mod image;
+pub(crate) mod merge;
+pub(crate) mod pipeline;
+pub(crate) mod progress;
+pub(crate) mod redact;
+pub(crate) mod registry;
+pub(crate) mod report;
 pub mod scan;
-pub mod session;
-pub mod signatures;
-pub mod sources;
-pub mod timeline;
-pub mod verify;
+pub(crate) mod session;
+pub(crate) mod signatures;
+pub(crate) mod sources;
+pub(crate) mod timeline;
+pub(crate) mod verify;

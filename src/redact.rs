@@ -79,16 +79,8 @@ impl Redactor {
         }
     }
 
-    /// [`Redactor::apply`] on an optional string, in place.
-    pub fn apply_opt(&self, text: &mut Option<String>) {
-        if let Some(t) = text
-            && let Cow::Owned(new) = self.apply(t)
-        {
-            *t = new;
-        }
-    }
-
     /// True when there is nothing to redact (`--show-secrets`, or no finding).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.replacements.is_empty()
     }

@@ -1,10 +1,10 @@
-//! Command line: [`args`] parses argv (clap only), [`config`] turns
+//! Command line: `args` parses argv (clap only), `config` turns
 //! arguments into run settings (pure), and one module per command does the
 //! work; this module dispatches and maps outcomes to exit codes (0 clean,
 //! 1 findings, 2 error). Nothing imports `cli`.
 
-pub mod args;
-pub mod config;
+pub(crate) mod args;
+pub(crate) mod config;
 mod extract;
 mod layers;
 mod merge;

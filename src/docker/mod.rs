@@ -256,11 +256,6 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Where the daemon listens, for messages.
-    pub fn endpoint(&self) -> String {
-        self.endpoint.to_string()
-    }
-
     /// GET a path (unversioned), mapping connection failures to errors
     /// that say what to do.
     fn send(&self, path: &str, what: &str) -> Result<http::Response, Error> {

@@ -126,6 +126,10 @@ pub struct Layer {
     /// Digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
     pub diff_id: Option<String>,
     /// Media type the manifest claims (not trusted for compression).
+    #[allow(
+        dead_code,
+        reason = "the manifest's claim, kept for Debug; compression is sniffed, never taken from it"
+    )]
     pub media_type: String,
     /// Size of the blob as stored, in bytes.
     pub size: u64,
@@ -216,25 +220,13 @@ impl Default for ReadOptions {
 }
 
 /// Opens every image a target holds, filtered by platform, with the
-/// default [`ReadOptions`].
+/// storage root `containers-storage:` targets use instead of the default
+/// (`--storage-root`), and how layers are to be read.
 ///
 /// # Errors
 /// When the target cannot be opened or its metadata is unusable. Problems
 /// that leave the rest readable (a skipped attestation, a digest mismatch)
 /// go to `diag` instead.
-pub fn open(
-    target: &str,
-    platform: Option<&PlatformFilter>,
-    diag: &Diagnostics,
-) -> Result<Vec<Image>, Error> {
-    open_with(target, platform, None, ReadOptions::default(), diag)
-}
-
-/// [`open`], with the storage root `containers-storage:` targets use
-/// instead of the default (`--storage-root`), and how layers are read.
-///
-/// # Errors
-/// As [`open`].
 pub fn open_with(
     target: &str,
     platform: Option<&PlatformFilter>,

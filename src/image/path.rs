@@ -99,6 +99,7 @@ pub fn join(dir: &str, name: &str) -> String {
 
 /// Iterates the strict ancestors of an absolute path, nearest first,
 /// excluding `/` itself: `/a/b/c` yields `/a/b`, `/a`.
+#[cfg(test)]
 pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     let mut rest = path;
     std::iter::from_fn(move || {

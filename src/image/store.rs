@@ -88,11 +88,6 @@ impl BlobStore {
         BlobStore { kind: StoreKind::Source(source), display: display.to_owned(), _spool: None }
     }
 
-    /// The name the user gave for this source.
-    pub fn display(&self) -> &str {
-        &self.display
-    }
-
     /// Size of the member at `name`, or `None` when absent.
     pub fn size(&self, name: &str) -> Option<u64> {
         match &self.kind {

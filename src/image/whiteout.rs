@@ -155,6 +155,7 @@ impl LayerIndex {
     /// Records a file, directory, link or special node written at `path`,
     /// as the next entry of the layer. A later record for the same path in
     /// the same layer replaces the earlier one (the last entry wins).
+    #[cfg(test)]
     pub fn write(&mut self, path: String, kind: NodeKind) {
         let ordinal = self.last_ordinal.saturating_add(1);
         self.write_version(path, kind, ordinal);
@@ -277,11 +278,6 @@ impl LayerIndex {
         self.name(dir, Change::Opaque);
     }
 
-    /// The node the last entry at `path` wrote in this layer, if any.
-    pub fn written(&self, path: &str) -> Option<NodeKind> {
-        self.written.get(&key(path)).map(|w| w.kind)
-    }
-
     /// The node entry `ordinal` wrote at `path` (0: the last entry there).
     fn version(&self, k: PathKey, ordinal: u32) -> Option<NodeKind> {
         let last = self.written.get(&k)?;
@@ -295,16 +291,6 @@ impl LayerIndex {
     /// directories): a measure of the index's memory.
     pub fn len(&self) -> usize {
         self.written.len() + self.whiteouts.len() + self.opaques.len() + self.implied_dirs.len()
-    }
-
-    /// True when the layer changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Number of whiteout and opaque entries.
-    pub fn removal_markers(&self) -> usize {
-        self.whiteouts.len() + self.opaques.len()
     }
 
     fn imply_parents(&mut self, path: &str, ordinal: u32) {
@@ -497,15 +483,6 @@ impl Fate {
         match self {
             Fate::Present => None,
             Fate::Deleted(n) | Fate::Overwritten(n) => Some(n),
-        }
-    }
-
-    /// The contract's status word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fate::Present => "present",
-            Fate::Deleted(_) => "deleted",
-            Fate::Overwritten(_) => "overwritten",
         }
     }
 }

@@ -146,11 +146,6 @@ impl Client {
         self
     }
 
-    /// The registry as references name it.
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
     /// Fetches a manifest or index by tag or digest and checks its media type
     /// and digest (the digest it was asked by, and `Docker-Content-Digest`).
     ///

@@ -133,7 +133,7 @@ impl<'s> ContentScanner<'s> {
         }
     }
 
-    /// A [`BUFFER`]-byte window buffer: a kept one, or a new one (zeroed
+    /// A `BUFFER`-byte window buffer: a kept one, or a new one (zeroed
     /// once, when first made). Give it back with [`ContentScanner::give_buffer`].
     pub fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = self.buffers.pop().unwrap_or_default();

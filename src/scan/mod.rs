@@ -2,33 +2,33 @@
 //! immutable, by every worker. It sees bytes and paths, never tar: the
 //! layer walk hands it each file's reader.
 //!
-//! - [`pattern`]: keyword automaton + windowed regexes (signature rules);
-//! - [`entropy`]: high-entropy assignments, as two built-in rules;
-//! - [`mod@file`]: credential files recognised by name and structure;
-//! - [`nested`]: zip/jar/whl, tar and gzip members, recursively;
-//! - [`config`]: the image config and build history;
-//! - [`packages`]: third-party package roots from package metadata (path context);
-//! - [`stream`]: bounded windows with overlap, so memory stays flat.
+//! - `pattern`: keyword automaton + windowed regexes (signature rules);
+//! - `entropy`: high-entropy assignments, as two built-in rules;
+//! - `file`: credential files recognised by name and structure;
+//! - `nested`: zip/jar/whl, tar and gzip members, recursively;
+//! - `config`: the image config and build history;
+//! - `packages`: third-party package roots from package metadata (path context);
+//! - `stream`: bounded windows with overlap, so memory stays flat.
 
-pub mod attestation;
-pub mod cap;
-pub mod config;
+pub(crate) mod attestation;
+pub(crate) mod cap;
+pub(crate) mod config;
 pub mod content;
-pub mod context;
-pub mod decode;
-pub mod entropy;
-pub mod examples;
-pub mod file;
-pub mod filter;
-pub mod git;
-pub mod keystore;
-pub mod material;
-pub mod nested;
-pub mod packages;
-pub mod pattern;
-pub mod prefilter;
-pub mod scrub;
-pub mod stream;
+pub(crate) mod context;
+pub(crate) mod decode;
+pub(crate) mod entropy;
+pub(crate) mod examples;
+pub(crate) mod file;
+pub(crate) mod filter;
+pub(crate) mod git;
+pub(crate) mod keystore;
+pub(crate) mod material;
+pub(crate) mod nested;
+pub(crate) mod packages;
+pub(crate) mod pattern;
+pub(crate) mod prefilter;
+pub(crate) mod scrub;
+pub(crate) mod stream;
 /// Offline validators now live with the rules they belong to.
 pub use crate::signatures::validate;
 
@@ -56,7 +56,7 @@ pub struct Hit {
     /// Decodings applied to reach the secret, outermost first (`base64`,
     /// `utf16le`…); empty when it was found in the bytes as stored.
     pub decoding: Vec<String>,
-    /// What a live verifier needs beyond the secret (see [`material`]); never reported.
+    /// What a live verifier needs beyond the secret (see `scan::material`); never reported.
     pub material: Option<Secret>,
 }
 

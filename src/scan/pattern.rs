@@ -22,6 +22,10 @@ pub struct RawMatch {
     /// Byte range of the whole regex match in the buffer.
     pub start: usize,
     /// End of the whole match.
+    #[allow(
+        dead_code,
+        reason = "read by no caller since lib.rs stopped exporting scan::pattern; kept with `start`"
+    )]
     pub end: usize,
     /// Byte range of the secret in the buffer.
     pub secret: (usize, usize),

@@ -296,6 +296,7 @@ impl Prefilter {
     }
 
     /// The prefix length the DFA tracks (for diagnostics and tests).
+    #[cfg(test)]
     pub fn prefix_len(&self) -> usize {
         self.prefix
     }

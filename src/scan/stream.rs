@@ -69,9 +69,9 @@ pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
-    /// (`eof` when that is all of it). `buf` is [`BUFFER`] bytes long (any
-    /// length over twice [`OVERLAP`] works: each step reports the bytes past
-    /// the first [`OVERLAP`] and before the last).
+    /// (`eof` when that is all of it). `buf` is `BUFFER` bytes long (any
+    /// length over twice `OVERLAP` works: each step reports the bytes past
+    /// the first `OVERLAP` and before the last).
     /// Each step's hits are charged to `cap`, so a file of endless matches
     /// holds at most the cap in memory.
     ///

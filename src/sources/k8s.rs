@@ -266,11 +266,6 @@ impl PullSecrets {
         }
         Ok(None)
     }
-
-    /// True when no pull secret was given.
-    pub fn is_empty(&self) -> bool {
-        self.configs.is_empty()
-    }
 }
 
 /// Registry clients for one inventory scan, one per registry, carrying
