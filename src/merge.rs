@@ -6,14 +6,14 @@
 //! the summary is recomputed from the merged findings, and suppression
 //! counts are added up.
 
-use std::cmp::Ordering;
-
 use serde_json::{Map, Value};
 
 use crate::finding::Severity;
+use crate::report::envelope;
+use crate::report::order;
 
-/// The report version this merge understands.
-const VERSION: u64 = 1;
+/// The report version this merge understands (and writes).
+const VERSION: u64 = envelope::VERSION as u64;
 
 /// Why reports could not be merged.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,9 @@ pub enum Error {
 }
 
 /// Merges reports, in the order given, into one. Each input is
-/// `(name for messages, parsed JSON)`.
+/// `(name for messages, parsed JSON)`. The result is the merged document's
+/// body: [`write`] puts it in the JSON envelope (`version`, and `tool`
+/// naming this strata, which wrote the merged report).
 ///
 /// Top-level fields other than the known ones are kept: arrays are
 /// concatenated, anything else is taken from the first report that has it.
@@ -52,6 +54,8 @@ pub fn merge(inputs: &[(String, Value)]) -> Result<Value, Error> {
     }
     let (_, first) = inputs.first().ok_or(Error::Empty)?;
     let mut out: Map<String, Value> = first.as_object().cloned().unwrap_or_default();
+    out.remove("version");
+    out.remove("tool");
     let objects = || inputs.iter().filter_map(|(_, d)| d.as_object());
     for key in objects().flat_map(|o| o.keys().cloned()).collect::<Vec<_>>() {
         if matches!(key.as_str(), "version" | "tool" | "summary") {
@@ -70,7 +74,7 @@ pub fn merge(inputs: &[(String, Value)]) -> Result<Value, Error> {
         Some(Value::Array(f)) => f,
         _ => Vec::new(),
     };
-    findings.sort_by(finding_order);
+    findings.sort_by(order::cmp_json);
     let summaries: Vec<&Value> = objects().filter_map(|o| o.get("summary")).collect();
     out.insert("summary".into(), summary(&findings, &summaries)?);
     out.insert("findings".into(), Value::Array(findings));
@@ -157,29 +161,6 @@ fn check_finding(f: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The order `scan` writes findings in (target, image, layer with config
-/// last, path, inner path, line, location, rule), then fingerprint so the
-/// result does not depend on the order of the inputs.
-fn finding_order(a: &Value, b: &Value) -> Ordering {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
-    let key = |v: &Value| {
-        (
-            s(v, "target"),
-            s(v, "image_digest"),
-            n(v, "layer_index").is_none(),
-            n(v, "layer_index"),
-            s(v, "path"),
-            s(v, "inner_path"),
-            n(v, "line"),
-            s(v, "location"),
-            s(v, "rule_id"),
-            s(v, "fingerprint"),
-        )
-    };
-    key(a).cmp(&key(b))
-}
-
 /// `total`, `by_severity` and `by_status` counted from the merged findings
 /// (every key any input had stays, with 0 when nothing is left); numeric
 /// maps such as `suppressed` added up; other fields kept from the first.
@@ -224,6 +205,14 @@ fn summary(findings: &[Value], inputs: &[&Value]) -> Result<Value, Error> {
         out.insert(field.into(), Value::Object(counts));
     }
     Ok(Value::Object(out))
+}
+
+/// Writes a merged body (from [`merge`]) in the JSON envelope.
+///
+/// # Errors
+/// When writing fails.
+pub fn write(out: &mut dyn std::io::Write, merged: &Value) -> std::io::Result<()> {
+    envelope::write(out, merged)
 }
 
 #[cfg(test)]
@@ -294,8 +283,13 @@ mod tests {
         assert_eq!(m["summary"]["suppressed"], json!({"baseline": 5, "status filter": 2}));
         assert_eq!(m["diagnostics"].as_array().unwrap().len(), 2);
         assert_eq!(m["future"], json!(["reg/b:1", "reg/a:1"]));
-        assert_eq!(m["version"], 1);
-        assert_eq!(m["tool"]["name"], "strata");
+        assert!(m.get("version").is_none() && m.get("tool").is_none(), "the envelope's");
+        let mut text = Vec::new();
+        write(&mut text, &m).unwrap();
+        let doc: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["tool"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(doc["findings"], m["findings"]);
     }
 
     #[test]

@@ -5,8 +5,7 @@
 pub mod target;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use crate::allowlist::{Allowlist, Baseline};
@@ -17,7 +16,7 @@ use crate::image::{self, PlatformFilter};
 use crate::pipeline;
 use crate::progress::Progress;
 use crate::redact::{Redactor, TextRedactor};
-use crate::report::Report;
+use crate::report::{Report, redaction};
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
 use crate::timeline::ImageRecord;
@@ -180,7 +179,8 @@ pub fn run(
     } else {
         TextRedactor::new(Redactor::new(findings.iter().map(|f| &f.secret)), diag.scrubber())
     };
-    redact_in_place(&redactor, &mut findings, &mut images);
+    redaction::redact_instructions(&redactor, &mut findings);
+    redaction::redact_records(&redactor, &mut images);
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     suppressed.insert(
         "documented example credentials".into(),
@@ -213,22 +213,7 @@ pub fn run(
             None => true,
         }
     });
-    findings.sort_by(|a, b| {
-        let key = |f: &Finding| {
-            (
-                f.target.clone(),
-                f.image_digest.clone(),
-                f.layer_index.is_none(),
-                f.layer_index,
-                f.path.clone(),
-                f.inner_path.clone(),
-                f.line,
-                f.location.clone(),
-                f.rule_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    crate::report::order::sort(&mut findings);
     let mut diagnostics = diag.snapshot();
     for d in &mut diagnostics {
         if let Cow::Owned(m) = redactor.apply(&d.message) {
@@ -268,55 +253,6 @@ fn within_run_budget(
     diag.warn(format!(
         "{over} findings of lowest severity not listed (budget: {max} findings per run)"
     ));
-}
-
-/// Longest instruction a finding repeats, in bytes: a megabyte `RUN` line
-/// with a hundred findings would otherwise print a hundred megabytes. The
-/// image's layer list keeps the whole (redacted) instruction.
-pub const MAX_FINDING_INSTRUCTION: usize = 4096;
-
-/// `text` cut to [`MAX_FINDING_INSTRUCTION`] bytes (at a char boundary),
-/// with a marker saying how long it was.
-fn clip_instruction(text: &str) -> Cow<'_, str> {
-    if text.len() <= MAX_FINDING_INSTRUCTION {
-        return Cow::Borrowed(text);
-    }
-    let mut end = MAX_FINDING_INSTRUCTION;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}… [{} bytes in all]", &text[..end], text.len()))
-}
-
-/// Redacts instructions and tags in place (they are not part of any
-/// fingerprint); paths and locations are redacted when reports print them,
-/// because fingerprints and baselines use the raw ones.
-fn redact_in_place(redactor: &TextRedactor, findings: &mut [Finding], images: &mut [ImageRecord]) {
-    // One redacted copy per shared instruction, not one per finding.
-    let mut done: HashMap<*const u8, Arc<str>> = HashMap::new();
-    for f in findings {
-        if let Some(cb) = &f.created_by {
-            let key = Arc::as_ptr(cb).cast::<u8>();
-            let redacted = done
-                .entry(key)
-                .or_insert_with(|| Arc::from(clip_instruction(&redactor.apply(cb)).as_ref()));
-            f.created_by = Some(Arc::clone(redacted));
-        }
-    }
-    for image in images {
-        for layer in &mut image.layers {
-            if let Some(cb) = &mut layer.created_by
-                && let Cow::Owned(new) = redactor.apply(cb)
-            {
-                *cb = new;
-            }
-        }
-        for r in &mut image.references {
-            if let Cow::Owned(new) = redactor.apply(r) {
-                *r = new;
-            }
-        }
-    }
 }
 
 /// The worker threads a run uses: `requested` clamped to the machine's

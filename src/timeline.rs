@@ -1,13 +1,12 @@
-//! The `layers` command: for each image, every layer with its digest, size,
-//! instruction and how many files it added, changed and deleted.
-
-use std::io::{self, Write};
+//! The image records reports show: for each image, every layer with its
+//! digest, size, instruction and (for `strata layers`) how many files it
+//! added, changed and deleted. Printing them is `report`'s
+//! (`report::layers`).
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::diagnostics::Diagnostics;
-use crate::escape::escape_for_terminal;
 use crate::image::layer::{self, Flow, WalkSummary};
 use crate::image::whiteout::Timeline;
 use crate::image::{Image, Layer};
@@ -122,55 +121,4 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
             Some(FileCounts { added: stats.added, changed: stats.changed, deleted: stats.deleted });
     }
     record
-}
-
-/// Writes the human timeline.
-///
-/// # Errors
-/// When writing fails.
-pub fn write_human(out: &mut dyn Write, records: &[ImageRecord]) -> io::Result<()> {
-    for r in records {
-        let name = r.references.first().map(String::as_str).unwrap_or(&r.target);
-        writeln!(
-            out,
-            "{}  {}  {}",
-            escape_for_terminal(name),
-            escape_for_terminal(r.platform.as_deref().unwrap_or("-")),
-            escape_for_terminal(&r.digest)
-        )?;
-        for l in &r.layers {
-            let counts = l
-                .files
-                .map(|f| format!("+{} ~{} -{}", f.added, f.changed, f.deleted))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "  [{:>2}] {}  {:>10}  {:<18} {}",
-                l.index,
-                escape_for_terminal(short_digest(&l.digest)),
-                human_size(l.size),
-                counts,
-                escape_for_terminal(l.created_by.as_deref().unwrap_or("-")),
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// `sha256:0123456789ab` (algorithm and 12 hex digits).
-pub fn short_digest(d: &str) -> &str {
-    let end = d.find(':').map_or(12, |i| i + 13);
-    d.get(..end).unwrap_or(d)
-}
-
-/// Bytes in binary units, one decimal.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }

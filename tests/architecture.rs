@@ -7,8 +7,11 @@
 //! module to the one it names. It fails when a module imports a module of a
 //! higher layer, when two modules import each other (directly or around a
 //! longer cycle), when anything imports `cli`, and when a top-level module is
-//! not placed in a layer. Cycles between the submodules of one module are
-//! checked too, against a list of the known ones that may only shrink.
+//! not placed in a layer. Submodules may not import each other in a cycle
+//! either, at any depth: `crate::…`, `super::…` and `super::super::…` paths
+//! are resolved to the module they name, and an import between two modules
+//! counts as one between their ancestors that are siblings (so
+//! `scan::git::pack` naming `scan::content::X` is `scan::git → scan::content`).
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
 
@@ -35,17 +38,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("image", &["registry", "docker", "image"]),
     // What every layer shares.
     ("finding, diagnostics", &["finding", "diagnostics", "redact", "progress", "escape", "clock"]),
-];
-
-/// Cycles between submodules of one top-level module that are known and
-/// not yet broken, each as its strongly connected set. The test fails when
-/// one of them is gone, so the list only shrinks.
-const KNOWN_SUBMODULE_CYCLES: &[&[&str]] = &[
-    // A nested archive's members are scanned by the content scanner that
-    // found the archive (and a git store's blobs likewise).
-    &["scan::content", "scan::git", "scan::nested"],
-    &["scan::entropy", "scan::pattern"],
-    &["verify::http", "verify::providers"],
 ];
 
 fn src_dir() -> PathBuf {
@@ -181,66 +173,120 @@ fn first_segments(code: &str, prefix: &str) -> BTreeSet<String> {
     out
 }
 
+/// The module paths of a use tree that starts at `s` (just after `crate::`
+/// or `super::`): `a::b::{c, d::{e, f}}` → `a::b::c`, `a::b::d::e`,
+/// `a::b::d::f`. A path stops at its first segment that is not a name
+/// (`*`, `<`, `(`).
+fn tree_paths(s: &str) -> Vec<Vec<String>> {
+    let s = s.trim_start();
+    if let Some(group) = s.strip_prefix('{') {
+        let mut out = Vec::new();
+        let (mut depth, mut start) = (0usize, 0usize);
+        for (k, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    out.extend(tree_paths(&group[start..k]));
+                    return out;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.extend(tree_paths(&group[start..k]));
+                    start = k + 1;
+                }
+                _ => {}
+            }
+        }
+        return out;
+    }
+    let id = ident_at(s);
+    if id.is_empty() {
+        return Vec::new();
+    }
+    let tails = s[id.len()..].trim_start().strip_prefix("::").map(tree_paths).unwrap_or_default();
+    if tails.is_empty() {
+        return vec![vec![id.to_owned()]];
+    }
+    tails
+        .into_iter()
+        .map(|mut p| {
+            p.insert(0, id.to_owned());
+            p
+        })
+        .collect()
+}
+
+/// Every module path named in `code` of the module at `me`, resolved from
+/// `crate::` and (repeated) `super::` to a path from the crate root.
+fn named_paths(code: &str, me: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::").chain(code.match_indices("super::")) {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let mut rest = &code[at..];
+        let mut base: Vec<String> = if let Some(r) = rest.strip_prefix("crate::") {
+            rest = r;
+            Vec::new()
+        } else {
+            me.to_vec()
+        };
+        while let Some(r) = rest.strip_prefix("super::") {
+            rest = r;
+            base.pop();
+        }
+        for tail in tree_paths(rest) {
+            let mut path = base.clone();
+            path.extend(tail);
+            out.push(path);
+        }
+    }
+    out
+}
+
 struct Sources {
     /// Top-level module → the top-level modules it names, each with a file that does.
     top: BTreeMap<String, BTreeMap<String, String>>,
-    /// `top::child` → sibling `top::child` modules it names.
-    sub: BTreeMap<String, BTreeSet<String>>,
+    /// Module → sibling modules it (or one of its descendants) names, each
+    /// with a file that does; modules written `a::b::c`.
+    sub: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn read_sources() -> Sources {
     let mut files = Vec::new();
     rust_files(&src_dir(), &mut files);
     files.sort();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(f)).collect();
     let mut top: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut sub: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let children = |top: &str| -> BTreeSet<String> {
-        let dir = src_dir().join(top);
-        let mut names = BTreeSet::new();
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd {
-                let p = e.unwrap().path();
-                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-                if (p.is_dir() || p.extension().is_some_and(|x| x == "rs")) && stem != "mod" {
-                    names.insert(stem);
-                }
-            }
-        }
-        names
-    };
+    let mut sub: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for file in &files {
         let path = module_path(file);
         let name = path[0].clone();
         if name == "lib" || name == "main" {
             continue;
         }
+        let shown = file.strip_prefix(src_dir()).unwrap().display().to_string();
         let code = code_of(&std::fs::read_to_string(file).unwrap());
         let entry = top.entry(name.clone()).or_default();
         for target in first_segments(&code, "crate::") {
             if target != name {
-                let shown = file.strip_prefix(src_dir()).unwrap().display().to_string();
-                entry.entry(target).or_insert(shown);
+                entry.entry(target).or_insert_with(|| shown.clone());
             }
         }
-        // Sibling submodules named from a submodule (not from the parent,
-        // which owns its children anyway).
-        if path.len() >= 2 {
-            let siblings = children(&name);
-            let me = format!("{name}::{}", path[1]);
-            let mut named = first_segments(&code, &format!("crate::{name}::"));
-            if path.len() == 2 {
-                named.extend(first_segments(&code, "super::"));
+        for mut target in named_paths(&code, &path) {
+            // The module the path names: its longest prefix that is one.
+            while !target.is_empty() && !modules.contains(&target) {
+                target.pop();
             }
-            if path.len() == 3 {
-                named.extend(first_segments(&code, "super::super::"));
+            let common = path.iter().zip(&target).take_while(|(a, b)| a == b).count();
+            // A module naming its own ancestor or descendant owns (or is owned by) it.
+            if common == 0 || common == path.len() || common == target.len() {
+                continue;
             }
-            let edges = sub.entry(me.clone()).or_default();
-            for n in named {
-                let other = format!("{name}::{n}");
-                if siblings.contains(&n) && other != me {
-                    edges.insert(other);
-                }
-            }
+            let from = path[..=common].join("::");
+            let to = target[..=common].join("::");
+            sub.entry(from).or_default().entry(to).or_insert_with(|| shown.clone());
         }
     }
     Sources { top, sub }
@@ -376,17 +422,27 @@ fn no_cycle_between_top_level_modules() {
 }
 
 #[test]
-fn submodule_cycles_only_shrink() {
+fn no_cycle_between_submodules() {
     let sources = read_sources();
-    let found = cycles(&sources.sub);
-    let known: Vec<Vec<String>> = KNOWN_SUBMODULE_CYCLES
+    let graph: BTreeMap<String, BTreeSet<String>> =
+        sources.sub.iter().map(|(m, t)| (m.clone(), t.keys().cloned().collect())).collect();
+    let found = cycles(&graph);
+    let explain: Vec<String> = found
         .iter()
-        .map(|c| c.iter().map(|s| (*s).to_owned()).collect())
+        .map(|set| {
+            let edges: Vec<String> = set
+                .iter()
+                .flat_map(|a| {
+                    let targets = &sources.sub[a];
+                    set.iter().filter_map(move |b| {
+                        targets.get(b).map(|file| format!("  {a} → {b} ({file})"))
+                    })
+                })
+                .collect();
+            format!("{set:?}\n{}", edges.join("\n"))
+        })
         .collect();
-    let new: Vec<&Vec<String>> = found.iter().filter(|c| !known.contains(c)).collect();
-    let gone: Vec<&Vec<String>> = known.iter().filter(|c| !found.contains(c)).collect();
-    assert!(new.is_empty(), "new cycles between submodules: {new:?}");
-    assert!(gone.is_empty(), "cycles no longer there; remove them from the known list: {gone:?}");
+    assert!(found.is_empty(), "import cycles between submodules:\n{}", explain.join("\n"));
 }
 
 #[test]
@@ -397,6 +453,24 @@ fn the_reader_sees_grouped_and_nested_paths() {
     );
     let got: Vec<String> = first_segments(&code, "crate::").into_iter().collect();
     assert_eq!(got, ["a", "b", "c", "g"]);
+    let me: Vec<String> = ["scan", "git", "pack"].iter().map(|s| (*s).to_owned()).collect();
+    let named: Vec<String> = named_paths(
+        "use super::{Error, delta::{self, X}};\nuse super::super::content::Y;\nuse crate::image::*;",
+        &me,
+    )
+    .iter()
+    .map(|p| p.join("::"))
+    .collect();
+    assert_eq!(
+        named,
+        [
+            "image",
+            "scan::git::Error",
+            "scan::git::delta::self",
+            "scan::git::delta::X",
+            "scan::content::Y"
+        ]
+    );
     let mut graph = BTreeMap::new();
     graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
     graph.insert("b".to_owned(), BTreeSet::from(["c".to_owned()]));

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::finding::{Severity, Status};
 use crate::image::PlatformFilter;
 use crate::report::Format;
+use crate::report::layers::LayersFormat;
 
 /// strata finds credentials left in container image layer history.
 #[derive(Debug, Parser)]
@@ -283,6 +284,15 @@ pub enum FormatArg {
     Gitlab,
     /// JUnit XML: one test case per finding, failing at or above `--fail-on`.
     Junit,
+}
+
+impl From<TimelineFormat> for LayersFormat {
+    fn from(f: TimelineFormat) -> Self {
+        match f {
+            TimelineFormat::Human => LayersFormat::Human,
+            TimelineFormat::Json => LayersFormat::Json,
+        }
+    }
 }
 
 impl From<FormatArg> for Format {

@@ -1,16 +1,19 @@
-//! `strata layers`: each image's layer timeline (digest, size, instruction,
-//! files added, changed and deleted), instructions redacted unless
-//! `--show-secrets`.
+//! `strata layers`: opens each image of the target, gathers its layer
+//! timeline (digest, size, instruction, files added, changed and deleted),
+//! redacts instructions unless `--show-secrets`, and hands the records to
+//! [`crate::report::layers`] to print.
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::args::{LayersArgs, TimelineFormat};
+use super::args::LayersArgs;
 use super::{Exit, load_signatures, scrubbed, scrubber};
 use crate::diagnostics::Diagnostics;
+use crate::redact::{Redactor, TextRedactor};
 use crate::registry::{Registries, Settings as RegistrySettings};
+use crate::report::redaction::redact_records;
 use crate::timeline;
 
 /// Runs `strata layers`.
@@ -46,36 +49,18 @@ pub(super) fn run(args: LayersArgs) -> Result<Exit> {
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
     if let Some(scanner) = &scanner {
         for (image, record) in images.iter().zip(&mut records) {
+            // The config's secrets, and whatever else the detectors recognise.
             let hits = crate::scan::config::scan(scanner, &image.config);
-            let redactor = crate::redact::TextRedactor::new(
-                crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret)),
+            let redactor = TextRedactor::new(
+                Redactor::new(hits.iter().map(|h| &h.hit.secret)),
                 diag.scrubber(),
             );
-            for layer in &mut record.layers {
-                if let Some(cb) = &mut layer.created_by {
-                    *cb = redactor.apply(cb).into_owned();
-                }
-            }
-            for r in &mut record.references {
-                *r = redactor.apply(r).into_owned();
-            }
+            redact_records(&redactor, std::slice::from_mut(record));
         }
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
-        TimelineFormat::Human => timeline::write_human(&mut out, &records)?,
-        TimelineFormat::Json => {
-            let doc = serde_json::json!({
-                "version": 1,
-                "tool": {"name": "strata", "version": env!("CARGO_PKG_VERSION")},
-                "images": records,
-                "diagnostics": diag.snapshot(),
-            });
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            writeln!(out)?;
-        }
-    }
+    crate::report::layers::write(&mut out, args.format.into(), &records, &diag.snapshot())?;
     out.flush()?;
     Ok(if diag.has_errors() { Exit::Error } else { Exit::Clean })
 }

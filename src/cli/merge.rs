@@ -25,8 +25,7 @@ pub(super) fn run(args: MergeArgs) -> Result<Exit> {
     }
     let merged = crate::merge::merge(&inputs)?;
     let mut sink = output(args.output.as_deref())?;
-    serde_json::to_writer_pretty(&mut sink, &merged)?;
-    writeln!(sink)?;
+    crate::merge::write(&mut sink, &merged)?;
     sink.flush()?;
     // An input that recorded errors means part of the sweep was not scanned.
     let errors =

@@ -1,5 +1,6 @@
-//! `strata signatures list|check`: the rule list, and the check of rule
-//! files and their examples through the full scanner.
+//! `strata signatures list|check`: loads the rules (and, for `check`, runs
+//! every rule's examples through the full scanner) and hands the result to
+//! [`crate::report::rules`] to print.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use anyhow::Result;
 
 use super::args::{SignaturesAction, SignaturesArgs};
 use super::{Exit, load_signatures};
+use crate::report::rules;
 
 /// Runs `strata signatures list|check`.
 ///
@@ -19,17 +21,7 @@ pub(super) fn run(args: SignaturesArgs) -> Result<Exit> {
     match args.action {
         SignaturesAction::List { signatures } => {
             let scanner = crate::scan::Scanner::new(load_signatures(&signatures)?)?;
-            for r in scanner.rules() {
-                writeln!(
-                    out,
-                    "{:<48} {:<9} {:<8} {}",
-                    r.id,
-                    r.severity.as_str(),
-                    format!("{:?}", r.detector).to_lowercase(),
-                    r.name
-                )?;
-            }
-            writeln!(out, "{} rules", scanner.rules().len())?;
+            rules::write_list(&mut out, scanner.rules())?;
             out.flush()?;
             Ok(Exit::Clean)
         }
@@ -43,10 +35,7 @@ pub(super) fn run(args: SignaturesArgs) -> Result<Exit> {
                 .collect();
             let scanner = crate::scan::Scanner::new(signatures)?;
             let problems = crate::scan::examples::check_examples(&scanner, &checked);
-            for p in &problems {
-                writeln!(out, "FAIL {p}")?;
-            }
-            writeln!(out, "{} rules checked, {} problems", checked.len(), problems.len())?;
+            rules::write_check(&mut out, checked.len(), &problems)?;
             out.flush()?;
             Ok(if problems.is_empty() { Exit::Clean } else { Exit::Findings })
         }

@@ -98,7 +98,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     {
         err = Some(crate::image::Error::io(&image.target, e));
     }
-    let (git_hits, git_errors) = git.scan(&mut cs);
+    let (git_hits, git_errors) = cs.scan_git_stores(git);
     for (path, fh) in git_hits {
         let ordinal = git_ordinals.get(&path).copied().unwrap_or_default();
         kept.add(&path, ordinal, vec![fh]);

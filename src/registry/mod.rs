@@ -1,7 +1,9 @@
 //! Images where they live: an OCI distribution registry as a source.
 //!
 //! [`mod@reference`] parses `registry/repository:tag` names, [`auth`] finds
-//! credentials and reads challenges, [`client`] speaks the HTTP API,
+//! credentials and reads challenges, [`client`] speaks the HTTP API over
+//! [`transport`] (connections, retries), `token` (the challenge and bearer
+//! token flow) and `digest` (digest checks),
 //! [`remote`] serves one resolved reference as a blob store (so
 //! `image::layout` and `image::layer` read it like an OCI layout), and
 //! [`sweep`] expands `--all-tags`, `--catalog` and `--shard`.
@@ -12,9 +14,12 @@
 
 pub mod auth;
 pub mod client;
+mod digest;
 pub mod reference;
 pub mod remote;
 pub mod sweep;
+mod token;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

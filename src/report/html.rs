@@ -92,12 +92,8 @@ fn extract_command(f: &Finding) -> Option<String> {
 }
 
 fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingView<'a> {
-    let images = &report.images;
     let redact = |t: &Option<String>| t.as_deref().map(|t| report.redact(t).into_owned());
-    let image = images
-        .iter()
-        .position(|r| r.target == f.target && r.digest == f.image_digest)
-        .unwrap_or(usize::MAX);
+    let image = report.image_of(f).unwrap_or(usize::MAX);
     FindingView {
         id: i,
         image,

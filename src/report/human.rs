@@ -3,10 +3,11 @@
 
 use std::io::{self, Write};
 
+use super::layers::short_digest;
+use super::order::SortKey;
 use super::{RenderOptions, Report, shown_secret};
 use crate::escape::escape_for_terminal;
 use crate::finding::{Finding, Severity, Status};
-use crate::timeline::short_digest;
 
 struct Paint {
     on: bool,
@@ -60,11 +61,7 @@ fn truncate(s: &str, max: usize) -> String {
 pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint { on: opts.color };
     for image in &report.images {
-        let mine: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.target == image.target && f.image_digest == image.digest)
-            .collect();
+        let mine: Vec<&Finding> = report.findings_in(image).collect();
         let name = image.references.first().map_or(image.target.as_str(), String::as_str);
         writeln!(
             out,
@@ -96,9 +93,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             }
             let mut in_layer: Vec<&&Finding> =
                 mine.iter().filter(|f| f.layer_index == key).collect();
-            in_layer.sort_by(|a, b| {
-                (&a.path, &a.inner_path, a.line).cmp(&(&b.path, &b.inner_path, b.line))
-            });
+            in_layer.sort_by(|a, b| SortKey::of(a).cmp(&SortKey::of(b)));
             let mut last_place: Option<String> = None;
             for f in in_layer {
                 let place = match (&f.path, &f.inner_path, &f.location) {

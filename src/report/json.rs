@@ -1,4 +1,5 @@
-//! The JSON contract (DESIGN.md). Fields may be added, never changed.
+//! The JSON contract (DESIGN.md, docs/json-contract.md) inside the JSON
+//! envelope. Fields may be added, never changed.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,20 +12,13 @@ use crate::diagnostics::Diagnostic;
 use crate::finding::{Detector, Finding, Severity, Status};
 use crate::timeline::ImageRecord;
 
+/// The scan report's fields, inside the envelope.
 #[derive(Serialize)]
 struct Document<'a> {
-    version: u32,
-    tool: Tool,
     images: &'a [ImageRecord],
     findings: Vec<FindingJson<'a>>,
     summary: Summary,
     diagnostics: &'a [Diagnostic],
-}
-
-#[derive(Serialize)]
-struct Tool {
-    name: &'static str,
-    version: &'static str,
 }
 
 #[derive(Serialize)]
@@ -111,8 +105,6 @@ impl<'a> FindingJson<'a> {
 /// When writing fails.
 pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
     let doc = Document {
-        version: 1,
-        tool: Tool { name: "strata", version: env!("CARGO_PKG_VERSION") },
         images: &report.images,
         findings: report
             .findings
@@ -127,6 +119,5 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
         },
         diagnostics: &report.diagnostics,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    super::envelope::write(out, &doc)
 }

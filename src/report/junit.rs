@@ -91,11 +91,7 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
     let mut suites = Vec::new();
     let mut total_tests = 0;
     for image in &report.images {
-        let mine: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.target == image.target && f.image_digest == image.digest)
-            .collect();
+        let mine: Vec<&Finding> = report.findings_in(image).collect();
         let failures = mine.iter().filter(|f| failing(f)).count();
         let mut cases = String::new();
         for f in &mine {

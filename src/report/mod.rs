@@ -1,14 +1,29 @@
-//! Reports: human text, the JSON contract, and SARIF 2.1.0. Reporters write
-//! to a `Write` and see findings and image records only, never rules'
+//! Everything strata prints: the scan report in each [`Format`] (human
+//! text, the JSON contract, SARIF 2.1.0, HTML, GitLab, JUnit), the layer
+//! timelines of `strata layers` ([`layers`]) and the rule list of
+//! `strata signatures` ([`rules`]). Printers write to a `Write` and see
+//! findings, image records and rule descriptions only, never rules'
 //! regexes or tar. Secrets are redacted unless `show_secrets`.
+//!
+//! The policies every format shares are written once here: the failure
+//! gate ([`gate`]), the JSON envelope ([`envelope`]), the finding order
+//! ([`order`]), the redaction of instructions and tags ([`redaction`]) and
+//! which findings belong to an image ([`Report::findings_in`]).
 
+pub mod envelope;
 pub mod gate;
 pub mod gitlab;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod layers;
+pub mod order;
+pub mod redaction;
+pub mod rules;
 pub mod sarif;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -100,6 +115,20 @@ impl Report {
         self.redactor.apply(text)
     }
 
+    /// The findings of one scanned image (same target, same manifest digest),
+    /// in report order.
+    pub fn findings_in<'r>(
+        &'r self,
+        image: &'r ImageRecord,
+    ) -> impl Iterator<Item = &'r Finding> + 'r {
+        self.findings.iter().filter(move |f| belongs(f, image))
+    }
+
+    /// The position in `images` of the image a finding was found in.
+    pub fn image_of(&self, f: &Finding) -> Option<usize> {
+        self.images.iter().position(|image| belongs(f, image))
+    }
+
     /// Findings per severity, most severe first, zeros included.
     pub fn by_severity(&self) -> Vec<(Severity, usize)> {
         Severity::ALL
@@ -135,6 +164,12 @@ impl Report {
             Format::Junit => junit::write(self, opts, out),
         }
     }
+}
+
+/// True when `f` was found in `image`: a target can hold several images
+/// (an index, a sweep), and one image can be scanned under several targets.
+fn belongs(f: &Finding, image: &ImageRecord) -> bool {
+    f.target == image.target && f.image_digest == image.digest
 }
 
 /// The Kubernetes containers that run a finding's image (`--k8s-pods`), as

@@ -6,6 +6,8 @@ use std::io::{self, Read};
 
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
+use super::git::{self, Collector, Item};
+use super::nested::{ArchiveLimits, Members};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
@@ -49,7 +51,7 @@ pub struct Limits {
     /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
     pub zip_in_memory: u64,
     /// Bounds on git object stores found in layers.
-    pub git: super::git::Limits,
+    pub git: git::Limits,
     /// Findings kept per rule in one file (or archive member, or config
     /// string); the rest are counted and reported as one note.
     pub max_hits_per_rule: usize,
@@ -69,7 +71,7 @@ impl Default for Limits {
             max_expanded: 1 << 30,
             max_ratio: 200,
             zip_in_memory: 32 << 20,
-            git: super::git::Limits::default(),
+            git: git::Limits::default(),
             max_hits_per_rule: 100,
             max_candidates_per_rule: 10_000,
             max_findings: 50_000,
@@ -162,8 +164,41 @@ impl<'s> ContentScanner<'s> {
         result
     }
 
+    /// Reads the git object stores `stores` collected and scans each blob,
+    /// named `<commit>:<path>` (or its id) inside the store file that held
+    /// it; files that are not git are scanned as they are. Returns the hits
+    /// by image path, and the errors (parts of stores left unread).
+    pub fn scan_git_stores(&mut self, stores: Collector) -> (Vec<(String, FileHit)>, Vec<String>) {
+        let mut hits = Vec::new();
+        let mut failures = Vec::new();
+        let mut scratch = Vec::new();
+        let errors = stores.finish(&mut |item| {
+            let (path, found) = match item {
+                Item::Blob(path, blob) => {
+                    self.budget = self.limits.max_expanded;
+                    // The store is one archive level: archives inside blobs nest below it.
+                    let found = self.scan_member(
+                        path,
+                        Some(&blob.name),
+                        1,
+                        &mut blob.data.as_slice(),
+                        &mut scratch,
+                    );
+                    (path, found)
+                }
+                Item::Plain(path, reader) => (path, self.scan_file(path, reader)),
+            };
+            match found {
+                Ok(found) => hits.extend(found.into_iter().map(|h| (path.to_owned(), h))),
+                Err(e) => failures.push(format!("{path}: {e}")),
+            }
+        });
+        failures.extend(errors);
+        (hits, failures)
+    }
+
     /// Scans a file or archive member; `inner` is its path inside archives.
-    pub(super) fn scan_member(
+    fn scan_member(
         &mut self,
         path: &str,
         inner: Option<&str>,
@@ -241,7 +276,7 @@ impl<'s> ContentScanner<'s> {
     }
 
     /// Scans bytes that are not an archive.
-    pub(super) fn scan_plain(
+    fn scan_plain(
         &mut self,
         path: &str,
         inner: Option<&str>,
@@ -297,5 +332,66 @@ impl<'s> ContentScanner<'s> {
             .into_iter()
             .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })
             .collect())
+    }
+}
+
+/// Members of nested archives come back here: this is the only link between
+/// the content scanner and [`nested`], which never names it.
+impl Members for ContentScanner<'_> {
+    type Hit = FileHit;
+
+    fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits {
+            max_entries: self.limits.max_entries,
+            max_ratio: self.limits.max_ratio,
+            zip_in_memory: self.limits.zip_in_memory,
+        }
+    }
+
+    fn budget(&mut self) -> &mut u64 {
+        &mut self.budget
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    fn unread(&mut self, what: String) {
+        self.unread.push(what);
+    }
+
+    fn packages(&mut self) -> &mut PackageRoots {
+        &mut self.packages
+    }
+
+    fn take_buffer(&mut self) -> Vec<u8> {
+        ContentScanner::take_buffer(self)
+    }
+
+    fn give_buffer(&mut self, buffer: Vec<u8>) {
+        ContentScanner::give_buffer(self, buffer);
+    }
+
+    fn scan_member(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        depth: usize,
+        reader: &mut dyn Read,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<Vec<FileHit>> {
+        ContentScanner::scan_member(self, path, inner, depth, reader, scratch)
+    }
+
+    fn scan_plain(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        scratch: &mut [u8],
+        filled: usize,
+        eof: bool,
+        reader: &mut dyn Read,
+    ) -> io::Result<Vec<FileHit>> {
+        ContentScanner::scan_plain(self, path, inner, scratch, filled, eof, reader)
     }
 }

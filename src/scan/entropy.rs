@@ -7,9 +7,13 @@
 //! keyword automaton, same windows), with [`passes`] as their gate.
 
 use super::filter;
-use super::pattern::shannon;
 use crate::finding::Severity;
 use crate::signatures::{SignatureSyntax, compile};
+
+/// Shannon entropy in bits per byte.
+pub fn shannon(bytes: &[u8]) -> f64 {
+    f64::from(::entropy::shannon_entropy(bytes))
+}
 
 /// Rule id of the assignment detector.
 pub const ASSIGNMENT_RULE: &str = "generic-high-entropy-assignment";

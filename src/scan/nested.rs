@@ -2,14 +2,19 @@
 //! gzip (a `.tar.gz` is one level). Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level.
 //!
+//! This module never names the content scanner: members go back to the
+//! scanner that found the archive through the [`Members`] trait (which the
+//! content scanner implements), so the dependency runs one way, content →
+//! nested. Tar and zip members go through one loop ([`scan_members`]) over a
+//! [`MemberSource`].
+//!
 //! Every expanded byte is charged to a budget, and members whose expansion
 //! ratio is absurd are skipped: a bomb ends with an "incomplete" record
 //! naming the file and the limit (the run exits 2), not an OOM.
 
 use std::io::{self, BufReader, Read, Seek};
 
-use super::content::{ContentScanner, FileHit};
-use super::packages::{archive, java};
+use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
 use crate::image::compression::looks_like_tar;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
@@ -81,6 +86,71 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// The limits nested reading applies itself (the content scanner's own
+/// limits, seen from here).
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveLimits {
+    /// Members read per archive.
+    pub max_entries: usize,
+    /// Largest expanded/compressed ratio accepted for a member.
+    pub max_ratio: u64,
+    /// Zip archives up to this size are read in memory; larger ones are spooled to a temp file.
+    pub zip_in_memory: u64,
+}
+
+/// What reading an archive's members needs from the scanner that found the
+/// archive: a member is scanned like a file (and may be an archive again,
+/// one level deeper), and what could not be read is recorded there.
+pub trait Members {
+    /// What scanning a member yields.
+    type Hit;
+    /// The limits on archive members.
+    fn archive_limits(&self) -> ArchiveLimits;
+    /// Bytes that may still be expanded for the current top-level file.
+    fn budget(&mut self) -> &mut u64;
+    /// Records a problem that leaves nothing unread (a corrupt member, read as far as it goes).
+    fn note(&mut self, note: String);
+    /// Records bytes left unread (a limit reached): the layer's scan is incomplete.
+    fn unread(&mut self, what: String);
+    /// The archives known to be third-party packages.
+    fn packages(&mut self) -> &mut PackageRoots;
+    /// A window buffer to scan with; give it back with [`Members::give_buffer`].
+    fn take_buffer(&mut self) -> Vec<u8>;
+    /// Keeps a buffer from [`Members::take_buffer`].
+    fn give_buffer(&mut self, buffer: Vec<u8>);
+    /// Scans a member at archive depth `depth`; `inner` is its path inside archives.
+    ///
+    /// # Errors
+    /// Errors of `reader`.
+    fn scan_member(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        depth: usize,
+        reader: &mut dyn Read,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<Vec<Self::Hit>>;
+    /// Scans bytes known not to be an archive, of which `scratch[..filled]`
+    /// were already read (all of them when `eof`).
+    ///
+    /// # Errors
+    /// Errors of `reader`.
+    fn scan_plain(
+        &mut self,
+        path: &str,
+        inner: Option<&str>,
+        scratch: &mut [u8],
+        filled: usize,
+        eof: bool,
+        reader: &mut dyn Read,
+    ) -> io::Result<Vec<Self::Hit>>;
+}
+
+/// The text naming where a member is: the file, then `!` and its path inside archives.
+fn at(path: &str, inner: Option<&str>) -> String {
+    inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"))
+}
+
 fn join(prefix: Option<&str>, sep: &str, name: &str) -> String {
     match prefix {
         Some(p) => format!("{p}{sep}{name}"),
@@ -93,18 +163,14 @@ fn join(prefix: Option<&str>, sep: &str, name: &str) -> String {
 /// # Errors
 /// Only errors of the outer stream that are not the archive's own fault;
 /// corrupt archives and limits become notes.
-pub fn scan(
-    cs: &mut ContentScanner<'_>,
+pub fn scan<M: Members>(
+    cs: &mut M,
     kind: Kind,
     path: &str,
     inner: Option<&str>,
     depth: usize,
     reader: &mut dyn Read,
-) -> io::Result<Vec<FileHit>> {
-    let where_ = || match inner {
-        Some(i) => format!("{path}!{i}"),
-        None => path.to_owned(),
-    };
+) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Kind::Tar => scan_tar(cs, path, inner, depth, reader),
         Kind::Gzip => scan_gzip(cs, path, inner, depth, reader),
@@ -117,14 +183,14 @@ pub fn scan(
             // A nested tar's header bytes may be a file's content: never quote them.
             let e = crate::redact::io_error_text(&e);
             if limit {
-                cs.unread.push(format!(
+                cs.unread(format!(
                     "{}: nested archive limit reached: {e}; the rest was not read",
-                    where_()
+                    at(path, inner)
                 ));
             } else {
-                cs.notes.push(format!(
+                cs.note(format!(
                     "{}: unreadable nested archive: {e}; scanned what came before",
-                    where_()
+                    at(path, inner)
                 ));
             }
             Ok(hits)
@@ -132,108 +198,135 @@ pub fn scan(
     }
 }
 
-type Partial = Result<Vec<FileHit>, (Vec<FileHit>, io::Error)>;
+/// Hits, or the hits found before an error ended the archive.
+type Partial<H> = Result<Vec<H>, (Vec<H>, io::Error)>;
 
-/// Scans one archive member, charging what it expands to against the budget.
-fn scan_budgeted(
-    cs: &mut ContentScanner<'_>,
-    path: &str,
-    name: &str,
-    depth: usize,
-    member: &mut dyn Read,
-    scratch: &mut Vec<u8>,
-) -> io::Result<Vec<FileHit>> {
-    let mut budget = cs.budget;
-    let result = {
-        let mut limited = Budgeted { inner: member, remaining: &mut budget };
-        cs.scan_member(path, Some(name), depth + 1, &mut limited, scratch)
-    };
-    cs.budget = budget;
-    result
+/// One member as an archive's [`MemberSource`] yields it.
+enum Member<'a> {
+    /// A file to scan: its path inside archives, and its bytes.
+    File(String, Box<dyn Read + 'a>),
+    /// Nothing to scan: a directory or link, or a member left unread (and
+    /// recorded as such by the source).
+    Skip,
 }
 
-fn scan_tar(
-    cs: &mut ContentScanner<'_>,
+/// The members of one archive in order. Each member borrows the archive
+/// (a lending iterator), so this is not an [`Iterator`].
+trait MemberSource {
+    /// The next member, `None` after the last; an error ends the archive.
+    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>>;
+}
+
+/// The one member loop of tar and zip archives: each member's expansion is
+/// charged to the budget, and its hits are kept even when a later member
+/// ends the archive with an error.
+fn scan_members<M: Members, S: MemberSource>(
+    cs: &mut M,
+    members: &mut S,
     path: &str,
-    inner: Option<&str>,
     depth: usize,
-    reader: &mut dyn Read,
-) -> Partial {
+) -> Partial<M::Hit> {
     let mut scratch = cs.take_buffer();
-    let result = scan_tar_members(cs, path, inner, depth, reader, &mut scratch);
-    cs.give_buffer(scratch);
-    result
-}
-
-/// Reads a nested tar with the layer walk's own reader ([`TarReader`]), so
-/// it has the same budgets: names and PAX headers past their limits are
-/// skipped as they stream (the entry is counted as not read), and sparse
-/// files are read as their stored blocks, never their holes.
-fn scan_tar_members(
-    cs: &mut ContentScanner<'_>,
-    path: &str,
-    inner: Option<&str>,
-    depth: usize,
-    reader: &mut dyn Read,
-    scratch: &mut Vec<u8>,
-) -> Partial {
     let mut hits = Vec::new();
-    let mut tar = TarReader::new(reader, TarLimits::default());
-    let mut n = 0;
-    loop {
-        let entry = match tar.next_entry() {
-            Ok(Next::End(_)) => return Ok(hits),
-            Ok(Next::Entry(e)) => e,
-            // The parse stopped: a reading error of the outer stream stays one.
-            Err(e) => {
-                let e = match e.io {
-                    Some(io) => io,
-                    None => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-                };
-                return Err((hits, e));
-            }
+    let end = loop {
+        let (name, mut data) = match members.next_member(cs) {
+            None => break None,
+            Some(Err(e)) => break Some(e),
+            Some(Ok(Member::Skip)) => continue,
+            Some(Ok(Member::File(name, data))) => (name, data),
         };
-        if n >= cs.limits.max_entries {
-            let e = io::Error::other(LimitHit(format!(
-                "more than {} members (the per-archive member limit)",
-                cs.limits.max_entries
-            )));
-            return Err((hits, e));
-        }
-        n += 1;
-        if let Some(why) = &entry.unread {
-            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            cs.unread.push(format!(
-                "{at}: nested tar entry at byte {} ({} bytes): {why}; not read",
-                entry.offset, entry.size
-            ));
-            continue;
-        }
-        if entry.kind != RawKind::File {
-            continue;
-        }
-        let name = crate::image::path::decode_name(&entry.name);
-        if archive::marks_package(&name) {
-            cs.packages.insert(archive::level(path, inner));
-        }
-        let name = join(inner, "!", name.trim_start_matches("./"));
-        match scan_budgeted(cs, path, &name, depth, &mut tar.data(), scratch) {
+        let mut budget = *cs.budget();
+        let result = {
+            let mut limited = Budgeted { inner: &mut data, remaining: &mut budget };
+            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
+        };
+        *cs.budget() = budget;
+        match result {
             Ok(h) => hits.extend(h),
-            Err(e) => return Err((hits, e)),
+            Err(e) => break Some(e),
         }
+    };
+    cs.give_buffer(scratch);
+    match end {
+        None => Ok(hits),
+        Some(e) => Err((hits, e)),
     }
 }
 
-fn scan_gzip(
-    cs: &mut ContentScanner<'_>,
+/// A nested tar, read with the layer walk's own reader ([`TarReader`]), so
+/// it has the same budgets: names and PAX headers past their limits are
+/// skipped as they stream (the entry is counted as not read), and sparse
+/// files are read as their stored blocks, never their holes.
+struct TarMembers<'p, R> {
+    tar: TarReader<R>,
+    path: &'p str,
+    inner: Option<&'p str>,
+    /// Entries seen so far, against the per-archive member limit.
+    seen: usize,
+}
+
+impl<R: Read> MemberSource for TarMembers<'_, R> {
+    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+        let entry = match self.tar.next_entry() {
+            Ok(Next::End(_)) => return None,
+            Ok(Next::Entry(e)) => e,
+            // The parse stopped: a reading error of the outer stream stays one.
+            Err(e) => {
+                return Some(Err(match e.io {
+                    Some(io) => io,
+                    None => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                }));
+            }
+        };
+        let max_entries = cs.archive_limits().max_entries;
+        if self.seen >= max_entries {
+            return Some(Err(io::Error::other(LimitHit(format!(
+                "more than {max_entries} members (the per-archive member limit)"
+            )))));
+        }
+        self.seen += 1;
+        if let Some(why) = &entry.unread {
+            cs.unread(format!(
+                "{}: nested tar entry at byte {} ({} bytes): {why}; not read",
+                at(self.path, self.inner),
+                entry.offset,
+                entry.size
+            ));
+            return Some(Ok(Member::Skip));
+        }
+        if entry.kind != RawKind::File {
+            return Some(Ok(Member::Skip));
+        }
+        let name = crate::image::path::decode_name(&entry.name);
+        if archive::marks_package(&name) {
+            cs.packages().insert(archive::level(self.path, self.inner));
+        }
+        let name = join(self.inner, "!", name.trim_start_matches("./"));
+        Some(Ok(Member::File(name, Box::new(self.tar.data()))))
+    }
+}
+
+fn scan_tar<M: Members>(
+    cs: &mut M,
     path: &str,
     inner: Option<&str>,
     depth: usize,
     reader: &mut dyn Read,
-) -> Partial {
+) -> Partial<M::Hit> {
+    let tar = TarReader::new(reader, TarLimits::default());
+    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0 }, path, depth)
+}
+
+fn scan_gzip<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: &mut dyn Read,
+) -> Partial<M::Hit> {
     let mut compressed = Counting { inner: reader, count: 0 };
     let decoder = flate2::read::MultiGzDecoder::new(&mut compressed);
-    let mut budget = cs.budget;
+    let mut budget = *cs.budget();
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
     let mut scratch = cs.take_buffer();
     let filled = match fill(&mut limited, &mut scratch) {
@@ -259,21 +352,21 @@ fn scan_gzip(
             .map_err(|e| (Vec::new(), e))
     };
     drop(limited);
-    cs.budget = budget;
+    *cs.budget() = budget;
     cs.give_buffer(scratch);
     result
 }
 
-fn scan_zip(
-    cs: &mut ContentScanner<'_>,
+fn scan_zip<M: Members>(
+    cs: &mut M,
     path: &str,
     inner: Option<&str>,
     depth: usize,
     reader: &mut dyn Read,
-) -> Partial {
+) -> Partial<M::Hit> {
     // Zip needs random access: memory below the threshold, a temp file above.
     let mut head = Vec::new();
-    let limit = cs.limits.zip_in_memory;
+    let limit = cs.archive_limits().zip_in_memory;
     if let Err(e) = reader.take(limit + 1).read_to_end(&mut head) {
         return Err((Vec::new(), e));
     }
@@ -294,90 +387,93 @@ fn scan_zip(
     }
 }
 
-fn scan_zip_archive<R: Read + Seek>(
-    cs: &mut ContentScanner<'_>,
-    path: &str,
-    inner: Option<&str>,
-    depth: usize,
-    reader: R,
-) -> Partial {
-    let mut scratch = cs.take_buffer();
-    let result = scan_zip_members(cs, path, inner, depth, reader, &mut scratch);
-    cs.give_buffer(scratch);
-    result
+/// A zip's members by index, up to the per-archive member limit; members
+/// whose expansion ratio is absurd are skipped as bombs.
+struct ZipMembers<'p, R> {
+    zip: zip::ZipArchive<R>,
+    path: &'p str,
+    inner: Option<&'p str>,
+    next: usize,
+    /// `min(members, limit)`: how many are read.
+    count: usize,
 }
 
-fn scan_zip_members<R: Read + Seek>(
-    cs: &mut ContentScanner<'_>,
-    path: &str,
-    inner: Option<&str>,
-    depth: usize,
-    reader: R,
-    scratch: &mut Vec<u8>,
-) -> Partial {
-    let mut hits = Vec::new();
-    let mut zip = match zip::ZipArchive::new(reader) {
-        Ok(z) => z,
-        Err(e) => return Err((hits, io::Error::other(e))),
-    };
-    mark_package(cs, &mut zip, path, inner);
-    for i in 0..zip.len().min(cs.limits.max_entries) {
-        let mut member = match zip.by_index(i) {
+impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
+    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+        if self.next >= self.count {
+            return None;
+        }
+        let (i, path) = (self.next, self.path);
+        self.next += 1;
+        let member = match self.zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
                 let e = crate::redact::io_error_text(&io::Error::other(e));
-                cs.notes.push(format!("{path}: zip member {i}: {e}; skipped"));
-                continue;
+                cs.note(format!("{path}: zip member {i}: {e}; skipped"));
+                return Some(Ok(Member::Skip));
             }
         };
         if member.is_dir() {
-            continue;
+            return Some(Ok(Member::Skip));
         }
         let member_name = member
             .name()
             .map(|n| n.into_owned())
             .unwrap_or_else(|_| crate::image::path::decode_name(member.name_raw()));
-        let name = join(inner, "!", &member_name);
+        let name = join(self.inner, "!", &member_name);
         let (size, packed) = (member.size(), member.compressed_size().max(1));
-        if size > (1 << 20) && size / packed > cs.limits.max_ratio {
-            cs.unread.push(format!(
-                "{path}!{name}: archive bomb not read: {size} bytes from {packed} ({}:1, over the {}:1 expansion-ratio limit)",
+        let max_ratio = cs.archive_limits().max_ratio;
+        if size > (1 << 20) && size / packed > max_ratio {
+            cs.unread(format!(
+                "{path}!{name}: archive bomb not read: {size} bytes from {packed} ({}:1, over the {max_ratio}:1 expansion-ratio limit)",
                 size / packed,
-                cs.limits.max_ratio
             ));
-            continue;
+            return Some(Ok(Member::Skip));
         }
-        match scan_budgeted(cs, path, &name, depth, &mut member, scratch) {
-            Ok(h) => hits.extend(h),
-            Err(e) => return Err((hits, e)),
-        }
+        Some(Ok(Member::File(name, Box::new(member))))
     }
-    if zip.len() > cs.limits.max_entries {
-        cs.unread.push(format!(
-            "{path}: only the first {} of {} zip members read (the per-archive member limit)",
-            cs.limits.max_entries,
-            zip.len()
+}
+
+fn scan_zip_archive<M: Members, R: Read + Seek>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+    reader: R,
+) -> Partial<M::Hit> {
+    let mut zip = match zip::ZipArchive::new(reader) {
+        Ok(z) => z,
+        Err(e) => return Err((Vec::new(), io::Error::other(e))),
+    };
+    mark_package(cs, &mut zip, path, inner);
+    let max_entries = cs.archive_limits().max_entries;
+    let total = zip.len();
+    let mut members = ZipMembers { zip, path, inner, next: 0, count: total.min(max_entries) };
+    let result = scan_members(cs, &mut members, path, depth);
+    if result.is_ok() && total > max_entries {
+        cs.unread(format!(
+            "{path}: only the first {max_entries} of {total} zip members read (the per-archive member limit)"
         ));
     }
-    Ok(hits)
+    result
 }
 
 /// Records the zip as a package root when its members say it is one (a
 /// wheel, an npm tarball's zip twin, a library jar), and, for a top-level
 /// application jar, the dependencies its manifest's `Class-Path` names.
-fn mark_package<R: Read + Seek>(
-    cs: &mut ContentScanner<'_>,
+fn mark_package<M: Members, R: Read + Seek>(
+    cs: &mut M,
     zip: &mut zip::ZipArchive<R>,
     path: &str,
     inner: Option<&str>,
 ) {
     let names: Vec<String> = zip
         .file_names()
-        .take(cs.limits.max_entries)
+        .take(cs.archive_limits().max_entries)
         .filter_map(|n| n.ok().map(std::borrow::Cow::into_owned))
         .collect();
     if names.iter().any(|n| archive::marks_package(n)) {
-        cs.packages.insert(archive::level(path, inner));
+        cs.packages().insert(archive::level(path, inner));
         return;
     }
     let has_manifest = names.iter().any(|n| n == "META-INF/MANIFEST.MF");
@@ -394,8 +490,8 @@ fn mark_package<R: Read + Seek>(
         })
         .flatten();
     if java::is_library(names.iter().map(String::as_str), manifest.as_ref()) {
-        cs.packages.insert(archive::level(path, inner));
+        cs.packages().insert(archive::level(path, inner));
     } else if let (Some(m), None) = (&manifest, inner) {
-        java::class_path_roots(path, m, &mut cs.packages);
+        java::class_path_roots(path, m, cs.packages());
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use super::entropy::{self, shannon};
 use super::filter;
 use super::prefilter::Prefilter;
 use crate::finding::Detector;
@@ -264,7 +265,7 @@ fn accept(
         return None;
     }
     if sig.detector == Detector::Entropy {
-        return super::entropy::passes(sig.id(), secret).then_some(None);
+        return entropy::passes(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
         && (shannon(secret) < if contextual { min } else { filter::entropy_bar(min, secret) }
@@ -284,9 +285,4 @@ fn accept(
 fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
     let contextual = sig.detector == Detector::Entropy || sig.is_generic();
     if contextual { None } else { filter::hand_typed_filler(secret) }
-}
-
-/// Shannon entropy in bits per byte.
-pub fn shannon(bytes: &[u8]) -> f64 {
-    f64::from(entropy::shannon_entropy(bytes))
 }

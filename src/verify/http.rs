@@ -7,9 +7,9 @@ use ureq::Agent;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
+use super::credential::Credential;
 use super::{Error, VerifyOptions};
 use crate::finding::Secret;
-use crate::verify::providers::Credential;
 
 /// One header of a check; `secret` headers are redacted when described.
 #[derive(Debug, Clone)]
@@ -158,7 +158,7 @@ impl SafeClient {
     /// # Errors
     /// When the test override names a non-loopback address or its CA cannot be read.
     pub fn new(opts: &VerifyOptions) -> Result<Self, Error> {
-        let mut roots = crate::registry::client::root_certs();
+        let mut roots = crate::registry::transport::root_certs();
         if let Some(endpoint) = &opts.test_endpoint {
             if !is_loopback_endpoint(endpoint) {
                 return Err(Error::NotLoopback(endpoint.clone()));

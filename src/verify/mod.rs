@@ -13,6 +13,7 @@
 //! This module sits beside `report`: it takes findings and returns verifications; it knows nothing
 //! of images or rules beyond rule ids.
 
+pub mod credential;
 pub mod http;
 pub mod providers;
 mod schedule;
@@ -21,7 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::finding::{Finding, Severity};
-use providers::{Credential, Provider};
+use credential::Credential;
+use providers::Provider;
 
 pub use crate::finding::verification::{Verification, VerifyStatus};
 

@@ -376,44 +376,6 @@ impl Collector {
     }
 }
 
-impl Collector {
-    /// Reads the collected stores and scans each blob with `cs`, named
-    /// `<commit>:<path>` (or its id) inside the store file that held it;
-    /// files that are not git are scanned as they are. Returns the hits by
-    /// image path, and the errors (parts of stores left unread).
-    pub fn scan(
-        self,
-        cs: &mut super::content::ContentScanner<'_>,
-    ) -> (Vec<(String, super::content::FileHit)>, Vec<String>) {
-        let mut hits = Vec::new();
-        let mut failures = Vec::new();
-        let mut scratch = Vec::new();
-        let errors = self.finish(&mut |item| {
-            let (path, found) = match item {
-                Item::Blob(path, blob) => {
-                    cs.budget = cs.limits.max_expanded;
-                    // The store is one archive level: archives inside blobs nest below it.
-                    let found = cs.scan_member(
-                        path,
-                        Some(&blob.name),
-                        1,
-                        &mut blob.data.as_slice(),
-                        &mut scratch,
-                    );
-                    (path, found)
-                }
-                Item::Plain(path, reader) => (path, cs.scan_file(path, reader)),
-            };
-            match found {
-                Ok(found) => hits.extend(found.into_iter().map(|h| (path.to_owned(), h))),
-                Err(e) => failures.push(format!("{path}: {e}")),
-            }
-        });
-        failures.extend(errors);
-        (hits, failures)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
