@@ -121,14 +121,17 @@ pub fn reported_severity(rule: Severity, failed_check: bool, validation: Option<
 /// `log2(n)` bits each, so a fixed bar of 3.0 rejects every password of
 /// eight characters or fewer however random (`s3cr3t`, `3eCa3P` in a
 /// `user:pass@host`). For password-class rules (`min` of 3.0 or less) the
-/// bar of a short value that has a digit or a symbol is lowered to 80% of
-/// that maximum. Letter-only values (`EXPIRE`, `changeme`), template words
-/// and filler keep the full bar, and a value that repeats itself (`a1a1`)
-/// still fails.
+/// bar of a short value that mixes letters with digits or symbols is lowered
+/// to 80% of that maximum. Letter-only values (`EXPIRE`, `changeme`), values
+/// without a letter (a version such as `0.1.3` after `-keypass` in a package
+/// list), template words and filler keep the full bar, and a value that
+/// repeats itself (`a1a1`) still fails.
 pub fn entropy_bar(min: f64, secret: &[u8]) -> f64 {
     let password_class = min <= 3.0;
+    let has_letter = secret.iter().any(u8::is_ascii_alphabetic);
     let has_non_letter = secret.iter().any(|b| !b.is_ascii_alphabetic());
-    if secret.len() < 2 || !password_class || !has_non_letter || is_placeholder_word(secret) {
+    let mixed = has_letter && has_non_letter;
+    if secret.len() < 2 || !password_class || !mixed || is_placeholder_word(secret) {
         return min;
     }
     min.min(0.8 * (secret.len() as f64).log2())
@@ -339,7 +342,7 @@ mod tests {
         // and filler keep the rule's own bar.
         assert_eq!(entropy_bar(3.0, b"c9e1f47a2b8d3e6f05a7c4b9d2e8f1a3"), 3.0);
         assert_eq!(entropy_bar(3.5, b"dXNlcjpwYXNz"), 3.5);
-        for kept in [&b"EXPIRE"[..], b"changeme", b"changeme1", b"test1234"] {
+        for kept in [&b"EXPIRE"[..], b"changeme", b"changeme1", b"test1234", b"0.1.3", b"2024-01"] {
             assert_eq!(entropy_bar(3.0, kept), 3.0, "{}", String::from_utf8_lossy(kept));
         }
         // A value that repeats itself stays below even the lowered bar.
