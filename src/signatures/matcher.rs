@@ -8,11 +8,11 @@
 //!   states, PikeVM and backtracker scratch, ~60 KB on average for the
 //!   built-in rules, far more for the big counted repetitions of key
 //!   blocks) per rule per thread that ever ran it, so a second worker
-//!   doubled the regex part of the peak RSS. Here a rule keeps a small
-//!   pool: a worker takes a cache, searches every window of one buffer, and
-//!   puts it back; a second cache is made only when two workers run the
-//!   same rule at the same moment. Sharing also means the lazy DFA states
-//!   one worker built serve the other.
+//!   doubled the regex part of the peak RSS. Here a rule keeps one cache:
+//!   a worker takes it, searches every window of one buffer, and puts it
+//!   back; a worker that finds it taken (two workers on the same rule at
+//!   the same moment) makes a second one and drops it after use. Sharing
+//!   also means the lazy DFA states one worker built serve the other.
 //! - **The one-pass DFA.** Built per rule at compile time only to speed up
 //!   capture-group extraction, which runs on a match (rare: a few per
 //!   file at most), while its tables cost ~15% of a rule's compiled size.
@@ -31,8 +31,7 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// Idle search caches (one per worker that ran this rule concurrently,
-    /// at most).
+    /// The idle search cache (at most one is kept).
     idle: Mutex<Vec<meta::Cache>>,
 }
 
@@ -108,9 +107,9 @@ impl Matcher {
         Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
     }
 
-    /// Runs `f` with a search cache: an idle one from the pool, or a new one
-    /// when every pooled cache is in use by another worker. The cache goes
-    /// back to the pool afterwards.
+    /// Runs `f` with a search cache: the rule's idle one, or a new one when
+    /// another worker holds it. Afterwards the cache is kept if the rule has
+    /// none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut cache = pooled.unwrap_or_else(|| self.regex.create_cache());
@@ -121,7 +120,11 @@ impl Matcher {
             caps: self.regex.create_captures(),
         };
         let out = f(&mut searcher);
-        if let Ok(mut idle) = self.idle.lock() {
+        // One cache is kept per rule: a second one, made while another worker held
+        // the first, is dropped, so a hot rule does not hold two for good.
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.is_empty()
+        {
             idle.push(cache);
         }
         out
@@ -173,14 +176,14 @@ mod tests {
         assert!(Matcher::new("a+", 1 << 20).unwrap_err().contains("secret"));
         let m = Matcher::new(r"k=(?P<secret>\d+)", 1 << 20).expect("compiles");
         // Nested use (as two workers at once): a second cache is made, and
-        // both go back to the pool.
+        // only one is kept.
         let (a, b) = m.with_searcher(|outer| {
             let inner = m.with_searcher(|s| s.find_at(b"k=12", 0));
             (outer.find_at(b"xk=7", 0), inner)
         });
         assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
         assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
-        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 2);
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 1);
         assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
     }
 }
