@@ -55,7 +55,7 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

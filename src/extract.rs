@@ -7,14 +7,16 @@ use std::path::Path;
 
 use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, EntryKind, Flow};
-use crate::image::path::normalize;
+use crate::image::path::{is_same_or_under, normalize};
 use crate::image::{Error, Image};
 
 /// Hardlinks followed before giving up (a link to a link is legal in tar).
 const MAX_LINK_HOPS: usize = 8;
 
 /// Copies `path` as stored in layer `layer_index` of `image` to `out`.
-/// Returns the number of bytes written.
+/// Returns the number of bytes written. A hardlink gives the bytes of its
+/// target as extraction would: the entry its layer wrote there before it,
+/// or else what the layers below left there.
 ///
 /// # Errors
 /// The layer or path does not exist, the entry is not a file, or the layer
@@ -26,7 +28,7 @@ pub fn extract(
     diag: &Diagnostics,
     out: &mut dyn Write,
 ) -> Result<u64, Error> {
-    let layer = image.layers.get(layer_index).ok_or_else(|| Error::Invalid {
+    image.layers.get(layer_index).ok_or_else(|| Error::Invalid {
         file: image.target.clone(),
         what: format!("layer {layer_index}"),
         reason: format!(
@@ -45,22 +47,34 @@ pub fn extract(
         what: format!("layer {layer_index}"),
         reason: format!("{wanted} is not in this layer"),
     };
+    let gone = |link: &str, target: &str, why: String| Error::Invalid {
+        file: image.target.clone(),
+        what: format!("layer {layer_index}: {link}"),
+        reason: format!("is a hardlink to {target}, which {why}"),
+    };
+    // The layer being read, and (once a link was followed) the link's path.
+    let mut at = layer_index;
+    let mut link_path: Option<String> = None;
     // A hardlink names the entry at its target as it was when the link came.
     let mut before = u32::MAX;
-    for _ in 0..MAX_LINK_HOPS {
-        // The last entry at a path wins, as extraction does: find it first.
-        let mut last: Option<u32> = None;
-        let (_, err) = layer::walk(image, layer, diag, &mut |entry, _| {
-            let marker = matches!(entry.kind, EntryKind::Whiteout(_) | EntryKind::Opaque(_));
-            if entry.path == wanted && !marker && entry.ordinal < before {
-                last = Some(entry.ordinal);
+    let mut hops = 0;
+    loop {
+        let layer = &image.layers[at];
+        let found = last_entry(image, layer, &wanted, before, diag)?;
+        let Some(chosen) = found.ordinal else {
+            let Some(link) = &link_path else { return Err(not_found(&wanted)) };
+            // A link to a path this layer did not write shows what the layers
+            // below left there, as extraction does; markers come first.
+            if let Some(removed) = found.removed {
+                return Err(gone(link, &wanted, format!("layer {at} {removed}")));
             }
-            Ok(Flow::Continue)
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
-        let Some(chosen) = last else { return Err(not_found(&wanted)) };
+            if at == 0 {
+                return Err(gone(link, &wanted, "no layer below holds".into()));
+            }
+            at -= 1;
+            before = u32::MAX;
+            continue;
+        };
         let mut outcome: Option<Result<u64, String>> = None;
         let mut link: Option<String> = None;
         let (_, err) = layer::walk(image, layer, diag, &mut |entry, content| {
@@ -85,11 +99,20 @@ pub fn extract(
             (Some(Err(reason)), _, _) => {
                 return Err(Error::Invalid {
                     file: image.target.clone(),
-                    what: format!("layer {layer_index}: {wanted}"),
+                    what: format!("layer {at}: {wanted}"),
                     reason,
                 });
             }
             (None, Some(target), _) => {
+                hops += 1;
+                if hops > MAX_LINK_HOPS {
+                    return Err(Error::Invalid {
+                        file: image.target.clone(),
+                        what: format!("layer {layer_index}: {path}"),
+                        reason: "too many hardlink hops".into(),
+                    });
+                }
+                link_path.get_or_insert_with(|| wanted.clone());
                 wanted = target;
                 before = chosen;
             }
@@ -97,11 +120,52 @@ pub fn extract(
             (None, None, None) => return Err(not_found(&wanted)),
         }
     }
-    Err(Error::Invalid {
-        file: image.target.clone(),
-        what: format!("layer {layer_index}: {path}"),
-        reason: "too many hardlink hops".into(),
-    })
+}
+
+/// What one layer holds at a path.
+struct Lookup {
+    /// The last entry at the path before the `before` ordinal.
+    ordinal: Option<u32>,
+    /// How the layer removes what lower layers had at the path, if it does.
+    removed: Option<String>,
+}
+
+/// Finds the last entry at `wanted` before entry `before` of `layer` (the
+/// last one wins, as extraction does), and whether the layer removes the
+/// path from lower layers: a whiteout or opaque marker over it, or a
+/// non-directory written at one of its ancestors.
+fn last_entry(
+    image: &Image,
+    layer: &crate::image::Layer,
+    wanted: &str,
+    before: u32,
+    diag: &Diagnostics,
+) -> Result<Lookup, Error> {
+    let mut found = Lookup { ordinal: None, removed: None };
+    let (_, err) = layer::walk(image, layer, diag, &mut |entry, _| {
+        match entry.kind {
+            EntryKind::Whiteout(p) if is_same_or_under(wanted, p) => {
+                found.removed.get_or_insert_with(|| format!("whites out {p}"));
+            }
+            EntryKind::Opaque(dir) if wanted != dir && is_same_or_under(wanted, dir) => {
+                found.removed.get_or_insert_with(|| format!("makes {dir} opaque"));
+            }
+            EntryKind::Whiteout(_) | EntryKind::Opaque(_) => {}
+            _ if entry.path == wanted && entry.ordinal < before => {
+                found.ordinal = Some(entry.ordinal);
+            }
+            EntryKind::Dir => {}
+            _ if wanted != entry.path && is_same_or_under(wanted, entry.path) => {
+                found.removed.get_or_insert_with(|| format!("replaces {} with a file", entry.path));
+            }
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    });
+    match err {
+        Some(e) => Err(e),
+        None => Ok(found),
+    }
 }
 
 fn copy(content: &mut dyn Read, out: &mut dyn Write) -> io::Result<u64> {

@@ -39,7 +39,7 @@ pub enum Error {
 
 /// Merges reports, in the order given, into one. Each input is
 /// `(name for messages, parsed JSON)`. The result is the merged document's
-/// body: [`write`] puts it in the JSON envelope (`version`, and `tool`
+/// body: [`write()`] puts it in the JSON envelope (`version`, and `tool`
 /// naming this strata, which wrote the merged report).
 ///
 /// Top-level fields other than the known ones are kept: arrays are

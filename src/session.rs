@@ -38,11 +38,10 @@ pub struct ScanOptions {
     pub progress: Progress,
     /// Leave secrets in instructions (`--show-secrets`); otherwise they are redacted.
     pub show_secrets: bool,
-    /// Check compressed layers against their diff_ids.
-    pub verify_diff_ids: bool,
     /// Persistent layer cache directory (`--cache-dir`, `--cache`).
     pub cache_dir: Option<std::path::PathBuf>,
-    /// How local engines and storage are reached.
+    /// How local engines and storage are reached, and how images are read
+    /// (diff_id checks).
     pub sources: crate::sources::SourceOptions,
     /// How registries are reached, and the run's connections to them.
     pub registries: crate::registry::Registries,
@@ -67,17 +66,20 @@ pub fn run(
         .map_err(|e| anyhow::anyhow!("cannot use cache directory: {e}"))?;
     let mut images = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
+    // One set of pipeline options for every image of the run, whatever its source.
+    let run = pipeline::Options {
+        scanner,
+        limits,
+        use_context: !options.no_path_context,
+        cache: &cache,
+        progress: &options.progress,
+        diag,
+    };
     for target in targets {
         if crate::sources::is_streamed(target) {
             let ctx = crate::sources::Context {
-                scanner,
-                limits: Limits::default(),
-                use_context: !options.no_path_context,
-                cache: &cache,
-                progress: &options.progress,
-                diag,
+                run,
                 platform: options.platform.as_ref(),
-                verify_diff_ids: options.verify_diff_ids,
                 options: &options.sources,
             };
             match crate::sources::scan(target, &ctx) {
@@ -91,30 +93,17 @@ pub fn run(
             }
             continue;
         }
-        let storage_root = options.sources.storage_root.as_deref();
         let platform = options.platform.as_ref();
         let opened =
-            match self::target::open(target, platform, storage_root, &options.registries, diag) {
+            match self::target::open(target, platform, &options.sources, &options.registries, diag)
+            {
                 Ok(v) => v,
                 Err(e) => {
                     diag.error(e.to_string());
                     continue;
                 }
             };
-        let mut opened = opened;
-        for img in &mut opened {
-            img.verify_diff_ids = options.verify_diff_ids;
-        }
         for img in &opened {
-            let use_context = !options.no_path_context;
-            let run = pipeline::Options {
-                scanner,
-                limits,
-                use_context,
-                cache: &cache,
-                progress: &options.progress,
-                diag,
-            };
             findings.extend(pipeline::scan_image(img, &run));
             within_run_budget(&mut findings, limits.max_findings, scanner, diag);
             images.push(ImageRecord::new(img));
@@ -131,7 +120,13 @@ pub fn run(
                 .open(reference, secrets, settings)
                 .map_err(image::Error::from)
                 .and_then(|store| {
-                    image::layout::images(reference, store, options.platform.as_ref(), diag)
+                    image::layout::images(
+                        reference,
+                        store,
+                        options.platform.as_ref(),
+                        options.sources.read,
+                        diag,
+                    )
                 });
             let opened = match opened {
                 Ok(v) => v,
@@ -140,7 +135,7 @@ pub fn run(
                     continue;
                 }
             };
-            for mut img in opened {
+            for img in opened {
                 if let Some(earlier) = scanned.get(&img.digest) {
                     for &i in earlier {
                         let f: &mut Finding = &mut findings[i];
@@ -154,15 +149,6 @@ pub fn run(
                     ));
                     continue;
                 }
-                img.verify_diff_ids = options.verify_diff_ids;
-                let run = pipeline::Options {
-                    scanner,
-                    limits: Limits::default(),
-                    use_context: !options.no_path_context,
-                    cache: &cache,
-                    progress: &options.progress,
-                    diag,
-                };
                 let found = pipeline::scan_image(&img, &run);
                 let first = findings.len();
                 findings.extend(found.into_iter().map(|mut f| {

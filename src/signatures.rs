@@ -3,15 +3,16 @@
 //! time; `--signatures PATH` adds files or directories, and a rule with an
 //! existing id replaces the built-in one.
 
+pub mod matcher;
 pub mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 use crate::finding::{Detector, Severity};
+use matcher::Matcher;
 use validate::Validator;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_signatures.rs"));
@@ -107,7 +108,7 @@ pub struct Signature {
     /// Compiled pattern and the index of its `secret` group, built on first
     /// use: most rules never see a keyword hit, and compiling all of them up
     /// front costs a fifth of a second and most of the memory of a small scan.
-    compiled: std::sync::OnceLock<Option<(Regex, usize)>>,
+    compiled: std::sync::OnceLock<Option<Matcher>>,
     /// Offline check, if any.
     pub validator: Option<Validator>,
     /// Context bytes each side of a keyword hit.
@@ -119,9 +120,9 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// The compiled pattern and its `secret` group index (`None` only if a
-    /// rule that was not compiled eagerly fails to compile).
-    pub fn regex(&self) -> Option<&(Regex, usize)> {
+    /// The compiled pattern (`None` only if a rule that was not compiled
+    /// eagerly fails to compile).
+    pub fn regex(&self) -> Option<&Matcher> {
         self.compiled.get_or_init(|| build_regex(&self.syntax.pattern).ok()).as_ref()
     }
 
@@ -154,17 +155,8 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
 }
 
 /// Compiles a regex with the size limits, and finds its `secret` group.
-pub(crate) fn build_regex(pattern: &str) -> Result<(Regex, usize), String> {
-    let regex = RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("pattern does not compile: {e}"))?;
-    let group = regex
-        .capture_names()
-        .position(|n| n == Some("secret"))
-        .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-    Ok((regex, group))
+pub(crate) fn build_regex(pattern: &str) -> Result<Matcher, String> {
+    Matcher::new(pattern, REGEX_SIZE_LIMIT)
 }
 
 /// [`compile`], deferring the regex build to first use unless `eager`

@@ -7,17 +7,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 
 use super::args::ExtractArgs;
-use super::{Exit, load_signatures, scrubbed, scrubber};
+use super::{Exit, load_signatures, open_images, scrubbed, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::image::Image;
-use crate::registry::{Registries, Settings as RegistrySettings};
 
 /// Runs `strata extract`.
 ///
 /// # Errors
 /// An unreadable target, no such layer or file, an unsafe destination.
 pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
-    let registries = Registries::new(RegistrySettings { insecure: args.insecure });
     // The file goes to the output on purpose; messages about the image are scrubbed.
     let scanner = Arc::new(crate::scan::Scanner::new(load_signatures(&[])?)?);
     let diag = Diagnostics::new(true).with_scrubber(scrubber(&scanner));
@@ -25,17 +23,12 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
     if let Some(path) = &args.output {
         crate::extract::check_destination(path)?;
     }
-    let images = crate::session::target::open_any(
-        &args.target,
-        args.platform.as_ref(),
-        &crate::sources::SourceOptions {
-            insecure: args.insecure,
-            storage_root: args.storage_root.clone(),
-        },
-        &registries,
-        &diag,
-    )
-    .map_err(|e| scrubbed(&diag, e))?;
+    let sources = crate::sources::SourceOptions {
+        insecure: args.insecure,
+        storage_root: args.storage_root.clone(),
+        read: crate::image::ReadOptions::default(),
+    };
+    let images = open_images(&args.target, args.platform.as_ref(), &sources, &diag)?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
     match &args.output {
         None => {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::args::LayersArgs;
-use super::{Exit, load_signatures, scrubbed, scrubber};
+use super::{Exit, load_signatures, open_images, scrubber};
 use crate::diagnostics::Diagnostics;
 use crate::redact::{Redactor, TextRedactor};
-use crate::registry::{Registries, Settings as RegistrySettings};
 use crate::report::redaction::redact_records;
 use crate::timeline;
 
@@ -21,7 +20,6 @@ use crate::timeline;
 /// # Errors
 /// An unreadable target or unwritable output.
 pub(super) fn run(args: LayersArgs) -> Result<Exit> {
-    let registries = Registries::new(RegistrySettings { insecure: args.insecure });
     // Instructions can carry build-arg secrets: redact what the detectors find.
     let scanner = match args.show_secrets {
         true => None,
@@ -31,21 +29,15 @@ pub(super) fn run(args: LayersArgs) -> Result<Exit> {
     if let Some(s) = &scanner {
         diag = diag.with_scrubber(scrubber(s));
     }
-    let mut images = crate::session::target::open_any(
-        &args.target,
-        args.platform.as_ref(),
-        &crate::sources::SourceOptions {
-            insecure: args.insecure,
-            storage_root: args.storage_root.clone(),
+    let sources = crate::sources::SourceOptions {
+        insecure: args.insecure,
+        storage_root: args.storage_root.clone(),
+        read: crate::image::ReadOptions {
+            verify_diff_ids: !args.no_diff_id_check,
+            index_names: true,
         },
-        &registries,
-        &diag,
-    )
-    .map_err(|e| scrubbed(&diag, e))?;
-    for i in &mut images {
-        i.verify_diff_ids = !args.no_diff_id_check;
-        i.index_names = true;
-    }
+    };
+    let images = open_images(&args.target, args.platform.as_ref(), &sources, &diag)?;
     let mut records: Vec<_> = images.iter().map(|i| timeline::describe(i, &diag)).collect();
     if let Some(scanner) = &scanner {
         for (image, record) in images.iter().zip(&mut records) {

@@ -105,6 +105,24 @@ fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
+/// Opens the images of a `layers` or `extract` target (a path, a registry
+/// reference or an engine target) with the run's own registry connections;
+/// an error is scrubbed of what the detectors find in it.
+///
+/// # Errors
+/// When the target cannot be opened.
+fn open_images(
+    target: &str,
+    platform: Option<&crate::image::PlatformFilter>,
+    sources: &crate::sources::SourceOptions,
+    diag: &Diagnostics,
+) -> Result<Vec<crate::image::Image>> {
+    let registries =
+        crate::registry::Registries::new(crate::registry::Settings { insecure: sources.insecure });
+    crate::session::target::open_any(target, platform, sources, &registries, diag)
+        .map_err(|e| scrubbed(diag, e))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -24,8 +24,10 @@ pub(super) fn run(args: ScanArgs) -> Result<Exit> {
         // Only fails when a pool exists already (library use); keep it.
         let _ = e;
     }
-    let mut scanner = crate::scan::Scanner::new(load_signatures(&args.signatures)?)?;
-    scanner.report_examples = args.include_examples;
+    let scanner = crate::scan::Scanner::with_options(
+        load_signatures(&args.signatures)?,
+        crate::scan::ScannerOptions { report_examples: args.include_examples },
+    )?;
     let scanner = Arc::new(scanner);
     let allowlist = match &args.config {
         Some(p) => crate::allowlist::Allowlist::load(p)?,
@@ -55,11 +57,14 @@ pub(super) fn run(args: ScanArgs) -> Result<Exit> {
         no_path_context: args.no_path_context,
         progress: progress.clone(),
         show_secrets: args.show_secrets,
-        verify_diff_ids: !args.no_diff_id_check,
         cache_dir: config.cache_dir.clone(),
         sources: crate::sources::SourceOptions {
             insecure: args.insecure,
             storage_root: args.storage_root.clone(),
+            read: crate::image::ReadOptions {
+                verify_diff_ids: !args.no_diff_id_check,
+                index_names: false,
+            },
         },
         registries: Registries::new(RegistrySettings { insecure: args.insecure }),
         k8s: match &args.k8s_pods {

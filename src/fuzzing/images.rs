@@ -143,7 +143,9 @@ pub fn image_config(data: &[u8], scanner: &Scanner) {
 fn open_and_walk(dir: &std::path::Path) -> Vec<Image> {
     let diag = Diagnostics::new(false);
     let store = BlobStore::dir(dir, "fuzz");
-    let Ok(images) = layout::images("fuzz", store, None, &diag) else { return Vec::new() };
+    let Ok(images) = layout::images("fuzz", store, None, Default::default(), &diag) else {
+        return Vec::new();
+    };
     for image in &images {
         check_image(image);
         for layer in &image.layers {

@@ -55,7 +55,6 @@ pub fn scan_archive(data: &[u8], scanner: &Scanner) {
         no_path_context: false,
         progress: Progress::hidden(),
         show_secrets: false,
-        verify_diff_ids: true,
         cache_dir: None,
         sources: Default::default(),
         registries: Default::default(),

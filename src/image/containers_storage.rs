@@ -32,7 +32,7 @@ use super::blob::{BlobSource, MemorySource};
 use super::layout::{self, PlatformFilter};
 use super::store::{BlobStore, MAX_JSON_BYTES};
 use super::tar_split::Rebuild;
-use super::{Error, Image};
+use super::{Error, Image, ReadOptions};
 use crate::diagnostics::Diagnostics;
 
 /// The target prefix.
@@ -187,6 +187,7 @@ pub fn open(
     name: &str,
     root: Option<&Path>,
     platform: Option<&PlatformFilter>,
+    read: ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
     // The configured driver is read first; an explicit root still uses it, as
@@ -228,7 +229,7 @@ pub fn open(
         let images: Vec<StoredImage> =
             read_json(&root.join(format!("{driver}-images/images.json")), target)?;
         let Some(image) = find_image(&images, name, target)? else { continue };
-        return open_image(target, &root, driver, image, platform, diag);
+        return open_image(target, &root, driver, image, platform, read, diag);
     }
     Err(Error::Unrecognised {
         file: target.to_owned(),
@@ -246,6 +247,7 @@ fn open_image(
     driver: &str,
     image: &StoredImage,
     platform: Option<&PlatformFilter>,
+    read: ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
     let invalid = |what: &str, reason: String| Error::Invalid {
@@ -344,7 +346,7 @@ fn open_image(
     metadata.insert(format!("blobs/sha256/{}", image.id), config);
     let storage = Storage { metadata, layers, display: target.to_owned() };
     let store = BlobStore::source(Arc::new(storage), target);
-    let mut images = layout::images(target, store, platform, diag)?;
+    let mut images = layout::images(target, store, platform, read, diag)?;
     for img in &mut images {
         // The digest the engine shows (`podman images --digests`), when it has one.
         if let Some(d) = image.digest.as_ref().filter(|d| d.starts_with("sha256:")) {

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::store::BlobStore;
-use super::{Attestation, AttestationLayer, Error, HistoryEntry, Image, ImageConfig, Layer};
+use super::{
+    Attestation, AttestationLayer, Error, HistoryEntry, Image, ImageConfig, Layer, ReadOptions,
+};
 use crate::diagnostics::Diagnostics;
 
 /// How deep indexes may nest before we call the target malformed.
@@ -92,7 +94,8 @@ struct Found {
     attestations: Vec<Attestation>,
 }
 
-/// Finds and parses every image in the store.
+/// Finds and parses every image in the store; they are to be read as
+/// `read` says.
 ///
 /// # Errors
 /// Missing or corrupt top-level metadata, or no image left after the
@@ -101,6 +104,7 @@ pub fn images(
     target: &str,
     store: BlobStore,
     filter: Option<&PlatformFilter>,
+    read: ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
     let mut images = if store.contains("index.json") {
@@ -124,6 +128,10 @@ pub fn images(
                 available: if available.is_empty() { "none".into() } else { available.join(", ") },
             });
         }
+    }
+    for image in &mut images {
+        image.verify_diff_ids = read.verify_diff_ids;
+        image.index_names = read.index_names;
     }
     Ok(images)
 }

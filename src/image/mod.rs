@@ -158,10 +158,12 @@ pub struct Image {
     /// Where the blobs are.
     pub store: BlobStore,
     /// Check each compressed layer's uncompressed digest against the config's
-    /// diff_id (a second SHA-256 over every byte; blob digests are always checked).
+    /// diff_id (a second SHA-256 over every byte; blob digests are always
+    /// checked). Set when the image is opened ([`ReadOptions`]).
     pub verify_diff_ids: bool,
     /// Keep every path in the layer indexes (the `layers` command counts
-    /// changes; scans resolve status from path hashes alone).
+    /// changes; scans resolve status from path hashes alone). Set when the
+    /// image is opened ([`ReadOptions`]).
     pub index_names: bool,
     /// Attestation and referrer manifests that describe this image (build
     /// provenance, SBOMs), in index order.
@@ -197,7 +199,24 @@ pub struct AttestationLayer {
     pub size: u64,
 }
 
-/// Opens every image a target holds, filtered by platform.
+/// How an image's layers are to be read, given when it is opened (the
+/// openers take it; nothing changes an [`Image`] afterwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// See [`Image::verify_diff_ids`]. On by default.
+    pub verify_diff_ids: bool,
+    /// See [`Image::index_names`]. Off by default.
+    pub index_names: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { verify_diff_ids: true, index_names: false }
+    }
+}
+
+/// Opens every image a target holds, filtered by platform, with the
+/// default [`ReadOptions`].
 ///
 /// # Errors
 /// When the target cannot be opened or its metadata is unusable. Problems
@@ -208,11 +227,11 @@ pub fn open(
     platform: Option<&PlatformFilter>,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
-    open_with(target, platform, None, diag)
+    open_with(target, platform, None, ReadOptions::default(), diag)
 }
 
 /// [`open`], with the storage root `containers-storage:` targets use
-/// instead of the default (`--storage-root`).
+/// instead of the default (`--storage-root`), and how layers are read.
 ///
 /// # Errors
 /// As [`open`].
@@ -220,11 +239,12 @@ pub fn open_with(
     target: &str,
     platform: Option<&PlatformFilter>,
     storage_root: Option<&std::path::Path>,
+    read: ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
     if let Some(name) = target.strip_prefix(containers_storage::PREFIX) {
-        return containers_storage::open(target, name, storage_root, platform, diag);
+        return containers_storage::open(target, name, storage_root, platform, read, diag);
     }
     let store = source::open(target)?;
-    layout::images(target, store, platform, diag)
+    layout::images(target, store, platform, read, diag)
 }

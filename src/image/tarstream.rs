@@ -170,13 +170,19 @@ fn cstr(field: &[u8]) -> &[u8] {
 
 fn checksum_ok(block: &[u8; BLOCK]) -> bool {
     let Some(stored) = numeric(&block[148..156]) else { return false };
-    let mut unsigned: u64 = 0;
-    let mut signed: i64 = 0;
-    for (i, &b) in block.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += u64::from(b);
-        signed += i64::from(b as i8);
-    }
+    // Whole-block sums without a per-byte branch (they vectorise: this runs
+    // once per member, 300,000 times in a layer of small files), then the
+    // checksum field swapped for the eight spaces it counts as. As signed
+    // chars, every byte >= 0x80 counts 256 less.
+    let sum = |bytes: &[u8]| -> (u64, u64) {
+        let plain: u32 = bytes.iter().map(|&b| u32::from(b)).sum();
+        let high: u32 = bytes.iter().map(|&b| u32::from(b >> 7)).sum();
+        (u64::from(plain), u64::from(high))
+    };
+    let (all, all_high) = sum(block);
+    let (field, field_high) = sum(&block[148..156]);
+    let unsigned = all - field + 8 * u64::from(b' ');
+    let signed = unsigned as i64 - 256 * (all_high - field_high) as i64;
     stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
 }
 
@@ -489,6 +495,39 @@ mod tests {
     use super::*;
 
     type Parsed = (Vec<u8>, RawKind, Vec<u8>);
+
+    #[test]
+    fn checksum_unsigned_and_signed() {
+        // Bytes >= 0x80 in the name and the checksum field itself: both the
+        // POSIX (unsigned) and the old signed-char sums are accepted, and
+        // nothing else.
+        let mut block = [0u8; BLOCK];
+        for (i, b) in block.iter_mut().enumerate() {
+            *b = if i % 16 == 0 { 0xe9 } else { b'a' + (i % 26) as u8 };
+        }
+        let naive = |block: &[u8; BLOCK], signed: bool| -> i64 {
+            let field = |i: usize| (148..156).contains(&i);
+            let b = |i: usize, v: u8| {
+                if field(i) {
+                    i64::from(b' ')
+                } else if signed {
+                    i64::from(v as i8)
+                } else {
+                    i64::from(v)
+                }
+            };
+            block.iter().enumerate().map(|(i, &v)| b(i, v)).sum()
+        };
+        for signed in [false, true] {
+            let want = naive(&block, signed);
+            let text = format!("{want:06o}\0 ");
+            block[148..156].copy_from_slice(text.as_bytes());
+            assert!(want > 0 && checksum_ok(&block), "signed {signed}: {want}");
+            block[0] ^= 1;
+            assert!(!checksum_ok(&block));
+            block[0] ^= 1;
+        }
+    }
 
     fn header(name: &[u8], flag: u8, size: u64) -> [u8; BLOCK] {
         let mut h = tar::Header::new_gnu();

@@ -112,6 +112,11 @@ pub struct LayerIndex {
     implied_dirs: KeyMap<u32>,
     /// Hardlinks in entry order: (link path, target key, ordinal).
     links: Vec<(String, PathKey, u32)>,
+    /// Hardlinks whose target no earlier entry of this layer wrote, as
+    /// (position in `links`, target path): the bytes they show are those a
+    /// lower layer left at the target, resolved by [`Timeline::with_repeats`].
+    #[serde(default)]
+    lower_links: Vec<(u32, String)>,
     /// The highest ordinal recorded.
     last_ordinal: u32,
     /// The changes with their paths, kept only when asked for (the `layers`
@@ -135,6 +140,11 @@ pub const MAX_NAMED_BYTES: usize = 16 << 20;
 /// resolved against the others and their hardlinks, so without a bound a
 /// path written N times with N links costs N² work.
 pub const MAX_VERSIONS: usize = 64;
+
+/// Layers that may touch a hardlink's lower target before the link's
+/// identity is left unresolved (taken as different bytes): resolving one
+/// link visits each of them.
+pub const MAX_LINK_OWNERS: usize = 256;
 
 impl LayerIndex {
     /// An index that also keeps every path, for [`Timeline::stats`].
@@ -179,19 +189,65 @@ impl LayerIndex {
         self.names_dropped
     }
 
-    /// Records a hardlink at `path` to `target` (entry `ordinal`). When an
-    /// earlier entry of this layer wrote `target`, the link shows its bytes
-    /// and takes its identity, so a link that puts the same bytes back at a
-    /// path is an identical re-add there, as a file entry would be; `kind`
-    /// is used otherwise (the target is in a lower layer).
+    /// Records a hardlink at `path` to `target` (entry `ordinal`). The link
+    /// shows the bytes at `target` and takes their identity, so a link that
+    /// puts the same bytes back at a path is an identical re-add there, as a
+    /// file entry would be. When an earlier entry of this layer wrote
+    /// `target`, that is its identity now; otherwise the target is in a
+    /// lower layer, `kind` stands in, and [`Timeline::with_repeats`]
+    /// resolves it against the layers below.
     pub fn link(&mut self, path: String, target: &str, kind: NodeKind, ordinal: u32) {
-        let target = key(target);
-        let kind = match self.written.get(&target) {
+        let target_key = key(target);
+        let kind = match self.written.get(&target_key) {
             Some(w) if !w.kind.is_dir() => w.kind,
-            _ => kind,
+            Some(_) => kind,
+            None => {
+                self.lower_links.push((self.links.len() as u32, target.to_owned()));
+                kind
+            }
         };
-        self.links.push((path.clone(), target, ordinal));
+        self.links.push((path.clone(), target_key, ordinal));
         self.write_version(path, kind, ordinal);
+    }
+
+    /// The version at `k` that entry `ordinal` sees: the last write there
+    /// before it, if any.
+    fn version_before(&self, k: PathKey, ordinal: u32) -> Option<Written> {
+        let last = self.written.get(&k)?;
+        self.replaced
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .chain([last])
+            .filter(|w| w.ordinal < ordinal)
+            .max_by_key(|w| w.ordinal)
+            .copied()
+    }
+
+    /// Sets the identity of what entry `ordinal` wrote at `k`.
+    fn set_kind(&mut self, k: PathKey, ordinal: u32, kind: NodeKind) {
+        if let Some(w) = self.written.get_mut(&k)
+            && w.ordinal == ordinal
+        {
+            w.kind = kind;
+            return;
+        }
+        if let Some(w) =
+            self.replaced.get_mut(&k).into_iter().flatten().find(|w| w.ordinal == ordinal)
+        {
+            w.kind = kind;
+        }
+    }
+
+    /// True when this layer's own entries leave nothing a link at entry
+    /// `ordinal` could show at the lower path `h`: a removal marker (they
+    /// come first), an entry below it, or a non-directory at one of its
+    /// ancestors, up to and including the link itself (extraction clears
+    /// the link's path and makes its parents before linking).
+    fn hides_below(&self, h: &Holder, ordinal: u32) -> bool {
+        self.removes(h)
+            || self.implied_dirs.get(&h.key).is_some_and(|&o| o <= ordinal)
+            || h.anc.iter().any(|d| self.non_dir_write(*d, 0, ordinal))
     }
 
     /// How many entries of this layer so far wrote `path` (the walk reads at
@@ -303,7 +359,10 @@ impl LayerIndex {
     /// When, after `since`, the node `h` shows (identity `kind`) is still
     /// there: the answer to [`LayerIndex::replaces`] for every `until`, in
     /// one pass over the path's versions (at most [`MAX_VERSIONS`]).
-    fn liveness(&self, h: &Holder, kind: NodeKind, since: u32) -> Liveness {
+    /// With `removed_first`, this layer's removal markers took the node
+    /// away before its first entry: it shows again only after an identical
+    /// re-add.
+    fn liveness(&self, h: &Holder, kind: NodeKind, since: u32, removed_first: bool) -> Liveness {
         let mut writes: Vec<Written> = Vec::new();
         if let Some(last) = self.written.get(&h.key) {
             writes.extend(self.replaced.get(&h.key).into_iter().flatten().copied());
@@ -339,9 +398,10 @@ impl LayerIndex {
         let end = match writes.iter().rposition(identical) {
             Some(i) if i + 1 == writes.len() => u32::MAX,
             Some(i) => writes[i + 1].ordinal,
+            None if removed_first => 0,
             None => writes.first().map_or(u32::MAX, |w| w.ordinal),
         };
-        Liveness { writes, kind, end: end.min(dead_from) }
+        Liveness { writes, kind, end: end.min(dead_from), removed_first }
     }
 
     /// The first way an entry of this layer after `since` and up to
@@ -375,6 +435,8 @@ struct Liveness {
     kind: NodeKind,
     /// No entry at or after this one shows it.
     end: u32,
+    /// Gone before the layer's first entry (see [`LayerIndex::liveness`]).
+    removed_first: bool,
 }
 
 impl Liveness {
@@ -384,10 +446,11 @@ impl Liveness {
             return false;
         }
         let before = self.writes.partition_point(|w| w.ordinal <= at);
-        before == 0 || {
-            let now = self.writes[before - 1];
-            now.kind == self.kind && !now.kind.is_dir()
+        if before == 0 {
+            return !self.removed_first;
         }
+        let now = self.writes[before - 1];
+        now.kind == self.kind && !now.kind.is_dir()
     }
 }
 
@@ -552,7 +615,89 @@ impl Timeline {
             events.dedup();
             events.shrink_to_fit();
         }
-        Timeline { layers, slot, listed_at, links_by_target, at_key, below_key }
+        let mut t = Timeline { layers, slot, listed_at, links_by_target, at_key, below_key };
+        t.resolve_lower_links();
+        t
+    }
+
+    /// Gives each hardlink to a lower layer the identity of what it shows:
+    /// the node the layers below left at its target, so a link that puts
+    /// identical bytes back at a path keeps them present there, as a file
+    /// entry would. Nothing there, a directory, or a path more than
+    /// [`MAX_LINK_OWNERS`] layers touch leave the stand-in (never
+    /// identical). Indexes resolve bottom first, so a link to a lower link
+    /// sees it resolved; a later link of the same layer to a resolved link
+    /// follows it. A blob listed several times resolves at the listing its
+    /// findings are reported at (its index's own position).
+    fn resolve_lower_links(&mut self) {
+        for s in 0..self.layers.len() {
+            let idx = &self.layers[s];
+            if idx.lower_links.is_empty() {
+                continue;
+            }
+            let mut lower: Vec<Option<Option<NodeKind>>> = vec![None; idx.links.len()];
+            for (n, target) in &idx.lower_links {
+                let ordinal = idx.links[*n as usize].2;
+                lower[*n as usize] = Some(self.node_below(s, target, ordinal));
+            }
+            let idx = &mut self.layers[s];
+            for (n, resolved) in lower.into_iter().enumerate() {
+                let (path, target, ordinal) = &idx.links[n];
+                let (k, target, ordinal) = (key(path), *target, *ordinal);
+                let kind = match resolved {
+                    Some(below) => below,
+                    // A link to an earlier entry of this layer, maybe a resolved link.
+                    None => idx.version_before(target, ordinal).map(|w| w.kind),
+                };
+                if let Some(kind) = kind.filter(|k| !k.is_dir()) {
+                    idx.set_kind(k, ordinal, kind);
+                }
+            }
+        }
+    }
+
+    /// The node a hardlink at entry `ordinal` of the layer at position
+    /// `pos` shows at the lower path `target`: the last write there below
+    /// `pos`, if it is still there (and not a directory).
+    fn node_below(&self, pos: usize, target: &str, ordinal: u32) -> Option<NodeKind> {
+        let h = Holder::new(target, 0);
+        if self.layers[self.slot[pos]].hides_below(&h, ordinal) {
+            return None;
+        }
+        let writers = owners(&self.at_key, h.key);
+        if writers.len() > MAX_LINK_OWNERS {
+            return None;
+        }
+        // The highest position below `pos` whose index writes the path.
+        let mut best: Option<(usize, usize)> = None;
+        for &(_, o) in writers {
+            let o = o as usize;
+            if !self.layers[o].written.contains_key(&h.key) {
+                continue;
+            }
+            let at = &self.listed_at[o];
+            let i = at.partition_point(|&p| p < pos);
+            if i > 0 && best.is_none_or(|(b, _)| at[i - 1] > b) {
+                best = Some((at[i - 1], o));
+            }
+        }
+        let (mut j, o) = best?;
+        let w = *self.layers[o].written.get(&h.key)?;
+        if w.kind.is_dir() || self.layers[o].replaces(&h, w.kind, w.ordinal, u32::MAX).is_some() {
+            return None;
+        }
+        // No layer in between removed it.
+        let holders = [h];
+        let root = ROOT.with(|r| *r);
+        while let Some(next) = self.next_layer(&holders, root, j)
+            && next < pos
+        {
+            if self.layers[self.slot[next]].effect_on(&holders[0], w.kind).is_some() {
+                return None;
+            }
+            j = next;
+        }
+        Some(w.kind)
     }
 
     /// The index of layer `n`, if it exists.
@@ -626,10 +771,10 @@ impl Timeline {
                 let h = &holders[i];
                 let (h_key, h_since) = (h.key, h.since);
                 let list = links.get(&h_key).map_or(&[][..], Vec::as_slice);
-                // Removal markers come before the layer's entries.
-                let gone_first = lower && h_since == 0 && idx.removes(h);
-                if !list.is_empty() && !gone_first {
-                    let live = idx.liveness(h, kind, h_since);
+                if !list.is_empty() {
+                    // Removal markers come before the layer's entries.
+                    let gone_first = lower && h_since == 0 && idx.removes(h);
+                    let live = idx.liveness(h, kind, h_since, gone_first);
                     // Links are in entry order: skip those made before the holder had the bytes.
                     let start = list.partition_point(|&n| idx.links[n].2 <= h_since);
                     for &n in &list[start..] {
@@ -892,6 +1037,39 @@ mod tests {
         // Within one layer, the same.
         let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Write(F1)), ("/a/b", Link(e))]]);
         assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // Across layers: a link to a lower path holding identical bytes.
+        let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Write(F1))], &[("/a/b", Link(e))]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // ... which stays there when the lower path goes.
+        let t = timeline(&[
+            &[("/a/b", Write(F1)), ("/e", Write(F1))],
+            &[("/a/b", Link(e))],
+            &[("/e", Whiteout)],
+        ]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // Through a chain of lower links (/a/d -> /e, then /a/b -> /a/d), and a
+        // link of the same layer to a lower link (/a -> /a/d: a new path).
+        let t = timeline(&[
+            &[("/a/b", Write(F1)), ("/e", Write(F1))],
+            &[("/a/d", Link(e))],
+            &[("/a/b", Link(3)), ("/e", Whiteout)],
+        ]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // Other bytes below, or a target this layer removed first: overwritten.
+        let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Write(F2))], &[("/a/b", Link(e))]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Overwritten(1));
+        let t = timeline(&[
+            &[("/a/b", Write(F1)), ("/e", Write(F1))],
+            &[("/e", Whiteout), ("/a/b", Link(e))],
+        ]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Overwritten(1));
+        // A layer in between replaced the target: the link shows the new bytes.
+        let t = timeline(&[
+            &[("/a/b", Write(F1)), ("/e", Write(F1))],
+            &[("/e", Write(F2))],
+            &[("/a/b", Link(e))],
+        ]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Overwritten(2));
         // Then deleted later: deleted, not overwritten.
         let t = timeline(&[
             &[("/a/b", Write(F1))],
@@ -1016,8 +1194,7 @@ mod tests {
             j: usize,
             ops: &[(String, Op)],
         ) -> Vec<Vec<(String, Node)>> {
-            let start = fs.clone();
-            let mut snapshots = Vec::new();
+            let mut snapshots = vec![fs.clone()];
             for (p, op) in ops {
                 match op {
                     Op::Whiteout => remove_under(fs, p, true),
@@ -1025,7 +1202,18 @@ mod tests {
                     _ => {}
                 }
             }
-            let mut last_write: Vec<(String, bool)> = Vec::new();
+            // An identical re-add (a file entry, or a link to bytes of known
+            // identity) keeps the bytes that were at the path before, below or
+            // earlier in this layer: from then on it shows them again.
+            let readd = |snapshots: &[Vec<(String, Node)>], p: &str, node: &mut Node| {
+                let earlier = snapshots
+                    .iter()
+                    .filter_map(|f| get(f, p))
+                    .filter(|n| n.kind == node.kind)
+                    .flat_map(|n| n.ids.iter().copied())
+                    .collect::<Vec<_>>();
+                node.ids.extend(earlier);
+            };
             // What each path was made of by this layer's own entries: a link to
             // one of them shows known bytes, and re-adds them like a file entry.
             let mut made: Vec<(String, NodeKind)> = Vec::new();
@@ -1034,37 +1222,35 @@ mod tests {
                     Op::Write(k) => {
                         made.retain(|(q, _)| q != p);
                         made.push((p.clone(), *k));
-                        let mut ids = BTreeSet::new();
+                        let mut node = Node { kind: *k, ids: BTreeSet::new() };
                         if !k.is_dir() {
-                            ids.insert((j, i));
-                            // An identical entry again in the same layer keeps the bytes.
-                            if let Some(n) = get(fs, p).filter(|n| n.kind == *k) {
-                                ids.extend(n.ids.iter().copied());
-                            }
+                            node.ids.insert((j, i));
+                            readd(&snapshots, p, &mut node);
                         }
-                        set(fs, p, Node { kind: *k, ids });
-                        last_write.retain(|(q, _)| q != p);
-                        last_write.push((p.clone(), true));
+                        set(fs, p, node);
                     }
                     Op::Link(t) => {
                         // Extraction clears the link's path first, then links.
                         remove_under(fs, p, true);
                         make_parents(fs, p);
-                        let node = match get(fs, PATHS[*t]) {
+                        // A target this layer made has that identity; one it did not is
+                        // what the layers below left there (after this layer's removals).
+                        let known = match made.iter().rev().find(|(q, _)| q == PATHS[*t]) {
+                            Some((_, k)) => Some(*k),
+                            None => get(fs, PATHS[*t]).map(|n| n.kind),
+                        }
+                        .filter(|k| !k.is_dir() && *k != NodeKind::Other);
+                        let mut node = match get(fs, PATHS[*t]) {
                             Some(n) if !n.kind.is_dir() => n.clone(),
                             _ => Node { kind: NodeKind::Other, ids: BTreeSet::new() },
                         };
+                        if let Some(k) = known {
+                            node.kind = k;
+                            readd(&snapshots, p, &mut node);
+                        }
                         set(fs, p, node);
-                        let known = made
-                            .iter()
-                            .rev()
-                            .find(|(q, _)| q == PATHS[*t])
-                            .map(|(_, k)| *k)
-                            .filter(|k| !k.is_dir() && *k != NodeKind::Other);
                         made.retain(|(q, _)| q != p);
                         made.push((p.clone(), known.unwrap_or(NodeKind::Other)));
-                        last_write.retain(|(q, _)| q != p);
-                        last_write.push((p.clone(), known.is_some()));
                     }
                     Op::Opaque => {
                         if !get(fs, p).is_some_and(|n| n.kind.is_dir()) && p != "/" {
@@ -1082,22 +1268,7 @@ mod tests {
                 }
                 snapshots.push(fs.clone());
             }
-            // An identical re-add (a file entry, or a link to bytes this layer wrote)
-            // keeps the bytes that were at the path before, below or earlier in this layer.
-            for (p, by_write) in last_write {
-                let Some(i) = fs.iter().position(|(q, _)| *q == p) else { continue };
-                let kind = fs[i].1.kind;
-                if !by_write || kind.is_dir() {
-                    continue;
-                }
-                let earlier: BTreeSet<Version> = std::iter::once(&start)
-                    .chain(&snapshots)
-                    .filter_map(|f| get(f, &p))
-                    .filter(|n| n.kind == kind)
-                    .flat_map(|n| n.ids.iter().copied())
-                    .collect();
-                fs[i].1.ids.extend(earlier);
-            }
+            snapshots.remove(0);
             snapshots
         }
 

@@ -4,8 +4,8 @@
 //!
 //! It says what to ask for and what an answer must be; the concerns below
 //! it are each in their own module: [`super::transport`] (connections,
-//! retries, error answers), [`super::token`] (the auth challenge, credentials
-//! and the bearer token flow) and [`super::digest`] (digest checks of
+//! retries, error answers), `super::token` (the auth challenge, credentials
+//! and the bearer token flow) and `super::digest` (digest checks of
 //! documents and streamed blobs). It knows nothing of image layouts;
 //! `registry::remote` decides what to fetch.
 

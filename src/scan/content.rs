@@ -304,7 +304,7 @@ impl<'s> ContentScanner<'s> {
                 &self.scanner.suppressed.file_placeholders,
             );
             // Not counted again: the pattern rules see (and count) the same bytes.
-            if !self.scanner.report_examples {
+            if !self.scanner.reports_examples() {
                 found.retain(|h| filter::known_example(h.secret.expose()).is_none());
             }
             // Decoded Secret values may be credentials a rule recognises: scan them too,

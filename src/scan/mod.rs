@@ -101,7 +101,15 @@ pub struct Scanner {
     rules: Vec<RuleInfo>,
     /// Suppression counters, shared by all workers.
     pub suppressed: Suppressed,
-    /// Whether documented example credentials are reported anyway.
+    /// Fixed at construction: the fingerprint covers them.
+    options: ScannerOptions,
+}
+
+/// What a [`Scanner`] reports beyond its rules, fixed when it is built
+/// ([`Scanner::with_options`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScannerOptions {
+    /// Report documented example credentials too (`--include-examples`).
     pub report_examples: bool,
 }
 
@@ -112,11 +120,22 @@ pub struct BuildError(#[from] pattern::BuildError);
 
 impl Scanner {
     /// Compiles the detectors from signature rules (entropy rules and file
-    /// detector rules are added here).
+    /// detector rules are added here), with the default options.
     ///
     /// # Errors
     /// When the keyword automaton cannot be built.
     pub fn new(signatures: Vec<Signature>) -> Result<Self, BuildError> {
+        Self::with_options(signatures, ScannerOptions::default())
+    }
+
+    /// [`Scanner::new`] with `options`.
+    ///
+    /// # Errors
+    /// As [`Scanner::new`].
+    pub fn with_options(
+        signatures: Vec<Signature>,
+        options: ScannerOptions,
+    ) -> Result<Self, BuildError> {
         let mut all = signatures;
         all.extend(entropy::rules());
         let mut rules: Vec<RuleInfo> = all
@@ -138,7 +157,12 @@ impl Scanner {
             .collect();
         rules.extend(file::rules());
         let engine = PatternEngine::new(all)?;
-        Ok(Scanner { engine, rules, suppressed: Suppressed::default(), report_examples: false })
+        Ok(Scanner { engine, rules, suppressed: Suppressed::default(), options })
+    }
+
+    /// Whether documented example credentials are reported too.
+    pub fn reports_examples(&self) -> bool {
+        self.options.report_examples
     }
 
     /// Every rule the scanner can report.
@@ -169,7 +193,7 @@ impl Scanner {
         for r in &self.rules {
             h.update(r.id.as_bytes());
         }
-        h.update([u8::from(self.report_examples)]);
+        h.update([u8::from(self.options.report_examples)]);
         hex::encode(h.finalize())
     }
 
@@ -292,7 +316,7 @@ impl Scanner {
     /// dropping documented examples.
     fn to_hit(&self, buf: &[u8], base: u64, m: &RawMatch) -> Option<Hit> {
         let secret = &buf[m.secret.0..m.secret.1];
-        if !self.report_examples && filter::known_example(secret).is_some() {
+        if !self.options.report_examples && filter::known_example(secret).is_some() {
             self.suppressed.known_examples.fetch_add(1, Ordering::Relaxed);
             return None;
         }

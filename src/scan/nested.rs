@@ -5,8 +5,8 @@
 //! This module never names the content scanner: members go back to the
 //! scanner that found the archive through the [`Members`] trait (which the
 //! content scanner implements), so the dependency runs one way, content →
-//! nested. Tar and zip members go through one loop ([`scan_members`]) over a
-//! [`MemberSource`].
+//! nested. Tar and zip members go through one loop (`scan_members`) over a
+//! `MemberSource`.
 //!
 //! Every expanded byte is charged to a budget, and members whose expansion
 //! ratio is absurd are skipped: a bomb ends with an "incomplete" record

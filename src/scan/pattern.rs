@@ -177,46 +177,48 @@ impl PatternEngine {
         emit: &mut dyn FnMut(RawMatch),
     ) -> usize {
         let sig = &self.rules[rule];
-        let Some((regex, secret_group)) = sig.regex() else { return 0 };
-        let mut candidates = 0;
-        let mut locs = regex.capture_locations();
-        for (ws, we) in windows(hits, sig.window, hay.len()) {
-            let mut at = ws;
-            while at < we {
-                let Some(m) = regex.captures_read_at(&mut locs, &hay[..we], at) else { break };
-                let (ms, me) = (m.start(), m.end());
-                at = if me > ms { me } else { me + 1 };
-                let Some((ss, se)) = locs.get(*secret_group) else { continue };
-                if !contains_hit(hits, ms, me) || se <= ss {
-                    continue;
-                }
-                candidates += 1;
-                let secret = &hay[ss..se];
-                if let Some(checked) = accept(sig, secret, &self.placeholders) {
-                    let (mut validation, mut failed_check) = match checked {
-                        None => (None, false),
-                        Some(Ok(note)) => (Some(note), false),
-                        Some(Err(why)) => (Some(format!("check failed: {why}")), true),
-                    };
-                    // A provider-format value that looks hand-typed is still
-                    // reported (an auditor wants to see it), capped at low.
-                    if let Some(why) = filler_in_format(sig, secret) {
-                        let rest = validation.map(|v| format!("; {v}")).unwrap_or_default();
-                        validation = Some(format!("{}: {why}{rest}", filter::FILLER_NOTE));
-                        failed_check = true;
+        let Some(matcher) = sig.regex() else { return 0 };
+        // One search cache for all of this buffer's windows (see `Matcher`).
+        matcher.with_searcher(|search| {
+            let mut candidates = 0;
+            for (ws, we) in windows(hits, sig.window, hay.len()) {
+                let mut at = ws;
+                while at < we {
+                    let Some(m) = search.find_at(&hay[..we], at) else { break };
+                    let (ms, me) = (m.start, m.end);
+                    at = if me > ms { me } else { me + 1 };
+                    let Some((ss, se)) = m.secret else { continue };
+                    if !contains_hit(hits, ms, me) || se <= ss {
+                        continue;
                     }
-                    emit(RawMatch {
-                        rule,
-                        start: ms,
-                        end: me,
-                        secret: (ss, se),
-                        validation,
-                        failed_check,
-                    });
+                    candidates += 1;
+                    let secret = &hay[ss..se];
+                    if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                        let (mut validation, mut failed_check) = match checked {
+                            None => (None, false),
+                            Some(Ok(note)) => (Some(note), false),
+                            Some(Err(why)) => (Some(format!("check failed: {why}")), true),
+                        };
+                        // A provider-format value that looks hand-typed is still
+                        // reported (an auditor wants to see it), capped at low.
+                        if let Some(why) = filler_in_format(sig, secret) {
+                            let rest = validation.map(|v| format!("; {v}")).unwrap_or_default();
+                            validation = Some(format!("{}: {why}{rest}", filter::FILLER_NOTE));
+                            failed_check = true;
+                        }
+                        emit(RawMatch {
+                            rule,
+                            start: ms,
+                            end: me,
+                            secret: (ss, se),
+                            validation,
+                            failed_check,
+                        });
+                    }
                 }
             }
-        }
-        candidates
+            candidates
+        })
     }
 }
 

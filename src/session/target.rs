@@ -4,11 +4,11 @@
 //! the one place that chooses between them.
 
 use std::io;
-use std::path::Path;
 
 use crate::diagnostics::Diagnostics;
 use crate::image::{self, Image, PlatformFilter, containers_storage, layout};
 use crate::registry::{self, Reference, Registries};
+use crate::sources::SourceOptions;
 
 /// Opens every image `target` holds, filtered by platform. An existing
 /// path always wins over a registry reference of the same spelling.
@@ -19,15 +19,17 @@ use crate::registry::{self, Reference, Registries};
 pub fn open(
     target: &str,
     platform: Option<&PlatformFilter>,
-    storage_root: Option<&Path>,
+    options: &SourceOptions,
     registries: &Registries,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, image::Error> {
     if is_remote(target) {
         let store = registries.open(target)?;
-        return layout::images(target, store, platform, diag);
+        return layout::images(target, store, platform, options.read, diag);
     }
-    image::open_with(target, platform, storage_root, diag).map_err(|e| with_hint(target, e))
+    let storage_root = options.storage_root.as_deref();
+    image::open_with(target, platform, storage_root, options.read, diag)
+        .map_err(|e| with_hint(target, e))
 }
 
 /// [`open`], and engine targets too: `docker-daemon:` and
@@ -39,14 +41,14 @@ pub fn open(
 pub fn open_any(
     target: &str,
     platform: Option<&PlatformFilter>,
-    options: &crate::sources::SourceOptions,
+    options: &SourceOptions,
     registries: &Registries,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, crate::sources::Error> {
     if crate::sources::is_streamed(target) {
         return crate::sources::export::open(target, options, platform, diag);
     }
-    Ok(open(target, platform, options.storage_root.as_deref(), registries, diag)?)
+    Ok(open(target, platform, options, registries, diag)?)
 }
 
 /// True when `target` is read from a registry: not stdin, not an engine or
@@ -98,11 +100,12 @@ mod tests {
     fn a_missing_image_name_gets_the_pull_hint() {
         let diag = Diagnostics::new(false);
         let reg = Registries::default();
-        let err = open("no-such-image-strata-test", None, None, &reg, &diag).unwrap_err();
+        let opts = SourceOptions::default();
+        let err = open("no-such-image-strata-test", None, &opts, &reg, &diag).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("docker://no-such-image-strata-test"), "{text}");
         // A name with a dot is a file name: no hint.
-        let err = open("no-such-file.tar", None, None, &reg, &diag).unwrap_err();
+        let err = open("no-such-file.tar", None, &opts, &reg, &diag).unwrap_err();
         assert!(!err.to_string().contains("docker://"), "{err}");
     }
 }

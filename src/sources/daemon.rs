@@ -60,18 +60,6 @@ fn member_digest(name: &str) -> Option<String> {
         .map(|h| format!("sha256:{h}"))
 }
 
-/// The pipeline's options of this run.
-fn run_options<'a>(ctx: &Context<'a>) -> pipeline::Options<'a> {
-    pipeline::Options {
-        scanner: ctx.scanner,
-        limits: ctx.limits,
-        use_context: ctx.use_context,
-        cache: ctx.cache,
-        progress: ctx.progress,
-        diag: ctx.diag,
-    }
-}
-
 /// An image with no layers yet, to scan streamed layers against: it names
 /// the target in messages and carries the run's checks.
 fn provisional(target: &str, inspect: &ImageInspect, ctx: &Context<'_>) -> Image {
@@ -83,8 +71,8 @@ fn provisional(target: &str, inspect: &ImageInspect, ctx: &Context<'_>) -> Image
         config: Default::default(),
         layers: Vec::new(),
         store: BlobStore::source(Arc::new(MemorySource::new(target)), target),
-        verify_diff_ids: ctx.verify_diff_ids,
-        index_names: false,
+        verify_diff_ids: ctx.options.read.verify_diff_ids,
+        index_names: ctx.options.read.index_names,
         attestations: Vec::new(),
     }
 }
@@ -144,7 +132,7 @@ fn scan_blob(
     blob: Box<dyn Read + '_>,
     ctx: &Context<'_>,
 ) -> LayerScan {
-    pipeline::scan_layer_blob(image, layer, blob, &run_options(ctx))
+    pipeline::scan_layer_blob(image, layer, blob, &ctx.run)
 }
 
 /// An image of the export, with a scan for each of its layers.
@@ -159,15 +147,14 @@ fn assemble(
 ) -> Result<Vec<Assembled>, Error> {
     let aliases = streamed.aliases.clone();
     let store = BlobStore::source(Arc::new(streamed.metadata), target);
-    let mut images = layout::images(target, store, ctx.platform, ctx.diag)?;
+    let mut images = layout::images(target, store, ctx.platform, ctx.options.read, ctx.run.diag)?;
     let mut out = Vec::with_capacity(images.len());
     for mut image in images.drain(..) {
-        image.verify_diff_ids = ctx.verify_diff_ids;
         let mut pre = Vec::with_capacity(image.layers.len());
         for layer in &mut image.layers {
             let member = aliases.get(&layer.member).map_or(layer.member.as_str(), String::as_str);
             let Some(s) = scans.get(member) else {
-                ctx.diag.error(format!(
+                ctx.run.diag.error(format!(
                     "{target}: layer {} ({}) is missing from the image export",
                     layer.index, layer.member
                 ));
@@ -177,7 +164,7 @@ fn assemble(
             if let (Some(actual), Some(claimed)) = (&s.sha256, &layer.diff_id)
                 && actual != claimed
             {
-                ctx.diag.warn(format!(
+                ctx.run.diag.warn(format!(
                     "{target}: layer {} ({}): diff_id mismatch, config claims {claimed} but the layer hashes to {actual}",
                     layer.index, layer.member
                 ));
@@ -194,7 +181,7 @@ fn assemble(
 }
 
 fn findings(image: &Image, pre: &[Option<LayerScan>], ctx: &Context<'_>) -> Vec<Finding> {
-    pipeline::scan_image_prescanned(image, &run_options(ctx), pre)
+    pipeline::scan_image_prescanned(image, &ctx.run, pre)
 }
 
 /// `docker-daemon:NAME`: the image as the daemon exports it.
@@ -252,10 +239,12 @@ pub fn scan_container(
             2 => "deleted",
             _ => "changed",
         };
-        ctx.diag.note(format!("{target}: the container {verb} {}", c.path));
+        ctx.run.diag.note(format!("{target}: the container {verb} {}", c.path));
     }
     if changes.len() > MAX_CHANGE_NOTES {
-        ctx.diag.note(format!("{target}: … and {} more changes", changes.len() - MAX_CHANGE_NOTES));
+        ctx.run
+            .diag
+            .note(format!("{target}: … and {} more changes", changes.len() - MAX_CHANGE_NOTES));
     }
     let index = image.layers.len();
     image.layers.push(Layer {
@@ -282,8 +271,8 @@ pub fn scan_container(
     drop(reader);
     match writer.join() {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => ctx.diag.error(format!("{target}: writable layer: {e}")),
-        Err(_) => ctx.diag.error(format!("{target}: writable layer: the reader thread failed")),
+        Ok(Err(e)) => ctx.run.diag.error(format!("{target}: writable layer: {e}")),
+        Err(_) => ctx.run.diag.error(format!("{target}: writable layer: the reader thread failed")),
     }
     image.layers[index].digest = digest.clone();
     image.layers[index].diff_id = Some(digest);

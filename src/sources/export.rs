@@ -136,6 +136,7 @@ fn images_of(
     image_id: &str,
     writable: Option<Writable>,
     platform: Option<&PlatformFilter>,
+    read: image::ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
     let (streamed, sizes) = read_metadata(engine, target, image_id)?;
@@ -150,7 +151,7 @@ fn images_of(
     };
     let source = Arc::new(source);
     let store = BlobStore::source(source.clone(), target);
-    let mut images = layout::images(target, store, platform, diag)?;
+    let mut images = layout::images(target, store, platform, read, diag)?;
     for image in &mut images {
         for layer in &mut image.layers {
             // Metadata in memory knows no layer sizes; the export did.
@@ -177,7 +178,8 @@ pub fn open(
     if let Some(name) = target.strip_prefix(DOCKER_DAEMON) {
         let engine = Engine::connect(target, options.insecure)?;
         let inspect = engine.image_inspect(name)?;
-        let mut images = images_of(&engine, target, &inspect.id, None, platform, diag)?;
+        let mut images =
+            images_of(&engine, target, &inspect.id, None, platform, options.read, diag)?;
         for image in &mut images {
             if image.references.is_empty() {
                 image.references = inspect.repo_tags.clone().unwrap_or_default();
@@ -210,7 +212,8 @@ pub fn open(
     };
     let member = writable.member.clone();
     let size = writable.size;
-    let mut images = images_of(&engine, target, &container.image, Some(writable), None, diag)?;
+    let mut images =
+        images_of(&engine, target, &container.image, Some(writable), None, options.read, diag)?;
     if images.len() != 1 {
         return Err(Error::Image(image::Error::Invalid {
             file: target.to_owned(),

@@ -20,15 +20,11 @@ pub mod pipe;
 
 use std::path::PathBuf;
 
-use crate::cache::LayerCache;
-use crate::diagnostics::Diagnostics;
 use crate::finding::Finding;
 use crate::image::{Image, PlatformFilter};
-use crate::progress::Progress;
-use crate::scan::Scanner;
-use crate::scan::content::Limits;
+use crate::pipeline;
 
-/// How local engines are reached.
+/// How targets are reached, and how their images are read.
 #[derive(Debug, Clone, Default)]
 pub struct SourceOptions {
     /// Allow a non-loopback `tcp://` `DOCKER_HOST` (plain HTTP).
@@ -36,6 +32,8 @@ pub struct SourceOptions {
     /// `--storage-root`: where `containers-storage:` looks instead of the
     /// default (rootless under `$HOME`, else `/var/lib/containers/storage`).
     pub storage_root: Option<PathBuf>,
+    /// How opened images read their layers (diff_id checks, name indexes).
+    pub read: crate::image::ReadOptions,
 }
 
 /// Target prefix for an image in a Docker (or Podman) daemon.
@@ -43,25 +41,15 @@ pub const DOCKER_DAEMON: &str = "docker-daemon:";
 /// Target prefix for a container's writable layer.
 pub const DOCKER_CONTAINER: &str = "docker-container:";
 
-/// What one scan run lends a streamed source.
+/// What one scan run lends a streamed source: the pipeline's own options
+/// (the layers are scanned by the same pipeline as any image's), and what
+/// choosing and opening the images needs.
 pub struct Context<'a> {
-    /// The detectors.
-    pub scanner: &'a Scanner,
-    /// Content limits.
-    pub limits: Limits,
-    /// Cap findings in documentation/test paths.
-    pub use_context: bool,
-    /// The run's layer cache.
-    pub cache: &'a LayerCache,
-    /// Progress bars.
-    pub progress: &'a Progress,
-    /// Warnings and errors.
-    pub diag: &'a Diagnostics,
+    /// Scanner, limits, cache, progress and diagnostics of the run.
+    pub run: pipeline::Options<'a>,
     /// `--platform`.
     pub platform: Option<&'a PlatformFilter>,
-    /// Check diff_ids.
-    pub verify_diff_ids: bool,
-    /// Engine options.
+    /// Engine options, and how images are read.
     pub options: &'a SourceOptions,
 }
 
@@ -85,7 +73,7 @@ pub fn is_streamed(target: &str) -> bool {
 ///
 /// # Errors
 /// When the engine cannot serve the target at all; problems with single
-/// layers go to `ctx.diag`.
+/// layers go to `ctx.run.diag`.
 pub fn scan(target: &str, ctx: &Context<'_>) -> Result<Vec<(Image, Vec<Finding>)>, Error> {
     if let Some(name) = target.strip_prefix(DOCKER_DAEMON) {
         return daemon::scan_image(target, name, ctx);

@@ -819,9 +819,15 @@ fn layer_semantics_match_extraction() {
     let l0 = layout.layer(false, |w| {
         w.write_all(&[file("v7/s.conf", secret(104).as_bytes()), end()].concat()).unwrap()
     });
-    let l1 = layout.layer(false, |w| {
-        w.write_all(&[header(b"v7/", b'\0', 0).to_vec(), end()].concat()).unwrap()
-    });
+    // A real V7 header: no magic, no ustar fields.
+    let mut v7 = tar::Header::new_old();
+    v7.as_old_mut().name[..3].copy_from_slice(b"v7/");
+    v7.set_mode(0o755);
+    v7.set_size(0);
+    v7.as_old_mut().linkflag = [0];
+    v7.set_cksum();
+    let l1 =
+        layout.layer(false, |w| w.write_all(&[v7.as_bytes().to_vec(), end()].concat()).unwrap());
     let target = layout.image(&[l0, l1]);
     assert_eq!(status_of(&target, "/v7/s.conf").0, "present");
 }

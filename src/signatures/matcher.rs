@@ -1,0 +1,186 @@
+//! A rule's compiled pattern and the search caches every worker shares.
+//!
+//! The same regex semantics as `regex::bytes::Regex` (Unicode classes, bytes
+//! haystacks, leftmost-first), built on `regex-automata`'s meta engine so
+//! that two things it holds per thread can be held per *use* instead:
+//!
+//! - **Search caches.** `regex::bytes::Regex` keeps one cache (lazy DFA
+//!   states, PikeVM and backtracker scratch, ~60 KB on average for the
+//!   built-in rules, far more for the big counted repetitions of key
+//!   blocks) per rule per thread that ever ran it, so a second worker
+//!   doubled the regex part of the peak RSS. Here a rule keeps a small
+//!   pool: a worker takes a cache, searches every window of one buffer, and
+//!   puts it back; a second cache is made only when two workers run the
+//!   same rule at the same moment. Sharing also means the lazy DFA states
+//!   one worker built serve the other.
+//! - **The one-pass DFA.** Built per rule at compile time only to speed up
+//!   capture-group extraction, which runs on a match (rare: a few per
+//!   file at most), while its tables cost ~15% of a rule's compiled size.
+//!   Without it captures come from the bounded backtracker or the PikeVM
+//!   over the match span only.
+
+use std::sync::Mutex;
+
+use regex_automata::Input;
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::captures::Captures;
+use regex_automata::util::syntax;
+
+/// A compiled rule pattern with its `secret` group and a cache pool.
+pub struct Matcher {
+    regex: Regex,
+    /// Index of the `secret` capture group.
+    secret: usize,
+    /// Idle search caches (one per worker that ran this rule concurrently,
+    /// at most).
+    idle: Mutex<Vec<meta::Cache>>,
+}
+
+impl Clone for Matcher {
+    fn clone(&self) -> Self {
+        // The regex is reference-counted; caches are scratch, not state.
+        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(Vec::new()) }
+    }
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher").field("secret", &self.secret).finish_non_exhaustive()
+    }
+}
+
+/// One match: the whole match's byte range and the `secret` group's, if it
+/// took part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Start of the whole match.
+    pub start: usize,
+    /// End of the whole match.
+    pub end: usize,
+    /// The `secret` group's range, when it participated.
+    pub secret: Option<(usize, usize)>,
+}
+
+/// A borrowed cache: searches with one rule's regex.
+pub struct Searcher<'a> {
+    regex: &'a Regex,
+    secret: usize,
+    cache: &'a mut meta::Cache,
+    caps: Captures,
+}
+
+impl Searcher<'_> {
+    /// The leftmost-first match in `hay` starting at or after `at` (the
+    /// bytes before `at` are still seen by look-behind assertions such as
+    /// `\b`), as `regex::bytes::Regex::captures_read_at` finds it.
+    pub fn find_at(&mut self, hay: &[u8], at: usize) -> Option<Found> {
+        let input = Input::new(hay).span(at..hay.len());
+        self.regex.search_captures_with(self.cache, &input, &mut self.caps);
+        let m = self.caps.get_match()?;
+        let secret = self.caps.get_group(self.secret).map(|s| (s.start, s.end));
+        Some(Found { start: m.start(), end: m.end(), secret })
+    }
+}
+
+impl Matcher {
+    /// Compiles `pattern` with `regex::bytes` semantics: at most
+    /// `size_limit` bytes of compiled program, and as much for each lazy
+    /// DFA cache.
+    ///
+    /// # Errors
+    /// A pattern that does not compile or has no `secret` group.
+    pub fn new(pattern: &str, size_limit: usize) -> Result<Matcher, String> {
+        let config = Regex::config()
+            .match_kind(regex_automata::MatchKind::LeftmostFirst)
+            .utf8_empty(false)
+            .nfa_size_limit(Some(size_limit))
+            .hybrid_cache_capacity(size_limit)
+            .onepass(false);
+        let regex = Regex::builder()
+            .configure(config)
+            .syntax(syntax::Config::new().utf8(false))
+            .build(pattern)
+            .map_err(|e| format!("pattern does not compile: {e}"))?;
+        let secret = regex
+            .group_info()
+            .to_index(regex_automata::PatternID::ZERO, "secret")
+            .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
+        Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
+    }
+
+    /// Runs `f` with a search cache: an idle one from the pool, or a new one
+    /// when every pooled cache is in use by another worker. The cache goes
+    /// back to the pool afterwards.
+    pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut cache = pooled.unwrap_or_else(|| self.regex.create_cache());
+        let mut searcher = Searcher {
+            regex: &self.regex,
+            secret: self.secret,
+            cache: &mut cache,
+            caps: self.regex.create_captures(),
+        };
+        let out = f(&mut searcher);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(cache);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every match (whole and `secret` group) as `regex::bytes` finds them.
+    fn same_as_regex_crate(pattern: &str, hay: &[u8]) {
+        let m = Matcher::new(pattern, 1 << 22).expect("compiles");
+        let r = regex::bytes::Regex::new(pattern).expect("compiles");
+        let group = r.capture_names().position(|n| n == Some("secret")).expect("group");
+        let mut locs = r.capture_locations();
+        for at in 0..=hay.len() {
+            let want = r.captures_read_at(&mut locs, hay, at).map(|w| Found {
+                start: w.start(),
+                end: w.end(),
+                secret: locs.get(group),
+            });
+            let got = m.with_searcher(|s| s.find_at(hay, at));
+            assert_eq!(got, want, "{pattern} at {at}");
+        }
+    }
+
+    #[test]
+    fn matches_like_regex_bytes() {
+        // Unicode classes against invalid UTF-8, word boundaries, empty
+        // matches, an optional group that does not take part.
+        let hay: &[u8] =
+            b"tok=ab\xc3\xa9cd \xff\xfe key: x9\xe2\x80\x83zz\n\xffpassword=hunter22;\xffq\x80w";
+        for p in [
+            r"(?P<secret>\w+)",
+            r"\b(?P<secret>[^\s;]{2,})",
+            r"(?i)password\s*=\s*(?P<secret>[^;]+);",
+            r"(?P<secret>.)",
+            r"x(?P<secret>9)?|(?P<other>zz)",
+            r"(?P<secret>)",
+        ] {
+            same_as_regex_crate(p, hay);
+        }
+    }
+
+    #[test]
+    fn errors_and_shared_caches() {
+        assert!(Matcher::new("(", 1 << 20).unwrap_err().contains("does not compile"));
+        assert!(Matcher::new("a+", 1 << 20).unwrap_err().contains("secret"));
+        let m = Matcher::new(r"k=(?P<secret>\d+)", 1 << 20).expect("compiles");
+        // Nested use (as two workers at once): a second cache is made, and
+        // both go back to the pool.
+        let (a, b) = m.with_searcher(|outer| {
+            let inner = m.with_searcher(|s| s.find_at(b"k=12", 0));
+            (outer.find_at(b"xk=7", 0), inner)
+        });
+        assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
+        assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 2);
+        assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
+    }
+}
