@@ -423,19 +423,18 @@ fn nothing_imports_cli() {
     assert!(importers.is_empty(), "`cli` is imported by {importers:?}");
 }
 
-#[test]
-fn no_cycle_between_top_level_modules() {
-    let sources = read_sources();
+/// Each import cycle in `imports` (module → imported module → the file that
+/// imports it), with the edges that close it; empty when there is none.
+fn explain_cycles(imports: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
     let graph: BTreeMap<String, BTreeSet<String>> =
-        sources.top.iter().map(|(m, t)| (m.clone(), t.keys().cloned().collect())).collect();
-    let found = cycles(&graph);
-    let explain: Vec<String> = found
+        imports.iter().map(|(m, t)| (m.clone(), t.keys().cloned().collect())).collect();
+    cycles(&graph)
         .iter()
         .map(|set| {
             let edges: Vec<String> = set
                 .iter()
                 .flat_map(|a| {
-                    let targets = &sources.top[a];
+                    let targets = &imports[a];
                     set.iter().filter_map(move |b| {
                         targets.get(b).map(|file| format!("  {a} → {b} ({file})"))
                     })
@@ -443,32 +442,19 @@ fn no_cycle_between_top_level_modules() {
                 .collect();
             format!("{set:?}\n{}", edges.join("\n"))
         })
-        .collect();
-    assert!(found.is_empty(), "import cycles:\n{}", explain.join("\n"));
+        .collect()
+}
+
+#[test]
+fn no_cycle_between_top_level_modules() {
+    let explain = explain_cycles(&read_sources().top);
+    assert!(explain.is_empty(), "import cycles:\n{}", explain.join("\n"));
 }
 
 #[test]
 fn no_cycle_between_submodules() {
-    let sources = read_sources();
-    let graph: BTreeMap<String, BTreeSet<String>> =
-        sources.sub.iter().map(|(m, t)| (m.clone(), t.keys().cloned().collect())).collect();
-    let found = cycles(&graph);
-    let explain: Vec<String> = found
-        .iter()
-        .map(|set| {
-            let edges: Vec<String> = set
-                .iter()
-                .flat_map(|a| {
-                    let targets = &sources.sub[a];
-                    set.iter().filter_map(move |b| {
-                        targets.get(b).map(|file| format!("  {a} → {b} ({file})"))
-                    })
-                })
-                .collect();
-            format!("{set:?}\n{}", edges.join("\n"))
-        })
-        .collect();
-    assert!(found.is_empty(), "import cycles between submodules:\n{}", explain.join("\n"));
+    let explain = explain_cycles(&read_sources().sub);
+    assert!(explain.is_empty(), "import cycles between submodules:\n{}", explain.join("\n"));
 }
 
 #[test]
