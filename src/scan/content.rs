@@ -204,6 +204,67 @@ impl<'s> ContentScanner<'s> {
         (hits, failures, names)
     }
 
+    /// Records what the per-file budget dropped: one note per rule, with the
+    /// count; and where the decoding budget ran out, if it did.
+    fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
+        if let Some(at) = cap.decode.stopped_at {
+            let at_file = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at_file}: decoding budget spent ({} decoded bytes, {} runs per file): encoded values from byte {at} on were scanned only as stored, not decoded",
+                decode::MAX_DECODED,
+                decode::MAX_RUNS
+            ));
+        }
+        for (rule, n) in cap.dropped() {
+            self.capped += n;
+            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+            self.notes.push(format!(
+                "{at}: {n} more {} matches not listed (budget per rule and file: {} findings, {} candidates examined)",
+                self.scanner.rule(rule).id,
+                cap.max(),
+                cap.max_examined()
+            ));
+        }
+    }
+}
+
+/// Members of nested archives come back here: this is the only link between
+/// the content scanner and [`nested`], which never names it.
+impl Members for ContentScanner<'_> {
+    type Hit = FileHit;
+
+    fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits {
+            max_entries: self.limits.max_entries,
+            max_ratio: self.limits.max_ratio,
+            zip_in_memory: self.limits.zip_in_memory,
+        }
+    }
+
+    fn budget(&mut self) -> &mut u64 {
+        &mut self.budget
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    fn unread(&mut self, what: String) {
+        self.unread.push(what);
+    }
+
+    fn packages(&mut self) -> &mut PackageRoots {
+        &mut self.packages
+    }
+
+    fn take_buffer(&mut self) -> Vec<u8> {
+        ContentScanner::take_buffer(self)
+    }
+
+    fn give_buffer(&mut self, buffer: Vec<u8>) {
+        ContentScanner::give_buffer(self, buffer);
+    }
+
     /// Scans a file or archive member; `inner` is its path inside archives.
     fn scan_member(
         &mut self,
@@ -257,29 +318,6 @@ impl<'s> ContentScanner<'s> {
             return Ok(hits);
         }
         self.scan_plain(path, inner, scratch, filled, eof, reader)
-    }
-
-    /// Records what the per-file budget dropped: one note per rule, with the
-    /// count; and where the decoding budget ran out, if it did.
-    fn note_capped(&mut self, path: &str, inner: Option<&str>, cap: &HitCap) {
-        if let Some(at) = cap.decode.stopped_at {
-            let at_file = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at_file}: decoding budget spent ({} decoded bytes, {} runs per file): encoded values from byte {at} on were scanned only as stored, not decoded",
-                decode::MAX_DECODED,
-                decode::MAX_RUNS
-            ));
-        }
-        for (rule, n) in cap.dropped() {
-            self.capped += n;
-            let at = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
-            self.notes.push(format!(
-                "{at}: {n} more {} matches not listed (budget per rule and file: {} findings, {} candidates examined)",
-                self.scanner.rule(rule).id,
-                cap.max(),
-                cap.max_examined()
-            ));
-        }
     }
 
     /// Scans bytes that are not an archive.
@@ -339,66 +377,5 @@ impl<'s> ContentScanner<'s> {
             .into_iter()
             .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })
             .collect())
-    }
-}
-
-/// Members of nested archives come back here: this is the only link between
-/// the content scanner and [`nested`], which never names it.
-impl Members for ContentScanner<'_> {
-    type Hit = FileHit;
-
-    fn archive_limits(&self) -> ArchiveLimits {
-        ArchiveLimits {
-            max_entries: self.limits.max_entries,
-            max_ratio: self.limits.max_ratio,
-            zip_in_memory: self.limits.zip_in_memory,
-        }
-    }
-
-    fn budget(&mut self) -> &mut u64 {
-        &mut self.budget
-    }
-
-    fn note(&mut self, note: String) {
-        self.notes.push(note);
-    }
-
-    fn unread(&mut self, what: String) {
-        self.unread.push(what);
-    }
-
-    fn packages(&mut self) -> &mut PackageRoots {
-        &mut self.packages
-    }
-
-    fn take_buffer(&mut self) -> Vec<u8> {
-        ContentScanner::take_buffer(self)
-    }
-
-    fn give_buffer(&mut self, buffer: Vec<u8>) {
-        ContentScanner::give_buffer(self, buffer);
-    }
-
-    fn scan_member(
-        &mut self,
-        path: &str,
-        inner: Option<&str>,
-        depth: usize,
-        reader: &mut dyn Read,
-        scratch: &mut Vec<u8>,
-    ) -> io::Result<Vec<FileHit>> {
-        ContentScanner::scan_member(self, path, inner, depth, reader, scratch)
-    }
-
-    fn scan_plain(
-        &mut self,
-        path: &str,
-        inner: Option<&str>,
-        scratch: &mut [u8],
-        filled: usize,
-        eof: bool,
-        reader: &mut dyn Read,
-    ) -> io::Result<Vec<FileHit>> {
-        ContentScanner::scan_plain(self, path, inner, scratch, filled, eof, reader)
     }
 }
