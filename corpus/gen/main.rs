@@ -1,5 +1,5 @@
 //! `cargo run --example corpus -- <scenario> [params] <out> [options]`: writes a named test
-//! image with the deterministic generator in `imagegen.rs` and prints its digests as JSON.
+//! image with the deterministic generator (the `strata-imagegen` crate, `crates/imagegen`) and prints its digests as JSON.
 //!
 //! Scenarios:
 //!
@@ -27,7 +27,7 @@
 //!   `corrupt-manifest`, `corrupt-docker-manifest`, `corrupt-config`, `corrupt-index`,
 //!   `omit:PATH`
 
-mod imagegen;
+use strata_imagegen as imagegen;
 
 use std::collections::BTreeMap;
 use std::io;

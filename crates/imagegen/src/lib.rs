@@ -21,7 +21,6 @@
 //!
 //! Broken inputs for error-path tests are produced with [`write_image_with`] /
 //! [`write_images_opts`] and a [`Fault`].
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -98,27 +97,68 @@ pub enum PathStyle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// Regular file (mode 0644) with the given content.
-    File { path: String, data: Vec<u8> },
+    File {
+        /// Path in the layer.
+        path: String,
+        /// Content.
+        data: Vec<u8>,
+    },
     /// Regular file of `size` zero bytes, streamed from `io::repeat` (never allocated).
-    Zeros { path: String, size: u64 },
+    Zeros {
+        /// Path in the layer.
+        path: String,
+        /// Bytes of zeros.
+        size: u64,
+    },
     /// Regular file of `size` bytes of deterministic pseudo-random printable text (see
     /// [`TextReader`]), streamed. Compresses roughly 3.5x with gzip.
-    Text { path: String, size: u64, seed: u64 },
+    Text {
+        /// Path in the layer.
+        path: String,
+        /// Bytes of text.
+        size: u64,
+        /// Seed of the text (the same seed gives the same bytes).
+        seed: u64,
+    },
     /// Directory (mode 0755); written with a trailing `/`.
-    Dir { path: String },
+    Dir {
+        /// Path in the layer.
+        path: String,
+    },
     /// Symbolic link; `target` is written verbatim (may be absolute or contain `..`).
-    Symlink { path: String, target: String },
+    Symlink {
+        /// Path of the link.
+        path: String,
+        /// What it points to, verbatim.
+        target: String,
+    },
     /// Hard link (tar type `1`) to `target`, an earlier path of the same layer (path style is
     /// applied to the target too).
-    Hardlink { path: String, target: String },
+    Hardlink {
+        /// Path of the link.
+        path: String,
+        /// The earlier path it names.
+        target: String,
+    },
     /// Whiteout of `path`: an empty regular file `<parent>/.wh.<name>`.
-    Whiteout { path: String },
+    Whiteout {
+        /// The path removed.
+        path: String,
+    },
     /// Opaque-directory marker: an empty regular file `<dir>/.wh..wh..opq`.
-    Opaque { dir: String },
+    Opaque {
+        /// The directory made opaque (empty: the root).
+        dir: String,
+    },
     /// Regular file whose header name bytes are written verbatim, bypassing the `tar` crate's
     /// path validation (e.g. `b"../../etc/evil"`, `b"/abs/path"`). Names longer than 100 bytes
     /// use a GNU long-name record.
-    RawName { name: Vec<u8>, data: Vec<u8> },
+    RawName {
+        /// Name bytes, verbatim.
+        name: Vec<u8>,
+        /// Content.
+        data: Vec<u8>,
+    },
 }
 
 impl Entry {
@@ -863,7 +903,7 @@ fn append_raw<W: Write, R: Read>(
 }
 
 /// One GNU header block with verbatim name/link bytes (cut to the 100-byte
-/// fields), owner 0, mtime 0 and a valid checksum: what [`append_raw`]
+/// fields), owner 0, mtime 0 and a valid checksum: what `append_raw`
 /// writes, and what hand-built hostile tars start from.
 pub fn raw_header(
     name: &[u8],
