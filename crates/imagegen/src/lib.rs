@@ -22,6 +22,11 @@
 //! Broken inputs for error-path tests are produced with [`write_image_with`] /
 //! [`write_images_opts`] and a [`Fault`].
 
+pub mod hostile;
+pub mod layout;
+pub mod raw;
+pub mod retop;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -770,19 +775,19 @@ impl Read for TextReader {
 // ---------------------------------------------------------------------------------------------
 
 /// Writer that hashes and counts what passes through it.
-struct HashWriter<W> {
+pub(crate) struct HashWriter<W> {
     inner: W,
     hasher: Sha256,
     count: u64,
 }
 
 impl<W: Write> HashWriter<W> {
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashWriter { inner, hasher: Sha256::new(), count: 0 }
     }
 
     /// Returns the inner writer, `sha256:<hex>` and byte count.
-    fn finish(self) -> (W, String, u64) {
+    pub(crate) fn finish(self) -> (W, String, u64) {
         let digest = format!("sha256:{}", hex::encode(self.hasher.finalize()));
         (self.inner, digest, self.count)
     }
@@ -802,14 +807,14 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// A compressing (or pass-through) writer.
-enum Enc<W: Write> {
+pub(crate) enum Enc<W: Write> {
     Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
 impl<W: Write> Enc<W> {
-    fn new(w: W, c: Compression) -> io::Result<Self> {
+    pub(crate) fn new(w: W, c: Compression) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Enc::Plain(w),
             Compression::Gzip => {
@@ -819,7 +824,7 @@ impl<W: Write> Enc<W> {
         })
     }
 
-    fn finish(self) -> io::Result<W> {
+    pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Enc::Plain(w) => Ok(w),
             Enc::Gzip(e) => e.finish(),
@@ -1263,11 +1268,63 @@ impl BuiltImage {
     }
 }
 
-fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<BuiltImage> {
-    let mut layers = Vec::with_capacity(spec.layers.len());
-    for layer in &spec.layers {
-        layers.push(build_layer(layer, tmp.file())?);
+/// Streamed content (of [`Entry::Zeros`] and [`Entry::Text`]) from which an image's layers are
+/// compressed in parallel: below it, threads cost more than they save, and the test suite
+/// already runs many generators at once.
+const PARALLEL_FROM: u64 = 64 << 20;
+
+/// Bytes of content a layer produces on the fly.
+fn streamed_bytes(layer: &Layer) -> u64 {
+    layer
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Zeros { size, .. } | Entry::Text { size, .. } => *size,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Builds every layer blob of `spec`, in parallel (one worker per core, at most one per layer)
+/// when the layers are big. Each layer goes to its own file, so the bytes do not depend on
+/// the order the workers finish in.
+fn build_layers(spec: &ImageSpec, tmp: &TempDir) -> io::Result<Vec<LayerBlob>> {
+    let paths: Vec<PathBuf> = spec.layers.iter().map(|_| tmp.file()).collect();
+    let big = spec.layers.iter().map(streamed_bytes).sum::<u64>() >= PARALLEL_FROM;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = if big { cores.min(spec.layers.len()) } else { 1 };
+    if workers <= 1 {
+        return spec.layers.iter().zip(paths).map(|(l, p)| build_layer(l, p)).collect();
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::Mutex<Option<io::Result<LayerBlob>>>> =
+        spec.layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = spec.layers.get(i) else { break };
+                    let built = build_layer(layer, paths[i].clone());
+                    if let Ok(mut slot) = done[i].lock() {
+                        *slot = Some(built);
+                    }
+                }
+            });
+        }
+    });
+    done.into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(io::Error::other("a layer worker panicked")))
+        })
+        .collect()
+}
+
+fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<BuiltImage> {
+    let layers = build_layers(spec, tmp)?;
     let mut claimed: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
     let mut diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let mut missing = BTreeSet::new();
