@@ -21,6 +21,7 @@ mod fuzz_regressions;
 mod git_history;
 mod hostile;
 mod incident_reports;
+mod leak_vectors;
 mod materialise;
 mod noise;
 mod packages;
