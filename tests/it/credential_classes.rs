@@ -237,3 +237,41 @@ fn provider_format_fillers_are_reported_low_short_strong_context_passwords_in_fu
         "{findings:#?}"
     );
 }
+
+#[test]
+fn filler_under_a_provider_named_key_is_reported_low_generic_filler_is_counted() {
+    // Hand-typed filler under a key that names a provider strata has rules for
+    // is reported, capped at low and marked as a likely placeholder; the same
+    // filler under a key that names no provider, and template or stock words
+    // under a provider's key, are set aside and counted.
+    let env = "PAGERDUTY_API_TOKEN=abcdefghij0123456789XyZw\n\
+               SESSION_SECRET=abcdefghijklmnopqrstuvwxyz123456\n\
+               WEBHOOK_TOKEN=abcdefabcdefabcdefabcdefabcdef12\n\
+               DATADOG_API_KEY=changeme\n\
+               DATADOG_API_KEY=${DD_API_KEY}\n\
+               ALGOLIA_API_KEY=your_algolia_key_1234\n";
+    let js = "const client = mailgun.client({ mailgunApiKey: 'mnopqrstuv9876543210QwEr' });\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /app/",
+            vec![Entry::file("app/.env", env), Entry::file("app/mail.js", js)],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let findings = json["findings"].as_array().unwrap();
+    for (secret, provider) in
+        [("abcdefghij0123456789XyZw", "pagerduty"), ("mnopqrstuv9876543210QwEr", "mailgun")]
+    {
+        let f = findings.iter().find(|f| f["secret"] == secret).unwrap_or_else(|| {
+            panic!("{secret} not reported: {findings:#?}");
+        });
+        assert_eq!(f["severity"], "low", "{f:#}");
+        let note = f["validation"].as_str().unwrap();
+        assert!(note.starts_with("filler-looking value"), "{f:#}");
+        assert!(note.contains(&format!("`{provider}` credential context")), "{f:#}");
+    }
+    assert_eq!(findings.len(), 2, "only the two provider-context fillers: {findings:#?}");
+    let counted = json["summary"]["suppressed"]["placeholders"].as_u64().unwrap();
+    assert!(counted >= 5, "placeholders counted: {counted}");
+}
