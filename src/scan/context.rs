@@ -56,6 +56,25 @@ fn in_maven_download_tree(dirs: &[&str]) -> bool {
     dirs.windows(2).any(|w| w[0] == ".m2" && matches!(w[1], "repository" | "wrapper"))
 }
 
+/// Package managers' download caches: the sources and archives of
+/// dependencies, fetched as published (`~/.cargo/registry/src/…/rustls-0.23/`,
+/// the rust image's `/usr/local/cargo/registry`, Go's module cache, Gradle's and NuGet's caches). The user's own files
+/// beside them (`~/.cargo/credentials.toml`, `~/.gradle/gradle.properties`,
+/// `~/.nuget/NuGet/NuGet.Config`) are not in these directories.
+fn in_package_cache(dirs: &[&str]) -> bool {
+    dirs.windows(2).any(|w| {
+        matches!(
+            (w[0], w[1]),
+            (".cargo" | "cargo", "registry" | "git")
+                | ("pkg", "mod")
+                | (".gradle", "caches")
+                | (".nuget", "packages")
+                | (".ivy2", "cache")
+                | (".npm", "_cacache")
+        )
+    })
+}
+
 /// Members of these directories of an application archive, or of the
 /// archive exploded on disk, are bundled third-party jars (Spring Boot,
 /// servlet WARs).
@@ -119,7 +138,10 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     }
     // In an archive or exploded on disk (`COPY --from=build app/dependencies/ ./`).
     let bundled = BUNDLED_LIB_DIRS.iter().any(|d| full.contains(d));
-    if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) || in_maven_download_tree(dirs)
+    if bundled
+        || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d))
+        || in_maven_download_tree(dirs)
+        || in_package_cache(dirs)
     {
         return Some(PathContext::ThirdParty);
     }
@@ -263,6 +285,30 @@ mod maven_tests {
         for dep in [
             "/root/.m2/repository/org/acme/lib/1.0/lib-1.0.jar",
             "/root/.m2/wrapper/dists/apache-maven-3.9.6-bin/x/conf/settings.xml",
+        ] {
+            assert_eq!(classify(dep, None), Some(PathContext::ThirdParty), "{dep}");
+        }
+    }
+
+    #[test]
+    fn package_caches_are_third_party_the_users_own_files_beside_them_are_not() {
+        for own in [
+            "/root/.cargo/credentials.toml",
+            "/root/.cargo/config.toml",
+            "/home/ci/.gradle/gradle.properties",
+            "/root/.nuget/NuGet/NuGet.Config",
+            "/root/.npmrc",
+            "/go/src/app/main.go",
+        ] {
+            assert_eq!(classify(own, None), None, "{own}");
+        }
+        for dep in [
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/ureq-3.5.2/src/proxy.rs",
+            "/usr/local/cargo/git/checkouts/lib-1a2b3c/abc123/src/lib.rs",
+            "/go/pkg/mod/github.com/acme/client@v1.2.3/auth.go",
+            "/home/ci/.gradle/caches/modules-2/files-2.1/org.acme/lib/1.0/x/lib-1.0.jar",
+            "/root/.nuget/packages/acme.client/1.0.0/lib/net8.0/Acme.Client.dll",
+            "/root/.npm/_cacache/content-v2/sha512/ab/cd/ef",
         ] {
             assert_eq!(classify(dep, None), Some(PathContext::ThirdParty), "{dep}");
         }

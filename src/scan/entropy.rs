@@ -127,6 +127,9 @@ pub fn looks_random(rule_id: &str, value: &[u8]) -> bool {
         // Any real password in a URL counts; only reject the trivial.
         return n >= 6 && e >= 2.5 && classes(value) >= 2;
     }
+    if looks_like_code_name(value) {
+        return false;
+    }
     let (min_len, min_entropy, alphabet): (usize, f64, usize) = match charset(value) {
         // 20+ hex digits of a key, not a short id; digests are excluded below.
         Charset::Hex => (20, 3.0, 16),
@@ -181,6 +184,76 @@ fn looks_structured(v: &[u8]) -> bool {
     is_uuid || sri || dotted_identifier || snake_identifier || path || snake || file_name
 }
 
+/// Names and expressions from source code, which an assignment detector
+/// meets in code (`private_key: Curve25519SeedBin`, `secret = self.0.clone`)
+/// but a URL's password field does not, where `Welcome` is a password.
+fn looks_like_code_name(v: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(v);
+    // `self.0.clone`: a tuple field is part of the same expression.
+    let tuple_field_path = s.contains('.')
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.split('.').any(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && s.split('.').all(|p| {
+            p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && (p.bytes().all(|b| b.is_ascii_digit())
+                    || (!p.as_bytes()[0].is_ascii_digit()
+                        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')))
+        });
+    // `&Aligned64`, `*mut_ptr`: a reference or dereference in code.
+    let reference = s.len() > 1
+        && matches!(s.as_bytes()[0], b'&' | b'*')
+        && s.as_bytes()[1].is_ascii_alphabetic()
+        && s[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    // `TLS13_CHACHA20_POLY1305_SHA256_INTERNAL`: a constant's name, each part
+    // a word that starts with a letter.
+    let constant_name = s.contains('_')
+        && s.split('_').all(|p| {
+            p.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+                && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        });
+    tuple_field_path || reference || constant_name || camel_case_name(v)
+}
+
+/// `Curve25519SeedBin`, `HmacSha256Key`: a type or variable name in
+/// CamelCase. Every capital starts a lowercase word of two or more letters,
+/// and digits come in at most two runs; a generated token of that length
+/// breaks this almost at once (`aB3dE6gH9jK2mN5p`).
+fn camel_case_name(v: &[u8]) -> bool {
+    if !v.iter().all(u8::is_ascii_alphanumeric) || !v.first().is_some_and(u8::is_ascii_uppercase) {
+        return false;
+    }
+    let mut digit_runs = 0;
+    let mut i = 0;
+    while i < v.len() {
+        let b = v[i];
+        let run = v[i..].iter().take_while(|c| class_of(**c) == class_of(b)).count();
+        match class_of(b) {
+            // A capital must be followed by at least two lowercase letters.
+            0 if run != 1
+                || v[i + 1..].iter().take_while(|c| c.is_ascii_lowercase()).count() < 2 =>
+            {
+                return false;
+            }
+            1 if run < 2 => return false,
+            2 => digit_runs += 1,
+            _ => {}
+        }
+        i += run;
+    }
+    digit_runs <= 2
+}
+
+/// 0 for an uppercase letter, 1 for lowercase, 2 for a digit.
+fn class_of(b: u8) -> u8 {
+    if b.is_ascii_uppercase() {
+        0
+    } else if b.is_ascii_lowercase() {
+        1
+    } else {
+        2
+    }
+}
+
 /// Extensions that make a value a file name (packages, archives, sources,
 /// configs, logs): what a key like `passwd_1` or `token_file` points at.
 const FILE_EXTENSIONS: &[&str] = &[
@@ -195,8 +268,15 @@ mod tests {
 
     #[test]
     fn gate() {
-        let yes =
-            ["Xk9#mP2$vL8qR4tW", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "aB3dE6gH9jK2mN5p"];
+        let yes = [
+            "Xk9#mP2$vL8qR4tW",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+            "aB3dE6gH9jK2mN5p",
+            // Shapes near the code-name tests that are still random.
+            "Kq7vXmZ9pL4rT8wN",
+            "AKX9_2MZQ7_LP4T8W3R9",
+            "&Kq7#vX2m!Z9pL4r",
+        ];
         for v in yes {
             assert!(passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
         }
@@ -214,10 +294,19 @@ mod tests {
             "base64.b64decode",
             "4.13+dfsg1-1+deb12u2_amd64.deb",
             "Kq7vX2mZ9pL4rT8w-1_amd64.deb",
+            "self.0.clone",
+            "self.0.to_token_stream",
+            "&Aligned64",
+            "TLS13_CHACHA20_POLY1305_SHA256_INTERNAL",
+            "Curve25519SeedBin",
+            "HmacSha256SigningKey",
         ];
         for v in no {
             assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
         }
+        // A capitalised word is a code name after `secret =`, a password in a URL.
+        assert!(passes(URL_RULE, b"Welcome2"));
+        assert!(passes(URL_RULE, b"Passwort"));
         assert!(rules().len() == 2);
     }
 }

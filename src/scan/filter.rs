@@ -46,7 +46,25 @@ pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
     if first == b'<' && s.last() == Some(&b'>') {
         return Some("an angle-bracket placeholder (<password>)");
     }
+    if indexed_variable(s) {
+        return Some("a code expression (an indexed variable, creds[1])");
+    }
     s.iter().all(|&b| b == first).then_some("one repeated character")
+}
+
+/// `creds[1]`, `args["password"]`, `self.opts[key]`: a variable indexed in
+/// code, assigned to a password-named key. The name starts lowercase, as
+/// variables do; a password such as `Secret[2024]` does not match.
+fn indexed_variable(s: &[u8]) -> bool {
+    let Some(open) = s.iter().position(|&b| b == b'[') else { return false };
+    let (name, rest) = s.split_at(open);
+    let index = &rest[1..rest.len().saturating_sub(1).max(1)];
+    name.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+        && name.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+        && rest.len() >= 2
+        && rest.last() == Some(&b']')
+        && !index.is_empty()
+        && index.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
 }
 
 /// The longest value the hand-typed filler tests look at: fillers are typed
@@ -515,8 +533,14 @@ mod tests {
             b"......",
             b"ghp_000000000000000000000000000000000000",
             b"",
+            b"creds[1]",
+            b"args[\"password\"]",
+            b"self.opts[key]",
         ] {
             assert!(placeholder(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        for real in [&b"Secret[2024]"[..], b"pw[", b"k9[]", b"a]b[1]"] {
+            assert!(placeholder(real).is_none(), "{}", String::from_utf8_lossy(real));
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
         assert!(!is_placeholder(b"Zq8$Lm3!Xv9"), "a lone $ is a real password character");
