@@ -594,6 +594,12 @@ fn parse_config(
         .and_then(|v| v.as_array())
         .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
+    // Docker's HEALTHCHECK probe runs a command line that can carry a token; OCI has no field.
+    let healthcheck = raw
+        .pointer("/config/Healthcheck/Test")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
     let history = typed
         .history()
         .as_ref()
@@ -602,6 +608,8 @@ fn parse_config(
                 .map(|e| HistoryEntry {
                     created_by: e.created_by().clone(),
                     empty_layer: e.empty_layer().unwrap_or(false),
+                    comment: e.comment().clone(),
+                    author: e.author().clone(),
                 })
                 .collect()
         })
@@ -617,6 +625,8 @@ fn parse_config(
         cmd: strings(c.and_then(|c| c.cmd().as_ref())),
         entrypoint: strings(c.and_then(|c| c.entrypoint().as_ref())),
         onbuild,
+        healthcheck,
+        author: typed.author().clone(),
         history,
         diff_ids: typed.rootfs().diff_ids().clone(),
     };

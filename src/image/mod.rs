@@ -95,6 +95,10 @@ pub struct HistoryEntry {
     pub created_by: Option<String>,
     /// True for entries that produced no layer (ENV, ARG, LABEL…).
     pub empty_layer: bool,
+    /// `comment`: `docker commit -m`, `buildah commit -m`, `podman build --squash` notes.
+    pub comment: Option<String>,
+    /// `author`: `docker commit --author`, the Dockerfile `MAINTAINER`.
+    pub author: Option<String>,
 }
 
 /// What the scanner needs from the image config.
@@ -110,6 +114,10 @@ pub struct ImageConfig {
     pub entrypoint: Vec<String>,
     /// `config.OnBuild` (Docker only).
     pub onbuild: Vec<String>,
+    /// `config.Healthcheck.Test` (Docker only): the probe's command line.
+    pub healthcheck: Vec<String>,
+    /// The config's top-level `author`.
+    pub author: Option<String>,
     /// `history`, in order, empty-layer entries included.
     pub history: Vec<HistoryEntry>,
     /// `rootfs.diff_ids`.

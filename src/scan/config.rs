@@ -1,6 +1,7 @@
 //! The config detector: the image config's Env, Labels, Cmd, Entrypoint,
-//! OnBuild and every history `created_by` (build args appear there as
-//! `|N KEY=VALUE …`), run through the same engine as file contents.
+//! OnBuild, Healthcheck and author, and every history entry's `created_by`
+//! (build args appear there as `|N KEY=VALUE …`), `comment` (`docker commit
+//! -m`) and `author`, run through the same engine as file contents.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use crate::image::ImageConfig;
 #[derive(Debug, Clone)]
 pub struct ConfigHit {
     /// `config.env`, `config.labels`, `config.cmd`, `config.entrypoint`,
-    /// `config.onbuild` or `history[N].created_by`.
+    /// `config.onbuild`, `config.healthcheck`, `config.author`, or
+    /// `history[N].created_by`, `history[N].comment`, `history[N].author`.
     pub location: String,
-    /// For history hits, the instruction itself (shared by its hits).
+    /// For history hits, the entry's instruction (shared by its hits).
     pub created_by: Option<Arc<str>>,
     /// The hit (line is always 1; offset is within the string).
     pub hit: Hit,
@@ -70,11 +72,24 @@ pub fn scan_capped(scanner: &Scanner, config: &ImageConfig, max_per_rule: usize)
     for o in &config.onbuild {
         each("config.onbuild".into(), None, o);
     }
+    if !config.healthcheck.is_empty() {
+        each("config.healthcheck".into(), None, &config.healthcheck.join(" "));
+    }
+    if let Some(author) = &config.author {
+        each("config.author".into(), None, author);
+    }
     for (i, h) in config.history.iter().enumerate() {
+        // One shared copy of the instruction for every hit in this entry.
+        let shared: Option<Arc<str>> = h.created_by.as_deref().map(Arc::from);
         if let Some(created_by) = &h.created_by {
-            // One shared copy for every hit in this instruction.
-            let shared: Arc<str> = Arc::from(created_by.as_str());
-            each(format!("history[{i}].created_by"), Some(&shared), created_by);
+            each(format!("history[{i}].created_by"), shared.as_ref(), created_by);
+        }
+        // A `docker commit -m` message or an author string ships like the instruction.
+        if let Some(comment) = &h.comment {
+            each(format!("history[{i}].comment"), shared.as_ref(), comment);
+        }
+        if let Some(author) = &h.author {
+            each(format!("history[{i}].author"), shared.as_ref(), author);
         }
     }
     for (location, cap) in caps {

@@ -46,9 +46,15 @@ const THIRD_PARTY_DIRS: &[&str] = &[
     "vendor",
     "_vendor",
     "gems",
-    ".m2",
     "bower_components",
 ];
+
+/// Maven's home (`~/.m2`) holds third-party code only in its local
+/// repository and wrapper downloads; `settings.xml` and
+/// `settings-security.xml` beside them are the user's own credentials.
+fn in_maven_download_tree(dirs: &[&str]) -> bool {
+    dirs.windows(2).any(|w| w[0] == ".m2" && matches!(w[1], "repository" | "wrapper"))
+}
 
 /// Members of these directories of an application archive, or of the
 /// archive exploded on disk, are bundled third-party jars (Spring Boot,
@@ -113,7 +119,8 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     }
     // In an archive or exploded on disk (`COPY --from=build app/dependencies/ ./`).
     let bundled = BUNDLED_LIB_DIRS.iter().any(|d| full.contains(d));
-    if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) {
+    if bundled || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d)) || in_maven_download_tree(dirs)
+    {
         return Some(PathContext::ThirdParty);
     }
     if is_system_binary(path, inner, &file_name_lower(path)) {
@@ -241,5 +248,23 @@ mod package_tests {
             classify_in("/app/pylibs/requests/README.md", None, &roots),
             Some(PathContext::Documentation)
         );
+    }
+}
+
+#[cfg(test)]
+mod maven_tests {
+    use super::*;
+
+    #[test]
+    fn maven_settings_are_the_users_own_its_repository_is_third_party() {
+        for own in ["/root/.m2/settings.xml", "/home/ci/.m2/settings-security.xml"] {
+            assert_eq!(classify(own, None), None, "{own}");
+        }
+        for dep in [
+            "/root/.m2/repository/org/acme/lib/1.0/lib-1.0.jar",
+            "/root/.m2/wrapper/dists/apache-maven-3.9.6-bin/x/conf/settings.xml",
+        ] {
+            assert_eq!(classify(dep, None), Some(PathContext::ThirdParty), "{dep}");
+        }
     }
 }

@@ -235,14 +235,14 @@ fn wait_for_tcp(daemon: &mut Daemon, port: u16, log: &Path) {
 
 /// A private dockerd. Fields drop in order: containers are removed by the
 /// test, the daemon stops, then its directory goes.
-struct Dockerd {
+pub(crate) struct Dockerd {
     daemon: Daemon,
     sock: PathBuf,
     dir: tempfile::TempDir,
 }
 
 impl Dockerd {
-    fn start() -> Dockerd {
+    pub(crate) fn start() -> Dockerd {
         let dockerd = need("dockerd");
         need("docker");
         let dir = tmp();
@@ -272,7 +272,7 @@ impl Dockerd {
         format!("unix://{}", self.sock.display())
     }
 
-    fn docker(&self) -> Command {
+    pub(crate) fn docker(&self) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_HOST", self.host()).env("DOCKER_BUILDKIT", "0").stdin(Stdio::null());
         c
@@ -497,13 +497,13 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// Podman with a private vfs storage root.
-struct Podman {
-    root: PathBuf,
-    runroot: PathBuf,
+pub(crate) struct Podman {
+    pub(crate) root: PathBuf,
+    pub(crate) runroot: PathBuf,
 }
 
 impl Podman {
-    fn cmd(&self, tool: &str) -> Command {
+    pub(crate) fn cmd(&self, tool: &str) -> Command {
         let mut c = Command::new(need(tool));
         c.arg("--storage-driver").arg("vfs").arg("--root").arg(&self.root);
         c.arg("--runroot").arg(&self.runroot).stdin(Stdio::null());

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
 
-#[path = "../../corpus/gen/imagegen.rs"]
-mod imagegen;
+use strata_imagegen as imagegen;
 
 mod action;
 mod attestations;
@@ -22,6 +21,7 @@ mod fuzz_regressions;
 mod git_history;
 mod hostile;
 mod incident_reports;
+mod leak_vectors;
 mod materialise;
 mod noise;
 mod packages;

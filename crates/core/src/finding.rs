@@ -226,12 +226,13 @@ impl Finding {
     /// location only (no layer digest, index or timestamp).
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
+        let location = self.location.as_deref().map(strip_history_index).unwrap_or_default();
         for part in [
             self.rule_id.as_str(),
             &self.secret.sha256(),
             self.path.as_deref().unwrap_or(""),
             self.inner_path.as_deref().unwrap_or(""),
-            self.location.as_deref().map(strip_history_index).unwrap_or(""),
+            &location,
         ] {
             h.update(part.as_bytes());
             h.update([0u8]);
@@ -240,10 +241,14 @@ impl Finding {
     }
 }
 
-/// `history[7].created_by` → `history.created_by`: a rebuild that adds an
-/// instruction earlier must not change the fingerprint of a later one.
-fn strip_history_index(location: &str) -> &str {
-    if location.starts_with("history[") { "history.created_by" } else { location }
+/// `history[7].created_by` → `history.created_by` (and `.comment`,
+/// `.author` likewise): a rebuild that adds an instruction earlier must not
+/// change the fingerprint of a later one.
+fn strip_history_index(location: &str) -> String {
+    match location.strip_prefix("history[").and_then(|rest| rest.split_once(']')) {
+        Some((_, field)) => format!("history{field}"),
+        None => location.to_owned(),
+    }
 }
 
 #[cfg(test)]

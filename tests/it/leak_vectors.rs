@@ -1,0 +1,381 @@
+//! Leak vectors as real builders leave them (docs/leak-vectors.md): one
+//! Dockerfile that adds fake tokens and then deletes, overwrites, touches,
+//! moves and re-creates them, bakes others into build args, ENV, LABEL,
+//! ONBUILD, HEALTHCHECK, ENTRYPOINT and CMD, and keeps one in a builder
+//! stage that the final image must not ship; plus a `docker commit` whose
+//! message and author carry tokens. Built by the Docker legacy builder (one
+//! private dockerd for the file) and by buildah in Docker format; every
+//! finding must name the layer, instruction and status the build gives it,
+//! whichever tool built it, and no output may print a whole token.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::engines::{Dockerd, Podman, check};
+use crate::util::*;
+
+/// A classic GitHub token with a valid checksum (FAKE, unique per tag).
+fn ghp(tag: &str) -> String {
+    ig::checksummed_token("ghp_", &format!("FAKE{tag}Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Ab")[..30])
+}
+
+fn npm(tag: &str) -> String {
+    ig::checksummed_token("npm_", &format!("FAKE{tag}Yq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Ab")[..30])
+}
+
+/// The tool on PATH, or None (the test then says why it skips).
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// A busybox root filesystem with every applet linked (`touch`, `chmod`,
+/// `mv`… are steps of the build), as a tar to import as the base image.
+fn rootfs(dir: &Path) -> Option<std::path::PathBuf> {
+    let busybox = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("busybox")).find(|p| p.is_file()))?;
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    let list = check(Command::new(&busybox).arg("--list").output().unwrap(), "busybox --list");
+    for applet in list.lines().filter(|a| *a != "busybox") {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = dir.join("rootfs.tar");
+    check(
+        Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").output().unwrap(),
+        "tar of the rootfs",
+    );
+    Some(tar)
+}
+
+/// The build context: files with tokens, and the Dockerfile.
+fn context(dir: &Path, from: &str) -> std::path::PathBuf {
+    let ctx = dir.join("ctx");
+    let put = |name: &str, text: String| {
+        let p = ctx.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put("builder.env", format!("GITHUB_TOKEN={}\n", ghp("M01")));
+    put("shipped.env", format!("GITHUB_TOKEN={}\n", ghp("M02")));
+    put("deleted.env", format!("GITHUB_TOKEN={}\n", ghp("L01")));
+    put("over.conf", format!("token = {}\n", ghp("L02")));
+    put("over2.conf", "token = none\n".into());
+    put("touchme.env", format!("GITHUB_TOKEN={}\n", ghp("L04")));
+    put("chmodme.env", format!("GITHUB_TOKEN={}\n", ghp("L05")));
+    put("mvme.env", format!("GITHUB_TOKEN={}\n", ghp("L06")));
+    put("dir/sub/a.env", format!("GITHUB_TOKEN={}\n", ghp("L07")));
+    put("opq/b.env", format!("GITHUB_TOKEN={}\n", ghp("L08")));
+    // A contextual password cannot say FAKE (that marks a placeholder): it is made up.
+    put(
+        "m2/settings.xml",
+        "<settings>\n  <servers>\n    <server>\n      <id>releases</id>\n      \
+         <username>deploy</username>\n      <password>Vq7Rm2-MvnPa55-Zq8x</password>\n    \
+         </server>\n  </servers>\n</settings>\n"
+            .into(),
+    );
+    let dockerfile = format!(
+        r#"FROM {from} AS build
+COPY builder.env shipped.env /src/
+RUN echo "GITHUB_TOKEN={m03}" > /src/run.env
+FROM {from}
+ARG NPM_TOKEN
+COPY deleted.env /app/deleted.env
+COPY over.conf /app/over.conf
+RUN echo "GITHUB_TOKEN={l03}" > /app/run.env && rm /app/run.env
+COPY touchme.env chmodme.env mvme.env /app/
+COPY dir/ /app/secretdir/
+COPY opq/ /app/opq/
+COPY m2/ /root/.m2/
+COPY --from=build /src/shipped.env /app/shipped.env
+RUN rm /app/deleted.env
+COPY over2.conf /app/over.conf
+RUN touch /app/touchme.env && chmod 600 /app/chmodme.env && mv /app/mvme.env /app/moved.env
+RUN rm -rf /app/secretdir
+RUN rm -rf /app/opq && mkdir /app/opq && echo hi > /app/opq/new
+ENV GITHUB_TOKEN={l11}
+LABEL deploy.token="{l12}"
+ONBUILD RUN echo {l13} > /tmp/t
+HEALTHCHECK CMD wget -q --header "Authorization: token {l14}" http://localhost/ || exit 1
+ENTRYPOINT ["/bin/sh", "-c", "GITHUB_TOKEN={l15} exec sleep 1"]
+CMD ["--token", "{l16}"]
+"#,
+        m03 = ghp("M03"),
+        l03 = ghp("L03"),
+        l11 = ghp("L11"),
+        l12 = ghp("L12"),
+        l13 = ghp("L13"),
+        l14 = ghp("L14"),
+        l15 = ghp("L15"),
+        l16 = ghp("L16"),
+    );
+    put("Dockerfile", dockerfile);
+    ctx
+}
+
+/// Every token the build handles, for the leak check.
+fn all_tokens() -> Vec<String> {
+    let mut t: Vec<String> = [
+        "M01", "M02", "M03", "L01", "L02", "L03", "L04", "L05", "L06", "L07", "L08", "L11", "L12",
+        "L13", "L14", "L15", "L16", "K01", "K02",
+    ]
+    .iter()
+    .map(|tag| ghp(tag))
+    .collect();
+    t.push(npm("L10"));
+    t
+}
+
+/// (report with secrets shown, human output without) of one archive.
+fn scan_both(archive: &Path) -> (Value, String) {
+    let a = archive.to_str().unwrap();
+    let o = run(&["scan", "-q", "--format", "json", "--show-secrets", a]);
+    let (code, out, err) = parts(&o);
+    assert_eq!(code, 1, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let mut plain = String::new();
+    for format in ["human", "json", "sarif"] {
+        let (_, out, err) = parts(&run(&["scan", "--color", "never", "--format", format, a]));
+        plain.push_str(&out);
+        plain.push_str(&err);
+    }
+    (json, plain)
+}
+
+fn with_secret<'a>(json: &'a Value, secret: &str) -> Vec<&'a Value> {
+    json["findings"].as_array().unwrap().iter().filter(|f| f["secret"] == secret).collect()
+}
+
+/// The `created_by` of layer `index`.
+fn layer_instruction(json: &Value, index: &Value) -> String {
+    let i = index.as_u64().unwrap_or_else(|| panic!("no layer index: {index}")) as usize;
+    json["images"][0]["layers"][i]["created_by"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The one file finding of `tag`'s token at `path`: its status, and the
+/// instructions that added and removed it contain `added` and `removed`.
+fn assert_file(
+    json: &Value,
+    what: &str,
+    tag: &str,
+    path: &str,
+    status: &str,
+    added: &str,
+    removed: &str,
+) {
+    let token = ghp(tag);
+    let hits: Vec<&Value> =
+        with_secret(json, &token).into_iter().filter(|f| f["path"] == path).collect();
+    assert_eq!(hits.len(), 1, "{what}: {tag} at {path}: {hits:#?}");
+    let f = hits[0];
+    assert_eq!(f["status"], status, "{what}: {tag} {f:#}");
+    assert_eq!(f["severity"], "critical", "{what}: {tag} {f:#}");
+    let by = f["created_by"].as_str().unwrap_or_default();
+    assert!(by.contains(added), "{what}: {tag} added by {by:?}, not {added:?}");
+    assert_eq!(layer_instruction(json, &f["layer_index"]), by, "{what}: {tag}");
+    if removed.is_empty() {
+        assert!(f["removed_in_layer"].is_null(), "{what}: {tag} {f:#}");
+    } else {
+        let by = layer_instruction(json, &f["removed_in_layer"]);
+        assert!(by.contains(removed), "{what}: {tag} removed by {by:?}, not {removed:?}");
+    }
+}
+
+fn config_locations(json: &Value, secret: &str) -> Vec<String> {
+    let mut at: Vec<String> = with_secret(json, secret)
+        .iter()
+        .map(|f| {
+            assert_eq!(f["status"], "config", "{f:#}");
+            assert!(f["path"].is_null(), "{f:#}");
+            let loc = f["location"].as_str().unwrap();
+            // History locations are checked by their field, not the index a builder gives.
+            match loc.split_once("].") {
+                Some((_, field)) if loc.starts_with("history[") => format!("history.{field}"),
+                _ => loc.to_owned(),
+            }
+        })
+        .collect();
+    at.sort();
+    at.dedup();
+    at
+}
+
+/// What any builder must leave in the image built from [`context`].
+fn assert_build(json: &Value, plain: &str, what: &str) {
+    assert_file(
+        json,
+        what,
+        "L01",
+        "/app/deleted.env",
+        "deleted",
+        "/app/deleted.env",
+        "rm /app/deleted.env",
+    );
+    assert_file(
+        json,
+        what,
+        "L02",
+        "/app/over.conf",
+        "overwritten",
+        "/app/over.conf",
+        "/app/over.conf",
+    );
+    assert_file(json, what, "L06", "/app/mvme.env", "deleted", "COPY", "mv /app/mvme.env");
+    assert_file(json, what, "L06", "/app/moved.env", "present", "mv /app/mvme.env", "");
+    assert_file(
+        json,
+        what,
+        "L07",
+        "/app/secretdir/sub/a.env",
+        "deleted",
+        "/app/secretdir",
+        "rm -rf /app/secretdir",
+    );
+    // Removed and recreated in one step: an opaque directory (or whiteouts) hides it.
+    assert_file(json, what, "L08", "/app/opq/b.env", "deleted", "/app/opq", "rm -rf /app/opq");
+    assert_file(json, what, "M02", "/app/shipped.env", "present", "/app/shipped.env", "");
+    // `touch` and `chmod` copy the file up: the same bytes ship again in the later layer,
+    // and both copies stay visible.
+    for (tag, path) in [("L04", "/app/touchme.env"), ("L05", "/app/chmodme.env")] {
+        let hits: Vec<&Value> =
+            with_secret(json, &ghp(tag)).into_iter().filter(|f| f["path"] == path).collect();
+        assert_eq!(hits.len(), 2, "{what}: {tag}: {hits:#?}");
+        assert!(hits.iter().all(|f| f["status"] == "present"), "{what}: {tag}: {hits:#?}");
+        assert!(
+            hits.iter()
+                .any(|f| f["created_by"].as_str().unwrap().contains("touch /app/touchme.env")),
+            "{what}: {tag}: {hits:#?}"
+        );
+    }
+    // The builder stage never ships; a token written and deleted in one RUN is only in
+    // that RUN's instruction.
+    for tag in ["M01", "M03"] {
+        assert!(with_secret(json, &ghp(tag)).is_empty(), "{what}: {tag} is not in the image");
+    }
+    assert_eq!(config_locations(json, &ghp("L03")), ["history.created_by"], "{what}");
+    // Build args are in every RUN's instruction after the ARG.
+    assert_eq!(config_locations(json, &npm("L10")), ["history.created_by"], "{what}");
+    for (tag, field) in [
+        ("L11", "config.env"),
+        ("L12", "config.labels"),
+        ("L13", "config.onbuild"),
+        ("L14", "config.healthcheck"),
+        ("L15", "config.entrypoint"),
+        ("L16", "config.cmd"),
+    ] {
+        let at = config_locations(json, &ghp(tag));
+        assert_eq!(at, [field, "history.created_by"], "{what}: {tag}");
+    }
+    // ~/.m2/settings.xml is the user's own (only ~/.m2/repository is third-party).
+    let m2: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"] == "/root/.m2/settings.xml")
+        .collect();
+    assert!(!m2.is_empty(), "{what}: no finding in settings.xml");
+    for f in m2 {
+        assert!(f["context"].is_null(), "{what}: {f:#}");
+        assert_ne!(f["severity"], "info", "{what}: {f:#}");
+    }
+    for token in all_tokens() {
+        assert!(!plain.contains(&token), "{what}: output prints {token}");
+    }
+}
+
+#[test]
+fn docker_and_buildah_builds_attribute_every_vector() {
+    if !on_path("dockerd") || !on_path("docker") || !on_path("busybox") {
+        eprintln!("skipping: dockerd, docker and busybox are needed (tests/run.sh installs them)");
+        return;
+    }
+    let work = tmp();
+    let Some(base) = rootfs(work.path()) else {
+        eprintln!("skipping: no busybox for the base image");
+        return;
+    };
+    let ctx = context(work.path(), "base:1");
+    let d = Dockerd::start();
+    check(d.docker().arg("import").arg(&base).arg("base:1").output().unwrap(), "docker import");
+    let build = d
+        .docker()
+        .args(["build", "--network", "none", "-q", "-t", "app:1", "--build-arg"])
+        .arg(format!("NPM_TOKEN={}", npm("L10")))
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    check(build, "docker build");
+    let archive = work.path().join("app.tar");
+    check(d.docker().args(["save", "-o"]).arg(&archive).arg("app:1").output().unwrap(), "save");
+    let (json, plain) = scan_both(&archive);
+    assert_build(&json, &plain, "docker build");
+
+    // `docker commit -m … --author …`: the message and the author ship in the config.
+    let id = check(
+        d.docker().args(["create", "--network", "none", "base:1", "true"]).output().unwrap(),
+        "docker create",
+    );
+    let commit = d
+        .docker()
+        .args(["commit", "-m", &format!("rotated {}", ghp("K01"))])
+        .args(["--author", &format!("ci {}", ghp("K02")), &id, "committed:1"])
+        .output()
+        .unwrap();
+    check(commit, "docker commit");
+    let _ = d.docker().args(["rm", "-f", &id]).output();
+    let committed = work.path().join("committed.tar");
+    check(
+        d.docker().args(["save", "-o"]).arg(&committed).arg("committed:1").output().unwrap(),
+        "save",
+    );
+    let (json, plain) = scan_both(&committed);
+    assert_eq!(config_locations(&json, &ghp("K01")), ["history.comment"]);
+    assert_eq!(config_locations(&json, &ghp("K02")), ["config.author", "history.author"]);
+    for token in [ghp("K01"), ghp("K02")] {
+        assert!(!plain.contains(&token), "output prints {token}");
+    }
+    drop(d);
+
+    if !on_path("buildah") || !on_path("podman") {
+        eprintln!("skipping the buildah half: buildah and podman are needed");
+        return;
+    }
+    let p = Podman { root: work.path().join("storage"), runroot: work.path().join("run") };
+    check(
+        p.cmd("podman").arg("import").arg(&base).arg("localhost/base:1").output().unwrap(),
+        "podman import",
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        std::fs::read_to_string(ctx.join("Dockerfile"))
+            .unwrap()
+            .replace("base:1", "localhost/base:1"),
+    )
+    .unwrap();
+    // Docker format: the OCI config has no ONBUILD or HEALTHCHECK.
+    let bud = p
+        .cmd("buildah")
+        .args(["bud", "--format", "docker", "--layers", "--network", "none", "-q"])
+        .args(["-t", "localhost/app:1", "--build-arg"])
+        .arg(format!("NPM_TOKEN={}", npm("L10")))
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    check(bud, "buildah bud");
+    let archive = work.path().join("app-buildah.tar");
+    check(
+        p.cmd("podman")
+            .args(["save", "-q", "--format", "docker-archive", "-o"])
+            .arg(&archive)
+            .arg("localhost/app:1")
+            .output()
+            .unwrap(),
+        "podman save",
+    );
+    let (json, plain) = scan_both(&archive);
+    assert_build(&json, &plain, "buildah bud");
+}
