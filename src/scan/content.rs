@@ -114,6 +114,9 @@ pub struct ContentScanner<'s> {
     /// library jars), and the jars an application jar's manifest depends on.
     pub packages: PackageRoots,
     first_file_rule: usize,
+    /// The file rule whose values (a Kubernetes Secret's data) are decoded and
+    /// scanned again; looked up once, not per file (a search of every rule's id).
+    kube_rule: Option<usize>,
     /// Window buffers kept for reuse, so no buffer is zeroed per file or member.
     buffers: Vec<Vec<u8>>,
 }
@@ -132,6 +135,7 @@ impl<'s> ContentScanner<'s> {
             unread: Vec::new(),
             packages: PackageRoots::default(),
             first_file_rule,
+            kube_rule: scanner.rule_index("file-kubernetes-secret"),
             buffers: Vec::new(),
         }
     }
@@ -354,7 +358,7 @@ impl Members for ContentScanner<'_> {
             }
             // Decoded Secret values may be credentials a rule recognises: scan them too,
             // placed where their base64 form is.
-            let kube = self.scanner.rule_index("file-kubernetes-secret");
+            let kube = self.kube_rule;
             let decoded: Vec<Hit> = found
                 .iter()
                 .filter(|h| Some(h.rule) == kube)
