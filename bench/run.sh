@@ -96,7 +96,10 @@ corpus_big() { # SIZE LAYERS LAYERCOMP OUT
   ensure_corpus
   "$CORPUS" big-gzip "$1" "$2" "$4" --format oci-archive --layer-compress "$3"
 }
-mkbig() { python3 "$BENCH/mkbig.py" "$1" --total-mb "$BIG_TOTAL_MB" --file-mb "$BIG_FILE_MB"; }
+mkbig() { # OUT: (d), ONE big text file in layer 0, then 3 layers of 4 MiB files
+  ensure_corpus
+  "$CORPUS" big-file "$BIG_TOTAL_MB" "$BIG_FILE_MB" 3 "$1" --format docker --layer-compress gzip
+}
 skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 IMAGES=()
 for n in a b c d ref r1 r4 rd rz rs; do skipped "$n" || IMAGES+=("$n"); done
@@ -273,7 +276,10 @@ for n in "${IMAGES[@]}"; do
   if [ "$n" = b ]; then
     if [ "$HAVE_CACHE" = 1 ]; then
       log "b: cached rescan after changing only the top layer"
-      [ -s "$IMG/b2.oci.tar" ] && [ "$IMG/b2.oci.tar" -nt "$f" ] || python3 "$BENCH/retop.py" "$f" "$IMG/b2.oci.tar" bench
+      if [ ! -s "$IMG/b2.oci.tar" ] || [ "$f" -nt "$IMG/b2.oci.tar" ]; then
+        ensure_corpus
+        "$CORPUS" retop "$f" bench "$IMG/b2.oci.tar" >/dev/null
+      fi
       rm -rf "$WORK/cache-warm"
       "$STRATA_BIN" scan --cache-dir "$WORK/cache-warm" "$f" >/dev/null 2>&1 || true
       # each run starts (untimed) from the cache as left by the full scan of b

@@ -16,22 +16,19 @@
 //! build, and [`scan::content::ContentScanner`]); every other module is
 //! `pub(crate)`, so the compiler reports what nothing uses.
 
+// The lowest layer is the strata-core crate (crates/core); its modules keep their paths here.
+pub(crate) use strata_core::{clock, diagnostics, escape, finding, progress, redact};
+
 pub(crate) mod allowlist;
 pub(crate) mod cache;
 pub mod cli;
-pub(crate) mod clock;
-pub(crate) mod diagnostics;
 pub(crate) mod docker;
-pub(crate) mod escape;
 pub(crate) mod extract;
-pub(crate) mod finding;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod image;
 pub(crate) mod merge;
 pub(crate) mod pipeline;
-pub(crate) mod progress;
-pub(crate) mod redact;
 pub(crate) mod registry;
 pub(crate) mod report;
 pub mod scan;

@@ -1,4 +1,5 @@
-//! The layering rule of `src/`, checked rather than claimed: imports go one
+//! The layering rule of `src/` (and of `crates/core/src/`, its lowest layer),
+//! checked rather than claimed: imports go one
 //! way, `cli → session → report → pipeline → scan → signatures → image →
 //! finding, diagnostics` (docs/architecture.md draws it).
 //!
@@ -36,12 +37,31 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("signatures", &["signatures"]),
     // Images and the blob sources they are read from.
     ("image", &["registry", "docker", "image"]),
-    // What every layer shares.
+    // What every layer shares: the strata-core crate (crates/core).
     ("finding, diagnostics", &["finding", "diagnostics", "redact", "progress", "escape", "clock"]),
 ];
 
-fn src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+/// The source trees read, each a crate root: strata's `src/`, and `crates/core/src/`, the
+/// lowest layer as a crate of its own (strata re-exports its modules under the same names, so
+/// `crate::finding` means the same module in both).
+fn roots() -> [PathBuf; 2] {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [dir.join("src"), dir.join("crates/core/src")]
+}
+
+/// The root a source file is under.
+fn root_of(file: &Path) -> PathBuf {
+    roots().into_iter().find(|r| file.starts_with(r)).unwrap()
+}
+
+/// Every `.rs` file of every root.
+fn all_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for root in roots() {
+        rust_files(&root, &mut files);
+    }
+    files.sort();
+    files
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -55,10 +75,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The module path of a file under `src/`: `scan/content.rs` →
+/// The module path of a file under its root: `scan/content.rs` →
 /// `["scan", "content"]`, `scan/git/mod.rs` → `["scan", "git"]`.
 fn module_path(file: &Path) -> Vec<String> {
-    let rel = file.strip_prefix(src_dir()).unwrap().with_extension("");
+    let rel = file.strip_prefix(root_of(file)).unwrap().with_extension("");
     let mut parts: Vec<String> =
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     if parts.last().is_some_and(|p| p == "mod") {
@@ -76,7 +96,7 @@ fn is_test_only(file: &Path) -> bool {
     if parent.is_empty() {
         return false;
     }
-    let dir = src_dir().join(parent.join("/"));
+    let dir = root_of(file).join(parent.join("/"));
     let candidates = [dir.with_extension("rs"), dir.join("mod.rs")];
     let Some(text) = candidates.iter().find_map(|p| std::fs::read_to_string(p).ok()) else {
         return false;
@@ -277,9 +297,7 @@ struct Sources {
 }
 
 fn read_sources() -> Sources {
-    let mut files = Vec::new();
-    rust_files(&src_dir(), &mut files);
-    files.sort();
+    let files = all_files();
     let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(f)).collect();
     let mut top: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut sub: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -292,7 +310,7 @@ fn read_sources() -> Sources {
         if is_test_only(file) {
             continue;
         }
-        let shown = file.strip_prefix(src_dir()).unwrap().display().to_string();
+        let shown = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string();
         let code = code_of(&std::fs::read_to_string(file).unwrap());
         let entry = top.entry(name.clone()).or_default();
         for target in first_segments(&code, "crate::") {
@@ -386,8 +404,7 @@ fn layer_of(module: &str) -> Option<usize> {
 
 #[test]
 fn every_top_level_module_has_a_layer() {
-    let mut files = Vec::new();
-    rust_files(&src_dir(), &mut files);
+    let files = all_files();
     let unplaced: BTreeSet<String> = files
         .iter()
         .map(|f| module_path(f)[0].clone())

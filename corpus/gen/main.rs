@@ -1,5 +1,5 @@
 //! `cargo run --example corpus -- <scenario> [params] <out> [options]`: writes a named test
-//! image with the deterministic generator in `imagegen.rs` and prints its digests as JSON.
+//! image with the deterministic generator (the `strata-imagegen` crate, `crates/imagegen`) and prints its digests as JSON.
 //!
 //! Scenarios:
 //!
@@ -7,12 +7,21 @@
 //!   `config.yaml`, the config Env and a build-arg history entry.
 //! * `big-gzip SIZE_MB LAYERS`: SIZE_MB MiB of pseudo-random text over LAYERS layers
 //!   (benchmarks); one fake AWS key per layer.
+//! * `big-file TOTAL_MB FILE_MB LAYERS`: the memory benchmark's image: layer 0 holds ONE text
+//!   file of FILE_MB MiB, the rest of TOTAL_MB is spread over LAYERS more layers of 4 MiB text
+//!   files; every layer ends with a fake AWS key pair. Its layers are compressed in parallel.
 //! * `zeros-2g`: a 2 GiB file of zeros in a gzip layer, followed by a small secret file.
 //! * `evil-paths`: path traversal, absolute names, escaping symlinks, hard links, GNU long
 //!   names, `./` names and an opaque directory.
 //! * `multi-image`: two tagged images sharing their base layer in one archive.
 //! * `multiarch`: linux/amd64 + linux/arm64/v8 index (OCI formats; see `--index`).
 //! * `all`: every scenario above except the big ones, in every format, into directory `<out>`.
+//! * `hostile SHAPE`: one of issue 9's hostile inputs at full size (`bench/hostile.py`'s table;
+//!   see `strata_imagegen::hostile`), an OCI layout in directory `<out>`; prints the path to
+//!   scan. No options.
+//! * `retop IN [TAG]`: a copy of the OCI archive IN with only its top layer changed (one file
+//!   `data/retop-TAG.txt` appended; TAG defaults to `retop`), for the cached-rescan benchmark.
+//!   No options.
 //!
 //! Options:
 //!
@@ -27,7 +36,7 @@
 //!   `corrupt-manifest`, `corrupt-docker-manifest`, `corrupt-config`, `corrupt-index`,
 //!   `omit:PATH`
 
-mod imagegen;
+use strata_imagegen as imagegen;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -148,6 +157,50 @@ fn big_gzip(size_mb: u64, layers: u64) -> ImageSpec {
             format!("AWS_ACCESS_KEY_ID={AWS_KEY_ID_2}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"),
         ));
         spec.layers.push(Layer::new(&format!("COPY data{l} /data/layer{l:03}"), entries));
+    }
+    spec
+}
+
+/// The memory benchmark's image (`big-file`): layer 0 is one `file_mb` MiB text file, the rest
+/// of `total_mb` goes to `layers` more layers of 4 MiB files (the first of them takes the
+/// remainder); a layer left with nothing is not written.
+fn big_file(total_mb: u64, file_mb: u64, layers: u64) -> ImageSpec {
+    const FILE: u64 = 4 << 20;
+    let big = file_mb << 20;
+    let rest = (total_mb << 20).saturating_sub(big);
+    let mut plans = vec![vec![("big.txt".to_string(), big)]];
+    for l in 0..layers {
+        let mut share = rest / layers + if l == 0 { rest % layers } else { 0 };
+        let mut files = Vec::new();
+        while share > 0 {
+            let size = share.min(FILE);
+            files.push((format!("file-{:05}.txt", files.len()), size));
+            share -= size;
+        }
+        if !files.is_empty() {
+            plans.push(files);
+        }
+    }
+    let mut spec = ImageSpec {
+        repo_tags: vec!["bench/big-file:1".to_string()],
+        env: vec!["PATH=/usr/bin:/bin".to_string()],
+        ..ImageSpec::default()
+    };
+    for (i, files) in (0u64..).zip(plans) {
+        let dir = format!("data/layer{i:03}");
+        let mut entries = vec![Entry::dir(&dir)];
+        for (n, (name, size)) in (0u64..).zip(files) {
+            entries.push(Entry::Text {
+                path: format!("{dir}/{name}"),
+                size,
+                seed: i * 1_000_003 + n,
+            });
+        }
+        entries.push(Entry::file(
+            &format!("{dir}/settings.env"),
+            format!("AWS_ACCESS_KEY_ID={AWS_KEY_ID_2}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"),
+        ));
+        spec.layers.push(Layer::new(&format!("COPY data{i} /data/"), entries));
     }
     spec
 }
@@ -398,6 +451,10 @@ fn scenario(name: &str, params: &[String]) -> Result<(Vec<ImageSpec>, bool), Str
             expect(2)?;
             (vec![big_gzip(num(0)?, num(1)?)], false)
         }
+        "big-file" => {
+            expect(3)?;
+            (vec![big_file(num(0)?, num(1)?, num(2)?)], false)
+        }
         "zeros-2g" => (expect(0).map(|_| vec![zeros_2g()])?, false),
         "evil-paths" => (expect(0).map(|_| vec![evil_paths()])?, false),
         "multi-image" => (expect(0).map(|_| multi_image())?, false),
@@ -435,7 +492,31 @@ fn run() -> Result<(), String> {
     let (name, rest) = positional.split_first().ok_or_else(usage)?;
     let (out, params) = rest.split_last().ok_or_else(usage)?;
     let out = Path::new(out);
-    let value = if name == "all" {
+    let value = if name == "hostile" || name == "retop" {
+        if opts.format.is_some()
+            || opts.compress != Compression::None
+            || opts.layer_compress.is_some()
+            || opts.write != WriteOptions::default()
+        {
+            return Err(format!("{name} takes no options"));
+        }
+        match (name.as_str(), params) {
+            ("hostile", [shape]) => imagegen::hostile::build(shape, out)
+                .map(|target| serde_json::json!({ "target": target })),
+            ("retop", [src] | [src, _]) => {
+                let tag = params.get(1).map_or("retop", String::as_str);
+                imagegen::retop::retop(Path::new(src), out, tag).map(|r| {
+                    serde_json::json!({
+                        "manifest_digest": r.manifest_digest,
+                        "config_digest": r.config_digest,
+                        "layer_digest": r.layer_digest,
+                        "diff_id": r.diff_id,
+                    })
+                })
+            }
+            _ => return Err(usage()),
+        }
+    } else if name == "all" {
         if !params.is_empty() {
             return Err(usage());
         }
@@ -455,10 +536,10 @@ fn run() -> Result<(), String> {
 }
 
 fn usage() -> String {
-    "usage: corpus <leaky-app|big-gzip SIZE_MB LAYERS|zeros-2g|evil-paths|multi-image|multiarch|all> \
-     <out> [--format docker|docker-oci|oci-dir|oci-archive] [--compress none|gzip|zstd] \
+    "usage: corpus <leaky-app|big-gzip SIZE_MB LAYERS|big-file TOTAL_MB FILE_MB LAYERS|zeros-2g|\
+     evil-paths|multi-image|multiarch|all> <out> [--format docker|docker-oci|oci-dir|oci-archive] [--compress none|gzip|zstd] \
      [--layer-compress none|gzip|zstd] [--index flat|nested|attest] [--metadata-first] \
-     [--fault F]"
+     [--fault F]\n       corpus hostile SHAPE <out>\n       corpus retop IN [TAG] <out>"
         .to_string()
 }
 

@@ -16,8 +16,7 @@ use crate::progress::Progress;
 use crate::scan::Scanner;
 use crate::scan::content::Limits;
 
-#[path = "../../corpus/gen/imagegen.rs"]
-pub(crate) mod imagegen;
+use strata_imagegen as imagegen;
 
 use imagegen::{Entry, Format, ImageSpec, Layer};
 

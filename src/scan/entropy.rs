@@ -111,7 +111,14 @@ fn charset(v: &[u8]) -> Charset {
 /// True when `value` looks like a generated secret rather than a word,
 /// identifier, path, version, digest or placeholder.
 pub fn passes(rule_id: &str, value: &[u8]) -> bool {
-    if filter::is_placeholder_word(value) || looks_structured(value) {
+    !filter::is_placeholder_word(value) && looks_random(rule_id, value)
+}
+
+/// [`passes`] without the placeholder test: the value's shape alone (length,
+/// entropy for its character set, mixed classes; not a UUID, digest or
+/// dotted identifier). For callers that have judged placeholders themselves.
+pub fn looks_random(rule_id: &str, value: &[u8]) -> bool {
+    if looks_structured(value) {
         return false;
     }
     let e = shannon(value);

@@ -208,12 +208,219 @@ const WHOLE_WORDS: &[(&str, &str)] = &[
 /// stock word (`password123`, `secret`, `none`), or hand-typed filler
 /// (`abcdefgh…`, `123456123456…`).
 pub fn placeholder_word(secret: &[u8]) -> Option<&'static str> {
+    template_or_stock_word(secret).or_else(|| hand_typed_filler(secret))
+}
+
+/// Why a contextual value says it is not real, if it does: a template word
+/// anywhere in it (`your_api_key`, `changeme123`) or a stock word as the
+/// whole value (`password123`, `none`). Unlike hand-typed filler, these are
+/// set aside in every context, a provider's name beside them included: a
+/// value that says "change me" is a template wherever it sits.
+pub fn template_or_stock_word(secret: &[u8]) -> Option<&'static str> {
     let lower = secret.to_ascii_lowercase();
     let has = |w: &str| lower.windows(w.len()).any(|x| x == w.as_bytes());
     if let Some((_, why)) = TEMPLATE_WORDS.iter().find(|(w, _)| has(w)) {
         return Some(why);
     }
-    stock_word(secret).or_else(|| hand_typed_filler(secret))
+    stock_word(secret)
+}
+
+/// Credential vocabulary and common words: a word of a key name that says
+/// *what kind* of secret it holds or is too common to name a service
+/// (`secret`, `access`, `bootstrap`, `system`). A keyword made only of them
+/// (`secretaccesskey`, `bindpw`, `requirepass`) names no provider.
+const VOCABULARY: &[&str] = &[
+    "access",
+    "account",
+    "admin",
+    "alpha",
+    "api",
+    "app",
+    "application",
+    "auth",
+    "authorization",
+    "bcrypt",
+    "bearer",
+    "begin",
+    "bind",
+    "bootstrap",
+    "bot",
+    "callback",
+    "cert",
+    "cleartext",
+    "client",
+    "code",
+    "config",
+    "consumer",
+    "convertto",
+    "cred",
+    "credential",
+    "credentials",
+    "customer",
+    "decryption",
+    "deployer",
+    "device",
+    "enable",
+    "encryption",
+    "env",
+    "help",
+    "hook",
+    "hooks",
+    "http",
+    "https",
+    "id",
+    "identified",
+    "index",
+    "integration",
+    "invoke",
+    "key",
+    "keys",
+    "last",
+    "license",
+    "login",
+    "machine",
+    "master",
+    "message",
+    "meta",
+    "notify",
+    "pager",
+    "pass",
+    "passphrase",
+    "passwd",
+    "password",
+    "pat",
+    "pbkdf",
+    "preshared",
+    "priv",
+    "private",
+    "proc",
+    "provision",
+    "public",
+    "pw",
+    "pwd",
+    "registry",
+    "require",
+    "routing",
+    "sasl",
+    "scram",
+    "secret",
+    "secrets",
+    "server",
+    "service",
+    "session",
+    "signing",
+    "source",
+    "spaces",
+    "storage",
+    "subscription",
+    "system",
+    "token",
+    "tokens",
+    "trigger",
+    "user",
+    "username",
+    "validation",
+    "wallet",
+    "webhook",
+    "wiki",
+    // Commands that take a password (command-line rules' keywords): a tool, not a provider.
+    "chpasswd",
+    "cmdkey",
+    "curl",
+    "dgmgrl",
+    "expdp",
+    "impdp",
+    "isql",
+    "ldapadd",
+    "ldapdelete",
+    "ldapmodify",
+    "ldapsearch",
+    "mongosh",
+    "osql",
+    "psexec",
+    "rdesktop",
+    "rman",
+    "rpcclient",
+    "schtasks",
+    "smbclient",
+    "sqlcmd",
+    "sqlldr",
+    "sqlplus",
+    "sshpass",
+    "useradd",
+    "usermod",
+    "wget",
+    "xfreerdp",
+];
+
+/// The provider or product a keyword of a provider's rule names, if it
+/// names one: its first word (`adobe` of `adobe_api`, `datadog`, `mysql`),
+/// when that word has four letters or more and is not made only of
+/// [`VOCABULARY`] and digits. Token prefixes (`sk_live_`, `waka_`), URLs,
+/// header names (`x-functions-key`) and credential words (`password`,
+/// `secretaccesskey`) name none. It decides whether a key name such as
+/// `ALGOLIA_API_KEY` puts a value in a provider's credential context
+/// ([`provider_context_filler`]).
+pub fn provider_name(keyword: &str) -> Option<String> {
+    let k = keyword.to_ascii_lowercase();
+    if k.ends_with(['_', '-', ' ']) {
+        return None;
+    }
+    let first = k.split(['_', '-', ' ']).next()?;
+    let letters = first.bytes().filter(u8::is_ascii_alphabetic).count();
+    if letters < 4 || !first.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    // Can `first` be cut entirely into vocabulary words and digit runs?
+    let b = first.as_bytes();
+    let mut cut = vec![false; b.len() + 1];
+    cut[0] = true;
+    for i in 0..b.len() {
+        if !cut[i] {
+            continue;
+        }
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 {
+            cut[i + digits] = true;
+        }
+        for w in VOCABULARY {
+            if b[i..].starts_with(w.as_bytes()) {
+                cut[i + w.len()] = true;
+            }
+        }
+    }
+    (!cut[b.len()]).then(|| first.to_owned())
+}
+
+/// The words of a key name, lower-cased: split at every byte that is not a
+/// letter or digit and at camel-case steps (`guardianPrivateKey` gives
+/// `guardian`, `private`, `key`; `ALGOLIA_API_KEY` gives `algolia`, `api`,
+/// `key`).
+pub fn key_words(key: &[u8]) -> Vec<Vec<u8>> {
+    let mut words = Vec::new();
+    for part in key.split(|b| !b.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
+        let mut start = 0;
+        for i in 1..part.len() {
+            if part[i - 1].is_ascii_lowercase() && part[i].is_ascii_uppercase() {
+                words.push(part[start..i].to_ascii_lowercase());
+                start = i;
+            }
+        }
+        words.push(part[start..].to_ascii_lowercase());
+    }
+    words
+}
+
+/// The `validation` note of hand-typed filler in a provider's credential
+/// context: a generic or entropy rule matched `ALGOLIA_API_KEY=abcdef0123…`,
+/// whose key names a provider strata has rules for (`provider`). Such a value
+/// is reported, capped at `low` like filler in a provider's format
+/// ([`FILLER_NOTE`] starts the note, [`reported_severity`] caps it): the key
+/// tells a responder which service's credential slot the file fills, and the
+/// value is far more likely a template's filler than a key. Filler under a
+/// key that names no provider (`SESSION_SECRET=abcdefgh…`) stays set aside.
+pub fn provider_context_filler(why: &str, provider: &str) -> String {
+    format!("{FILLER_NOTE}: {why}; likely a placeholder in a `{provider}` credential context")
 }
 
 /// Why a value is, as a whole, a stock word (ignoring case and up to four
@@ -362,6 +569,63 @@ mod tests {
             Severity::Medium
         );
         assert_eq!(reported_severity(Severity::High, false, None), Severity::High);
+    }
+
+    #[test]
+    fn provider_names_are_names_not_credential_words_prefixes_or_commands() {
+        for (kw, name) in [
+            ("algolia", "algolia"),
+            ("adobe_api", "adobe"),
+            ("DATADOG", "datadog"),
+            ("ddapikey", "ddapikey"),
+            ("mysql", "mysql"),
+            ("ai21labs", "ai21labs"),
+        ] {
+            assert_eq!(provider_name(kw).as_deref(), Some(name), "{kw}");
+        }
+        for kw in [
+            "password",
+            "secretaccesskey",
+            "bindpw",
+            "requirepass",
+            "authorization",
+            "x-functions-key",
+            "sk_live_",
+            "waka_",
+            "dd",
+            "key0",
+            "https://",
+            "hooks.slack.com",
+            "sshpass",
+            "curl",
+            "bootstrap",
+        ] {
+            assert_eq!(provider_name(kw), None, "{kw}");
+        }
+    }
+
+    #[test]
+    fn key_words_split_at_separators_and_camel_case() {
+        let words = |k: &[u8]| {
+            key_words(k).into_iter().map(|w| String::from_utf8(w).unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(words(b"export ALGOLIA_API_KEY="), ["export", "algolia", "api", "key"]);
+        assert_eq!(words(b"guardianPrivateKey = '"), ["guardian", "private", "key"]);
+        assert_eq!(words(b"\"pagerduty.token\": \""), ["pagerduty", "token"]);
+        assert_eq!(words(b"WEBHOOK_TOKEN="), ["webhook", "token"]);
+    }
+
+    #[test]
+    fn provider_context_filler_note_caps_at_low() {
+        let note = provider_context_filler("a counting or alphabet run", "pagerduty");
+        assert!(note.starts_with(FILLER_NOTE), "{note}");
+        assert!(note.contains("`pagerduty` credential context"), "{note}");
+        assert_eq!(reported_severity(Severity::Medium, true, Some(&note)), Severity::Low);
+        // Template and stock words are placeholders in every context; filler is not one of them.
+        assert!(template_or_stock_word(b"your_algolia_key_1234").is_some());
+        assert!(template_or_stock_word(b"Password123").is_some());
+        assert_eq!(template_or_stock_word(b"abcdefghij0123456789XyZw"), None);
+        assert!(placeholder_word(b"abcdefghij0123456789XyZw").is_some());
     }
 
     #[test]

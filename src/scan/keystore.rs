@@ -140,7 +140,7 @@ mod tests {
 
     /// A JKS version 2 store with the given entry tags (certificate bodies are filler).
     fn jks(tags: &[u32]) -> Vec<u8> {
-        crate::pipeline::tests::imagegen::jks(tags, &[0x30, 0x02, 0x05, 0x00])
+        strata_imagegen::jks(tags, &[0x30, 0x02, 0x05, 0x00])
     }
 
     #[test]

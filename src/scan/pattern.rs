@@ -43,6 +43,9 @@ pub struct PatternEngine {
     keyword_rules: Vec<Vec<usize>>,
     rules: Vec<Signature>,
     prefilter: Prefilter,
+    /// The providers and products the keywords of provider rules name
+    /// ([`filter::provider_name`]).
+    provider_names: std::collections::HashSet<Vec<u8>>,
     /// Candidates set aside as placeholders ([`filter::placeholder`],
     /// [`filter::placeholder_word`]), for the report's summary.
     placeholders: AtomicU64,
@@ -82,11 +85,18 @@ impl PatternEngine {
             .ascii_case_insensitive(true)
             .build(&keywords)?;
         let prefilter = Prefilter::new(&keywords.iter().map(|k| k.as_bytes()).collect::<Vec<_>>());
+        let provider_names = rules
+            .iter()
+            .filter(|r| !is_contextual(r))
+            .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| filter::provider_name(k)))
+            .map(String::into_bytes)
+            .collect();
         Ok(PatternEngine {
             automaton,
             keyword_rules,
             rules,
             prefilter,
+            provider_names,
             placeholders: AtomicU64::new(0),
         })
     }
@@ -197,12 +207,24 @@ impl PatternEngine {
                     }
                     candidates += 1;
                     let secret = &hay[ss..se];
-                    if let Some(checked) = accept(sig, secret, &self.placeholders) {
+                    // Filler in a contextual value is kept only under a key that
+                    // names a provider (`ALGOLIA_API_KEY=abcdef0123…`).
+                    let named = match is_contextual(sig).then(|| filter::hand_typed_filler(secret))
+                    {
+                        Some(Some(why)) => self.provider_named(hay, ms, ss).map(|p| (why, p)),
+                        _ => None,
+                    };
+                    if let Some(checked) = accept(sig, secret, &self.placeholders, named.is_some())
+                    {
                         let (mut validation, mut failed_check) = match checked {
                             None => (None, false),
                             Some(Ok(note)) => (Some(note), false),
                             Some(Err(why)) => (Some(format!("check failed: {why}")), true),
                         };
+                        if let Some((why, provider)) = named {
+                            validation = Some(filter::provider_context_filler(why, &provider));
+                            failed_check = true;
+                        }
                         // A provider-format value that looks hand-typed is still
                         // reported (an auditor wants to see it), capped at low.
                         if let Some(why) = filler_in_format(sig, secret) {
@@ -224,6 +246,29 @@ impl PatternEngine {
             candidates
         })
     }
+}
+
+impl PatternEngine {
+    /// The provider named by the key of a contextual match, if any: a word of
+    /// the line before the secret (at most 64 bytes before the match) that a
+    /// provider rule's keyword names ([`filter::provider_name`]): `upstage` in
+    /// `upstage_api_key = "…"`, `datadog` in `DATADOG_APP_KEY=`, `pagerduty`
+    /// in `pagerduty token=`; not `hook` in `WEBHOOK_TOKEN`.
+    fn provider_named(&self, hay: &[u8], ms: usize, ss: usize) -> Option<String> {
+        let floor = ms.saturating_sub(64);
+        let start =
+            hay[floor..ms].iter().rposition(|&b| b == b'\n').map_or(floor, |i| floor + i + 1);
+        filter::key_words(&hay[start..ss])
+            .into_iter()
+            .find(|w| self.provider_names.contains(w))
+            .map(|w| String::from_utf8_lossy(&w).into_owned())
+    }
+}
+
+/// Contextual rules: the entropy detector and the `generic-*` rules, whose
+/// values have no format of their own, so the key beside them is the context.
+fn is_contextual(sig: &Signature) -> bool {
+    sig.detector == Detector::Entropy || sig.is_generic()
 }
 
 /// Merged windows of `w` bytes around keyword hits (sorted by start).
@@ -257,21 +302,27 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 /// their own (a provider token with `FAKE` in it is still a token). For the
 /// other rules the context vouches for the value, so a short value meets a
 /// `min_entropy` bar scaled to its length ([`filter::entropy_bar`]).
+/// `keep_filler`: the key names a provider, so hand-typed filler in a
+/// contextual value is not set aside (it is reported low, marked).
 fn accept(
     sig: &Signature,
     secret: &[u8],
     placeholders: &AtomicU64,
+    keep_filler: bool,
 ) -> Option<Option<Result<String, String>>> {
-    let contextual = sig.detector == Detector::Entropy || sig.is_generic();
+    let contextual = is_contextual(sig);
+    let contextual_placeholder = contextual
+        && (filter::template_or_stock_word(secret).is_some()
+            || (!keep_filler && filter::hand_typed_filler(secret).is_some()));
     if filter::is_placeholder(secret)
         || filter::stock_word(secret).is_some()
-        || (contextual && filter::is_placeholder_word(secret))
+        || contextual_placeholder
     {
         placeholders.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if sig.detector == Detector::Entropy {
-        return entropy::passes(sig.id(), secret).then_some(None);
+        return entropy::looks_random(sig.id(), secret).then_some(None);
     }
     if let Some(min) = sig.syntax.min_entropy
         && (shannon(secret) < if contextual { min } else { filter::entropy_bar(min, secret) }
@@ -289,6 +340,5 @@ fn accept(
 /// does. Contextual rules (entropy, `generic-*`) never get here with such a
 /// value: [`accept`] drops it as a placeholder.
 fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
-    let contextual = sig.detector == Detector::Entropy || sig.is_generic();
-    if contextual { None } else { filter::hand_typed_filler(secret) }
+    if is_contextual(sig) { None } else { filter::hand_typed_filler(secret) }
 }

@@ -237,3 +237,109 @@ fn provider_format_fillers_are_reported_low_short_strong_context_passwords_in_fu
         "{findings:#?}"
     );
 }
+
+#[test]
+fn filler_under_a_provider_named_key_is_reported_low_generic_filler_is_counted() {
+    // Hand-typed filler under a key that names a provider strata has rules for
+    // is reported, capped at low and marked as a likely placeholder; the same
+    // filler under a key that names no provider, and template or stock words
+    // under a provider's key, are set aside and counted.
+    let env = "PAGERDUTY_API_TOKEN=abcdefghij0123456789XyZw\n\
+               SESSION_SECRET=abcdefghijklmnopqrstuvwxyz123456\n\
+               WEBHOOK_TOKEN=abcdefabcdefabcdefabcdefabcdef12\n\
+               DATADOG_API_KEY=changeme\n\
+               DATADOG_API_KEY=${DD_API_KEY}\n\
+               ALGOLIA_API_KEY=your_algolia_key_1234\n";
+    let js = "const client = mailgun.client({ mailgunApiKey: 'mnopqrstuv9876543210QwEr' });\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /app/",
+            vec![Entry::file("app/.env", env), Entry::file("app/mail.js", js)],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    let findings = json["findings"].as_array().unwrap();
+    for (secret, provider) in
+        [("abcdefghij0123456789XyZw", "pagerduty"), ("mnopqrstuv9876543210QwEr", "mailgun")]
+    {
+        let f = findings.iter().find(|f| f["secret"] == secret).unwrap_or_else(|| {
+            panic!("{secret} not reported: {findings:#?}");
+        });
+        assert_eq!(f["severity"], "low", "{f:#}");
+        let note = f["validation"].as_str().unwrap();
+        assert!(note.starts_with("filler-looking value"), "{f:#}");
+        assert!(note.contains(&format!("`{provider}` credential context")), "{f:#}");
+    }
+    assert_eq!(findings.len(), 2, "only the two provider-context fillers: {findings:#?}");
+    let counted = json["summary"]["suppressed"]["placeholders"].as_u64().unwrap();
+    assert!(counted >= 5, "placeholders counted: {counted}");
+}
+
+/// A throwaway P-256 key made with `openssl ecparam -genkey` for these tests.
+const EC_KEY_LINES: [&str; 3] = [
+    "MHcCAQEEIHlaW7HRr7EA0li5yoZ/ss5wXqbYE9n1SgVihLJFCZM5oAoGCCqGSM49",
+    "AwEHoUQDQgAERzMvqfxwDYcaR0qgHaOUY3um3b6TYoj9BBsjJNMnht3s0dZU6MZv",
+    "dIP2BnKuBDy8SvqWtpbgcAU64V9Kxr3M+g==",
+];
+
+#[test]
+fn keys_and_values_on_separate_lines_and_split_private_keys() {
+    // A password whose value sits on the line below its key (Maven XML,
+    // JSON, YAML), a `.pass` property, and a private key split across string
+    // literals or flattened with `\r\n` escapes are reported; the same shapes
+    // holding a reference, a nested mapping or a certificate are not.
+    let settings = "<settings><servers><server>\n  <id>releases</id>\n  <password>\n    Tq7#vLm2Zx9k\n  </password>\n</server>\n<server><password>\n    ${env.NEXUS_PASSWORD}\n  </password></server></servers></settings>\n";
+    let json = "{\n  \"adminPassword\":\n    \"Vq9#mTz4Lk2w\",\n  \"replicaPassword\":\n    \"${REPLICA_PASSWORD}\"\n}\n";
+    let yaml = "datasource:\n  password:\n    Kq7#vLz2mW9x\nreplica:\n  password:\n    secretKeyRef:\n      name: db\n";
+    let props = "as400.host=ibm.internal\nas400.pass=Wq4!zRt8Lm\n";
+    let (a, b, c) = (EC_KEY_LINES[0], EC_KEY_LINES[1], EC_KEY_LINES[2]);
+    let java = format!(
+        "class Keys {{\n  static final String KEY = \"-----BEGIN EC PRIVATE KEY-----\\n\" +\n    \"{a}\\n\" +\n    \"{b}\\n\" +\n    \"{c}\\n\" +\n    \"-----END EC PRIVATE KEY-----\";\n  static final String CERT = \"-----BEGIN CERTIFICATE-----\\n\" +\n    \"MIIBszCCAVmgAwIBAgIUQ2hhbmdlIHRoaXMgdG8gYSByZWFsIGNlcnQgcGxlYXNl\\n\" +\n    \"-----END CERTIFICATE-----\";\n}}\n"
+    );
+    let csharp = format!(
+        "const string Key = \"-----BEGIN EC PRIVATE KEY-----\\r\\n{a}\\r\\n{b}\\r\\n{c}\\r\\n-----END EC PRIVATE KEY-----\";\n"
+    );
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new(
+                "COPY . /app/",
+                vec![
+                    Entry::file("root/.m2/settings.xml", settings),
+                    Entry::file("app/config.json", json),
+                    Entry::file("app/application.yml", yaml),
+                    Entry::file("app/as400.properties", props),
+                    Entry::file("app/src/Keys.java", java),
+                    Entry::file("app/src/Keys.cs", csharp),
+                ],
+            ),
+            Layer::new(
+                "RUN rm -rf /app/src",
+                vec![Entry::whiteout("app/src/Keys.java"), Entry::whiteout("app/src/Keys.cs")],
+            ),
+        ],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    assert_found(&json, "xml-password-element", "/root/.m2/settings.xml", "Tq7#vLm2Zx9k");
+    assert_found(&json, "generic-password-assignment", "/app/config.json", "Vq9#mTz4Lk2w");
+    assert_found(&json, "generic-password-next-line", "/app/application.yml", "Kq7#vLz2mW9x");
+    assert_found(&json, "generic-password-unquoted", "/app/as400.properties", "Wq4!zRt8Lm");
+    let findings = json["findings"].as_array().unwrap();
+    for (path, rule) in [
+        ("/app/src/Keys.java", "private-key-concatenated-strings"),
+        ("/app/src/Keys.cs", "private-key-escaped-newlines"),
+    ] {
+        let key = findings
+            .iter()
+            .find(|f| f["path"] == path && f["rule_id"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} at {path}: {findings:#?}"));
+        assert_eq!(key["status"], "deleted", "{key:#}");
+        assert!(key["secret"].as_str().unwrap().contains(c), "{key:#}");
+    }
+    let found = all(&json);
+    for not in ["${env.NEXUS_PASSWORD}", "${REPLICA_PASSWORD}", "secretKeyRef"] {
+        assert!(!found.iter().any(|(_, _, s, _)| s.contains(not)), "{not}: {found:#?}");
+    }
+    assert!(!found.iter().any(|(_, _, s, _)| s.contains("CERTIFICATE")), "{found:#?}");
+}

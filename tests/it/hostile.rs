@@ -1,210 +1,75 @@
 //! Hostile archives (issue 9): crafted layers that once made strata report
 //! "clean" for bytes it never read, or take unbounded time and memory. Each
-//! is built here by a small generator (raw tar blocks, streamed through a
-//! compressor into an OCI layout) and must end with the right exit code and
-//! diagnostic, in bounded memory and time.
+//! is built here from the image generator's raw tar blocks, streamed through
+//! a compressor into an OCI layout (`strata_imagegen::{raw, layout}`, which
+//! also write the full-size versions for `bench/hostile.py`), and must end
+//! with the right exit code and diagnostic, in bounded memory and time.
 //! See: #9
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::util::*;
+use ig::layout::{Blob, Layout};
+use ig::raw::{END, file, header, link_header, long_name, padding, reseal, sparse_member};
 
 // ---------------------------------------------------------------------------------------------
-// Generator: raw tar blocks and a one-image OCI layout
+// Generator: the image generator's raw tar blocks and streaming OCI layout
 // ---------------------------------------------------------------------------------------------
-
-/// A checksummed header block with raw name bytes and typeflag (the
-/// generator's own raw header, so the flag may be any byte).
-fn header(name: &[u8], flag: u8, size: u64) -> [u8; 512] {
-    *ig::raw_header(name, tar::EntryType::new(flag), 0o644, None, size).as_bytes()
-}
-
-/// A hardlink header block.
-fn link_header(name: &[u8], target: &[u8]) -> [u8; 512] {
-    *ig::raw_header(name, tar::EntryType::Link, 0o644, Some(target), 0).as_bytes()
-}
-
-/// Recomputes the checksum of a header whose fields were edited by hand.
-fn reseal(h: &mut [u8; 512]) {
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-}
-
-/// A GNU long-name record naming the entry that follows.
-fn long_name(name: &[u8]) -> Vec<u8> {
-    let mut v = header(b"././@LongLink", b'L', name.len() as u64).to_vec();
-    v.extend_from_slice(name);
-    v.resize(v.len() + padding(name.len() as u64), 0);
-    v
-}
-
-/// A GNU sparse member: one 512-byte data block (`data`, padded with
-/// newlines) at offset 2^44, so a reader that streams holes never ends.
-fn sparse_member(name: &[u8], data: &str) -> Vec<u8> {
-    let mut h = header(name, b'S', 512);
-    // One map entry {offset 2^44, 512 bytes}, real size 2^44 + 512 (base-256 numbers).
-    let base256 = |v: u64| {
-        let mut f = [0u8; 12];
-        f[0] = 0x80;
-        f[4..].copy_from_slice(&v.to_be_bytes());
-        f
-    };
-    h[386..398].copy_from_slice(&base256(1 << 44));
-    h[398..410].copy_from_slice(&base256(512));
-    h[483..495].copy_from_slice(&base256((1 << 44) + 512));
-    reseal(&mut h);
-    let mut block = data.as_bytes().to_vec();
-    block.resize(512, b'\n');
-    [h.to_vec(), block].concat()
-}
-
-fn padding(len: u64) -> usize {
-    ((512 - len % 512) % 512) as usize
-}
-
-/// A regular file entry: header, data, padding.
-fn file(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut v = header(name.as_bytes(), b'0', data.len() as u64).to_vec();
-    v.extend_from_slice(data);
-    v.resize(v.len() + padding(data.len() as u64), 0);
-    v
-}
 
 fn end() -> Vec<u8> {
-    vec![0; 1024]
+    END.to_vec()
 }
 
-/// SHA-256 over what is written through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
+const MANIFEST: &str = ig::MT_OCI_MANIFEST;
+const INDEX: &str = ig::MT_OCI_INDEX;
+
+/// The generator's [`Layout`] as these tests use it: zstd layers (or stored as is), a
+/// panic on any I/O error.
+trait TestLayout {
+    /// A zstd layer of what `write` produces.
+    fn zstd_layer(&self, write: impl FnOnce(&mut dyn Write)) -> Blob;
+    /// An uncompressed layer of what `write` produces.
+    fn plain_layer(&self, write: impl FnOnce(&mut dyn Write)) -> Blob;
+    /// The manifest of `layers`, its config claiming `diff_ids`.
+    fn claiming(&self, layers: &[Blob], diff_ids: &[String]) -> (String, u64);
+    /// Finishes a one-image layout of `layers`.
+    fn finish(self, layers: &[Blob]) -> PathBuf;
 }
 
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn digest(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// One layer blob in a layout: digest, size, and the diff_id of what was written.
-#[derive(Clone)]
-struct Blob {
-    digest: String,
-    size: u64,
-    diff_id: String,
-}
-
-/// An OCI layout being written.
-struct Layout {
-    root: PathBuf,
-}
-
-impl Layout {
-    fn new(root: &Path) -> Layout {
-        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        Layout { root: root.to_owned() }
+impl TestLayout for Layout {
+    fn zstd_layer(&self, write: impl FnOnce(&mut dyn Write)) -> Blob {
+        self.layer(Compression::Zstd, |w| {
+            write(w);
+            Ok(())
+        })
+        .unwrap()
     }
 
-    /// Stores bytes as a blob; returns its digest.
-    fn put(&self, bytes: &[u8]) -> String {
-        let d = ig::sha256_digest(bytes);
-        std::fs::write(self.root.join("blobs/sha256").join(&d[7..]), bytes).unwrap();
-        d
+    fn plain_layer(&self, write: impl FnOnce(&mut dyn Write)) -> Blob {
+        self.layer(Compression::None, |w| {
+            write(w);
+            Ok(())
+        })
+        .unwrap()
     }
 
-    /// A layer blob: `write` produces the uncompressed stream, stored zstd-compressed
-    /// (or as is with `plain`), hashed on the way.
-    fn layer(&self, plain: bool, write: impl FnOnce(&mut dyn Write)) -> Blob {
-        let tmp = self.root.join("blobs/tmp");
-        let file = io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
-        let mut stored = Hashing { inner: file, hasher: Sha256::new(), count: 0 };
-        let diff_id = if plain {
-            let mut raw = Hashing { inner: &mut stored, hasher: Sha256::new(), count: 0 };
-            write(&mut raw);
-            digest(raw.hasher)
-        } else {
-            let enc = zstd::stream::write::Encoder::new(&mut stored, 1).unwrap();
-            let mut raw = Hashing { inner: enc, hasher: Sha256::new(), count: 0 };
-            write(&mut raw);
-            raw.inner.finish().unwrap();
-            digest(raw.hasher)
-        };
-        stored.flush().unwrap();
-        let (d, size) = (digest(stored.hasher), stored.count);
-        std::fs::rename(&tmp, self.root.join("blobs/sha256").join(&d[7..])).unwrap();
-        Blob { digest: d, size, diff_id }
+    fn claiming(&self, layers: &[Blob], diff_ids: &[String]) -> (String, u64) {
+        let ids: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
+        self.manifest_claiming(layers, &ids, None, None).unwrap()
     }
 
-    /// The image manifest for these layers (config diff_ids as given); returns its digest.
-    fn manifest(&self, layers: &[Blob], diff_ids: &[String]) -> (String, u64) {
-        let config = serde_json::json!({
-            "architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": layers.iter().map(|_| serde_json::json!({"created_by": "COPY x /"}))
-                .collect::<Vec<_>>(),
-        });
-        let config = serde_json::to_vec(&config).unwrap();
-        let layer_descs: Vec<_> = layers
-            .iter()
-            .map(|b| {
-                serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
-                    "digest": b.digest, "size": b.size})
-            })
-            .collect();
-        let manifest = serde_json::json!({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": self.put(&config), "size": config.len()},
-            "layers": layer_descs,
-        });
-        let manifest = serde_json::to_vec(&manifest).unwrap();
-        (self.put(&manifest), manifest.len() as u64)
-    }
-
-    /// `index.json` listing these (digest, size, media type) entries.
-    fn index(&self, entries: &[(String, u64, &str)]) {
-        let manifests: Vec<_> = entries
-            .iter()
-            .map(|(d, s, mt)| serde_json::json!({"mediaType": mt, "digest": d, "size": s}))
-            .collect();
-        let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
-        std::fs::write(self.root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    }
-
-    /// Finishes a one-image layout whose config claims the layers' real diff_ids.
-    fn image(self, layers: &[Blob]) -> PathBuf {
-        let ids: Vec<String> = layers.iter().map(|b| b.diff_id.clone()).collect();
-        let (d, s) = self.manifest(layers, &ids);
-        self.index(&[(d, s, MANIFEST)]);
-        self.root
+    fn finish(self, layers: &[Blob]) -> PathBuf {
+        self.image(layers, None, None).unwrap()
     }
 }
-
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// A one-layer layout from a plain (uncompressed) layer.
 fn one_layer(dir: &Path, name: &str, tar: &[u8]) -> PathBuf {
-    let layout = Layout::new(&dir.join(name));
-    let blob = layout.layer(true, |w| w.write_all(tar).unwrap());
-    layout.image(&[blob])
+    let layout = Layout::new(&dir.join(name)).unwrap();
+    let blob = layout.plain_layer(|w| w.write_all(tar).unwrap());
+    layout.finish(&[blob])
 }
 
 /// Runs strata, returning its output, peak RSS (kB) and CPU time (user +
@@ -441,12 +306,12 @@ fn members_past_the_archive_limit_are_an_error() {
     zip.start_file("last.properties", opts).unwrap();
     zip.write_all(format!("key = {}\n", canary(96)).as_bytes()).unwrap();
     let jar = zip.finish().unwrap().into_inner();
-    let layout = Layout::new(&dir.path().join("jar"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("jar")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         w.write_all(&file("app/app.jar", &jar)).unwrap();
         w.write_all(&end()).unwrap();
     });
-    let layout = layout.image(&[blob]);
+    let layout = layout.finish(&[blob]);
     let (code, out, err) = scan_bounded(&layout, &[]);
     assert_eq!(code, 2, "{err}");
     let errs = errors(&json_of(&out));
@@ -466,8 +331,8 @@ fn members_past_the_archive_limit_are_an_error() {
 #[test]
 fn huge_long_names_are_skipped_in_flat_memory() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("longname"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("longname")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         let size: u64 = 1_500_000_000;
         w.write_all(&header(b"././@LongLink", b'L', size)).unwrap();
         io::copy(&mut io::repeat(b'n').take(size), w).unwrap();
@@ -476,7 +341,7 @@ fn huge_long_names_are_skipped_in_flat_memory() {
         w.write_all(&file("after.conf", format!("key = {}\n", canary(97)).as_bytes())).unwrap();
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
     assert!(out.len() + err.len() < 64 << 10, "the name is never printed whole");
@@ -491,8 +356,8 @@ fn huge_long_names_are_skipped_in_flat_memory() {
     assert!(peak_kb < 200 * 1024 && took < Duration::from_secs(10), "{peak_kb} kB {took:?}");
     assert_eq!(o.status.code(), Some(2));
 
-    let layout = Layout::new(&dir.path().join("pax"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("pax")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         let value: u64 = 2_000_000_000;
         let prefix = format!("{} path=", value + 17);
         let size = prefix.len() as u64 + value + 1;
@@ -504,7 +369,7 @@ fn huge_long_names_are_skipped_in_flat_memory() {
         w.write_all(&file("x", b"hidden\n")).unwrap();
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (code, out, _) = scan_bounded(&target, &[]);
     assert_eq!(code, 2);
     assert!(errors(&json_of(&out)).iter().any(|e| e.contains("PAX extended header")));
@@ -527,8 +392,8 @@ fn sparse_holes_are_never_streamed() {
 #[test]
 fn diagnostics_volume_is_bounded() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("dotdot"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("dotdot")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         for i in 0..20_000 {
             let name = format!("../{}{i}", "n".repeat(50_000));
             w.write_all(&long_name(name.as_bytes())).unwrap();
@@ -536,7 +401,7 @@ fn diagnostics_volume_is_bounded() {
         }
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 0, "{}", &err[..err.len().min(2000)]);
     assert!(err.len() < 1 << 20, "stderr is {} bytes", err.len());
@@ -557,8 +422,8 @@ fn deep_paths_are_linear_and_bounded() {
         (5_000, 20, 2, "1024-component limit"),
         (50_000, 20, 2, "exceeds the 65536-byte limit"),
     ] {
-        let layout = Layout::new(&dir.path().join(format!("deep{depth}")));
-        let blob = layout.layer(false, |w| {
+        let layout = Layout::new(&dir.path().join(format!("deep{depth}"))).unwrap();
+        let blob = layout.zstd_layer(|w| {
             for i in 0..files {
                 let name = format!("d{i}/{}f", "a/".repeat(depth));
                 w.write_all(&long_name(name.as_bytes())).unwrap();
@@ -566,7 +431,7 @@ fn deep_paths_are_linear_and_bounded() {
             }
             w.write_all(&end()).unwrap();
         });
-        let target = layout.image(&[blob]);
+        let target = layout.finish(&[blob]);
         let (code, out, err) = scan_bounded(&target, &[]);
         assert_eq!(code, want, "{depth}: {}", &err[..err.len().min(2000)]);
         if want == 2 {
@@ -579,11 +444,11 @@ fn deep_paths_are_linear_and_bounded() {
 #[test]
 fn index_fan_out_visits_each_digest_once() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("fanout"));
+    let layout = Layout::new(&dir.path().join("fanout")).unwrap();
     let blob =
-        layout.layer(false, |w| w.write_all(&[file("a.txt", b"hello\n"), end()].concat()).unwrap());
+        layout.zstd_layer(|w| w.write_all(&[file("a.txt", b"hello\n"), end()].concat()).unwrap());
     let (mut digest, mut size) =
-        layout.manifest(std::slice::from_ref(&blob), std::slice::from_ref(&blob.diff_id));
+        layout.claiming(std::slice::from_ref(&blob), std::slice::from_ref(&blob.diff_id));
     let mut media = MANIFEST;
     for _ in 0..4 {
         let manifests: Vec<_> = (0..30)
@@ -594,11 +459,11 @@ fn index_fan_out_visits_each_digest_once() {
         )
         .unwrap();
         size = index.len() as u64;
-        digest = layout.put(&index);
+        digest = layout.put(&index).unwrap().0;
         media = INDEX;
     }
-    layout.index(&[(digest, size, INDEX)]);
-    let (code, out, err) = scan_bounded(&layout.root, &[]);
+    layout.index(&[(digest, size, INDEX)]).unwrap();
+    let (code, out, err) = scan_bounded(layout.root(), &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
 }
@@ -644,8 +509,8 @@ fn shared_docker_configs_are_parsed_once() {
 #[test]
 fn layers_on_long_names_is_bounded() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("names"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("names")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         for i in 0..20_000 {
             let name = format!("{}{i}", "n".repeat(50_000));
             w.write_all(&long_name(name.as_bytes())).unwrap();
@@ -653,7 +518,7 @@ fn layers_on_long_names_is_bounded() {
         }
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (o, peak_kb, took) = measured(&["layers", target.to_str().unwrap()]);
     let (code, _, err) = parts(&o);
     assert_eq!(code, 0, "{err}");
@@ -666,20 +531,20 @@ fn layers_on_long_names_is_bounded() {
 #[test]
 fn many_hardlinks_are_linear() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("links"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("links")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         w.write_all(&file("s.conf", format!("key = {}\n", canary(99)).as_bytes())).unwrap();
         for i in 0..150_000 {
             w.write_all(&link_header(format!("l{i}").as_bytes(), b"s.conf")).unwrap();
         }
         w.write_all(&end()).unwrap();
     });
-    let del = layout.layer(false, |w| {
+    let del = layout.zstd_layer(|w| {
         let mut t = header(b".wh.s.conf", b'0', 0).to_vec();
         t.extend(end());
         w.write_all(&t).unwrap();
     });
-    let target = layout.image(&[blob, del]);
+    let target = layout.finish(&[blob, del]);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 1, "{err}");
     let json = json_of(&out);
@@ -702,13 +567,13 @@ fn thread_counts_are_clamped() {
 #[test]
 fn unsupported_digest_algorithms_are_refused() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("md5"));
+    let layout = Layout::new(&dir.path().join("md5")).unwrap();
     let blob =
-        layout.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+        layout.plain_layer(|w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
     let md5 = Blob { digest: "md5:0123456789abcdef0123456789abcdef".into(), ..blob.clone() };
-    let (d, s) = layout.manifest(&[md5], &[blob.diff_id]);
-    layout.index(&[(d, s, MANIFEST)]);
-    let (code, _, err) = scan_bounded(&layout.root, &[]);
+    let (d, s) = layout.claiming(&[md5], &[blob.diff_id]);
+    layout.index(&[(d, s, MANIFEST)]).unwrap();
+    let (code, _, err) = scan_bounded(layout.root(), &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unsupported digest algorithm \"md5\""), "{err}");
 }
@@ -721,10 +586,10 @@ fn symlinks_inside_an_oci_layout_are_never_followed() {
     let dir = tmp();
     let sentinel = "STRATA_TEST_ENV_SENTINEL_FAKE_0123";
     // A blob file linked to the process environment.
-    let layout = Layout::new(&dir.path().join("blob-link"));
+    let layout = Layout::new(&dir.path().join("blob-link")).unwrap();
     let blob =
-        layout.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
-    let target = layout.image(std::slice::from_ref(&blob));
+        layout.plain_layer(|w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+    let target = layout.finish(std::slice::from_ref(&blob));
     let blob_path = target.join("blobs/sha256").join(&blob.digest[7..]);
     std::fs::remove_file(&blob_path).unwrap();
     std::os::unix::fs::symlink("/proc/self/environ", &blob_path).unwrap();
@@ -739,10 +604,10 @@ fn symlinks_inside_an_oci_layout_are_never_followed() {
     assert!(err.contains(&blob.digest[7..]) && err.contains("symlink"), "{err}");
     assert!(!out.contains(sentinel) && !err.contains(sentinel));
     // The whole blobs/ directory linked elsewhere.
-    let real = Layout::new(&dir.path().join("real"));
+    let real = Layout::new(&dir.path().join("real")).unwrap();
     let blob =
-        real.layer(true, |w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
-    let real = real.image(&[blob]);
+        real.plain_layer(|w| w.write_all(&[file("a.txt", b"hi\n"), end()].concat()).unwrap());
+    let real = real.finish(&[blob]);
     let linked = dir.path().join("dir-link");
     std::fs::create_dir(&linked).unwrap();
     std::fs::copy(real.join("index.json"), linked.join("index.json")).unwrap();
@@ -817,8 +682,8 @@ fn layer_semantics_match_extraction() {
     assert_eq!(status_of(&p, "/etc/app/s.conf"), ("deleted".to_owned(), serde_json::json!(1)));
     // A V7 entry with typeflag NUL and a trailing slash is a directory: the file
     // below it is not "overwritten" by it.
-    let layout = Layout::new(&dir.path().join("v7"));
-    let l0 = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("v7")).unwrap();
+    let l0 = layout.zstd_layer(|w| {
         w.write_all(&[file("v7/s.conf", secret(104).as_bytes()), end()].concat()).unwrap()
     });
     // A real V7 header: no magic, no ustar fields.
@@ -828,9 +693,8 @@ fn layer_semantics_match_extraction() {
     v7.set_size(0);
     v7.as_old_mut().linkflag = [0];
     v7.set_cksum();
-    let l1 =
-        layout.layer(false, |w| w.write_all(&[v7.as_bytes().to_vec(), end()].concat()).unwrap());
-    let target = layout.image(&[l0, l1]);
+    let l1 = layout.zstd_layer(|w| w.write_all(&[v7.as_bytes().to_vec(), end()].concat()).unwrap());
+    let target = layout.finish(&[l0, l1]);
     assert_eq!(status_of(&target, "/v7/s.conf").0, "present");
 }
 
@@ -845,14 +709,14 @@ fn nested_tar_image(
     size: u64,
     write: impl FnOnce(&mut dyn Write),
 ) -> PathBuf {
-    let layout = Layout::new(&dir.join(name));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.join(name)).unwrap();
+    let blob = layout.zstd_layer(|w| {
         w.write_all(&header(b"app/inner.tar", b'0', size)).unwrap();
         write(w);
         w.write_all(&vec![0; padding(size)]).unwrap();
         w.write_all(&end()).unwrap();
     });
-    layout.image(&[blob])
+    layout.finish(&[blob])
 }
 
 /// A GNU long name of 1.5 GB inside a nested tar: skipped as it streams, the
@@ -914,8 +778,8 @@ fn nested_tar_sparse_holes_are_never_streamed() {
 #[test]
 fn a_layer_listed_many_times_is_scanned_once() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("listed"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("listed")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         for i in 0..50 {
             w.write_all(&file(
                 &format!("app/{i}.conf"),
@@ -927,7 +791,7 @@ fn a_layer_listed_many_times_is_scanned_once() {
     });
     let times = 20_000;
     let layers = vec![blob; times];
-    let target = layout.image(&layers);
+    let target = layout.finish(&layers);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
     let json = json_of(&out);
@@ -942,8 +806,8 @@ fn a_layer_listed_many_times_is_scanned_once() {
 #[test]
 fn a_path_written_over_and_over_is_bounded() {
     let dir = tmp();
-    let layout = Layout::new(&dir.path().join("samepath"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("samepath")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         for i in 0..150_000u32 {
             w.write_all(&file("s.conf", format!("key = {}\n", canary(1_000_000 + i)).as_bytes()))
                 .unwrap();
@@ -951,7 +815,7 @@ fn a_path_written_over_and_over_is_bounded() {
         }
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 2, "{}", &err[..err.len().min(2000)]);
     let json = json_of(&out);
@@ -982,8 +846,8 @@ fn many_matches_cost_linear_time_and_flat_memory() {
     let line = format!("aws_access_key_id = AKIAZTESTFAKEEXAMPLE key = {}\n", canary(110));
     let n = (24 << 20) / line.len();
     let size = (n * line.len()) as u64;
-    let layout = Layout::new(&dir.path().join("lines"));
-    let blob = layout.layer(false, |w| {
+    let layout = Layout::new(&dir.path().join("lines")).unwrap();
+    let blob = layout.zstd_layer(|w| {
         w.write_all(&header(b"app/keys.txt", b'0', size)).unwrap();
         let block = line.repeat(10_000);
         for _ in 0..n / 10_000 {
@@ -993,7 +857,7 @@ fn many_matches_cost_linear_time_and_flat_memory() {
         w.write_all(&vec![0; padding(size)]).unwrap();
         w.write_all(&end()).unwrap();
     });
-    let target = layout.image(&[blob]);
+    let target = layout.finish(&[blob]);
     let (code, out, err) = scan_bounded(&target, &[]);
     assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
     let found = findings_of(&json_of(&out), "test-canary");

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test should fail loudly on any unexpected error")]
 
-#[path = "../../corpus/gen/imagegen.rs"]
-mod imagegen;
+use strata_imagegen as imagegen;
 
 mod action;
 mod attestations;

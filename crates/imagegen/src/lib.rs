@@ -21,7 +21,11 @@
 //!
 //! Broken inputs for error-path tests are produced with [`write_image_with`] /
 //! [`write_images_opts`] and a [`Fault`].
-#![allow(dead_code)]
+
+pub mod hostile;
+pub mod layout;
+pub mod raw;
+pub mod retop;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -98,27 +102,68 @@ pub enum PathStyle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     /// Regular file (mode 0644) with the given content.
-    File { path: String, data: Vec<u8> },
+    File {
+        /// Path in the layer.
+        path: String,
+        /// Content.
+        data: Vec<u8>,
+    },
     /// Regular file of `size` zero bytes, streamed from `io::repeat` (never allocated).
-    Zeros { path: String, size: u64 },
+    Zeros {
+        /// Path in the layer.
+        path: String,
+        /// Bytes of zeros.
+        size: u64,
+    },
     /// Regular file of `size` bytes of deterministic pseudo-random printable text (see
     /// [`TextReader`]), streamed. Compresses roughly 3.5x with gzip.
-    Text { path: String, size: u64, seed: u64 },
+    Text {
+        /// Path in the layer.
+        path: String,
+        /// Bytes of text.
+        size: u64,
+        /// Seed of the text (the same seed gives the same bytes).
+        seed: u64,
+    },
     /// Directory (mode 0755); written with a trailing `/`.
-    Dir { path: String },
+    Dir {
+        /// Path in the layer.
+        path: String,
+    },
     /// Symbolic link; `target` is written verbatim (may be absolute or contain `..`).
-    Symlink { path: String, target: String },
+    Symlink {
+        /// Path of the link.
+        path: String,
+        /// What it points to, verbatim.
+        target: String,
+    },
     /// Hard link (tar type `1`) to `target`, an earlier path of the same layer (path style is
     /// applied to the target too).
-    Hardlink { path: String, target: String },
+    Hardlink {
+        /// Path of the link.
+        path: String,
+        /// The earlier path it names.
+        target: String,
+    },
     /// Whiteout of `path`: an empty regular file `<parent>/.wh.<name>`.
-    Whiteout { path: String },
+    Whiteout {
+        /// The path removed.
+        path: String,
+    },
     /// Opaque-directory marker: an empty regular file `<dir>/.wh..wh..opq`.
-    Opaque { dir: String },
+    Opaque {
+        /// The directory made opaque (empty: the root).
+        dir: String,
+    },
     /// Regular file whose header name bytes are written verbatim, bypassing the `tar` crate's
     /// path validation (e.g. `b"../../etc/evil"`, `b"/abs/path"`). Names longer than 100 bytes
     /// use a GNU long-name record.
-    RawName { name: Vec<u8>, data: Vec<u8> },
+    RawName {
+        /// Name bytes, verbatim.
+        name: Vec<u8>,
+        /// Content.
+        data: Vec<u8>,
+    },
 }
 
 impl Entry {
@@ -730,19 +775,19 @@ impl Read for TextReader {
 // ---------------------------------------------------------------------------------------------
 
 /// Writer that hashes and counts what passes through it.
-struct HashWriter<W> {
+pub(crate) struct HashWriter<W> {
     inner: W,
     hasher: Sha256,
     count: u64,
 }
 
 impl<W: Write> HashWriter<W> {
-    fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashWriter { inner, hasher: Sha256::new(), count: 0 }
     }
 
     /// Returns the inner writer, `sha256:<hex>` and byte count.
-    fn finish(self) -> (W, String, u64) {
+    pub(crate) fn finish(self) -> (W, String, u64) {
         let digest = format!("sha256:{}", hex::encode(self.hasher.finalize()));
         (self.inner, digest, self.count)
     }
@@ -762,14 +807,14 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// A compressing (or pass-through) writer.
-enum Enc<W: Write> {
+pub(crate) enum Enc<W: Write> {
     Plain(W),
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
 impl<W: Write> Enc<W> {
-    fn new(w: W, c: Compression) -> io::Result<Self> {
+    pub(crate) fn new(w: W, c: Compression) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Enc::Plain(w),
             Compression::Gzip => {
@@ -779,7 +824,7 @@ impl<W: Write> Enc<W> {
         })
     }
 
-    fn finish(self) -> io::Result<W> {
+    pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Enc::Plain(w) => Ok(w),
             Enc::Gzip(e) => e.finish(),
@@ -863,7 +908,7 @@ fn append_raw<W: Write, R: Read>(
 }
 
 /// One GNU header block with verbatim name/link bytes (cut to the 100-byte
-/// fields), owner 0, mtime 0 and a valid checksum: what [`append_raw`]
+/// fields), owner 0, mtime 0 and a valid checksum: what `append_raw`
 /// writes, and what hand-built hostile tars start from.
 pub fn raw_header(
     name: &[u8],
@@ -1223,11 +1268,63 @@ impl BuiltImage {
     }
 }
 
-fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<BuiltImage> {
-    let mut layers = Vec::with_capacity(spec.layers.len());
-    for layer in &spec.layers {
-        layers.push(build_layer(layer, tmp.file())?);
+/// Streamed content (of [`Entry::Zeros`] and [`Entry::Text`]) from which an image's layers are
+/// compressed in parallel: below it, threads cost more than they save, and the test suite
+/// already runs many generators at once.
+const PARALLEL_FROM: u64 = 64 << 20;
+
+/// Bytes of content a layer produces on the fly.
+fn streamed_bytes(layer: &Layer) -> u64 {
+    layer
+        .entries
+        .iter()
+        .map(|e| match e {
+            Entry::Zeros { size, .. } | Entry::Text { size, .. } => *size,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Builds every layer blob of `spec`, in parallel (one worker per core, at most one per layer)
+/// when the layers are big. Each layer goes to its own file, so the bytes do not depend on
+/// the order the workers finish in.
+fn build_layers(spec: &ImageSpec, tmp: &TempDir) -> io::Result<Vec<LayerBlob>> {
+    let paths: Vec<PathBuf> = spec.layers.iter().map(|_| tmp.file()).collect();
+    let big = spec.layers.iter().map(streamed_bytes).sum::<u64>() >= PARALLEL_FROM;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = if big { cores.min(spec.layers.len()) } else { 1 };
+    if workers <= 1 {
+        return spec.layers.iter().zip(paths).map(|(l, p)| build_layer(l, p)).collect();
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::Mutex<Option<io::Result<LayerBlob>>>> =
+        spec.layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(layer) = spec.layers.get(i) else { break };
+                    let built = build_layer(layer, paths[i].clone());
+                    if let Ok(mut slot) = done[i].lock() {
+                        *slot = Some(built);
+                    }
+                }
+            });
+        }
+    });
+    done.into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(io::Error::other("a layer worker panicked")))
+        })
+        .collect()
+}
+
+fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<BuiltImage> {
+    let layers = build_layers(spec, tmp)?;
     let mut claimed: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
     let mut diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let mut missing = BTreeSet::new();
