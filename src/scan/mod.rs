@@ -27,6 +27,7 @@ pub(crate) mod nested;
 pub(crate) mod packages;
 pub(crate) mod pattern;
 pub(crate) mod prefilter;
+pub(crate) mod pyc;
 pub(crate) mod scrub;
 pub(crate) mod sqlite;
 pub(crate) mod stream;

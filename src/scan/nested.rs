@@ -2,7 +2,8 @@
 //! gzip (a `.tar.gz` is one level). Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
-//! (`table <name>`, see [`super::sqlite`]).
+//! (`table <name>`, see [`super::sqlite`]); a compiled Python file is read
+//! as its string constants (see [`super::pyc`]).
 //!
 //! This module never names the content scanner: members go back to the
 //! scanner that found the archive through the [`Members`] trait (which the
@@ -32,6 +33,16 @@ pub enum Kind {
     Tar,
     /// SQLite 3 database.
     Sqlite,
+    /// Compiled Python 3 (`.pyc`).
+    Pyc,
+}
+
+impl Kind {
+    /// Whether its members can be archives again (a SQLite table or a pyc's
+    /// strings are scanned as text, so they never add a level).
+    pub fn nests(self) -> bool {
+        matches!(self, Kind::Zip | Kind::Gzip | Kind::Tar)
+    }
 }
 
 /// Recognises an archive from its first bytes.
@@ -40,6 +51,7 @@ pub fn sniff(head: &[u8]) -> Option<Kind> {
         [b'P', b'K', 3, 4, ..] => Some(Kind::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Kind::Gzip),
         _ if head.starts_with(super::sqlite::MAGIC) => Some(Kind::Sqlite),
+        _ if super::pyc::is_pyc(head) => Some(Kind::Pyc),
         _ if looks_like_tar(head) => Some(Kind::Tar),
         _ => None,
     }
@@ -181,6 +193,7 @@ pub fn scan<M: Members>(
         Kind::Gzip => scan_gzip(cs, path, inner, depth, reader),
         Kind::Zip => scan_zip(cs, path, inner, depth, reader),
         Kind::Sqlite => scan_sqlite(cs, path, inner, reader),
+        Kind::Pyc => scan_pyc(cs, path, inner, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -429,6 +442,33 @@ fn scan_sqlite<M: Members>(
         Err(e) => return Err((hits, e)),
     }
     Ok(hits)
+}
+
+/// A compiled Python file: its string constants, one per line, scanned in
+/// place of the raw bytes (where they are glued to marshal type bytes). A
+/// file over [`MAX_SQLITE`] is scanned raw.
+fn scan_pyc<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    reader: &mut dyn Read,
+) -> Partial<M::Hit> {
+    let mut data = Vec::new();
+    if let Err(e) = reader.take(MAX_SQLITE).read_to_end(&mut data) {
+        return Err((Vec::new(), e));
+    }
+    if data.len() < MAX_SQLITE as usize {
+        let text = super::pyc::strings(&data);
+        return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
+    }
+    let mut scratch = cs.take_buffer();
+    let mut held = data.as_slice();
+    let result = fill(&mut held, &mut scratch).and_then(|n| {
+        let mut rest = held.chain(reader);
+        cs.scan_plain(path, inner, &mut scratch, n, false, &mut rest)
+    });
+    cs.give_buffer(scratch);
+    result.map_err(|e| (Vec::new(), e))
 }
 
 fn scan_zip<M: Members>(

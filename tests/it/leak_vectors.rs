@@ -442,3 +442,36 @@ fn sqlite_rows_are_read_value_by_value() {
     }
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
+
+#[test]
+fn python_bytecode_constants_are_read_as_strings() {
+    if !on_path("python3") {
+        eprintln!("skipping: python3 is needed to compile the module");
+        return;
+    }
+    let work = tmp();
+    // marshal writes the constant and then `N` (None) right after it: no word boundary.
+    let token = ghp("P01");
+    let src = work.path().join("settings.py");
+    std::fs::write(&src, format!("GITHUB_TOKEN = \"{token}\"\n")).unwrap();
+    let pyc = work.path().join("settings.pyc");
+    let compile = Command::new("python3")
+        .args(["-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"])
+        .arg(&src)
+        .arg(&pyc)
+        .output()
+        .unwrap();
+    check(compile, "py_compile");
+    let files =
+        vec![Entry::file("app/__pycache__/settings.cpython-3.pyc", std::fs::read(&pyc).unwrap())];
+    let path = out_path(work.path(), Format::OciArchive, "pyc");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    let hits = with_secret(&json, &token);
+    assert_eq!(hits.len(), 1, "{json:#}");
+    assert_eq!(hits[0]["path"], "/app/__pycache__/settings.cpython-3.pyc");
+    assert_eq!(hits[0]["severity"], "critical");
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}
