@@ -340,3 +340,39 @@ fn listed(dir: &Path, times: usize, files: u64) -> io::Result<PathBuf> {
     })?;
     layout.image(&vec![blob; times], None, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_file(path: &Path) -> serde_json::Value {
+        serde_json::from_slice(&fs::read(path).expect("read")).expect("json")
+    }
+
+    #[test]
+    fn an_unknown_shape_is_refused_with_the_known_ones() {
+        let dir =
+            std::env::temp_dir().join(format!("imagegen-hostile-none-{}", std::process::id()));
+        let e = build("nope", &dir).expect_err("unknown shape");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("longname, pax, sparse"), "{e}");
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn fanout_nests_four_indexes_of_thirty() {
+        let dir = std::env::temp_dir().join(format!("imagegen-hostile-fan-{}", std::process::id()));
+        let root = build("fanout", &dir).expect("fanout");
+        let mut doc = json_file(&root.join("index.json"));
+        let mut depth = 0;
+        while doc["manifests"][0]["mediaType"] == MT_OCI_INDEX {
+            let digest = doc["manifests"][0]["digest"].as_str().expect("digest").to_owned();
+            doc = json_file(&root.join("blobs/sha256").join(&digest[7..]));
+            assert_eq!(doc["manifests"].as_array().expect("list").len(), 30);
+            depth += 1;
+        }
+        assert_eq!(depth, 4);
+        assert_eq!(doc["manifests"][0]["mediaType"], MT_OCI_MANIFEST);
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
