@@ -328,7 +328,7 @@ fn keys_and_values_on_separate_lines_and_split_private_keys() {
     let findings = json["findings"].as_array().unwrap();
     for (path, rule) in [
         ("/app/src/Keys.java", "private-key-concatenated-strings"),
-        ("/app/src/Keys.cs", "private-key-escaped-crlf"),
+        ("/app/src/Keys.cs", "private-key-escaped-newlines"),
     ] {
         let key = findings
             .iter()
