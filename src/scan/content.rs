@@ -284,7 +284,8 @@ impl Members for ContentScanner<'_> {
         let filled = fill(reader, scratch)?;
         let eof = filled < scratch.len();
         if let Some(kind) = nested::sniff(&scratch[..filled]) {
-            if depth < self.limits.max_depth {
+            // A database or a pyc opens no further level: read it at any depth.
+            if depth < self.limits.max_depth || !kind.nests() {
                 let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
                 return nested::scan(self, kind, path, inner, depth, &mut chained);
             }

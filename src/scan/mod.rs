@@ -27,7 +27,9 @@ pub(crate) mod nested;
 pub(crate) mod packages;
 pub(crate) mod pattern;
 pub(crate) mod prefilter;
+pub(crate) mod pyc;
 pub(crate) mod scrub;
+pub(crate) mod sqlite;
 pub(crate) mod stream;
 /// Offline validators now live with the rules they belong to.
 pub use crate::signatures::validate;

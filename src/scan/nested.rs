@@ -1,6 +1,9 @@
 //! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, and
 //! gzip (a `.tar.gz` is one level). Members are scanned like files, with
-//! their path inside the archive joined by `!` for each level.
+//! their path inside the archive joined by `!` for each level. SQLite
+//! databases are opened the same way, one member per table
+//! (`table <name>`, see [`super::sqlite`]); a compiled Python file is read
+//! as its string constants (see [`super::pyc`]).
 //!
 //! This module never names the content scanner: members go back to the
 //! scanner that found the archive through the [`Members`] trait (which the
@@ -28,6 +31,18 @@ pub enum Kind {
     Gzip,
     /// POSIX/GNU tar.
     Tar,
+    /// SQLite 3 database.
+    Sqlite,
+    /// Compiled Python 3 (`.pyc`).
+    Pyc,
+}
+
+impl Kind {
+    /// Whether its members can be archives again (a SQLite table or a pyc's
+    /// strings are scanned as text, so they never add a level).
+    pub fn nests(self) -> bool {
+        matches!(self, Kind::Zip | Kind::Gzip | Kind::Tar)
+    }
 }
 
 /// Recognises an archive from its first bytes.
@@ -35,6 +50,8 @@ pub fn sniff(head: &[u8]) -> Option<Kind> {
     match head {
         [b'P', b'K', 3, 4, ..] => Some(Kind::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Kind::Gzip),
+        _ if head.starts_with(super::sqlite::MAGIC) => Some(Kind::Sqlite),
+        _ if super::pyc::is_pyc(head) => Some(Kind::Pyc),
         _ if looks_like_tar(head) => Some(Kind::Tar),
         _ => None,
     }
@@ -175,6 +192,8 @@ pub fn scan<M: Members>(
         Kind::Tar => scan_tar(cs, path, inner, depth, reader),
         Kind::Gzip => scan_gzip(cs, path, inner, depth, reader),
         Kind::Zip => scan_zip(cs, path, inner, depth, reader),
+        Kind::Sqlite => scan_sqlite(cs, path, inner, reader),
+        Kind::Pyc => scan_pyc(cs, path, inner, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -355,6 +374,101 @@ fn scan_gzip<M: Members>(
     *cs.budget() = budget;
     cs.give_buffer(scratch);
     result
+}
+
+/// Largest database parsed (held in memory whole); a larger one is scanned
+/// as raw bytes only, which reads every byte but may miss a value glued to
+/// its neighbour column.
+const MAX_SQLITE: u64 = 32 << 20;
+
+/// Scans bytes held in memory as a plain member.
+fn scan_held<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    bytes: &[u8],
+) -> io::Result<Vec<M::Hit>> {
+    let mut scratch = cs.take_buffer();
+    let mut rest = bytes;
+    let result = fill(&mut rest, &mut scratch)
+        .and_then(|n| cs.scan_plain(path, inner, &mut scratch, n, rest.is_empty(), &mut rest));
+    cs.give_buffer(scratch);
+    result
+}
+
+/// A database: each table's values as a member `table <name>`, then the
+/// file's raw bytes with those live cells blanked (deleted rows stay in
+/// free space and are found there).
+fn scan_sqlite<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    reader: &mut dyn Read,
+) -> Partial<M::Hit> {
+    let mut data = Vec::new();
+    if let Err(e) = reader.take(MAX_SQLITE).read_to_end(&mut data) {
+        return Err((Vec::new(), e));
+    }
+    let whole = data.len() < MAX_SQLITE as usize;
+    let parsed = if whole { super::sqlite::parse(&data) } else { None };
+    let Some(db) = parsed else {
+        if whole {
+            cs.note(format!(
+                "{}: SQLite header not understood; scanned as raw bytes",
+                at(path, inner)
+            ));
+        }
+        let mut scratch = cs.take_buffer();
+        let mut held = data.as_slice();
+        let result = fill(&mut held, &mut scratch).and_then(|n| {
+            let eof = whole && held.is_empty();
+            let mut rest = held.chain(reader);
+            cs.scan_plain(path, inner, &mut scratch, n, eof, &mut rest)
+        });
+        cs.give_buffer(scratch);
+        return result.map_err(|e| (Vec::new(), e));
+    };
+    let mut hits = Vec::new();
+    for table in &db.tables {
+        let name = join(inner, "!", &format!("table {}", table.name));
+        match scan_held(cs, path, Some(&name), &table.values) {
+            Ok(h) => hits.extend(h),
+            Err(e) => return Err((hits, e)),
+        }
+    }
+    drop(data);
+    match scan_held(cs, path, inner, &db.blanked) {
+        Ok(h) => hits.extend(h),
+        Err(e) => return Err((hits, e)),
+    }
+    Ok(hits)
+}
+
+/// A compiled Python file: its string constants, one per line, scanned in
+/// place of the raw bytes (where they are glued to marshal type bytes). A
+/// file over [`MAX_SQLITE`] is scanned raw.
+fn scan_pyc<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    reader: &mut dyn Read,
+) -> Partial<M::Hit> {
+    let mut data = Vec::new();
+    if let Err(e) = reader.take(MAX_SQLITE).read_to_end(&mut data) {
+        return Err((Vec::new(), e));
+    }
+    if data.len() < MAX_SQLITE as usize {
+        let text = super::pyc::strings(&data);
+        return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
+    }
+    let mut scratch = cs.take_buffer();
+    let mut held = data.as_slice();
+    let result = fill(&mut held, &mut scratch).and_then(|n| {
+        let mut rest = held.chain(reader);
+        cs.scan_plain(path, inner, &mut scratch, n, false, &mut rest)
+    });
+    cs.give_buffer(scratch);
+    result.map_err(|e| (Vec::new(), e))
 }
 
 fn scan_zip<M: Members>(

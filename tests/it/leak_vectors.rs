@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::engines::{Dockerd, Podman, check};
+use crate::engines::{Dockerd, Podman, check, messages};
 use crate::util::*;
 
 /// A classic GitHub token with a valid checksum (FAKE, unique per tag).
@@ -378,4 +378,100 @@ fn docker_and_buildah_builds_attribute_every_vector() {
     );
     let (json, plain) = scan_both(&archive);
     assert_build(&json, &plain, "buildah bud");
+}
+
+/// Runs the sqlite3 shell on `db` with `sql`.
+fn sqlite3(db: &Path, sql: &str) {
+    check(Command::new("sqlite3").arg(db).arg(sql).output().unwrap(), "sqlite3");
+}
+
+#[test]
+fn sqlite_rows_are_read_value_by_value() {
+    if !on_path("sqlite3") {
+        eprintln!("skipping: the sqlite3 shell is needed (apt-get install sqlite3)");
+        return;
+    }
+    let work = tmp();
+    let [kv, note, big, wide] = ["Q01", "Q02", "Q03", "Q05"].map(ghp);
+    // A key-value table stores `github_token` and the token back to back: no word boundary
+    // between them in the file. An indexed column is stored twice (table and index), a long
+    // value spills into overflow pages, a UTF-16 database stores text as UTF-16, and 20,000
+    // tiny rows (dense pages) stay within the parser's work budget.
+    let db = work.path().join("app.db");
+    sqlite3(
+        &db,
+        &format!(
+            "create table settings(k text primary key, v text) without rowid;
+             insert into settings values('github_token', '{kv}');
+             create table users(id integer primary key, name text, note text);
+             create index users_note on users(note);
+             insert into users(name, note) values('bob', '{note}');
+             insert into users(name, note) values('big', printf('%.*c', 9000, 'a') || ' {big}');
+             create table hits(n integer, c text);
+             with recursive i(n) as (select 1 union all select n + 1 from i where n < 20000)
+               insert into hits select n, 'x' from i;"
+        ),
+    );
+    let wide_db = work.path().join("wide.db");
+    sqlite3(
+        &wide_db,
+        &format!(
+            "PRAGMA encoding='UTF-16le'; create table t(k text, v text); insert into t values('tok', '{wide}');"
+        ),
+    );
+    let files = vec![
+        Entry::file("data/app.db", std::fs::read(&db).unwrap()),
+        Entry::file("data/wide.db", std::fs::read(&wide_db).unwrap()),
+    ];
+    let path = out_path(work.path(), Format::OciArchive, "sqlite");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    for (token, file, table) in [
+        (&kv, "/data/app.db", "table settings"),
+        (&note, "/data/app.db", "table users"),
+        (&big, "/data/app.db", "table users"),
+        (&wide, "/data/wide.db", "table t"),
+    ] {
+        let hits = with_secret(&json, token);
+        assert_eq!(hits.len(), 1, "{token}, once (not again from the index): {hits:#?}");
+        assert_eq!(hits[0]["path"], file, "{hits:#?}");
+        assert_eq!(hits[0]["inner_path"], table, "{hits:#?}");
+        assert_eq!(hits[0]["severity"], "critical", "{hits:#?}");
+    }
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}
+
+#[test]
+fn python_bytecode_constants_are_read_as_strings() {
+    if !on_path("python3") {
+        eprintln!("skipping: python3 is needed to compile the module");
+        return;
+    }
+    let work = tmp();
+    // marshal writes the constant and then `N` (None) right after it: no word boundary.
+    let token = ghp("P01");
+    let src = work.path().join("settings.py");
+    std::fs::write(&src, format!("GITHUB_TOKEN = \"{token}\"\n")).unwrap();
+    let pyc = work.path().join("settings.pyc");
+    let compile = Command::new("python3")
+        .args(["-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"])
+        .arg(&src)
+        .arg(&pyc)
+        .output()
+        .unwrap();
+    check(compile, "py_compile");
+    let files =
+        vec![Entry::file("app/__pycache__/settings.cpython-3.pyc", std::fs::read(&pyc).unwrap())];
+    let path = out_path(work.path(), Format::OciArchive, "pyc");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    let hits = with_secret(&json, &token);
+    assert_eq!(hits.len(), 1, "{json:#}");
+    assert_eq!(hits[0]["path"], "/app/__pycache__/settings.cpython-3.pyc");
+    assert_eq!(hits[0]["severity"], "critical");
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
 }

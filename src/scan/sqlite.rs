@@ -1,0 +1,343 @@
+//! SQLite database files: their rows, value by value.
+//!
+//! A row stores its columns back to back with no separator (`github_token`
+//! then `ghp_…` reads `github_tokenghp_…`), so a token whose rule wants a
+//! word boundary is invisible in the raw bytes. This module walks every
+//! table's b-tree from `sqlite_master` (overflow chains included) and
+//! returns each table's text and blob values one per line, plus a copy of
+//! the file with the live cells blanked. The caller scans the values
+//! as the table's text and the rest of the file (deleted rows in free
+//! blocks and free pages, which SQLite leaves in place) as raw bytes, with
+//! the live cells blanked so nothing is reported twice.
+//!
+//! Bounded by construction: each page is visited once, records never read
+//! outside the file, and the work is charged to a budget of three times the
+//! file's size plus 1 MiB (with a fixed cost per cell, so cells that all
+//! point at the same bytes cannot multiply it): a file that spends it is
+//! not parsed, and the caller scans it as raw bytes.
+
+/// The 16-byte magic string at the start of every SQLite 3 database.
+pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// One table's values, one per line.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// The table's name from `sqlite_master`.
+    pub name: String,
+    /// Its text and blob values, each followed by a newline.
+    pub values: Vec<u8>,
+}
+
+/// What a database holds.
+#[derive(Debug, Default)]
+pub struct Database {
+    /// Tables with at least one value, in `sqlite_master` order.
+    pub tables: Vec<Table>,
+    /// The file with its live cells (table and index) zeroed: what is left
+    /// is free space, where deleted rows stay, for a raw scan.
+    pub blanked: Vec<u8>,
+}
+
+/// Page layout of one database.
+struct Layout<'a> {
+    data: &'a [u8],
+    page_size: usize,
+    usable: usize,
+    utf16: Option<bool>,
+    /// Bytes of work left (see the module docs); none left stops the walk.
+    budget: std::cell::Cell<usize>,
+}
+
+/// Work charged per cell on top of its bytes.
+const CELL_COST: usize = 8;
+
+const TABLE_LEAF: u8 = 13;
+const TABLE_INTERIOR: u8 = 5;
+const INDEX_LEAF: u8 = 10;
+const INDEX_INTERIOR: u8 = 2;
+
+/// Reads a big-endian SQLite varint at `at`: (value, length).
+fn varint(d: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for i in 0..9 {
+        let b = *d.get(at + i)?;
+        if i == 8 {
+            return Some(((v << 8) | u64::from(b), 9));
+        }
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+fn u16_at(d: &[u8], at: usize) -> Option<usize> {
+    Some(usize::from(u16::from_be_bytes(d.get(at..at + 2)?.try_into().ok()?)))
+}
+
+fn u32_at(d: &[u8], at: usize) -> Option<usize> {
+    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?) as usize)
+}
+
+impl Layout<'_> {
+    /// Takes `n` from the budget; false once it is spent.
+    fn charge(&self, n: usize) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(n));
+        left >= n
+    }
+
+    /// The start of page `n` (1-based) and of its b-tree header.
+    fn page(&self, n: usize) -> Option<(usize, usize)> {
+        let start = n.checked_sub(1)?.checked_mul(self.page_size)?;
+        if n == 0 || start + self.page_size > self.data.len() {
+            return None;
+        }
+        Some((start, if n == 1 { start + 100 } else { start }))
+    }
+
+    /// A cell's payload, gathered from its page and overflow chain; the
+    /// ranges it was read from go to `live`.
+    fn payload(
+        &self,
+        at: usize,
+        total: usize,
+        index: bool,
+        seen: &mut [bool],
+        live: &mut [u8],
+    ) -> Vec<u8> {
+        let u = self.usable;
+        let max_local = if index { (u - 12) * 64 / 255 - 23 } else { u - 35 };
+        let min_local = (u - 12) * 32 / 255 - 23;
+        let local = if total <= max_local {
+            total
+        } else {
+            let k = min_local + (total - min_local) % (u - 4);
+            if k <= max_local { k } else { min_local }
+        };
+        if !self.charge(CELL_COST.saturating_add(total.min(self.data.len()))) {
+            return Vec::new();
+        }
+        let end = (at + local).min(self.data.len());
+        let mut out = self.data[at.min(end)..end].to_vec();
+        live[at.min(end)..end].fill(0);
+        if local < total {
+            let mut next = u32_at(self.data, end).unwrap_or(0);
+            live[end..(end + 4).min(self.data.len())].fill(0);
+            while out.len() < total && next != 0 {
+                let Some((start, _)) = self.page(next) else { break };
+                if std::mem::replace(&mut seen[next], true) {
+                    break;
+                }
+                let take = (total - out.len()).min(u - 4);
+                out.extend_from_slice(&self.data[start + 4..start + 4 + take]);
+                live[start..start + 4 + take].fill(0);
+                next = u32_at(self.data, start).unwrap_or(0);
+            }
+        }
+        out
+    }
+
+    /// Appends the text and blob values of a record, one per line.
+    fn record(&self, rec: &[u8], out: &mut Vec<u8>) -> Vec<Option<Vec<u8>>> {
+        let mut fields = Vec::new();
+        let Some((header, mut h)) = varint(rec, 0) else { return fields };
+        let header = (header as usize).min(rec.len());
+        let mut body = header;
+        while h < header {
+            let Some((serial, n)) = varint(rec, h) else { break };
+            h += n;
+            let len = match serial {
+                0 | 8 | 9 | 10 | 11 => 0,
+                1..=4 => serial as usize,
+                5 => 6,
+                6 | 7 => 8,
+                s => ((s - 12) / 2) as usize,
+            };
+            let Some(value) = rec.get(body..body.saturating_add(len)) else { break };
+            body += len;
+            if serial >= 12 {
+                let v = match (serial % 2 == 1, self.utf16) {
+                    (true, Some(be)) => super::decode::decode_utf16(value, be).into_bytes(),
+                    _ => value.to_vec(),
+                };
+                if !v.is_empty() {
+                    out.extend_from_slice(&v);
+                    out.push(b'\n');
+                }
+                fields.push(Some(v));
+            } else if (1..=6).contains(&serial) {
+                let mut n: i64 = if value[0] & 0x80 != 0 { -1 } else { 0 };
+                for b in value {
+                    n = (n << 8) | i64::from(*b);
+                }
+                fields.push(Some(n.to_string().into_bytes()));
+            } else {
+                fields.push(None);
+            }
+        }
+        fields
+    }
+
+    /// Walks the b-tree rooted at page `root`; with `emit`, appends its
+    /// records' values to `out`. Returns the records when `keep` (for
+    /// `sqlite_master`).
+    #[allow(clippy::too_many_arguments, reason = "one walk's state, passed down the tree")]
+    fn walk(
+        &self,
+        root: usize,
+        emit: bool,
+        keep: bool,
+        seen: &mut [bool],
+        live: &mut [u8],
+        out: &mut Vec<u8>,
+        rows: &mut Vec<Vec<Option<Vec<u8>>>>,
+    ) {
+        let mut stack = vec![root];
+        while let Some(n) = stack.pop() {
+            if self.budget.get() == 0 {
+                return;
+            }
+            let Some((start, hdr)) = self.page(n) else { continue };
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            let kind = self.data[hdr];
+            let interior = matches!(kind, TABLE_INTERIOR | INDEX_INTERIOR);
+            if !matches!(kind, TABLE_LEAF | TABLE_INTERIOR | INDEX_LEAF | INDEX_INTERIOR) {
+                continue;
+            }
+            let cells = u16_at(self.data, hdr + 3).unwrap_or(0);
+            let pointers = hdr + if interior { 12 } else { 8 };
+            if interior && let Some(right) = u32_at(self.data, hdr + 8) {
+                stack.push(right);
+            }
+            let index = matches!(kind, INDEX_LEAF | INDEX_INTERIOR);
+            for c in 0..cells {
+                let Some(off) = u16_at(self.data, pointers + 2 * c) else { break };
+                let mut at = start + off;
+                if interior {
+                    if let Some(child) = u32_at(self.data, at) {
+                        stack.push(child);
+                    }
+                    at += 4;
+                    if kind == TABLE_INTERIOR {
+                        continue; // a key only: no payload
+                    }
+                }
+                let Some((total, n)) = varint(self.data, at) else { continue };
+                at += n;
+                if kind == TABLE_LEAF {
+                    let Some((_, n)) = varint(self.data, at) else { continue };
+                    at += n;
+                }
+                if at >= self.data.len() {
+                    continue;
+                }
+                let rec = self.payload(at, total as usize, index, seen, live);
+                let mut sink = Vec::new();
+                let fields = self.record(&rec, if emit { &mut *out } else { &mut sink });
+                if keep {
+                    rows.push(fields);
+                }
+            }
+        }
+    }
+}
+
+/// Parses a database held in memory; None when it is not one (a bad header).
+pub fn parse(data: &[u8]) -> Option<Database> {
+    if !data.starts_with(MAGIC) || data.len() < 100 {
+        return None;
+    }
+    let page_size = match u16_at(data, 16)? {
+        1 => 65536,
+        n if n >= 512 && n.is_power_of_two() => n,
+        _ => return None,
+    };
+    let reserved = usize::from(data[20]);
+    let utf16 = match u32_at(data, 56)? {
+        2 => Some(false),
+        3 => Some(true),
+        _ => None,
+    };
+    let budget = std::cell::Cell::new(data.len().saturating_mul(3).saturating_add(1 << 20));
+    let layout =
+        Layout { data, page_size, usable: page_size.checked_sub(reserved)?, utf16, budget };
+    if layout.usable < 480 {
+        return None;
+    }
+    let pages = data.len() / page_size;
+    let mut seen = vec![false; pages + 1];
+    let mut db = Database { tables: Vec::new(), blanked: data.to_vec() };
+    let mut master = Vec::new();
+    let mut master_values = Vec::new();
+    layout.walk(1, true, true, &mut seen, &mut db.blanked, &mut master_values, &mut master);
+    // `CREATE TABLE` text is schema, but a `DEFAULT 'token'` can sit in it: scanned too.
+    if !master_values.is_empty() {
+        db.tables.push(Table { name: "sqlite_master".into(), values: master_values });
+    }
+    for row in master {
+        let text = |i: usize| {
+            row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        let (Some(kind), Some(name), Some(root)) = (text(0), text(1), text(3)) else { continue };
+        let Ok(root) = root.parse::<usize>() else { continue };
+        // Index entries copy their table's columns: walked (so their cells are
+        // blanked in the raw scan) but not reported again.
+        let emit = kind == "table";
+        let mut values = Vec::new();
+        layout.walk(root, emit, false, &mut seen, &mut db.blanked, &mut values, &mut Vec::new());
+        if !values.is_empty() {
+            db.tables.push(Table { name, values });
+        }
+    }
+    // A spent budget leaves the walk partial: better read it all as raw bytes.
+    (layout.budget.get() > 0).then_some(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_as_sqlite_writes_them() {
+        assert_eq!(varint(&[0x05], 0), Some((5, 1)));
+        assert_eq!(varint(&[0x81, 0x00], 0), Some((128, 2)));
+        assert_eq!(varint(&[0xff; 9], 0), Some((u64::MAX, 9)));
+        assert_eq!(varint(&[0x81], 0), None);
+    }
+
+    #[test]
+    fn garbage_is_not_a_database() {
+        assert!(parse(b"SQLite format 3\0short").is_none());
+        let mut d = MAGIC.to_vec();
+        d.resize(4096, 0xff);
+        // Page size 0xffff is not a power of two.
+        assert!(parse(&d).is_none());
+        d[16] = 0x10;
+        d[17] = 0;
+        // A 4 KiB page of 0xff: no b-tree page, no tables, no panic.
+        let db = parse(&d).unwrap();
+        assert!(db.tables.is_empty());
+    }
+
+    #[test]
+    fn cells_that_share_their_bytes_spend_the_budget() {
+        // Page 1 (8 KiB): a table leaf whose 3,000 cell pointers all name one cell that
+        // claims a 1,000-byte payload: 3 MB of work from an 8 KiB file (over the budget:
+        // 3 times 8 KiB plus 1 MiB).
+        let mut d = MAGIC.to_vec();
+        d.resize(8192, 0);
+        d[16..18].copy_from_slice(&8192u16.to_be_bytes());
+        d[56..60].copy_from_slice(&1u32.to_be_bytes());
+        d[100] = TABLE_LEAF;
+        d[103..105].copy_from_slice(&3000u16.to_be_bytes());
+        for c in 0..3000 {
+            d[108 + 2 * c..110 + 2 * c].copy_from_slice(&7000u16.to_be_bytes());
+        }
+        d[7000..7003].copy_from_slice(&[0x87, 0x68, 0x01]); // payload 1000, rowid 1
+        assert!(parse(&d).is_none(), "not parsed: scanned as raw bytes instead");
+    }
+}
