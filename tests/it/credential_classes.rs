@@ -343,3 +343,40 @@ fn keys_and_values_on_separate_lines_and_split_private_keys() {
     }
     assert!(!found.iter().any(|(_, _, s, _)| s.contains("CERTIFICATE")), "{found:#?}");
 }
+
+#[test]
+fn php_define_constants_in_a_deleted_wp_config() {
+    // wp-config.php as WordPress writes it: the database password and the
+    // authentication keys and salts are PHP constants. Shipped in one layer,
+    // deleted in the next, they are still in the image.
+    let wp = "<?php\n\
+              define( 'DB_NAME', 'wordpress' );\n\
+              define( 'DB_USER', 'wp_user' );\n\
+              define( 'DB_PASSWORD', 'Tq8vLm3Zx7Kw' );\n\
+              define('AUTH_KEY',         'Rk4#Vx9!Qm2zLp7tWn5@Hc8jYb3&Fd6gKs1uPe0rMa9xCv4T');\n\
+              define('NONCE_SALT',       'put your unique phrase here');\n\
+              define( 'WP_DEBUG_PASSWORD_HINT', getenv('WP_HINT') );\n";
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new(
+                "COPY wp-config.php /var/www/html/",
+                vec![Entry::file("var/www/html/wp-config.php", wp)],
+            ),
+            Layer::new(
+                "RUN rm /var/www/html/wp-config.php",
+                vec![Entry::whiteout("var/www/html/wp-config.php")],
+            ),
+        ],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    for secret in ["Tq8vLm3Zx7Kw", "Rk4#Vx9!Qm2zLp7tWn5@Hc8jYb3&Fd6gKs1uPe0rMa9xCv4T"] {
+        assert_found(&json, "php-define-credential", "/var/www/html/wp-config.php", secret);
+        let f = json["findings"].as_array().unwrap().iter().find(|f| f["secret"] == secret);
+        assert_eq!(f.unwrap()["status"], "deleted", "{secret}");
+    }
+    let found = all(&json);
+    for not in ["put your unique phrase here", "wordpress", "wp_user", "getenv"] {
+        assert!(!found.iter().any(|(_, _, s, _)| s.contains(not)), "{not}: {found:#?}");
+    }
+}
