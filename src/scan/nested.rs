@@ -418,15 +418,7 @@ fn scan_sqlite<M: Members>(
                 at(path, inner)
             ));
         }
-        let mut scratch = cs.take_buffer();
-        let mut held = data.as_slice();
-        let result = fill(&mut held, &mut scratch).and_then(|n| {
-            let eof = whole && held.is_empty();
-            let mut rest = held.chain(reader);
-            cs.scan_plain(path, inner, &mut scratch, n, eof, &mut rest)
-        });
-        cs.give_buffer(scratch);
-        return result.map_err(|e| (Vec::new(), e));
+        return scan_raw(cs, path, inner, &data, whole, reader).map_err(|e| (Vec::new(), e));
     };
     let mut hits = Vec::new();
     for table in &db.tables {
@@ -461,14 +453,29 @@ fn scan_pyc<M: Members>(
         let text = super::pyc::strings(&data);
         return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
     }
+    scan_raw(cs, path, inner, &data, false, reader).map_err(|e| (Vec::new(), e))
+}
+
+/// Scans as plain bytes a file whose first bytes were read into `held` to
+/// be parsed (a database, a compiled file) but are scanned raw after all:
+/// `held`, then the rest of `reader`. `whole` says `held` is the whole file.
+fn scan_raw<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    held: &[u8],
+    whole: bool,
+    reader: &mut dyn Read,
+) -> std::io::Result<Vec<M::Hit>> {
     let mut scratch = cs.take_buffer();
-    let mut held = data.as_slice();
+    let mut held = held;
     let result = fill(&mut held, &mut scratch).and_then(|n| {
+        let eof = whole && held.is_empty();
         let mut rest = held.chain(reader);
-        cs.scan_plain(path, inner, &mut scratch, n, false, &mut rest)
+        cs.scan_plain(path, inner, &mut scratch, n, eof, &mut rest)
     });
     cs.give_buffer(scratch);
-    result.map_err(|e| (Vec::new(), e))
+    result
 }
 
 fn scan_zip<M: Members>(
