@@ -556,6 +556,17 @@ pub fn compress_whole(input: &Path, output: &Path, c: Compression) -> io::Result
     enc.finish()?.flush()
 }
 
+/// The descriptor of an OCI image config blob.
+fn config_descriptor(config: &[u8], digest: &str) -> Descriptor {
+    Descriptor {
+        media_type: MT_OCI_CONFIG.to_string(),
+        digest: digest.to_owned(),
+        size: config.len() as u64,
+        annotations: None,
+        platform: None,
+    }
+}
+
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
@@ -1385,13 +1396,7 @@ fn build_image(spec: &ImageSpec, tmp: &TempDir, fault: &Fault) -> io::Result<Bui
     let manifest = OciManifest {
         schema_version: 2,
         media_type: MT_OCI_MANIFEST.to_string(),
-        config: Descriptor {
-            media_type: MT_OCI_CONFIG.to_string(),
-            digest: config_digest.clone(),
-            size: config.len() as u64,
-            annotations: None,
-            platform: None,
-        },
+        config: config_descriptor(&config, &config_digest),
         layers: layers
             .iter()
             .zip(&claimed)
@@ -1541,13 +1546,7 @@ fn attestation(
     let manifest = OciManifest {
         schema_version: 2,
         media_type: MT_OCI_MANIFEST.to_string(),
-        config: Descriptor {
-            media_type: MT_OCI_CONFIG.to_string(),
-            digest: config_digest.clone(),
-            size: config.len() as u64,
-            annotations: None,
-            platform: None,
-        },
+        config: config_descriptor(&config, &config_digest),
         layers,
     };
     let manifest = to_json(&manifest)?;
