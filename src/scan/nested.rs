@@ -388,12 +388,7 @@ fn scan_held<M: Members>(
     inner: Option<&str>,
     bytes: &[u8],
 ) -> io::Result<Vec<M::Hit>> {
-    let mut scratch = cs.take_buffer();
-    let mut rest = bytes;
-    let result = fill(&mut rest, &mut scratch)
-        .and_then(|n| cs.scan_plain(path, inner, &mut scratch, n, rest.is_empty(), &mut rest));
-    cs.give_buffer(scratch);
-    result
+    scan_raw(cs, path, inner, bytes, true, &mut io::empty())
 }
 
 /// A database: each table's values as a member `table <name>`, then the

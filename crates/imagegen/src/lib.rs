@@ -429,12 +429,8 @@ pub fn write_images_opts(
         return Err(invalid("no image specs given"));
     }
     check_fault(&opts.fault, format, specs[0].layers.len())?;
-    let tmp = TempDir::new(out)?;
-    let mut images = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        let fault = if i == 0 { &opts.fault } else { &Fault::None };
-        images.push(build_image(spec, &tmp, fault)?);
-    }
+    // The blobs live in `_tmp` until the archive or layout is written.
+    let (_tmp, images) = build_images(specs, out, opts)?;
     let entries = match format {
         Format::DockerLegacy => legacy_entries(specs, &images, opts)?,
         _ => {
@@ -486,12 +482,8 @@ pub fn write_multiplatform_opts(
         return Err(invalid("multi-platform images need an OCI-layout format"));
     }
     check_fault(&opts.fault, format, specs[0].layers.len())?;
-    let tmp = TempDir::new(out)?;
-    let mut images = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.iter().enumerate() {
-        let fault = if i == 0 { &opts.fault } else { &Fault::None };
-        images.push(build_image(spec, &tmp, fault)?);
-    }
+    // The blobs live in `_tmp` until the archive or layout is written.
+    let (_tmp, images) = build_images(specs, out, opts)?;
     let tag = specs[0].repo_tags.first().cloned();
     let annotations = tag.as_deref().and_then(|t| ref_annotations(t, format));
     let mut extra: Vec<(String, Src)> = Vec::new();
@@ -554,6 +546,22 @@ pub fn compress_whole(input: &Path, output: &Path, c: Compression) -> io::Result
     let mut enc = Enc::new(dst, c)?;
     io::copy(&mut src, &mut enc)?;
     enc.finish()?.flush()
+}
+
+/// Builds every image's blobs in a temporary directory beside `out`; the
+/// fault, if any, applies to the first image only.
+fn build_images(
+    specs: &[ImageSpec],
+    out: &Path,
+    opts: &WriteOptions,
+) -> io::Result<(TempDir, Vec<BuiltImage>)> {
+    let tmp = TempDir::new(out)?;
+    let mut images = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let fault = if i == 0 { &opts.fault } else { &Fault::None };
+        images.push(build_image(spec, &tmp, fault)?);
+    }
+    Ok((tmp, images))
 }
 
 /// The descriptor of an OCI image config blob.
