@@ -391,6 +391,15 @@ fn scan_held<M: Members>(
     scan_raw(cs, path, inner, bytes, true, &mut io::empty())
 }
 
+/// Reads a file to be parsed into memory, up to [`MAX_SQLITE`] bytes; true
+/// when that is the whole file (a bigger one is scanned raw from there).
+fn read_held(reader: &mut dyn Read) -> io::Result<(Vec<u8>, bool)> {
+    let mut data = Vec::new();
+    reader.take(MAX_SQLITE).read_to_end(&mut data)?;
+    let whole = data.len() < MAX_SQLITE as usize;
+    Ok((data, whole))
+}
+
 /// A database: each table's values as a member `table <name>`, then the
 /// file's raw bytes with those live cells blanked (deleted rows stay in
 /// free space and are found there).
@@ -400,11 +409,7 @@ fn scan_sqlite<M: Members>(
     inner: Option<&str>,
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
-    let mut data = Vec::new();
-    if let Err(e) = reader.take(MAX_SQLITE).read_to_end(&mut data) {
-        return Err((Vec::new(), e));
-    }
-    let whole = data.len() < MAX_SQLITE as usize;
+    let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
     let parsed = if whole { super::sqlite::parse(&data) } else { None };
     let Some(db) = parsed else {
         if whole {
@@ -440,11 +445,8 @@ fn scan_pyc<M: Members>(
     inner: Option<&str>,
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
-    let mut data = Vec::new();
-    if let Err(e) = reader.take(MAX_SQLITE).read_to_end(&mut data) {
-        return Err((Vec::new(), e));
-    }
-    if data.len() < MAX_SQLITE as usize {
+    let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
+    if whole {
         let text = super::pyc::strings(&data);
         return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
     }
