@@ -371,7 +371,8 @@ mod tests {
     fn scan(entries: usize) -> LayerScan {
         let mut s = LayerScan::default();
         for i in 0..entries {
-            s.index.write(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir);
+            let ordinal = u32::try_from(i + 1).expect("a test layer has few entries");
+            s.index.write_version(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir, ordinal);
         }
         s
     }
