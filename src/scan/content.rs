@@ -90,6 +90,9 @@ impl Default for Limits {
 pub struct FileHit {
     /// Member path inside nested archives, levels joined with `!`.
     pub inner_path: Option<String>,
+    /// Set when the secret is in the entry's name or link target rather
+    /// than its bytes (see `scan::names`); offset is then within that text.
+    pub name: Option<super::names::NameField>,
     /// The hit (offset and line are within the innermost member).
     pub hit: Hit,
 }
@@ -383,7 +386,7 @@ impl Members for ContentScanner<'_> {
         self.note_capped(path, inner, &cap);
         Ok(hits
             .into_iter()
-            .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })
+            .map(|hit| FileHit { inner_path: inner.map(str::to_owned), name: None, hit })
             .collect())
     }
 }

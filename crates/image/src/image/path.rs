@@ -147,7 +147,8 @@ pub fn classify(path: &str) -> WhiteoutName {
     // Every non-plain name has a component starting with `.wh.`: most paths
     // have no `.wh.` at all, and one look at each `.` tells.
     let bytes = path.as_bytes();
-    if !memchr::memchr_iter(b'.', bytes).any(|i| bytes[i..].starts_with(WHITEOUT_PREFIX.as_bytes()))
+    if !(0..bytes.len())
+        .any(|i| bytes[i] == b'.' && bytes[i..].starts_with(WHITEOUT_PREFIX.as_bytes()))
     {
         return WhiteoutName::None;
     }
