@@ -197,6 +197,39 @@ fn may_name_roots(path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Every path from which some ecosystem takes a root by path alone gets
+    /// through the gate; the files of an ordinary tree do not.
+    #[test]
+    fn path_gate_lets_every_path_rule_through() {
+        let rooted = [
+            "/srv/web/node_modules/express/package.json",
+            "/src/app/vendor/modules.txt",
+            "/app/vendor/composer/installed.json",
+            "/usr/local/bundle/specifications/rack-3.0.8.gemspec",
+            "/root/go/pkg/mod/github.com/x/y@v1.2.3/z.go",
+            "/root/go/pkg/mod/cache/download/github.com/x/y/@v/v1.2.3.zip",
+            "/opt/lib/jackson/META-INF/maven/com.f/jackson/pom.properties",
+            "/srv/shop/WEB-INF/web.xml",
+            "/srv/x/Django-5.0.dist-info/METADATA",
+            "/usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+        ];
+        for path in rooted {
+            let mut each = PackageRoots::default();
+            python::roots_from(path, None, &mut each);
+            node::roots_from(path, &mut each);
+            vendor::roots_from(path, None, &mut each);
+            java::roots_from(path, None, &mut each);
+            assert!(!each.is_empty() || !each.apps.is_empty(), "{path}: no module takes a root");
+            assert!(may_name_roots(path), "{path}");
+            let mut gated = PackageRoots::default();
+            roots_from(path, None, &mut gated);
+            assert_eq!(gated, each, "{path}");
+        }
+        for path in ["/srv/app/node_modules/x/lib/index.js", "/usr/include/stdio.h", "/a", "/"] {
+            assert!(!may_name_roots(path), "{path}");
+        }
+    }
+
     #[test]
     fn roots_cover_archive_members() {
         let mut roots = PackageRoots::default();

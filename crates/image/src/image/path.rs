@@ -186,6 +186,14 @@ mod tests {
             ("../etc/passwd", Err(PathProblem::EscapesRoot)),
             ("a/../../b", Err(PathProblem::EscapesRoot)),
             ("./", Err(PathProblem::Empty)),
+            // Built in place: `..` cuts the last component, `.` and empty ones vanish.
+            ("//a///b//", Ok("/a/b")),
+            ("a/./b/..", Ok("/a")),
+            ("a/b/../../c/./d", Ok("/c/d")),
+            ("a/..", Err(PathProblem::Empty)),
+            ("..", Err(PathProblem::EscapesRoot)),
+            ("a/b/../../..", Err(PathProblem::EscapesRoot)),
+            ("a/.../b", Ok("/a/.../b")),
         ];
         for (raw, want) in cases {
             assert_eq!(normalize(raw), want.map(str::to_owned), "{raw}");
@@ -199,6 +207,9 @@ mod tests {
         assert_eq!(classify("/app/.wh..wh..opq"), WhiteoutName::Opaque("/app".into()));
         assert_eq!(classify("/.wh..wh.plnk/123"), WhiteoutName::AufsMeta);
         assert_eq!(classify("/app/x"), WhiteoutName::None);
+        // Dots that start no `.wh.` component.
+        assert_eq!(classify("/a.wh/b.wh/.whx"), WhiteoutName::None);
+        assert_eq!(classify("/a/x.wh.y"), WhiteoutName::None);
     }
 
     #[test]
@@ -208,6 +219,9 @@ mod tests {
         assert!(!is_same_or_under("/ab", "/a"));
         assert!(is_same_or_under("/a", "/a"));
         assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(file_name("/a/b.txt"), "b.txt");
+        assert_eq!(file_name("plain"), "plain");
         assert_eq!(decode_name(b"a\xffb"), "a\\xffb");
     }
 }
