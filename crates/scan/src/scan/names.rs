@@ -15,7 +15,7 @@
 //! again for each file below it). The full path is scanned all the same,
 //! so the `/` before a name gives rules their word boundary.
 //!
-//! Names are collected and scanned in batches of [`BATCH`] bytes: one
+//! Names are collected and scanned in batches of `BATCH` bytes: one
 //! engine call per batch, not per entry, since layers hold many small
 //! entries.
 
