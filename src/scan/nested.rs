@@ -422,7 +422,7 @@ fn scan_sqlite<M: Members>(
     };
     let mut hits = Vec::new();
     for table in &db.tables {
-        let name = join(inner, "!", &format!("table {}", table.name));
+        let name = join(inner, "!", &table.member());
         match scan_held(cs, path, Some(&name), &table.values) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),

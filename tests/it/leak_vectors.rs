@@ -571,3 +571,65 @@ RUN rm /app/tok/{gone}
     }
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
+
+#[test]
+fn deleted_sqlite_rows_are_carved_value_by_value() {
+    if !on_path("sqlite3") {
+        eprintln!("skipping: the sqlite3 shell is needed (apt-get install sqlite3)");
+        return;
+    }
+    let work = tmp();
+    let [mid, last, paged, dropped, live] = ["D01", "D02", "D03", "D05", "D04"].map(ghp);
+    // `admin` then the token: no word boundary between the columns in the file. Row 2 is
+    // freed into a freeblock (its first bytes overwritten by the block's header), row 5 was
+    // the last one written, at the start of the page's content (which grows over it), the
+    // rows of `old`, which spans several pages, are all deleted, and the pages of the
+    // dropped table `sessions` all go to the freelist.
+    let db = work.path().join("app.db");
+    sqlite3(
+        &db,
+        &format!(
+            "PRAGMA secure_delete=OFF;
+             create table users(id integer primary key, name text, token text);
+             insert into users(name, token) values('admin', 'none'), ('admin', '{mid}'),
+               ('admin', 'none'), ('admin', '{live}'), ('admin', '{last}');
+             create table old(n integer, name text, token text);
+             with recursive i(n) as (select 1 union all select n + 1 from i where n < 300)
+               insert into old select n, 'admin', case when n = 150 then '{paged}' else 'none' end from i;
+             create table sessions(n integer, name text, token text);
+             with recursive i(n) as (select 1 union all select n + 1 from i where n < 300)
+               insert into sessions select n, 'admin', case when n = 99 then '{dropped}' else 'none' end from i;
+             delete from users where id in (2, 5);
+             delete from old;
+             drop table sessions;"
+        ),
+    );
+    let raw = std::fs::read(&db).unwrap();
+    for token in [&mid, &last, &paged, &dropped] {
+        let glued = format!("admin{token}");
+        assert!(raw.windows(glued.len()).any(|w| w == glued.as_bytes()), "{token} left in place");
+    }
+    let files = vec![Entry::file("data/app.db", raw)];
+    let path = out_path(work.path(), Format::OciArchive, "sqlite-deleted");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    // The emptied table's first page keeps stale copies of its rows from before it split:
+    // carved there or on a freed page, but reported once.
+    for (token, members) in [
+        (&mid, &["table users (deleted rows)"][..]),
+        (&last, &["table users (deleted rows)"]),
+        (&paged, &["table old (deleted rows)", "free pages (deleted rows)"]),
+        (&dropped, &["free pages (deleted rows)"]),
+        (&live, &["table users"]),
+    ] {
+        let hits = with_secret(&json, token);
+        assert_eq!(hits.len(), 1, "{token}, once: {hits:#?}");
+        assert_eq!(hits[0]["path"], "/data/app.db", "{hits:#?}");
+        let member = hits[0]["inner_path"].as_str().unwrap_or_default();
+        assert!(members.contains(&member), "{token} in {member:?}, not {members:?}");
+        assert_eq!(hits[0]["severity"], "critical", "{hits:#?}");
+    }
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}
