@@ -23,38 +23,10 @@ use std::collections::HashSet;
 
 use super::Scanner;
 use super::content::FileHit;
+pub use super::content::NameField;
 
 /// Text collected before a batch is scanned.
 const BATCH: usize = 64 << 10;
-
-/// Which part of an entry's header held the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameField {
-    /// The entry's path (or a directory in it).
-    Path,
-    /// A symbolic link's target.
-    SymlinkTarget,
-    /// A hard link's target.
-    HardlinkTarget,
-}
-
-impl NameField {
-    /// The finding's `location` for a hit in this field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NameField::Path => "entry name",
-            NameField::SymlinkTarget => "symlink target",
-            NameField::HardlinkTarget => "hardlink target",
-        }
-    }
-
-    /// The field a `location` names, if it names one.
-    pub fn parse(location: &str) -> Option<Self> {
-        [NameField::Path, NameField::SymlinkTarget, NameField::HardlinkTarget]
-            .into_iter()
-            .find(|f| f.as_str() == location)
-    }
-}
 
 /// What an entry adds beside its path.
 #[derive(Debug, Clone, Copy)]
