@@ -10,14 +10,14 @@
 //! directories and archive members that belong to an installed package, so
 //! a finding under one is third-party code. One submodule per ecosystem:
 //!
-//! - [`python`]: `*.dist-info/RECORD`, `*.egg-info/top_level.txt`;
-//! - [`node`]: `package.json` of a package directory under `node_modules`;
-//! - [`vendor`]: Go `vendor/modules.txt` and the module cache
+//! - `python`: `*.dist-info/RECORD`, `*.egg-info/top_level.txt`;
+//! - `node`: `package.json` of a package directory under `node_modules`;
+//! - `vendor`: Go `vendor/modules.txt` and the module cache
 //!   (`pkg/mod/<module>@<version>`), Composer `<vendor-dir>/composer/installed.json`
 //!   (with each package's `install-path`), RubyGems `specifications/*.gemspec`;
-//! - [`java`]: jar manifests (`META-INF/MANIFEST.MF`) and Maven
+//! - `java`: jar manifests (`META-INF/MANIFEST.MF`) and Maven
 //!   `META-INF/maven/**/pom.properties`, in jars and exploded;
-//! - [`archive`]: archives that are packages themselves (npm tarballs,
+//! - `archive`: archives that are packages themselves (npm tarballs,
 //!   wheels, library jars), wherever they lie.
 //!
 //! The application's own files are never roots: a package is proven by
@@ -31,11 +31,11 @@
 //! installed in one layer covers its files in any layer. It owns no path
 //! rules and no severity policy.
 
-pub mod archive;
-pub mod java;
-pub mod node;
-pub mod python;
-pub mod vendor;
+pub(crate) mod archive;
+pub(crate) mod java;
+pub(crate) mod node;
+pub(crate) mod python;
+pub(crate) mod vendor;
 
 use std::collections::HashSet;
 
@@ -69,12 +69,12 @@ impl PackageRoots {
     }
 
     /// Records an exploded Maven artifact directory (a root unless it is an application).
-    pub fn insert_maven_dir(&mut self, dir: String) {
+    pub(crate) fn insert_maven_dir(&mut self, dir: String) {
         self.maven_dirs.insert(dir);
     }
 
     /// Records an exploded application directory.
-    pub fn insert_app(&mut self, dir: String) {
+    pub(crate) fn insert_app(&mut self, dir: String) {
         self.apps.insert(dir);
     }
 
@@ -103,7 +103,7 @@ impl PackageRoots {
 
     /// True when the member `inner` (levels joined with `!`) of the file at
     /// `path`, or the file itself, belongs to a package.
-    pub fn holds_member(&self, path: &str, inner: Option<&str>) -> bool {
+    pub(crate) fn holds_member(&self, path: &str, inner: Option<&str>) -> bool {
         match inner {
             Some(i) => self.holds(&format!("{path}!{i}")),
             None => self.holds(path),
