@@ -79,7 +79,7 @@ mod tests {
         let (validation, failed_check, decoding, material) = (None, false, Vec::new(), None);
         let hit =
             Hit { rule: 1, offset, line: 1, secret, validation, failed_check, decoding, material };
-        FileHit { inner_path: None, hit }
+        FileHit { inner_path: None, name: None, hit }
     }
 
     fn keys(hits: &[Located]) -> Vec<(String, u32, u64)> {

@@ -6,6 +6,7 @@
 //! - `entropy`: high-entropy assignments, as two built-in rules;
 //! - `file`: credential files recognised by name and structure;
 //! - `nested`: zip/jar/whl, tar and gzip members, recursively;
+//! - `names`: entry names and link targets, as text;
 //! - `config`: the image config and build history;
 //! - `packages`: third-party package roots from package metadata (path context);
 //! - `stream`: bounded windows with overlap, so memory stays flat.
@@ -23,6 +24,7 @@ pub(crate) mod filter;
 pub mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
+pub mod names;
 pub(crate) mod nested;
 pub mod packages;
 pub(crate) mod pattern;
@@ -31,6 +33,9 @@ pub(crate) mod pyc;
 pub(crate) mod scrub;
 pub(crate) mod sqlite;
 pub mod stream;
+#[cfg(test)]
+mod test_support;
+
 /// Offline validators now live with the rules they belong to.
 pub use crate::signatures::validate;
 /// The severity a hit is reported at: the one item of the placeholder and filler filters
