@@ -1,5 +1,6 @@
-//! Where an image's blobs live: an OCI layout directory, or members of a tar
-//! archive that is indexed once and then read by seeking.
+//! Where an image's blobs live: a [`BlobStore`] over any [`BlobSource`]. The
+//! two local sources are here: an OCI layout directory, and the members of a
+//! tar archive that is indexed once and then read by seeking.
 //!
 //! The store hands out independent readers so layers can be read in
 //! parallel; it never extracts anything to disk.
@@ -28,36 +29,84 @@ struct Member {
 }
 
 /// A source of blobs addressed by relative path (`blobs/sha256/<hex>`,
-/// `<id>/layer.tar`, `manifest.json`).
+/// `<id>/layer.tar`, `manifest.json`): a [`BlobSource`] and the name the user
+/// gave it, for messages.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    kind: StoreKind,
+    source: Arc<dyn BlobSource>,
     /// What the user named, for messages.
+    display: String,
+}
+
+/// An OCI image layout directory, read as a [`BlobSource`]: members are its
+/// files; a symlink inside it is an error, never followed.
+#[derive(Debug)]
+struct LayoutDir {
+    root: PathBuf,
+    display: String,
+}
+
+/// A tar archive (docker-save, OCI archive), indexed once and then read by
+/// seeking, as a [`BlobSource`].
+#[derive(Debug)]
+struct TarArchive {
+    file: PathBuf,
+    members: HashMap<String, Member>,
     display: String,
     /// Keeps a spooled temporary file alive as long as any reader needs it.
     _spool: Option<Arc<tempfile::TempPath>>,
 }
 
-#[derive(Debug, Clone)]
-enum StoreKind {
-    Dir(PathBuf),
-    Tar {
-        file: PathBuf,
-        members: Arc<HashMap<String, Member>>,
-    },
-    /// Any other [`BlobSource`] (a registry, engine storage, a streamed
-    /// export's metadata).
-    Source(Arc<dyn BlobSource>),
+impl BlobSource for LayoutDir {
+    fn size(&self, name: &str) -> Option<u64> {
+        let p = safe_join(&self.root, name)?;
+        // A symlinked member exists (so that opening it gives a clear error).
+        let meta = std::fs::symlink_metadata(&p).ok()?;
+        (meta.is_file() || meta.file_type().is_symlink()).then_some(meta.len())
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, Error> {
+        let missing = || Error::MissingBlob { file: self.display.clone(), blob: name.to_owned() };
+        let p = safe_join(&self.root, name).ok_or_else(missing)?;
+        if let Some(link) = symlink_inside(&self.root, name) {
+            return Err(Error::Invalid {
+                file: self.display.clone(),
+                what: name.to_owned(),
+                reason: format!(
+                    "{link} is a symlink; symlinks inside an OCI layout are never followed"
+                ),
+            });
+        }
+        if !p.is_file() {
+            return Err(missing());
+        }
+        let f = File::open(&p).map_err(|e| Error::io(&p.display().to_string(), e))?;
+        Ok(Box::new(f))
+    }
+}
+
+impl BlobSource for TarArchive {
+    fn size(&self, name: &str) -> Option<u64> {
+        self.members.get(name.trim_start_matches("./")).map(|m| m.size)
+    }
+
+    fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, Error> {
+        let Some(Member { offset, size }) =
+            self.members.get(name.trim_start_matches("./")).copied()
+        else {
+            return Err(Error::MissingBlob { file: self.display.clone(), blob: name.to_owned() });
+        };
+        let mut f = File::open(&self.file).map_err(|e| Error::io(&self.display, e))?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
+        Ok(Box::new(f.take(size)))
+    }
 }
 
 impl BlobStore {
     /// A store over an OCI image layout directory.
     pub fn dir(root: &Path, display: &str) -> Self {
-        BlobStore {
-            kind: StoreKind::Dir(root.to_owned()),
-            display: display.to_owned(),
-            _spool: None,
-        }
+        let dir = LayoutDir { root: root.to_owned(), display: display.to_owned() };
+        BlobStore::source(Arc::new(dir), display)
     }
 
     /// Indexes a tar archive's members (one pass, seeking over contents).
@@ -76,32 +125,23 @@ impl BlobStore {
                 reason: "the tar archive has no files".into(),
             });
         }
-        Ok(BlobStore {
-            kind: StoreKind::Tar { file: file.to_owned(), members: Arc::new(members) },
+        let archive = TarArchive {
+            file: file.to_owned(),
+            members,
             display: display.to_owned(),
             _spool: spool,
-        })
+        };
+        Ok(BlobStore::source(Arc::new(archive), display))
     }
 
     /// A store over any [`BlobSource`].
     pub fn source(source: Arc<dyn BlobSource>, display: &str) -> Self {
-        BlobStore { kind: StoreKind::Source(source), display: display.to_owned(), _spool: None }
+        BlobStore { source, display: display.to_owned() }
     }
 
     /// Size of the member at `name`, or `None` when absent.
     pub fn size(&self, name: &str) -> Option<u64> {
-        match &self.kind {
-            StoreKind::Dir(root) => {
-                let p = safe_join(root, name)?;
-                // A symlinked member exists (so that opening it gives a clear error).
-                let meta = std::fs::symlink_metadata(&p).ok()?;
-                (meta.is_file() || meta.file_type().is_symlink()).then_some(meta.len())
-            }
-            StoreKind::Tar { members, .. } => {
-                members.get(name.trim_start_matches("./")).map(|m| m.size)
-            }
-            StoreKind::Source(source) => source.size(name),
-        }
+        self.source.size(name)
     }
 
     /// True when the member exists.
@@ -114,37 +154,7 @@ impl BlobStore {
     /// # Errors
     /// [`Error::MissingBlob`] when absent; I/O errors name the source.
     pub fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, Error> {
-        let missing = || Error::MissingBlob { file: self.display.clone(), blob: name.to_owned() };
-        match &self.kind {
-            StoreKind::Dir(root) => {
-                let p = safe_join(root, name).ok_or_else(missing)?;
-                if let Some(link) = symlink_inside(root, name) {
-                    return Err(Error::Invalid {
-                        file: self.display.clone(),
-                        what: name.to_owned(),
-                        reason: format!(
-                            "{link} is a symlink; symlinks inside an OCI layout are never followed"
-                        ),
-                    });
-                }
-                if !p.is_file() {
-                    return Err(missing());
-                }
-                let f = File::open(&p).map_err(|e| Error::io(&p.display().to_string(), e))?;
-                Ok(Box::new(f))
-            }
-            StoreKind::Tar { file, members } => {
-                let Some(Member { offset, size }) =
-                    members.get(name.trim_start_matches("./")).copied()
-                else {
-                    return Err(missing());
-                };
-                let mut f = File::open(file).map_err(|e| Error::io(&self.display, e))?;
-                f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
-                Ok(Box::new(f.take(size)))
-            }
-            StoreKind::Source(source) => source.open(name),
-        }
+        self.source.open(name)
     }
 
     /// Reads a small member (JSON) fully, refusing anything over

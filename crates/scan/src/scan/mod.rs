@@ -33,6 +33,9 @@ pub(crate) mod pyc;
 pub(crate) mod scrub;
 pub(crate) mod sqlite;
 pub mod stream;
+#[cfg(test)]
+mod test_support;
+
 /// Offline validators now live with the rules they belong to.
 pub use crate::signatures::validate;
 /// The severity a hit is reported at: the one item of the placeholder and filler filters

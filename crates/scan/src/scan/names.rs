@@ -23,6 +23,8 @@ use std::collections::HashSet;
 
 use super::Scanner;
 use super::content::FileHit;
+// `NameField` is part of a `FileHit`, so it lives with it; named here too, where its values
+// are made.
 pub use super::content::NameField;
 
 /// Text collected before a batch is scanned.
@@ -175,11 +177,8 @@ mod tests {
 
     #[test]
     fn a_directory_name_is_reported_once_at_its_shallowest_entry() {
-        let rules = crate::signatures::builtin().expect("built-in rules load");
-        let scanner = Scanner::new(rules).expect("built-in rules compile");
-        // A fake GitHub token with a valid checksum; the filler keeps it from looking like a mask.
-        let fill = "FAKENAMESZq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Bg0TyQa";
-        let t = strata_imagegen::checksummed_token("ghp_", &fill[..30]);
+        let scanner = crate::scan::test_support::scanner();
+        let t = crate::scan::test_support::token("NAMES");
         let mut names = NameScan::new(&scanner);
         // No entry for /run or /run/secrets: the first file reports the directory's name.
         names.add(&format!("/run/{t}/a"), 1, false, Link::None);
