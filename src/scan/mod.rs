@@ -29,6 +29,7 @@ pub(crate) mod pattern;
 pub(crate) mod prefilter;
 pub(crate) mod pyc;
 pub(crate) mod scrub;
+pub(crate) mod sections;
 pub(crate) mod sqlite;
 pub(crate) mod stream;
 /// Offline validators now live with the rules they belong to.
@@ -78,7 +79,9 @@ pub struct RuleInfo {
     pub description: String,
     /// Documentation links.
     pub references: Vec<String>,
-    /// Specificity rank for de-duplication: higher wins.
+    /// Specificity rank for de-duplication: higher wins. Entropy 0, generic
+    /// rules 1, the `.env` catch-all file detector 2, provider rules and the
+    /// other file detectors 3, rules with a validator 4.
     pub rank: u8,
 }
 
@@ -152,8 +155,8 @@ impl Scanner {
                 rank: match (s.detector, s.validator.is_some(), s.is_generic()) {
                     (Detector::Entropy, _, _) => 0,
                     (_, _, true) => 1,
-                    (_, false, false) => 2,
-                    (_, true, false) => 3,
+                    (_, false, false) => 3,
+                    (_, true, false) => 4,
                 },
             })
             .collect();
@@ -253,6 +256,7 @@ impl Scanner {
             .filter_map(|(pos, m)| self.to_hit(data, base, &m).map(|h| (pos, h)))
             .collect();
         found.extend(self.decoded_hits(data, base, from, to, budget));
+        found.extend(self.section_hits(data, base, from, to));
         found
     }
 
@@ -336,7 +340,9 @@ impl Scanner {
 }
 
 /// Keeps one hit per overlapping secret span: the most specific rule wins
-/// (validated > specific > generic > entropy), then the longer secret.
+/// (validated > specific > `.env` catch-all > generic > entropy), then the higher severity the
+/// hit is reported at (a file-aware detector's `file-shadow-hash` over the
+/// `shadow-password-hash` pattern on the same bytes), then the longer secret.
 pub fn dedupe(scanner: &Scanner, mut hits: Vec<Hit>) -> Vec<Hit> {
     if hits.len() < 2 {
         return hits;
@@ -352,7 +358,15 @@ pub fn dedupe(scanner: &Scanner, mut hits: Vec<Hit>) -> Vec<Hit> {
         match overlapping {
             None => out.push(h),
             Some(o) => {
-                let key = |x: &Hit| (scanner.rule(x.rule).rank, x.secret.expose().len());
+                let key = |x: &Hit| {
+                    let rule = scanner.rule(x.rule);
+                    let severity = filter::reported_severity(
+                        rule.severity,
+                        x.failed_check,
+                        x.validation.as_deref(),
+                    );
+                    (rule.rank, severity, x.secret.expose().len())
+                };
                 if key(&h) > key(o) {
                     *o = h;
                 }
