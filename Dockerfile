@@ -8,8 +8,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The layer crates (strata-core, strata-image, strata-rules, …) and the generator, all members.
+COPY crates ./crates
 COPY signatures ./signatures
 COPY corpus/gen ./corpus/gen
 COPY tests ./tests

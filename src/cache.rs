@@ -32,6 +32,7 @@ use crate::image::whiteout::LayerIndex;
 use crate::image::{Image, Layer};
 use crate::scan::content::{FileHit, Limits};
 use crate::scan::git::names::BlobNames;
+use crate::scan::names::NameField;
 use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner};
 
@@ -58,7 +59,7 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -79,6 +80,9 @@ struct CachedHit {
     path: String,
     ordinal: u32,
     inner_path: Option<String>,
+    /// The entry's name or link target held the secret (`scan::names`).
+    #[serde(default)]
+    name: Option<String>,
     rule_id: String,
     offset: u64,
     line: u64,
@@ -281,6 +285,7 @@ fn write_entry(path: &Path, scan: &LayerScan, scanner: &Scanner) -> std::io::Res
                 path: path.clone(),
                 ordinal: *ordinal,
                 inner_path: fh.inner_path.clone(),
+                name: fh.name.map(|n| n.as_str().to_owned()),
                 rule_id: scanner.rule(fh.hit.rule).id.clone(),
                 offset: fh.hit.offset,
                 line: fh.hit.line,
@@ -330,7 +335,11 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
                 None => None,
             },
         };
-        hits.push((h.path, h.ordinal, FileHit { inner_path: h.inner_path, hit }));
+        let name = match h.name {
+            Some(n) => Some(NameField::parse(&n)?),
+            None => None,
+        };
+        hits.push((h.path, h.ordinal, FileHit { inner_path: h.inner_path, name, hit }));
     }
     Some(LayerScan {
         index: entry.index,
@@ -362,7 +371,8 @@ mod tests {
     fn scan(entries: usize) -> LayerScan {
         let mut s = LayerScan::default();
         for i in 0..entries {
-            s.index.write(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir);
+            let ordinal = u32::try_from(i + 1).expect("a test layer has few entries");
+            s.index.write_version(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir, ordinal);
         }
         s
     }

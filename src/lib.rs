@@ -18,22 +18,22 @@
 
 // The lowest layer is the strata-core crate (crates/core); its modules keep their paths here.
 pub(crate) use strata_core::{clock, diagnostics, escape, finding, progress, redact};
+// The image layer is the strata-image crate (crates/image), under the same paths.
+pub(crate) use strata_image::{docker, image, registry};
+// The rules layer is the strata-rules crate (crates/rules), under the same path.
+pub(crate) use strata_rules::signatures;
 
 pub(crate) mod allowlist;
 pub(crate) mod cache;
 pub mod cli;
-pub(crate) mod docker;
 pub(crate) mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
-pub(crate) mod image;
 pub(crate) mod merge;
 pub(crate) mod pipeline;
-pub(crate) mod registry;
 pub(crate) mod report;
 pub mod scan;
 pub(crate) mod session;
-pub(crate) mod signatures;
 pub(crate) mod sources;
 pub(crate) mod timeline;
 pub(crate) mod verify;

@@ -225,6 +225,11 @@ pub fn findings_from(
                 Some(inner) => git_names.rename(&path, &inner).or(Some(inner)),
                 None => None,
             };
+            if let Some(name) = fh.name {
+                // In the entry's header, not its bytes: no line to point at.
+                f.line = None;
+                f.location = Some(name.as_str().to_owned());
+            }
             f.path = Some(path);
             f.status = status;
             f.removed_in_layer = removed;

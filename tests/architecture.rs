@@ -41,12 +41,33 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("finding, diagnostics", &["finding", "diagnostics", "redact", "progress", "escape", "clock"]),
 ];
 
-/// The source trees read, each a crate root: strata's `src/`, and `crates/core/src/`, the
-/// lowest layer as a crate of its own (strata re-exports its modules under the same names, so
-/// `crate::finding` means the same module in both).
-fn roots() -> [PathBuf; 2] {
+/// The workspace's layer crates, top first: directory, package name, and the top-level modules
+/// its `src/lib.rs` declares. Each crate's modules keep the names they have in strata (which
+/// re-exports them under the same paths), so `crate::image` means the same module in every
+/// crate, and `strata_image::image` is an import of `image` too.
+const CRATES: &[(&str, &str, &[&str])] = &[
+    ("crates/rules", "strata-rules", &["signatures"]),
+    ("crates/image", "strata-image", &["registry", "docker", "image"]),
+    (
+        "crates/core",
+        "strata-core",
+        &["finding", "diagnostics", "redact", "progress", "escape", "clock"],
+    ),
+];
+
+/// The source trees read, each a crate root: strata's `src/`, and each layer crate's `src/`.
+fn roots() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [dir.join("src"), dir.join("crates/core/src")]
+    let mut roots = vec![dir.join("src")];
+    roots.extend(CRATES.iter().map(|(c, _, _)| dir.join(c).join("src")));
+    roots
+}
+
+/// The prefixes of paths that name a top-level module: `crate::` and every layer crate's name.
+fn module_prefixes() -> Vec<String> {
+    let mut out = vec!["crate::".to_owned()];
+    out.extend(CRATES.iter().map(|(_, name, _)| format!("{}::", name.replace('-', "_"))));
+    out
 }
 
 /// The root a source file is under.
@@ -313,9 +334,11 @@ fn read_sources() -> Sources {
         let shown = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string();
         let code = code_of(&std::fs::read_to_string(file).unwrap());
         let entry = top.entry(name.clone()).or_default();
-        for target in first_segments(&code, "crate::") {
-            if target != name {
-                entry.entry(target).or_insert_with(|| shown.clone());
+        for prefix in module_prefixes() {
+            for target in first_segments(&code, &prefix) {
+                if target != name {
+                    entry.entry(target).or_insert_with(|| shown.clone());
+                }
             }
         }
         for mut target in named_paths(&code, &path) {
@@ -506,4 +529,63 @@ fn the_reader_sees_grouped_and_nested_paths() {
     graph.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
     graph.insert("d".to_owned(), BTreeSet::from(["a".to_owned()]));
     assert_eq!(cycles(&graph), [["a", "b", "c"]]);
+}
+
+/// The `strata-*` packages a manifest's `[dependencies]` table names.
+fn layer_dependencies(manifest: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let mut in_deps = false;
+    let mut out = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if let Some((name, _)) = line.split_once('=')
+            && in_deps
+            && name.trim().starts_with("strata-")
+        {
+            out.insert(name.trim().to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn layer_crates_depend_only_on_lower_layer_crates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut wrong = Vec::new();
+    for (i, (path, name, _)) in CRATES.iter().enumerate() {
+        let lower: BTreeSet<&str> = CRATES[i + 1..].iter().map(|(_, n, _)| *n).collect();
+        for dep in layer_dependencies(&dir.join(path).join("Cargo.toml")) {
+            if !lower.contains(dep.as_str()) {
+                wrong.push(format!("{name} depends on {dep}, which is not a lower layer crate"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn each_layer_crate_holds_its_modules_and_only_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (path, name, modules) in CRATES {
+        let src = dir.join(path).join("src");
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let p = entry.unwrap().path();
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            if stem != "lib" && (p.is_dir() || p.extension().is_some_and(|e| e == "rs")) {
+                found.insert(stem);
+            }
+        }
+        let expected: BTreeSet<String> = modules.iter().map(|m| (*m).to_owned()).collect();
+        assert_eq!(found, expected, "{name} ({path}/src) holds other modules than CRATES says");
+        for m in *modules {
+            // strata re-exports the crate's module; a second copy in src/ would shadow it.
+            let copies = [dir.join("src").join(m), dir.join("src").join(format!("{m}.rs"))];
+            assert!(!copies.iter().any(|c| c.exists()), "{m} is in {name} and in src/ too");
+            assert!(layer_of(m).is_some(), "{name}'s module {m} is in no layer of LAYERS");
+        }
+    }
 }

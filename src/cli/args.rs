@@ -121,7 +121,7 @@ pub struct ScanArgs {
     /// No progress or warnings on stderr (errors are still printed).
     #[arg(short, long)]
     pub quiet: bool,
-    // Registry sweeps (src/registry).
+    // Registry sweeps (crates/image/src/registry).
     /// Targets are repositories (REGISTRY/REPO): scan every tag.
     #[arg(long, conflicts_with = "catalog")]
     pub all_tags: bool,

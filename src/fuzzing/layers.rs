@@ -13,7 +13,7 @@ use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::store::BlobStore;
 use crate::image::whiteout::Timeline;
-use crate::image::{Image, ImageConfig, Layer};
+use crate::image::{Image, Layer, ReadOptions};
 
 /// What the walk of the fuzzed layer saw.
 struct Walked {
@@ -51,29 +51,12 @@ fn walk_on_base(top: &[u8]) -> Walked {
     let dir = scratch();
     put(dir.path(), "base.tar", &super::images::fixture::layer());
     put(dir.path(), "top.tar", top);
-    let layer = |index: usize, member: &str| Layer {
-        index,
-        digest: format!("sha256:{:064x}", index),
-        diff_id: None,
-        media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-        size: 0,
-        created_by: None,
-        history_index: None,
-        member: member.into(),
-        verify_digest: false,
-    };
-    let image = Image {
-        target: "fuzz".into(),
-        references: Vec::new(),
-        digest: "sha256:0".into(),
-        platform: None,
-        config: ImageConfig::default().into(),
-        layers: vec![layer(0, "base.tar"), layer(1, "top.tar")],
-        store: BlobStore::dir(dir.path(), "fuzz"),
-        verify_diff_ids: true,
-        index_names: true,
-        attestations: Vec::new(),
-    };
+    let read = ReadOptions { verify_diff_ids: true, index_names: true };
+    let mut image = Image::new("fuzz", "sha256:0".into(), BlobStore::dir(dir.path(), "fuzz"), read);
+    for (index, member) in ["base.tar", "top.tar"].into_iter().enumerate() {
+        let digest = format!("sha256:{index:064x}");
+        image.push_layer(Layer::tar(index, member.into(), digest, false));
+    }
     let diag = Diagnostics::new(false);
     let mut indexes = Vec::new();
     let mut walked = Walked { entries: Vec::new(), complete: true };

@@ -74,7 +74,7 @@ mod tests {
     use crate::scan::Hit;
 
     fn hit(offset: u64) -> FileHit {
-        FileHit { inner_path: None, hit: Hit::budget_test(1, offset) }
+        FileHit { inner_path: None, name: None, hit: Hit::budget_test(1, offset) }
     }
 
     fn keys(hits: &[Located]) -> Vec<(String, u32, u64)> {

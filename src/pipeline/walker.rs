@@ -1,5 +1,6 @@
 //! One layer's walk and how walks share the cores: what the walker does
-//! with each entry (git stores, package metadata, files to scan), how a
+//! with each entry (its name and link target, git stores, package
+//! metadata, files to scan), how a
 //! layer's hits, notes and budgets are put together whoever scanned them,
 //! and the schedule that walks several layers at once over one pool of
 //! scan workers.
@@ -17,6 +18,7 @@ use crate::image::layer::{self, EntryKind, Flow, WalkSummary};
 use crate::image::{Image, Layer};
 use crate::scan::content::ContentScanner;
 use crate::scan::git::{self, names::BlobNames};
+use crate::scan::names::{Link, NameScan};
 use crate::scan::packages::{self, PackageRoots};
 
 /// Where a layer's bytes come from and who scans its files.
@@ -60,7 +62,14 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
         Mode::Blob(b, d) => (Some(b), d),
     };
     let overlapped = source.is_none() && dispatch.is_some();
+    let mut names = NameScan::new(run.scanner);
     let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn Read>| {
+        let link = match entry.kind {
+            EntryKind::Symlink(t) => Link::Symlink(t),
+            EntryKind::Hardlink(t) => Link::Hardlink(t),
+            _ => Link::None,
+        };
+        names.add(entry.path, entry.ordinal, *entry.kind == EntryKind::Dir, link);
         let (EntryKind::File, Some(reader)) = (entry.kind, content) else {
             return Ok(Flow::Continue);
         };
@@ -99,6 +108,9 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
         && err.is_none()
     {
         err = Some(crate::image::Error::io(&image.target, e));
+    }
+    for (path, ordinal, fh) in names.finish() {
+        kept.add(&path, ordinal, vec![fh]);
     }
     let (git_hits, git_errors, git_names) = cs.scan_git_stores(git);
     for (path, fh) in git_hits {

@@ -98,7 +98,9 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             for f in in_layer {
                 let place = match (&f.path, &f.inner_path, &f.location) {
                     (Some(p), Some(i), _) => format!("{p}!{i}"),
-                    (Some(p), None, _) => p.clone(),
+                    // In the entry's name or link target (`location` says which).
+                    (Some(p), None, Some(loc)) => format!("{p} ({loc})"),
+                    (Some(p), None, None) => p.clone(),
                     (None, _, Some(loc)) => loc.clone(),
                     _ => "-".into(),
                 };

@@ -74,7 +74,8 @@ fn location(f: &Finding, report: &Report) -> Value {
 fn message(f: &Finding, show: bool, report: &Report) -> String {
     let place = match (&f.path, &f.inner_path, &f.location) {
         (Some(p), Some(i), _) => format!("{p}!{i}"),
-        (Some(p), None, _) => p.clone(),
+        (Some(p), None, Some(l)) => format!("{p} ({l})"),
+        (Some(p), None, None) => p.clone(),
         (None, _, Some(l)) => l.clone(),
         _ => "the image".into(),
     };

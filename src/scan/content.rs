@@ -82,11 +82,43 @@ impl Default for Limits {
     }
 }
 
+/// Which part of an entry's header held the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameField {
+    /// The entry's path (or a directory in it).
+    Path,
+    /// A symbolic link's target.
+    SymlinkTarget,
+    /// A hard link's target.
+    HardlinkTarget,
+}
+
+impl NameField {
+    /// The finding's `location` for a hit in this field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameField::Path => "entry name",
+            NameField::SymlinkTarget => "symlink target",
+            NameField::HardlinkTarget => "hardlink target",
+        }
+    }
+
+    /// The field a `location` names, if it names one.
+    pub fn parse(location: &str) -> Option<Self> {
+        [NameField::Path, NameField::SymlinkTarget, NameField::HardlinkTarget]
+            .into_iter()
+            .find(|f| f.as_str() == location)
+    }
+}
+
 /// A hit and where inside nested archives it was.
 #[derive(Debug, Clone)]
 pub struct FileHit {
     /// Member path inside nested archives, levels joined with `!`.
     pub inner_path: Option<String>,
+    /// Set when the secret is in the entry's name or link target rather
+    /// than its bytes (see `scan::names`); offset is then within that text.
+    pub name: Option<NameField>,
     /// The hit (offset and line are within the innermost member).
     pub hit: Hit,
 }
@@ -380,7 +412,7 @@ impl Members for ContentScanner<'_> {
         self.note_capped(path, inner, &cap);
         Ok(hits
             .into_iter()
-            .map(|hit| FileHit { inner_path: inner.map(str::to_owned), hit })
+            .map(|hit| FileHit { inner_path: inner.map(str::to_owned), name: None, hit })
             .collect())
     }
 }

@@ -6,6 +6,7 @@
 //! - `entropy`: high-entropy assignments, as two built-in rules;
 //! - `file`: credential files recognised by name and structure;
 //! - `nested`: zip/jar/whl, tar and gzip members, recursively;
+//! - `names`: entry names and link targets, as text;
 //! - `config`: the image config and build history;
 //! - `packages`: third-party package roots from package metadata (path context);
 //! - `stream`: bounded windows with overlap, so memory stays flat.
@@ -23,6 +24,7 @@ pub(crate) mod filter;
 pub(crate) mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
+pub(crate) mod names;
 pub(crate) mod nested;
 pub(crate) mod packages;
 pub(crate) mod pattern;

@@ -24,9 +24,6 @@ use crate::image::store::BlobStore;
 use crate::image::{Image, Layer, layout};
 use crate::pipeline::{self, LayerScan};
 
-/// Media type of layers that arrive as plain tar.
-pub(super) const TAR_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
-
 /// Container changes named one by one in the diagnostics; the rest are counted.
 const MAX_CHANGE_NOTES: usize = 200;
 
@@ -63,18 +60,10 @@ fn member_digest(name: &str) -> Option<String> {
 /// An image with no layers yet, to scan streamed layers against: it names
 /// the target in messages and carries the run's checks.
 fn provisional(target: &str, inspect: &ImageInspect, ctx: &Context<'_>) -> Image {
-    Image {
-        target: target.to_owned(),
-        references: inspect.repo_tags.clone().unwrap_or_default(),
-        digest: inspect.id.clone(),
-        platform: None,
-        config: Default::default(),
-        layers: Vec::new(),
-        store: BlobStore::source(Arc::new(MemorySource::new(target)), target),
-        verify_diff_ids: ctx.options.read.verify_diff_ids,
-        index_names: ctx.options.read.index_names,
-        attestations: Vec::new(),
-    }
+    let store = BlobStore::source(Arc::new(MemorySource::new(target)), target);
+    let mut image = Image::new(target, inspect.id.clone(), store, ctx.options.read);
+    image.references = inspect.repo_tags.clone().unwrap_or_default();
+    image
 }
 
 /// Reads the export of `name`, scanning each layer member on the way.
@@ -97,17 +86,13 @@ fn stream_export(
         let index =
             digest.as_ref().and_then(|d| diff_ids.iter().position(|x| x == d)).unwrap_or(arrived);
         arrived += 1;
-        let layer = Layer {
+        let mut layer = Layer::tar(
             index,
-            digest: digest.clone().unwrap_or_else(|| member.to_owned()),
-            diff_id: None,
-            media_type: TAR_MEDIA_TYPE.into(),
-            size,
-            created_by: None,
-            history_index: None,
-            member: member.to_owned(),
-            verify_digest: digest.is_some(),
-        };
+            member.to_owned(),
+            digest.clone().unwrap_or_else(|| member.to_owned()),
+            digest.is_some(),
+        );
+        layer.size = size;
         // Members named by digest are checked by the walk; the others are hashed
         // here, to be checked against the config's diff_ids once it arrives.
         let (scan, sha256) = if digest.is_some() {
@@ -246,18 +231,9 @@ pub fn scan_container(
             .diag
             .note(format!("{target}: … and {} more changes", changes.len() - MAX_CHANGE_NOTES));
     }
-    let index = image.layers.len();
-    image.layers.push(Layer {
-        index,
-        digest: String::new(),
-        diff_id: None,
-        media_type: TAR_MEDIA_TYPE.into(),
-        size: 0,
-        created_by: Some(created_by),
-        history_index: None,
-        member: format!("container {short}"),
-        verify_digest: false,
-    });
+    let mut top = Layer::tar(0, format!("container {short}"), String::new(), false);
+    top.created_by = Some(created_by);
+    let index = image.push_layer(top);
     let (out, mut reader) = super::pipe::pipe();
     let writer_engine = engine.clone();
     let container_id = container.id.clone();

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use super::daemon::{TAR_MEDIA_TYPE, writable_layer_summary, write_changes};
+use super::daemon::{writable_layer_summary, write_changes};
 use super::pipe::pipe;
 use super::{DOCKER_CONTAINER, DOCKER_DAEMON, Error, SourceOptions};
 use crate::diagnostics::Diagnostics;
@@ -149,16 +149,11 @@ fn images_of(
         sizes,
         writable,
     };
-    let source = Arc::new(source);
-    let store = BlobStore::source(source.clone(), target);
+    let store = BlobStore::source(Arc::new(source), target);
     let mut images = layout::images(target, store, platform, read, diag)?;
     for image in &mut images {
-        for layer in &mut image.layers {
-            // Metadata in memory knows no layer sizes; the export did.
-            if layer.size == 0 {
-                layer.size = source.size(&layer.member).unwrap_or(0);
-            }
-        }
+        // Metadata in memory knows no layer sizes; the export did (`ExportSource::size`).
+        image.fill_layer_sizes();
     }
     Ok(images)
 }
@@ -222,18 +217,11 @@ pub fn open(
         }));
     }
     let image = &mut images[0];
-    let index = image.layers.len();
-    image.layers.push(Layer {
-        index,
-        digest: digest.clone(),
-        diff_id: Some(digest),
-        media_type: TAR_MEDIA_TYPE.into(),
-        size,
-        created_by: Some(created_by),
-        history_index: None,
-        member,
-        verify_digest: true,
-    });
+    let mut top = Layer::tar(0, member, digest.clone(), true);
+    top.diff_id = Some(digest);
+    top.size = size;
+    top.created_by = Some(created_by);
+    image.push_layer(top);
     Ok(images)
 }
 

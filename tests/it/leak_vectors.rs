@@ -475,3 +475,99 @@ fn python_bytecode_constants_are_read_as_strings() {
     assert_eq!(hits[0]["severity"], "critical");
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
+
+/// Every finding of `token`, as (path with the token as `TOKEN`, location, status, the
+/// instruction that removed it with the token as `TOKEN`); each is critical, has no line, and
+/// names its layer's instruction. The `RUN` lines that made the files hold the tokens too:
+/// config findings are left out.
+fn name_findings(json: &Value, token: &str) -> Vec<[String; 4]> {
+    let mut out: Vec<[String; 4]> = with_secret(json, token)
+        .iter()
+        .filter(|f| f["status"] != "config")
+        .map(|f| {
+            assert_eq!(f["severity"], "critical", "{f:#}");
+            assert!(f["line"].is_null(), "{f:#}");
+            assert_eq!(f["created_by"], layer_instruction(json, &f["layer_index"]), "{f:#}");
+            let removed = match f["removed_in_layer"].is_null() {
+                true => String::new(),
+                false => layer_instruction(json, &f["removed_in_layer"]),
+            };
+            [
+                f["path"].as_str().unwrap().replace(token, "TOKEN"),
+                f["location"].as_str().unwrap_or("content").to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+                removed.replace(token, "TOKEN"),
+            ]
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn names_and_link_targets_are_scanned_like_content() {
+    if !on_path("dockerd") || !on_path("docker") || !on_path("busybox") {
+        eprintln!("skipping: dockerd, docker and busybox are needed (tests/run.sh installs them)");
+        return;
+    }
+    let work = tmp();
+    let Some(base) = rootfs(work.path()) else {
+        eprintln!("skipping: no busybox for the base image");
+        return;
+    };
+    let [kept, gone, link, hard, long] = ["N01", "N02", "N03", "N04", "N05"].map(ghp);
+    // Long enough that the tar writer needs PAX `path` and `linkpath` records.
+    let deep = format!("/app/{}/{}", "d".repeat(120), "e".repeat(120));
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM base:1
+RUN mkdir -p /app/tok {deep} && touch /app/{kept} /app/tok/{gone} {deep}/{long}
+RUN ln -s /run/secrets/{}/{link} /app/token-link && touch /app/{hard} && ln /app/{hard} /app/hl
+RUN rm /app/tok/{gone}
+",
+            "x".repeat(100)
+        ),
+    )
+    .unwrap();
+    let d = Dockerd::start();
+    check(d.docker().arg("import").arg(&base).arg("base:1").output().unwrap(), "docker import");
+    let build =
+        d.docker().args(["build", "--network", "none", "-q", "-t", "names:1"]).arg(&ctx).output();
+    check(build.unwrap(), "docker build");
+    let archive = work.path().join("names.tar");
+    check(d.docker().args(["save", "-o"]).arg(&archive).arg("names:1").output().unwrap(), "save");
+    drop(d);
+    let (json, plain) = scan_both(&archive);
+    let row = |p: &str, loc: &str, status: &str, rm: &str| [p, loc, status, rm].map(str::to_owned);
+    assert_eq!(name_findings(&json, &kept), [row("/app/TOKEN", "entry name", "present", "")]);
+    // The deleted file's name is also in the whiteout that deletes it, which ships.
+    assert_eq!(
+        name_findings(&json, &gone),
+        [
+            row("/app/tok/.wh.TOKEN", "entry name", "present", ""),
+            row("/app/tok/TOKEN", "entry name", "deleted", "/bin/sh -c rm /app/tok/TOKEN"),
+        ]
+    );
+    assert_eq!(
+        name_findings(&json, &link),
+        [row("/app/token-link", "symlink target", "present", "")]
+    );
+    assert_eq!(
+        name_findings(&json, &hard),
+        [
+            row("/app/TOKEN", "entry name", "present", ""),
+            row("/app/hl", "hardlink target", "present", ""),
+        ]
+    );
+    assert_eq!(
+        name_findings(&json, &long),
+        [row(&format!("{deep}/TOKEN"), "entry name", "present", "")]
+    );
+    for token in [&kept, &gone, &link, &hard, &long] {
+        assert!(!plain.contains(token.as_str()), "output prints {token}");
+    }
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}

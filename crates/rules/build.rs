@@ -1,4 +1,4 @@
-//! Embeds every `signatures/*.toml` into the binary, so it needs no files
+//! Embeds every `signatures/*.toml` (at the repository root) into the binary, so it needs no files
 //! beside it. The files are stored deflate-compressed: their examples are
 //! format-valid fake credentials, and a scanner (strata included) must not
 //! find them in strata's own binary or image.
@@ -11,7 +11,8 @@ fn main() {
     // Read at run time, not with env!: a build script compiled in another
     // checkout (a copied target/) must still read this one's rules.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let dir = Path::new(&manifest_dir).join("signatures");
+    // The rule files stay at the repository root, where rule authors find them.
+    let dir = Path::new(&manifest_dir).join("../../signatures");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())

@@ -163,7 +163,10 @@ pub fn compile(syntax: SignatureSyntax, origin: &str) -> Result<Signature, Error
 }
 
 /// Compiles a regex with the size limits, and finds its `secret` group.
-pub(crate) fn build_regex(pattern: &str) -> Result<Matcher, String> {
+///
+/// # Errors
+/// A pattern that does not compile within the limits, or has no `secret` group.
+pub fn build_regex(pattern: &str) -> Result<Matcher, String> {
     Matcher::new(pattern, REGEX_SIZE_LIMIT)
 }
 

@@ -1,7 +1,7 @@
 //! Images: from a target the user names to typed images with ordered
 //! layers, each layer tied to the history entry that produced it.
 //!
-//! Submodules: [`source`] recognises the container, [`store`] reads blobs,
+//! Submodules: `source` recognises the container, [`store`] reads blobs,
 //! [`layout`] parses docker-save and OCI metadata, [`layer`] streams one
 //! layer's tar entries, [`whiteout`] resolves what later layers did to each
 //! file, [`path`] normalises entry names.
@@ -15,10 +15,10 @@ pub mod path;
 pub mod pipe;
 pub mod repeats;
 pub mod save_stream;
-pub mod source;
-pub mod storage_conf;
+pub(crate) mod source;
+pub(crate) mod storage_conf;
 pub mod store;
-pub mod tar_split;
+pub(crate) mod tar_split;
 pub mod tarstream;
 pub mod whiteout;
 
@@ -138,7 +138,7 @@ pub struct Layer {
         dead_code,
         reason = "the manifest's claim, kept for Debug; compression is sniffed, never taken from it"
     )]
-    pub media_type: String,
+    pub(crate) media_type: String,
     /// Size of the blob as stored, in bytes.
     pub size: u64,
     /// The history instruction that produced this layer.
@@ -172,14 +172,76 @@ pub struct Image {
     /// Check each compressed layer's uncompressed digest against the config's
     /// diff_id (a second SHA-256 over every byte; blob digests are always
     /// checked). Set when the image is opened ([`ReadOptions`]).
-    pub verify_diff_ids: bool,
+    pub(crate) verify_diff_ids: bool,
     /// Keep every path in the layer indexes (the `layers` command counts
     /// changes; scans resolve status from path hashes alone). Set when the
     /// image is opened ([`ReadOptions`]).
-    pub index_names: bool,
+    pub(crate) index_names: bool,
     /// Attestation and referrer manifests that describe this image (build
     /// provenance, SBOMs), in index order.
     pub attestations: Vec<Attestation>,
+}
+
+/// The media type of an uncompressed layer tar outside any manifest.
+const TAR_MEDIA_TYPE: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+impl Layer {
+    /// A layer that no manifest describes: an uncompressed tar stored in the image's store as
+    /// `member`, at position `index`, named by `digest` (checked against the blob's own digest
+    /// when `verify_digest`). Its size is 0 (unknown) and it has no diff_id or instruction
+    /// until the caller sets them.
+    pub fn tar(index: usize, member: String, digest: String, verify_digest: bool) -> Layer {
+        Layer {
+            index,
+            digest,
+            diff_id: None,
+            media_type: TAR_MEDIA_TYPE.into(),
+            size: 0,
+            created_by: None,
+            history_index: None,
+            member,
+            verify_digest,
+        }
+    }
+}
+
+impl Image {
+    /// An image with no layers, config, platform or references yet, read from `store` as
+    /// `read` says: the start of an image a source assembles itself (an engine export read
+    /// as a stream, a test harness), which adds its layers with [`Image::push_layer`].
+    pub fn new(target: &str, digest: String, store: BlobStore, read: ReadOptions) -> Image {
+        Image {
+            target: target.to_owned(),
+            references: Vec::new(),
+            digest,
+            platform: None,
+            config: Default::default(),
+            layers: Vec::new(),
+            store,
+            verify_diff_ids: read.verify_diff_ids,
+            index_names: read.index_names,
+            attestations: Vec::new(),
+        }
+    }
+
+    /// Adds a layer on top, at the next position (its `index` is set to it), and returns
+    /// that position.
+    pub fn push_layer(&mut self, mut layer: Layer) -> usize {
+        let index = self.layers.len();
+        layer.index = index;
+        self.layers.push(layer);
+        index
+    }
+
+    /// Gives each layer of unknown size (0: metadata held in memory names no sizes) the size
+    /// of its member in the store, when the store knows it.
+    pub fn fill_layer_sizes(&mut self) {
+        for layer in &mut self.layers {
+            if layer.size == 0 {
+                layer.size = self.store.size(&layer.member).unwrap_or(0);
+            }
+        }
+    }
 }
 
 /// An attestation manifest (BuildKit `vnd.docker.reference.type:
@@ -215,9 +277,11 @@ pub struct AttestationLayer {
 /// openers take it; nothing changes an [`Image`] afterwards).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// See [`Image::verify_diff_ids`]. On by default.
+    /// Check each compressed layer's uncompressed digest against the config's diff_id (a
+    /// second SHA-256 over every byte; blob digests are always checked). On by default.
     pub verify_diff_ids: bool,
-    /// See [`Image::index_names`]. Off by default.
+    /// Keep every path in the layer indexes (the `layers` command counts changes; scans
+    /// resolve status from path hashes alone). Off by default.
     pub index_names: bool,
 }
 

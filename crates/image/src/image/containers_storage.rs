@@ -9,12 +9,12 @@
 //! next to the extracted files (`overlay/<id>/diff`, `vfs/dir/<id>`).
 //! [`open`] finds the image, serves its config and a synthesized OCI
 //! manifest from memory, and rebuilds each layer's tar on demand with
-//! [`super::tar_split::Rebuild`], which checks it against the layer's
+//! `tar_split::Rebuild`, which checks it against the layer's
 //! recorded uncompressed digest.
 //!
 //! Without `--storage-root`, the root and driver are the ones
 //! containers/storage would use (`storage.conf`, rootless defaults under
-//! `$HOME`): see [`super::storage_conf`].
+//! `$HOME`): see `storage_conf`.
 //!
 //! The storage is read without taking its locks: scan images that no
 //! engine is removing at the same time.

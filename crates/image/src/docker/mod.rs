@@ -6,7 +6,7 @@
 //! It owns the transport and the engine's error messages, nothing about
 //! layers: `image::save_stream` reads the export, `sources` drives the scan.
 
-pub mod http;
+pub(crate) mod http;
 
 use std::io;
 use std::net::{IpAddr, ToSocketAddrs};

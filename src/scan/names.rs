@@ -1,0 +1,204 @@
+//! Secrets in tar entry names and link targets: a file named after a token
+//! (`/run/secrets/ghp_…`), a symlink whose target is one (`token ->
+//! xoxb-…`), a whiteout that names the file it deletes (`.wh.ghp_…`). The
+//! bytes are in the layer's tar headers (including PAX `path`/`linkpath`
+//! records and GNU long names, which the tar reader has already joined),
+//! whatever the file holds.
+//!
+//! Each entry's path (and symlink or hardlink target) is scanned as text
+//! with the pattern engine, and a hit is attributed to the entry, so its
+//! status comes from the later layers like a file's content (a name whose
+//! entry a later layer deletes is `deleted`). Only the part of a path this
+//! layer has not already shown is reported: the entry's own name, and
+//! those of ancestor directories the layer holds no entry for (a
+//! directory named after a token is reported once, at the directory, not
+//! again for each file below it). The full path is scanned all the same,
+//! so the `/` before a name gives rules their word boundary.
+//!
+//! Names are collected and scanned in batches of [`BATCH`] bytes: one
+//! engine call per batch, not per entry, since layers hold many small
+//! entries.
+
+use std::collections::HashSet;
+
+use super::Scanner;
+use super::content::FileHit;
+pub use super::content::NameField;
+
+/// Text collected before a batch is scanned.
+const BATCH: usize = 64 << 10;
+
+/// What an entry adds beside its path.
+#[derive(Debug, Clone, Copy)]
+pub enum Link<'a> {
+    /// Nothing (a file, directory, whiteout, device).
+    None,
+    /// A symbolic link's target, as written.
+    Symlink(&'a str),
+    /// A hard link's target (an image path).
+    Hardlink(&'a str),
+}
+
+/// One scanned piece of text and the entry it belongs to.
+#[derive(Debug)]
+struct Piece {
+    path: String,
+    ordinal: u32,
+    field: NameField,
+    /// Start of the piece in the batch.
+    start: usize,
+    /// Hits ending at or before this offset were reported already (an
+    /// ancestor directory's name).
+    new_from: usize,
+    /// End of the piece (before its newline).
+    end: usize,
+}
+
+/// One layer's entry names, scanned in batches; hits are attributed to
+/// the entry (image path, ordinal) that holds them.
+#[derive(Debug)]
+pub struct NameScan<'s> {
+    scanner: &'s Scanner,
+    text: Vec<u8>,
+    pieces: Vec<Piece>,
+    /// Directories of this layer whose names were scanned (as entries, or
+    /// as ancestors of an entry), by the hash of their path: one word per
+    /// directory, like the layer's index, however deep (a path is hashed in
+    /// one pass, every ancestor's hash on the way).
+    dirs: HashSet<u64>,
+    /// The ancestors' (end, hash) of the entry being added, reused.
+    ancestors: Vec<(usize, u64)>,
+    hits: Vec<(String, u32, FileHit)>,
+}
+
+impl<'s> NameScan<'s> {
+    /// A scan of one layer's names.
+    pub fn new(scanner: &'s Scanner) -> Self {
+        NameScan {
+            scanner,
+            text: Vec::new(),
+            pieces: Vec::new(),
+            dirs: HashSet::new(),
+            ancestors: Vec::new(),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Adds one entry: its normalised absolute `path`, its 1-based
+    /// `ordinal` in the layer, whether it is a directory, and its link.
+    pub fn add(&mut self, path: &str, ordinal: u32, is_dir: bool, link: Link<'_>) {
+        // The ancestors (FNV-1a of each prefix that ends before a `/`, the root's
+        // excepted), then the first one, from the root, this layer has not shown yet.
+        self.ancestors.clear();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, b) in path.bytes().enumerate() {
+            if b == b'/' && i > 0 {
+                self.ancestors.push((i, h));
+            }
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut new_from = path.rfind('/').map_or(0, |i| i + 1);
+        for &(end, hash) in self.ancestors.iter().rev() {
+            if !self.dirs.insert(hash) {
+                break;
+            }
+            // Its name starts after the `/` before it.
+            new_from = path[..end].rfind('/').map_or(0, |i| i + 1);
+        }
+        if is_dir {
+            self.dirs.insert(h);
+        }
+        self.push(path, ordinal, NameField::Path, path, new_from);
+        match link {
+            Link::None => {}
+            Link::Symlink(t) => self.push(path, ordinal, NameField::SymlinkTarget, t, 0),
+            Link::Hardlink(t) => self.push(path, ordinal, NameField::HardlinkTarget, t, 0),
+        }
+        if self.text.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn push(&mut self, path: &str, ordinal: u32, field: NameField, text: &str, new_from: usize) {
+        let start = self.text.len();
+        self.text.extend_from_slice(text.as_bytes());
+        let end = self.text.len();
+        self.text.push(b'\n');
+        self.pieces.push(Piece {
+            path: path.to_owned(),
+            ordinal,
+            field,
+            start,
+            new_from: start + new_from,
+            end,
+        });
+    }
+
+    /// Scans the collected text and attributes its hits.
+    fn flush(&mut self) {
+        if self.pieces.is_empty() {
+            return;
+        }
+        for mut hit in self.scanner.scan_bytes(&self.text) {
+            let at = hit.offset as usize;
+            let end = at + hit.secret.expose().len();
+            let i = self.pieces.partition_point(|p| p.start <= at).saturating_sub(1);
+            let Some(p) = self.pieces.get(i) else { continue };
+            // A match across two pieces is no name's; one in an ancestor shown already is
+            // reported there.
+            if at < p.start || end > p.end || end <= p.new_from {
+                continue;
+            }
+            hit.offset = (at - p.start) as u64;
+            hit.line = 1;
+            self.hits.push((
+                p.path.clone(),
+                p.ordinal,
+                FileHit { inner_path: None, name: Some(p.field), hit },
+            ));
+        }
+        self.text.clear();
+        self.pieces.clear();
+    }
+
+    /// Scans what is left and returns every hit, with the entry's image
+    /// path and ordinal.
+    pub fn finish(mut self) -> Vec<(String, u32, FileHit)> {
+        self.flush();
+        self.hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_name_is_reported_once_at_its_shallowest_entry() {
+        let scanner = crate::pipeline::tests::scanner();
+        let t = crate::pipeline::tests::token("NAMES");
+        let mut names = NameScan::new(&scanner);
+        // No entry for /run or /run/secrets: the first file reports the directory's name.
+        names.add(&format!("/run/{t}/a"), 1, false, Link::None);
+        names.add(&format!("/run/{t}/b"), 2, false, Link::None);
+        names.add("/app/link", 3, false, Link::Symlink(&t));
+        names.add("/app/hard", 4, false, Link::Hardlink(&format!("/run/{t}/a")));
+        names.add(&format!("/etc/{t}"), 5, true, Link::None);
+        names.add(&format!("/etc/{t}/c"), 6, false, Link::None);
+        let hits = names.finish();
+        let got: Vec<(&str, u32, NameField)> =
+            hits.iter().map(|(p, o, h)| (p.as_str(), *o, h.name.unwrap())).collect();
+        let a = format!("/run/{t}/a");
+        let etc = format!("/etc/{t}");
+        assert_eq!(
+            got,
+            [
+                (a.as_str(), 1, NameField::Path),
+                ("/app/link", 3, NameField::SymlinkTarget),
+                ("/app/hard", 4, NameField::HardlinkTarget),
+                (etc.as_str(), 5, NameField::Path),
+            ]
+        );
+        assert!(hits.iter().all(|(_, _, h)| h.hit.secret.expose() == t.as_bytes()));
+    }
+}
