@@ -10,6 +10,13 @@
 //! `image` opens targets and walks layers, [`scan`] runs the detectors,
 //! `finding` is what reports see, `report` renders them.
 //!
+//! This crate holds the upper layers (command line, session, report,
+//! pipeline). The lower ones are crates of their own, so the compiler keeps
+//! the layering: `strata-scan` (`scan`), `strata-rules` (`signatures`),
+//! `strata-image` (`image`, `registry`, `docker`) and `strata-core`
+//! (`finding`, `diagnostics`, …), re-exported here under their module names
+//! (docs/architecture.md draws them).
+//!
 //! Only what the binary, the fuzz targets and the integration tests use is
 //! public: [`cli`] (the binary calls [`cli::main`]), [`fuzzing`] (the fuzz
 //! targets' harness) and [`scan`] (the [`scan::Scanner`] the fuzz targets
@@ -22,6 +29,9 @@ pub(crate) use strata_core::{clock, diagnostics, escape, finding, progress, reda
 pub(crate) use strata_image::{docker, image, registry};
 // The rules layer is the strata-rules crate (crates/rules), under the same path.
 pub(crate) use strata_rules::signatures;
+// The scan layer is the strata-scan crate (crates/scan), under the same path; public, because
+// the fuzz targets and the integration tests build its `Scanner`.
+pub use strata_scan::scan;
 
 pub(crate) mod allowlist;
 pub(crate) mod cache;
@@ -32,7 +42,6 @@ pub mod fuzzing;
 pub(crate) mod merge;
 pub(crate) mod pipeline;
 pub(crate) mod report;
-pub mod scan;
 pub(crate) mod session;
 pub(crate) mod sources;
 pub(crate) mod timeline;

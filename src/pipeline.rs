@@ -284,11 +284,8 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
     let rule = scanner.rule(hit.rule);
     // A failed offline check means a mangled or truncated credential, and a hand-typed-looking
     // provider token is likely documentation: both still reported, lower.
-    let severity = crate::scan::filter::reported_severity(
-        rule.severity,
-        hit.failed_check,
-        hit.validation.as_deref(),
-    );
+    let severity =
+        crate::scan::reported_severity(rule.severity, hit.failed_check, hit.validation.as_deref());
     Finding {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),

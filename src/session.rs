@@ -174,7 +174,7 @@ pub fn run(
         "documented example credentials".into(),
         scanner.suppressed.known_examples.load(Ordering::Relaxed),
     );
-    // Templates, masks and stock words (src/scan/filter.rs gives each one's reason).
+    // Templates, masks and stock words (crates/scan/src/scan/filter.rs gives each one's reason).
     suppressed.insert("placeholders".into(), scanner.placeholders());
     for (key, counter) in [
         (OVER_FILE_BUDGET, &scanner.suppressed.over_file_budget),

@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// re-exports them under the same paths), so `crate::image` means the same module in every
 /// crate, and `strata_image::image` is an import of `image` too.
 const CRATES: &[(&str, &str, &[&str])] = &[
+    ("crates/scan", "strata-scan", &["scan"]),
     ("crates/rules", "strata-rules", &["signatures"]),
     ("crates/image", "strata-image", &["registry", "docker", "image"]),
     (

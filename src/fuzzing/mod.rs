@@ -10,7 +10,6 @@
 //!
 //! Not part of the stable API; `#[doc(hidden)]` in the crate root.
 
-mod git;
 mod images;
 mod layers;
 mod scan;
@@ -18,7 +17,8 @@ mod seeds;
 mod structured;
 mod text;
 
-pub use git::git_objects;
+// The git object readers are private to the scan layer; their target lives beside them.
+pub use crate::scan::git::fuzz::git_objects;
 pub use images::{docker_manifest, fixture, image_config, oci_index, oci_manifest};
 pub use layers::{layer_entries, layer_walk};
 pub use scan::{nested_archive, scan_archive};

@@ -65,7 +65,7 @@ fn delta(insert: &[u8]) -> Vec<u8> {
     // Source and target sizes, copy (offset 0, size byte present), insert.
     let mut d = vec![base.len() as u8, target as u8, 0x90, copied as u8, insert.len() as u8];
     d.extend_from_slice(insert);
-    super::git::join(1, base, &d)
+    crate::scan::git::fuzz::join(1, base, &d)
 }
 
 /// A config whose build arg carries the fake token.

@@ -73,8 +73,13 @@ mod tests {
     use super::*;
     use crate::scan::Hit;
 
+    /// A hit of rule 1 at `offset` with a one-byte secret.
     fn hit(offset: u64) -> FileHit {
-        FileHit { inner_path: None, name: None, hit: Hit::budget_test(1, offset) }
+        let secret = crate::finding::Secret::new(b"x".to_vec());
+        let (validation, failed_check, decoding, material) = (None, false, Vec::new(), None);
+        let hit =
+            Hit { rule: 1, offset, line: 1, secret, validation, failed_check, decoding, material };
+        FileHit { inner_path: None, name: None, hit }
     }
 
     fn keys(hits: &[Located]) -> Vec<(String, u32, u64)> {

@@ -559,7 +559,7 @@ mod tests {
         struct Rule {
             keywords: Vec<String>,
         }
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/signatures");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../signatures");
         let mut kws: Vec<Vec<u8>> = Vec::new();
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .expect("signatures dir")

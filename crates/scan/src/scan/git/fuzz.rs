@@ -1,4 +1,5 @@
-//! `git_objects`: the git object reader (loose objects, deltas, pack
+//! The `git_objects` fuzz target (strata's `fuzzing` harness re-exports it; here because the
+//! readers it drives are private to this module): the git object reader (loose objects, deltas, pack
 //! indexes, packs with and without their index) on arbitrary bytes.
 //!
 //! Input: one mode byte, then the mode's payload. Two-part payloads (delta
@@ -18,7 +19,7 @@
 //! matches its header; every pack blob is within the object size limit and
 //! is a blob (commits, trees and tags are never handed to the scanner).
 
-use crate::scan::git::{self, Kind, Limits, delta, loose, pack};
+use super::{self as git, Kind, Limits, delta, loose, pack};
 
 /// Limits small enough that a fuzzer's input cannot make one run slow.
 const LIMITS: Limits = Limits {
@@ -36,7 +37,7 @@ fn split(data: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(len)
 }
 
-/// Joins two parts the way [`split`] reads them (for seeds and tests).
+/// Joins two parts the way `split` reads them (for seeds and tests).
 pub fn join(mode: u8, first: &[u8], second: &[u8]) -> Vec<u8> {
     let len = u32::try_from(first.len()).expect("a seed part should be under 4 GiB");
     let mut v = vec![mode];

@@ -11,31 +11,34 @@
 //! - `packages`: third-party package roots from package metadata (path context);
 //! - `stream`: bounded windows with overlap, so memory stays flat.
 
-pub(crate) mod attestation;
+pub mod attestation;
 pub(crate) mod cap;
-pub(crate) mod config;
+pub mod config;
 pub mod content;
-pub(crate) mod context;
+pub mod context;
 pub(crate) mod decode;
 pub(crate) mod entropy;
-pub(crate) mod examples;
+pub mod examples;
 pub(crate) mod file;
 pub(crate) mod filter;
-pub(crate) mod git;
+pub mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
-pub(crate) mod names;
+pub mod names;
 pub(crate) mod nested;
-pub(crate) mod packages;
+pub mod packages;
 pub(crate) mod pattern;
 pub(crate) mod prefilter;
 pub(crate) mod pyc;
 pub(crate) mod scrub;
 pub(crate) mod sections;
 pub(crate) mod sqlite;
-pub(crate) mod stream;
+pub mod stream;
 /// Offline validators now live with the rules they belong to.
 pub use crate::signatures::validate;
+/// The severity a hit is reported at: the one item of the placeholder and filler filters
+/// (`filter`, private to this crate) that the pipeline uses.
+pub use filter::reported_severity;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

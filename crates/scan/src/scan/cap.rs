@@ -90,8 +90,7 @@ impl HitCap {
     }
 }
 
-/// A hit of `rule` at `offset` with a one-byte secret: what budget tests
-/// (this cap, and the pipeline's per-run budget) count and order.
+/// A hit of `rule` at `offset` with a one-byte secret: what this cap's tests count and order.
 #[cfg(test)]
 impl Hit {
     pub(crate) fn budget_test(rule: usize, offset: u64) -> Hit {

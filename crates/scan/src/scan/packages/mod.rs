@@ -10,14 +10,14 @@
 //! directories and archive members that belong to an installed package, so
 //! a finding under one is third-party code. One submodule per ecosystem:
 //!
-//! - [`python`]: `*.dist-info/RECORD`, `*.egg-info/top_level.txt`;
-//! - [`node`]: `package.json` of a package directory under `node_modules`;
-//! - [`vendor`]: Go `vendor/modules.txt` and the module cache
+//! - `python`: `*.dist-info/RECORD`, `*.egg-info/top_level.txt`;
+//! - `node`: `package.json` of a package directory under `node_modules`;
+//! - `vendor`: Go `vendor/modules.txt` and the module cache
 //!   (`pkg/mod/<module>@<version>`), Composer `<vendor-dir>/composer/installed.json`
 //!   (with each package's `install-path`), RubyGems `specifications/*.gemspec`;
-//! - [`java`]: jar manifests (`META-INF/MANIFEST.MF`) and Maven
+//! - `java`: jar manifests (`META-INF/MANIFEST.MF`) and Maven
 //!   `META-INF/maven/**/pom.properties`, in jars and exploded;
-//! - [`archive`]: archives that are packages themselves (npm tarballs,
+//! - `archive`: archives that are packages themselves (npm tarballs,
 //!   wheels, library jars), wherever they lie.
 //!
 //! The application's own files are never roots: a package is proven by
@@ -31,13 +31,15 @@
 //! installed in one layer covers its files in any layer. It owns no path
 //! rules and no severity policy.
 
-pub mod archive;
-pub mod java;
-pub mod node;
-pub mod python;
-pub mod vendor;
+pub(crate) mod archive;
+pub(crate) mod java;
+pub(crate) mod node;
+pub(crate) mod python;
+pub(crate) mod vendor;
 
 use std::collections::HashSet;
+
+use crate::image::path::{file_name, parent};
 
 /// Metadata files larger than this are not parsed (a big RECORD is a few hundred KiB).
 pub const MAX_METADATA_FILE: u64 = 4 << 20;
@@ -67,12 +69,12 @@ impl PackageRoots {
     }
 
     /// Records an exploded Maven artifact directory (a root unless it is an application).
-    pub fn insert_maven_dir(&mut self, dir: String) {
+    pub(crate) fn insert_maven_dir(&mut self, dir: String) {
         self.maven_dirs.insert(dir);
     }
 
     /// Records an exploded application directory.
-    pub fn insert_app(&mut self, dir: String) {
+    pub(crate) fn insert_app(&mut self, dir: String) {
         self.apps.insert(dir);
     }
 
@@ -101,7 +103,7 @@ impl PackageRoots {
 
     /// True when the member `inner` (levels joined with `!`) of the file at
     /// `path`, or the file itself, belongs to a package.
-    pub fn holds_member(&self, path: &str, inner: Option<&str>) -> bool {
+    pub(crate) fn holds_member(&self, path: &str, inner: Option<&str>) -> bool {
         match inner {
             Some(i) => self.holds(&format!("{path}!{i}")),
             None => self.holds(path),
@@ -149,7 +151,9 @@ pub(super) fn resolve(base: &str, rel: &str) -> Option<String> {
 /// True when the walk should hand this file's bytes to [`roots_from`]
 /// (small metadata files whose content names what was installed).
 pub fn wants_content(path: &str) -> bool {
-    python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path)
+    // Each ecosystem asks for a file of a fixed name: decide by the name first.
+    matches!(file_name(path), "RECORD" | "top_level.txt" | "installed.json" | "MANIFEST.MF")
+        && (python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path))
 }
 
 /// Package roots that the file at image path `path` proves, with its bytes
@@ -157,15 +161,74 @@ pub fn wants_content(path: &str) -> bool {
 /// than [`MAX_METADATA_FILE`]). Called for every file of every layer, so it
 /// decides from the path first.
 pub fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
+    if data.is_none() && !may_name_roots(path) {
+        return;
+    }
     python::roots_from(path, data, out);
     node::roots_from(path, out);
     vendor::roots_from(path, data, out);
     java::roots_from(path, data, out);
 }
 
+/// False only when no ecosystem's rule can take a root from the path alone:
+/// what each module looks for by path (a file name, the name of the file's
+/// directory, or a directory name anywhere in the path), in one pass, so
+/// the hundreds of thousands of files that are none of these cost little.
+fn may_name_roots(path: &str) -> bool {
+    let name = file_name(path);
+    let dir = file_name(parent(path));
+    // node `package.json`; Go `vendor/modules.txt`, `/pkg/mod/`; Composer
+    // `composer/installed.json`; RubyGems `*.gemspec`; Python metadata
+    // directories; Java `/META-INF/maven/` and `/WEB-INF/`.
+    matches!(name, "package.json" | "modules.txt" | "installed.json")
+        || name.ends_with(".gemspec")
+        || dir.ends_with(".dist-info")
+        || dir.ends_with(".egg-info")
+        || path.bytes().enumerate().any(|(i, b)| {
+            let after = &path.as_bytes()[i + 1..];
+            b == b'/'
+                && (after.starts_with(b"pkg/mod/")
+                    || after.starts_with(b"META-INF/")
+                    || after.starts_with(b"WEB-INF/"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every path from which some ecosystem takes a root by path alone gets
+    /// through the gate; the files of an ordinary tree do not.
+    #[test]
+    fn path_gate_lets_every_path_rule_through() {
+        let rooted = [
+            "/srv/web/node_modules/express/package.json",
+            "/src/app/vendor/modules.txt",
+            "/app/vendor/composer/installed.json",
+            "/usr/local/bundle/specifications/rack-3.0.8.gemspec",
+            "/root/go/pkg/mod/github.com/x/y@v1.2.3/z.go",
+            "/root/go/pkg/mod/cache/download/github.com/x/y/@v/v1.2.3.zip",
+            "/opt/lib/jackson/META-INF/maven/com.f/jackson/pom.properties",
+            "/srv/shop/WEB-INF/web.xml",
+            "/srv/x/Django-5.0.dist-info/METADATA",
+            "/usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+        ];
+        for path in rooted {
+            let mut each = PackageRoots::default();
+            python::roots_from(path, None, &mut each);
+            node::roots_from(path, &mut each);
+            vendor::roots_from(path, None, &mut each);
+            java::roots_from(path, None, &mut each);
+            assert!(!each.is_empty() || !each.apps.is_empty(), "{path}: no module takes a root");
+            assert!(may_name_roots(path), "{path}");
+            let mut gated = PackageRoots::default();
+            roots_from(path, None, &mut gated);
+            assert_eq!(gated, each, "{path}");
+        }
+        for path in ["/srv/app/node_modules/x/lib/index.js", "/usr/include/stdio.h", "/a", "/"] {
+            assert!(!may_name_roots(path), "{path}");
+        }
+    }
 
     #[test]
     fn roots_cover_archive_members() {

@@ -145,7 +145,7 @@ pub const FILLER_NOTE: &str = "filler-looking value";
 
 /// The severity a hit is reported at: the rule's, lowered when an offline
 /// check failed (a mangled or truncated credential), and at most `low` when
-/// the value is a provider-format token that looks hand-typed ([`FILLER_NOTE`]).
+/// the value is a provider-format token that looks hand-typed (`FILLER_NOTE`).
 pub fn reported_severity(rule: Severity, failed_check: bool, validation: Option<&str>) -> Severity {
     if !failed_check {
         return rule;

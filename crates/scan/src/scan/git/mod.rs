@@ -3,8 +3,8 @@
 //! including secrets removed from the working tree. This module reads the
 //! store and hands each blob of its history to the content scanner.
 //!
-//! - [`loose`]: `objects/xx/…` zlib objects; [`pack`]: packfiles and their
-//!   v2 `.idx`; [`delta`]: OFS/REF delta chains; [`history`]: commit → tree
+//! - `loose`: `objects/xx/…` zlib objects; `pack`: packfiles and their
+//!   v2 `.idx`; `delta`: OFS/REF delta chains; `history`: commit → tree
 //!   → blob naming (`<commit>:<path>`).
 //! - [`Collector`] gathers one layer's object-store files during the walk by
 //!   spooling them to one temporary file (no memory growth with repo size),
@@ -17,11 +17,13 @@
 //! a store from being read is reported as an error, so the scan is not clean.
 //! Not owned here: what a blob's bytes contain (the content scanner decides).
 
-pub mod delta;
-pub mod history;
-pub mod loose;
+pub(crate) mod delta;
+#[doc(hidden)]
+pub mod fuzz;
+pub(crate) mod history;
+pub(crate) mod loose;
 pub mod names;
-pub mod pack;
+pub(crate) mod pack;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
@@ -224,7 +226,7 @@ pub struct Outcome {
 }
 
 /// Reads every blob of one repo's files and calls `emit` for each; the
-/// fuzzable entry point over any [`Source`]s. Problems are collected in the
+/// fuzzable entry point over any `pack::Source`s. Problems are collected in the
 /// outcome; nothing panics or grows past `limits`.
 pub fn read_repo(files: &[RepoFile<'_>], limits: Limits, emit: &mut dyn FnMut(Blob)) -> Outcome {
     history::Repo::open(files, limits).read_blobs(emit)
