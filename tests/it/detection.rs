@@ -569,12 +569,12 @@ fn credential_files() -> Vec<(&'static str, Vec<u8>, Vec<Want>)> {
                 "root:*:19800:0:99999:7:::\ndaemon:*:19800:0:99999:7:::\nnobody:!:19800::::::\napp:{shadow_hash}:19800:0:99999:7:::\n"
             )
             .into_bytes(),
-            vec![w("shadow-password-hash", 4, shadow_hash.as_bytes())],
+            vec![w("file-shadow-hash", 4, shadow_hash.as_bytes())],
         ),
         (
             "/etc/nginx/.htpasswd",
             format!("admin:{htpasswd_hash}\n").into_bytes(),
-            vec![w("htpasswd-hash", 1, htpasswd_hash.as_bytes())],
+            vec![w("file-htpasswd-hash", 1, htpasswd_hash.as_bytes())],
         ),
         (
             "/root/.kube/config",

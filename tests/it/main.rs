@@ -30,6 +30,7 @@ mod real_tools;
 mod redaction;
 mod registry;
 mod reports;
+mod rule_contexts;
 mod threads;
 mod util;
 mod verify;

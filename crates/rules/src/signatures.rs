@@ -86,6 +86,14 @@ pub struct SignatureSyntax {
     /// Context bytes each side of a keyword hit.
     #[serde(default)]
     pub window: Option<usize>,
+    /// The context alone makes the value a credential (a command's password
+    /// flag: `psexec -p`, `sshpass -p`): a value built from words
+    /// (`dev_admin`) is accepted, unless it names what it stands for
+    /// (`db_password`, `API_TOKEN`); a plain lowercase word that more words
+    /// follow (`-p option to set it`) needs the generic password bar, since
+    /// prose mentions flags too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strong_context: bool,
     /// What the credential is.
     #[serde(default)]
     pub description: String,

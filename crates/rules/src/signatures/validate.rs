@@ -27,6 +27,8 @@ pub enum Validator {
     Pypi,
     /// Slack tokens: the documented segment structure.
     Slack,
+    /// HTTP Basic credentials: base64 of a printable `user:password`.
+    BasicAuth,
 }
 
 impl std::str::FromStr for Validator {
@@ -42,12 +44,28 @@ impl std::str::FromStr for Validator {
             "aws-access-key-id" => Validator::AwsAccessKeyId,
             "pypi" => Validator::Pypi,
             "slack" => Validator::Slack,
+            "basic-auth" => Validator::BasicAuth,
             _ => return Err(()),
         })
     }
 }
 
 impl Validator {
+    /// True for checksum validators: a value that passes has the exact
+    /// documented length and check digits, so it is a token even when glued
+    /// to the bytes around it (a Java class file's constant pool, a Go
+    /// string table); one that fails needs word boundaries.
+    pub fn is_checksum(self) -> bool {
+        matches!(self, Validator::Github | Validator::Npm)
+    }
+
+    /// True when a candidate that fails is not a credential at all, rather
+    /// than a mangled one: `Basic` followed by base64 that is not
+    /// `user:password` is a word (`Basic authentication`), not a leak.
+    pub fn is_required(self) -> bool {
+        matches!(self, Validator::BasicAuth)
+    }
+
     /// Checks a candidate secret: `Ok(note)` when it passes, `Err(what
     /// failed)` when it does not.
     ///
@@ -68,6 +86,7 @@ impl Validator {
             Validator::AwsAccessKeyId => "not a well-formed aws key id",
             Validator::Pypi => "not a pypi.org macaroon",
             Validator::Slack => "not a well-formed slack token",
+            Validator::BasicAuth => "not base64 of a printable user:password",
         }
     }
 
@@ -82,6 +101,7 @@ impl Validator {
             Validator::AwsAccessKeyId => aws_account(text),
             Validator::Pypi => pypi(text),
             Validator::Slack => slack(text),
+            Validator::BasicAuth => basic_auth(text),
         }
     }
 }
@@ -107,6 +127,17 @@ fn crc32_token(text: &str, prefix_len: usize) -> Option<()> {
     }
     let (random, check) = body.split_at(30);
     (crc32_base62(random.as_bytes()) == check).then_some(())
+}
+
+/// RFC 7617 credentials: base64 of `user-id ":" password`, both non-empty
+/// and printable (no control bytes; UTF-8 is allowed).
+fn basic_auth(text: &str) -> Option<String> {
+    let decoded = b64std(text)?;
+    let pair = std::str::from_utf8(&decoded).ok()?;
+    let (user, password) = pair.split_once(':')?;
+    let printable = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
+    (printable(user) && printable(password) && !user.contains(char::is_whitespace))
+        .then(|| "decodes to user:password".to_owned())
 }
 
 fn lenient(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
@@ -250,6 +281,18 @@ mod tests {
 
     fn github_token(prefix: &str, random: &str) -> String {
         format!("{prefix}{random}{}", crc32_base62(random.as_bytes()))
+    }
+
+    #[test]
+    fn basic_auth_decodes_to_a_printable_pair() {
+        let v = Validator::BasicAuth;
+        assert!(v.check(b"ZmFrZV91c2VyOlRxOXpMbTRWeDJLcA==").is_ok(), "fake_user:Tq9zLm4Vx2Kp");
+        assert!(v.check(b"ZmFrZV91c2VyOlRxOXpMbTRWeDJLcA").is_ok(), "padding is optional");
+        for bad in [&b"authentication"[..], b"Zm9vYmFyYmF6", b"OnBhc3N3b3Jk", b"dXNlcjo="] {
+            assert!(v.check(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(v.is_required() && !v.is_checksum());
+        assert!(Validator::Github.is_checksum() && !Validator::Github.is_required());
     }
 
     #[test]

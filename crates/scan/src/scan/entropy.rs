@@ -59,6 +59,7 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         .into(),
         validator: None,
         min_entropy: None,
+        strong_context: false,
         window: Some(128),
         description: "A value with high entropy for its character set, assigned to a key \
                       whose name says it holds a password, secret, token or key."
@@ -75,6 +76,7 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         pattern: r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<secret>[^\s:/@"'<>]{4,128})@[a-z0-9.\-\[\]_]+"#.into(),
         validator: None,
         min_entropy: None,
+        strong_context: false,
         window: Some(256),
         description: "A URL with user:password@host credentials.".into(),
         references: vec![],

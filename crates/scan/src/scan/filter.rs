@@ -49,7 +49,29 @@ pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
     if indexed_variable(s) {
         return Some("a code expression (an indexed variable, creds[1])");
     }
+    if let Some(why) = variable_reference(s) {
+        return Some(why);
+    }
     s.iter().all(|&b| b == first).then_some("one repeated character")
+}
+
+/// A whole value that is a variable a shell or `cmd.exe` expands before the
+/// command sees it: `$PASSWORD`, `$db_pass`, `%PASSWORD%`. On a command line
+/// the real value is elsewhere; a literal password starting with `$` would
+/// have been expanded (to nothing) too.
+fn variable_reference(s: &[u8]) -> Option<&'static str> {
+    let name = |n: &[u8]| {
+        n.len() >= 2
+            && (n[0].is_ascii_alphabetic() || n[0] == b'_')
+            && n.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    };
+    if let Some(rest) = s.strip_prefix(b"$")
+        && name(rest)
+    {
+        return Some("a shell variable reference ($VAR)");
+    }
+    let inner = s.strip_prefix(b"%").and_then(|r| r.strip_suffix(b"%"));
+    inner.is_some_and(name).then_some("a cmd.exe variable reference (%VAR%)")
 }
 
 /// `creds[1]`, `args["password"]`, `self.opts[key]`: a variable indexed in
@@ -161,7 +183,8 @@ pub fn is_placeholder(secret: &[u8]) -> bool {
 }
 
 /// Words that mark a template wherever they appear in a value: nobody's
-/// real password contains `your_` or `changeme` by accident.
+/// real password contains `your_` or `changeme` by accident. The first
+/// [`FILL_IN_WORDS`] of them say a person must put a value there.
 const TEMPLATE_WORDS: &[(&str, &str)] = &[
     ("changeme", "a change-me default"),
     ("change_me", "a change-me default"),
@@ -177,6 +200,8 @@ const TEMPLATE_WORDS: &[(&str, &str)] = &[
     ("insert_", "an insert-here template"),
     ("insert-", "an insert-here template"),
     ("enter_your", "an enter-here template"),
+    // Words after this line say a value is not a production one; a test
+    // system's `dummy_pass` still opens that system.
     ("notreal", "says it is not real"),
     ("not-real", "says it is not real"),
     ("not_real", "says it is not real"),
@@ -185,6 +210,19 @@ const TEMPLATE_WORDS: &[(&str, &str)] = &[
     ("dummy", "says it is a dummy"),
     ("fake", "says it is fake"),
 ];
+
+/// How many of [`TEMPLATE_WORDS`], from the first, are fill-in markers.
+const FILL_IN_WORDS: usize = 14;
+
+/// Why a value says a person must fill it in, if it does (`changeme`,
+/// `your_password`, `<redacted>`): a placeholder even where the context
+/// vouches for the value (a command's password flag), unlike the words that
+/// only say a value is not for production (`dummy`, `fake`, `example`).
+pub fn fill_in_word(secret: &[u8]) -> Option<&'static str> {
+    let lower = secret.to_ascii_lowercase();
+    let has = |w: &str| lower.windows(w.len()).any(|x| x == w.as_bytes());
+    TEMPLATE_WORDS[..FILL_IN_WORDS].iter().find(|(w, _)| has(w)).map(|(_, why)| *why)
+}
 
 /// Values that are placeholders or defaults only as a whole (ignoring case
 /// and up to four trailing digits): `password`, `password123`, `secret`,
@@ -380,13 +418,27 @@ const VOCABULARY: &[&str] = &[
 /// `ALGOLIA_API_KEY` puts a value in a provider's credential context
 /// ([`provider_context_filler`]).
 pub fn provider_name(keyword: &str) -> Option<String> {
+    named_word(keyword, 4)
+}
+
+/// The name a section header (`[duo]`, `stripe:`) must carry for the keys
+/// below it to be read in a provider's context: like [`provider_name`], but
+/// three letters are enough (`duo`, `aws`), since a header that is exactly
+/// the name is a stronger cue than a word inside a key.
+pub fn section_name(keyword: &str) -> Option<String> {
+    named_word(keyword, 3)
+}
+
+/// The first word of `keyword` when it has `min_letters` letters or more and
+/// is not made only of [`VOCABULARY`] and digits.
+fn named_word(keyword: &str, min_letters: usize) -> Option<String> {
     let k = keyword.to_ascii_lowercase();
     if k.ends_with(['_', '-', ' ']) {
         return None;
     }
     let first = k.split(['_', '-', ' ']).next()?;
     let letters = first.bytes().filter(u8::is_ascii_alphabetic).count();
-    if letters < 4 || !first.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if letters < min_letters || !first.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
     // Can `first` be cut entirely into vocabulary words and digit runs?
@@ -455,6 +507,72 @@ pub fn stock_word(secret: &[u8]) -> Option<&'static str> {
         &[&lower[..]]
     };
     WHOLE_WORDS.iter().find(|(w, _)| stems.contains(&w.as_bytes())).map(|(_, why)| *why)
+}
+
+/// Words that say what a value is rather than being one: an identifier made
+/// of them names the credential it stands for (`db_password`, `adminPass`).
+const CREDENTIAL_NOUNS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "pw",
+    "secret",
+    "token",
+    "pat",
+    "key",
+    "apikey",
+    "passphrase",
+    "credential",
+    "credentials",
+];
+
+/// Why an identifier given where a password goes is a placeholder, if it is:
+/// an upper-case variable name (`DB_PASSWORD`, `SMB_PASS1`), or a value built
+/// from words one of which names the credential (`db_password`,
+/// `adminPass`). Only consulted for word-like values in a strong context
+/// (`psexec -p dev_admin` is a password; `-p admin_password` names one).
+pub fn names_its_value(secret: &[u8]) -> Option<&'static str> {
+    let upper_name = secret.first().is_some_and(u8::is_ascii_uppercase)
+        && secret.contains(&b'_')
+        && secret.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_');
+    if upper_name {
+        return Some("an upper-case variable name (DB_PASSWORD)");
+    }
+    if !is_word_like(secret) {
+        return None;
+    }
+    let words = key_words(secret);
+    if words.iter().any(|w| CREDENTIAL_NOUNS.iter().any(|n| n.as_bytes() == w.as_slice())) {
+        return Some("an identifier naming the credential (db_password)");
+    }
+    // `dckr_pat_xxx`, `token_XXXX`: a word that is one letter repeated masks the value.
+    let mask = |w: &Vec<u8>| w.len() >= 3 && w.iter().all(|&b| b == w[0]);
+    words.iter().any(mask).then_some("an identifier with a masked part (dckr_pat_xxx)")
+}
+
+/// The entropy a plain lowercase word (`option`, `followed`) must reach in a
+/// strong context when prose follows it ([`prose_follows`]): as likely prose
+/// about a flag (`give -p followed by the password`) as a password, so it
+/// needs the generic password bar.
+pub const PLAIN_WORD_BAR: f64 = 3.0;
+
+/// True when the text after a value reads as a sentence: its next two
+/// tokens on the line are plain lowercase words (the second may end in
+/// punctuation), as in `-p option to set it`. A command goes on with an
+/// argument, a flag or a path (`-p braksha shutdown -r`, `-p hunter ssh
+/// deploy@host`), or ends.
+pub fn prose_follows(rest: &[u8]) -> bool {
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut tokens = line.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty());
+    let (Some(first), Some(second)) = (tokens.next(), tokens.next()) else { return false };
+    let second = second.strip_suffix(b".").or(second.strip_suffix(b",")).unwrap_or(second);
+    is_plain_word(first) && is_plain_word(second)
+}
+
+/// True for a plain lowercase word: letters `a`-`z` only.
+pub fn is_plain_word(secret: &[u8]) -> bool {
+    !secret.is_empty() && secret.iter().all(u8::is_ascii_lowercase)
 }
 
 /// True when [`placeholder_word`] gives a reason.
@@ -543,6 +661,12 @@ mod tests {
             assert!(placeholder(real).is_none(), "{}", String::from_utf8_lossy(real));
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
+        for v in [&b"$PASSWORD"[..], b"$db_pass", b"%PASSWORD%", b"%Pw_1%"] {
+            assert!(placeholder(v).is_some(), "{}", String::from_utf8_lossy(v));
+        }
+        for real in [&b"$5Kq9zL"[..], b"Pq%7z%", b"$x", b"%a%", b"$Hunter2!"] {
+            assert!(placeholder(real).is_none(), "{}", String::from_utf8_lossy(real));
+        }
         assert!(!is_placeholder(b"Zq8$Lm3!Xv9"), "a lone $ is a real password character");
 
         for w in [&b"AuthLDAPCharsetConfig"[..], b"GetSecretValue", b"secret_key_base"] {
@@ -562,6 +686,41 @@ mod tests {
         // Documented defaults and the empty password's NT hash live in the example list.
         assert!(known_example(b"changeit").is_some());
         assert!(known_example(b"31d6cfe0d16ae931b73c59d7e0c089c0").is_some());
+    }
+
+    #[test]
+    fn identifiers_that_name_the_credential_are_placeholders() {
+        for p in [
+            &b"db_password"[..],
+            b"DB_PASSWORD",
+            b"SMB_PASS1",
+            b"adminPass",
+            b"api_token",
+            b"dckr_pat_xxx",
+            b"deploy_XXXX",
+        ] {
+            assert!(names_its_value(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        for real in [&b"dev_admin"[..], b"deploy_user", b"S3cr3tPass", b"Hunter2x", b"specialbill"]
+        {
+            assert_eq!(names_its_value(real), None, "{}", String::from_utf8_lossy(real));
+        }
+        assert_eq!(TEMPLATE_WORDS[FILL_IN_WORDS - 1].0, "enter_your");
+        for p in [&b"changeme"[..], b"your_pass_here", b"REDACTED", b"replace-me-1"] {
+            assert!(fill_in_word(p).is_some(), "{}", String::from_utf8_lossy(p));
+        }
+        for kept in [&b"fake_build_admin"[..], b"dummy_pass9", b"Hunter2x"] {
+            assert_eq!(fill_in_word(kept), None, "{}", String::from_utf8_lossy(kept));
+        }
+        assert!(prose_follows(b" to set the password"));
+        assert!(prose_follows(b" by the password.\nnext"));
+        assert!(!prose_follows(b" shutdown -r -f"));
+        assert!(!prose_follows(b" ssh deploy@10.0.4.17"));
+        assert!(!prose_follows(b" ping\nmore words here"));
+        assert!(!prose_follows(b" CMD"));
+        assert!(is_plain_word(b"option"));
+        assert!(!is_plain_word(b"Hunter"));
+        assert!(!is_plain_word(b"dev_admin"));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) mod pattern;
 pub(crate) mod prefilter;
 pub(crate) mod pyc;
 pub(crate) mod scrub;
+pub(crate) mod sections;
 pub(crate) mod sqlite;
 pub mod stream;
 #[cfg(test)]
@@ -86,7 +87,9 @@ pub struct RuleInfo {
     pub description: String,
     /// Documentation links.
     pub references: Vec<String>,
-    /// Specificity rank for de-duplication: higher wins.
+    /// Specificity rank for de-duplication: higher wins. Entropy 0, generic
+    /// rules 1, the `.env` catch-all file detector 2, provider rules and the
+    /// other file detectors 3, rules with a validator 4.
     pub rank: u8,
 }
 
@@ -160,8 +163,8 @@ impl Scanner {
                 rank: match (s.detector, s.validator.is_some(), s.is_generic()) {
                     (Detector::Entropy, _, _) => 0,
                     (_, _, true) => 1,
-                    (_, false, false) => 2,
-                    (_, true, false) => 3,
+                    (_, false, false) => 3,
+                    (_, true, false) => 4,
                 },
             })
             .collect();
@@ -261,6 +264,7 @@ impl Scanner {
             .filter_map(|(pos, m)| self.to_hit(data, base, &m).map(|h| (pos, h)))
             .collect();
         found.extend(self.decoded_hits(data, base, from, to, budget));
+        found.extend(self.section_hits(data, base, from, to));
         found
     }
 
@@ -344,7 +348,9 @@ impl Scanner {
 }
 
 /// Keeps one hit per overlapping secret span: the most specific rule wins
-/// (validated > specific > generic > entropy), then the longer secret.
+/// (validated > specific > `.env` catch-all > generic > entropy), then the higher severity the
+/// hit is reported at (a file-aware detector's `file-shadow-hash` over the
+/// `shadow-password-hash` pattern on the same bytes), then the longer secret.
 pub fn dedupe(scanner: &Scanner, mut hits: Vec<Hit>) -> Vec<Hit> {
     if hits.len() < 2 {
         return hits;
@@ -360,7 +366,15 @@ pub fn dedupe(scanner: &Scanner, mut hits: Vec<Hit>) -> Vec<Hit> {
         match overlapping {
             None => out.push(h),
             Some(o) => {
-                let key = |x: &Hit| (scanner.rule(x.rule).rank, x.secret.expose().len());
+                let key = |x: &Hit| {
+                    let rule = scanner.rule(x.rule);
+                    let severity = filter::reported_severity(
+                        rule.severity,
+                        x.failed_check,
+                        x.validation.as_deref(),
+                    );
+                    (rule.rank, severity, x.secret.expose().len())
+                };
                 if key(&h) > key(o) {
                     *o = h;
                 }

@@ -46,6 +46,9 @@ pub struct PatternEngine {
     /// The providers and products the keywords of provider rules name
     /// ([`filter::provider_name`]).
     provider_names: std::collections::HashSet<Vec<u8>>,
+    /// The names a section header may give to the keys below it
+    /// ([`filter::section_name`]).
+    section_names: std::collections::HashSet<Vec<u8>>,
     /// Candidates set aside as placeholders ([`filter::placeholder`],
     /// [`filter::placeholder_word`]), for the report's summary.
     placeholders: AtomicU64,
@@ -91,12 +94,19 @@ impl PatternEngine {
             .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| filter::provider_name(k)))
             .map(String::into_bytes)
             .collect();
+        let section_names = rules
+            .iter()
+            .filter(|r| !is_contextual(r))
+            .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| filter::section_name(k)))
+            .map(String::into_bytes)
+            .collect();
         Ok(PatternEngine {
             automaton,
             keyword_rules,
             rules,
             prefilter,
             provider_names,
+            section_names,
             placeholders: AtomicU64::new(0),
         })
     }
@@ -116,6 +126,21 @@ impl PatternEngine {
         self.find_within_budget(hay, &|_| false, emit, &mut |_, _| {}, &mut |_, _| {});
     }
 
+    /// Like [`PatternEngine::find`], without counting placeholders: for
+    /// text derived from bytes already scanned (a section's child line read
+    /// under its section's name), whose placeholders were counted there.
+    pub fn find_uncounted(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
+        let scratch = AtomicU64::new(0);
+        self.find_counting(hay, &|_| false, emit, &mut |_, _| {}, &mut |_, _| {}, &scratch);
+    }
+
+    /// The provider a section header names (`duo` of `[duo]`, `datadog` of
+    /// `services.datadog:`), if a word of it is the name of a provider
+    /// rule's keyword ([`filter::section_name`]).
+    pub fn section_provider(&self, header: &[u8]) -> Option<Vec<u8>> {
+        filter::key_words(header).into_iter().find(|w| self.section_names.contains(w))
+    }
+
     /// Like [`PatternEngine::find`], but for rules where `full(rule)` (their
     /// budget is spent) only counts candidates: `count(rule, start)` per
     /// keyword hit, without running the rule's regex, validator or filters.
@@ -129,6 +154,19 @@ impl PatternEngine {
         emit: &mut dyn FnMut(RawMatch),
         count: &mut dyn FnMut(usize, usize),
         examined: &mut dyn FnMut(usize, usize),
+    ) {
+        self.find_counting(hay, full, emit, count, examined, &self.placeholders);
+    }
+
+    /// [`PatternEngine::find_within_budget`], counting placeholders in `placeholders`.
+    fn find_counting(
+        &self,
+        hay: &[u8],
+        full: &dyn Fn(usize) -> bool,
+        emit: &mut dyn FnMut(RawMatch),
+        count: &mut dyn FnMut(usize, usize),
+        examined: &mut dyn FnMut(usize, usize),
+        placeholders: &AtomicU64,
     ) {
         // Keyword hits per rule, in order of position.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
@@ -156,7 +194,7 @@ impl PatternEngine {
             if full(rule) {
                 self.count_rule(rule, &hits[i..j], count);
             } else {
-                examined(rule, self.run_rule(rule, hay, &hits[i..j], emit));
+                examined(rule, self.run_rule(rule, hay, &hits[i..j], emit, placeholders));
             }
             i = j;
         }
@@ -189,6 +227,7 @@ impl PatternEngine {
         hay: &[u8],
         hits: &[(usize, usize, usize)],
         emit: &mut dyn FnMut(RawMatch),
+        placeholders: &AtomicU64,
     ) -> usize {
         let sig = &self.rules[rule];
         let Some(matcher) = sig.regex() else { return 0 };
@@ -214,8 +253,21 @@ impl PatternEngine {
                         Some(Some(why)) => self.provider_named(hay, ms, ss).map(|p| (why, p)),
                         _ => None,
                     };
-                    if let Some(checked) = accept(sig, secret, &self.placeholders, named.is_some())
+                    // A plain word after a password flag, followed by more words, is
+                    // prose about the flag (`-p followed by the password`).
+                    let prose = sig.syntax.strong_context
+                        && filter::is_plain_word(secret)
+                        && filter::prose_follows(&hay[se..hay.len().min(se + 96)]);
+                    let checked = accept(sig, secret, placeholders, named.is_some(), prose);
+                    // A checksum token that fails its check must stand apart from the
+                    // bytes around it; one that passes is reported even glued to them.
+                    if let Some(Some(Err(_))) = &checked
+                        && sig.validator.is_some_and(|v| v.is_checksum())
+                        && glued(hay, ss, se)
                     {
+                        continue;
+                    }
+                    if let Some(checked) = checked {
                         let (mut validation, mut failed_check) = match checked {
                             None => (None, false),
                             Some(Ok(note)) => (Some(note), false),
@@ -303,12 +355,15 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 /// other rules the context vouches for the value, so a short value meets a
 /// `min_entropy` bar scaled to its length ([`filter::entropy_bar`]).
 /// `keep_filler`: the key names a provider, so hand-typed filler in a
-/// contextual value is not set aside (it is reported low, marked).
+/// contextual value is not set aside (it is reported low, marked). `prose`:
+/// a plain word in a strong context that prose follows, which needs
+/// [`filter::PLAIN_WORD_BAR`].
 fn accept(
     sig: &Signature,
     secret: &[u8],
     placeholders: &AtomicU64,
     keep_filler: bool,
+    prose: bool,
 ) -> Option<Option<Result<String, String>>> {
     let contextual = is_contextual(sig);
     let contextual_placeholder = contextual
@@ -324,16 +379,45 @@ fn accept(
     if sig.detector == Detector::Entropy {
         return entropy::looks_random(sig.id(), secret).then_some(None);
     }
-    if let Some(min) = sig.syntax.min_entropy
-        && (shannon(secret) < if contextual { min } else { filter::entropy_bar(min, secret) }
-            || filter::is_word_like(secret))
-    {
-        return None;
+    if let Some(min) = sig.syntax.min_entropy {
+        let strong = sig.syntax.strong_context;
+        let bar = if contextual {
+            min
+        } else if prose {
+            min.max(filter::PLAIN_WORD_BAR)
+        } else {
+            filter::entropy_bar(min, secret)
+        };
+        if shannon(secret) < bar {
+            return None;
+        }
+        // In a strong context (a command's password flag) an identifier is the
+        // password (`psexec -p dev_admin`), unless it names one (`-p DB_PASSWORD`)
+        // or asks to be filled in (`-p changeme`).
+        if strong
+            && (filter::names_its_value(secret).is_some() || filter::fill_in_word(secret).is_some())
+        {
+            placeholders.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if !strong && filter::is_word_like(secret) {
+            return None;
+        }
     }
     match sig.validator {
         None => Some(None),
-        Some(v) => Some(Some(v.check(secret))),
+        Some(v) => match v.check(secret) {
+            Err(_) if v.is_required() => None,
+            checked => Some(Some(checked)),
+        },
     }
+}
+
+/// True when the secret at `ss..se` touches a word byte (letter, digit or
+/// `_`) on either side.
+fn glued(hay: &[u8], ss: usize, se: usize) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    ss.checked_sub(1).and_then(|i| hay.get(i)).is_some_and(word) || hay.get(se).is_some_and(word)
 }
 
 /// Why a value that passed a provider-format rule looks hand-typed, if it

@@ -128,6 +128,7 @@ impl Scanner {
                 .collect();
             // Decoding work allowed for this whole stream (one file or member) is the cap's.
             found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut cap.decode));
+            found.extend(self.section_hits(data, base, report_from, cutoff));
             found.sort_by_key(|(pos, _)| *pos);
             let step: Vec<Hit> = found
                 .into_iter()

@@ -1,0 +1,271 @@
+//! Section and parent-key context: a name on the line above a key says whose
+//! key it is. An INI or TOML section header (`[duo]`, `[services.datadog]`),
+//! a YAML parent key (`stripe:` with its keys indented below it) or a line
+//! holding only a name (`duo`, then `secret_key=…`) puts the keys beneath it
+//! in that provider's context.
+//!
+//! Each child line (`secret_key = …`) under a name that a provider rule lists
+//! as a keyword is read again as one line, `name_` + the child
+//! (`duo_secret_key = …`), and only the provider rules' matches in it are
+//! kept, placed at the value in the file: the finding carries the provider's
+//! rule and severity where the value has the provider's shape, and nothing
+//! when it does not (the generic rules already saw the line as it is).
+
+use super::{Hit, Scanner};
+
+/// Most child lines read under one header: a section is a handful of keys,
+/// and a long file must not turn into a second scan of itself.
+const MAX_CHILDREN: usize = 64;
+/// Longest child line re-read (its key and value).
+const MAX_LINE: usize = 1024;
+/// Longest header name looked at.
+const MAX_NAME: usize = 64;
+
+/// A child line to read again under its section's provider name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Child {
+    /// Where the child's key starts in the buffer.
+    pub key_start: usize,
+    /// `name_` followed by the line from its key on.
+    pub text: Vec<u8>,
+    /// Length of the `name_` prefix in `text`.
+    pub prefix: usize,
+}
+
+/// How a section ends.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// `[name]`: at the next header.
+    Ini,
+    /// `name:` at this indent: at the next line indented as little.
+    Yaml(usize),
+    /// A name alone on its line: at the next blank line.
+    Heading,
+}
+
+struct Section {
+    name: Vec<u8>,
+    scope: Scope,
+    children: usize,
+}
+
+/// The child lines in `data` whose key starts in `from..to` and whose
+/// section's header names a provider: `provider(header)` gives the name to
+/// prefix, if the header names one.
+pub(crate) fn children(
+    data: &[u8],
+    from: usize,
+    to: usize,
+    provider: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Vec<Child> {
+    let mut out = Vec::new();
+    let mut section: Option<Section> = None;
+    let mut at = 0;
+    while at < data.len() && at < to {
+        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+        let line = &data[at..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let start = at;
+        at = end + 1;
+        let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+        let body = &line[indent..];
+        if body.is_empty() {
+            if matches!(section.as_ref().map(|s| s.scope), Some(Scope::Heading)) {
+                section = None;
+            }
+            continue;
+        }
+        if body.starts_with(b"#") || body.starts_with(b";") || body.starts_with(b"//") {
+            continue;
+        }
+        // A YAML section ends at the first line indented no deeper than its header.
+        if let Some(Scope::Yaml(depth)) = section.as_ref().map(|s| s.scope)
+            && indent <= depth
+        {
+            section = None;
+        }
+        if let Some(name) = ini_header(body) {
+            section = provider(name).map(|name| Section { name, scope: Scope::Ini, children: 0 });
+            continue;
+        }
+        if let Some(name) = yaml_parent(body) {
+            if let Some(name) = provider(name) {
+                section = Some(Section { name, scope: Scope::Yaml(indent), children: 0 });
+            }
+            // A parent that names nothing nests inside the current section.
+            continue;
+        }
+        if indent == 0
+            && section.is_none()
+            && let Some(name) = heading(body)
+            && let Some(name) = provider(name)
+        {
+            section = Some(Section { name, scope: Scope::Heading, children: 0 });
+            continue;
+        }
+        let Some(s) = section.as_mut() else { continue };
+        let Some(key) = child_key(body) else { continue };
+        let key_start = start + indent + (body.len() - key.len());
+        s.children += 1;
+        if s.children > MAX_CHILDREN {
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        let already_named = lower.windows(s.name.len()).any(|w| w == s.name.as_slice());
+        if key_start < from || already_named {
+            continue;
+        }
+        let mut text = Vec::with_capacity(s.name.len() + 1 + key.len());
+        text.extend_from_slice(&s.name);
+        text.push(b'_');
+        let prefix = text.len();
+        text.extend_from_slice(&key[..key.len().min(MAX_LINE)]);
+        out.push(Child { key_start, text, prefix });
+    }
+    out
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// `[name]`, `[[name]]`, `[a.b]`, `[plugins."duo"]`: the name inside.
+fn ini_header(body: &[u8]) -> Option<&[u8]> {
+    let body = body.trim_ascii_end();
+    let inner = body.strip_prefix(b"[")?.strip_suffix(b"]")?;
+    let inner = inner.strip_prefix(b"[").and_then(|i| i.strip_suffix(b"]")).unwrap_or(inner);
+    let ok = !inner.is_empty()
+        && inner.len() <= MAX_NAME
+        && inner.iter().all(|&b| is_name_byte(b) || matches!(b, b'"' | b'\'' | b' '));
+    ok.then_some(inner)
+}
+
+/// `name:` with nothing after it (a YAML mapping key whose value is the
+/// block below), optionally a list item (`- name:`).
+fn yaml_parent(body: &[u8]) -> Option<&[u8]> {
+    let body = body.trim_ascii_end();
+    let body = body.strip_prefix(b"- ").unwrap_or(body);
+    let name = body.strip_suffix(b":")?;
+    let name = unquote(name);
+    let ok = !name.is_empty() && name.len() <= MAX_NAME && name.iter().all(|&b| is_name_byte(b));
+    ok.then_some(name)
+}
+
+/// A line holding a single name and nothing else (`duo`, `Scaleway`).
+fn heading(body: &[u8]) -> Option<&[u8]> {
+    let body = body.trim_ascii_end();
+    let ok = body.len() >= 3
+        && body.len() <= MAX_NAME
+        && body[0].is_ascii_alphabetic()
+        && body.iter().all(|&b| is_name_byte(b));
+    ok.then_some(body)
+}
+
+/// The child line from its key on, when it is `key = value` or `key: value`
+/// (the key possibly quoted, the line possibly a list item); `None` for
+/// anything else.
+fn child_key(body: &[u8]) -> Option<&[u8]> {
+    let body = body.strip_prefix(b"- ").unwrap_or(body);
+    let key_len =
+        body.iter().take_while(|&&b| is_name_byte(b) || matches!(b, b'"' | b'\'')).count();
+    let rest = body[key_len..].trim_ascii_start();
+    let assigns = rest.starts_with(b"=") || rest.starts_with(b":");
+    (key_len > 0 && key_len <= MAX_NAME && assigns && rest.len() > 1).then_some(body)
+}
+
+fn unquote(s: &[u8]) -> &[u8] {
+    for q in [b'"', b'\''] {
+        if s.len() >= 2 && s[0] == q && s[s.len() - 1] == q {
+            return &s[1..s.len() - 1];
+        }
+    }
+    s
+}
+
+impl Scanner {
+    /// Provider-rule hits on the child lines of sections that name a
+    /// provider (see the module doc), for keys starting in `data[from..to]`,
+    /// with their position in `data`.
+    pub(crate) fn section_hits(
+        &self,
+        data: &[u8],
+        base: u64,
+        from: usize,
+        to: usize,
+    ) -> Vec<(usize, Hit)> {
+        let mut found = Vec::new();
+        let kids = children(data, from, to, &|header| self.engine.section_provider(header));
+        for c in kids {
+            self.engine.find_uncounted(&c.text, &mut |m| {
+                // Generic and entropy rules saw the line as it is; only a
+                // provider's rule says more here.
+                if self.rule(m.rule).rank < 3 || m.secret.0 < c.prefix {
+                    return;
+                }
+                let pos = c.key_start + (m.secret.0 - c.prefix);
+                if let Some(mut h) = self.to_hit(&c.text, 0, &m) {
+                    h.offset = base + pos as u64;
+                    found.push((pos, h));
+                }
+            });
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(h: &[u8]) -> Option<Vec<u8>> {
+        let h = h.to_ascii_lowercase();
+        ["duo", "datadog", "stripe"]
+            .into_iter()
+            .find(|p| h.windows(p.len()).any(|w| w == p.as_bytes()))
+            .map(|p| p.as_bytes().to_vec())
+    }
+
+    fn texts(data: &str) -> Vec<String> {
+        children(data.as_bytes(), 0, data.len(), &provider)
+            .into_iter()
+            .map(|c| {
+                // The key really starts where the child says.
+                assert!(data.as_bytes()[c.key_start..].starts_with(&c.text[c.prefix..]));
+                String::from_utf8(c.text).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ini_sections_name_their_keys() {
+        let ini = "[general]\nhost = a\n[duo]\nikey = DIFAKE\nsecret_key = abc\n\n[other]\nsecret_key = z\n";
+        assert_eq!(texts(ini), ["duo_ikey = DIFAKE", "duo_secret_key = abc"]);
+        let toml = "[services.datadog]\napi_key = \"k\"\n";
+        assert_eq!(texts(toml), ["datadog_api_key = \"k\""]);
+    }
+
+    #[test]
+    fn yaml_parents_name_their_indented_keys() {
+        let yaml = "payments:\n  stripe:\n    secret: sk\n    nested:\n      key: v\n  other: 1\nsecret: top\n";
+        assert_eq!(texts(yaml), ["stripe_secret: sk", "stripe_key: v"]);
+    }
+
+    #[test]
+    fn a_name_alone_heads_the_lines_up_to_a_blank_line() {
+        let notes = "duo\nsecret_key=abc\n\nsecret_key=def\n";
+        assert_eq!(texts(notes), ["duo_secret_key=abc"]);
+        // Not a heading: prose, or a key already naming the provider.
+        assert!(texts("we use duo for this\nsecret_key=abc\n").is_empty());
+        assert!(texts("[duo]\nduo_skey = abc\n").is_empty());
+    }
+
+    #[test]
+    fn only_keys_in_range_and_within_the_child_budget() {
+        let data = "[duo]\na = 1\nb = 2\n";
+        let from = data.find("b =").unwrap();
+        let kids = children(data.as_bytes(), from, data.len(), &provider);
+        assert_eq!(kids.len(), 1);
+        let many = format!("[duo]\n{}", "k = v\n".repeat(MAX_CHILDREN + 10));
+        assert_eq!(texts(&many).len(), MAX_CHILDREN);
+    }
+}
