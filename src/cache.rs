@@ -372,7 +372,11 @@ mod tests {
         let mut s = LayerScan::default();
         for i in 0..entries {
             let ordinal = u32::try_from(i + 1).expect("a test layer has few entries");
-            s.index.write_version(format!("/f{i}"), crate::image::whiteout::NodeKind::Dir, ordinal);
+            s.index.write_version(
+                &format!("/f{i}"),
+                crate::image::whiteout::NodeKind::Dir,
+                ordinal,
+            );
         }
         s
     }

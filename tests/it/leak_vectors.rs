@@ -571,3 +571,136 @@ RUN rm /app/tok/{gone}
     }
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
+
+#[test]
+fn deleted_sqlite_rows_are_carved_value_by_value() {
+    if !on_path("sqlite3") {
+        eprintln!("skipping: the sqlite3 shell is needed (apt-get install sqlite3)");
+        return;
+    }
+    let work = tmp();
+    let [mid, last, paged, dropped, live] = ["D01", "D02", "D03", "D05", "D04"].map(ghp);
+    // `admin` then the token: no word boundary between the columns in the file. Row 2 is
+    // freed into a freeblock (its first bytes overwritten by the block's header), row 5 was
+    // the last one written, at the start of the page's content (which grows over it), the
+    // rows of `old`, which spans several pages, are all deleted, and the pages of the
+    // dropped table `sessions` all go to the freelist.
+    let db = work.path().join("app.db");
+    sqlite3(
+        &db,
+        &format!(
+            "PRAGMA secure_delete=OFF;
+             create table users(id integer primary key, name text, token text);
+             insert into users(name, token) values('admin', 'none'), ('admin', '{mid}'),
+               ('admin', 'none'), ('admin', '{live}'), ('admin', '{last}');
+             create table old(n integer, name text, token text);
+             with recursive i(n) as (select 1 union all select n + 1 from i where n < 300)
+               insert into old select n, 'admin', case when n = 150 then '{paged}' else 'none' end from i;
+             create table sessions(n integer, name text, token text);
+             with recursive i(n) as (select 1 union all select n + 1 from i where n < 300)
+               insert into sessions select n, 'admin', case when n = 99 then '{dropped}' else 'none' end from i;
+             delete from users where id in (2, 5);
+             delete from old;
+             drop table sessions;"
+        ),
+    );
+    let raw = std::fs::read(&db).unwrap();
+    for token in [&mid, &last, &paged, &dropped] {
+        let glued = format!("admin{token}");
+        assert!(raw.windows(glued.len()).any(|w| w == glued.as_bytes()), "{token} left in place");
+    }
+    let files = vec![Entry::file("data/app.db", raw)];
+    let path = out_path(work.path(), Format::OciArchive, "sqlite-deleted");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    // The emptied table's first page keeps stale copies of its rows from before it split:
+    // carved there or on a freed page, but reported once.
+    for (token, members) in [
+        (&mid, &["table users (deleted rows)"][..]),
+        (&last, &["table users (deleted rows)"]),
+        (&paged, &["table old (deleted rows)", "free pages (deleted rows)"]),
+        (&dropped, &["free pages (deleted rows)"]),
+        (&live, &["table users"]),
+    ] {
+        let hits = with_secret(&json, token);
+        assert_eq!(hits.len(), 1, "{token}, once: {hits:#?}");
+        assert_eq!(hits[0]["path"], "/data/app.db", "{hits:#?}");
+        let member = hits[0]["inner_path"].as_str().unwrap_or_default();
+        assert!(members.contains(&member), "{token} in {member:?}, not {members:?}");
+        assert_eq!(hits[0]["severity"], "critical", "{hits:#?}");
+    }
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}
+
+/// Runs `tool args… file` in `dir` (the compressors write `file.EXT` beside it; lz4 is
+/// given the output name, as it writes to a stdout that is not a terminal otherwise).
+fn compress(dir: &Path, tool: &str, args: &[&str], file: &str) {
+    check(Command::new(tool).current_dir(dir).args(args).arg(file).output().unwrap(), tool);
+}
+
+#[test]
+fn compressed_files_are_opened_or_counted_as_not_read() {
+    let tools = ["xz", "bzip2", "zstd", "lz4", "tar", "lzip"];
+    if let Some(t) = tools.iter().find(|t| !on_path(t)) {
+        eprintln!(
+            "skipping: {t} is needed (tests/run.sh installs lzip; the rest ship with Debian)"
+        );
+        return;
+    }
+    let work = tmp();
+    let dir = work.path();
+    let [xz, bz2, zst, lz4, txz, lz] = ["C01", "C02", "C03", "C04", "C05", "C06"].map(ghp);
+    for (name, token) in
+        [("a.log", &xz), ("b.log", &bz2), ("c.log", &zst), ("d.log", &lz4), ("f.log", &lz)]
+    {
+        std::fs::write(dir.join(name), format!("GITHUB_TOKEN={token}\n")).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("t/conf")).unwrap();
+    std::fs::write(dir.join("t/conf/app.env"), format!("GITHUB_TOKEN={txz}\n")).unwrap();
+    compress(dir, "xz", &["-k"], "a.log");
+    compress(dir, "bzip2", &["-k"], "b.log");
+    compress(dir, "zstd", &["-q", "-k"], "c.log");
+    compress(dir, "lz4", &["-q", "-k", "d.log"], "d.log.lz4");
+    compress(dir, "lzip", &["-k"], "f.log");
+    check(
+        Command::new("tar")
+            .current_dir(dir)
+            .args(["-cJf", "t.tar.xz", "-C", "t", "conf"])
+            .output()
+            .unwrap(),
+        "tar -J",
+    );
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    let files = vec![
+        Entry::file("var/log/a.log.xz", read("a.log.xz")),
+        Entry::file("var/log/b.log.bz2", read("b.log.bz2")),
+        Entry::file("var/log/c.log.zst", read("c.log.zst")),
+        Entry::file("var/log/d.log.lz4", read("d.log.lz4")),
+        Entry::file("opt/t.tar.xz", read("t.tar.xz")),
+        Entry::file("var/log/f.log.lz", read("f.log.lz")),
+    ];
+    let path = out_path(dir, Format::OciArchive, "compressed");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    for (token, file, member) in [
+        (&xz, "/var/log/a.log.xz", "a.log"),
+        (&bz2, "/var/log/b.log.bz2", "b.log"),
+        (&zst, "/var/log/c.log.zst", "c.log"),
+        (&lz4, "/var/log/d.log.lz4", "d.log"),
+        (&txz, "/opt/t.tar.xz", "conf/app.env"),
+    ] {
+        let hits = with_secret(&json, token);
+        assert_eq!(hits.len(), 1, "{token} in {file}: {json:#}");
+        assert_eq!(hits[0]["path"], file, "{hits:#?}");
+        assert_eq!(hits[0]["inner_path"], member, "{hits:#?}");
+    }
+    // lzip is not decompressed: the scan says so and is not clean (exit 2).
+    assert!(with_secret(&json, &lz).is_empty());
+    assert_eq!(code, 2, "{err}");
+    let errors = messages(&json, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("/var/log/f.log.lz: lzip data"), "{errors:?}");
+}

@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::Compression;
-use super::path::{WhiteoutName, classify, decode_name, normalize};
+use super::path::{WhiteoutName, classify, decode_name, decode_name_borrowed, normalize};
 use super::pipe;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
@@ -117,6 +117,14 @@ impl Update for Option<Sha256> {
 impl Update for Xxh3 {
     fn update(&mut self, bytes: &[u8]) {
         Xxh3::update(self, bytes);
+    }
+}
+
+/// One hasher reset per file instead of a new one (a layer walk hashes
+/// every file, 300,000 in a layer of small files).
+impl<H: Update> Update for &mut H {
+    fn update(&mut self, bytes: &[u8]) {
+        H::update(self, bytes);
     }
 }
 
@@ -568,6 +576,9 @@ fn walk_entries<R: Read>(
     visit: &mut Visitor<'_>,
 ) -> Result<Walked, WalkError> {
     let mut ordinal: u32 = 0;
+    // Reused for every file: its hasher, and a buffer for what the visitor left unread.
+    let mut hasher = Xxh3::new();
+    let mut rest = vec![0u8; 8 << 10];
     loop {
         let raw = match tar.next_entry().map_err(WalkError::Tar)? {
             Next::End(end) => return Ok(Walked::End(end)),
@@ -577,7 +588,7 @@ fn walk_entries<R: Read>(
         for note in &raw.notes {
             diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
         }
-        let name = decode_name(&raw.name);
+        let name = decode_name_borrowed(&raw.name);
         if let Some(why) = &raw.unread {
             summary.unread.push(format!(
                 "entry at byte {} ({} bytes): {why}; not read",
@@ -624,11 +635,21 @@ fn walk_entries<R: Read>(
             EntryKind::File => {
                 summary.files += 1;
                 let mut data = tar.data();
-                let mut content = Hashing { inner: &mut data, hasher: Xxh3::new(), count: 0 };
+                hasher.reset();
+                let mut content = Hashing { inner: &mut data, hasher: &mut hasher, count: 0 };
                 let flow = visit(&view, Some(&mut content)).map_err(WalkError::Read)?;
-                io::copy(&mut content, &mut io::sink()).map_err(WalkError::Read)?;
-                let node = NodeKind::Content(content.hasher.digest());
-                summary.index.write_version(path.clone(), node, ordinal);
+                // Not io::copy: it zeroes an 8 KiB buffer per call through a reader
+                // without `read_buf`, and most visitors have read everything already.
+                loop {
+                    match content.read(&mut rest) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(WalkError::Read(e)),
+                    }
+                }
+                let node = NodeKind::Content(hasher.digest());
+                summary.index.write_version(&path, node, ordinal);
                 flow
             }
             other => {
@@ -667,11 +688,11 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         }
         EntryKind::Symlink(target) => {
             let node = NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes()));
-            index.write_version(path.to_owned(), node, ordinal);
+            index.write_version(path, node, ordinal);
         }
-        EntryKind::Dir => index.write_version(path.to_owned(), NodeKind::Dir, ordinal),
+        EntryKind::Dir => index.write_version(path, NodeKind::Dir, ordinal),
         EntryKind::Whiteout(target) => index.whiteout(target.clone()),
         EntryKind::Opaque(dir) => index.opaque(dir.clone()),
-        EntryKind::Other => index.write_version(path.to_owned(), NodeKind::Other, ordinal),
+        EntryKind::Other => index.write_version(path, NodeKind::Other, ordinal),
     }
 }

@@ -32,8 +32,14 @@ impl std::fmt::Display for PathProblem {
 /// Decodes raw name bytes as text, escaping invalid UTF-8 as `\xNN` so the
 /// result is deterministic and never loses which bytes were there.
 pub fn decode_name(raw: &[u8]) -> String {
+    decode_name_borrowed(raw).into_owned()
+}
+
+/// [`decode_name`] without a copy when the bytes are valid UTF-8 (almost
+/// every name: the layer walk decodes one per entry).
+pub fn decode_name_borrowed(raw: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(raw) {
-        Ok(s) => s.to_owned(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
         Err(_) => {
             let mut out = String::with_capacity(raw.len() + 8);
             for chunk in raw.utf8_chunks() {
@@ -42,7 +48,7 @@ pub fn decode_name(raw: &[u8]) -> String {
                     out.push_str(&format!("\\x{b:02x}"));
                 }
             }
-            out
+            std::borrow::Cow::Owned(out)
         }
     }
 }
@@ -56,32 +62,34 @@ pub fn decode_name(raw: &[u8]) -> String {
 /// [`PathProblem::EscapesRoot`] when `..` would leave the root, and
 /// [`PathProblem::Empty`] when the name names the root itself.
 pub fn normalize(raw: &str) -> Result<String, PathProblem> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in raw.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if parts.pop().is_none() {
-                    return Err(PathProblem::EscapesRoot);
-                }
-            }
-            other => parts.push(other),
-        }
-    }
-    if parts.is_empty() {
-        return Err(PathProblem::Empty);
-    }
+    // Built in place, one component at a time: `..` cuts the last one off
+    // (components hold no `/`). Runs once per layer entry.
     let mut out = String::with_capacity(raw.len() + 1);
-    for part in parts {
-        out.push('/');
-        out.push_str(part);
+    let mut from = 0;
+    let bytes = raw.as_bytes();
+    for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b'/') {
+        match &raw[from..end] {
+            "" | "." => {}
+            ".." => match out.rfind('/') {
+                Some(i) => out.truncate(i),
+                None => return Err(PathProblem::EscapesRoot),
+            },
+            part => {
+                out.push('/');
+                out.push_str(part);
+            }
+        }
+        from = end + 1;
+    }
+    if out.is_empty() {
+        return Err(PathProblem::Empty);
     }
     Ok(out)
 }
 
 /// The parent directory of an absolute image path (`/` for top-level names).
 pub fn parent(path: &str) -> &str {
-    match path.rfind('/') {
+    match last_slash(path) {
         Some(0) | None => "/",
         Some(i) => &path[..i],
     }
@@ -89,7 +97,16 @@ pub fn parent(path: &str) -> &str {
 
 /// The last component of an absolute image path.
 pub fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    match last_slash(path) {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// The last `/` of a path, found from the end byte by byte: names are short,
+/// and these run several times per file of every layer.
+fn last_slash(path: &str) -> Option<usize> {
+    path.bytes().rposition(|b| b == b'/')
 }
 
 /// Joins a directory and a name into an absolute image path.
@@ -127,6 +144,14 @@ pub enum WhiteoutName {
 
 /// Classifies a normalised absolute path as whiteout, opaque marker or plain name.
 pub fn classify(path: &str) -> WhiteoutName {
+    // Every non-plain name has a component starting with `.wh.`: most paths
+    // have no `.wh.` at all, and one look at each `.` tells.
+    let bytes = path.as_bytes();
+    if !(0..bytes.len())
+        .any(|i| bytes[i] == b'.' && bytes[i..].starts_with(WHITEOUT_PREFIX.as_bytes()))
+    {
+        return WhiteoutName::None;
+    }
     if path.split('/').any(|c| c.starts_with(AUFS_META_PREFIX) && c != OPAQUE_MARKER) {
         return WhiteoutName::AufsMeta;
     }
@@ -161,6 +186,14 @@ mod tests {
             ("../etc/passwd", Err(PathProblem::EscapesRoot)),
             ("a/../../b", Err(PathProblem::EscapesRoot)),
             ("./", Err(PathProblem::Empty)),
+            // Built in place: `..` cuts the last component, `.` and empty ones vanish.
+            ("//a///b//", Ok("/a/b")),
+            ("a/./b/..", Ok("/a")),
+            ("a/b/../../c/./d", Ok("/c/d")),
+            ("a/..", Err(PathProblem::Empty)),
+            ("..", Err(PathProblem::EscapesRoot)),
+            ("a/b/../../..", Err(PathProblem::EscapesRoot)),
+            ("a/.../b", Ok("/a/.../b")),
         ];
         for (raw, want) in cases {
             assert_eq!(normalize(raw), want.map(str::to_owned), "{raw}");
@@ -174,6 +207,9 @@ mod tests {
         assert_eq!(classify("/app/.wh..wh..opq"), WhiteoutName::Opaque("/app".into()));
         assert_eq!(classify("/.wh..wh.plnk/123"), WhiteoutName::AufsMeta);
         assert_eq!(classify("/app/x"), WhiteoutName::None);
+        // Dots that start no `.wh.` component.
+        assert_eq!(classify("/a.wh/b.wh/.whx"), WhiteoutName::None);
+        assert_eq!(classify("/a/x.wh.y"), WhiteoutName::None);
     }
 
     #[test]
@@ -183,6 +219,9 @@ mod tests {
         assert!(!is_same_or_under("/ab", "/a"));
         assert!(is_same_or_under("/a", "/a"));
         assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(file_name("/a/b.txt"), "b.txt");
+        assert_eq!(file_name("plain"), "plain");
         assert_eq!(decode_name(b"a\xffb"), "a\\xffb");
     }
 }

@@ -182,8 +182,11 @@ fn checksum_ok(block: &[u8; BLOCK]) -> bool {
     let (all, all_high) = sum(block);
     let (field, field_high) = sum(&block[148..156]);
     let unsigned = all - field + 8 * u64::from(b' ');
+    if stored == unsigned {
+        return true;
+    }
     let signed = unsigned as i64 - 256 * (all_high - field_high) as i64;
-    stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed)
+    i64::try_from(stored).is_ok_and(|s| s == signed)
 }
 
 /// The header's own name: ustar joins the prefix field, GNU and V7 do not.
@@ -369,23 +372,26 @@ impl<R: Read> TarReader<R> {
                 }
                 _ => {}
             }
-            let mut name = header_name(&block);
-            let mut link = cstr(&block[157..257]).to_vec();
+            // The last long name or PAX value held replaces the header's own
+            // (which is then never copied out); one too long leaves the entry unread.
             let mut unread = None;
-            for held in [pax.sparse_name.take(), pax.path.take(), long_name.take()].into_iter() {
-                match held {
-                    Some(Held::Value(v)) => name = cstr(&v).to_vec(),
-                    Some(Held::TooLong(why)) => unread = Some(why),
-                    None => {}
+            let mut take = |held: Option<Held>, into: &mut Option<Vec<u8>>| match held {
+                Some(Held::Value(mut v)) => {
+                    v.truncate(cstr(&v).len());
+                    *into = Some(v);
                 }
+                Some(Held::TooLong(why)) => unread = Some(why),
+                None => {}
+            };
+            let (mut name, mut link) = (None, None);
+            for held in [pax.sparse_name.take(), pax.path.take(), long_name.take()] {
+                take(held, &mut name);
             }
             for held in [pax.link.take(), long_link.take()] {
-                match held {
-                    Some(Held::Value(v)) => link = cstr(&v).to_vec(),
-                    Some(Held::TooLong(why)) => unread = Some(why),
-                    None => {}
-                }
+                take(held, &mut link);
             }
+            let name = name.unwrap_or_else(|| header_name(&block));
+            let link = link.unwrap_or_else(|| cstr(&block[157..257]).to_vec());
             let kind = match flag {
                 b'0' | b'7' | b'S' => RawKind::File,
                 b'\0' if name.ends_with(b"/") => RawKind::Dir,

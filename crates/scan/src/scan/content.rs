@@ -31,6 +31,9 @@ fn utf16_text(head: &[u8]) -> Option<(bool, usize)> {
         return Some((be, 2));
     }
     let sample = &head[..head.len().min(4096) & !1];
+    // UTF-16 text has a NUL in most code units: a sample without one (most
+    // files) is not, and one SIMD search says so before the pair count.
+    memchr::memchr(0, sample)?;
     let be = decode::utf16_pattern(sample)?;
     // Binary data with many small 16-bit values has the same NUL pattern: require text.
     decode::is_text(decode_utf16(sample, be).as_bytes()).then_some((be, 0))
@@ -373,11 +376,11 @@ impl Members for ContentScanner<'_> {
         );
         let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
-            let as_path = match inner {
+            let as_path: std::borrow::Cow<'_, str> = match inner {
                 Some(i) => {
-                    format!("/{}", i.rsplit('!').next().unwrap_or(i).trim_start_matches('/'))
+                    format!("/{}", i.rsplit('!').next().unwrap_or(i).trim_start_matches('/')).into()
                 }
-                None => path.to_owned(),
+                None => path.into(),
             };
             let mut found = file::detect(
                 &as_path,

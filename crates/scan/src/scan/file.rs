@@ -177,7 +177,11 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             }
         }),
         _ if is_env => Some(|_, t, f| dotenv(t, f)),
-        _ if [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e)) => {
+        // A Secret manifest says `kind: Secret`: JSON and YAML files without the
+        // word (package.json, most of a node_modules tree) are not decoded as text.
+        _ if [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
+            && memchr::memmem::find(data, b"Secret").is_some() =>
+        {
             Some(|_, t, f| kubernetes_secret(t, f))
         }
         _ => None,
@@ -406,7 +410,12 @@ fn is_keytab(name: &str, data: &[u8]) -> bool {
 }
 
 fn may_be_kubeconfig(path: &str) -> bool {
-    path.contains("/.kube/") || file_name(path).contains("kubeconfig")
+    // Asked of every file: look only where a `.` or a `k` starts the word.
+    let has = |hay: &[u8], first: u8, needle: &[u8]| {
+        memchr::memchr_iter(first, hay).any(|i| hay[i..].starts_with(needle))
+    };
+    has(path.as_bytes(), b'.', b".kube/") && path.contains("/.kube/")
+        || has(file_name(path).as_bytes(), b'k', b"kubeconfig")
 }
 
 fn is_kubeconfig(text: &str) -> bool {

@@ -1,5 +1,7 @@
 //! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, and
-//! gzip (a `.tar.gz` is one level). Members are scanned like files, with
+//! gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz` or `.tar.xz` is one
+//! level). A file in a compression strata cannot decompress (7z, rar,
+//! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
 //! (`table <name>`, see [`super::sqlite`]); a compiled Python file is read
@@ -29,6 +31,16 @@ pub enum Kind {
     Zip,
     /// gzip stream.
     Gzip,
+    /// xz stream.
+    Xz,
+    /// bzip2 stream.
+    Bzip2,
+    /// zstd frame.
+    Zstd,
+    /// LZ4 frame.
+    Lz4,
+    /// A compressed format strata does not decompress (named).
+    Unsupported(&'static str),
     /// POSIX/GNU tar.
     Tar,
     /// SQLite 3 database.
@@ -41,7 +53,23 @@ impl Kind {
     /// Whether its members can be archives again (a SQLite table or a pyc's
     /// strings are scanned as text, so they never add a level).
     pub fn nests(self) -> bool {
-        matches!(self, Kind::Zip | Kind::Gzip | Kind::Tar)
+        matches!(
+            self,
+            Kind::Zip | Kind::Gzip | Kind::Xz | Kind::Bzip2 | Kind::Zstd | Kind::Lz4 | Kind::Tar
+        )
+    }
+
+    /// File name suffixes of a compressed stream, stripped to name what it holds
+    /// (`.tgz` and the like hold a tar, whose members are named themselves).
+    fn suffixes(self) -> &'static [&'static str] {
+        match self {
+            Kind::Gzip => &[".gz", ".tgz"],
+            Kind::Xz => &[".xz", ".txz"],
+            Kind::Bzip2 => &[".bz2", ".tbz2", ".tbz"],
+            Kind::Zstd => &[".zst", ".tzst"],
+            Kind::Lz4 => &[".lz4"],
+            _ => &[],
+        }
     }
 }
 
@@ -50,6 +78,18 @@ pub fn sniff(head: &[u8]) -> Option<Kind> {
     match head {
         [b'P', b'K', 3, 4, ..] => Some(Kind::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Kind::Gzip),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(Kind::Xz),
+        // A block's or the end-of-stream marker's magic after the header: "BZh" alone is text.
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
+        | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..] => {
+            Some(Kind::Bzip2)
+        }
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Kind::Zstd),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some(Kind::Lz4),
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Kind::Unsupported("7z")),
+        [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Kind::Unsupported("rar")),
+        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Kind::Unsupported("lzip")),
+        [0x1f, 0x9d, ..] => Some(Kind::Unsupported("Unix compress (.Z)")),
         _ if head.starts_with(super::sqlite::MAGIC) => Some(Kind::Sqlite),
         _ if super::pyc::is_pyc(head) => Some(Kind::Pyc),
         _ if looks_like_tar(head) => Some(Kind::Tar),
@@ -190,7 +230,16 @@ pub fn scan<M: Members>(
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Kind::Tar => scan_tar(cs, path, inner, depth, reader),
-        Kind::Gzip => scan_gzip(cs, path, inner, depth, reader),
+        Kind::Gzip | Kind::Xz | Kind::Bzip2 | Kind::Zstd | Kind::Lz4 => {
+            scan_compressed(cs, kind, path, inner, depth, reader)
+        }
+        Kind::Unsupported(format) => {
+            cs.unread(format!(
+                "{}: {format} data, which strata does not decompress: only its raw bytes were scanned",
+                at(path, inner)
+            ));
+            scan_raw(cs, path, inner, &[], false, reader).map_err(|e| (Vec::new(), e))
+        }
         Kind::Zip => scan_zip(cs, path, inner, depth, reader),
         Kind::Sqlite => scan_sqlite(cs, path, inner, reader),
         Kind::Pyc => scan_pyc(cs, path, inner, reader),
@@ -336,15 +385,33 @@ fn scan_tar<M: Members>(
     scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0 }, path, depth)
 }
 
-fn scan_gzip<M: Members>(
+/// Memory an xz stream's decoder may take (its dictionary), in KiB: `xz -9`
+/// needs 65 MiB; a header asking for more is refused, not obeyed.
+const XZ_MEMORY_KIB: u32 = 128 << 10;
+
+/// A compressed stream (`kind` says which): a tar inside is one archive
+/// level, anything else one member named after the file without its suffix.
+fn scan_compressed<M: Members>(
     cs: &mut M,
+    kind: Kind,
     path: &str,
     inner: Option<&str>,
     depth: usize,
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
     let mut compressed = Counting { inner: reader, count: 0 };
-    let decoder = flate2::read::MultiGzDecoder::new(&mut compressed);
+    let decoder: Box<dyn Read + '_> = match kind {
+        Kind::Xz => {
+            Box::new(lzma_rust2::XzReader::new_mem_limit(&mut compressed, true, XZ_MEMORY_KIB))
+        }
+        Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
+        Kind::Zstd => match zstd::stream::read::Decoder::new(&mut compressed) {
+            Ok(d) => Box::new(d),
+            Err(e) => return Err((Vec::new(), e)),
+        },
+        Kind::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
+        _ => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
+    };
     let mut budget = *cs.budget();
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
     let mut scratch = cs.take_buffer();
@@ -356,11 +423,11 @@ fn scan_gzip<M: Members>(
         }
     };
     let eof = filled < scratch.len();
-    // The member name: the file (or inner member) without its .gz suffix.
+    // The member name: the file (or inner member) without its suffix.
     let base = inner.map_or(path, |i| i.rsplit('!').next().unwrap_or(i));
     let file = base.rsplit('/').next().unwrap_or(base);
     let stripped =
-        file.strip_suffix(".gz").or_else(|| file.strip_suffix(".tgz")).unwrap_or(file).to_owned();
+        kind.suffixes().iter().find_map(|s| file.strip_suffix(s)).unwrap_or(file).to_owned();
     let result = if looks_like_tar(&scratch[..filled]) {
         // A .tar.gz is one archive level: members sit directly under `inner`.
         let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
@@ -422,7 +489,7 @@ fn scan_sqlite<M: Members>(
     };
     let mut hits = Vec::new();
     for table in &db.tables {
-        let name = join(inner, "!", &format!("table {}", table.name));
+        let name = join(inner, "!", &table.member());
         match scan_held(cs, path, Some(&name), &table.values) {
             Ok(h) => hits.extend(h),
             Err(e) => return Err((hits, e)),

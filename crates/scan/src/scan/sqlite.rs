@@ -4,28 +4,57 @@
 //! then `ghp_…` reads `github_tokenghp_…`), so a token whose rule wants a
 //! word boundary is invisible in the raw bytes. This module walks every
 //! table's b-tree from `sqlite_master` (overflow chains included) and
-//! returns each table's text and blob values one per line, plus a copy of
-//! the file with the live cells blanked. The caller scans the values
-//! as the table's text and the rest of the file (deleted rows in free
-//! blocks and free pages, which SQLite leaves in place) as raw bytes, with
-//! the live cells blanked so nothing is reported twice.
+//! returns each table's text and blob values one per line, then the
+//! deleted rows it can carve out of the free space (`carve`: freeblocks,
+//! unallocated areas and freelist pages, where SQLite leaves them), value
+//! by value too, plus a copy of the file with the live cells and carved
+//! text values blanked. The caller scans the values as the table's text
+//! and the rest of the file as raw bytes, so nothing is reported twice
+//! and whatever no parse understood is still read.
 //!
 //! Bounded by construction: each page is visited once, records never read
 //! outside the file, and the work is charged to a budget of three times the
 //! file's size plus 1 MiB (with a fixed cost per cell, so cells that all
 //! point at the same bytes cannot multiply it): a file that spends it is
-//! not parsed, and the caller scans it as raw bytes.
+//! not parsed, and the caller scans it as raw bytes. Carving has a budget
+//! of its own, the same size; spending it only ends the carving.
 
 /// The 16-byte magic string at the start of every SQLite 3 database.
 pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
+mod carve;
+
 /// One table's values, one per line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Table {
-    /// The table's name from `sqlite_master`.
+    /// The table's name from `sqlite_master` (empty for free pages).
     pub name: String,
     /// Its text and blob values, each followed by a newline.
     pub values: Vec<u8>,
+    /// Whose values they are.
+    pub kind: Kind,
+}
+
+/// Where a [`Table`]'s values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The table's live rows.
+    Live,
+    /// Deleted rows carved from the free space of the table's pages.
+    Deleted,
+    /// Deleted rows carved from pages no table holds (the freelist).
+    FreePages,
+}
+
+impl Table {
+    /// The member name its values are scanned under (`inner_path`).
+    pub fn member(&self) -> String {
+        match self.kind {
+            Kind::Live => format!("table {}", self.name),
+            Kind::Deleted => format!("table {} (deleted rows)", self.name),
+            Kind::FreePages => "free pages (deleted rows)".to_owned(),
+        }
+    }
 }
 
 /// What a database holds.
@@ -180,27 +209,16 @@ impl Layout<'_> {
         fields
     }
 
-    /// Walks the b-tree rooted at page `root`; with `emit`, appends its
-    /// records' values to `out`. Returns the records when `keep` (for
-    /// `sqlite_master`).
-    #[allow(clippy::too_many_arguments, reason = "one walk's state, passed down the tree")]
-    fn walk(
-        &self,
-        root: usize,
-        emit: bool,
-        keep: bool,
-        seen: &mut [bool],
-        live: &mut [u8],
-        out: &mut Vec<u8>,
-        rows: &mut Vec<Vec<Option<Vec<u8>>>>,
-    ) {
+    /// Walks the b-tree rooted at page `root`, marking its pages and cells
+    /// in `marks` and writing its records to `sink`.
+    fn walk(&self, root: usize, marks: &mut Marks, sink: &mut Sink) {
         let mut stack = vec![root];
         while let Some(n) = stack.pop() {
             if self.budget.get() == 0 {
                 return;
             }
             let Some((start, hdr)) = self.page(n) else { continue };
-            if std::mem::replace(&mut seen[n], true) {
+            if std::mem::replace(&mut marks.seen[n], true) {
                 continue;
             }
             let kind = self.data[hdr];
@@ -208,6 +226,7 @@ impl Layout<'_> {
             if !matches!(kind, TABLE_LEAF | TABLE_INTERIOR | INDEX_LEAF | INDEX_INTERIOR) {
                 continue;
             }
+            marks.btree.push((n, sink.table));
             let cells = u16_at(self.data, hdr + 3).unwrap_or(0);
             let pointers = hdr + if interior { 12 } else { 8 };
             if interior && let Some(right) = u32_at(self.data, hdr + 8) {
@@ -235,16 +254,45 @@ impl Layout<'_> {
                 if at >= self.data.len() {
                     continue;
                 }
-                let rec = self.payload(at, total as usize, index, seen, live);
-                let mut sink = Vec::new();
-                let fields = self.record(&rec, if emit { &mut *out } else { &mut sink });
-                if keep {
+                let rec = self.payload(at, total as usize, index, &mut marks.seen, &mut marks.live);
+                let mut discard = Vec::new();
+                let fields =
+                    self.record(&rec, if sink.emit { &mut sink.out } else { &mut discard });
+                if let Some(rows) = &mut sink.rows {
                     rows.push(fields);
                 }
             }
         }
     }
 }
+
+/// What the walks of one database share: the pages they reached and the
+/// file with their cells blanked.
+struct Marks {
+    /// Pages reached (b-tree and overflow), by page number.
+    seen: Vec<bool>,
+    /// The file, live cells zeroed.
+    live: Vec<u8>,
+    /// B-tree pages reached: (page number, index of the table in the
+    /// walk order, see [`Sink::table`]).
+    btree: Vec<(usize, usize)>,
+}
+
+/// Where one walk's records go.
+struct Sink {
+    /// Which table is walked (0 is `sqlite_master`, then one per row of it).
+    table: usize,
+    /// Whether the values are written to `out` (an index's are not: they
+    /// repeat its table's).
+    emit: bool,
+    /// Text and blob values, one per line.
+    out: Vec<u8>,
+    /// The records themselves, when kept (`sqlite_master`'s).
+    rows: Option<Vec<Row>>,
+}
+
+/// A record's fields: text, blob or integer bytes, or None.
+type Row = Vec<Option<Vec<u8>>>;
 
 /// Parses a database held in memory; None when it is not one (a bad header).
 pub fn parse(data: &[u8]) -> Option<Database> {
@@ -269,16 +317,16 @@ pub fn parse(data: &[u8]) -> Option<Database> {
         return None;
     }
     let pages = data.len() / page_size;
-    let mut seen = vec![false; pages + 1];
-    let mut db = Database { tables: Vec::new(), blanked: data.to_vec() };
-    let mut master = Vec::new();
-    let mut master_values = Vec::new();
-    layout.walk(1, true, true, &mut seen, &mut db.blanked, &mut master_values, &mut master);
+    let mut marks = Marks { seen: vec![false; pages + 1], live: data.to_vec(), btree: Vec::new() };
+    let mut db = Database::default();
+    let mut master = Sink { table: 0, emit: true, out: Vec::new(), rows: Some(Vec::new()) };
+    layout.walk(1, &mut marks, &mut master);
     // `CREATE TABLE` text is schema, but a `DEFAULT 'token'` can sit in it: scanned too.
-    if !master_values.is_empty() {
-        db.tables.push(Table { name: "sqlite_master".into(), values: master_values });
+    let mut names = vec!["sqlite_master".to_owned()];
+    if !master.out.is_empty() {
+        db.tables.push(Table { name: names[0].clone(), values: master.out, kind: Kind::Live });
     }
-    for row in master {
+    for row in master.rows.unwrap_or_default() {
         let text = |i: usize| {
             row.get(i).cloned().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
         };
@@ -287,14 +335,21 @@ pub fn parse(data: &[u8]) -> Option<Database> {
         // Index entries copy their table's columns: walked (so their cells are
         // blanked in the raw scan) but not reported again.
         let emit = kind == "table";
-        let mut values = Vec::new();
-        layout.walk(root, emit, false, &mut seen, &mut db.blanked, &mut values, &mut Vec::new());
-        if !values.is_empty() {
-            db.tables.push(Table { name, values });
+        let mut sink = Sink { table: names.len(), emit, out: Vec::new(), rows: None };
+        names.push(name.clone());
+        layout.walk(root, &mut marks, &mut sink);
+        if !sink.out.is_empty() {
+            db.tables.push(Table { name, values: sink.out, kind: Kind::Live });
         }
     }
     // A spent budget leaves the walk partial: better read it all as raw bytes.
-    (layout.budget.get() > 0).then_some(db)
+    if layout.budget.get() == 0 {
+        return None;
+    }
+    let deleted = carve::carve(&layout, &mut marks, &names, &db.tables);
+    db.tables.extend(deleted);
+    db.blanked = marks.live;
+    Some(db)
 }
 
 #[cfg(test)]

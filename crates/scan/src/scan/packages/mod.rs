@@ -39,6 +39,8 @@ pub(crate) mod vendor;
 
 use std::collections::HashSet;
 
+use crate::image::path::{file_name, parent};
+
 /// Metadata files larger than this are not parsed (a big RECORD is a few hundred KiB).
 pub const MAX_METADATA_FILE: u64 = 4 << 20;
 /// Roots taken from one metadata file at most (a RECORD lists files; their
@@ -149,7 +151,9 @@ pub(super) fn resolve(base: &str, rel: &str) -> Option<String> {
 /// True when the walk should hand this file's bytes to [`roots_from`]
 /// (small metadata files whose content names what was installed).
 pub fn wants_content(path: &str) -> bool {
-    python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path)
+    // Each ecosystem asks for a file of a fixed name: decide by the name first.
+    matches!(file_name(path), "RECORD" | "top_level.txt" | "installed.json" | "MANIFEST.MF")
+        && (python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path))
 }
 
 /// Package roots that the file at image path `path` proves, with its bytes
@@ -157,15 +161,74 @@ pub fn wants_content(path: &str) -> bool {
 /// than [`MAX_METADATA_FILE`]). Called for every file of every layer, so it
 /// decides from the path first.
 pub fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
+    if data.is_none() && !may_name_roots(path) {
+        return;
+    }
     python::roots_from(path, data, out);
     node::roots_from(path, out);
     vendor::roots_from(path, data, out);
     java::roots_from(path, data, out);
 }
 
+/// False only when no ecosystem's rule can take a root from the path alone:
+/// what each module looks for by path (a file name, the name of the file's
+/// directory, or a directory name anywhere in the path), in one pass, so
+/// the hundreds of thousands of files that are none of these cost little.
+fn may_name_roots(path: &str) -> bool {
+    let name = file_name(path);
+    let dir = file_name(parent(path));
+    // node `package.json`; Go `vendor/modules.txt`, `/pkg/mod/`; Composer
+    // `composer/installed.json`; RubyGems `*.gemspec`; Python metadata
+    // directories; Java `/META-INF/maven/` and `/WEB-INF/`.
+    matches!(name, "package.json" | "modules.txt" | "installed.json")
+        || name.ends_with(".gemspec")
+        || dir.ends_with(".dist-info")
+        || dir.ends_with(".egg-info")
+        || path.bytes().enumerate().any(|(i, b)| {
+            let after = &path.as_bytes()[i + 1..];
+            b == b'/'
+                && (after.starts_with(b"pkg/mod/")
+                    || after.starts_with(b"META-INF/")
+                    || after.starts_with(b"WEB-INF/"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every path from which some ecosystem takes a root by path alone gets
+    /// through the gate; the files of an ordinary tree do not.
+    #[test]
+    fn path_gate_lets_every_path_rule_through() {
+        let rooted = [
+            "/srv/web/node_modules/express/package.json",
+            "/src/app/vendor/modules.txt",
+            "/app/vendor/composer/installed.json",
+            "/usr/local/bundle/specifications/rack-3.0.8.gemspec",
+            "/root/go/pkg/mod/github.com/x/y@v1.2.3/z.go",
+            "/root/go/pkg/mod/cache/download/github.com/x/y/@v/v1.2.3.zip",
+            "/opt/lib/jackson/META-INF/maven/com.f/jackson/pom.properties",
+            "/srv/shop/WEB-INF/web.xml",
+            "/srv/x/Django-5.0.dist-info/METADATA",
+            "/usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+        ];
+        for path in rooted {
+            let mut each = PackageRoots::default();
+            python::roots_from(path, None, &mut each);
+            node::roots_from(path, &mut each);
+            vendor::roots_from(path, None, &mut each);
+            java::roots_from(path, None, &mut each);
+            assert!(!each.is_empty() || !each.apps.is_empty(), "{path}: no module takes a root");
+            assert!(may_name_roots(path), "{path}");
+            let mut gated = PackageRoots::default();
+            roots_from(path, None, &mut gated);
+            assert_eq!(gated, each, "{path}");
+        }
+        for path in ["/srv/app/node_modules/x/lib/index.js", "/usr/include/stdio.h", "/a", "/"] {
+            assert!(!may_name_roots(path), "{path}");
+        }
+    }
 
     #[test]
     fn roots_cover_archive_members() {
