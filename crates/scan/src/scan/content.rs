@@ -177,7 +177,7 @@ impl<'s> ContentScanner<'s> {
 
     /// A `BUFFER`-byte window buffer: a kept one, or a new one (zeroed
     /// once, when first made). Give it back with [`ContentScanner::give_buffer`].
-    pub fn take_buffer(&mut self) -> Vec<u8> {
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
         let mut b = self.buffers.pop().unwrap_or_default();
         if b.len() != BUFFER {
             b.resize(BUFFER, 0);
@@ -186,7 +186,7 @@ impl<'s> ContentScanner<'s> {
     }
 
     /// Keeps a buffer from [`ContentScanner::take_buffer`] for the next file.
-    pub fn give_buffer(&mut self, buffer: Vec<u8>) {
+    pub(crate) fn give_buffer(&mut self, buffer: Vec<u8>) {
         // A few per nesting level are enough; more would only hold memory.
         if self.buffers.len() < 8 {
             self.buffers.push(buffer);

@@ -14,13 +14,13 @@ mod tests;
 pub const CHUNK: usize = 1 << 20;
 /// Bytes kept from the previous step: at least twice the largest rule
 /// window ([`crate::signatures::MAX_WINDOW`]) plus the longest match.
-pub const OVERLAP: usize = 32 * 1024;
+pub(crate) const OVERLAP: usize = 32 * 1024;
 /// Size of the scratch buffer a worker keeps.
 pub const BUFFER: usize = CHUNK + OVERLAP;
 
 /// Line numbers of offsets in a sliding buffer, counted incrementally.
 #[derive(Debug, Default)]
-pub struct LineCounter {
+pub(crate) struct LineCounter {
     /// Newlines before the buffer's first byte.
     base: u64,
     /// Offset up to which newlines are counted.

@@ -191,7 +191,7 @@ pub fn classify(path: &str) -> Option<(&str, FileKind)> {
 }
 
 /// One object-store file: its image path, what it is, and its bytes.
-pub struct RepoFile<'a> {
+pub(crate) struct RepoFile<'a> {
     /// Absolute image path of the file.
     pub path: &'a str,
     /// What it is.
@@ -228,11 +228,15 @@ pub struct Outcome {
 /// Reads every blob of one repo's files and calls `emit` for each; the
 /// fuzzable entry point over any `pack::Source`s. Problems are collected in the
 /// outcome; nothing panics or grows past `limits`.
-pub fn read_repo(files: &[RepoFile<'_>], limits: Limits, emit: &mut dyn FnMut(Blob)) -> Outcome {
+pub(crate) fn read_repo(
+    files: &[RepoFile<'_>],
+    limits: Limits,
+    emit: &mut dyn FnMut(Blob),
+) -> Outcome {
     history::Repo::open(files, limits).read_blobs(emit)
 }
 
-/// [`read_repo`] over one pack (and its index, if any) in memory.
+/// `read_repo` over one pack (and its index, if any) in memory.
 pub fn read_pack_bytes(pack: &[u8], idx: Option<&[u8]>, limits: Limits) -> (Vec<Blob>, Outcome) {
     let (pack, idx) = (pack::Bytes(pack), idx.map(pack::Bytes));
     let mut files =
