@@ -101,6 +101,18 @@ fn varint(d: &[u8], at: usize) -> Option<(u64, usize)> {
     None
 }
 
+/// The length of a value of serial type `s`; None for the reserved 10 and 11.
+fn value_len(s: u64) -> Option<usize> {
+    Some(match s {
+        0 | 8 | 9 => 0,
+        1..=4 => s as usize,
+        5 => 6,
+        6 | 7 => 8,
+        10 | 11 => return None,
+        s => usize::try_from((s - 12) / 2).ok()?,
+    })
+}
+
 fn u16_at(d: &[u8], at: usize) -> Option<usize> {
     Some(usize::from(u16::from_be_bytes(d.get(at..at + 2)?.try_into().ok()?)))
 }
@@ -177,13 +189,8 @@ impl Layout<'_> {
         while h < header {
             let Some((serial, n)) = varint(rec, h) else { break };
             h += n;
-            let len = match serial {
-                0 | 8 | 9 | 10 | 11 => 0,
-                1..=4 => serial as usize,
-                5 => 6,
-                6 | 7 => 8,
-                s => ((s - 12) / 2) as usize,
-            };
+            // The reserved types 10 and 11 are read as empty, as before carving existed.
+            let len = value_len(serial).unwrap_or(0);
             let Some(value) = rec.get(body..body.saturating_add(len)) else { break };
             body += len;
             if serial >= 12 {

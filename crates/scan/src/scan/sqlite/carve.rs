@@ -31,7 +31,7 @@ use std::collections::HashSet;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{Kind, Layout, Marks, Table, u16_at, varint};
+use super::{Kind, Layout, Marks, Table, u16_at, value_len, varint};
 
 /// Longest record header tried, in bytes (64 one-byte serial types).
 const MAX_HEADER: usize = 64;
@@ -55,18 +55,6 @@ struct Carver<'l, 'd> {
     /// a row copied when its page split, or updated in place, leaves stale
     /// copies of the same value, reported once.
     reported: HashSet<u64>,
-}
-
-/// The length of a value of serial type `s`; None for the reserved 10 and 11.
-fn value_len(s: u64) -> Option<usize> {
-    Some(match s {
-        0 | 8 | 9 => 0,
-        1..=4 => s as usize,
-        5 => 6,
-        6 | 7 => 8,
-        10 | 11 => return None,
-        s => usize::try_from((s - 12) / 2).ok()?,
-    })
 }
 
 impl Carver<'_, '_> {
