@@ -12,7 +12,10 @@
 //!   a worker takes it, searches every window of one buffer, and puts it
 //!   back; a worker that finds it taken (two workers on the same rule at
 //!   the same moment) makes a second one and drops it after use. Sharing
-//!   also means the lazy DFA states one worker built serve the other.
+//!   also means the lazy DFA states one worker built serve the other. The
+//!   capture slots are pooled with the cache: a rule runs once per buffer
+//!   that holds one of its keywords, and allocating them each time cost
+//!   more than most of those searches.
 //! - **The one-pass DFA.** Built per rule at compile time only to speed up
 //!   capture-group extraction, which runs on a match (rare: a few per
 //!   file at most), while its tables cost ~15% of a rule's compiled size.
@@ -31,8 +34,8 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// The idle search cache (at most one is kept).
-    idle: Mutex<Vec<meta::Cache>>,
+    /// The idle search cache and capture slots (at most one pair is kept).
+    idle: Mutex<Vec<Scratch>>,
 }
 
 impl Clone for Matcher {
@@ -46,6 +49,13 @@ impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher").field("secret", &self.secret).finish_non_exhaustive()
     }
+}
+
+/// What one search needs besides the regex: the engines' cache and the
+/// capture slots, pooled together so that a search allocates neither.
+struct Scratch {
+    cache: meta::Cache,
+    caps: Captures,
 }
 
 /// One match: the whole match's byte range and the `secret` group's, if it
@@ -64,8 +74,7 @@ pub struct Found {
 pub struct Searcher<'a> {
     regex: &'a Regex,
     secret: usize,
-    cache: &'a mut meta::Cache,
-    caps: Captures,
+    scratch: &'a mut Scratch,
 }
 
 impl Searcher<'_> {
@@ -74,9 +83,10 @@ impl Searcher<'_> {
     /// `\b`), as `regex::bytes::Regex::captures_read_at` finds it.
     pub fn find_at(&mut self, hay: &[u8], at: usize) -> Option<Found> {
         let input = Input::new(hay).span(at..hay.len());
-        self.regex.search_captures_with(self.cache, &input, &mut self.caps);
-        let m = self.caps.get_match()?;
-        let secret = self.caps.get_group(self.secret).map(|s| (s.start, s.end));
+        let Scratch { cache, caps } = &mut *self.scratch;
+        self.regex.search_captures_with(cache, &input, caps);
+        let m = caps.get_match()?;
+        let secret = caps.get_group(self.secret).map(|s| (s.start, s.end));
         Some(Found { start: m.start(), end: m.end(), secret })
     }
 }
@@ -107,25 +117,24 @@ impl Matcher {
         Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
     }
 
-    /// Runs `f` with a search cache: the rule's idle one, or a new one when
-    /// another worker holds it. Afterwards the cache is kept if the rule has
-    /// none idle, and dropped otherwise.
+    /// Runs `f` with a search cache and capture slots: the rule's idle ones,
+    /// or new ones when another worker holds them. Afterwards they are kept
+    /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut cache = pooled.unwrap_or_else(|| self.regex.create_cache());
-        let mut searcher = Searcher {
-            regex: &self.regex,
-            secret: self.secret,
-            cache: &mut cache,
+        let mut scratch = pooled.unwrap_or_else(|| Scratch {
+            cache: self.regex.create_cache(),
             caps: self.regex.create_captures(),
-        };
+        });
+        let mut searcher =
+            Searcher { regex: &self.regex, secret: self.secret, scratch: &mut scratch };
         let out = f(&mut searcher);
         // One cache is kept per rule: a second one, made while another worker held
         // the first, is dropped, so a hot rule does not hold two for good.
         if let Ok(mut idle) = self.idle.lock()
             && idle.is_empty()
         {
-            idle.push(cache);
+            idle.push(scratch);
         }
         out
     }
