@@ -34,8 +34,10 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// The idle search cache and capture slots (at most one pair is kept).
-    idle: Mutex<Vec<Scratch>>,
+    /// The idle search cache and capture slots (at most one pair is kept),
+    /// boxed: a cache is a large struct, and taking it out of the pool and
+    /// putting it back then moves a pointer, not the struct.
+    idle: Mutex<Vec<Box<Scratch>>>,
 }
 
 impl Clone for Matcher {
@@ -122,9 +124,11 @@ impl Matcher {
     /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut scratch = pooled.unwrap_or_else(|| Scratch {
-            cache: self.regex.create_cache(),
-            caps: self.regex.create_captures(),
+        let mut scratch = pooled.unwrap_or_else(|| {
+            Box::new(Scratch {
+                cache: self.regex.create_cache(),
+                caps: self.regex.create_captures(),
+            })
         });
         let mut searcher =
             Searcher { regex: &self.regex, secret: self.secret, scratch: &mut scratch };
