@@ -37,13 +37,13 @@ pub struct Matcher {
     /// The idle search cache and capture slots (at most one pair is kept),
     /// boxed: a cache is a large struct, and taking it out of the pool and
     /// putting it back then moves a pointer, not the struct.
-    idle: Mutex<Vec<Box<Scratch>>>,
+    idle: Mutex<Option<Box<Scratch>>>,
 }
 
 impl Clone for Matcher {
     fn clone(&self) -> Self {
         // The regex is reference-counted; caches are scratch, not state.
-        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(Vec::new()) }
+        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(None) }
     }
 }
 
@@ -116,14 +116,14 @@ impl Matcher {
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-        Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
+        Ok(Matcher { regex, secret, idle: Mutex::new(None) })
     }
 
     /// Runs `f` with a search cache and capture slots: the rule's idle ones,
     /// or new ones when another worker holds them. Afterwards they are kept
     /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.take());
         let mut scratch = pooled.unwrap_or_else(|| {
             Box::new(Scratch {
                 cache: self.regex.create_cache(),
@@ -136,9 +136,9 @@ impl Matcher {
         // One cache is kept per rule: a second one, made while another worker held
         // the first, is dropped, so a hot rule does not hold two for good.
         if let Ok(mut idle) = self.idle.lock()
-            && idle.is_empty()
+            && idle.is_none()
         {
-            idle.push(scratch);
+            *idle = Some(scratch);
         }
         out
     }
@@ -196,7 +196,7 @@ mod tests {
         });
         assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
         assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
-        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 1);
-        assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
+        assert_eq!(m.idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(0), 1);
+        assert_eq!(m.clone().idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(9), 0);
     }
 }
