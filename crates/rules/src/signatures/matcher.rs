@@ -20,7 +20,10 @@
 //!   a worker takes it, searches every window of one buffer, and puts it
 //!   back; a worker that finds it taken (two workers on the same rule at
 //!   the same moment) makes a second one and drops it after use. Sharing
-//!   also means the lazy DFA states one worker built serve the other.
+//!   also means the lazy DFA states one worker built serve the other. The
+//!   capture slots are pooled with the cache: a rule runs once per buffer
+//!   that holds one of its keywords, and allocating them each time cost
+//!   more than most of those searches.
 //! - **The one-pass DFA.** Built per rule at compile time only to speed up
 //!   capture-group extraction, which runs on a match (rare: a few per
 //!   file at most), while its tables cost ~15% of a rule's compiled size.
@@ -39,14 +42,16 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// The idle search cache (at most one is kept).
-    idle: Mutex<Vec<meta::Cache>>,
+    /// The idle search cache and capture slots (at most one pair is kept),
+    /// boxed: a cache is a large struct, and taking it out of the pool and
+    /// putting it back then moves a pointer, not the struct.
+    idle: Mutex<Option<Box<Scratch>>>,
 }
 
 impl Clone for Matcher {
     fn clone(&self) -> Self {
         // The regex is reference-counted; caches are scratch, not state.
-        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(Vec::new()) }
+        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(None) }
     }
 }
 
@@ -54,6 +59,13 @@ impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher").field("secret", &self.secret).finish_non_exhaustive()
     }
+}
+
+/// What one search needs besides the regex: the engines' cache and the
+/// capture slots, pooled together so that a search allocates neither.
+struct Scratch {
+    cache: meta::Cache,
+    caps: Captures,
 }
 
 /// One match: the whole match's byte range and the `secret` group's, if it
@@ -72,8 +84,7 @@ pub struct Found {
 pub struct Searcher<'a> {
     regex: &'a Regex,
     secret: usize,
-    cache: &'a mut meta::Cache,
-    caps: Captures,
+    scratch: &'a mut Scratch,
 }
 
 impl Searcher<'_> {
@@ -82,9 +93,10 @@ impl Searcher<'_> {
     /// `\b`), as `regex::bytes::Regex::captures_read_at` finds it.
     pub fn find_at(&mut self, hay: &[u8], at: usize) -> Option<Found> {
         let input = Input::new(hay).span(at..hay.len());
-        self.regex.search_captures_with(self.cache, &input, &mut self.caps);
-        let m = self.caps.get_match()?;
-        let secret = self.caps.get_group(self.secret).map(|s| (s.start, s.end));
+        let Scratch { cache, caps } = &mut *self.scratch;
+        self.regex.search_captures_with(cache, &input, caps);
+        let m = caps.get_match()?;
+        let secret = caps.get_group(self.secret).map(|s| (s.start, s.end));
         Some(Found { start: m.start(), end: m.end(), secret })
     }
 }
@@ -112,28 +124,29 @@ impl Matcher {
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-        Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
+        Ok(Matcher { regex, secret, idle: Mutex::new(None) })
     }
 
-    /// Runs `f` with a search cache: the rule's idle one, or a new one when
-    /// another worker holds it. Afterwards the cache is kept if the rule has
-    /// none idle, and dropped otherwise.
+    /// Runs `f` with a search cache and capture slots: the rule's idle ones,
+    /// or new ones when another worker holds them. Afterwards they are kept
+    /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut cache = pooled.unwrap_or_else(|| self.regex.create_cache());
-        let mut searcher = Searcher {
-            regex: &self.regex,
-            secret: self.secret,
-            cache: &mut cache,
-            caps: self.regex.create_captures(),
-        };
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.take());
+        let mut scratch = pooled.unwrap_or_else(|| {
+            Box::new(Scratch {
+                cache: self.regex.create_cache(),
+                caps: self.regex.create_captures(),
+            })
+        });
+        let mut searcher =
+            Searcher { regex: &self.regex, secret: self.secret, scratch: &mut scratch };
         let out = f(&mut searcher);
         // One cache is kept per rule: a second one, made while another worker held
         // the first, is dropped, so a hot rule does not hold two for good.
         if let Ok(mut idle) = self.idle.lock()
-            && idle.is_empty()
+            && idle.is_none()
         {
-            idle.push(cache);
+            *idle = Some(scratch);
         }
         out
     }
@@ -195,7 +208,7 @@ mod tests {
         });
         assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
         assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
-        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 1);
-        assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
+        assert_eq!(m.idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(0), 1);
+        assert_eq!(m.clone().idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(9), 0);
     }
 }
