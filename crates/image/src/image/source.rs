@@ -13,8 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Error;
-use super::compression::{Compression, decompress, looks_like_tar};
+use super::compression::{Compression, decompress};
 use super::store::BlobStore;
+use crate::sniff::looks_like_tar;
 
 /// Opens a target as a blob store.
 ///

@@ -318,7 +318,7 @@ impl Members for ContentScanner<'_> {
         }
         let filled = fill(reader, scratch)?;
         let eof = filled < scratch.len();
-        if let Some(kind) = nested::sniff(&scratch[..filled]) {
+        if let Some(kind) = crate::sniff::file_format(&scratch[..filled]) {
             // A database or a pyc opens no further level: read it at any depth.
             if depth < self.limits.max_depth || !kind.nests() {
                 let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
