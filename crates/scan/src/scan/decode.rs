@@ -280,7 +280,7 @@ pub fn find(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &mut 
         let first = out.len();
         for big_endian in [false, true] {
             for parity in 0..2 {
-                utf16_runs(data, from, to, parity, big_endian, budget, out);
+                utf16_runs(data, from..to, Units { parity, big_endian }, budget, out);
             }
         }
         // UTF-16LE text reads as UTF-16BE one byte off (and the other way
@@ -381,6 +381,14 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
 /// (shorter ones are mostly identifiers and labels).
 pub const MIN_UTF16_UNITS: usize = 16;
 
+/// Which UTF-16 code units [`utf16_runs`] looks for: those starting at
+/// offsets of `parity`, in the given byte order.
+#[derive(Debug, Clone, Copy)]
+struct Units {
+    parity: usize,
+    big_endian: bool,
+}
+
 /// True for a UTF-16 code unit at `data[k..k + 2]` that is printable ASCII
 /// (or tab, CR, LF) in the given byte order.
 fn ascii_unit(data: &[u8], k: usize, big_endian: bool) -> bool {
@@ -396,13 +404,12 @@ fn ascii_unit(data: &[u8], k: usize, big_endian: bool) -> bool {
 /// one check per 32 bytes.
 fn utf16_runs(
     data: &[u8],
-    from: usize,
-    to: usize,
-    parity: usize,
-    big_endian: bool,
+    window: std::ops::Range<usize>,
+    Units { parity, big_endian }: Units,
     budget: &mut Budget,
     out: &mut Vec<Candidate>,
 ) {
+    let std::ops::Range { start: from, end: to } = window;
     let ok = |k: usize| k + 2 <= data.len() && ascii_unit(data, k, big_endian);
     let span = 2 * (MIN_UTF16_UNITS - 1);
     let mut i = from + (from + parity) % 2;

@@ -60,15 +60,22 @@ pub(crate) fn children(
 ) -> Vec<Child> {
     let mut out = Vec::new();
     let mut section: Option<Section> = None;
+    let mut newlines = memchr::memchr_iter(b'\n', data);
     let mut at = 0;
     while at < data.len() && at < to {
-        let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+        let end = newlines.next().unwrap_or(data.len());
         let line = &data[at..end];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let start = at;
         at = end + 1;
         let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        let body = &line[indent..];
+        // Outside a section only a header matters, and every header starts
+        // with a name byte, a quote, `[` or `- `: most lines of code, prose
+        // and binaries are passed over here.
+        if section.is_none() && !line.get(indent).is_some_and(|&b| starts_header(b)) {
+            continue;
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let body = &line[indent.min(line.len())..];
         if body.is_empty() {
             if matches!(section.as_ref().map(|s| s.scope), Some(Scope::Heading)) {
                 section = None;
@@ -123,6 +130,11 @@ pub(crate) fn children(
         out.push(Child { key_start, text, prefix });
     }
     out
+}
+
+/// Whether a line whose text starts with `b` can be a section header.
+fn starts_header(b: u8) -> bool {
+    is_name_byte(b) || matches!(b, b'[' | b'"' | b'\'')
 }
 
 fn is_name_byte(b: u8) -> bool {
