@@ -116,8 +116,8 @@ pub trait Members {
         reader: &mut dyn Read,
         scratch: &mut Vec<u8>,
     ) -> io::Result<Vec<Self::Hit>>;
-    /// Scans bytes known not to be an archive, of which `scratch[..filled]`
-    /// were already read (all of them when `eof`).
+    /// Scans bytes known not to be an archive: `head`, read already, then
+    /// the rest from `reader` (nothing, when `head.eof`).
     ///
     /// # Errors
     /// Errors of `reader`.
@@ -125,11 +125,21 @@ pub trait Members {
         &mut self,
         path: &str,
         inner: Option<&str>,
-        scratch: &mut [u8],
-        filled: usize,
-        eof: bool,
+        head: Head<'_>,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<Self::Hit>>;
+}
+
+/// The first bytes of a file or member, read into a scan buffer: `buf[..filled]`, all of
+/// its bytes when `eof` (the buffer's tail past `filled` is free for the scanner to use).
+#[derive(Debug)]
+pub struct Head<'a> {
+    /// The scan buffer.
+    pub buf: &'a mut [u8],
+    /// How many bytes of `buf` were read.
+    pub filled: usize,
+    /// True when they are the whole file.
+    pub eof: bool,
 }
 
 /// The text naming where a member is: the file, then `!` and its path inside archives.
@@ -363,8 +373,8 @@ fn scan_compressed<M: Members>(
         scan_tar(cs, path, inner, depth, &mut chained)
     } else {
         let name = join(inner, "!", &stripped);
-        cs.scan_plain(path, Some(&name), &mut scratch, filled, eof, &mut limited)
-            .map_err(|e| (Vec::new(), e))
+        let head = Head { buf: &mut scratch, filled, eof };
+        cs.scan_plain(path, Some(&name), head, &mut limited).map_err(|e| (Vec::new(), e))
     };
     drop(limited);
     *cs.budget() = budget;
@@ -465,7 +475,7 @@ fn scan_raw<M: Members>(
     let result = fill(&mut held, &mut scratch).and_then(|n| {
         let eof = whole && held.is_empty();
         let mut rest = held.chain(reader);
-        cs.scan_plain(path, inner, &mut scratch, n, eof, &mut rest)
+        cs.scan_plain(path, inner, Head { buf: &mut scratch, filled: n, eof }, &mut rest)
     });
     cs.give_buffer(scratch);
     result
