@@ -707,3 +707,6 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         EntryKind::Other => index.write_version(path, NodeKind::Other, ordinal),
     }
 }
+
+#[cfg(test)]
+mod tests;
