@@ -110,3 +110,6 @@ fn spool(mut input: impl Read, display: &str) -> Result<tempfile::TempPath, Erro
     io::copy(&mut input, tmp.as_file_mut()).map_err(|e| Error::io(display, e))?;
     Ok(tmp.into_temp_path())
 }
+
+#[cfg(test)]
+mod tests;
