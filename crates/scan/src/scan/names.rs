@@ -20,6 +20,7 @@
 //! entries.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::Scanner;
 use super::content::FileHit;
@@ -41,10 +42,36 @@ pub enum Link<'a> {
     Hardlink(&'a str),
 }
 
+/// A set of path hashes: the keys are FNV-1a hashes already, so the set
+/// uses them as they are (hashing them again with SipHash cost more than
+/// the rest of the name scan).
+type HashedSet = HashSet<u64, BuildHasherDefault<Prehashed>>;
+
+/// The [`Hasher`] of [`HashedSet`]: the key is its own hash.
+#[derive(Debug, Default, Clone, Copy)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// One scanned piece of text and the entry it belongs to.
 #[derive(Debug)]
 struct Piece {
-    path: String,
+    /// The entry's path: a range of the batch (the text of the entry's
+    /// `Path` piece), so collecting a name allocates nothing.
+    path: (usize, usize),
     ordinal: u32,
     field: NameField,
     /// Start of the piece in the batch.
@@ -67,7 +94,7 @@ pub struct NameScan<'s> {
     /// as ancestors of an entry), by the hash of their path: one word per
     /// directory, like the layer's index, however deep (a path is hashed in
     /// one pass, every ancestor's hash on the way).
-    dirs: HashSet<u64>,
+    dirs: HashedSet,
     /// The ancestors' (end, hash) of the entry being added, reused.
     ancestors: Vec<(usize, u64)>,
     hits: Vec<(String, u32, FileHit)>,
@@ -80,7 +107,7 @@ impl<'s> NameScan<'s> {
             scanner,
             text: Vec::new(),
             pieces: Vec::new(),
-            dirs: HashSet::new(),
+            dirs: HashedSet::default(),
             ancestors: Vec::new(),
             hits: Vec::new(),
         }
@@ -110,30 +137,32 @@ impl<'s> NameScan<'s> {
         if is_dir {
             self.dirs.insert(h);
         }
-        self.push(path, ordinal, NameField::Path, path, new_from);
+        let at = self.text.len();
+        let path_range = (at, at + path.len());
+        self.push(path_range, ordinal, NameField::Path, path, new_from);
         match link {
             Link::None => {}
-            Link::Symlink(t) => self.push(path, ordinal, NameField::SymlinkTarget, t, 0),
-            Link::Hardlink(t) => self.push(path, ordinal, NameField::HardlinkTarget, t, 0),
+            Link::Symlink(t) => self.push(path_range, ordinal, NameField::SymlinkTarget, t, 0),
+            Link::Hardlink(t) => self.push(path_range, ordinal, NameField::HardlinkTarget, t, 0),
         }
         if self.text.len() >= BATCH {
             self.flush();
         }
     }
 
-    fn push(&mut self, path: &str, ordinal: u32, field: NameField, text: &str, new_from: usize) {
+    fn push(
+        &mut self,
+        path: (usize, usize),
+        ordinal: u32,
+        field: NameField,
+        text: &str,
+        new_from: usize,
+    ) {
         let start = self.text.len();
         self.text.extend_from_slice(text.as_bytes());
         let end = self.text.len();
         self.text.push(b'\n');
-        self.pieces.push(Piece {
-            path: path.to_owned(),
-            ordinal,
-            field,
-            start,
-            new_from: start + new_from,
-            end,
-        });
+        self.pieces.push(Piece { path, ordinal, field, start, new_from: start + new_from, end });
     }
 
     /// Scans the collected text and attributes its hits.
@@ -153,8 +182,10 @@ impl<'s> NameScan<'s> {
             }
             hit.offset = (at - p.start) as u64;
             hit.line = 1;
+            // The batch holds `&str`s only, so the path's bytes are UTF-8.
+            let path = String::from_utf8_lossy(&self.text[p.path.0..p.path.1]).into_owned();
             self.hits.push((
-                p.path.clone(),
+                path,
                 p.ordinal,
                 FileHit { inner_path: None, name: Some(p.field), hit },
             ));

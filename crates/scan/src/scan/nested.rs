@@ -58,6 +58,10 @@ impl<R: Read> Read for Budgeted<'_, R> {
     }
 }
 
+/// Input buffer of a nested gzip stream: compressed bytes, each refill
+/// several times as many decompressed ones to scan.
+const GZ_INPUT_BUFFER: usize = 8 * 1024;
+
 /// A reader that counts the bytes pulled through it.
 struct Counting<R> {
     inner: R,
@@ -349,7 +353,13 @@ fn scan_compressed<M: Members>(
             Err(e) => return Err((Vec::new(), e)),
         },
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
-        _ => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
+        // flate2's `read` decoder buffers its input in a 32 KiB vector zeroed per
+        // stream, and a layer holds thousands of small `.gz` files: a smaller
+        // buffer of ours (zeroed once too, on its first fill) feeds the same decoder.
+        _ => Box::new(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(
+            GZ_INPUT_BUFFER,
+            &mut compressed,
+        ))),
     };
     let mut budget = *cs.budget();
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
