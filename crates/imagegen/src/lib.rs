@@ -26,6 +26,7 @@ pub mod hostile;
 pub mod layout;
 pub mod raw;
 pub mod retop;
+pub mod wrap;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
