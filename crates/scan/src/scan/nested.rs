@@ -629,3 +629,6 @@ fn mark_package<M: Members, R: Read + Seek>(
         java::class_path_roots(path, m, cs.packages());
     }
 }
+
+#[cfg(test)]
+mod tests;
