@@ -95,6 +95,10 @@ impl PatternEngine {
             .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
+            // The regions it searches are already the prefilter's, a dozen
+            // bytes each: its own prefilter would only add a start-up cost
+            // per region.
+            .prefilter(false)
             .build(&keywords)?;
         let prefilter = Prefilter::new(&keywords.iter().map(|k| k.as_bytes()).collect::<Vec<_>>());
         let provider_names = rules
