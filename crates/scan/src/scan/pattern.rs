@@ -138,7 +138,7 @@ impl PatternEngine {
     /// `services.datadog:`), if a word of it is the name of a provider
     /// rule's keyword ([`filter::section_name`]).
     pub fn section_provider(&self, header: &[u8]) -> Option<Vec<u8>> {
-        filter::key_words(header).into_iter().find(|w| self.section_names.contains(w))
+        filter::find_key_word(header, |w| self.section_names.contains(w).then(|| w.to_vec()))
     }
 
     /// Like [`PatternEngine::find`], but for rules where `full(rule)` (their
@@ -310,10 +310,9 @@ impl PatternEngine {
         let floor = ms.saturating_sub(64);
         let start =
             hay[floor..ms].iter().rposition(|&b| b == b'\n').map_or(floor, |i| floor + i + 1);
-        filter::key_words(&hay[start..ss])
-            .into_iter()
-            .find(|w| self.provider_names.contains(w))
-            .map(|w| String::from_utf8_lossy(&w).into_owned())
+        filter::find_key_word(&hay[start..ss], |w| {
+            self.provider_names.contains(w).then(|| String::from_utf8_lossy(w).into_owned())
+        })
     }
 }
 
