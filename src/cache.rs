@@ -184,7 +184,7 @@ impl LayerCache {
     /// The key of a layer's scan, from the SHA-256 of its blob's bytes.
     fn key(&self, layer: &Layer, blob_digest: &str) -> Option<String> {
         let blob_digest = Some(blob_digest).filter(|d| d.starts_with("sha256:"))?;
-        let diff_id = layer.diff_id.as_deref().unwrap_or("-");
+        let diff_id = layer.diff_id().unwrap_or("-");
         let mut h = Sha256::new();
         for part in [self.salt.as_str(), blob_digest, diff_id] {
             h.update(part.as_bytes());
@@ -198,13 +198,13 @@ impl LayerCache {
     /// the blob hashed now, when the cache could hold it at all.
     fn lookup_digest(&self, image: &Image, layer: &Layer) -> Option<String> {
         if layer.verify_digest {
-            return Some(layer.digest.clone());
+            return Some(layer.digest().to_owned());
         }
         let empty = self.memory.lock().map(|m| m.is_empty()).unwrap_or(true);
         if self.dir.is_none() && empty {
             return None;
         }
-        let mut blob = image.store.open(&layer.member).ok()?;
+        let mut blob = image.store().open(&layer.member).ok()?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 << 10];
         loop {
@@ -260,7 +260,7 @@ impl LayerCache {
     /// never stored.
     pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
         let Some(actual) = scan.blob_digest.as_deref() else { return };
-        if !scan.complete || scan.capped > 0 || (layer.verify_digest && actual != layer.digest) {
+        if !scan.complete || scan.capped > 0 || (layer.verify_digest && actual != layer.digest()) {
             return;
         }
         let Some(key) = self.key(layer, actual) else { return };

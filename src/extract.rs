@@ -28,27 +28,27 @@ pub fn extract(
     diag: &Diagnostics,
     out: &mut dyn Write,
 ) -> Result<u64, Error> {
-    image.layers.get(layer_index).ok_or_else(|| Error::Invalid {
-        file: image.target.clone(),
+    image.layers().get(layer_index).ok_or_else(|| Error::Invalid {
+        file: image.target().to_owned(),
         what: format!("layer {layer_index}"),
         reason: format!(
             "the image has {} layers (0..{})",
-            image.layers.len(),
-            image.layers.len().saturating_sub(1)
+            image.layers().len(),
+            image.layers().len().saturating_sub(1)
         ),
     })?;
     let mut wanted = normalize(path).map_err(|p| Error::Invalid {
-        file: image.target.clone(),
+        file: image.target().to_owned(),
         what: format!("path {path:?}"),
         reason: p.to_string(),
     })?;
     let not_found = |wanted: &str| Error::Invalid {
-        file: image.target.clone(),
+        file: image.target().to_owned(),
         what: format!("layer {layer_index}"),
         reason: format!("{wanted} is not in this layer"),
     };
     let gone = |link: &str, target: &str, why: String| Error::Invalid {
-        file: image.target.clone(),
+        file: image.target().to_owned(),
         what: format!("layer {layer_index}: {link}"),
         reason: format!("is a hardlink to {target}, which {why}"),
     };
@@ -59,7 +59,7 @@ pub fn extract(
     let mut before = u32::MAX;
     let mut hops = 0;
     loop {
-        let layer = &image.layers[at];
+        let layer = &image.layers()[at];
         let found = last_entry(image, layer, &wanted, before, diag)?;
         let Some(chosen) = found.ordinal else {
             let Some(link) = &link_path else { return Err(not_found(&wanted)) };
@@ -98,7 +98,7 @@ pub fn extract(
             (Some(Ok(n)), _, _) => return Ok(n),
             (Some(Err(reason)), _, _) => {
                 return Err(Error::Invalid {
-                    file: image.target.clone(),
+                    file: image.target().to_owned(),
                     what: format!("layer {at}: {wanted}"),
                     reason,
                 });
@@ -107,7 +107,7 @@ pub fn extract(
                 hops += 1;
                 if hops > MAX_LINK_HOPS {
                     return Err(Error::Invalid {
-                        file: image.target.clone(),
+                        file: image.target().to_owned(),
                         what: format!("layer {layer_index}: {path}"),
                         reason: "too many hardlink hops".into(),
                     });

@@ -85,12 +85,12 @@ pub fn scan_image_prescanned(
     run: &Options<'_>,
     prescanned: &[Option<LayerScan>],
 ) -> Vec<Finding> {
-    let name = image.references.first().map_or(image.target.as_str(), String::as_str);
-    run.progress.start_image(name, image.layers.len());
+    let name = image.references().first().map_or(image.target(), String::as_str);
+    run.progress.start_image(name, image.layers().len());
     // A blob listed more than once is scanned at its last listing only.
     let last = crate::image::repeats::last_listings(image);
     let mut scans: Vec<Option<LayerScan>> = image
-        .layers
+        .layers()
         .iter()
         .enumerate()
         .map(|(i, l)| match prescanned.get(i) {
@@ -103,13 +103,13 @@ pub fn scan_image_prescanned(
         run.progress.layer_done();
     }
     // Largest first, so the longest walk starts at once and small ones fill in around it.
-    let mut todo: Vec<usize> = (0..image.layers.len()).filter(|i| scans[*i].is_none()).collect();
-    todo.sort_by_key(|i| std::cmp::Reverse(image.layers[*i].size));
+    let mut todo: Vec<usize> = (0..image.layers().len()).filter(|i| scans[*i].is_none()).collect();
+    todo.sort_by_key(|i| std::cmp::Reverse(image.layers()[*i].size()));
     let threads = threads();
     let fresh: Vec<(usize, LayerScan)> = if threads == 1 {
         todo.iter()
             .map(|&i| {
-                let layer = &image.layers[i];
+                let layer = &image.layers()[i];
                 let walked = walker::walk(image, layer, run, walker::Mode::Inline);
                 (i, walker::finish(image, layer, walked, Vec::new(), run))
             })
@@ -118,7 +118,7 @@ pub fn scan_image_prescanned(
         walker::scan_parallel(image, &todo, run, threads)
     };
     for (i, scan) in fresh {
-        run.cache.put(&image.layers[i], &scan, run.scanner, run.diag);
+        run.cache.put(&image.layers()[i], &scan, run.scanner, run.diag);
         scans[i] = Some(scan);
     }
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
@@ -136,12 +136,12 @@ const MAX_ATTESTATION_BYTES: u64 = crate::image::store::MAX_JSON_BYTES;
 /// attestation, the image it describes, the document and the JSON path.
 fn attestation_findings(image: &Image, scanner: &Scanner, diag: &Diagnostics) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for a in &image.attestations {
+    for a in image.attestations() {
         for layer in &a.layers {
             let what =
-                format!("{}: attestation {} document {}", image.target, a.digest, layer.digest);
+                format!("{}: attestation {} document {}", image.target(), a.digest, layer.digest);
             let mut bytes = Vec::new();
-            let read = image.store.open(&layer.member).and_then(|r| {
+            let read = image.store().open(&layer.member).and_then(|r| {
                 std::io::Read::read_to_end(
                     &mut std::io::Read::take(r, MAX_ATTESTATION_BYTES + 1),
                     &mut bytes,
@@ -199,7 +199,7 @@ pub fn findings_from(
     let timeline = Timeline::with_repeats(indexes, crate::image::repeats::last_listings(image));
     let mut findings = Vec::new();
     for (layer_index, hits) in rest.into_iter().enumerate() {
-        let layer = &image.layers[layer_index];
+        let layer = &image.layers()[layer_index];
         // One copy per layer, shared by its findings.
         let created_by: Option<std::sync::Arc<str>> = layer.created_by.as_deref().map(Into::into);
         // Many hits in one file share its fate: resolve each (path, entry) once.
@@ -220,7 +220,7 @@ pub fn findings_from(
             };
             let mut f = base_finding(image, scanner, fh.hit);
             f.layer_index = Some(layer_index);
-            f.layer_digest = Some(layer.digest.clone());
+            f.layer_digest = Some(layer.digest().to_owned());
             f.inner_path = match fh.inner_path {
                 Some(inner) => git_names.rename(&path, &inner).or(Some(inner)),
                 None => None,
@@ -258,12 +258,12 @@ pub fn config_findings(
     limits: Limits,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
-    let scan = config::scan_capped(scanner, &image.config, limits.max_hits_per_rule);
+    let scan = config::scan_capped(scanner, image.config(), limits.max_hits_per_rule);
     for (location, rule, n) in scan.over_budget {
         scanner.suppressed.over_file_budget.fetch_add(n, Ordering::Relaxed);
         diag.warn(format!(
             "{}: {location}: {n} more {} matches not listed (budget: {} findings per rule and file)",
-            image.target,
+            image.target(),
             scanner.rule(rule).id,
             limits.max_hits_per_rule
         ));
@@ -291,9 +291,9 @@ fn base_finding(image: &Image, scanner: &Scanner, hit: Hit) -> Finding {
         rule_name: rule.name.clone(),
         severity,
         detector: rule.detector,
-        target: image.target.clone(),
-        image_digest: image.digest.clone(),
-        platform: image.platform.clone(),
+        target: image.target().to_owned(),
+        image_digest: image.digest().to_owned(),
+        platform: image.platform().map(str::to_owned),
         layer_index: None,
         layer_digest: None,
         path: None,

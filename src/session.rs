@@ -138,7 +138,7 @@ pub fn run(
                 }
             };
             for img in opened {
-                if let Some(earlier) = scanned.get(&img.digest) {
+                if let Some(earlier) = scanned.get(img.digest()) {
                     for &i in earlier {
                         let f: &mut Finding = &mut findings[i];
                         f.workloads.extend(workloads.iter().cloned());
@@ -147,7 +147,7 @@ pub fn run(
                     }
                     diag.note(format!(
                         "{reference}: same image as an earlier reference ({}), not scanned again",
-                        img.digest
+                        img.digest()
                     ));
                     continue;
                 }
@@ -157,7 +157,7 @@ pub fn run(
                     f.workloads = workloads.clone();
                     f
                 }));
-                scanned.insert(img.digest.clone(), (first..findings.len()).collect());
+                scanned.insert(img.digest().to_owned(), (first..findings.len()).collect());
                 images.push(ImageRecord::new(&img));
             }
         }

@@ -59,11 +59,11 @@ impl ImageRecord {
     /// The record of an image without file counts.
     pub fn new(image: &Image) -> Self {
         ImageRecord {
-            target: image.target.clone(),
-            references: image.references.clone(),
-            digest: image.digest.clone(),
-            platform: image.platform.clone(),
-            layers: image.layers.iter().map(LayerRecord::new).collect(),
+            target: image.target().to_owned(),
+            references: image.references().to_vec(),
+            digest: image.digest().to_owned(),
+            platform: image.platform().map(str::to_owned),
+            layers: image.layers().iter().map(LayerRecord::new).collect(),
         }
     }
 }
@@ -72,10 +72,10 @@ impl LayerRecord {
     fn new(layer: &Layer) -> Self {
         LayerRecord {
             index: layer.index,
-            digest: layer.digest.clone(),
-            diff_id: layer.diff_id.clone(),
+            digest: layer.digest().to_owned(),
+            diff_id: layer.diff_id().map(str::to_owned),
             created_by: layer.created_by.clone(),
-            size: layer.size,
+            size: layer.size(),
             files: None,
         }
     }
@@ -87,7 +87,7 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
     // A blob listed more than once is walked once, at its last listing.
     let last = crate::image::repeats::last_listings(image);
     let summaries: Vec<WalkSummary> = image
-        .layers
+        .layers()
         .par_iter()
         .enumerate()
         .map(|(i, l)| {
@@ -96,7 +96,7 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
             }
             let (summary, err) = layer::walk(image, l, diag, &mut |_, _| Ok(Flow::Continue));
             for unread in &summary.unread {
-                diag.error(format!("{}: layer {}: {unread}", image.target, l.index));
+                diag.error(format!("{}: layer {}: {unread}", image.target(), l.index));
             }
             if let Some(e) = err {
                 diag.error(e.to_string());
@@ -111,7 +111,7 @@ pub fn describe(image: &Image, diag: &Diagnostics) -> ImageRecord {
         // Counting needs every name; memory stays bounded instead.
         diag.warn(format!(
             "{}: a layer holds more than {} MiB of path names: file counts are not shown",
-            image.target,
+            image.target(),
             crate::image::whiteout::MAX_NAMED_BYTES >> 20
         ));
         return record;

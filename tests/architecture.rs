@@ -38,8 +38,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Images and the blob sources they are read from.
     ("image", &["registry", "docker", "image"]),
     // What every layer shares: the strata-core crate (crates/core).
-    ("finding, diagnostics", &["finding", "diagnostics", "redact", "progress", "escape", "clock"]),
+    (
+        "finding, diagnostics",
+        &["finding", "diagnostics", "redact", "progress", "escape", "sniff", "clock"],
+    ),
 ];
+
+/// Leaf modules: helpers more than one layer needs, which name no other module of strata, so
+/// any layer can use them without a cycle or an upward import (terminal escaping is not
+/// `cli`'s, nor magic-byte sniffing `image`'s or `scan`'s), each with the layers that use it.
+const LEAVES: &[(&str, &[&str])] =
+    &[("escape", &["cli", "report", "diagnostics"]), ("sniff", &["image", "scan"])];
 
 /// The workspace's layer crates, top first: directory, package name, and the top-level modules
 /// its `src/lib.rs` declares. Each crate's modules keep the names they have in strata (which
@@ -52,7 +61,7 @@ const CRATES: &[(&str, &str, &[&str])] = &[
     (
         "crates/core",
         "strata-core",
-        &["finding", "diagnostics", "redact", "progress", "escape", "clock"],
+        &["finding", "diagnostics", "redact", "progress", "escape", "sniff", "clock"],
     ),
 ];
 
@@ -587,6 +596,22 @@ fn each_layer_crate_holds_its_modules_and_only_them() {
             let copies = [dir.join("src").join(m), dir.join("src").join(format!("{m}.rs"))];
             assert!(!copies.iter().any(|c| c.exists()), "{m} is in {name} and in src/ too");
             assert!(layer_of(m).is_some(), "{name}'s module {m} is in no layer of LAYERS");
+        }
+    }
+}
+
+#[test]
+fn leaf_modules_name_no_other_module_and_serve_their_users() {
+    let sources = read_sources();
+    for (leaf, users) in LEAVES {
+        let named = sources.top.get(*leaf).unwrap_or_else(|| panic!("no module {leaf}"));
+        assert!(named.is_empty(), "the leaf `{leaf}` names other modules: {named:?}");
+        for user in *users {
+            let uses = sources.top.get(*user).is_some_and(|t| t.contains_key(*leaf));
+            assert!(
+                uses,
+                "`{user}` does not use the leaf `{leaf}` (it should not keep its own copy)"
+            );
         }
     }
 }

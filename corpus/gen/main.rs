@@ -22,6 +22,10 @@
 //! * `retop IN [TAG]`: a copy of the OCI archive IN with only its top layer changed (one file
 //!   `data/retop-TAG.txt` appended; TAG defaults to `retop`), for the cached-rescan benchmark.
 //!   No options.
+//! * `wrap oci|oci-gzip|oci-zstd|docker LAYER.tar... NAME`: an image around layer tars made
+//!   elsewhere (the real-content benchmark's, tarred by GNU tar from real trees), as an OCI
+//!   archive with its layers stored plain, gzip- or zstd-compressed, or a classic docker-save
+//!   archive; into `<out>`, the image named NAME (`strata_imagegen::wrap`). No options.
 //!
 //! Options:
 //!
@@ -492,7 +496,7 @@ fn run() -> Result<(), String> {
     let (name, rest) = positional.split_first().ok_or_else(usage)?;
     let (out, params) = rest.split_last().ok_or_else(usage)?;
     let out = Path::new(out);
-    let value = if name == "hostile" || name == "retop" {
+    let value = if name == "hostile" || name == "retop" || name == "wrap" {
         if opts.format.is_some()
             || opts.compress != Compression::None
             || opts.layer_compress.is_some()
@@ -513,6 +517,23 @@ fn run() -> Result<(), String> {
                         "diff_id": r.diff_id,
                     })
                 })
+            }
+            ("wrap", [format, rest @ ..]) if rest.len() >= 2 => {
+                let (image_name, layers) = rest.split_last().ok_or_else(usage)?;
+                let layers: Vec<PathBuf> = layers.iter().map(PathBuf::from).collect();
+                let compression = match format.as_str() {
+                    "oci" | "docker" => Compression::None,
+                    "oci-gzip" => Compression::Gzip,
+                    "oci-zstd" => Compression::Zstd,
+                    _ => return Err(usage()),
+                };
+                if format == "docker" {
+                    imagegen::wrap::docker_archive(out, &layers, image_name)
+                        .map(|id| serde_json::json!({ "config_digest": id }))
+                } else {
+                    imagegen::wrap::oci_archive(out, compression, &layers, image_name)
+                        .map(|d| serde_json::json!({ "manifest_digest": d }))
+                }
             }
             _ => return Err(usage()),
         }
@@ -539,7 +560,8 @@ fn usage() -> String {
     "usage: corpus <leaky-app|big-gzip SIZE_MB LAYERS|big-file TOTAL_MB FILE_MB LAYERS|zeros-2g|\
      evil-paths|multi-image|multiarch|all> <out> [--format docker|docker-oci|oci-dir|oci-archive] [--compress none|gzip|zstd] \
      [--layer-compress none|gzip|zstd] [--index flat|nested|attest] [--metadata-first] \
-     [--fault F]\n       corpus hostile SHAPE <out>\n       corpus retop IN [TAG] <out>"
+     [--fault F]\n       corpus hostile SHAPE <out>\n       corpus retop IN [TAG] <out>\n       \
+     corpus wrap oci|oci-gzip|oci-zstd|docker LAYER.tar... NAME <out>"
         .to_string()
 }
 

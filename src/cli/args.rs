@@ -3,9 +3,10 @@
 //! ([`Format`], [`Severity`], [`Status`]) here, so no domain module depends
 //! on clap; [`super::config`] turns arguments into run settings.
 
+use std::io;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::finding::{Severity, Status};
 use crate::image::PlatformFilter;
@@ -19,6 +20,31 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses this process's argv. On an error (or `--help`, `--version`), clap's message,
+    /// to print with its own `print` and `use_stderr`.
+    pub fn from_argv() -> Result<Cli, clap::Error> {
+        Cli::try_parse()
+    }
+}
+
+/// `shell`'s completion script for the command line.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut cmd = Cli::command();
+    // Generated into memory: clap_complete panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "strata", &mut script);
+    script
+}
+
+/// Writes the man page of the command line to `out`.
+///
+/// # Errors
+/// Errors of `out`.
+pub fn man(out: &mut dyn io::Write) -> io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 /// The subcommands.

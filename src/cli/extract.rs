@@ -53,7 +53,7 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
 
 fn pick_image(target: &str, mut images: Vec<Image>, wanted: Option<&str>) -> Result<Image> {
     if let Some(w) = wanted {
-        images.retain(|i| i.digest == w || i.references.iter().any(|r| r == w));
+        images.retain(|i| i.digest() == w || i.references().iter().any(|r| r == w));
     }
     match images.len() {
         1 => Ok(images.remove(0)),
@@ -62,8 +62,9 @@ fn pick_image(target: &str, mut images: Vec<Image>, wanted: Option<&str>) -> Res
             let names: Vec<String> = images
                 .iter()
                 .map(|i| {
-                    let r = i.references.first().cloned().unwrap_or_else(|| i.digest.clone());
-                    format!("{r} ({})", i.platform.as_deref().unwrap_or("unknown platform"))
+                    let r =
+                        i.references().first().cloned().unwrap_or_else(|| i.digest().to_owned());
+                    format!("{r} ({})", i.platform().unwrap_or("unknown platform"))
                 })
                 .collect();
             bail!(

@@ -17,16 +17,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 
-pub use args::{Cli, Command};
+use args::{Cli, Command};
 
 use crate::diagnostics::Diagnostics;
-pub use crate::escape::escape_for_terminal;
+use crate::escape::escape_for_terminal;
 
 /// Exit codes, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Nothing found (or the command succeeded).
     Clean = 0,
     /// Findings at or above the failure threshold.
@@ -37,7 +36,7 @@ pub enum Exit {
 
 /// Parses argv, runs, and prints errors as `strata: error: …`.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_argv() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { Exit::Error } else { Exit::Clean };
@@ -68,23 +67,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 ///
 /// # Errors
 /// Anything that should end the run with exit code 2.
-pub fn run(cli: Cli) -> Result<Exit> {
+fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Scan(args) => scan::run(*args),
         Command::Layers(args) => layers::run(args),
         Command::Signatures(args) => signatures::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            // Generate into memory: clap_complete panics on a write error (a closed pipe).
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "strata", &mut script);
-            io::stdout().lock().write_all(&script)?;
+            io::stdout().lock().write_all(&args::completions(shell))?;
             Ok(Exit::Clean)
         }
         Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd).render(&mut io::stdout().lock())?;
+            args::man(&mut io::stdout().lock())?;
             Ok(Exit::Clean)
         }
         Command::Extract(args) => extract::run(args),
@@ -104,7 +98,6 @@ fn scrubbed(diag: &Diagnostics, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!(diag.scrubber().map_or_else(|| text.clone(), |s| s(&text)))
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
 /// Opens the images of a `layers` or `extract` target (a path, a registry
 /// reference or an engine target) with the run's own registry connections;
 /// an error is scrubbed of what the detectors find in it.
@@ -123,12 +116,13 @@ fn open_images(
         .map_err(|e| scrubbed(diag, e))
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// True when stdout is a terminal.
-pub fn stdout_is_terminal() -> bool {
+pub(crate) fn stdout_is_terminal() -> bool {
     io::stdout().is_terminal()
 }
 

@@ -154,7 +154,7 @@ fn open_and_walk(dir: &std::path::Path) -> Vec<Image> {
     };
     for image in &images {
         check_image(image);
-        for layer in &image.layers {
+        for layer in image.layers() {
             walk(image, layer, &diag);
         }
     }
@@ -163,9 +163,9 @@ fn open_and_walk(dir: &std::path::Path) -> Vec<Image> {
 
 /// What every opened image promises the pipeline.
 fn check_image(image: &Image) {
-    let history = &image.config.history;
+    let history = &image.config().history;
     let mut last = None;
-    for (i, layer) in image.layers.iter().enumerate() {
+    for (i, layer) in image.layers().iter().enumerate() {
         assert_eq!(layer.index, i, "layer indexes follow manifest order");
         if let Some(h) = layer.history_index {
             assert!(h < history.len(), "history index {h} out of range");

@@ -60,7 +60,7 @@ fn walk_on_base(top: &[u8]) -> Walked {
     let diag = Diagnostics::new(false);
     let mut indexes = Vec::new();
     let mut walked = Walked { entries: Vec::new(), complete: true };
-    for l in &image.layers {
+    for l in image.layers() {
         let mut entries = Vec::new();
         let (summary, err) = layer::walk(&image, l, &diag, &mut |entry, content| {
             let read = match content {

@@ -139,12 +139,12 @@ fn statuses_come_from_the_later_layers() {
             ("config.env", None, Status::Config, None, Severity::Critical),
         ]
     );
-    let layer0 = &image.layers[0];
+    let layer0 = &image.layers()[0];
     for f in &found[..3] {
-        assert_eq!(f.layer_digest.as_deref(), Some(layer0.digest.as_str()));
+        assert_eq!(f.layer_digest.as_deref(), Some(layer0.digest()));
         assert_eq!(f.created_by.as_deref(), Some("COPY app /app"));
         assert_eq!(f.target, "img");
-        assert_eq!(f.image_digest, image.digest);
+        assert_eq!(f.image_digest, image.digest());
     }
     assert_eq!(found[1].line, Some(2), "1-based line of the secret");
     assert_eq!(found[1].secret.expose(), token("over").as_bytes());

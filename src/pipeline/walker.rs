@@ -48,7 +48,7 @@ pub(super) struct Walked {
 
 /// Walks one layer; files are scanned here or handed on, as `mode` says.
 pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'_, '_>) -> Walked {
-    let bar = run.progress.layer(layer.index, layer.size);
+    let bar = run.progress.layer(layer.index, layer.size());
     let limits = run.limits;
     let mut cs = ContentScanner::new(run.scanner, limits);
     let mut kept = Kept::new(limits.max_findings);
@@ -107,7 +107,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
         && let Err(e) = d.flush()
         && err.is_none()
     {
-        err = Some(crate::image::Error::io(&image.target, e));
+        err = Some(crate::image::Error::io(image.target(), e));
     }
     for (path, ordinal, fh) in names.finish() {
         kept.add(&path, ordinal, vec![fh]);
@@ -161,10 +161,10 @@ pub(super) fn finish(
     unread.extend(summary.unread);
     let complete = err.is_none() && unread.is_empty();
     for note in notes {
-        run.diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
+        run.diag.warn(format!("{}: layer {}: {note}", image.target(), layer.index));
     }
     for unread in unread {
-        run.diag.error(format!("{}: layer {}: {unread}", image.target, layer.index));
+        run.diag.error(format!("{}: layer {}: {unread}", image.target(), layer.index));
     }
     if let Some(e) = err {
         run.diag.error(e.to_string());
@@ -240,7 +240,7 @@ pub(super) fn scan_parallel(
                     scope.spawn(move || {
                         let mut done = Vec::new();
                         while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            let layer = &image.layers[i];
+                            let layer = &image.layers()[i];
                             let mode = Mode::Overlapped(Dispatch::new(i, tx, pool));
                             done.push((i, walk(image, layer, run, mode)));
                         }
@@ -262,7 +262,7 @@ pub(super) fn scan_parallel(
     });
     if failed.get().is_some() {
         run.diag
-            .error(format!("{}: a layer walk failed; its layers were not scanned", image.target));
+            .error(format!("{}: a layer walk failed; its layers were not scanned", image.target()));
     }
     let mut walks: Vec<(usize, Walked)> = walks;
     walks.sort_by_key(|w| w.0);
@@ -270,7 +270,7 @@ pub(super) fn scan_parallel(
         .into_iter()
         .map(|(i, w)| {
             let outs = found.remove(&i).unwrap_or_default();
-            (i, finish(image, &image.layers[i], w, outs, run))
+            (i, finish(image, &image.layers()[i], w, outs, run))
         })
         .collect()
 }

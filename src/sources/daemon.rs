@@ -61,9 +61,8 @@ fn member_digest(name: &str) -> Option<String> {
 /// the target in messages and carries the run's checks.
 fn provisional(target: &str, inspect: &ImageInspect, ctx: &Context<'_>) -> Image {
     let store = BlobStore::source(Arc::new(MemorySource::new(target)), target);
-    let mut image = Image::new(target, inspect.id.clone(), store, ctx.options.read);
-    image.references = inspect.repo_tags.clone().unwrap_or_default();
-    image
+    Image::new(target, inspect.id.clone(), store, ctx.options.read)
+        .with_references(inspect.repo_tags.clone().unwrap_or_default())
 }
 
 /// Reads the export of `name`, scanning each layer member on the way.
@@ -86,13 +85,13 @@ fn stream_export(
         let index =
             digest.as_ref().and_then(|d| diff_ids.iter().position(|x| x == d)).unwrap_or(arrived);
         arrived += 1;
-        let mut layer = Layer::tar(
+        let layer = Layer::tar(
             index,
             member.to_owned(),
             digest.clone().unwrap_or_else(|| member.to_owned()),
             digest.is_some(),
-        );
-        layer.size = size;
+        )
+        .with_size(size);
         // Members named by digest are checked by the walk; the others are hashed
         // here, to be checked against the config's diff_ids once it arrives.
         let (scan, sha256) = if digest.is_some() {
@@ -134,11 +133,15 @@ fn assemble(
     let store = BlobStore::source(Arc::new(streamed.metadata), target);
     let mut images = layout::images(target, store, ctx.platform, ctx.options.read, ctx.run.diag)?;
     let mut out = Vec::with_capacity(images.len());
+    // A layer member's scan, by the name the manifest gives the layer.
+    let scanned = |layer: &Layer| {
+        let member = aliases.get(&layer.member).map_or(layer.member.as_str(), String::as_str);
+        scans.get(member)
+    };
     for mut image in images.drain(..) {
-        let mut pre = Vec::with_capacity(image.layers.len());
-        for layer in &mut image.layers {
-            let member = aliases.get(&layer.member).map_or(layer.member.as_str(), String::as_str);
-            let Some(s) = scans.get(member) else {
+        let mut pre = Vec::with_capacity(image.layers().len());
+        for layer in image.layers() {
+            let Some(s) = scanned(layer) else {
                 ctx.run.diag.error(format!(
                     "{target}: layer {} ({}) is missing from the image export",
                     layer.index, layer.member
@@ -146,7 +149,7 @@ fn assemble(
                 pre.push(Some(LayerScan::default()));
                 continue;
             };
-            if let (Some(actual), Some(claimed)) = (&s.sha256, &layer.diff_id)
+            if let (Some(actual), Some(claimed)) = (s.sha256.as_deref(), layer.diff_id())
                 && actual != claimed
             {
                 ctx.run.diag.warn(format!(
@@ -154,12 +157,10 @@ fn assemble(
                     layer.index, layer.member
                 ));
             }
-            // Metadata in memory knows no layer sizes; the stream did.
-            if layer.size == 0 {
-                layer.size = s.size;
-            }
             pre.push(Some(s.scan.clone()));
         }
+        // Metadata in memory knows no layer sizes; the stream did.
+        image.fill_layer_sizes(|layer| scanned(layer).map(|s| s.size));
         out.push((image, pre));
     }
     Ok(out)
@@ -231,17 +232,19 @@ pub fn scan_container(
             .diag
             .note(format!("{target}: … and {} more changes", changes.len() - MAX_CHANGE_NOTES));
     }
-    let mut top = Layer::tar(0, format!("container {short}"), String::new(), false);
-    top.created_by = Some(created_by);
-    let index = image.push_layer(top);
+    // The layer's digest is known once it has streamed through the scan: it is scanned
+    // on its own, at the position it will take, then put on top with its digest.
+    let index = image.layers().len();
+    let member = format!("container {short}");
+    let scanned =
+        Layer::tar(index, member.clone(), String::new(), false).with_created_by(created_by.clone());
     let (out, mut reader) = super::pipe::pipe();
     let writer_engine = engine.clone();
     let container_id = container.id.clone();
     let writer =
         std::thread::spawn(move || write_changes(&writer_engine, &container_id, &changes, out));
     let mut hashing = Hashing { inner: &mut reader, hasher: Sha256::new() };
-    let top = &image.layers[index];
-    let scan = scan_blob(&image, top, Box::new(&mut hashing), ctx);
+    let scan = scan_blob(&image, &scanned, Box::new(&mut hashing), ctx);
     let _ = io::copy(&mut hashing, &mut io::sink());
     let digest = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
     drop(reader);
@@ -250,8 +253,10 @@ pub fn scan_container(
         Ok(Err(e)) => ctx.run.diag.error(format!("{target}: writable layer: {e}")),
         Err(_) => ctx.run.diag.error(format!("{target}: writable layer: the reader thread failed")),
     }
-    image.layers[index].digest = digest.clone();
-    image.layers[index].diff_id = Some(digest);
+    let top = Layer::tar(index, member, digest.clone(), false)
+        .with_diff_id(digest)
+        .with_created_by(created_by);
+    image.push_layer(top);
     pre.push(Some(scan));
     let found = findings(&image, &pre, ctx);
     Ok(vec![(image, found)])

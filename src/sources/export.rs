@@ -129,16 +129,24 @@ fn read_metadata(
     Ok((streamed, sizes))
 }
 
-/// The images of `image_id`, their layers read by exporting it again.
-fn images_of(
-    engine: &Engine,
-    target: &str,
-    image_id: &str,
+/// An image to read from an engine's exports: the engine, the target that
+/// names it, the image's ID, and a container's writable layer to serve
+/// beside its layers (`docker-container:`).
+struct Export<'a> {
+    engine: &'a Engine,
+    target: &'a str,
+    image_id: &'a str,
     writable: Option<Writable>,
+}
+
+/// The images of `export`, their layers read by exporting it again.
+fn images_of(
+    export: Export<'_>,
     platform: Option<&PlatformFilter>,
     read: image::ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
+    let Export { engine, target, image_id, writable } = export;
     let (streamed, sizes) = read_metadata(engine, target, image_id)?;
     let source = ExportSource {
         engine: engine.clone(),
@@ -150,10 +158,10 @@ fn images_of(
         writable,
     };
     let store = BlobStore::source(Arc::new(source), target);
-    let mut images = layout::images(target, store, platform, read, diag)?;
+    let mut images = layout::images(target, store.clone(), platform, read, diag)?;
     for image in &mut images {
         // Metadata in memory knows no layer sizes; the export did (`ExportSource::size`).
-        image.fill_layer_sizes();
+        image.fill_layer_sizes(|layer| store.size(&layer.member));
     }
     Ok(images)
 }
@@ -173,14 +181,20 @@ pub fn open(
     if let Some(name) = target.strip_prefix(DOCKER_DAEMON) {
         let engine = Engine::connect(target, options.insecure)?;
         let inspect = engine.image_inspect(name)?;
-        let mut images =
-            images_of(&engine, target, &inspect.id, None, platform, options.read, diag)?;
-        for image in &mut images {
-            if image.references.is_empty() {
-                image.references = inspect.repo_tags.clone().unwrap_or_default();
-            }
-        }
-        return Ok(images);
+        let export = Export { engine: &engine, target, image_id: &inspect.id, writable: None };
+        let images = images_of(export, platform, options.read, diag)?;
+        // An export by ID records no tags: the daemon's name the image then.
+        let tags = inspect.repo_tags.clone().unwrap_or_default();
+        return Ok(images
+            .into_iter()
+            .map(|image| {
+                if image.references().is_empty() {
+                    image.with_references(tags.clone())
+                } else {
+                    image
+                }
+            })
+            .collect());
     }
     let Some(id) = target.strip_prefix(DOCKER_CONTAINER) else {
         return Err(Error::Image(image::Error::Unrecognised {
@@ -207,8 +221,9 @@ pub fn open(
     };
     let member = writable.member.clone();
     let size = writable.size;
-    let mut images =
-        images_of(&engine, target, &container.image, Some(writable), None, options.read, diag)?;
+    let export =
+        Export { engine: &engine, target, image_id: &container.image, writable: Some(writable) };
+    let mut images = images_of(export, None, options.read, diag)?;
     if images.len() != 1 {
         return Err(Error::Image(image::Error::Invalid {
             file: target.to_owned(),
@@ -217,10 +232,10 @@ pub fn open(
         }));
     }
     let image = &mut images[0];
-    let mut top = Layer::tar(0, member, digest.clone(), true);
-    top.diff_id = Some(digest);
-    top.size = size;
-    top.created_by = Some(created_by);
+    let top = Layer::tar(0, member, digest.clone(), true)
+        .with_diff_id(digest)
+        .with_size(size)
+        .with_created_by(created_by);
     image.push_layer(top);
     Ok(images)
 }

@@ -156,17 +156,20 @@ fn layer_instruction(json: &Value, index: &Value) -> String {
     json["images"][0]["layers"][i]["created_by"].as_str().unwrap_or_default().to_owned()
 }
 
-/// The one file finding of `tag`'s token at `path`: its status, and the
-/// instructions that added and removed it contain `added` and `removed`.
-fn assert_file(
-    json: &Value,
-    what: &str,
-    tag: &str,
-    path: &str,
-    status: &str,
-    added: &str,
-    removed: &str,
-) {
+/// A file finding a build must leave: `tag`'s token at `path`, with its
+/// status, and words of the instructions that added and removed it (`removed`
+/// empty: not removed).
+struct FileFinding {
+    tag: &'static str,
+    path: &'static str,
+    status: &'static str,
+    added: &'static str,
+    removed: &'static str,
+}
+
+/// The one file finding of `want.tag`'s token at `want.path`, as `want` says.
+fn assert_file(json: &Value, what: &str, want: &FileFinding) {
+    let FileFinding { tag, path, status, added, removed } = *want;
     let token = ghp(tag);
     let hits: Vec<&Value> =
         with_secret(json, &token).into_iter().filter(|f| f["path"] == path).collect();
@@ -206,38 +209,61 @@ fn config_locations(json: &Value, secret: &str) -> Vec<String> {
 
 /// What any builder must leave in the image built from [`context`].
 fn assert_build(json: &Value, plain: &str, what: &str) {
-    assert_file(
-        json,
-        what,
-        "L01",
-        "/app/deleted.env",
-        "deleted",
-        "/app/deleted.env",
-        "rm /app/deleted.env",
-    );
-    assert_file(
-        json,
-        what,
-        "L02",
-        "/app/over.conf",
-        "overwritten",
-        "/app/over.conf",
-        "/app/over.conf",
-    );
-    assert_file(json, what, "L06", "/app/mvme.env", "deleted", "COPY", "mv /app/mvme.env");
-    assert_file(json, what, "L06", "/app/moved.env", "present", "mv /app/mvme.env", "");
-    assert_file(
-        json,
-        what,
-        "L07",
-        "/app/secretdir/sub/a.env",
-        "deleted",
-        "/app/secretdir",
-        "rm -rf /app/secretdir",
-    );
-    // Removed and recreated in one step: an opaque directory (or whiteouts) hides it.
-    assert_file(json, what, "L08", "/app/opq/b.env", "deleted", "/app/opq", "rm -rf /app/opq");
-    assert_file(json, what, "M02", "/app/shipped.env", "present", "/app/shipped.env", "");
+    let files = [
+        FileFinding {
+            tag: "L01",
+            path: "/app/deleted.env",
+            status: "deleted",
+            added: "/app/deleted.env",
+            removed: "rm /app/deleted.env",
+        },
+        FileFinding {
+            tag: "L02",
+            path: "/app/over.conf",
+            status: "overwritten",
+            added: "/app/over.conf",
+            removed: "/app/over.conf",
+        },
+        FileFinding {
+            tag: "L06",
+            path: "/app/mvme.env",
+            status: "deleted",
+            added: "COPY",
+            removed: "mv /app/mvme.env",
+        },
+        FileFinding {
+            tag: "L06",
+            path: "/app/moved.env",
+            status: "present",
+            added: "mv /app/mvme.env",
+            removed: "",
+        },
+        FileFinding {
+            tag: "L07",
+            path: "/app/secretdir/sub/a.env",
+            status: "deleted",
+            added: "/app/secretdir",
+            removed: "rm -rf /app/secretdir",
+        },
+        // Removed and recreated in one step: an opaque directory (or whiteouts) hides it.
+        FileFinding {
+            tag: "L08",
+            path: "/app/opq/b.env",
+            status: "deleted",
+            added: "/app/opq",
+            removed: "rm -rf /app/opq",
+        },
+        FileFinding {
+            tag: "M02",
+            path: "/app/shipped.env",
+            status: "present",
+            added: "/app/shipped.env",
+            removed: "",
+        },
+    ];
+    for want in &files {
+        assert_file(json, what, want);
+    }
     // `touch` and `chmod` copy the file up: the same bytes ship again in the later layer,
     // and both copies stay visible.
     for (tag, path) in [("L04", "/app/touchme.env"), ("L05", "/app/chmodme.env")] {

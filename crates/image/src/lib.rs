@@ -13,7 +13,7 @@
 //! above it. strata re-exports each module under its old path (`crate::image`, …).
 
 // strata-core's modules under the paths the image modules have always used.
-pub(crate) use strata_core::{diagnostics, progress, redact};
+pub(crate) use strata_core::{diagnostics, progress, redact, sniff};
 
 pub mod docker;
 pub mod image;

@@ -26,6 +26,7 @@ pub mod hostile;
 pub mod layout;
 pub mod raw;
 pub mod retop;
+pub mod wrap;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -905,16 +906,44 @@ impl Drop for TempDir {
 // Layer tars
 // ---------------------------------------------------------------------------------------------
 
+/// One tar entry's header fields, with verbatim name and link bytes.
+struct RawEntry<'a> {
+    name: &'a [u8],
+    kind: tar::EntryType,
+    mode: u32,
+    link: Option<&'a [u8]>,
+    size: u64,
+}
+
+impl<'a> RawEntry<'a> {
+    /// A regular file of `size` bytes (mode 644).
+    fn file(name: &'a [u8], size: u64) -> Self {
+        RawEntry { name, kind: tar::EntryType::Regular, mode: 0o644, link: None, size }
+    }
+
+    /// A directory (mode 755).
+    fn dir(name: &'a [u8]) -> Self {
+        RawEntry { name, kind: tar::EntryType::Directory, mode: 0o755, link: None, size: 0 }
+    }
+
+    /// A symbolic link to `target` (mode 777).
+    fn symlink(name: &'a [u8], target: &'a [u8]) -> Self {
+        RawEntry { name, kind: tar::EntryType::Symlink, mode: 0o777, link: Some(target), size: 0 }
+    }
+
+    /// A hard link to `target` (mode 644).
+    fn hardlink(name: &'a [u8], target: &'a [u8]) -> Self {
+        RawEntry { name, kind: tar::EntryType::Link, mode: 0o644, link: Some(target), size: 0 }
+    }
+}
+
 /// Appends one tar entry with verbatim name/link bytes (GNU long-name records if > 100 bytes).
 fn append_raw<W: Write, R: Read>(
     b: &mut tar::Builder<W>,
-    name: &[u8],
-    kind: tar::EntryType,
-    mode: u32,
-    link: Option<&[u8]>,
-    size: u64,
+    entry: &RawEntry<'_>,
     data: R,
 ) -> io::Result<()> {
+    let RawEntry { name, kind, mode, link, size } = *entry;
     if name.len() > 100 {
         append_long(b, tar::EntryType::GNULongName, name)?;
     }
@@ -997,40 +1026,37 @@ fn split_parent(path: &str) -> (&str, &str) {
 }
 
 fn write_entries<W: Write>(b: &mut tar::Builder<W>, layer: &Layer) -> io::Result<()> {
-    use tar::EntryType as T;
     let st = layer.path_style;
     let empty = io::empty();
     for e in &layer.entries {
         match e {
             Entry::File { path, data } => {
                 let n = styled(path, st, false);
-                append_raw(b, &n, T::Regular, 0o644, None, data.len() as u64, &data[..])?
+                append_raw(b, &RawEntry::file(&n, data.len() as u64), &data[..])?
             }
             Entry::Zeros { path, size } => {
                 let n = styled(path, st, false);
                 let data = io::repeat(0).take(*size);
-                append_raw(b, &n, T::Regular, 0o644, None, *size, data)?
+                append_raw(b, &RawEntry::file(&n, *size), data)?
             }
             Entry::Text { path, size, seed } => {
                 let n = styled(path, st, false);
-                append_raw(b, &n, T::Regular, 0o644, None, *size, TextReader::new(*seed, *size))?
+                append_raw(b, &RawEntry::file(&n, *size), TextReader::new(*seed, *size))?
             }
-            Entry::Dir { path } => {
-                append_raw(b, &styled(path, st, true), T::Directory, 0o755, None, 0, empty)?
-            }
+            Entry::Dir { path } => append_raw(b, &RawEntry::dir(&styled(path, st, true)), empty)?,
             Entry::Symlink { path, target } => {
                 let n = styled(path, st, false);
-                append_raw(b, &n, T::Symlink, 0o777, Some(target.as_bytes()), 0, empty)?
+                append_raw(b, &RawEntry::symlink(&n, target.as_bytes()), empty)?
             }
             Entry::Hardlink { path, target } => {
                 let n = styled(path, st, false);
                 let t = styled(target, st, false);
-                append_raw(b, &n, T::Link, 0o644, Some(&t), 0, empty)?
+                append_raw(b, &RawEntry::hardlink(&n, &t), empty)?
             }
             Entry::Whiteout { path } => {
                 let (parent, name) = split_parent(path);
                 let n = styled(&format!("{parent}.wh.{name}"), st, false);
-                append_raw(b, &n, T::Regular, 0o644, None, 0, empty)?
+                append_raw(b, &RawEntry::file(&n, 0), empty)?
             }
             Entry::Opaque { dir } => {
                 let d = dir.trim_start_matches('/').trim_end_matches('/');
@@ -1039,10 +1065,10 @@ fn write_entries<W: Write>(b: &mut tar::Builder<W>, layer: &Layer) -> io::Result
                 } else {
                     format!("{d}/.wh..wh..opq")
                 };
-                append_raw(b, &styled(&p, st, false), T::Regular, 0o644, None, 0, empty)?
+                append_raw(b, &RawEntry::file(&styled(&p, st, false), 0), empty)?
             }
             Entry::RawName { name, data } => {
-                append_raw(b, name, T::Regular, 0o644, None, data.len() as u64, &data[..])?
+                append_raw(b, &RawEntry::file(name, data.len() as u64), &data[..])?
             }
         }
     }
@@ -1760,30 +1786,16 @@ fn emit(format: Format, out: &Path, entries: Vec<(String, Src)>, fault: &Fault) 
         for (path, src) in entries {
             let name = path.as_bytes();
             match src {
-                Src::Dir => append_raw(
-                    &mut b,
-                    name,
-                    tar::EntryType::Directory,
-                    0o755,
-                    None,
-                    0,
-                    io::empty(),
-                )?,
-                Src::Bytes(data) => append_raw(
-                    &mut b,
-                    name,
-                    tar::EntryType::Regular,
-                    0o644,
-                    None,
-                    data.len() as u64,
-                    &data[..],
-                )?,
+                Src::Dir => append_raw(&mut b, &RawEntry::dir(name), io::empty())?,
+                Src::Bytes(data) => {
+                    append_raw(&mut b, &RawEntry::file(name, data.len() as u64), &data[..])?
+                }
                 Src::File { path: src, limit } => {
                     let f = File::open(&src)?;
                     let len = f.metadata()?.len();
                     let size = limit.unwrap_or(len).min(len);
                     let r = io::BufReader::new(f).take(size);
-                    append_raw(&mut b, name, tar::EntryType::Regular, 0o644, None, size, r)?
+                    append_raw(&mut b, &RawEntry::file(name, size), r)?
                 }
             }
         }

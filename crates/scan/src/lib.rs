@@ -8,7 +8,7 @@
 //! command-line layers above. strata re-exports the module under its old path (`crate::scan`).
 
 // The lower layers' modules under the paths the scan code always used.
-pub(crate) use strata_core::{finding, redact};
+pub(crate) use strata_core::{finding, redact, sniff};
 pub(crate) use strata_image::image;
 pub(crate) use strata_rules::signatures;
 

@@ -229,7 +229,8 @@ pub fn open(
         let images: Vec<StoredImage> =
             read_json(&root.join(format!("{driver}-images/images.json")), target)?;
         let Some(image) = find_image(&images, name, target)? else { continue };
-        return open_image(target, &root, driver, image, platform, read, diag);
+        let found = Found { target, root: &root, driver, image };
+        return open_image(&found, platform, read, diag);
     }
     Err(Error::Unrecognised {
         file: target.to_owned(),
@@ -241,15 +242,24 @@ pub fn open(
     })
 }
 
+/// An image record found in a storage, and where: the storage's root and driver.
+struct Found<'a> {
+    /// The target as the user gave it.
+    target: &'a str,
+    root: &'a Path,
+    driver: &'a str,
+    image: &'a StoredImage,
+}
+
+/// Opens the image `found` names: its layer chain, its config and a
+/// manifest synthesized over them, read as `read` says.
 fn open_image(
-    target: &str,
-    root: &Path,
-    driver: &str,
-    image: &StoredImage,
+    found: &Found<'_>,
     platform: Option<&PlatformFilter>,
     read: ReadOptions,
     diag: &Diagnostics,
 ) -> Result<Vec<Image>, Error> {
+    let Found { target, root, driver, image } = *found;
     let invalid = |what: &str, reason: String| Error::Invalid {
         file: target.to_owned(),
         what: what.to_owned(),
@@ -346,15 +356,22 @@ fn open_image(
     metadata.insert(format!("blobs/sha256/{}", image.id), config);
     let storage = Storage { metadata, layers, display: target.to_owned() };
     let store = BlobStore::source(Arc::new(storage), target);
-    let mut images = layout::images(target, store, platform, read, diag)?;
-    for img in &mut images {
-        // The digest the engine shows (`podman images --digests`), when it has one.
-        if let Some(d) = image.digest.as_ref().filter(|d| d.starts_with("sha256:")) {
-            img.digest = d.clone();
-        }
-        img.references = image.names.clone().unwrap_or_default();
-    }
-    Ok(images)
+    let images = layout::images(target, store, platform, read, diag)?;
+    // The image as the engine names it: the digest it shows (`podman images --digests`),
+    // when it has one, rather than the synthesized manifest's, and every name it records
+    // (the synthesized index carries only the first).
+    let digest = image.digest.as_ref().filter(|d| d.starts_with("sha256:"));
+    let names = image.names.clone().unwrap_or_default();
+    Ok(images
+        .into_iter()
+        .map(|img| {
+            let img = img.with_references(names.clone());
+            match digest {
+                Some(d) => img.with_digest(d.clone()),
+                None => img,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -341,6 +341,16 @@ fn invalid(image: &Image, layer: &Layer, reason: String) -> Error {
     Error::Invalid { file: image.target.clone(), what, reason }
 }
 
+/// One layer's walk: what is walked, where its warnings go and who sees its
+/// entries. The same for every stage of the walk, so the stages
+/// (`walk_stream`, `walk_entries`) take it whole rather than field by field.
+struct LayerWalk<'a, 'v> {
+    image: &'a Image,
+    layer: &'a Layer,
+    diag: &'a Diagnostics,
+    visit: &'a mut Visitor<'v>,
+}
+
 /// [`walk_with_progress`] over a blob the caller already opened: a layer
 /// that arrives inside a stream (a `docker save` export read as it comes)
 /// rather than from the image's store. `layer` still names it in messages
@@ -367,7 +377,8 @@ pub fn walk_blob(
     let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
     let stream =
         Inline(Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 });
-    let err = walk_stream(image, layer, diag, kind, stream, &mut summary, visit);
+    let mut walk = LayerWalk { image, layer, diag, visit };
+    let err = walk_stream(&mut walk, kind, stream, &mut summary);
     (summary, err)
 }
 
@@ -418,7 +429,8 @@ pub fn walk_overlapped(
             }
         });
         let stream = Threaded { pipe: last, count: 0, reading, hashing };
-        walk_stream(image, layer, diag, kind, stream, &mut summary, visit)
+        let mut walk = LayerWalk { image, layer, diag, visit };
+        walk_stream(&mut walk, kind, stream, &mut summary)
     });
     (summary, err)
 }
@@ -426,20 +438,18 @@ pub fn walk_overlapped(
 /// Walks the tar in `stream`, then reads what follows it and finishes
 /// both digests: the completeness rules of every walk.
 fn walk_stream<S: Stream>(
-    image: &Image,
-    layer: &Layer,
-    diag: &Diagnostics,
+    walk: &mut LayerWalk<'_, '_>,
     kind: Compression,
     stream: S,
     summary: &mut WalkSummary,
-    visit: &mut Visitor<'_>,
 ) -> Option<Error> {
+    let (image, layer, diag) = (walk.image, walk.layer, walk.diag);
     let what = format!("layer {} ({})", layer.index, layer.digest);
     let fail = |reason: String| Some(invalid(image, layer, reason));
     let sticky = Sticky { inner: stream, failed: None };
     let mut tar =
         TarReader::new(BufReader::with_capacity(TAR_BUFFER, sticky), TarLimits::default());
-    let walked = walk_entries(&mut tar, image, layer, diag, summary, visit);
+    let walked = walk_entries(walk, &mut tar, summary);
     let end = match walked {
         Ok(Walked::Stopped) => return None,
         Ok(Walked::End(end)) => Ok(end),
@@ -567,14 +577,15 @@ enum WalkError {
     Read(io::Error),
 }
 
+/// Reads the tar's entries: hands each to the visitor and records it in
+/// the summary's index, until the archive ends or the visitor stops.
 fn walk_entries<R: Read>(
+    walk: &mut LayerWalk<'_, '_>,
     tar: &mut TarReader<R>,
-    image: &Image,
-    layer: &Layer,
-    diag: &Diagnostics,
     summary: &mut WalkSummary,
-    visit: &mut Visitor<'_>,
 ) -> Result<Walked, WalkError> {
+    let (image, layer, diag) = (walk.image, walk.layer, walk.diag);
+    let visit = &mut *walk.visit;
     let mut ordinal: u32 = 0;
     // Reused for every file: its hasher, and a buffer for what the visitor left unread.
     let mut hasher = Xxh3::new();
@@ -696,3 +707,6 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         EntryKind::Other => index.write_version(path, NodeKind::Other, ordinal),
     }
 }
+
+#[cfg(test)]
+mod tests;

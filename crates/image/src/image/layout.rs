@@ -72,10 +72,13 @@ impl PlatformFilter {
     }
 }
 
-/// What walking the indexes found: manifests in order, and every digest
-/// read (true for indexes), so each is read once.
-#[derive(Default)]
-struct Walked {
+/// A walk of a target's indexes: the target and its store (the same at
+/// every depth), what the walk found, and every digest read (true for
+/// indexes), so each is read once.
+struct Walked<'a> {
+    target: &'a str,
+    store: &'a BlobStore,
+    diag: &'a Diagnostics,
     found: Found,
     seen: HashMap<String, bool>,
 }
@@ -219,8 +222,8 @@ fn reference_names(desc: &Descriptor) -> Vec<String> {
 fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec<Image>, Error> {
     let bytes = store.read_small("index.json")?;
     let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
-    let mut walked = Walked::default();
-    walk_index(target, store, &index, 0, &[], diag, &mut walked)?;
+    let mut walked = Walked { target, store, diag, found: Found::default(), seen: HashMap::new() };
+    walk_index(&mut walked, &index, 0, &[])?;
     let found = walked.found;
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
@@ -341,15 +344,15 @@ fn is_artifact(doc: &serde_json::Value) -> bool {
         || config_type.is_some_and(|t| !IMAGE_CONFIGS.contains(&t))
 }
 
+/// Walks `index` (at `depth` below index.json) into `walked`; its
+/// manifests without names of their own take the `inherited` ones.
 fn walk_index(
-    target: &str,
-    store: &BlobStore,
+    walked: &mut Walked<'_>,
     index: &ImageIndex,
     depth: usize,
     inherited: &[String],
-    diag: &Diagnostics,
-    walked: &mut Walked,
 ) -> Result<(), Error> {
+    let (target, store, diag) = (walked.target, walked.store, walked.diag);
     if depth > MAX_INDEX_DEPTH {
         return Err(Error::Invalid {
             file: target.to_owned(),
@@ -411,7 +414,7 @@ fn walk_index(
         walked.seen.insert(digest.clone(), skip_again);
         if doc.get("manifests").is_some() {
             let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
-            walk_index(target, store, &nested, depth + 1, &references, diag, walked)?;
+            walk_index(walked, &nested, depth + 1, &references)?;
         } else if doc.get("layers").is_some() && is_artifact(&doc) {
             match attestation(target, store, &digest, None, diag) {
                 Ok(a) => walked.found.attestations.push(a),

@@ -130,17 +130,17 @@ pub struct Layer {
     /// 0-based position in the manifest's layer list.
     pub index: usize,
     /// Digest of the blob as stored (`sha256:…`).
-    pub digest: String,
+    digest: String,
     /// Digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
-    pub diff_id: Option<String>,
+    diff_id: Option<String>,
     /// Media type the manifest claims (not trusted for compression).
     #[allow(
         dead_code,
         reason = "the manifest's claim, kept for Debug; compression is sniffed, never taken from it"
     )]
     pub(crate) media_type: String,
-    /// Size of the blob as stored, in bytes.
-    pub size: u64,
+    /// Size of the blob as stored, in bytes (0: unknown).
+    size: u64,
     /// The history instruction that produced this layer.
     pub created_by: Option<String>,
     /// Index of that instruction in the config's `history` array.
@@ -153,22 +153,29 @@ pub struct Layer {
 }
 
 /// One image (one platform of one manifest) inside a target.
+///
+/// Its fields are private and read through accessors: an image is what its opener read
+/// (`layout::images` and the sources built on it). The only changes after that are the
+/// documented steps a source that assembles or completes an image takes, each a method
+/// here: [`Image::push_layer`], [`Image::fill_layer_sizes`], [`Image::with_references`]
+/// and [`Image::with_digest`]. A [`Layer`] is likewise built whole ([`Layer::tar`] and
+/// its `with_*` steps) before it is pushed, and reached only by `&` once it is in an image.
 #[derive(Debug, Clone)]
 pub struct Image {
     /// The target as the user gave it.
-    pub target: String,
+    target: String,
     /// Tags or reference names recorded in the archive.
-    pub references: Vec<String>,
+    references: Vec<String>,
     /// Manifest digest (the config digest for legacy docker-save images).
-    pub digest: String,
+    digest: String,
     /// `os/arch[/variant]`, when known.
-    pub platform: Option<String>,
+    platform: Option<String>,
     /// The parsed config (shared by images of one archive that name the same config).
-    pub config: std::sync::Arc<ImageConfig>,
+    config: std::sync::Arc<ImageConfig>,
     /// Layers in manifest order.
-    pub layers: Vec<Layer>,
+    layers: Vec<Layer>,
     /// Where the blobs are.
-    pub store: BlobStore,
+    store: BlobStore,
     /// Check each compressed layer's uncompressed digest against the config's
     /// diff_id (a second SHA-256 over every byte; blob digests are always
     /// checked). Set when the image is opened ([`ReadOptions`]).
@@ -179,7 +186,7 @@ pub struct Image {
     pub(crate) index_names: bool,
     /// Attestation and referrer manifests that describe this image (build
     /// provenance, SBOMs), in index order.
-    pub attestations: Vec<Attestation>,
+    attestations: Vec<Attestation>,
 }
 
 /// The media type of an uncompressed layer tar outside any manifest.
@@ -203,6 +210,44 @@ impl Layer {
             verify_digest,
         }
     }
+
+    /// This layer with its stored size, in bytes, when the source knows it.
+    #[must_use]
+    pub fn with_size(mut self, size: u64) -> Layer {
+        self.size = size;
+        self
+    }
+
+    /// This layer with the digest of its uncompressed tar (checked against what the walk
+    /// hashes, like a config's diff_id).
+    #[must_use]
+    pub fn with_diff_id(mut self, diff_id: String) -> Layer {
+        self.diff_id = Some(diff_id);
+        self
+    }
+
+    /// This layer with the instruction that produced it (no history entry names it).
+    #[must_use]
+    pub fn with_created_by(mut self, created_by: String) -> Layer {
+        self.created_by = Some(created_by);
+        self
+    }
+
+    /// Digest of the blob as stored (`sha256:…`; for a layer that no manifest describes,
+    /// what its source named it).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Digest of the uncompressed tar, when the config (or the source) states it.
+    pub fn diff_id(&self) -> Option<&str> {
+        self.diff_id.as_deref()
+    }
+
+    /// Size of the blob as stored, in bytes; 0 when unknown.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 impl Image {
@@ -224,8 +269,68 @@ impl Image {
         }
     }
 
+    /// This image under the reference names its engine records (Podman's names, the
+    /// daemon's tags), replacing those its metadata recorded: for a source whose metadata
+    /// the engine's records complete.
+    #[must_use]
+    pub fn with_references(mut self, references: Vec<String>) -> Image {
+        self.references = references;
+        self
+    }
+
+    /// This image under the digest its engine shows (`podman images --digests`): for a
+    /// source that synthesizes the manifest, whose own digest nobody else knows.
+    #[must_use]
+    pub fn with_digest(mut self, digest: String) -> Image {
+        self.digest = digest;
+        self
+    }
+
+    /// The target as the user gave it.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// `os/arch[/variant]`, when known.
+    pub fn platform(&self) -> Option<&str> {
+        self.platform.as_deref()
+    }
+
+    /// The parsed config (shared by images of one archive that name the same config).
+    pub fn config(&self) -> &ImageConfig {
+        &self.config
+    }
+
+    /// Where the blobs are.
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// Attestation and referrer manifests that describe this image (build provenance,
+    /// SBOMs), in index order.
+    pub fn attestations(&self) -> &[Attestation] {
+        &self.attestations
+    }
+
+    /// Tags or reference names recorded for the image.
+    pub fn references(&self) -> &[String] {
+        &self.references
+    }
+
+    /// Manifest digest (the config digest for legacy docker-save images; what the engine
+    /// shows for engine sources).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Layers in manifest order (a layer's `index` is its position here).
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
     /// Adds a layer on top, at the next position (its `index` is set to it), and returns
-    /// that position.
+    /// that position. For a source that assembles its image itself (an engine export read
+    /// as a stream, a container's writable layer on top of its image).
     pub fn push_layer(&mut self, mut layer: Layer) -> usize {
         let index = self.layers.len();
         layer.index = index;
@@ -234,11 +339,12 @@ impl Image {
     }
 
     /// Gives each layer of unknown size (0: metadata held in memory names no sizes) the size
-    /// of its member in the store, when the store knows it.
-    pub fn fill_layer_sizes(&mut self) {
+    /// `size_of` knows for it (a source that learns sizes as it streams the layers), if any.
+    /// Only unknown sizes change: a size the metadata states stays.
+    pub fn fill_layer_sizes(&mut self, size_of: impl Fn(&Layer) -> Option<u64>) {
         for layer in &mut self.layers {
             if layer.size == 0 {
-                layer.size = self.store.size(&layer.member).unwrap_or(0);
+                layer.size = size_of(layer).unwrap_or(0);
             }
         }
     }

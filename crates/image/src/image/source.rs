@@ -13,8 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Error;
-use super::compression::{Compression, decompress, looks_like_tar};
+use super::compression::{Compression, decompress};
 use super::store::BlobStore;
+use crate::sniff::looks_like_tar;
 
 /// Opens a target as a blob store.
 ///
@@ -109,3 +110,6 @@ fn spool(mut input: impl Read, display: &str) -> Result<tempfile::TempPath, Erro
     io::copy(&mut input, tmp.as_file_mut()).map_err(|e| Error::io(display, e))?;
     Ok(tmp.into_temp_path())
 }
+
+#[cfg(test)]
+mod tests;

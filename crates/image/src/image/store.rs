@@ -260,3 +260,6 @@ fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
     }
     Ok(members)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,18 +1,31 @@
 //! A rule's compiled pattern and the search caches every worker shares.
 //!
-//! The same regex semantics as `regex::bytes::Regex` (Unicode classes, bytes
-//! haystacks, leftmost-first), built on `regex-automata`'s meta engine so
-//! that two things it holds per thread can be held per *use* instead:
+//! The regex semantics of `regex::bytes::Regex` with Unicode off (as if each
+//! pattern began with `(?-u)`: bytes haystacks, leftmost-first), built on
+//! `regex-automata`'s meta engine so that two things it holds per thread can
+//! be held per *use* instead:
 //!
+//! - **ASCII classes.** `\w`, `\d`, `\s`, `\b` and case-insensitive matching
+//!   are ASCII; `.` and negated classes match any byte (`.` but `\n`). The
+//!   credentials the rules look for are ASCII, and Unicode made the built-in
+//!   rules twice as big compiled (96 -> 50 MB) and twice as slow to compile,
+//!   while a Unicode `\b` makes the lazy DFA give up at the first non-ASCII
+//!   byte, which binaries are full of. A rule can still ask for Unicode in a
+//!   part of its pattern with `(?u:...)`.
 //! - **Search caches.** `regex::bytes::Regex` keeps one cache (lazy DFA
 //!   states, PikeVM and backtracker scratch, ~60 KB on average for the
 //!   built-in rules, far more for the big counted repetitions of key
 //!   blocks) per rule per thread that ever ran it, so a second worker
-//!   doubled the regex part of the peak RSS. Here a rule keeps one cache:
-//!   a worker takes it, searches every window of one buffer, and puts it
-//!   back; a worker that finds it taken (two workers on the same rule at
-//!   the same moment) makes a second one and drops it after use. Sharing
-//!   also means the lazy DFA states one worker built serve the other. The
+//!   doubled the regex part of the peak RSS. Here a rule keeps at most
+//!   [`KEPT_CACHES`]: a worker takes one, searches every window of one
+//!   buffer, and puts it back; a worker that finds none idle (two workers on
+//!   the same rule at the same moment) makes another. Sharing means the
+//!   lazy DFA states one worker built serve the other. Until session 7 a
+//!   second cache was dropped after use, and with 2 threads on the real
+//!   tree the lazy DFA states it held were built again every time two
+//!   workers met on a hot rule: keeping it halved the CPU time spent
+//!   building states (perf samples 490-645 -> 226-274 on r1 and r4) for
+//!   ~11 MB of peak RSS. The
 //!   capture slots are pooled with the cache: a rule runs once per buffer
 //!   that holds one of its keywords, and allocating them each time cost
 //!   more than most of those searches.
@@ -34,16 +47,20 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// The idle search cache and capture slots (at most one pair is kept),
-    /// boxed: a cache is a large struct, and taking it out of the pool and
-    /// putting it back then moves a pointer, not the struct.
-    idle: Mutex<Option<Box<Scratch>>>,
+    /// The idle search caches with their capture slots (at most
+    /// [`KEPT_CACHES`]), boxed: a cache is a large struct, and taking it out
+    /// of the pool and putting it back then moves a pointer, not the struct.
+    #[allow(
+        clippy::vec_box,
+        reason = "popped and pushed per search: a pointer moves, not a cache"
+    )]
+    idle: Mutex<Vec<Box<Scratch>>>,
 }
 
 impl Clone for Matcher {
     fn clone(&self) -> Self {
         // The regex is reference-counted; caches are scratch, not state.
-        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(None) }
+        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(Vec::new()) }
     }
 }
 
@@ -52,6 +69,11 @@ impl std::fmt::Debug for Matcher {
         f.debug_struct("Matcher").field("secret", &self.secret).finish_non_exhaustive()
     }
 }
+
+/// Most idle search caches a rule keeps: one per worker on a two-core
+/// machine. More workers share them; a cache made beyond these is dropped
+/// after use, so memory does not grow with the thread count.
+pub const KEPT_CACHES: usize = 2;
 
 /// What one search needs besides the regex: the engines' cache and the
 /// capture slots, pooled together so that a search allocates neither.
@@ -94,7 +116,7 @@ impl Searcher<'_> {
 }
 
 impl Matcher {
-    /// Compiles `pattern` with `regex::bytes` semantics: at most
+    /// Compiles `pattern` with `regex::bytes` semantics, Unicode off: at most
     /// `size_limit` bytes of compiled program, and as much for each lazy
     /// DFA cache.
     ///
@@ -109,21 +131,21 @@ impl Matcher {
             .onepass(false);
         let regex = Regex::builder()
             .configure(config)
-            .syntax(syntax::Config::new().utf8(false))
+            .syntax(syntax::Config::new().utf8(false).unicode(false))
             .build(pattern)
             .map_err(|e| format!("pattern does not compile: {e}"))?;
         let secret = regex
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-        Ok(Matcher { regex, secret, idle: Mutex::new(None) })
+        Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs `f` with a search cache and capture slots: the rule's idle ones,
     /// or new ones when another worker holds them. Afterwards they are kept
     /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.take());
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut scratch = pooled.unwrap_or_else(|| {
             Box::new(Scratch {
                 cache: self.regex.create_cache(),
@@ -133,12 +155,14 @@ impl Matcher {
         let mut searcher =
             Searcher { regex: &self.regex, secret: self.secret, scratch: &mut scratch };
         let out = f(&mut searcher);
-        // One cache is kept per rule: a second one, made while another worker held
-        // the first, is dropped, so a hot rule does not hold two for good.
+        // A cache made while another worker held the rule's is kept too, up to
+        // KEPT_CACHES: dropped, it would be built again (lazy DFA states and all)
+        // the next time two workers meet on the rule, which for a hot rule is
+        // every few buffers.
         if let Ok(mut idle) = self.idle.lock()
-            && idle.is_none()
+            && idle.len() < KEPT_CACHES
         {
-            *idle = Some(scratch);
+            idle.push(scratch);
         }
         out
     }
@@ -148,10 +172,11 @@ impl Matcher {
 mod tests {
     use super::*;
 
-    /// Every match (whole and `secret` group) as `regex::bytes` finds them.
+    /// Every match (whole and `secret` group) as `regex::bytes` with Unicode
+    /// off finds them.
     fn same_as_regex_crate(pattern: &str, hay: &[u8]) {
         let m = Matcher::new(pattern, 1 << 22).expect("compiles");
-        let r = regex::bytes::Regex::new(pattern).expect("compiles");
+        let r = regex::bytes::RegexBuilder::new(pattern).unicode(false).build().expect("compiles");
         let group = r.capture_names().position(|n| n == Some("secret")).expect("group");
         let mut locs = r.capture_locations();
         for at in 0..=hay.len() {
@@ -167,8 +192,9 @@ mod tests {
 
     #[test]
     fn matches_like_regex_bytes() {
-        // Unicode classes against invalid UTF-8, word boundaries, empty
-        // matches, an optional group that does not take part.
+        // ASCII classes against UTF-8 and invalid UTF-8, word boundaries,
+        // empty matches, an optional group that does not take part, a part
+        // that asks for Unicode.
         let hay: &[u8] =
             b"tok=ab\xc3\xa9cd \xff\xfe key: x9\xe2\x80\x83zz\n\xffpassword=hunter22;\xffq\x80w";
         for p in [
@@ -178,6 +204,8 @@ mod tests {
             r"(?P<secret>.)",
             r"x(?P<secret>9)?|(?P<other>zz)",
             r"(?P<secret>)",
+            r"(?i)TOK=(?P<secret>[a-z]+)",
+            r"(?u:\w)(?P<secret>\w+)",
         ] {
             same_as_regex_crate(p, hay);
         }
@@ -189,14 +217,17 @@ mod tests {
         assert!(Matcher::new("a+", 1 << 20).unwrap_err().contains("secret"));
         let m = Matcher::new(r"k=(?P<secret>\d+)", 1 << 20).expect("compiles");
         // Nested use (as two workers at once): a second cache is made, and
-        // only one is kept.
+        // both are kept.
         let (a, b) = m.with_searcher(|outer| {
             let inner = m.with_searcher(|s| s.find_at(b"k=12", 0));
             (outer.find_at(b"xk=7", 0), inner)
         });
         assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
         assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
-        assert_eq!(m.idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(0), 1);
-        assert_eq!(m.clone().idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(9), 0);
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 2);
+        assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
+        // Three at once (more workers than kept caches): the third is dropped.
+        m.with_searcher(|_| m.with_searcher(|_| m.with_searcher(|_| ())));
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), KEPT_CACHES);
     }
 }

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
 use super::git::{self, Collector, Item, names::BlobNames};
-use super::nested::{ArchiveLimits, Members};
+use super::nested::{ArchiveLimits, Head, Members};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
@@ -318,7 +318,7 @@ impl Members for ContentScanner<'_> {
         }
         let filled = fill(reader, scratch)?;
         let eof = filled < scratch.len();
-        if let Some(kind) = nested::sniff(&scratch[..filled]) {
+        if let Some(kind) = crate::sniff::file_format(&scratch[..filled]) {
             // A database or a pyc opens no further level: read it at any depth.
             if depth < self.limits.max_depth || !kind.nests() {
                 let mut chained = io::Cursor::new(&scratch[..filled]).chain(reader);
@@ -339,8 +339,8 @@ impl Members for ContentScanner<'_> {
             let mut text = decode_utf16(&raw[bom..], big_endian).into_bytes();
             let n = fill(&mut text.as_slice(), scratch)?;
             let rest = text.split_off(n.min(text.len()));
-            let mut hits =
-                self.scan_plain(path, inner, scratch, n, rest.is_empty(), &mut rest.as_slice())?;
+            let head = Head { buf: scratch, filled: n, eof: rest.is_empty() };
+            let mut hits = self.scan_plain(path, inner, head, &mut rest.as_slice())?;
             let word = if big_endian { "utf16be" } else { "utf16le" };
             for h in &mut hits {
                 h.hit.decoding.insert(0, word.to_owned());
@@ -349,15 +349,15 @@ impl Members for ContentScanner<'_> {
             // strings are the text just decoded whole: not reported twice.
             let mut raw_scratch = self.take_buffer();
             let m = fill(&mut raw.as_slice(), &mut raw_scratch)?;
-            let raw_hits =
-                self.scan_plain(path, inner, &mut raw_scratch, m, true, &mut io::empty());
+            let head = Head { buf: &mut raw_scratch, filled: m, eof: true };
+            let raw_hits = self.scan_plain(path, inner, head, &mut io::empty());
             self.give_buffer(raw_scratch);
             hits.extend(raw_hits?.into_iter().filter(|h| {
                 !h.hit.decoding.first().is_some_and(|d| d == "utf16le" || d == "utf16be")
             }));
             return Ok(hits);
         }
-        self.scan_plain(path, inner, scratch, filled, eof, reader)
+        self.scan_plain(path, inner, Head { buf: scratch, filled, eof }, reader)
     }
 
     /// Scans bytes that are not an archive.
@@ -365,11 +365,10 @@ impl Members for ContentScanner<'_> {
         &mut self,
         path: &str,
         inner: Option<&str>,
-        scratch: &mut [u8],
-        filled: usize,
-        eof: bool,
+        head: Head<'_>,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
+        let Head { buf: scratch, filled, eof } = head;
         let mut cap = HitCap::with_examined(
             self.limits.max_hits_per_rule,
             self.limits.max_candidates_per_rule,

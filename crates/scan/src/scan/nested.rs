@@ -5,7 +5,9 @@
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
 //! (`table <name>`, see [`super::sqlite`]); a compiled Python file is read
-//! as its string constants (see [`super::pyc`]).
+//! as its string constants (see [`super::pyc`]). What a file is comes from
+//! its magic bytes, judged by `strata-core`'s `sniff` (the one table of
+//! them, shared with the image layer), never from its name.
 //!
 //! This module never names the content scanner: members go back to the
 //! scanner that found the archive through the [`Members`] trait (which the
@@ -21,81 +23,8 @@ use std::io::{self, BufReader, Read, Seek};
 
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
-use crate::image::compression::looks_like_tar;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
-
-/// An archive format recognised by magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// PKZIP (local file header or empty archive).
-    Zip,
-    /// gzip stream.
-    Gzip,
-    /// xz stream.
-    Xz,
-    /// bzip2 stream.
-    Bzip2,
-    /// zstd frame.
-    Zstd,
-    /// LZ4 frame.
-    Lz4,
-    /// A compressed format strata does not decompress (named).
-    Unsupported(&'static str),
-    /// POSIX/GNU tar.
-    Tar,
-    /// SQLite 3 database.
-    Sqlite,
-    /// Compiled Python 3 (`.pyc`).
-    Pyc,
-}
-
-impl Kind {
-    /// Whether its members can be archives again (a SQLite table or a pyc's
-    /// strings are scanned as text, so they never add a level).
-    pub fn nests(self) -> bool {
-        matches!(
-            self,
-            Kind::Zip | Kind::Gzip | Kind::Xz | Kind::Bzip2 | Kind::Zstd | Kind::Lz4 | Kind::Tar
-        )
-    }
-
-    /// File name suffixes of a compressed stream, stripped to name what it holds
-    /// (`.tgz` and the like hold a tar, whose members are named themselves).
-    fn suffixes(self) -> &'static [&'static str] {
-        match self {
-            Kind::Gzip => &[".gz", ".tgz"],
-            Kind::Xz => &[".xz", ".txz"],
-            Kind::Bzip2 => &[".bz2", ".tbz2", ".tbz"],
-            Kind::Zstd => &[".zst", ".tzst"],
-            Kind::Lz4 => &[".lz4"],
-            _ => &[],
-        }
-    }
-}
-
-/// Recognises an archive from its first bytes.
-pub fn sniff(head: &[u8]) -> Option<Kind> {
-    match head {
-        [b'P', b'K', 3, 4, ..] => Some(Kind::Zip),
-        [0x1f, 0x8b, 8, ..] => Some(Kind::Gzip),
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(Kind::Xz),
-        // A block's or the end-of-stream marker's magic after the header: "BZh" alone is text.
-        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
-        | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..] => {
-            Some(Kind::Bzip2)
-        }
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Kind::Zstd),
-        [0x04, 0x22, 0x4d, 0x18, ..] => Some(Kind::Lz4),
-        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Kind::Unsupported("7z")),
-        [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Kind::Unsupported("rar")),
-        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Kind::Unsupported("lzip")),
-        [0x1f, 0x9d, ..] => Some(Kind::Unsupported("Unix compress (.Z)")),
-        _ if head.starts_with(super::sqlite::MAGIC) => Some(Kind::Sqlite),
-        _ if super::pyc::is_pyc(head) => Some(Kind::Pyc),
-        _ if looks_like_tar(head) => Some(Kind::Tar),
-        _ => None,
-    }
-}
+use crate::sniff::{Format, looks_like_tar};
 
 /// Marks errors raised by the limits, so they become notes, not failures.
 #[derive(Debug)]
@@ -191,8 +120,8 @@ pub trait Members {
         reader: &mut dyn Read,
         scratch: &mut Vec<u8>,
     ) -> io::Result<Vec<Self::Hit>>;
-    /// Scans bytes known not to be an archive, of which `scratch[..filled]`
-    /// were already read (all of them when `eof`).
+    /// Scans bytes known not to be an archive: `head`, read already, then
+    /// the rest from `reader` (nothing, when `head.eof`).
     ///
     /// # Errors
     /// Errors of `reader`.
@@ -200,11 +129,21 @@ pub trait Members {
         &mut self,
         path: &str,
         inner: Option<&str>,
-        scratch: &mut [u8],
-        filled: usize,
-        eof: bool,
+        head: Head<'_>,
         reader: &mut dyn Read,
     ) -> io::Result<Vec<Self::Hit>>;
+}
+
+/// The first bytes of a file or member, read into a scan buffer: `buf[..filled]`, all of
+/// its bytes when `eof` (the buffer's tail past `filled` is free for the scanner to use).
+#[derive(Debug)]
+pub struct Head<'a> {
+    /// The scan buffer.
+    pub buf: &'a mut [u8],
+    /// How many bytes of `buf` were read.
+    pub filled: usize,
+    /// True when they are the whole file.
+    pub eof: bool,
 }
 
 /// The text naming where a member is: the file, then `!` and its path inside archives.
@@ -226,27 +165,27 @@ fn join(prefix: Option<&str>, sep: &str, name: &str) -> String {
 /// corrupt archives and limits become notes.
 pub fn scan<M: Members>(
     cs: &mut M,
-    kind: Kind,
+    kind: Format,
     path: &str,
     inner: Option<&str>,
     depth: usize,
     reader: &mut dyn Read,
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
-        Kind::Tar => scan_tar(cs, path, inner, depth, reader),
-        Kind::Gzip | Kind::Xz | Kind::Bzip2 | Kind::Zstd | Kind::Lz4 => {
+        Format::Tar => scan_tar(cs, path, inner, depth, reader),
+        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 => {
             scan_compressed(cs, kind, path, inner, depth, reader)
         }
-        Kind::Unsupported(format) => {
+        Format::Unsupported(format) => {
             cs.unread(format!(
                 "{}: {format} data, which strata does not decompress: only its raw bytes were scanned",
                 at(path, inner)
             ));
             scan_raw(cs, path, inner, &[], false, reader).map_err(|e| (Vec::new(), e))
         }
-        Kind::Zip => scan_zip(cs, path, inner, depth, reader),
-        Kind::Sqlite => scan_sqlite(cs, path, inner, reader),
-        Kind::Pyc => scan_pyc(cs, path, inner, reader),
+        Format::Zip => scan_zip(cs, path, inner, depth, reader),
+        Format::Sqlite => scan_sqlite(cs, path, inner, reader),
+        Format::Pyc => scan_pyc(cs, path, inner, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -397,7 +336,7 @@ const XZ_MEMORY_KIB: u32 = 128 << 10;
 /// level, anything else one member named after the file without its suffix.
 fn scan_compressed<M: Members>(
     cs: &mut M,
-    kind: Kind,
+    kind: Format,
     path: &str,
     inner: Option<&str>,
     depth: usize,
@@ -405,15 +344,15 @@ fn scan_compressed<M: Members>(
 ) -> Partial<M::Hit> {
     let mut compressed = Counting { inner: reader, count: 0 };
     let decoder: Box<dyn Read + '_> = match kind {
-        Kind::Xz => {
+        Format::Xz => {
             Box::new(lzma_rust2::XzReader::new_mem_limit(&mut compressed, true, XZ_MEMORY_KIB))
         }
-        Kind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
-        Kind::Zstd => match zstd::stream::read::Decoder::new(&mut compressed) {
+        Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
+        Format::Zstd => match zstd::stream::read::Decoder::new(&mut compressed) {
             Ok(d) => Box::new(d),
             Err(e) => return Err((Vec::new(), e)),
         },
-        Kind::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
+        Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
         // flate2's `read` decoder buffers its input in a 32 KiB vector zeroed per
         // stream, and a layer holds thousands of small `.gz` files: a smaller
         // buffer of ours (zeroed once too, on its first fill) feeds the same decoder.
@@ -444,8 +383,8 @@ fn scan_compressed<M: Members>(
         scan_tar(cs, path, inner, depth, &mut chained)
     } else {
         let name = join(inner, "!", &stripped);
-        cs.scan_plain(path, Some(&name), &mut scratch, filled, eof, &mut limited)
-            .map_err(|e| (Vec::new(), e))
+        let head = Head { buf: &mut scratch, filled, eof };
+        cs.scan_plain(path, Some(&name), head, &mut limited).map_err(|e| (Vec::new(), e))
     };
     drop(limited);
     *cs.budget() = budget;
@@ -546,7 +485,7 @@ fn scan_raw<M: Members>(
     let result = fill(&mut held, &mut scratch).and_then(|n| {
         let eof = whole && held.is_empty();
         let mut rest = held.chain(reader);
-        cs.scan_plain(path, inner, &mut scratch, n, eof, &mut rest)
+        cs.scan_plain(path, inner, Head { buf: &mut scratch, filled: n, eof }, &mut rest)
     });
     cs.give_buffer(scratch);
     result
@@ -690,3 +629,6 @@ fn mark_package<M: Members, R: Read + Seek>(
         java::class_path_roots(path, m, cs.packages());
     }
 }
+
+#[cfg(test)]
+mod tests;

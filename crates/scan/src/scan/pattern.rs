@@ -59,6 +59,15 @@ pub struct PatternEngine {
 #[error("cannot build the keyword automaton: {0}")]
 pub struct BuildError(#[from] aho_corasick::BuildError);
 
+/// The per-rule budget callbacks of [`PatternEngine::find_within_budget`]: `full(rule)` when a
+/// rule's budget is spent, `count(rule, start)` for each of its candidates then, and
+/// `examined(rule, n)` for the candidates the other rules ran their gates on.
+struct Budget<'a> {
+    full: &'a dyn Fn(usize) -> bool,
+    count: &'a mut dyn FnMut(usize, usize),
+    examined: &'a mut dyn FnMut(usize, usize),
+}
+
 impl PatternEngine {
     /// Builds the automaton over all rules' keywords (deduplicated,
     /// lower-cased; matching is ASCII case-insensitive).
@@ -131,7 +140,9 @@ impl PatternEngine {
     /// under its section's name), whose placeholders were counted there.
     pub fn find_uncounted(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
         let scratch = AtomicU64::new(0);
-        self.find_counting(hay, &|_| false, emit, &mut |_, _| {}, &mut |_, _| {}, &scratch);
+        let mut budget =
+            Budget { full: &|_| false, count: &mut |_, _| {}, examined: &mut |_, _| {} };
+        self.find_counting(hay, emit, &mut budget, &scratch);
     }
 
     /// The provider a section header names (`duo` of `[duo]`, `datadog` of
@@ -155,19 +166,19 @@ impl PatternEngine {
         count: &mut dyn FnMut(usize, usize),
         examined: &mut dyn FnMut(usize, usize),
     ) {
-        self.find_counting(hay, full, emit, count, examined, &self.placeholders);
+        let mut budget = Budget { full, count, examined };
+        self.find_counting(hay, emit, &mut budget, &self.placeholders);
     }
 
     /// [`PatternEngine::find_within_budget`], counting placeholders in `placeholders`.
     fn find_counting(
         &self,
         hay: &[u8],
-        full: &dyn Fn(usize) -> bool,
         emit: &mut dyn FnMut(RawMatch),
-        count: &mut dyn FnMut(usize, usize),
-        examined: &mut dyn FnMut(usize, usize),
+        budget: &mut Budget<'_>,
         placeholders: &AtomicU64,
     ) {
+        let Budget { full, count, examined } = budget;
         // Keyword hits per rule, in order of position.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
         // The prefilter finds the few small regions that can hold a keyword, three

@@ -10,16 +10,8 @@
 //! between Python versions): at every byte whose type (flag bit cleared) is
 //! a string type, a length that fits the file and printable content make a
 //! string, and the sweep continues after it. The output is at most the
-//! file's size plus one newline per string.
-
-/// Whether `head` starts like a pyc of Python 3: a 16-bit magic number in
-/// the range Python 3 uses (3000..4000), then `\r\n`.
-pub fn is_pyc(head: &[u8]) -> bool {
-    match head {
-        [a, b, b'\r', b'\n', ..] => (3000..4000).contains(&u16::from_le_bytes([*a, *b])),
-        _ => false,
-    }
-}
+//! file's size plus one newline per string. Recognising a pyc is the sniff
+//! table's job (`sniff::is_pyc` in strata-core).
 
 /// Shortest string kept: shorter ones hold no credential.
 const MIN_STRING: usize = 8;
@@ -78,8 +70,8 @@ mod tests {
         pyc.push(16);
         pyc.extend(b"tok_0123456789ab");
         pyc.extend(b"N)\x01");
-        assert!(is_pyc(&pyc));
+        assert!(crate::sniff::is_pyc(&pyc));
         assert_eq!(strings(&pyc), b"GITHUB_TOKEN\ntok_0123456789ab\n");
-        assert!(!is_pyc(b"ab\r\nplain text"));
+        assert!(!crate::sniff::is_pyc(b"ab\r\nplain text"));
     }
 }

@@ -19,8 +19,8 @@
 //! not parsed, and the caller scans it as raw bytes. Carving has a budget
 //! of its own, the same size; spending it only ends the carving.
 
-/// The 16-byte magic string at the start of every SQLite 3 database.
-pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The 16-byte magic string at the start of every SQLite 3 database (the sniff table's).
+pub use crate::sniff::SQLITE as MAGIC;
 
 mod carve;
 

@@ -1,0 +1,230 @@
+//! Magic bytes: what a stream holds, judged from its first bytes, never from a media type or
+//! a file name (real tools label uncompressed layers `tar+gzip` and vice versa, and a file in
+//! a layer may be named anything). This is the one table of magic numbers strata matches.
+//!
+//! Two layers ask, with two questions:
+//! - `image` asks how a whole stream (a target file, a layer blob) is compressed:
+//!   [`compression`], then [`looks_like_tar`] for what the plain bytes are.
+//! - `scan` asks what a file inside a layer is, to open it: [`file_format`] (archives,
+//!   compressed streams, SQLite databases, compiled Python).
+//!
+//! The answers differ in one place, on purpose: a whole stream is gzip from its two magic
+//! bytes (a blob with another compression method then fails loudly as a corrupt layer),
+//! while a file is gzip only with the deflate method byte too, because arbitrary file content
+//! starts with `1f 8b` far more often than a layer blob does.
+//!
+//! It names nothing else of strata: a leaf, so both layers can use it.
+
+/// A format recognised by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// PKZIP (local file header or empty archive).
+    Zip,
+    /// gzip stream.
+    Gzip,
+    /// xz stream.
+    Xz,
+    /// bzip2 stream.
+    Bzip2,
+    /// zstd frame.
+    Zstd,
+    /// LZ4 frame.
+    Lz4,
+    /// A compressed format strata does not decompress (named).
+    Unsupported(&'static str),
+    /// POSIX/GNU tar.
+    Tar,
+    /// SQLite 3 database.
+    Sqlite,
+    /// Compiled Python 3 (`.pyc`).
+    Pyc,
+}
+
+impl Format {
+    /// Whether what it holds can be an archive again: the members of an archive and the
+    /// content of a compressed stream (a SQLite table or a pyc's strings are text, so they
+    /// never add a level).
+    pub fn nests(self) -> bool {
+        matches!(
+            self,
+            Format::Zip
+                | Format::Gzip
+                | Format::Xz
+                | Format::Bzip2
+                | Format::Zstd
+                | Format::Lz4
+                | Format::Tar
+        )
+    }
+
+    /// File name suffixes of a compressed stream, stripped to name what it holds (`.tgz`
+    /// and the like hold a tar, whose members are named themselves); empty for the others.
+    pub fn suffixes(self) -> &'static [&'static str] {
+        match self {
+            Format::Gzip => &[".gz", ".tgz"],
+            Format::Xz => &[".xz", ".txz"],
+            Format::Bzip2 => &[".bz2", ".tbz2", ".tbz"],
+            Format::Zstd => &[".zst", ".tzst"],
+            Format::Lz4 => &[".lz4"],
+            _ => &[],
+        }
+    }
+}
+
+/// gzip's two magic bytes.
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+/// A zstd frame's magic number.
+const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The 16-byte magic string at the start of every SQLite 3 database.
+pub const SQLITE: &[u8; 16] = b"SQLite format 3\0";
+
+/// How a whole stream (a target file, a layer blob) is compressed: [`Format::Gzip`] or
+/// [`Format::Zstd`], or `None` for anything else (plain bytes, to be read as they are).
+pub fn compression(head: &[u8]) -> Option<Format> {
+    if head.starts_with(&GZIP) {
+        Some(Format::Gzip)
+    } else if head.starts_with(&ZSTD) {
+        Some(Format::Zstd)
+    } else {
+        None
+    }
+}
+
+/// What a file holds, from its first bytes (a tar needs its first 512): an archive or
+/// compressed stream to open, a database or compiled Python file to read, or `None` for
+/// anything else.
+pub fn file_format(head: &[u8]) -> Option<Format> {
+    match head {
+        [b'P', b'K', 3, 4, ..] => Some(Format::Zip),
+        [0x1f, 0x8b, 8, ..] => Some(Format::Gzip),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(Format::Xz),
+        // A block's or the end-of-stream marker's magic after the header: "BZh" alone is text.
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
+        | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..] => {
+            Some(Format::Bzip2)
+        }
+        _ if head.starts_with(&ZSTD) => Some(Format::Zstd),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
+        [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
+        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Unsupported("lzip")),
+        [0x1f, 0x9d, ..] => Some(Format::Unsupported("Unix compress (.Z)")),
+        _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
+        _ if is_pyc(head) => Some(Format::Pyc),
+        _ if looks_like_tar(head) => Some(Format::Tar),
+        _ => None,
+    }
+}
+
+/// Whether `head` starts like a pyc of Python 3: a 16-bit magic number in the range
+/// Python 3 uses (3000..4000), then `\r\n`.
+pub fn is_pyc(head: &[u8]) -> bool {
+    match head {
+        [a, b, b'\r', b'\n', ..] => (3000..4000).contains(&u16::from_le_bytes([*a, *b])),
+        _ => false,
+    }
+}
+
+/// True when `block` (at least 512 bytes) starts with a tar header: the `ustar` magic, or a
+/// header checksum that adds up (old v7 archives).
+pub fn looks_like_tar(block: &[u8]) -> bool {
+    if block.len() < 512 {
+        return false;
+    }
+    if &block[257..262] == b"ustar" {
+        return true;
+    }
+    // Every file of a layer is sniffed with this: decide by the stored
+    // checksum field first (text files fail there), and sum the block only
+    // when it holds a number.
+    if block[0] == 0 {
+        return false;
+    }
+    let Some(stored) = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|s| u32::from_str_radix(s, 8).ok())
+    else {
+        return false;
+    };
+    // The checksum field counts as eight spaces; a branch-free sum vectorises.
+    let field: u32 = block[148..156].iter().map(|&b| u32::from(b)).sum();
+    let all: u32 = block[..512].iter().map(|&b| u32::from(b)).sum();
+    all - field + 8 * 32 == stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v7 tar header (no `ustar` magic) for a file named `a`, its checksum filled in.
+    fn v7_header() -> [u8; 512] {
+        let mut h = [0u8; 512];
+        h[0] = b'a';
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(b"00000000000\0");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+
+    #[test]
+    fn stream_compression_by_magic() {
+        assert_eq!(compression(&[0x1f, 0x8b, 8]), Some(Format::Gzip));
+        // A whole stream needs no method byte: a bad one is a corrupt layer, said loudly.
+        assert_eq!(compression(&[0x1f, 0x8b]), Some(Format::Gzip));
+        assert_eq!(compression(&[0x28, 0xb5, 0x2f, 0xfd]), Some(Format::Zstd));
+        assert_eq!(compression(b"hello"), None);
+        assert_eq!(compression(b""), None);
+        assert_eq!(compression(&v7_header()), None);
+    }
+
+    #[test]
+    fn file_formats_by_magic() {
+        let table: [(&[u8], Option<Format>); 14] = [
+            (b"PK\x03\x04rest", Some(Format::Zip)),
+            (&[0x1f, 0x8b, 8, 0], Some(Format::Gzip)),
+            (&[0x1f, 0x8b, 7, 0], None),
+            (b"\xfd7zXZ\0", Some(Format::Xz)),
+            (b"BZh91AY&SY", Some(Format::Bzip2)),
+            (b"BZh9 and then text", None),
+            (&[0x28, 0xb5, 0x2f, 0xfd, 0], Some(Format::Zstd)),
+            (&[0x04, 0x22, 0x4d, 0x18], Some(Format::Lz4)),
+            (b"7z\xbc\xaf\x27\x1c", Some(Format::Unsupported("7z"))),
+            (b"Rar!\x1a\x07\x00", Some(Format::Unsupported("rar"))),
+            (&[0x1f, 0x9d, 0x90], Some(Format::Unsupported("Unix compress (.Z)"))),
+            (b"SQLite format 3\0....", Some(Format::Sqlite)),
+            (&[0xa7, 0x0d, b'\r', b'\n', 0], Some(Format::Pyc)),
+            (b"ab\r\nplain text", None),
+        ];
+        for (head, want) in table {
+            assert_eq!(file_format(head), want, "{head:?}");
+        }
+        assert_eq!(file_format(&v7_header()), Some(Format::Tar));
+    }
+
+    #[test]
+    fn recognises_tar_headers() {
+        assert!(looks_like_tar(&v7_header()));
+        let mut ustar = [0u8; 512];
+        ustar[257..262].copy_from_slice(b"ustar");
+        assert!(looks_like_tar(&ustar));
+        let mut bad = v7_header();
+        bad[1] = b'b';
+        assert!(!looks_like_tar(&bad), "a checksum that does not add up");
+        assert!(!looks_like_tar(&v7_header()[..511]));
+        assert!(!looks_like_tar(&[7u8; 512]));
+        assert!(!looks_like_tar(&[0u8; 512]));
+    }
+
+    #[test]
+    fn only_archives_and_streams_nest() {
+        assert!(Format::Tar.nests() && Format::Gzip.nests() && Format::Zip.nests());
+        assert!(!Format::Sqlite.nests() && !Format::Pyc.nests());
+        assert!(!Format::Unsupported("7z").nests());
+        assert_eq!(Format::Gzip.suffixes(), &[".gz", ".tgz"]);
+        assert!(Format::Tar.suffixes().is_empty());
+    }
+}
