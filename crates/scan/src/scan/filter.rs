@@ -468,17 +468,45 @@ fn named_word(keyword: &str, min_letters: usize) -> Option<String> {
 /// `key`).
 pub fn key_words(key: &[u8]) -> Vec<Vec<u8>> {
     let mut words = Vec::new();
+    find_key_word(key, |w| {
+        words.push(w.to_vec());
+        None::<()>
+    });
+    words
+}
+
+/// The first `Some` that `f` returns for the words of [`key_words`], in
+/// order, without allocating them: each word is lower-cased into a buffer
+/// reused for the next. Section headers and the keys before contextual
+/// matches are looked up this way tens of thousands of times per layer.
+pub fn find_key_word<T>(key: &[u8], mut f: impl FnMut(&[u8]) -> Option<T>) -> Option<T> {
+    // Words are short; a longer one is lower-cased on the heap.
+    let mut small = [0u8; 64];
+    let mut lower = |word: &[u8]| -> Option<T> {
+        match small.get_mut(..word.len()) {
+            Some(buf) => {
+                buf.copy_from_slice(word);
+                buf.make_ascii_lowercase();
+                f(buf)
+            }
+            None => f(&word.to_ascii_lowercase()),
+        }
+    };
     for part in key.split(|b| !b.is_ascii_alphanumeric()).filter(|p| !p.is_empty()) {
         let mut start = 0;
         for i in 1..part.len() {
             if part[i - 1].is_ascii_lowercase() && part[i].is_ascii_uppercase() {
-                words.push(part[start..i].to_ascii_lowercase());
+                if let Some(found) = lower(&part[start..i]) {
+                    return Some(found);
+                }
                 start = i;
             }
         }
-        words.push(part[start..].to_ascii_lowercase());
+        if let Some(found) = lower(&part[start..]) {
+            return Some(found);
+        }
     }
-    words
+    None
 }
 
 /// The `validation` note of hand-typed filler in a provider's credential
@@ -796,6 +824,25 @@ mod tests {
         assert_eq!(words(b"guardianPrivateKey = '"), ["guardian", "private", "key"]);
         assert_eq!(words(b"\"pagerduty.token\": \""), ["pagerduty", "token"]);
         assert_eq!(words(b"WEBHOOK_TOKEN="), ["webhook", "token"]);
+    }
+
+    #[test]
+    fn find_key_word_sees_the_words_of_key_words_in_order() {
+        let long = format!("x_{}_Key", "A".repeat(70));
+        for key in [&b"export ALGOLIA_API_KEY="[..], b"guardianPrivateKey", long.as_bytes(), b""] {
+            let mut seen = Vec::new();
+            let none = find_key_word(key, |w| {
+                seen.push(w.to_vec());
+                None::<()>
+            });
+            assert_eq!((none, seen), (None, key_words(key)));
+        }
+        // It stops at the first word `f` accepts.
+        assert_eq!(
+            find_key_word(b"a_DataDog_api", |w| w.starts_with(b"d").then_some(w.len())),
+            Some(4)
+        );
+        assert_eq!(key_words(long.as_bytes())[1], "a".repeat(70).into_bytes());
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl PatternEngine {
     /// `services.datadog:`), if a word of it is the name of a provider
     /// rule's keyword ([`filter::section_name`]).
     pub fn section_provider(&self, header: &[u8]) -> Option<Vec<u8>> {
-        filter::key_words(header).into_iter().find(|w| self.section_names.contains(w))
+        filter::find_key_word(header, |w| self.section_names.contains(w).then(|| w.to_vec()))
     }
 
     /// Like [`PatternEngine::find`], but for rules where `full(rule)` (their
@@ -325,10 +325,9 @@ impl PatternEngine {
         let floor = ms.saturating_sub(64);
         let start =
             hay[floor..ms].iter().rposition(|&b| b == b'\n').map_or(floor, |i| floor + i + 1);
-        filter::key_words(&hay[start..ss])
-            .into_iter()
-            .find(|w| self.provider_names.contains(w))
-            .map(|w| String::from_utf8_lossy(&w).into_owned())
+        filter::find_key_word(&hay[start..ss], |w| {
+            self.provider_names.contains(w).then(|| String::from_utf8_lossy(w).into_owned())
+        })
     }
 }
 
@@ -339,16 +338,22 @@ fn is_contextual(sig: &Signature) -> bool {
 }
 
 /// Merged windows of `w` bytes around keyword hits (sorted by start).
-fn windows(hits: &[(usize, usize, usize)], w: usize, len: usize) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for &(_, s, e) in hits {
-        let (ws, we) = (s.saturating_sub(w), (e + w).min(len));
-        match out.last_mut() {
-            Some(last) if ws <= last.1 => last.1 = last.1.max(we),
-            _ => out.push((ws, we)),
+/// Yielded as they are merged, not collected: a rule runs once per buffer
+/// holding one of its keywords, tens of thousands of times in a layer.
+fn windows(
+    hits: &[(usize, usize, usize)],
+    w: usize,
+    len: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut spans =
+        hits.iter().map(move |&(_, s, e)| (s.saturating_sub(w), (e + w).min(len))).peekable();
+    std::iter::from_fn(move || {
+        let (ws, mut we) = spans.next()?;
+        while let Some((_, next_end)) = spans.next_if(|&(next_start, _)| next_start <= we) {
+            we = we.max(next_end);
         }
-    }
-    out
+        Some((ws, we))
+    })
 }
 
 /// True when the match `ms..me` contains one of the rule's keyword hits.
@@ -440,4 +445,20 @@ fn glued(hay: &[u8], ss: usize, se: usize) -> bool {
 /// value: [`accept`] drops it as a placeholder.
 fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
     if is_contextual(sig) { None } else { filter::hand_typed_filler(secret) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows;
+
+    #[test]
+    fn windows_merge_overlapping_and_touching_spans_and_clip_to_the_buffer() {
+        // (rule, start, end) sorted by start; windows of 10 bytes each side.
+        let hits = [(0, 5, 8), (0, 20, 24), (0, 34, 36), (0, 60, 70), (0, 95, 99)];
+        let got: Vec<(usize, usize)> = windows(&hits, 10, 100).collect();
+        // 0..18 meets 10..34, which meets 24..46; 50..80 starts after 46; 85..109
+        // clips to the buffer's 100 bytes.
+        assert_eq!(got, [(0, 46), (50, 80), (85, 100)]);
+        assert_eq!(windows(&[], 10, 100).count(), 0);
+    }
 }
