@@ -437,3 +437,6 @@ fn glued(hay: &[u8], ss: usize, se: usize) -> bool {
 fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
     if is_contextual(sig) { None } else { filter::hand_typed_filler(secret) }
 }
+
+#[cfg(test)]
+mod tests;
