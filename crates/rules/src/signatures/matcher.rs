@@ -16,11 +16,16 @@
 //!   states, PikeVM and backtracker scratch, ~60 KB on average for the
 //!   built-in rules, far more for the big counted repetitions of key
 //!   blocks) per rule per thread that ever ran it, so a second worker
-//!   doubled the regex part of the peak RSS. Here a rule keeps one cache:
-//!   a worker takes it, searches every window of one buffer, and puts it
-//!   back; a worker that finds it taken (two workers on the same rule at
-//!   the same moment) makes a second one and drops it after use. Sharing
-//!   also means the lazy DFA states one worker built serve the other. The
+//!   doubled the regex part of the peak RSS. Here a rule keeps at most
+//!   [`KEPT_CACHES`]: a worker takes one, searches every window of one
+//!   buffer, and puts it back; a worker that finds none idle (two workers on
+//!   the same rule at the same moment) makes another. Sharing means the
+//!   lazy DFA states one worker built serve the other. Until session 7 a
+//!   second cache was dropped after use, and with 2 threads on the real
+//!   tree the lazy DFA states it held were built again every time two
+//!   workers met on a hot rule: keeping it halved the CPU time spent
+//!   building states (perf samples 490-645 -> 226-274 on r1 and r4) for
+//!   ~11 MB of peak RSS. The
 //!   capture slots are pooled with the cache: a rule runs once per buffer
 //!   that holds one of its keywords, and allocating them each time cost
 //!   more than most of those searches.
@@ -42,16 +47,20 @@ pub struct Matcher {
     regex: Regex,
     /// Index of the `secret` capture group.
     secret: usize,
-    /// The idle search cache and capture slots (at most one pair is kept),
-    /// boxed: a cache is a large struct, and taking it out of the pool and
-    /// putting it back then moves a pointer, not the struct.
-    idle: Mutex<Option<Box<Scratch>>>,
+    /// The idle search caches with their capture slots (at most
+    /// [`KEPT_CACHES`]), boxed: a cache is a large struct, and taking it out
+    /// of the pool and putting it back then moves a pointer, not the struct.
+    #[allow(
+        clippy::vec_box,
+        reason = "popped and pushed per search: a pointer moves, not a cache"
+    )]
+    idle: Mutex<Vec<Box<Scratch>>>,
 }
 
 impl Clone for Matcher {
     fn clone(&self) -> Self {
         // The regex is reference-counted; caches are scratch, not state.
-        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(None) }
+        Matcher { regex: self.regex.clone(), secret: self.secret, idle: Mutex::new(Vec::new()) }
     }
 }
 
@@ -60,6 +69,11 @@ impl std::fmt::Debug for Matcher {
         f.debug_struct("Matcher").field("secret", &self.secret).finish_non_exhaustive()
     }
 }
+
+/// Most idle search caches a rule keeps: one per worker on a two-core
+/// machine. More workers share them; a cache made beyond these is dropped
+/// after use, so memory does not grow with the thread count.
+pub const KEPT_CACHES: usize = 2;
 
 /// What one search needs besides the regex: the engines' cache and the
 /// capture slots, pooled together so that a search allocates neither.
@@ -124,14 +138,14 @@ impl Matcher {
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-        Ok(Matcher { regex, secret, idle: Mutex::new(None) })
+        Ok(Matcher { regex, secret, idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs `f` with a search cache and capture slots: the rule's idle ones,
     /// or new ones when another worker holds them. Afterwards they are kept
     /// if the rule has none idle, and dropped otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.take());
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut scratch = pooled.unwrap_or_else(|| {
             Box::new(Scratch {
                 cache: self.regex.create_cache(),
@@ -141,12 +155,14 @@ impl Matcher {
         let mut searcher =
             Searcher { regex: &self.regex, secret: self.secret, scratch: &mut scratch };
         let out = f(&mut searcher);
-        // One cache is kept per rule: a second one, made while another worker held
-        // the first, is dropped, so a hot rule does not hold two for good.
+        // A cache made while another worker held the rule's is kept too, up to
+        // KEPT_CACHES: dropped, it would be built again (lazy DFA states and all)
+        // the next time two workers meet on the rule, which for a hot rule is
+        // every few buffers.
         if let Ok(mut idle) = self.idle.lock()
-            && idle.is_none()
+            && idle.len() < KEPT_CACHES
         {
-            *idle = Some(scratch);
+            idle.push(scratch);
         }
         out
     }
@@ -201,14 +217,17 @@ mod tests {
         assert!(Matcher::new("a+", 1 << 20).unwrap_err().contains("secret"));
         let m = Matcher::new(r"k=(?P<secret>\d+)", 1 << 20).expect("compiles");
         // Nested use (as two workers at once): a second cache is made, and
-        // only one is kept.
+        // both are kept.
         let (a, b) = m.with_searcher(|outer| {
             let inner = m.with_searcher(|s| s.find_at(b"k=12", 0));
             (outer.find_at(b"xk=7", 0), inner)
         });
         assert_eq!(a, Some(Found { start: 1, end: 4, secret: Some((3, 4)) }));
         assert_eq!(b, Some(Found { start: 0, end: 4, secret: Some((2, 4)) }));
-        assert_eq!(m.idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(0), 1);
-        assert_eq!(m.clone().idle.lock().map(|v| usize::from(v.is_some())).unwrap_or(9), 0);
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), 2);
+        assert_eq!(m.clone().idle.lock().map(|v| v.len()).unwrap_or(9), 0);
+        // Three at once (more workers than kept caches): the third is dropped.
+        m.with_searcher(|_| m.with_searcher(|_| m.with_searcher(|_| ())));
+        assert_eq!(m.idle.lock().map(|v| v.len()).unwrap_or(0), KEPT_CACHES);
     }
 }
