@@ -133,7 +133,15 @@ impl Matcher {
             .configure(config)
             .syntax(syntax::Config::new().utf8(false).unicode(false))
             .build(pattern)
-            .map_err(|e| format!("pattern does not compile: {e}"))?;
+            .map_err(|e| match e.syntax_error() {
+                // The parser's own message points at the offending part; a
+                // Unicode class gets how to ask for Unicode.
+                Some(syntax) if syntax.to_string().contains("Unicode not allowed") => format!(
+                    "pattern does not compile (patterns match with Unicode off: write `(?u:...)` around a Unicode class): {syntax}"
+                ),
+                Some(syntax) => format!("pattern does not compile: {syntax}"),
+                None => format!("pattern does not compile: {e}"),
+            })?;
         let secret = regex
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
@@ -214,6 +222,10 @@ mod tests {
     #[test]
     fn errors_and_shared_caches() {
         assert!(Matcher::new("(", 1 << 20).unwrap_err().contains("does not compile"));
+        // A Unicode class is refused with the parser's message and how to ask for Unicode.
+        let err = Matcher::new(r"(?P<secret>\p{L}+)", 1 << 20).unwrap_err();
+        assert!(err.contains("(?u:") && err.contains("Unicode"), "{err}");
+        assert!(Matcher::new(r"(?P<secret>(?u:\p{L})+)", 1 << 20).is_ok());
         assert!(Matcher::new("a+", 1 << 20).unwrap_err().contains("secret"));
         let m = Matcher::new(r"k=(?P<secret>\d+)", 1 << 20).expect("compiles");
         // Nested use (as two workers at once): a second cache is made, and
