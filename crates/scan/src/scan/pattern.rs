@@ -448,17 +448,4 @@ fn filler_in_format(sig: &Signature, secret: &[u8]) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::windows;
-
-    #[test]
-    fn windows_merge_overlapping_and_touching_spans_and_clip_to_the_buffer() {
-        // (rule, start, end) sorted by start; windows of 10 bytes each side.
-        let hits = [(0, 5, 8), (0, 20, 24), (0, 34, 36), (0, 60, 70), (0, 95, 99)];
-        let got: Vec<(usize, usize)> = windows(&hits, 10, 100).collect();
-        // 0..18 meets 10..34, which meets 24..46; 50..80 starts after 46; 85..109
-        // clips to the buffer's 100 bytes.
-        assert_eq!(got, [(0, 46), (50, 80), (85, 100)]);
-        assert_eq!(windows(&[], 10, 100).count(), 0);
-    }
-}
+mod tests;
