@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real-content benchmark images from real trees, with GNU tar, gzip and zstd (no
-# archive writer of our own), and plants fake secrets in them. See bench/README.md.
+# Builds the real-content benchmark images from real trees (tarred by GNU tar, wrapped into
+# images by strata's generator, `corpus wrap`), and plants fake secrets in them. See bench/README.md.
 #
 #   bash bench/mkreal.sh BENCH_DIR [--quick]
 #
@@ -102,58 +102,29 @@ plant_real() { # STAGE -> plants; writes $IMG/planted-r.tsv
 }
 
 # ---------------------------------------------------------------- image assembly
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# The archives are written by strata's image generator (`corpus wrap`, crates/imagegen/src/wrap.rs),
+# the one archive writer the tests, corpus and bench share. CORPUS names a built generator
+# (bench/run.sh passes its own path); when that is not built yet, it is built here.
+corpus_bin() {
+  if [ ! -x "${CORPUS:-}" ]; then
+    local root; root=$(cd "$(dirname "$0")/.." && pwd)
+    local target=${CARGO_TARGET_DIR:-$root/target}
+    log "building the corpus generator"
+    (cd "$root" && CARGO_TARGET_DIR=$target cargo build --release --quiet --example corpus)
+    CORPUS=$target/release/examples/corpus
+  fi
+}
 # oci_archive OUT COMP LAYERTAR... : OCI archive, every layer compressed with COMP (gzip|zstd)
 oci_archive() {
   local out=$1 comp=$2; shift 2
-  local d=$WORK/oci.$$ l i=0 diffs=() layers=() hist=() mt ext
-  rm -rf "$d"; mkdir -p "$d/blobs/sha256"
-  case $comp in gzip) mt=tar+gzip ;; zstd) mt=tar+zstd ;; esac
-  for l in "$@"; do
-    diffs+=("\"sha256:$(sha "$l")\"")
-    case $comp in
-      gzip) gzip -n -6 -c "$l" >"$d/blob" ;;
-      zstd) zstd -q -3 -c "$l" >"$d/blob" ;;
-    esac
-    local h; h=$(sha "$d/blob"); mv "$d/blob" "$d/blobs/sha256/$h"
-    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.$mt\",\"digest\":\"sha256:$h\",\"size\":$(stat -c %s "$d/blobs/sha256/$h")}")
-    hist+=("{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"COPY part$i /\"}")
-    i=$((i + 1))
-  done
-  local IFS=,
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
-    "${diffs[*]}" "${hist[*]}" >"$d/config"
-  local ch; ch=$(sha "$d/config"); mv "$d/config" "$d/blobs/sha256/$ch"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
-    "$ch" "$(stat -c %s "$d/blobs/sha256/$ch")" "${layers[*]}" >"$d/manifest"
-  local mh; mh=$(sha "$d/manifest"); local ms; ms=$(stat -c %s "$d/manifest"); mv "$d/manifest" "$d/blobs/sha256/$mh"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
-    "$mh" "$ms" >"$d/index.json"
-  printf '{"imageLayoutVersion":"1.0.0"}' >"$d/oci-layout"
-  "${TAR[@]}" -C "$d" -cf "$out" oci-layout index.json blobs
-  rm -rf "$d"
+  corpus_bin
+  "$CORPUS" wrap "oci-$comp" "$@" bench "$out" >/dev/null
 }
 # docker_archive OUT LAYERTAR... : docker-save layout, layers uncompressed
 docker_archive() {
   local out=$1; shift
-  local d=$WORK/docker.$$ l i=0 diffs=() names=() hist=()
-  rm -rf "$d"; mkdir -p "$d"
-  for l in "$@"; do
-    local h; h=$(sha "$l")
-    mkdir -p "$d/$h"; cp "$l" "$d/$h/layer.tar"
-    diffs+=("\"sha256:$h\""); names+=("\"$h/layer.tar\"")
-    hist+=("{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"COPY part$i /\"}")
-    i=$((i + 1))
-  done
-  local IFS=,
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin"]},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' \
-    "${diffs[*]}" "${hist[*]}" >"$d/config.json"
-  local ch; ch=$(sha "$d/config.json"); mv "$d/config.json" "$d/$ch.json"
-  printf '[{"Config":"%s.json","RepoTags":["bench/real:latest"],"Layers":[%s]}]' "$ch" "${names[*]}" >"$d/manifest.json"
-  # Member names without "./", as docker save writes them (Trivy looks for "manifest.json").
-  (cd "$d" && find . -mindepth 1 -printf '%P\n' | sort >"$WORK/docker.list")
-  "${TAR[@]}" -C "$d" --no-recursion -cf "$out" -T "$WORK/docker.list"
-  rm -rf "$d"
+  corpus_bin
+  "$CORPUS" wrap docker "$@" bench/real:latest "$out" >/dev/null
 }
 
 # ---------------------------------------------------------------- the real tree

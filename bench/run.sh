@@ -117,7 +117,8 @@ REAL=()
 for n in "${IMAGES[@]}"; do is_real "$n" && REAL+=("$n"); done
 if [ "${#REAL[@]}" -gt 0 ]; then  # real trees: debootstrap + host /usr, many small files
   log "real-content images (bench/mkreal.sh; built once)"
-  bash "$BENCH/mkreal.sh" "$BENCH_DIR" $([ "$QUICK" = 1 ] && echo --quick)
+  CORPUS=$TARGET_DIR/release/examples/corpus CARGO_TARGET_DIR=$TARGET_DIR \
+    bash "$BENCH/mkreal.sh" "$BENCH_DIR" $([ "$QUICK" = 1 ] && echo --quick)
 fi
 file_of() { case $1 in d|rd) echo "$IMG/$1.docker.tar" ;; *) echo "$IMG/$1.oci.tar" ;; esac; }
 planted_of() { case $1 in rs) echo "$IMG/planted-rs.tsv" ;; r?) echo "$IMG/planted-r.tsv" ;; esac; }
