@@ -168,5 +168,6 @@ fn findings_are_identical_for_every_thread_count() {
     for (threads, json) in &reports[1..] {
         assert_eq!(json["findings"], first["findings"], "--threads {threads} vs --threads 1");
         assert_eq!(json["summary"], first["summary"], "--threads {threads} vs --threads 1");
+        assert_eq!(json["diagnostics"], first["diagnostics"], "--threads {threads} vs --threads 1");
     }
 }

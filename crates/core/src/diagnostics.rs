@@ -85,6 +85,34 @@ fn bounded(message: String) -> String {
     format!("{}… ({} more bytes)", &message[..end], message.len() - end)
 }
 
+/// `a` against `b` as text, except that runs of digits compare by value.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (m, n) = (run(x), run(y));
+                let trim = |d: &[u8]| {
+                    let z = d.iter().take_while(|&&c| c == b'0').count();
+                    d[z..].to_vec()
+                };
+                let (dx, dy) = (trim(&x[..m]), trim(&y[..n]));
+                let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(&dy));
+                if by_value != std::cmp::Ordering::Equal {
+                    return by_value;
+                }
+                (x, y) = (&x[m..], &y[n..]);
+            }
+            (Some(p), Some(q)) if p != q => return p.cmp(q),
+            _ => (x, y) = (&x[1..], &y[1..]),
+        }
+    }
+}
+
 /// What messages of one kind share: the text without quoted parts and numbers.
 fn kind_of(message: &str) -> String {
     let mut kind = String::new();
@@ -207,11 +235,19 @@ impl Diagnostics {
     }
 
     /// A copy of everything kept so far, then one line per kind of message
-    /// that was only counted.
+    /// that was only counted. Both parts are in the order of their text with
+    /// numbers compared by value (`layer 9` before `layer 10`), not in the
+    /// order workers recorded them, so a report is the same for every thread
+    /// count.
     pub fn snapshot(&self) -> Vec<Diagnostic> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = state.items.clone();
-        for key in &state.over {
+        out.sort_by(|a, b| {
+            natural_cmp(&a.message, &b.message).then_with(|| a.message.cmp(&b.message))
+        });
+        let mut over = state.over.clone();
+        over.sort_by(|a, b| natural_cmp(&a.1, &b.1).then_with(|| a.1.cmp(&b.1)));
+        for key in &over {
             let total = state.seen.get(key).copied().unwrap_or(0);
             out.push(Diagnostic {
                 level: key.0,
@@ -247,5 +283,28 @@ mod tests {
         // Different kinds are kept apart.
         d.warn("img.tar: digest mismatch".into());
         assert!(d.snapshot().iter().any(|m| m.message == "img.tar: digest mismatch"));
+    }
+
+    #[test]
+    fn snapshot_order_does_not_depend_on_the_order_of_recording() {
+        let messages = [
+            "img.tar: layer 10: tar stream ends early",
+            "img.tar: layer 9: tar stream ends early",
+            "img.tar: layer 4: /a: decoding budget spent",
+            "img.tar: layer 4: /b: decoding budget spent",
+        ];
+        let record = |order: &[usize]| {
+            let d = Diagnostics::new(false);
+            for &i in order {
+                d.warn(messages[i].to_owned());
+            }
+            d.snapshot().into_iter().map(|m| m.message).collect::<Vec<_>>()
+        };
+        let first = record(&[0, 1, 2, 3]);
+        assert_eq!(first, record(&[3, 1, 0, 2]));
+        // Numbers by value: layer 4, then 9, then 10.
+        assert_eq!(first, [messages[2], messages[3], messages[1], messages[0]]);
+        assert_eq!(natural_cmp("layer 007", "layer 7"), std::cmp::Ordering::Equal);
+        assert_eq!(natural_cmp("a2", "a10"), std::cmp::Ordering::Less);
     }
 }
