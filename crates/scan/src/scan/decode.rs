@@ -645,7 +645,8 @@ fn unescape(run: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn decode_all(data: &[u8]) -> Vec<(String, Vec<&'static str>)> {
+    /// Every run `find` decodes in `data`, as text with its encoding chain.
+    pub(super) fn decode_all(data: &[u8]) -> Vec<(String, Vec<&'static str>)> {
         let mut out = Vec::new();
         find(data, 0, data.len(), &mut Budget::default(), &mut out);
         out.into_iter()
@@ -718,6 +719,7 @@ mod tests {
 
 #[cfg(test)]
 mod speed_and_region_tests {
+    use super::tests::decode_all;
     use super::*;
     use proptest::prelude::*;
 
@@ -810,18 +812,5 @@ mod speed_and_region_tests {
         find(data.as_bytes(), 0, data.len(), &mut budget, &mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(budget.pending_stop, Some(3 * (b64.len() + 1)), "the fourth run");
-    }
-
-    fn decode_all(data: &[u8]) -> Vec<(String, Vec<&'static str>)> {
-        let mut out = Vec::new();
-        find(data, 0, data.len(), &mut Budget::default(), &mut out);
-        out.into_iter()
-            .map(|c| {
-                (
-                    String::from_utf8_lossy(&c.decoded).into_owned(),
-                    c.chain.iter().map(|e| e.as_str()).collect(),
-                )
-            })
-            .collect()
     }
 }
