@@ -157,7 +157,10 @@ impl Source {
 }
 
 /// Reads until `buf` is full or the reader ends; returns bytes read.
-fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+///
+/// # Errors
+/// The reader's errors (interruptions are retried).
+pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {

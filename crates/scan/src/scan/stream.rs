@@ -50,22 +50,9 @@ impl LineCounter {
     }
 }
 
-/// Reads until `buf` is full or the reader ends; returns bytes read.
-///
-/// # Errors
-/// The reader's errors (interruptions are retried).
-pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match reader.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
+/// Reads until `buf` is full or the reader ends (the image layer's block
+/// pipe reads the same way).
+pub use crate::image::pipe::fill;
 
 impl Scanner {
     /// Scans a stream whose first `filled` bytes are already in `buf`
