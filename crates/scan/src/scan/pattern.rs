@@ -101,18 +101,17 @@ impl PatternEngine {
             .prefilter(false)
             .build(&keywords)?;
         let prefilter = Prefilter::new(&keywords.iter().map(|k| k.as_bytes()).collect::<Vec<_>>());
-        let provider_names = rules
-            .iter()
-            .filter(|r| !is_contextual(r))
-            .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| filter::provider_name(k)))
-            .map(String::into_bytes)
-            .collect();
-        let section_names = rules
-            .iter()
-            .filter(|r| !is_contextual(r))
-            .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| filter::section_name(k)))
-            .map(String::into_bytes)
-            .collect();
+        // The names the keywords of provider (not contextual) rules give.
+        let names_of = |name: fn(&str) -> Option<String>| {
+            rules
+                .iter()
+                .filter(|r| !is_contextual(r))
+                .flat_map(|r| r.syntax.keywords.iter().filter_map(|k| name(k)))
+                .map(String::into_bytes)
+                .collect()
+        };
+        let provider_names = names_of(filter::provider_name);
+        let section_names = names_of(filter::section_name);
         Ok(PatternEngine {
             automaton,
             keyword_rules,
