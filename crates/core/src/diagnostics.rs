@@ -96,12 +96,8 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
                 let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
                 let (m, n) = (run(x), run(y));
-                let trim = |d: &[u8]| {
-                    let z = d.iter().take_while(|&&c| c == b'0').count();
-                    d[z..].to_vec()
-                };
-                let (dx, dy) = (trim(&x[..m]), trim(&y[..n]));
-                let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(&dy));
+                let (dx, dy) = (trim_zeros(&x[..m]), trim_zeros(&y[..n]));
+                let by_value = dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy));
                 if by_value != std::cmp::Ordering::Equal {
                     return by_value;
                 }
@@ -111,6 +107,11 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             _ => (x, y) = (&x[1..], &y[1..]),
         }
     }
+}
+
+/// `digits` without its leading zeros.
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    &digits[digits.iter().take_while(|&&c| c == b'0').count()..]
 }
 
 /// What messages of one kind share: the text without quoted parts and numbers.
