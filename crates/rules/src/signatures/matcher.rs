@@ -150,8 +150,9 @@ impl Matcher {
     }
 
     /// Runs `f` with a search cache and capture slots: the rule's idle ones,
-    /// or new ones when another worker holds them. Afterwards they are kept
-    /// if the rule has none idle, and dropped otherwise.
+    /// or new ones when other workers hold them. Afterwards they are kept
+    /// while the rule has fewer than [`KEPT_CACHES`] idle, and dropped
+    /// otherwise.
     pub fn with_searcher<R>(&self, f: impl FnOnce(&mut Searcher<'_>) -> R) -> R {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut scratch = pooled.unwrap_or_else(|| {
