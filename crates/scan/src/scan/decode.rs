@@ -814,3 +814,23 @@ mod speed_and_region_tests {
         assert_eq!(budget.pending_stop, Some(3 * (b64.len() + 1)), "the fourth run");
     }
 }
+
+/// Throughput of [`find`] on real bytes (`cargo test --release --lib
+/// decode_throughput -- --ignored --nocapture`; `STRATA_BENCH_DATA` names a
+/// file of concatenated real files, default `/tmp/pfb/data.bin`).
+#[cfg(test)]
+mod throughput {
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn decode_throughput() {
+        let path = std::env::var("STRATA_BENCH_DATA").unwrap_or("/tmp/pfb/data.bin".into());
+        let Ok(all) = std::fs::read(&path) else { return };
+        crate::scan::test_support::throughput("decode::find", &all, |data, from, to| {
+            let mut out = Vec::new();
+            find(data, from, to, &mut Budget::default(), &mut out);
+            out.len()
+        });
+    }
+}

@@ -281,3 +281,23 @@ mod tests {
         assert_eq!(texts(&many).len(), MAX_CHILDREN);
     }
 }
+
+/// Throughput of [`children`] on real bytes (`cargo test --release --lib
+/// sections_throughput -- --ignored --nocapture`; `STRATA_BENCH_DATA` names
+/// a file of concatenated real files, default `/tmp/pfb/data.bin`).
+#[cfg(test)]
+mod throughput {
+    use super::*;
+
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn sections_throughput() {
+        let path = std::env::var("STRATA_BENCH_DATA").unwrap_or("/tmp/pfb/data.bin".into());
+        let Ok(all) = std::fs::read(&path) else { return };
+        let scanner = crate::scan::test_support::scanner();
+        let provider = |h: &[u8]| scanner.engine.section_provider(h);
+        crate::scan::test_support::throughput("sections::children", &all, |data, from, to| {
+            children(data, from, to, &provider).len()
+        });
+    }
+}
