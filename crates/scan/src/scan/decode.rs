@@ -4,12 +4,15 @@
 //! Also UTF-16 text without a byte-order mark, recognised by its NUL
 //! pattern.
 //!
-//! Cheap by construction: binary windows (holding a NUL) are left alone;
+//! Cheap by construction: in binary windows (holding a NUL) only UTF-16
+//! strings are looked for, by one word test per 16 bytes (`utf16`);
 //! in text, one table-driven pass finds base64 runs, and only
 //! runs that could hold text (mixed case, a plausible length) are decoded;
 //! escapes are looked for only where `memchr` finds a `%` or `\`. A decoded
 //! run is kept only when it is text. Not owned here: scanning the decoded
 //! bytes (the scanner does, and records [`Encoding`]s in each hit).
+
+mod utf16;
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
@@ -277,30 +280,7 @@ pub fn find(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &mut 
     // the rest of the scan. Text files, config and decoded values have no NUL.
     // Its UTF-16 strings (PE resources, .NET user strings) are text, though.
     if memchr::memchr(0, &data[from..to]).is_some() {
-        let first = out.len();
-        for big_endian in [false, true] {
-            for parity in 0..2 {
-                utf16_runs(data, from..to, Units { parity, big_endian }, budget, out);
-            }
-        }
-        // UTF-16LE text reads as UTF-16BE one byte off (and the other way
-        // round): of overlapping runs keep the longer, and on a tie little-endian,
-        // by far the more common (Windows, .NET, compilers on x86 and ARM).
-        let found: Vec<Candidate> = out.drain(first..).collect();
-        let mut sorted = found;
-        sorted.sort_by_key(|c| c.start);
-        for c in sorted {
-            let fresh = out.len() > first;
-            match out.last_mut() {
-                Some(last) if fresh && c.start < last.end => {
-                    let better = |x: &Candidate| (x.decoded.len(), x.chain == [Encoding::Utf16Le]);
-                    if better(&c) > better(last) {
-                        *last = c;
-                    }
-                }
-                _ => out.push(c),
-            }
-        }
+        utf16::find(data, from, to, budget, out);
         return;
     }
     let first = out.len();
@@ -374,79 +354,6 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
         if let Some(decoded) = as_text(bytes, &mut chain) {
             out.push(Candidate { start, end: padded, chain, decoded });
         }
-    }
-}
-
-/// Shortest UTF-16 string decoded inside binary content, in code units
-/// (shorter ones are mostly identifiers and labels).
-pub const MIN_UTF16_UNITS: usize = 16;
-
-/// Which UTF-16 code units [`utf16_runs`] looks for: those starting at
-/// offsets of `parity`, in the given byte order.
-#[derive(Debug, Clone, Copy)]
-struct Units {
-    parity: usize,
-    big_endian: bool,
-}
-
-/// True for a UTF-16 code unit at `data[k..k + 2]` that is printable ASCII
-/// (or tab, CR, LF) in the given byte order.
-fn ascii_unit(data: &[u8], k: usize, big_endian: bool) -> bool {
-    let (hi, lo) = if big_endian { (data[k], data[k + 1]) } else { (data[k + 1], data[k]) };
-    hi == 0 && ((0x20..0x7f).contains(&lo) || matches!(lo, b'\t' | b'\n' | b'\r'))
-}
-
-/// UTF-16 strings of ASCII characters inside binary bytes: runs of at
-/// least [`MIN_UTF16_UNITS`] code units starting in `data[from..to]` at
-/// offsets of the given parity (both parities are searched, since a string
-/// need not be aligned in the file). Found by the same skip search as
-/// base64 runs, one code unit at a time, so random binary bytes cost about
-/// one check per 32 bytes.
-fn utf16_runs(
-    data: &[u8],
-    window: std::ops::Range<usize>,
-    Units { parity, big_endian }: Units,
-    budget: &mut Budget,
-    out: &mut Vec<Candidate>,
-) {
-    let std::ops::Range { start: from, end: to } = window;
-    let ok = |k: usize| k + 2 <= data.len() && ascii_unit(data, k, big_endian);
-    let span = 2 * (MIN_UTF16_UNITS - 1);
-    let mut i = from + (from + parity) % 2;
-    // A string that began before the window was decoded with the window it began in.
-    if i >= 2 && ok(i - 2) {
-        while ok(i) {
-            i += 2;
-        }
-    }
-    while i < to && i + span + 2 <= data.len() {
-        let probe = i + span;
-        // The last unit of the span that is not ASCII, from the end (a plain
-        // loop: as a `rev().step_by(2)` iterator its speed hung on inlining,
-        // 5% of a scan of binaries when a change elsewhere in the crate moved it).
-        let mut k = probe;
-        while ok(k) && k > i {
-            k -= 2;
-        }
-        if !ok(k) {
-            i = k + 2;
-            continue;
-        }
-        let start = i;
-        let mut end = probe + 2;
-        while ok(end) && end - start < 2 * MAX_RUN {
-            end += 2;
-        }
-        i = end;
-        let units = (end - start) / 2;
-        if !budget.take(units, start) {
-            return;
-        }
-        // The ASCII byte of each unit: the first in little-endian order.
-        let decoded: Vec<u8> =
-            data[start..end].iter().skip(usize::from(big_endian)).step_by(2).copied().collect();
-        let chain = vec![if big_endian { Encoding::Utf16Be } else { Encoding::Utf16Le }];
-        out.push(Candidate { start, end, chain, decoded });
     }
 }
 
@@ -832,5 +739,260 @@ mod throughput {
             find(data, from, to, &mut Budget::default(), &mut out);
             out.len()
         });
+    }
+}
+
+/// The UTF-16 search as it was before `utf16` found all four forms in one
+/// pass, kept to check that it finds the same runs.
+#[cfg(test)]
+mod utf16_oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Shortest UTF-16 string decoded inside binary content, in code units
+    /// (shorter ones are mostly identifiers and labels).
+    const MIN_UTF16_UNITS: usize = 16;
+
+    /// Which UTF-16 code units [`utf16_runs`] looks for: those starting at
+    /// offsets of `parity`, in the given byte order.
+    #[derive(Debug, Clone, Copy)]
+    struct Units {
+        parity: usize,
+        big_endian: bool,
+    }
+
+    /// True for a UTF-16 code unit at `data[k..k + 2]` that is printable ASCII
+    /// (or tab, CR, LF) in the given byte order.
+    fn ascii_unit(data: &[u8], k: usize, big_endian: bool) -> bool {
+        let (hi, lo) = if big_endian { (data[k], data[k + 1]) } else { (data[k + 1], data[k]) };
+        hi == 0 && ((0x20..0x7f).contains(&lo) || matches!(lo, b'\t' | b'\n' | b'\r'))
+    }
+
+    /// UTF-16 strings of ASCII characters inside binary bytes: runs of at
+    /// least [`MIN_UTF16_UNITS`] code units starting in `data[from..to]` at
+    /// offsets of the given parity (both parities are searched, since a string
+    /// need not be aligned in the file). Found by the same skip search as
+    /// base64 runs, one code unit at a time, so random binary bytes cost about
+    /// one check per 32 bytes.
+    fn utf16_runs(
+        data: &[u8],
+        window: std::ops::Range<usize>,
+        Units { parity, big_endian }: Units,
+        budget: &mut Budget,
+        out: &mut Vec<Candidate>,
+    ) {
+        let std::ops::Range { start: from, end: to } = window;
+        let ok = |k: usize| k + 2 <= data.len() && ascii_unit(data, k, big_endian);
+        let span = 2 * (MIN_UTF16_UNITS - 1);
+        let mut i = from + (from + parity) % 2;
+        // A string that began before the window was decoded with the window it began in.
+        if i >= 2 && ok(i - 2) {
+            while ok(i) {
+                i += 2;
+            }
+        }
+        while i < to && i + span + 2 <= data.len() {
+            let probe = i + span;
+            // The last unit of the span that is not ASCII, from the end (a plain
+            // loop: as a `rev().step_by(2)` iterator its speed hung on inlining,
+            // 5% of a scan of binaries when a change elsewhere in the crate moved it).
+            let mut k = probe;
+            while ok(k) && k > i {
+                k -= 2;
+            }
+            if !ok(k) {
+                i = k + 2;
+                continue;
+            }
+            let start = i;
+            let mut end = probe + 2;
+            while ok(end) && end - start < 2 * MAX_RUN {
+                end += 2;
+            }
+            i = end;
+            let units = (end - start) / 2;
+            if !budget.take(units, start) {
+                return;
+            }
+            // The ASCII byte of each unit: the first in little-endian order.
+            let decoded: Vec<u8> =
+                data[start..end].iter().skip(usize::from(big_endian)).step_by(2).copied().collect();
+            let chain = vec![if big_endian { Encoding::Utf16Be } else { Encoding::Utf16Le }];
+            out.push(Candidate { start, end, chain, decoded });
+        }
+    }
+
+    /// `find` on a binary window as it was.
+    fn old_find(
+        data: &[u8],
+        from: usize,
+        to: usize,
+        budget: &mut Budget,
+        out: &mut Vec<Candidate>,
+    ) {
+        let to = to.min(data.len());
+        if from >= to {
+            return;
+        }
+        let first = out.len();
+        for big_endian in [false, true] {
+            for parity in 0..2 {
+                utf16_runs(data, from..to, Units { parity, big_endian }, budget, out);
+            }
+        }
+        // UTF-16LE text reads as UTF-16BE one byte off (and the other way
+        // round): of overlapping runs keep the longer, and on a tie little-endian,
+        // by far the more common (Windows, .NET, compilers on x86 and ARM).
+        let found: Vec<Candidate> = out.drain(first..).collect();
+        let mut sorted = found;
+        sorted.sort_by_key(|c| c.start);
+        for c in sorted {
+            let fresh = out.len() > first;
+            match out.last_mut() {
+                Some(last) if fresh && c.start < last.end => {
+                    let better = |x: &Candidate| (x.decoded.len(), x.chain == [Encoding::Utf16Le]);
+                    if better(&c) > better(last) {
+                        *last = c;
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+    /// What a search left behind: each candidate, and the budget.
+    type Outcome = (Vec<(usize, usize, Vec<Encoding>, Vec<u8>)>, (usize, usize, Option<usize>));
+
+    fn outcome(out: Vec<Candidate>, budget: Budget) -> Outcome {
+        let found = out.into_iter().map(|c| (c.start, c.end, c.chain, c.decoded)).collect();
+        (found, (budget.bytes, budget.runs, budget.pending_stop))
+    }
+
+    /// The old and the new search on the same window and budget.
+    fn both(data: &[u8], from: usize, to: usize, budget: Budget) -> (Outcome, Outcome) {
+        let (mut old, mut new) = (budget, budget);
+        let (mut old_out, mut new_out) = (Vec::new(), Vec::new());
+        old_find(data, from, to, &mut old, &mut old_out);
+        let to = to.min(data.len());
+        if from < to {
+            utf16::find(data, from, to, &mut new, &mut new_out);
+        }
+        (outcome(old_out, old), outcome(new_out, new))
+    }
+
+    /// Bytes holding UTF-16 strings of both byte orders at any offset, among
+    /// NULs, random bytes and other text (`base` bytes, when given, are
+    /// real binary content the pieces are spliced into).
+    fn binary_with_strings(base: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
+        let unit = prop_oneof![
+            8 => 0x20u8..0x7f,
+            1 => proptest::sample::select(b"\t\n\r".to_vec()),
+            1 => any::<u8>(),
+        ];
+        let string = (proptest::collection::vec(unit, 0..48), any::<bool>()).prop_map(|(s, be)| {
+            s.into_iter().flat_map(|c| if be { [0, c] } else { [c, 0] }).collect::<Vec<u8>>()
+        });
+        let piece = prop_oneof![
+            4 => string,
+            1 => proptest::collection::vec(Just(0u8), 0..20),
+            2 => proptest::collection::vec(any::<u8>(), 0..40),
+            1 => proptest::collection::vec(0x20u8..0x7f, 0..40),
+        ];
+        let pieces = proptest::collection::vec((piece, any::<prop::sample::Index>()), 0..24);
+        pieces.prop_map(move |pieces| {
+            let mut data = base.clone();
+            for (piece, at) in pieces {
+                let at = if data.is_empty() { 0 } else { at.index(data.len() + 1) };
+                data.splice(at..at, piece);
+            }
+            data
+        })
+    }
+
+    /// A budget: mostly plenty, sometimes running out part way.
+    fn a_budget() -> impl Strategy<Value = Budget> {
+        prop_oneof![
+            1 => Just(Budget::default()),
+            2 => (0usize..200, 0usize..6).prop_map(|(bytes, runs)| Budget { bytes, runs, ..Budget::default() }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The one-pass search finds what the four searches found, and
+        /// spends the budget the same way, on any window of mixed bytes.
+        #[test]
+        fn utf16_one_pass_finds_what_four_passes_found(
+            data in binary_with_strings(Vec::new()),
+            from in any::<prop::sample::Index>(),
+            len in any::<prop::sample::Index>(),
+            budget in a_budget(),
+        ) {
+            let from = from.index(data.len() + 1);
+            let to = from + len.index(data.len() - from + 1);
+            let (old, new) = both(&data, from, to, budget);
+            prop_assert_eq!(old, new);
+        }
+    }
+
+    /// Real binary content: the first 64 KiB of this test program.
+    fn real_binary() -> Vec<u8> {
+        let exe = std::env::current_exe().expect("the test program's path");
+        let mut bytes = std::fs::read(exe).expect("the test program is readable");
+        bytes.truncate(64 << 10);
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The same on real binary bytes with strings spliced in, over stream
+        /// windows (the overlap before `from` and after `to`).
+        #[test]
+        fn utf16_one_pass_matches_on_real_binaries(
+            data in binary_with_strings(real_binary()),
+            from in 0usize..40_000,
+            budget in a_budget(),
+        ) {
+            let from = from.min(data.len());
+            let to = data.len().saturating_sub(1 << 12).max(from);
+            let (old, new) = both(&data, from, to, budget);
+            prop_assert_eq!(old, new);
+        }
+    }
+
+    /// Runs longer than [`MAX_RUN`] units are decoded in pieces, each piece
+    /// starting in the window is charged to the budget: both searches cut
+    /// the same pieces, wherever the window and the budget end.
+    #[test]
+    fn long_utf16_runs_are_cut_alike() {
+        let text: Vec<u8> = (0..MAX_RUN * 2 + 100).map(|i| b'a' + (i % 26) as u8).collect();
+        for (lead, big_endian) in [(0usize, false), (1, false), (7, true), (0, true)] {
+            let mut data = vec![0xffu8; lead];
+            data.extend(text.iter().flat_map(|&c| if big_endian { [0, c] } else { [c, 0] }));
+            data.extend([0xff; 9]);
+            let n = data.len();
+            for (from, to) in [
+                (0, n),
+                (1, n),
+                (lead + 2, n),
+                (0, 2 * MAX_RUN + lead),
+                (0, 2 * MAX_RUN + lead + 1),
+                (0, 10),
+            ] {
+                for budget in [
+                    Budget::default(),
+                    Budget { bytes: MAX_RUN + 5, ..Budget::default() },
+                    Budget { runs: 2, ..Budget::default() },
+                ] {
+                    let (old, new) = both(&data, from, to, budget);
+                    assert_eq!(old, new, "lead {lead}, {from}..{to}, {budget:?}");
+                    assert!(
+                        from > lead || !new.0.is_empty() || budget.runs == 0,
+                        "found at {from}"
+                    );
+                }
+            }
+        }
     }
 }
