@@ -724,7 +724,7 @@ mod speed_and_region_tests {
 
 /// Throughput of [`find`] on real bytes (`cargo test --release --lib
 /// decode_throughput -- --ignored --nocapture`; `STRATA_BENCH_DATA` names a
-/// file of concatenated real files, default `/tmp/pfb/data.bin`).
+/// file or a tree of real files: see `test_support::bench_streams`).
 #[cfg(test)]
 mod throughput {
     use super::*;
@@ -732,9 +732,7 @@ mod throughput {
     #[test]
     #[ignore = "a measurement, not a test"]
     fn decode_throughput() {
-        let path = std::env::var("STRATA_BENCH_DATA").unwrap_or("/tmp/pfb/data.bin".into());
-        let Ok(all) = std::fs::read(&path) else { return };
-        crate::scan::test_support::throughput("decode::find", &all, |data, from, to| {
+        crate::scan::test_support::throughput("decode::find", |data, from, to| {
             let mut out = Vec::new();
             find(data, from, to, &mut Budget::default(), &mut out);
             out.len()

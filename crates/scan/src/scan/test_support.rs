@@ -16,52 +16,101 @@ pub(crate) fn scanner() -> Scanner {
         .expect("built-in rules compile")
 }
 
-/// The windows a stream scan of `all` would see (`CHUNK` bytes, each
-/// reporting the bytes past the first `OVERLAP`), as `(start, end, from,
-/// to)`: binary ones (a NUL in `from..to`) first, then text (for throughput
-/// measurements over real bytes).
+/// The real bytes a throughput measurement runs over: `STRATA_BENCH_DATA`
+/// names files (each one stream, default `/tmp/pfb/data.bin`) or
+/// directories (each regular file in them a stream, as a scan sees them),
+/// separated by `:`; 200 MB in all, shared evenly among them. Empty when
+/// they are missing.
 #[allow(dead_code)]
-pub(crate) fn windows(all: &[u8]) -> [Vec<(usize, usize, usize, usize)>; 2] {
-    use super::stream::{CHUNK, OVERLAP};
-    let mut out = [Vec::new(), Vec::new()];
-    let mut base = 0;
-    loop {
-        let end = (base + CHUNK).min(all.len());
-        let eof = end == all.len();
-        let from = if base == 0 { 0 } else { OVERLAP };
-        let to = if eof { end - base } else { end - base - OVERLAP };
-        let text = memchr::memchr(0, &all[base + from..base + to]).is_none();
-        out[usize::from(text)].push((base, end, from, to));
-        if eof {
-            return out;
+pub(crate) fn bench_streams() -> Vec<Vec<u8>> {
+    let paths = std::env::var("STRATA_BENCH_DATA").unwrap_or("/tmp/pfb/data.bin".into());
+    let paths: Vec<&str> = paths.split(':').collect();
+    let share = 200_000_000 / paths.len();
+    let mut streams = Vec::new();
+    for path in paths {
+        let (mut total, mut todo) = (0usize, vec![std::path::PathBuf::from(path)]);
+        while let Some(p) = todo.pop() {
+            let Ok(meta) = std::fs::metadata(&p) else { continue };
+            if meta.is_dir() {
+                let Ok(entries) = std::fs::read_dir(&p) else { continue };
+                let mut entries: Vec<_> = entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink()))
+                    .map(|e| e.path())
+                    .collect();
+                entries.sort();
+                todo.extend(entries.into_iter().rev());
+            } else if meta.is_file() && total < share {
+                let Ok(mut bytes) = std::fs::read(&p) else { continue };
+                bytes.truncate(share - total);
+                total += bytes.len();
+                streams.push(bytes);
+            }
         }
-        base += CHUNK - 2 * OVERLAP;
     }
+    streams
 }
 
-/// Measures `f` over each kind of window of `all` (see [`windows`]) in CPU
-/// time, best of five rounds of three passes, and prints MB/s; `f` returns
-/// a count printed beside (so the work is not optimised away).
+/// A window of a stream: `(stream, start, end, from, to)`.
+type Window = (usize, usize, usize, usize, usize);
+
+/// The windows a stream scan of each of `streams` would see (`CHUNK` bytes,
+/// each reporting the bytes past the first `OVERLAP`), as `(stream, start,
+/// end, from, to)`: binary ones (a NUL in `from..to`) first, then text.
 #[allow(dead_code)]
-pub(crate) fn throughput(what: &str, all: &[u8], mut f: impl FnMut(&[u8], usize, usize) -> usize) {
-    for (kind, windows) in ["binary", "text"].iter().zip(windows(all)) {
-        let bytes: usize = windows.iter().map(|w| w.3 - w.2).sum::<usize>() * 3;
+pub(crate) fn windows(streams: &[Vec<u8>]) -> [Vec<Window>; 2] {
+    use super::stream::{CHUNK, OVERLAP};
+    let mut out = [Vec::new(), Vec::new()];
+    for (n, all) in streams.iter().enumerate() {
+        let mut base = 0;
+        loop {
+            let end = (base + CHUNK).min(all.len());
+            let eof = end == all.len();
+            let from = if base == 0 { 0 } else { OVERLAP };
+            let to = if eof { end - base } else { end - base - OVERLAP };
+            let text = memchr::memchr(0, &all[base + from..base + to]).is_none();
+            out[usize::from(text)].push((n, base, end, from, to));
+            if eof {
+                break;
+            }
+            base += CHUNK - 2 * OVERLAP;
+        }
+    }
+    out
+}
+
+/// Measures `f(window, from, to)` over each kind of window of
+/// [`bench_streams`] (see [`windows`]) in CPU time, best of five rounds of
+/// `PASSES` passes, and prints MB/s; `f` returns a count printed beside (so the
+/// work is not optimised away). `STRATA_BENCH_ONLY=binary` (or `text`)
+/// measures one kind only.
+#[allow(dead_code)]
+pub(crate) fn throughput(what: &str, mut f: impl FnMut(&[u8], usize, usize) -> usize) {
+    const PASSES: usize = 10;
+    let streams = bench_streams();
+    let only = std::env::var("STRATA_BENCH_ONLY").ok();
+    for (kind, windows) in ["binary", "text"].iter().zip(windows(&streams)) {
+        if only.as_deref().is_some_and(|o| o != *kind) || windows.is_empty() {
+            continue;
+        }
+        let bytes: usize = windows.iter().map(|w| w.4 - w.3).sum::<usize>() * PASSES;
         let mut best = std::time::Duration::MAX;
         let mut count = 0;
         for _ in 0..5 {
             let t = thread_cpu();
             count = 0;
-            for _ in 0..3 {
-                for &(start, end, from, to) in &windows {
-                    count += f(&all[start..end], from, to);
+            for _ in 0..PASSES {
+                for &(n, start, end, from, to) in &windows {
+                    count += f(&streams[n][start..end], from, to);
                 }
             }
             best = best.min(thread_cpu() - t);
         }
         eprintln!(
-            "{what} {kind}: {:.0} MB/s over {} MB, {count} found",
+            "{what} {kind}: {:.0} MB/s over {} MB in {} windows, {count} found",
             bytes as f64 / 1e6 / best.as_secs_f64(),
-            (bytes / 3) >> 20
+            (bytes / PASSES) >> 20,
+            windows.len()
         );
     }
 }
