@@ -11,7 +11,10 @@
 //! rule and severity where the value has the provider's shape, and nothing
 //! when it does not (the generic rules already saw the line as it is).
 
+mod newlines;
+
 use super::{Hit, Scanner};
+use newlines::Newlines;
 
 /// Most child lines read under one header: a section is a handful of keys,
 /// and a long file must not turn into a second scan of itself.
@@ -58,78 +61,119 @@ pub(crate) fn children(
     to: usize,
     provider: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Vec<Child> {
-    let mut out = Vec::new();
-    let mut section: Option<Section> = None;
-    let mut newlines = memchr::memchr_iter(b'\n', data);
+    let mut walk = Walk { from, provider, section: None, out: Vec::new() };
+    let mut newlines = Newlines::new(data);
     let mut at = 0;
     while at < data.len() && at < to {
         let end = newlines.next().unwrap_or(data.len());
         let line = &data[at..end];
         let start = at;
         at = end + 1;
+        // Outside a section only a header matters: most lines of code, prose
+        // and binaries are passed over by looking at their two ends.
+        if walk.section.is_some() || may_be_header(line) {
+            walk.line(start, line);
+        }
+    }
+    walk.out
+}
+
+/// False for a line that is surely not a section header (`ini_header`,
+/// `yaml_parent` or `heading`): every header starts with a name byte, a
+/// quote or `[` (after its indent), ends with `]`, `:` or a name byte
+/// (before trailing white space; a name byte only for a heading, which is
+/// not indented) and is at most [`MAX_HEADER`] bytes between the two.
+fn may_be_header(line: &[u8]) -> bool {
+    let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let Some(&first) = line.get(indent) else { return false };
+    if !starts_header(first) {
+        return false;
+    }
+    let Some(last) = line.iter().rposition(|b| !b.is_ascii_whitespace()) else { return false };
+    last - indent < MAX_HEADER
+        && match line[last] {
+            b']' | b':' => true,
+            b => indent == 0 && is_name_byte(b),
+        }
+}
+
+/// Longest header line, between its indent and trailing white space:
+/// `- "name":` or `[[name]]` around a [`MAX_NAME`]-byte name.
+const MAX_HEADER: usize = MAX_NAME + 5;
+
+/// The walk through a buffer's lines: the section they are in, and the
+/// child lines found so far.
+struct Walk<'p> {
+    from: usize,
+    provider: &'p dyn Fn(&[u8]) -> Option<Vec<u8>>,
+    section: Option<Section>,
+    out: Vec<Child>,
+}
+
+impl Walk<'_> {
+    /// Reads the line starting at `data[start]` (without its newline).
+    fn line(&mut self, start: usize, line: &[u8]) {
+        let provider = self.provider;
+        let section = &mut self.section;
         let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
-        // Outside a section only a header matters, and every header starts
-        // with a name byte, a quote, `[` or `- `: most lines of code, prose
-        // and binaries are passed over here.
         if section.is_none() && !line.get(indent).is_some_and(|&b| starts_header(b)) {
-            continue;
+            return;
         }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let body = &line[indent.min(line.len())..];
         if body.is_empty() {
             if matches!(section.as_ref().map(|s| s.scope), Some(Scope::Heading)) {
-                section = None;
+                *section = None;
             }
-            continue;
+            return;
         }
         if body.starts_with(b"#") || body.starts_with(b";") || body.starts_with(b"//") {
-            continue;
+            return;
         }
         // A YAML section ends at the first line indented no deeper than its header.
         if let Some(Scope::Yaml(depth)) = section.as_ref().map(|s| s.scope)
             && indent <= depth
         {
-            section = None;
+            *section = None;
         }
         if let Some(name) = ini_header(body) {
-            section = provider(name).map(|name| Section { name, scope: Scope::Ini, children: 0 });
-            continue;
+            *section = provider(name).map(|name| Section { name, scope: Scope::Ini, children: 0 });
+            return;
         }
         if let Some(name) = yaml_parent(body) {
             if let Some(name) = provider(name) {
-                section = Some(Section { name, scope: Scope::Yaml(indent), children: 0 });
+                *section = Some(Section { name, scope: Scope::Yaml(indent), children: 0 });
             }
             // A parent that names nothing nests inside the current section.
-            continue;
+            return;
         }
         if indent == 0
             && section.is_none()
             && let Some(name) = heading(body)
             && let Some(name) = provider(name)
         {
-            section = Some(Section { name, scope: Scope::Heading, children: 0 });
-            continue;
+            *section = Some(Section { name, scope: Scope::Heading, children: 0 });
+            return;
         }
-        let Some(s) = section.as_mut() else { continue };
-        let Some(key) = child_key(body) else { continue };
+        let Some(s) = section.as_mut() else { return };
+        let Some(key) = child_key(body) else { return };
         let key_start = start + indent + (body.len() - key.len());
         s.children += 1;
         if s.children > MAX_CHILDREN {
-            continue;
+            return;
         }
         let lower = key.to_ascii_lowercase();
         let already_named = lower.windows(s.name.len()).any(|w| w == s.name.as_slice());
-        if key_start < from || already_named {
-            continue;
+        if key_start < self.from || already_named {
+            return;
         }
         let mut text = Vec::with_capacity(s.name.len() + 1 + key.len());
         text.extend_from_slice(&s.name);
         text.push(b'_');
         let prefix = text.len();
         text.extend_from_slice(&key[..key.len().min(MAX_LINE)]);
-        out.push(Child { key_start, text, prefix });
+        self.out.push(Child { key_start, text, prefix });
     }
-    out
 }
 
 /// Whether a line whose text starts with `b` can be a section header.
@@ -284,7 +328,7 @@ mod tests {
 
 /// Throughput of [`children`] on real bytes (`cargo test --release --lib
 /// sections_throughput -- --ignored --nocapture`; `STRATA_BENCH_DATA` names
-/// a file of concatenated real files, default `/tmp/pfb/data.bin`).
+/// a file or a tree of real files: see `test_support::bench_streams`).
 #[cfg(test)]
 mod throughput {
     use super::*;
@@ -292,12 +336,193 @@ mod throughput {
     #[test]
     #[ignore = "a measurement, not a test"]
     fn sections_throughput() {
-        let path = std::env::var("STRATA_BENCH_DATA").unwrap_or("/tmp/pfb/data.bin".into());
-        let Ok(all) = std::fs::read(&path) else { return };
         let scanner = crate::scan::test_support::scanner();
         let provider = |h: &[u8]| scanner.engine.section_provider(h);
-        crate::scan::test_support::throughput("sections::children", &all, |data, from, to| {
+        crate::scan::test_support::throughput("sections::children", |data, from, to| {
             children(data, from, to, &provider).len()
         });
+    }
+}
+
+/// `children` as it was before `may_be_header` passed over most lines, kept
+/// to check that the walk finds the same children.
+#[cfg(test)]
+mod oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The child lines in `data` whose key starts in `from..to` and whose
+    /// section's header names a provider: `provider(header)` gives the name to
+    /// prefix, if the header names one.
+    pub(super) fn old_children(
+        data: &[u8],
+        from: usize,
+        to: usize,
+        provider: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Vec<Child> {
+        let mut out = Vec::new();
+        let mut section: Option<Section> = None;
+        let mut newlines = memchr::memchr_iter(b'\n', data);
+        let mut at = 0;
+        while at < data.len() && at < to {
+            let end = newlines.next().unwrap_or(data.len());
+            let line = &data[at..end];
+            let start = at;
+            at = end + 1;
+            let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+            // Outside a section only a header matters, and every header starts
+            // with a name byte, a quote, `[` or `- `: most lines of code, prose
+            // and binaries are passed over here.
+            if section.is_none() && !line.get(indent).is_some_and(|&b| starts_header(b)) {
+                continue;
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let body = &line[indent.min(line.len())..];
+            if body.is_empty() {
+                if matches!(section.as_ref().map(|s| s.scope), Some(Scope::Heading)) {
+                    section = None;
+                }
+                continue;
+            }
+            if body.starts_with(b"#") || body.starts_with(b";") || body.starts_with(b"//") {
+                continue;
+            }
+            // A YAML section ends at the first line indented no deeper than its header.
+            if let Some(Scope::Yaml(depth)) = section.as_ref().map(|s| s.scope)
+                && indent <= depth
+            {
+                section = None;
+            }
+            if let Some(name) = ini_header(body) {
+                section =
+                    provider(name).map(|name| Section { name, scope: Scope::Ini, children: 0 });
+                continue;
+            }
+            if let Some(name) = yaml_parent(body) {
+                if let Some(name) = provider(name) {
+                    section = Some(Section { name, scope: Scope::Yaml(indent), children: 0 });
+                }
+                // A parent that names nothing nests inside the current section.
+                continue;
+            }
+            if indent == 0
+                && section.is_none()
+                && let Some(name) = heading(body)
+                && let Some(name) = provider(name)
+            {
+                section = Some(Section { name, scope: Scope::Heading, children: 0 });
+                continue;
+            }
+            let Some(s) = section.as_mut() else { continue };
+            let Some(key) = child_key(body) else { continue };
+            let key_start = start + indent + (body.len() - key.len());
+            s.children += 1;
+            if s.children > MAX_CHILDREN {
+                continue;
+            }
+            let lower = key.to_ascii_lowercase();
+            let already_named = lower.windows(s.name.len()).any(|w| w == s.name.as_slice());
+            if key_start < from || already_named {
+                continue;
+            }
+            let mut text = Vec::with_capacity(s.name.len() + 1 + key.len());
+            text.extend_from_slice(&s.name);
+            text.push(b'_');
+            let prefix = text.len();
+            text.extend_from_slice(&key[..key.len().min(MAX_LINE)]);
+            out.push(Child { key_start, text, prefix });
+        }
+        out
+    }
+    fn provider(h: &[u8]) -> Option<Vec<u8>> {
+        let h = h.to_ascii_lowercase();
+        ["duo", "datadog", "stripe"]
+            .into_iter()
+            .find(|p| h.windows(p.len()).any(|w| w == p.as_bytes()))
+            .map(|p| p.as_bytes().to_vec())
+    }
+
+    /// Config-, YAML-, notes- and binary-looking lines, headers and keys
+    /// among them, with any indent and line ending.
+    fn a_buffer() -> impl Strategy<Value = Vec<u8>> {
+        let text = proptest::sample::select(vec![
+            &b"[duo]"[..],
+            b"[[services.datadog]]",
+            b"[plugins.\"stripe\"]",
+            b"[general]",
+            b"stripe:",
+            b"- datadog:",
+            b"\"duo\":",
+            b"other:",
+            b"duo",
+            b"Stripe",
+            b"DataDog",
+            b"secret_key = abc",
+            b"api_key: xyz",
+            b"- skey: v",
+            b"duo_skey = 1",
+            b"# [duo]",
+            b"; comment",
+            b"// note",
+            b"",
+            b"we use duo for this",
+            b"x = [1, 2]",
+            b"a.b.c",
+            b"\x7fELF\x02\x01\x00\x00duo",
+        ]);
+        let line = prop_oneof![
+            6 => (text, 0usize..6, proptest::sample::select(vec![&b""[..], b" ", b"\t", b"\r", b" \r", b"\x0c"]), any::<bool>())
+                .prop_map(|(t, indent, tail, tab)| {
+                    let mut l = vec![if tab { b'\t' } else { b' ' }; indent];
+                    l.extend_from_slice(t);
+                    l.extend_from_slice(tail);
+                    l
+                }),
+            1 => proptest::collection::vec(any::<u8>(), 0..200),
+            1 => proptest::collection::vec(proptest::sample::select(b"ab:[] _-.\"'=\r\t".to_vec()), 0..80),
+            // Headers around names of about the longest length looked at.
+            1 => (0usize..3, 50usize..62, proptest::sample::select(vec![("- \"", "\":"), ("[[", "]]"), ("", ":"), ("", "")]))
+                .prop_map(|(indent, n, (open, close))| {
+                    let mut l = vec![b' '; indent];
+                    l.extend_from_slice(open.as_bytes());
+                    l.extend_from_slice(b"datadog");
+                    l.extend(std::iter::repeat_n(b'x', n));
+                    l.extend_from_slice(close.as_bytes());
+                    l
+                }),
+        ];
+        proptest::collection::vec(line, 0..120).prop_map(|lines| lines.join(&b'\n'))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Passing over lines that cannot be headers changes nothing.
+        #[test]
+        fn children_match_the_walk_over_every_line(
+            data in a_buffer(),
+            from in any::<prop::sample::Index>(),
+            len in any::<prop::sample::Index>(),
+        ) {
+            let from = from.index(data.len() + 1);
+            let to = from + len.index(data.len() - from + 1);
+            prop_assert_eq!(old_children(&data, from, to, &provider), children(&data, from, to, &provider));
+        }
+    }
+
+    /// A section's child budget runs out the same way (and, past it, a
+    /// later header still opens a section).
+    #[test]
+    fn children_match_past_the_child_budget() {
+        let data = format!(
+            "[duo]\n{}\n[other]\nk = v\nstripe:\n  key: v\n",
+            "k = v\n".repeat(MAX_CHILDREN + 3)
+        );
+        let data = data.as_bytes();
+        for from in [0, 6, data.len() / 2, data.len() - 10] {
+            let new = children(data, from, data.len(), &provider);
+            assert_eq!(old_children(data, from, data.len(), &provider), new, "from {from}");
+            assert!(new.last().is_some_and(|c| c.text == b"stripe_key: v"), "from {from}");
+        }
     }
 }
