@@ -204,24 +204,31 @@ fn next_stretch(data: &[u8], mut i: usize, to: usize) -> Option<usize> {
     None
 }
 
-fn engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
-    GeneralPurpose::new(
-        alphabet,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    )
-}
+/// How runs are decoded: padding optional, stray trailing bits allowed.
+const CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+/// The standard alphabet's decoder (built once, not per run).
+static STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+/// The url-safe alphabet's decoder.
+static URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
 
 /// True when decoded bytes are text worth scanning: at least 90%
 /// printable ASCII or whitespace, and no NUL.
 pub fn is_text(bytes: &[u8]) -> bool {
-    if bytes.is_empty() || bytes.contains(&0) {
-        return false;
+    // One pass over fixed-size chunks the compiler turns into vector
+    // compares (NUL is not printable, so a chunk's count shows it).
+    let (mut printable, mut nul) = (0usize, false);
+    for chunk in bytes.chunks(256) {
+        let (mut p, mut z) = (0u16, 0u8);
+        for &b in chunk {
+            p += u16::from(b.wrapping_sub(0x20) < 0x5f || b == b'\t' || b == b'\n' || b == b'\r');
+            z |= u8::from(b == 0);
+        }
+        printable += usize::from(p);
+        nul |= z != 0;
     }
-    let printable =
-        bytes.iter().filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
-    printable.count() * 10 >= bytes.len() * 9
+    !bytes.is_empty() && !nul && printable * 10 >= bytes.len() * 9
 }
 
 /// `Some(big_endian)` when bytes look like UTF-16 text without a BOM: most
@@ -337,15 +344,15 @@ fn base64_runs(data: &[u8], from: usize, to: usize, budget: &mut Budget, out: &m
             continue;
         }
         let (has_std, has_url) = (kinds & STD != 0, kinds & URL != 0);
-        let (encoding, alphabet) = match (has_std, has_url) {
+        let (encoding, engine) = match (has_std, has_url) {
             (true, true) => continue,
-            (false, true) => (Encoding::Base64Url, &base64::alphabet::URL_SAFE),
-            _ => (Encoding::Base64, &base64::alphabet::STANDARD),
+            (false, true) => (Encoding::Base64Url, &URL_SAFE),
+            _ => (Encoding::Base64, &STANDARD),
         };
         if !budget.take(len * 3 / 4, start) {
             return;
         }
-        let Ok(bytes) = engine(alphabet).decode(run) else { continue };
+        let Ok(bytes) = engine.decode(run) else { continue };
         let mut padded = end;
         while padded < data.len() && padded - end < 2 && data[padded] == b'=' {
             padded += 1;
@@ -991,6 +998,254 @@ mod utf16_oracle {
                     );
                 }
             }
+        }
+    }
+}
+/// The text search as it was before its decoders were built once and
+/// `is_text` took one pass, kept to check that `find` finds the same runs
+/// in text.
+#[cfg(test)]
+mod text_oracle {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The first position `s >= i` (and `< to`) where [`MIN_BASE64`] bytes
+    /// without a [`definite_breaks`] byte begin, or a position before it; `None`
+    /// when there is none. Any base64 run long enough to decode starts at or
+    /// after `s`. Horspool-style: the highest break in the next 24 bytes (the
+    /// last eight looked at first) rules out every start up to it, so text is
+    /// crossed about 17 to 24 bytes per step with one word test.
+    fn old_next_stretch(data: &[u8], mut i: usize, to: usize) -> Option<usize> {
+        const _: () = assert!(MIN_BASE64 == 24, "three words per candidate");
+        let word =
+            |p: usize| u64::from_le_bytes(data[p..p + 8].try_into().expect("an 8-byte slice"));
+        while i < to {
+            if i + MIN_BASE64 > data.len() {
+                return Some(i);
+            }
+            let last_break = (0..3).rev().find_map(|w| {
+                let p = i + 8 * w;
+                let m = definite_breaks(word(p));
+                (m != 0).then(|| p + 7 - (m.leading_zeros() / 8) as usize)
+            });
+            match last_break {
+                None => return Some(i),
+                Some(b) => i = b + 1,
+            }
+        }
+        None
+    }
+
+    fn old_base64_runs(
+        data: &[u8],
+        from: usize,
+        to: usize,
+        budget: &mut Budget,
+        out: &mut Vec<Candidate>,
+    ) {
+        let class = |k: usize| CLASS[data[k] as usize];
+        // A run that began before the window start was handled with the window it began in.
+        let mut i = from;
+        if from > 0 && class(from - 1) != 0 {
+            while i < data.len() && class(i) != 0 {
+                i += 1;
+            }
+        }
+        while i < to && i + MIN_BASE64 <= data.len() {
+            // Prose and code are crossed eight bytes at a time to the next stretch
+            // long enough to hold a run (most text never has one).
+            match old_next_stretch(data, i, to) {
+                Some(s) => i = s,
+                None => return,
+            }
+            // Skip search: a run of MIN_BASE64 starting at `i` needs `data[i + MIN_BASE64 - 1]`
+            // in the alphabet; the last byte outside it before there says where to look next.
+            let probe = i + MIN_BASE64 - 1;
+            if probe >= data.len() {
+                return;
+            }
+            if let Some(k) = (i..=probe).rev().find(|&k| class(k) == 0) {
+                i = k + 1;
+                continue;
+            }
+            let start = i;
+            let mut end = probe + 1;
+            while end < data.len() && class(end) != 0 {
+                end += 1;
+            }
+            i = end;
+            let run = &data[start..end];
+            let len = run.len();
+            if len > MAX_RUN || len % 4 == 1 {
+                continue;
+            }
+            // One pass for what the run holds: both cases, and which alphabet.
+            let kinds = run.iter().fold(0u8, |acc, &b| acc | KIND[b as usize]);
+            if kinds & (UPPER | LOWER) != UPPER | LOWER {
+                continue;
+            }
+            let (has_std, has_url) = (kinds & STD != 0, kinds & URL != 0);
+            let (encoding, alphabet) = match (has_std, has_url) {
+                (true, true) => continue,
+                (false, true) => (Encoding::Base64Url, &base64::alphabet::URL_SAFE),
+                _ => (Encoding::Base64, &base64::alphabet::STANDARD),
+            };
+            if !budget.take(len * 3 / 4, start) {
+                return;
+            }
+            let Ok(bytes) = old_engine(alphabet).decode(run) else { continue };
+            let mut padded = end;
+            while padded < data.len() && padded - end < 2 && data[padded] == b'=' {
+                padded += 1;
+            }
+            let mut chain = vec![encoding];
+            if let Some(decoded) = old_as_text(bytes, &mut chain) {
+                out.push(Candidate { start, end: padded, chain, decoded });
+            }
+        }
+    }
+
+    fn old_engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
+        GeneralPurpose::new(
+            alphabet,
+            GeneralPurposeConfig::new()
+                .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+                .with_decode_allow_trailing_bits(true),
+        )
+    }
+
+    fn old_is_text(bytes: &[u8]) -> bool {
+        if bytes.is_empty() || bytes.contains(&0) {
+            return false;
+        }
+        let printable = bytes
+            .iter()
+            .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
+        printable.count() * 10 >= bytes.len() * 9
+    }
+
+    fn old_as_text(bytes: Vec<u8>, chain: &mut Vec<Encoding>) -> Option<Vec<u8>> {
+        if old_is_text(&bytes) {
+            return Some(bytes);
+        }
+        let big_endian = utf16_pattern(&bytes)?;
+        let text = decode_utf16(&bytes, big_endian).into_bytes();
+        chain.push(if big_endian { Encoding::Utf16Be } else { Encoding::Utf16Le });
+        old_is_text(&text).then_some(text)
+    }
+
+    /// `find` on a text window as it was.
+    fn old_find(
+        data: &[u8],
+        from: usize,
+        to: usize,
+        budget: &mut Budget,
+        out: &mut Vec<Candidate>,
+    ) {
+        let to = to.min(data.len());
+        if from >= to {
+            return;
+        }
+        let first = out.len();
+        old_base64_runs(data, from, to, budget, out);
+        if memchr::memchr(b'%', &data[from..to]).is_some() {
+            escape_runs(data, from, to, b'%', budget, out);
+        }
+        if memchr::memchr(b'\\', &data[from..to]).is_some() {
+            escape_runs(data, from, to, b'\\', budget, out);
+        }
+        out[first..].sort_by_key(|c| c.start);
+    }
+    /// What a search left behind: each candidate, and the budget.
+    type Outcome = (Vec<(usize, usize, Vec<Encoding>, Vec<u8>)>, (usize, usize, Option<usize>));
+
+    /// The old and the new search on the same text window and budget.
+    fn both(data: &[u8], from: usize, to: usize, budget: Budget) -> (Outcome, Outcome) {
+        let (mut old, mut new) = (budget, budget);
+        let (mut old_out, mut new_out) = (Vec::new(), Vec::new());
+        old_find(data, from, to, &mut old, &mut old_out);
+        find(data, from, to, &mut new, &mut new_out);
+        let outcome = |out: Vec<Candidate>, b: Budget| -> Outcome {
+            let found = out.into_iter().map(|c| (c.start, c.end, c.chain, c.decoded)).collect();
+            (found, (b.bytes, b.runs, b.pending_stop))
+        };
+        (outcome(old_out, old), outcome(new_out, new))
+    }
+
+    /// Text holding encoded values among prose, paths and code: base64 and
+    /// base64url of text, binary and UTF-16 payloads (padded or not),
+    /// percent and JSON escapes.
+    fn a_text() -> impl Strategy<Value = Vec<u8>> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let payload = prop_oneof![
+            proptest::collection::vec(0x20u8..0x7f, 0..80),
+            proptest::collection::vec(any::<u8>(), 0..60),
+            "[a-z=_ ]{0,40}".prop_map(|t| t.encode_utf16().flat_map(u16::to_le_bytes).collect()),
+        ];
+        let encoded = (payload, any::<bool>()).prop_map(|(p, url)| {
+            if url {
+                URL_SAFE_NO_PAD.encode(p).into_bytes()
+            } else {
+                STANDARD.encode(p).into_bytes()
+            }
+        });
+        let piece = prop_oneof![
+            4 => encoded,
+            2 => proptest::sample::select(vec![
+                &b" the quick brown fox, "[..],
+                b"/usr/lib/x86_64-linux-gnu/libFAKE.so.1",
+                b"ThisIsAnIdentifierNameThatIsLong",
+                b"postgres://app:FAKE%2Fpw%40x@db.test/app?x=1",
+                b"\"https:\\/\\/user:FAKE\\u0040pass@host.test\\/x\"",
+                b"100% of nothing; C:\\path\\to",
+                b"\n",
+                b"==",
+                b"sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904aabbccdd00112233",
+            ]).prop_map(<[u8]>::to_vec),
+            1 => proptest::collection::vec(proptest::sample::select(b"aZ09+/-_=.%\\u:x \n".to_vec()), 0..60),
+            1 => proptest::collection::vec(1u8..=255, 0..30),
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|p| p.concat())
+    }
+
+    /// A budget: mostly plenty, sometimes running out part way.
+    fn a_budget() -> impl Strategy<Value = Budget> {
+        prop_oneof![
+            1 => Just(Budget::default()),
+            2 => (0usize..300, 0usize..6).prop_map(|(bytes, runs)| Budget { bytes, runs, ..Budget::default() }),
+        ]
+    }
+
+    proptest! {
+        /// The one-pass `is_text` says what the two passes said, around the
+        /// 90% line, with and without NULs, across its 256-byte chunks.
+        #[test]
+        fn is_text_says_what_it_said(
+            bytes in proptest::collection::vec(
+                prop_oneof![8 => 0x20u8..0x7f, 1 => any::<u8>(), 1 => Just(b'\n')],
+                0..1200,
+            ),
+        ) {
+            prop_assert_eq!(is_text(&bytes), old_is_text(&bytes));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The same runs decoded, in the same order, with the same budget
+        /// left, on any window of text.
+        #[test]
+        fn text_search_finds_what_it_found(
+            data in a_text(),
+            from in any::<prop::sample::Index>(),
+            len in any::<prop::sample::Index>(),
+            budget in a_budget(),
+        ) {
+            let from = from.index(data.len() + 1);
+            let to = from + len.index(data.len() - from + 1);
+            let (old, new) = both(&data, from, to, budget);
+            prop_assert_eq!(old, new);
         }
     }
 }
