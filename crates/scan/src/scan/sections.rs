@@ -80,9 +80,10 @@ pub(crate) fn children(
 
 /// False for a line that is surely not a section header (`ini_header`,
 /// `yaml_parent` or `heading`): every header starts with a name byte, a
-/// quote or `[` (after its indent), ends with `]`, `:` or a name byte
-/// (before trailing white space; a name byte only for a heading, which is
-/// not indented) and is at most [`MAX_HEADER`] bytes between the two.
+/// quote or `[` (after its indent), ends with `]` (only after `[`), `:` or
+/// a name byte (before trailing white space; a name byte only for a
+/// heading, which is not indented and starts with a letter) and is at most
+/// [`MAX_HEADER`] bytes between the two.
 fn may_be_header(line: &[u8]) -> bool {
     let indent = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
     let Some(&first) = line.get(indent) else { return false };
@@ -90,10 +91,13 @@ fn may_be_header(line: &[u8]) -> bool {
         return false;
     }
     let Some(last) = line.iter().rposition(|b| !b.is_ascii_whitespace()) else { return false };
+    // `[…]`, then `name:` (maybe quoted or a list item), then a heading,
+    // which starts with a letter (so troff's `.TH` lines are passed over).
     last - indent < MAX_HEADER
         && match line[last] {
-            b']' | b':' => true,
-            b => indent == 0 && is_name_byte(b),
+            b']' => first == b'[',
+            b':' => first != b'[',
+            b => indent == 0 && is_name_byte(b) && first.is_ascii_alphabetic(),
         }
 }
 
