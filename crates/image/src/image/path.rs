@@ -65,10 +65,18 @@ pub fn normalize(raw: &str) -> Result<String, PathProblem> {
     // Built in place, one component at a time: `..` cuts the last one off
     // (components hold no `/`). Runs once per layer entry.
     let mut out = String::with_capacity(raw.len() + 1);
-    let mut from = 0;
     let bytes = raw.as_bytes();
-    for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b'/') {
-        match &raw[from..end] {
+    let mut from = 0;
+    while from <= bytes.len() {
+        // A plain loop to the next `/`: names are short, and a searcher's
+        // set-up per component cost more than it saved.
+        let mut end = from;
+        while end < bytes.len() && bytes[end] != b'/' {
+            end += 1;
+        }
+        let part = &raw[from..end];
+        from = end + 1;
+        match part {
             "" | "." => {}
             ".." => match out.rfind('/') {
                 Some(i) => out.truncate(i),
@@ -79,7 +87,6 @@ pub fn normalize(raw: &str) -> Result<String, PathProblem> {
                 out.push_str(part);
             }
         }
-        from = end + 1;
     }
     if out.is_empty() {
         return Err(PathProblem::Empty);

@@ -84,8 +84,9 @@ struct Written {
 /// every `/`, so a path of depth d costs O(length), not O(length × d).
 pub fn ancestor_keys(path: &str) -> Vec<PathKey> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut keys = Vec::new();
     let bytes = path.as_bytes();
+    // Enough for most paths without growing (a growth copies the keys).
+    let mut keys = Vec::with_capacity(16);
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate().skip(1) {
         if b == b'/' {
