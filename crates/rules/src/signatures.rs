@@ -4,6 +4,7 @@
 //! existing id replaces the built-in one.
 
 pub mod matcher;
+mod relaxed;
 pub mod validate;
 
 use std::collections::HashMap;
