@@ -627,7 +627,7 @@ fn walk_entries<R: Read>(
             ));
             continue;
         }
-        if summary.index.versions(&path) >= MAX_VERSIONS {
+        if summary.index.at_version_limit(&path) {
             summary.unread.push(format!(
                 "entry at byte {} ({} bytes): {path:?} is written more than {MAX_VERSIONS} times in this layer (the per-path limit); not read",
                 raw.offset, raw.size

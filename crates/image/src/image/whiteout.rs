@@ -84,8 +84,9 @@ struct Written {
 /// every `/`, so a path of depth d costs O(length), not O(length × d).
 pub fn ancestor_keys(path: &str) -> Vec<PathKey> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut keys = Vec::new();
     let bytes = path.as_bytes();
+    // Enough for most paths without growing (a growth copies the keys).
+    let mut keys = Vec::with_capacity(16);
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate().skip(1) {
         if b == b'/' {
@@ -129,6 +130,10 @@ pub struct LayerIndex {
     /// True when `named` was dropped for exceeding [`MAX_NAMED_BYTES`].
     #[serde(skip)]
     names_dropped: bool,
+    /// The directory of the last entry recorded and its first ordinal in
+    /// `implied_dirs` (or a later one): the next entry's is most often the same.
+    #[serde(skip)]
+    last_dir: (u32, String),
 }
 
 /// Bytes of path names one layer's index keeps for [`Timeline::stats`]; past
@@ -253,14 +258,14 @@ impl LayerIndex {
             || h.anc.iter().any(|d| self.non_dir_write(*d, 0, ordinal))
     }
 
-    /// How many entries of this layer so far wrote `path` (the walk reads at
-    /// most [`MAX_VERSIONS`] of them).
-    pub fn versions(&self, path: &str) -> usize {
-        let k = key(path);
-        match self.written.get(&k) {
-            None => 0,
-            Some(_) => 1 + self.replaced.get(&k).map_or(0, Vec::len),
-        }
+    /// True when [`MAX_VERSIONS`] entries of this layer wrote `path`
+    /// already: the walk reads no more of them. Asked before every entry,
+    /// so it looks only at the paths written more than once (`replaced`,
+    /// empty in most layers), never at the large map of every path.
+    pub fn at_version_limit(&self, path: &str) -> bool {
+        // A path with n replaced versions was written n + 1 times.
+        !self.replaced.is_empty()
+            && self.replaced.get(&key(path)).is_some_and(|r| r.len() + 1 >= MAX_VERSIONS)
     }
 
     /// Records a whiteout that deletes `path` from lower layers.
@@ -300,28 +305,41 @@ impl LayerIndex {
     }
 
     fn imply_parents(&mut self, path: &str, ordinal: u32) {
-        // Most entries' directory is known already, and then so are its own
-        // ancestors: one hash and one lookup, before hashing every prefix.
-        if let Some(i) = path.rfind('/')
-            && i > 0
-            && let Some(o) = self.implied_dirs.get_mut(&key(&path[..i]))
-        {
-            *o = (*o).min(ordinal);
+        let dir = match path.rfind('/') {
+            Some(i) if i > 0 => &path[..i],
+            // A top-level name implies no directory.
+            _ => return,
+        };
+        // Tar streams list a directory's entries together: most entries have
+        // the directory of the entry before, whose first ordinal is known and
+        // no later than this one, so nothing changes.
+        if self.last_dir.0 <= ordinal && self.last_dir.1.as_bytes() == dir.as_bytes() {
             return;
         }
-        for dir in ancestor_keys(path) {
-            match self.implied_dirs.entry(dir) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    // Its own ancestors are there already; keep the first ordinal.
-                    let o = e.get_mut();
-                    *o = (*o).min(ordinal);
-                    break;
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(ordinal);
+        // Else most entries' directory is known already, and then so are its
+        // own ancestors: one hash and one lookup, before hashing every prefix.
+        let first = if let Some(o) = self.implied_dirs.get_mut(&key(dir)) {
+            *o = (*o).min(ordinal);
+            *o
+        } else {
+            for anc in ancestor_keys(path) {
+                match self.implied_dirs.entry(anc) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        // Its own ancestors are there already; keep the first ordinal.
+                        let o = e.get_mut();
+                        *o = (*o).min(ordinal);
+                        break;
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(ordinal);
+                    }
                 }
             }
-        }
+            ordinal
+        };
+        self.last_dir.1.clear();
+        self.last_dir.1.push_str(dir);
+        self.last_dir.0 = first;
     }
 
     /// True when this layer's whiteouts or opaque markers remove a lower
@@ -937,6 +955,19 @@ mod tests {
         Link(usize),
         Whiteout,
         Opaque,
+    }
+
+    #[test]
+    fn version_limit_counts_the_writes_of_one_path() {
+        let mut l = LayerIndex::default();
+        l.write("/a/other".into(), F1);
+        for n in 1..=MAX_VERSIONS {
+            assert!(!l.at_version_limit("/a/p"), "after {} writes", n - 1);
+            l.write("/a/p".into(), if n % 2 == 0 { F1 } else { F2 });
+        }
+        assert!(l.at_version_limit("/a/p"));
+        assert!(!l.at_version_limit("/a/other"));
+        assert!(!l.at_version_limit("/a"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
 use super::git::{self, Collector, Item, names::BlobNames};
+use super::nested::gzip::Inflater;
 use super::nested::{ArchiveLimits, Head, Members};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
@@ -154,6 +155,9 @@ pub struct ContentScanner<'s> {
     kube_rule: Option<usize>,
     /// Window buffers kept for reuse, so no buffer is zeroed per file or member.
     buffers: Vec<Vec<u8>>,
+    /// gzip inflaters kept for reuse: setting one up costs as much as
+    /// inflating a small `.gz` file.
+    inflaters: Vec<Inflater>,
 }
 
 impl<'s> ContentScanner<'s> {
@@ -172,6 +176,7 @@ impl<'s> ContentScanner<'s> {
             first_file_rule,
             kube_rule: scanner.rule_index("file-kubernetes-secret"),
             buffers: Vec::new(),
+            inflaters: Vec::new(),
         }
     }
 
@@ -302,6 +307,17 @@ impl Members for ContentScanner<'_> {
 
     fn give_buffer(&mut self, buffer: Vec<u8>) {
         ContentScanner::give_buffer(self, buffer);
+    }
+
+    fn take_inflater(&mut self) -> Inflater {
+        self.inflaters.pop().unwrap_or_default()
+    }
+
+    fn give_inflater(&mut self, inflater: Inflater) {
+        // One per nesting level is enough.
+        if self.inflaters.len() < 4 {
+            self.inflaters.push(inflater);
+        }
     }
 
     /// Scans a file or archive member; `inner` is its path inside archives.

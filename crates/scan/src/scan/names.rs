@@ -31,6 +31,13 @@ pub use super::content::NameField;
 /// Text collected before a batch is scanned.
 const BATCH: usize = 64 << 10;
 
+/// FNV-1a, the hash of the directories' paths: its offset basis, and one step.
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+}
+
 /// What an entry adds beside its path.
 #[derive(Debug, Clone, Copy)]
 pub enum Link<'a> {
@@ -97,6 +104,9 @@ pub struct NameScan<'s> {
     dirs: HashedSet,
     /// The ancestors' (end, hash) of the entry being added, reused.
     ancestors: Vec<(usize, u64)>,
+    /// The directory of the last entry added (empty at the root): all its
+    /// ancestors and itself are in `dirs`.
+    last_dir: String,
     hits: Vec<(String, u32, FileHit)>,
 }
 
@@ -109,6 +119,7 @@ impl<'s> NameScan<'s> {
             pieces: Vec::new(),
             dirs: HashedSet::default(),
             ancestors: Vec::new(),
+            last_dir: String::new(),
             hits: Vec::new(),
         }
     }
@@ -116,26 +127,37 @@ impl<'s> NameScan<'s> {
     /// Adds one entry: its normalised absolute `path`, its 1-based
     /// `ordinal` in the layer, whether it is a directory, and its link.
     pub fn add(&mut self, path: &str, ordinal: u32, is_dir: bool, link: Link<'_>) {
-        // The ancestors (FNV-1a of each prefix that ends before a `/`, the root's
-        // excepted), then the first one, from the root, this layer has not shown yet.
-        self.ancestors.clear();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for (i, b) in path.bytes().enumerate() {
-            if b == b'/' && i > 0 {
-                self.ancestors.push((i, h));
+        let name_at = path.rfind('/').map_or(0, |i| i + 1);
+        let dir = &path[..name_at.saturating_sub(1)];
+        let mut new_from = name_at;
+        // Tar streams list a directory's entries together: when this entry's
+        // directory is the last one's, its ancestors were all shown already.
+        if dir != self.last_dir {
+            // The ancestors (FNV-1a of each prefix that ends before a `/`, the root's
+            // excepted), then the first one, from the root, this layer has not shown yet.
+            self.ancestors.clear();
+            let mut h: u64 = FNV_START;
+            for (i, &b) in dir.as_bytes().iter().enumerate() {
+                if b == b'/' && i > 0 {
+                    self.ancestors.push((i, h));
+                }
+                h = fnv(h, b);
             }
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let mut new_from = path.rfind('/').map_or(0, |i| i + 1);
-        for &(end, hash) in self.ancestors.iter().rev() {
-            if !self.dirs.insert(hash) {
-                break;
+            if !dir.is_empty() {
+                self.ancestors.push((dir.len(), h));
             }
-            // Its name starts after the `/` before it.
-            new_from = path[..end].rfind('/').map_or(0, |i| i + 1);
+            for &(end, hash) in self.ancestors.iter().rev() {
+                if !self.dirs.insert(hash) {
+                    break;
+                }
+                // Its name starts after the `/` before it.
+                new_from = path[..end].rfind('/').map_or(0, |i| i + 1);
+            }
+            self.last_dir.clear();
+            self.last_dir.push_str(dir);
         }
         if is_dir {
-            self.dirs.insert(h);
+            self.dirs.insert(path.bytes().fold(FNV_START, fnv));
         }
         let at = self.text.len();
         let path_range = (at, at + path.len());

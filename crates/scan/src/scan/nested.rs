@@ -21,6 +21,8 @@
 
 use std::io::{self, BufReader, Read, Seek};
 
+pub(crate) mod gzip;
+
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
@@ -57,10 +59,6 @@ impl<R: Read> Read for Budgeted<'_, R> {
         Ok(n)
     }
 }
-
-/// Input buffer of a nested gzip stream: compressed bytes, each refill
-/// several times as many decompressed ones to scan.
-const GZ_INPUT_BUFFER: usize = 8 * 1024;
 
 /// A reader that counts the bytes pulled through it.
 struct Counting<R> {
@@ -108,6 +106,10 @@ pub trait Members {
     fn take_buffer(&mut self) -> Vec<u8>;
     /// Keeps a buffer from [`Members::take_buffer`].
     fn give_buffer(&mut self, buffer: Vec<u8>);
+    /// An inflater for a gzip stream; give it back with [`Members::give_inflater`].
+    fn take_inflater(&mut self) -> gzip::Inflater;
+    /// Keeps an inflater from [`Members::take_inflater`] for the next stream.
+    fn give_inflater(&mut self, inflater: gzip::Inflater);
     /// Scans a member at archive depth `depth`; `inner` is its path inside archives.
     ///
     /// # Errors
@@ -343,6 +345,8 @@ fn scan_compressed<M: Members>(
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
     let mut compressed = Counting { inner: reader, count: 0 };
+    // Taken for gzip only, and given back once the stream is read.
+    let mut inflater = None;
     let decoder: Box<dyn Read + '_> = match kind {
         Format::Xz => {
             Box::new(lzma_rust2::XzReader::new_mem_limit(&mut compressed, true, XZ_MEMORY_KIB))
@@ -353,13 +357,8 @@ fn scan_compressed<M: Members>(
             Err(e) => return Err((Vec::new(), e)),
         },
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
-        // flate2's `read` decoder buffers its input in a 32 KiB vector zeroed per
-        // stream, and a layer holds thousands of small `.gz` files: a smaller
-        // buffer of ours (zeroed once too, on its first fill) feeds the same decoder.
-        _ => Box::new(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(
-            GZ_INPUT_BUFFER,
-            &mut compressed,
-        ))),
+        // A layer holds thousands of small `.gz` files: one inflater serves them all.
+        _ => Box::new(gzip::GzReader::new(&mut compressed, inflater.insert(cs.take_inflater()))),
     };
     let mut budget = *cs.budget();
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
@@ -389,6 +388,9 @@ fn scan_compressed<M: Members>(
     drop(limited);
     *cs.budget() = budget;
     cs.give_buffer(scratch);
+    if let Some(inflater) = inflater {
+        cs.give_inflater(inflater);
+    }
     result
 }
 

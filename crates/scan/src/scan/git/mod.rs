@@ -165,6 +165,11 @@ pub enum FileKind {
 /// plain file.
 pub fn classify(path: &str) -> Option<(&str, FileKind)> {
     let (dir, name) = path.rsplit_once('/')?;
+    // Every layer file comes here: most names are neither a loose object's
+    // 38 hex digits nor a pack or its index.
+    if name.len() != 38 && !name.ends_with(".pack") && !name.ends_with(".idx") {
+        return None;
+    }
     if let Some(objects) = dir.strip_suffix("/pack") {
         if objects.ends_with("/objects") {
             if name.ends_with(".pack") {
