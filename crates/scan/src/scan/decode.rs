@@ -845,24 +845,8 @@ mod utf16_oracle {
                 utf16_runs(data, from..to, Units { parity, big_endian }, budget, out);
             }
         }
-        // UTF-16LE text reads as UTF-16BE one byte off (and the other way
-        // round): of overlapping runs keep the longer, and on a tie little-endian,
-        // by far the more common (Windows, .NET, compilers on x86 and ARM).
-        let found: Vec<Candidate> = out.drain(first..).collect();
-        let mut sorted = found;
-        sorted.sort_by_key(|c| c.start);
-        for c in sorted {
-            let fresh = out.len() > first;
-            match out.last_mut() {
-                Some(last) if fresh && c.start < last.end => {
-                    let better = |x: &Candidate| (x.decoded.len(), x.chain == [Encoding::Utf16Le]);
-                    if better(&c) > better(last) {
-                        *last = c;
-                    }
-                }
-                _ => out.push(c),
-            }
-        }
+        // The overlap rule is the new search's own: what is compared is the search.
+        super::utf16::keep_longer_of_overlapping(out, first);
     }
     /// What a search left behind: each candidate, and the budget.
     type Outcome = (Vec<(usize, usize, Vec<Encoding>, Vec<u8>)>, (usize, usize, Option<usize>));

@@ -148,9 +148,14 @@ pub(super) fn find(
             }
         }
     }
-    // UTF-16LE text reads as UTF-16BE one byte off (and the other way
-    // round): of overlapping runs keep the longer, and on a tie little-endian,
-    // by far the more common (Windows, .NET, compilers on x86 and ARM).
+    keep_longer_of_overlapping(out, first);
+}
+
+/// Orders the candidates in `out[first..]` by position and, of overlapping
+/// ones, keeps the longer: UTF-16LE text reads as UTF-16BE one byte off (and
+/// the other way round). On a tie little-endian wins, by far the more common
+/// (Windows, .NET, compilers on x86 and ARM).
+pub(super) fn keep_longer_of_overlapping(out: &mut Vec<Candidate>, first: usize) {
     let mut found: Vec<Candidate> = out.drain(first..).collect();
     found.sort_by_key(|c| c.start);
     for c in found {
