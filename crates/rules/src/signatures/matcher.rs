@@ -161,27 +161,28 @@ impl Matcher {
             .nfa_size_limit(Some(size_limit))
             .hybrid_cache_capacity(size_limit)
             .onepass(false);
+        // Parsed once: the exact pattern and its relaxed form are built from one tree.
+        let hir = syntax::parse_with(pattern, &syntax_config()).map_err(|e| {
+            // The parser's own message points at the offending part; a
+            // Unicode class gets how to ask for Unicode.
+            if e.to_string().contains("Unicode not allowed") {
+                format!(
+                    "pattern does not compile (patterns match with Unicode off: write `(?u:...)` around a Unicode class): {e}"
+                )
+            } else {
+                format!("pattern does not compile: {e}")
+            }
+        })?;
         let regex = Regex::builder()
             .configure(config.clone())
-            .syntax(syntax_config())
-            .build(pattern)
-            .map_err(|e| match e.syntax_error() {
-                // The parser's own message points at the offending part; a
-                // Unicode class gets how to ask for Unicode.
-                Some(syntax) if syntax.to_string().contains("Unicode not allowed") => format!(
-                    "pattern does not compile (patterns match with Unicode off: write `(?u:...)` around a Unicode class): {syntax}"
-                ),
-                Some(syntax) => format!("pattern does not compile: {syntax}"),
-                None => format!("pattern does not compile: {e}"),
-            })?;
+            .build_from_hir(&hir)
+            .map_err(|e| format!("pattern does not compile: {e}"))?;
         let secret = regex
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
         // Only a speed-up: a relaxed pattern over the size limit is left out.
-        let relaxed = syntax::parse_with(pattern, &syntax_config())
-            .ok()
-            .and_then(|hir| relaxed::relax(&hir))
+        let relaxed = relaxed::relax(&hir)
             .and_then(|hir| Regex::builder().configure(config).build_from_hir(&hir).ok());
         Ok(Matcher { regex, relaxed, secret, idle: Mutex::new(Vec::new()) })
     }
