@@ -20,9 +20,12 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
-if ! # Compressed files inside layers (tests/it/leak_vectors.rs): lzip is one strata does not read.
+# Compressed files inside layers (tests/it/leak_vectors.rs): lzip is one strata does not read.
 command -v lzip >/dev/null 2>&1 || missing+=(lzip)
-command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
+# Layers compressed as Docker's loader also takes them (tests/it/real_tools.rs).
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
 # Report tests (tests/it/incident_reports.rs): the HTML report in a real browser, JUnit XSD.

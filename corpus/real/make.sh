@@ -197,7 +197,8 @@ export_archives() { # LAYOUT TAG NAME(ref for docker-archive) OUTBASE
 }
 
 rm -rf leaky-app-oci whiteouts-oci multiarch-oci
-rm -f leaky-app.docker.tar leaky-app.oci.tar leaky-app.zstd.oci.tar leaky-app.uncompressed.oci.tar \
+rm -f leaky-app.docker.tar leaky-app.oci.tar leaky-app.zstd.oci.tar leaky-app.zstd-chunked.oci.tar \
+      leaky-app.uncompressed.oci.tar \
       whiteouts.docker.tar whiteouts.oci.tar multiarch.oci.tar
 
 # ================================================================ leaky-app
@@ -300,6 +301,10 @@ skopeo copy -q "oci:$L:latest" oci:leaky-app-oci:latest   # same blobs, fresh la
 export_archives leaky-app-oci latest strata-fixtures/leaky-app:latest leaky-app
 # zstd-compressed layers (application/vnd.oci.image.layer.v1.tar+zstd)
 skopeo copy -q --dest-compress-format zstd oci:leaky-app-oci:latest oci-archive:leaky-app.zstd.oci.tar:latest
+# zstd:chunked (what podman/buildah push for partial pulls): zstd frames per file, then skippable
+# frames holding the table of contents, tar-split data and a footer, and layer annotations
+# io.containers.zstd-chunked.manifest-{checksum,position}
+skopeo copy -q --dest-compress-format zstd:chunked oci:leaky-app-oci:latest oci-archive:leaky-app.zstd-chunked.oci.tar:latest
 # uncompressed layers (application/vnd.oci.image.layer.v1.tar): decompress into dir:, then re-export
 skopeo copy -q --dest-decompress oci:leaky-app-oci:latest "dir:$WORK/leaky-dir"
 skopeo copy -q --dest-oci-accept-uncompressed-layers "dir:$WORK/leaky-dir" oci-archive:leaky-app.uncompressed.oci.tar:latest

@@ -115,7 +115,7 @@ fn unusable_targets() {
     let missing = dir.path().join("does-not-exist.tar");
     for (target, words) in [
         (&empty_file, "file is empty"),
-        (&random, "not a tar, gzip or zstd archive"),
+        (&random, "not a tar, gzip, zstd, xz or bzip2 archive"),
         (&empty_dir, "not an OCI image layout"),
         (&garbage_gz, "gzip-compressed archive"),
         (&missing, "No such file"),

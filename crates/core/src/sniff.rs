@@ -79,16 +79,36 @@ const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The 16-byte magic string at the start of every SQLite 3 database.
 pub const SQLITE: &[u8; 16] = b"SQLite format 3\0";
 
-/// How a whole stream (a target file, a layer blob) is compressed: [`Format::Gzip`] or
-/// [`Format::Zstd`], or `None` for anything else (plain bytes, to be read as they are).
+/// How a whole stream (a target file, a layer blob) is compressed: [`Format::Gzip`],
+/// [`Format::Zstd`], [`Format::Xz`] or [`Format::Bzip2`] (the four Docker's loader accepts
+/// for a layer), or `None` for anything else (plain bytes, to be read as they are).
 pub fn compression(head: &[u8]) -> Option<Format> {
     if head.starts_with(&GZIP) {
         Some(Format::Gzip)
     } else if head.starts_with(&ZSTD) {
         Some(Format::Zstd)
+    } else if is_xz(head) {
+        Some(Format::Xz)
+    } else if is_bzip2(head) {
+        Some(Format::Bzip2)
     } else {
         None
     }
+}
+
+/// An xz stream header's magic.
+fn is_xz(head: &[u8]) -> bool {
+    head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+}
+
+/// A bzip2 stream: "BZh", the block size, then a block's or the end-of-stream marker's
+/// magic ("BZh" alone is text).
+fn is_bzip2(head: &[u8]) -> bool {
+    matches!(
+        head,
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
+            | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..]
+    )
 }
 
 /// What a file holds, from its first bytes (a tar needs its first 512): an archive or
@@ -98,12 +118,8 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
     match head {
         [b'P', b'K', 3, 4, ..] => Some(Format::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Format::Gzip),
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(Format::Xz),
-        // A block's or the end-of-stream marker's magic after the header: "BZh" alone is text.
-        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59, ..]
-        | [b'B', b'Z', b'h', b'1'..=b'9', 0x17, 0x72, 0x45, 0x38, 0x50, 0x90, ..] => {
-            Some(Format::Bzip2)
-        }
+        _ if is_xz(head) => Some(Format::Xz),
+        _ if is_bzip2(head) => Some(Format::Bzip2),
         _ if head.starts_with(&ZSTD) => Some(Format::Zstd),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),

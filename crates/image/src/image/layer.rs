@@ -9,7 +9,7 @@ use std::thread::ScopedJoinHandle;
 use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::compression::Compression;
+use super::compression::{self, Compression};
 use super::path::{WhiteoutName, classify, decode_name, decode_name_borrowed, normalize};
 use super::pipe;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
@@ -159,6 +159,8 @@ enum Decoder<R: Read> {
     Plain(Compressed<R>),
     Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<R>>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<R>>>),
+    Xz(Box<lzma_rust2::XzReader<Compressed<R>>>),
+    Bzip2(Box<bzip2::bufread::MultiBzDecoder<Compressed<R>>>),
 }
 
 impl<R: Read> Read for Decoder<R> {
@@ -167,6 +169,8 @@ impl<R: Read> Read for Decoder<R> {
             Decoder::Plain(r) => r.read(buf),
             Decoder::Gzip(r) => r.read(buf),
             Decoder::Zstd(r) => r.read(buf),
+            Decoder::Xz(r) => r.read(buf),
+            Decoder::Bzip2(r) => r.read(buf),
         }
     }
 }
@@ -189,6 +193,10 @@ impl<R: Read> Decoder<R> {
             Compression::Zstd => {
                 Decoder::Zstd(Box::new(zstd::stream::read::Decoder::with_buffer(input)?))
             }
+            Compression::Xz => Decoder::Xz(Box::new(compression::xz(input))),
+            Compression::Bzip2 => {
+                Decoder::Bzip2(Box::new(bzip2::bufread::MultiBzDecoder::new(input)))
+            }
         };
         Ok((kind, decoder))
     }
@@ -198,6 +206,8 @@ impl<R: Read> Decoder<R> {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
             Decoder::Zstd(r) => (*r).finish(),
+            Decoder::Xz(r) => r.into_inner(),
+            Decoder::Bzip2(r) => r.into_inner(),
         }
     }
 
@@ -551,10 +561,19 @@ fn drain(r: &mut impl Read, from: u64) -> io::Result<Rest> {
 }
 
 fn describe(kind: Compression, e: &io::Error) -> String {
+    let over_limit;
     let lead = match (kind, e.kind()) {
         (Compression::None, io::ErrorKind::UnexpectedEof) => "truncated tar stream",
         (Compression::None, _) => "unreadable tar stream",
         (_, io::ErrorKind::UnexpectedEof) => "truncated compressed stream",
+        // Only the xz decoder has a memory limit (its dictionary size comes from the stream).
+        (_, io::ErrorKind::OutOfMemory) => {
+            over_limit = format!(
+                "layer not decompressed: its dictionary is over the decoder's {} MiB memory limit",
+                compression::XZ_MEMORY_KIB >> 10
+            );
+            &over_limit
+        }
         _ => "corrupt layer",
     };
     // The tar crate's messages quote header bytes: for a blob that is not a tar, its content.

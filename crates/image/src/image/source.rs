@@ -68,7 +68,8 @@ fn open_file(
         }
         Compression::None => Err(Error::Unrecognised {
             file: display.to_owned(),
-            reason: "not a tar, gzip or zstd archive, nor an OCI layout directory".into(),
+            reason: "not a tar, gzip, zstd, xz or bzip2 archive, nor an OCI layout directory"
+                .into(),
         }),
         kind if may_decompress => {
             let f = File::open(path).map_err(|e| Error::io(display, e))?;

@@ -25,6 +25,7 @@ pub(crate) mod gzip;
 
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
+use crate::image::compression;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
 use crate::sniff::{Format, looks_like_tar};
 
@@ -330,10 +331,6 @@ fn scan_tar<M: Members>(
     scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0 }, path, depth)
 }
 
-/// Memory an xz stream's decoder may take (its dictionary), in KiB: `xz -9`
-/// needs 65 MiB; a header asking for more is refused, not obeyed.
-const XZ_MEMORY_KIB: u32 = 128 << 10;
-
 /// A compressed stream (`kind` says which): a tar inside is one archive
 /// level, anything else one member named after the file without its suffix.
 fn scan_compressed<M: Members>(
@@ -348,9 +345,7 @@ fn scan_compressed<M: Members>(
     // Taken for gzip only, and given back once the stream is read.
     let mut inflater = None;
     let decoder: Box<dyn Read + '_> = match kind {
-        Format::Xz => {
-            Box::new(lzma_rust2::XzReader::new_mem_limit(&mut compressed, true, XZ_MEMORY_KIB))
-        }
+        Format::Xz => Box::new(compression::xz(&mut compressed)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
         Format::Zstd => match zstd::stream::read::Decoder::new(&mut compressed) {
             Ok(d) => Box::new(d),

@@ -68,7 +68,11 @@ fn what_is_no_image_container_is_refused_with_the_reason() {
     let tar = archive(b"{}");
     let cases = [
         ("empty", Vec::new(), "file is empty"),
-        ("notes.txt", b"FAKE_EXAMPLE notes, not an archive\n".to_vec(), "not a tar, gzip or zstd"),
+        (
+            "notes.txt",
+            b"FAKE_EXAMPLE notes, not an archive\n".to_vec(),
+            "not a tar, gzip, zstd, xz or bzip2",
+        ),
         ("twice.tar.gz.gz", gzip(&gzip(&tar)), "gzip-compressed twice"),
         ("cut.tar.gz", gzip(&tar)[..20].to_vec(), "gzip-compressed archive"),
     ];
