@@ -441,3 +441,28 @@ fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
         assert!(matches!(f["severity"].as_str(), Some("high" | "critical")), "{secret}");
     }
 }
+
+#[test]
+fn bundler_gem_server_login_in_bundle_config() {
+    // What `bundle config set --global gems.corp-mirror.test USER:PASS` writes
+    // (Bundler 2.3.7, Debian's ruby3.1: dots as `__`, the dash as `___`),
+    // left in the image by the layer that ran `bundle install`.
+    let config = "---\nBUNDLE_GEMS__CORP___MIRROR__TEST: \"builder:Vq7mL2zKt9wQ0000\"\n\
+                  BUNDLE_PATH: \"/usr/local/bundle\"\n\
+                  BUNDLE_BUILD__PG: \"--with-pg-config=/usr/bin/pg_config\"\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "RUN bundle config set --global gems.corp-mirror.test $GEM_LOGIN && bundle install",
+            vec![Entry::file("root/.bundle/config", config)],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    assert_found(
+        &json,
+        "bundler-host-credentials",
+        "/root/.bundle/config",
+        "builder:Vq7mL2zKt9wQ0000",
+    );
+    assert_eq!(all(&json).len(), 1, "{:#?}", all(&json));
+}
