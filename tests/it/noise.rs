@@ -445,3 +445,29 @@ fn files_a_distribution_package_installed_are_third_party() {
         assert!(own.iter().any(|(sev, ctx)| sev != "info" && ctx == "null"), "{path}: {own:?}");
     }
 }
+
+/// Manuals write a URL's optional parts in brackets,
+/// `[protocol://][user[:password]@]proxyhost` (git-config(1)) and
+/// `scheme://[[user][:pass]@]host` (apt-transport-http(1), shipped in every
+/// Debian image with its translations): syntax, not a password. These are
+/// the lines as Debian bookworm's man pages hold them; a real URL with a
+/// password beside them is still found.
+#[test]
+fn url_syntax_in_manuals_is_not_a_password_in_a_url() {
+    let git = "for more information\\&. The syntax thus is\n\
+               \\fI[protocol://][user[:password]@]proxyhost[:port]\\fR\\&. This can be overridden\n";
+    let apt = "All these options use the URI format\n\
+               \\fIscheme\\fR://[[\\fIuser\\fR][:\\fIpass\\fR]@]\\fIhost\\fR[:\\fIport\\fR]/\\&. \
+               Supported URI schemes are\n";
+    let real = "export https_proxy=http://proxyuser:Qx7vL2mKt9Wz@proxy.example.test:3128\n";
+    let json = scan_entries(vec![
+        Entry::file("usr/share/man/man1/git-config.1", git),
+        Entry::file("usr/share/man/man1/apt-transport-http.1", apt),
+        Entry::file("app/proxy.sh", real),
+    ]);
+    for page in ["/usr/share/man/man1/git-config.1", "/usr/share/man/man1/apt-transport-http.1"] {
+        assert_eq!(at(&json, page), vec![], "{page}");
+    }
+    let found = at(&json, "/app/proxy.sh");
+    assert!(found.iter().any(|(rule, ..)| rule.contains("url")), "{found:?}");
+}
