@@ -384,6 +384,7 @@ fn php_define_constants_in_a_deleted_wp_config() {
 #[test]
 fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
     // A private apt mirror's login (apt_auth.conf(5), netrc grammar), a
+    // proxy login in ~/.curlrc (curl's config grammar), a
     // Django SECRET_KEY (get_random_secret_key()'s alphabet, which the
     // generic rules' alphabets leave out), a Rails master key and a saved
     // pre-1.10 Vault token (files that hold the bare secret, nothing around
@@ -399,7 +400,10 @@ fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
         layers: vec![
             Layer::new(
                 "COPY auth.conf /etc/apt/auth.conf.d/artifactory.conf",
-                vec![Entry::file("etc/apt/auth.conf.d/artifactory.conf", apt)],
+                vec![
+                    Entry::file("etc/apt/auth.conf.d/artifactory.conf", apt),
+                    Entry::file("root/.curlrc", "--proxy-user ci-proxy:Jm5wR9xKq3Vt\nretry = 3\n"),
+                ],
             ),
             Layer::new(
                 "COPY . /app",
@@ -411,9 +415,10 @@ fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
             ),
             Layer::new(
                 "RUN rm /etc/apt/auth.conf.d/artifactory.conf /app/mysite/settings.py \
-                 /app/config/master.key /root/.vault-token",
+                 /app/config/master.key /root/.vault-token /root/.curlrc",
                 vec![
                     Entry::whiteout("etc/apt/auth.conf.d/artifactory.conf"),
+                    Entry::whiteout("root/.curlrc"),
                     Entry::whiteout("app/mysite/settings.py"),
                     Entry::whiteout("app/config/master.key"),
                     Entry::whiteout("root/.vault-token"),
@@ -425,6 +430,7 @@ fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
     let json = scan(&spec);
     for (rule, path, secret, layer) in [
         ("file-netrc-password", "/etc/apt/auth.conf.d/artifactory.conf", "Wn4vQ8zLk2Tx", 0),
+        ("file-curlrc-password", "/root/.curlrc", "Jm5wR9xKq3Vt", 0),
         ("django-secret-key", "/app/mysite/settings.py", key, 1),
         ("file-rails-master-key", "/app/config/master.key", "9c2e4f0000a1b7d3e8f6c5a4b3d2e1f0", 1),
         ("file-vault-token", "/root/.vault-token", "s.Tq8vLm3Zx7Kw0000Rk4Vx9Qm", 1),

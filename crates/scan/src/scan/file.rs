@@ -117,6 +117,13 @@ const RULES: &[FileRule] = &[
                       principal without a password (kinit -k).",
     },
     FileRule {
+        id: "file-curlrc-password",
+        name: "Password in a curl config file",
+        severity: Severity::High,
+        description: "The password of a `user` or `proxy-user` option (`user = \"name:password\"`, \
+                      `-u name:password`) in ~/.curlrc, sent by every curl the user runs.",
+    },
+    FileRule {
         id: "file-rails-master-key",
         name: "Rails master key",
         severity: Severity::Critical,
@@ -185,6 +192,7 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         }
         ".htpasswd" | "htpasswd" => Some(|_, t, f| htpasswd(t, f)),
         ".vault-token" => Some(|_, t, f| whole_file_token(t, "file-vault-token", f)),
+        ".curlrc" | "_curlrc" => Some(|_, t, f| curlrc(t, f)),
         _ if is_rails_key_file(path) => Some(|_, t, f| {
             let key = t.trim();
             if key.len() == 32
@@ -316,6 +324,36 @@ fn is_apt_auth_conf(path: &str) -> bool {
         || path
             .strip_prefix("/etc/apt/auth.conf.d/")
             .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// curl's config file (`curl(1)`, `-K`): one option a line, long or short,
+/// with or without dashes, its value after whitespace, `=` or `:`, quoted or
+/// not. `user`/`-u` and `proxy-user`/`-U` take `name:password`.
+fn curlrc(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_end_matches(['\n', '\r']);
+        let body = l.trim_start();
+        let opt_end = body.find(|c: char| c.is_whitespace() || c == '=' || c == ':');
+        if let Some(end) = opt_end
+            && matches!(body[..end].trim_start_matches('-'), "user" | "u" | "proxy-user" | "U")
+        {
+            let value =
+                body[end..].trim_start_matches(|c: char| c.is_whitespace() || c == '=' || c == ':');
+            let value = value
+                .strip_prefix('"')
+                .map_or(value.split_whitespace().next().unwrap_or(""), |q| {
+                    q.split('"').next().unwrap_or("")
+                });
+            if let Some((_, password)) = value.split_once(':')
+                && !password.is_empty()
+            {
+                let off = at + (l.len() - body.len()) + offset_of(body, password, end);
+                found.push(("file-curlrc-password", off, password.as_bytes().to_vec()));
+            }
+        }
+        at += line.len();
+    }
 }
 
 /// Rails keeps the key of `config/credentials.yml.enc` in `config/master.key`,
@@ -656,6 +694,20 @@ mod tests {
             assert_eq!(ids(apt, conf), vec![("file-netrc-password".into(), "Kv7qL2xWm9Rt".into())]);
         }
         assert!(ids("/etc/apt/apt.conf.d/mirror.conf", "password Kv7qL2xWm9Rt\n").is_empty());
+        for curlrc in [
+            "user = \"ci:Hn3vQ8zLk2Tx\"\n",
+            "# proxy login\n--proxy-user ci:Hn3vQ8zLk2Tx\n",
+            "-u ci:Hn3vQ8zLk2Tx\n",
+            "user: ci:Hn3vQ8zLk2Tx\n",
+        ] {
+            let got = ids("/root/.curlrc", curlrc);
+            assert_eq!(
+                got,
+                vec![("file-curlrc-password".into(), "Hn3vQ8zLk2Tx".into())],
+                "{curlrc}"
+            );
+        }
+        assert!(ids("/root/.curlrc", "user = \"ci\"\nuser-agent = \"x:y\"\n").is_empty());
         let vault = ids("/root/.vault-token", "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd\n");
         assert_eq!(vault, vec![("file-vault-token".into(), "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd".into())]);
         let rails = "0f343b0931126a20f133d67c2b018a3b\n";
