@@ -190,8 +190,8 @@ pub fn findings_from(
     let mut roots = PackageRoots::default();
     // Git blobs are named from the commits of every layer.
     let mut git_names = BlobNames::default();
-    for s in scans {
-        roots.extend(&s.packages);
+    for (layer_index, s) in scans.into_iter().enumerate() {
+        roots.extend_from_layer(&s.packages, layer_index);
         git_names.extend(&s.git_names);
         indexes.push(s.index);
         rest.push(s.hits);
@@ -238,6 +238,7 @@ pub fn findings_from(
                 f.context = context::classify_in(
                     f.path.as_deref().unwrap_or(""),
                     f.inner_path.as_deref(),
+                    layer_index,
                     &roots,
                 );
                 if f.context.is_some() {

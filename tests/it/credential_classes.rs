@@ -380,3 +380,95 @@ fn php_define_constants_in_a_deleted_wp_config() {
         assert!(!found.iter().any(|(_, _, s, _)| s.contains(not)), "{not}: {found:#?}");
     }
 }
+
+#[test]
+fn apt_login_app_keys_and_vault_token_deleted_in_a_later_step() {
+    // A private apt mirror's login (apt_auth.conf(5), netrc grammar), a
+    // proxy login in ~/.curlrc (curl's config grammar), a
+    // Django SECRET_KEY (get_random_secret_key()'s alphabet, which the
+    // generic rules' alphabets leave out), a Rails master key and a saved
+    // pre-1.10 Vault token (files that hold the bare secret, nothing around
+    // it), copied for the build and removed by the last step: still in the
+    // image, `deleted`.
+    let apt = "machine artifactory.corp.test/debian-remote\nlogin ci-apt\npassword Wn4vQ8zLk2Tx\n";
+    let key = "$q=w(=^7b3)p^dkhx4py8g!pa_n0rl)yk+ei$$2iiaan)n0000";
+    let settings = format!(
+        "import os\nDEBUG = False\nSECRET_KEY = '{key}'\nALLOWED_HOSTS = ['*']\n\
+         # SECRET_KEY = os.environ['DJANGO_SECRET_KEY']\n"
+    );
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new(
+                "COPY auth.conf /etc/apt/auth.conf.d/artifactory.conf",
+                vec![
+                    Entry::file("etc/apt/auth.conf.d/artifactory.conf", apt),
+                    Entry::file("root/.curlrc", "--proxy-user ci-proxy:Jm5wR9xKq3Vt\nretry = 3\n"),
+                ],
+            ),
+            Layer::new(
+                "COPY . /app",
+                vec![
+                    Entry::file("app/mysite/settings.py", settings.as_bytes().to_vec()),
+                    Entry::file("app/config/master.key", "9c2e4f0000a1b7d3e8f6c5a4b3d2e1f0"),
+                    Entry::file("root/.vault-token", "s.Tq8vLm3Zx7Kw0000Rk4Vx9Qm"),
+                ],
+            ),
+            Layer::new(
+                "RUN rm /etc/apt/auth.conf.d/artifactory.conf /app/mysite/settings.py \
+                 /app/config/master.key /root/.vault-token /root/.curlrc",
+                vec![
+                    Entry::whiteout("etc/apt/auth.conf.d/artifactory.conf"),
+                    Entry::whiteout("root/.curlrc"),
+                    Entry::whiteout("app/mysite/settings.py"),
+                    Entry::whiteout("app/config/master.key"),
+                    Entry::whiteout("root/.vault-token"),
+                ],
+            ),
+        ],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    for (rule, path, secret, layer) in [
+        ("file-netrc-password", "/etc/apt/auth.conf.d/artifactory.conf", "Wn4vQ8zLk2Tx", 0),
+        ("file-curlrc-password", "/root/.curlrc", "Jm5wR9xKq3Vt", 0),
+        ("django-secret-key", "/app/mysite/settings.py", key, 1),
+        ("file-rails-master-key", "/app/config/master.key", "9c2e4f0000a1b7d3e8f6c5a4b3d2e1f0", 1),
+        ("file-vault-token", "/root/.vault-token", "s.Tq8vLm3Zx7Kw0000Rk4Vx9Qm", 1),
+    ] {
+        assert_found(&json, rule, path, secret);
+        let f =
+            json["findings"].as_array().unwrap().iter().find(|f| f["secret"] == secret).unwrap();
+        assert_eq!(
+            (&f["status"], &f["layer_index"], &f["removed_in_layer"]),
+            (&"deleted".into(), &layer.into(), &2.into()),
+            "{secret}"
+        );
+        assert_eq!(f["severity"], f["rule_severity"], "{secret}");
+        assert!(matches!(f["severity"].as_str(), Some("high" | "critical")), "{secret}");
+    }
+}
+
+#[test]
+fn bundler_gem_server_login_in_bundle_config() {
+    // What `bundle config set --global gems.corp-mirror.test USER:PASS` writes
+    // (Bundler 2.3.7, Debian's ruby3.1: dots as `__`, the dash as `___`),
+    // left in the image by the layer that ran `bundle install`.
+    let config = "---\nBUNDLE_GEMS__CORP___MIRROR__TEST: \"builder:Vq7mL2zKt9wQ0000\"\n\
+                  BUNDLE_PATH: \"/usr/local/bundle\"\n\
+                  BUNDLE_BUILD__PG: \"--with-pg-config=/usr/bin/pg_config\"\n";
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "RUN bundle config set --global gems.corp-mirror.test $GEM_LOGIN && bundle install",
+            vec![Entry::file("root/.bundle/config", config)],
+        )],
+        ..ImageSpec::default()
+    };
+    let json = scan(&spec);
+    assert_found(
+        &json,
+        "bundler-host-credentials",
+        "/root/.bundle/config",
+        "builder:Vq7mL2zKt9wQ0000",
+    );
+    assert_eq!(all(&json).len(), 1, "{:#?}", all(&json));
+}

@@ -355,3 +355,119 @@ fn sdk_model_and_example_data_is_documentation() {
         );
     }
 }
+
+/// Every regular file under `root`, as image entries (paths relative to it).
+fn tree_entries(root: &Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+                out.push(Entry::file(&rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// Ruby's standard library documents `URI#password=` with a URL holding a
+/// password (`/usr/lib/ruby/3.1.0/uri/generic.rb`, Debian's libruby3.1):
+/// distribution code, which no path rule tells from an application's
+/// `/usr/lib/…` files. The package is built and installed by the real
+/// `dpkg-deb` and `dpkg`; their database (`*.md5sums`) names the file. The
+/// same bytes in the application's tree, or the file rewritten by a later
+/// layer, keep the rule's severity.
+#[test]
+fn files_a_distribution_package_installed_are_third_party() {
+    let dir = tmp();
+    let (pkg, root) = (dir.path().join("pkg"), dir.path().join("root"));
+    let doc = "    #   require 'uri'\n    #\n\
+               \x20   #   uri = URI.parse(\"http://john:S3nsit1ve@my.example.com\")\n\
+               \x20   #   uri.password = \"V3ry_S3nsit1ve\"\n\
+               \x20   #   uri.to_s  #=> \"http://john:V3ry_S3nsit1ve@my.example.com\"\n";
+    let installed = "usr/lib/ruby/3.1.0/uri/generic.rb";
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join(installed).parent().unwrap()).unwrap();
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: libruby-fake\nVersion: 1.0\nArchitecture: all\n\
+         Maintainer: strata tests <tests@example.invalid>\nDescription: fake\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join(installed), doc).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    tool(dir.path(), "dpkg-deb", &["--root-owner-group", "--build", "pkg", "fake.deb"]);
+    let root_arg = format!("--root={}", root.display());
+    tool(
+        dir.path(),
+        "dpkg",
+        &[
+            &root_arg,
+            "--log=/dev/null",
+            "--force-script-chrootless",
+            "--force-not-root",
+            "-i",
+            "fake.deb",
+        ],
+    );
+    let json = scan_layers(vec![
+        Layer::new("RUN apt-get install -y libruby-fake", tree_entries(&root)),
+        Layer::new("COPY lib /app/lib", vec![Entry::file("app/lib/uri_doc.rb", doc)]),
+        Layer::new(
+            "RUN sed -i s/x/x/ /usr/lib/ruby/3.1.0/uri/generic.rb",
+            vec![Entry::file(installed, doc)],
+        ),
+    ]);
+    let by_layer = |path: &str, layer: u64| -> Vec<(String, String)> {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"] == path && f["layer_index"] == layer)
+            .map(|f| (f["severity"].as_str().unwrap().to_owned(), f["context"].to_string()))
+            .collect()
+    };
+    let system = by_layer(&format!("/{installed}"), 0);
+    assert!(!system.is_empty(), "the example URL is found");
+    assert!(
+        system.iter().all(|(sev, ctx)| sev == "info" && ctx == "\"third-party package\""),
+        "{system:?}"
+    );
+    for (path, layer) in [("/app/lib/uri_doc.rb", 1), (&format!("/{installed}")[..], 2)] {
+        let own = by_layer(path, layer);
+        assert!(!own.is_empty(), "{path}");
+        assert!(own.iter().any(|(sev, ctx)| sev != "info" && ctx == "null"), "{path}: {own:?}");
+    }
+}
+
+/// Manuals write a URL's optional parts in brackets,
+/// `[protocol://][user[:password]@]proxyhost` (git-config(1)) and
+/// `scheme://[[user][:pass]@]host` (apt-transport-http(1), shipped in every
+/// Debian image with its translations): syntax, not a password. These are
+/// the lines as Debian bookworm's man pages hold them; a real URL with a
+/// password beside them is still found.
+#[test]
+fn url_syntax_in_manuals_is_not_a_password_in_a_url() {
+    let git = "for more information\\&. The syntax thus is\n\
+               \\fI[protocol://][user[:password]@]proxyhost[:port]\\fR\\&. This can be overridden\n";
+    let apt = "All these options use the URI format\n\
+               \\fIscheme\\fR://[[\\fIuser\\fR][:\\fIpass\\fR]@]\\fIhost\\fR[:\\fIport\\fR]/\\&. \
+               Supported URI schemes are\n";
+    let real = "export https_proxy=http://proxyuser:Qx7vL2mKt9Wz@proxy.example.test:3128\n";
+    let json = scan_entries(vec![
+        Entry::file("usr/share/man/man1/git-config.1", git),
+        Entry::file("usr/share/man/man1/apt-transport-http.1", apt),
+        Entry::file("app/proxy.sh", real),
+    ]);
+    for page in ["/usr/share/man/man1/git-config.1", "/usr/share/man/man1/apt-transport-http.1"] {
+        assert_eq!(at(&json, page), vec![], "{page}");
+    }
+    let found = at(&json, "/app/proxy.sh");
+    assert!(found.iter().any(|(rule, ..)| rule.contains("url")), "{found:?}");
+}

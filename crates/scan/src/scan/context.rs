@@ -98,10 +98,18 @@ fn is_sdk_model_data(lower_name: &str) -> bool {
 }
 
 /// [`classify`], plus third-party package roots proven by package metadata
-/// anywhere in the image.
-pub fn classify_in(path: &str, inner: Option<&str>, roots: &PackageRoots) -> Option<PathContext> {
-    classify(path, inner)
-        .or_else(|| roots.holds_member(path, inner).then_some(PathContext::ThirdParty))
+/// anywhere in the image, and files a distribution package installed (as
+/// stored in layer `layer`: a later rewrite of one is not the package's).
+pub fn classify_in(
+    path: &str,
+    inner: Option<&str>,
+    layer: usize,
+    roots: &PackageRoots,
+) -> Option<PathContext> {
+    classify(path, inner).or_else(|| {
+        (roots.holds_member(path, inner) || roots.holds_distro_file(path, layer))
+            .then_some(PathContext::ThirdParty)
+    })
 }
 
 /// The context of an image path (with `!`-joined nested members), if any.
@@ -263,11 +271,11 @@ mod package_tests {
         );
         let f = "/app/pylibs/requests/auth.py";
         assert_eq!(classify(f, None), None, "no standard path says so");
-        assert_eq!(classify_in(f, None, &roots), Some(PathContext::ThirdParty));
-        assert_eq!(classify_in("/app/server.py", None, &roots), None);
+        assert_eq!(classify_in(f, None, 0, &roots), Some(PathContext::ThirdParty));
+        assert_eq!(classify_in("/app/server.py", None, 0, &roots), None);
         // Path rules still come first.
         assert_eq!(
-            classify_in("/app/pylibs/requests/README.md", None, &roots),
+            classify_in("/app/pylibs/requests/README.md", None, 0, &roots),
             Some(PathContext::Documentation)
         );
     }

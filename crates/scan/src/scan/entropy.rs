@@ -73,7 +73,10 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         name: "Password in URL userinfo".into(),
         severity: Severity::Medium,
         keywords: vec!["://".into()],
-        pattern: r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"'<>]{1,64}:(?P<secret>[^\s:/@"'<>]{4,128})@[a-z0-9.\-\[\]_]+"#.into(),
+        // The user starts with neither `[` nor `]`: RFC 3986 allows neither in
+        // userinfo, and manuals write the syntax `scheme://[user[:password]@]host`
+        // (git-config(1), apt-transport-http(1) in every Debian image).
+        pattern: r#"(?i)(?-u:\b)[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"'<>\[\]][^\s:/@"'<>]{0,63}:(?P<secret>[^\s:/@"'<>]{4,128})@[a-z0-9.\-\[\]_]+"#.into(),
         validator: None,
         min_entropy: None,
         strong_context: false,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use super::{Hit, RuleInfo, filter, keystore};
 use crate::finding::{Detector, Secret, Severity};
-use crate::image::path::file_name;
+use crate::image::path::{file_name, parent};
 
 /// Files larger than this are not parsed as credential files.
 pub const MAX_CREDENTIAL_FILE: usize = 1 << 20;
@@ -38,7 +38,7 @@ const RULES: &[FileRule] = &[
         id: "file-netrc-password",
         name: "Password in .netrc",
         severity: Severity::High,
-        description: "A machine login password in a .netrc file.",
+        description: "A machine login password in a .netrc file, or in apt's auth.conf (the same format).",
     },
     FileRule {
         id: "file-pypirc-password",
@@ -116,6 +116,28 @@ const RULES: &[FileRule] = &[
         description: "A keytab file with at least one key entry: its keys authenticate as the \
                       principal without a password (kinit -k).",
     },
+    FileRule {
+        id: "file-curlrc-password",
+        name: "Password in a curl config file",
+        severity: Severity::High,
+        description: "The password of a `user` or `proxy-user` option (`user = \"name:password\"`, \
+                      `-u name:password`) in ~/.curlrc, sent by every curl the user runs.",
+    },
+    FileRule {
+        id: "file-rails-master-key",
+        name: "Rails master key",
+        severity: Severity::Critical,
+        description: "config/master.key (or config/credentials/<env>.key): the 32 hex \
+                      characters that decrypt the app's credentials.yml.enc, and with it every \
+                      secret the app holds.",
+    },
+    FileRule {
+        id: "file-vault-token",
+        name: "Vault token in ~/.vault-token",
+        severity: Severity::Critical,
+        description: "The token the Vault CLI saved at login (`vault login`), alone in the file: \
+                      any token form, the pre-1.10 `s.` ones included.",
+    },
 ];
 
 /// The file detectors' rules, in the order [`detect`] refers to them.
@@ -154,6 +176,7 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         "config.json" if path.contains("/.docker/") => Some(docker_config),
         ".git-credentials" => Some(|_, t, f| git_credentials(t, f)),
         ".netrc" | "_netrc" => Some(|_, t, f| netrc(t, f)),
+        _ if is_apt_auth_conf(path) => Some(|_, t, f| netrc(t, f)),
         ".pypirc" => Some(|_, t, f| key_values(t, &["password"], "file-pypirc-password", f)),
         ".npmrc" => Some(|_, t, f| npmrc(t, f)),
         "credentials" if path.contains("/.aws/") => Some(|_, t, f| {
@@ -168,6 +191,16 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             Some(|_, t, f| shadow(t, f))
         }
         ".htpasswd" | "htpasswd" => Some(|_, t, f| htpasswd(t, f)),
+        ".vault-token" => Some(|_, t, f| whole_file_token(t, "file-vault-token", f)),
+        ".curlrc" | "_curlrc" => Some(|_, t, f| curlrc(t, f)),
+        _ if is_rails_key_file(path) => Some(|_, t, f| {
+            let key = t.trim();
+            if key.len() == 32
+                && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                whole_file_token(t, "file-rails-master-key", f);
+            }
+        }),
         ".pgpass" | "pgpass.conf" => Some(|_, t, f| pgpass(t, f)),
         _ if is_keytab(name, data) => {
             Some(|d, _, f| f.push(("file-kerberos-keytab", 0, d.to_vec())))
@@ -280,6 +313,67 @@ fn git_credentials(text: &str, found: &mut Vec<Found>) {
             ));
         }
         at += line.len();
+    }
+}
+
+/// apt's credentials for private repositories (`apt_auth.conf(5)`): netrc
+/// grammar, in `/etc/apt/auth.conf` or any file of `/etc/apt/auth.conf.d/`
+/// (where Dockerfiles put an Artifactory or Nexus mirror's login).
+fn is_apt_auth_conf(path: &str) -> bool {
+    path == "/etc/apt/auth.conf"
+        || path
+            .strip_prefix("/etc/apt/auth.conf.d/")
+            .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// curl's config file (`curl(1)`, `-K`): one option a line, long or short,
+/// with or without dashes, its value after whitespace, `=` or `:`, quoted or
+/// not. `user`/`-u` and `proxy-user`/`-U` take `name:password`.
+fn curlrc(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim_end_matches(['\n', '\r']);
+        let body = l.trim_start();
+        let opt_end = body.find(|c: char| c.is_whitespace() || c == '=' || c == ':');
+        if let Some(end) = opt_end
+            && matches!(body[..end].trim_start_matches('-'), "user" | "u" | "proxy-user" | "U")
+        {
+            let value =
+                body[end..].trim_start_matches(|c: char| c.is_whitespace() || c == '=' || c == ':');
+            let value = value
+                .strip_prefix('"')
+                .map_or(value.split_whitespace().next().unwrap_or(""), |q| {
+                    q.split('"').next().unwrap_or("")
+                });
+            if let Some((_, password)) = value.split_once(':')
+                && !password.is_empty()
+            {
+                let off = at + (l.len() - body.len()) + offset_of(body, password, end);
+                found.push(("file-curlrc-password", off, password.as_bytes().to_vec()));
+            }
+        }
+        at += line.len();
+    }
+}
+
+/// Rails keeps the key of `config/credentials.yml.enc` in `config/master.key`,
+/// and of `config/credentials/<env>.yml.enc` in `config/credentials/<env>.key`.
+fn is_rails_key_file(path: &str) -> bool {
+    let name = file_name(path);
+    let dir = parent(path);
+    (name == "master.key" && file_name(dir) == "config")
+        || (name.ends_with(".key")
+            && file_name(dir) == "credentials"
+            && file_name(parent(dir)) == "config")
+}
+
+/// A file that holds one token and nothing else (a trailing newline aside):
+/// one line, no spaces, 16 to 512 printable characters.
+fn whole_file_token(text: &str, rule: &'static str, found: &mut Vec<Found>) {
+    let token = text.trim();
+    let plain = token.bytes().all(|b| b.is_ascii_graphic());
+    if plain && (16..=512).contains(&token.len()) {
+        found.push((rule, offset_of(text, token, 0), token.as_bytes().to_vec()));
     }
 }
 
@@ -595,6 +689,33 @@ mod tests {
             ids("/root/.netrc", "machine h login bob password Tr0ub4dor3xQ\n")[0].1,
             "Tr0ub4dor3xQ"
         );
+        for apt in ["/etc/apt/auth.conf", "/etc/apt/auth.conf.d/mirror.conf"] {
+            let conf = "machine apt.example.test/debian\nlogin ci\npassword Kv7qL2xWm9Rt\n";
+            assert_eq!(ids(apt, conf), vec![("file-netrc-password".into(), "Kv7qL2xWm9Rt".into())]);
+        }
+        assert!(ids("/etc/apt/apt.conf.d/mirror.conf", "password Kv7qL2xWm9Rt\n").is_empty());
+        for curlrc in [
+            "user = \"ci:Hn3vQ8zLk2Tx\"\n",
+            "# proxy login\n--proxy-user ci:Hn3vQ8zLk2Tx\n",
+            "-u ci:Hn3vQ8zLk2Tx\n",
+            "user: ci:Hn3vQ8zLk2Tx\n",
+        ] {
+            let got = ids("/root/.curlrc", curlrc);
+            assert_eq!(
+                got,
+                vec![("file-curlrc-password".into(), "Hn3vQ8zLk2Tx".into())],
+                "{curlrc}"
+            );
+        }
+        assert!(ids("/root/.curlrc", "user = \"ci\"\nuser-agent = \"x:y\"\n").is_empty());
+        let vault = ids("/root/.vault-token", "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd\n");
+        assert_eq!(vault, vec![("file-vault-token".into(), "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd".into())]);
+        let rails = "0f343b0931126a20f133d67c2b018a3b\n";
+        for key_file in ["/app/config/master.key", "/app/config/credentials/production.key"] {
+            assert_eq!(ids(key_file, rails)[0].0, "file-rails-master-key", "{key_file}");
+        }
+        assert!(ids("/app/master.key", rails).is_empty(), "not in config/");
+        assert!(ids("/app/config/master.key", "-----BEGIN RSA PRIVATE KEY-----\n").is_empty());
         assert_eq!(
             ids(
                 "/etc/shadow",

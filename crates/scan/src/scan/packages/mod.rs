@@ -18,7 +18,9 @@
 //! - `java`: jar manifests (`META-INF/MANIFEST.MF`) and Maven
 //!   `META-INF/maven/**/pom.properties`, in jars and exploded;
 //! - `archive`: archives that are packages themselves (npm tarballs,
-//!   wheels, library jars), wherever they lie.
+//!   wheels, library jars), wherever they lie;
+//! - `distro`: the files a distribution's package manager installed (dpkg's
+//!   `*.md5sums`, apk's `installed`), each kept with the layer that listed it.
 //!
 //! The application's own files are never roots: a package is proven by
 //! metadata that only an installer or a library build writes (an
@@ -32,12 +34,13 @@
 //! rules and no severity policy.
 
 pub(crate) mod archive;
+pub(crate) mod distro;
 pub(crate) mod java;
 pub(crate) mod node;
 pub(crate) mod python;
 pub(crate) mod vendor;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::image::path::{file_name, parent};
 
@@ -60,6 +63,11 @@ pub struct PackageRoots {
     /// `Main-Class`, or a `DIR/WEB-INF` tree).
     #[serde(default)]
     apps: HashSet<String>,
+    /// Files a distribution package manager installed ([`distro`]), each
+    /// with the last layer whose package database lists it (0 within one
+    /// layer's walk; [`PackageRoots::extend_from_layer`] sets it).
+    #[serde(default)]
+    distro_files: HashMap<String, usize>,
 }
 
 impl PackageRoots {
@@ -78,11 +86,40 @@ impl PackageRoots {
         self.apps.insert(dir);
     }
 
+    /// Records a file listed by a distribution's package database.
+    pub(crate) fn insert_distro_file(&mut self, path: String) {
+        self.distro_files.entry(path).or_insert(0);
+    }
+
     /// Adds every root of `other`.
     pub fn extend(&mut self, other: &PackageRoots) {
         self.roots.extend(other.roots.iter().cloned());
         self.maven_dirs.extend(other.maven_dirs.iter().cloned());
         self.apps.extend(other.apps.iter().cloned());
+        for (path, &layer) in &other.distro_files {
+            let last = self.distro_files.entry(path.clone()).or_insert(layer);
+            *last = (*last).max(layer);
+        }
+    }
+
+    /// Adds every root of `other`, the roots of layer `layer`: its
+    /// distribution files are recorded as listed by that layer.
+    pub fn extend_from_layer(&mut self, other: &PackageRoots, layer: usize) {
+        self.roots.extend(other.roots.iter().cloned());
+        self.maven_dirs.extend(other.maven_dirs.iter().cloned());
+        self.apps.extend(other.apps.iter().cloned());
+        for path in other.distro_files.keys() {
+            let last = self.distro_files.entry(path.clone()).or_insert(layer);
+            *last = (*last).max(layer);
+        }
+    }
+
+    /// True when the file at `path`, as stored in layer `layer`, is one a
+    /// distribution package installed: a package database of that layer or
+    /// a later one lists it. A copy written by a later layer than every
+    /// database that lists it was put there by something else.
+    pub fn holds_distro_file(&self, path: &str, layer: usize) -> bool {
+        self.distro_files.get(path).is_some_and(|&last| last >= layer)
     }
 
     /// True when `path` (an image path, archive levels joined with `!`) is a
@@ -112,12 +149,12 @@ impl PackageRoots {
 
     /// Number of roots held.
     pub fn len(&self) -> usize {
-        self.roots.len() + self.maven_dirs.len() + self.apps.len()
+        self.roots.len() + self.maven_dirs.len() + self.apps.len() + self.distro_files.len()
     }
 
     /// True when no root is known.
     pub fn is_empty(&self) -> bool {
-        self.roots.is_empty() && self.maven_dirs.is_empty()
+        self.roots.is_empty() && self.maven_dirs.is_empty() && self.distro_files.is_empty()
     }
 }
 
@@ -152,8 +189,11 @@ pub(super) fn resolve(base: &str, rel: &str) -> Option<String> {
 /// (small metadata files whose content names what was installed).
 pub fn wants_content(path: &str) -> bool {
     // Each ecosystem asks for a file of a fixed name: decide by the name first.
-    matches!(file_name(path), "RECORD" | "top_level.txt" | "installed.json" | "MANIFEST.MF")
-        && (python::wants_content(path) || vendor::wants_content(path) || java::wants_content(path))
+    (matches!(file_name(path), "RECORD" | "top_level.txt" | "installed.json" | "MANIFEST.MF")
+        && (python::wants_content(path)
+            || vendor::wants_content(path)
+            || java::wants_content(path)))
+        || distro::wants_content(path)
 }
 
 /// Package roots that the file at image path `path` proves, with its bytes
@@ -164,6 +204,7 @@ pub fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots) {
     if data.is_none() && !may_name_roots(path) {
         return;
     }
+    distro::roots_from(path, data, out);
     python::roots_from(path, data, out);
     node::roots_from(path, out);
     vendor::roots_from(path, data, out);
