@@ -227,3 +227,60 @@ fn layers_compressed_with_xz_and_bzip2_as_docker_loads_them() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("layer 1") && err.contains("xz compression"), "{err}");
 }
+
+/// An image copied out of a registry or an engine as a directory is read as it is: a `dir:`
+/// copy by skopeo (OCI and Docker schema 2 manifests, and with `--all` a multi-platform index
+/// whose manifests are `<hex>.manifest.json`), and an unpacked docker save.
+#[test]
+fn image_directories_written_by_skopeo_and_tar() {
+    let dir = tmp();
+    let at = |name: &str| dir.path().join(name);
+    let oci = format!("oci-archive:{}:latest", real("leaky-app.oci.tar").display());
+    let copy = |args: &[&str], to: &std::path::Path| {
+        let mut all = vec!["copy", "-q"];
+        all.extend_from_slice(args);
+        let dest = format!("dir:{}", to.display());
+        all.push(&dest);
+        tool("skopeo", &all, dir.path());
+    };
+    copy(&[&oci], &at("oci-manifest"));
+    copy(&["--format", "v2s2", &oci], &at("docker-manifest"));
+    tool("mkdir", &["unpacked"], dir.path());
+    let save = real("leaky-app.docker.tar");
+    tool("tar", &["-xf", save.to_str().unwrap(), "-C", "unpacked"], dir.path());
+    for name in ["oci-manifest", "docker-manifest", "unpacked"] {
+        let (code, json, err) = scan_json(&at(name), &[]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(err.is_empty(), "{name}: {err}");
+        assert_findings(&json, LEAKY, name);
+        let config =
+            json["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "config");
+        assert_eq!(config.count(), 3, "{name}");
+    }
+    let multi = format!("oci-archive:{}", real("multiarch.oci.tar").display());
+    copy(&["--all", &multi], &at("multiarch"));
+    let (code, json, err) = scan_json(&at("multiarch"), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(platforms(&json), ["linux/amd64", "linux/arm64/v8"]);
+
+    // A blob missing from the copy, or a symlink in its place, is an incomplete scan.
+    let layer = |name: &str| -> std::path::PathBuf {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(at(name).join("manifest.json")).unwrap())
+                .unwrap();
+        let digest = manifest["layers"][1]["digest"].as_str().unwrap();
+        at(name).join(digest.strip_prefix("sha256:").unwrap())
+    };
+    let missing = layer("oci-manifest");
+    std::fs::remove_file(&missing).unwrap();
+    let (code, _, err) = scan_json(&at("oci-manifest"), &[]);
+    assert_eq!(code, 2, "{err}");
+    let hex = missing.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(&format!("blob {hex} is missing")), "{err}");
+    let target = layer("docker-manifest");
+    std::fs::rename(&target, at("outside")).unwrap();
+    std::os::unix::fs::symlink(at("outside"), &target).unwrap();
+    let (code, _, err) = scan_json(&at("docker-manifest"), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a symlink"), "{err}");
+}

@@ -9,6 +9,7 @@
 pub mod blob;
 pub mod compression;
 pub mod containers_storage;
+pub(crate) mod dir_copy;
 pub mod layer;
 pub mod layout;
 pub mod path;

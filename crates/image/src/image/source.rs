@@ -1,6 +1,6 @@
 //! Turns a local target the user named (a path, a directory, `-`) into a
-//! [`BlobStore`], recognising the container by content: tar, gzip- or
-//! zstd-compressed tar, or an OCI layout directory. Whether a target is a
+//! [`BlobStore`], recognising the container by content: a tar (docker save, OCI archive),
+//! compressed or not, or a directory (an OCI layout, an unpacked docker save, a `dir:` copy). Whether a target is a
 //! path or a registry reference is decided before, by `session` (an
 //! existing path always wins over a reference of the same spelling).
 //!
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::Error;
 use super::compression::{Compression, decompress};
+use super::dir_copy;
 use super::store::BlobStore;
 use crate::sniff::looks_like_tar;
 
@@ -37,13 +38,22 @@ pub fn open(target: &str) -> Result<BlobStore, Error> {
     let path = Path::new(target);
     let meta = std::fs::metadata(path).map_err(|e| Error::io(target, e))?;
     if meta.is_dir() {
-        if !path.join("index.json").is_file() {
-            return Err(Error::Unrecognised {
-                file: target.to_owned(),
-                reason: "directory is not an OCI image layout (no index.json)".into(),
-            });
+        if path.join("index.json").is_file() {
+            return Ok(BlobStore::dir(path, target));
         }
-        return Ok(BlobStore::dir(path, target));
+        if dir_copy::is_dir_copy(path) {
+            return dir_copy::open(path, target);
+        }
+        // An unpacked docker save: `image::layout` reads its manifest.json as in the archive.
+        if path.join("manifest.json").is_file() {
+            return Ok(BlobStore::dir(path, target));
+        }
+        return Err(Error::Unrecognised {
+            file: target.to_owned(),
+            reason: "directory is not an OCI image layout (no index.json), an unpacked docker \
+                     save or a skopeo/podman dir: copy (no manifest.json)"
+                .into(),
+        });
     }
     open_file(path, target, None, true)
 }

@@ -38,12 +38,23 @@ pub struct BlobStore {
     display: String,
 }
 
-/// An OCI image layout directory, read as a [`BlobSource`]: members are its
-/// files; a symlink inside it is an error, never followed.
+/// An image directory (an OCI layout, an unpacked docker save, a `dir:` copy's files), read as
+/// a [`BlobSource`]: members are its files; a symlink inside it is an error, never followed.
 #[derive(Debug)]
-struct LayoutDir {
+pub(crate) struct LayoutDir {
     root: PathBuf,
     display: String,
+}
+
+impl LayoutDir {
+    pub(crate) fn new(root: &Path, display: &str) -> LayoutDir {
+        LayoutDir { root: root.to_owned(), display: display.to_owned() }
+    }
+
+    /// What the user named, for messages.
+    pub(crate) fn display(&self) -> &str {
+        &self.display
+    }
 }
 
 /// A tar archive (docker-save, OCI archive), indexed once and then read by
@@ -73,7 +84,7 @@ impl BlobSource for LayoutDir {
                 file: self.display.clone(),
                 what: name.to_owned(),
                 reason: format!(
-                    "{link} is a symlink; symlinks inside an OCI layout are never followed"
+                    "{link} is a symlink; symlinks inside an image directory are never followed"
                 ),
             });
         }
@@ -105,8 +116,7 @@ impl BlobSource for TarArchive {
 impl BlobStore {
     /// A store over an OCI image layout directory.
     pub fn dir(root: &Path, display: &str) -> Self {
-        let dir = LayoutDir { root: root.to_owned(), display: display.to_owned() };
-        BlobStore::source(Arc::new(dir), display)
+        BlobStore::source(Arc::new(LayoutDir::new(root, display)), display)
     }
 
     /// Indexes a tar archive's members (one pass, seeking over contents).
