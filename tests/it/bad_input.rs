@@ -169,7 +169,8 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
         .map(|f| f["path"].as_str().unwrap().to_owned())
         .collect();
     paths.sort();
-    assert_eq!(paths, ["/abs/inside.conf", "/ok.conf"]);
+    // `../../escape.conf` is read where containerd extracts it, under the root.
+    assert_eq!(paths, ["/abs/inside.conf", "/escape.conf", "/ok.conf"]);
     // Nothing was written anywhere near the work dir.
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
     assert!(!dir.path().join("escape.conf").exists());
