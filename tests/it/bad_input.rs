@@ -191,6 +191,45 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
 }
 
+/// A docker-save archive holding two members of one name: `docker load` keeps the last, the
+/// first stays in the archive. strata read the last only (a clean layer, exit 0) and never the
+/// first, which held the secret; now a repeated name is an error naming it.
+#[test]
+fn repeated_archive_members_are_an_error() {
+    let dir = tmp();
+    let plain = dir.path().join("plain.tar");
+    ig::write_image(&spec(), Format::DockerLegacy, &plain).unwrap();
+    // The archive again, with a second copy of its first layer member holding other bytes.
+    let mut archive = tar::Archive::new(std::fs::File::open(&plain).unwrap());
+    let path = dir.path().join("repeated.tar");
+    let mut out = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut layer_member = None;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().into_owned();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.append_data(&mut header, &name, data.as_slice()).unwrap();
+        if layer_member.is_none() && name.to_string_lossy().ends_with("layer.tar") {
+            layer_member = Some(name);
+        }
+    }
+    let name = layer_member.expect("a layer member");
+    let clean: Vec<u8> = [ig::raw::file("clean.txt", b"nothing\n"), ig::raw::END.to_vec()].concat();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(clean.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.append_data(&mut header, &name, clean.as_slice()).unwrap();
+    out.finish().unwrap();
+    drop(out);
+    let (code, _, err) = scan_plain(&path);
+    assert_eq!(code, 2, "{err}");
+    let name = name.to_string_lossy();
+    assert!(err.contains(&*name) && err.contains("holds 2 members of this name"), "{err}");
+}
+
 /// Peak resident memory of a child, from /proc while it runs (kB).
 fn run_measuring_rss(args: &[&str]) -> (std::process::Output, u64) {
     let mut child = strata()
