@@ -305,7 +305,10 @@ impl<S: Read> Read for Sticky<S> {
 /// files come with a reader over their bytes (the visitor may read all,
 /// some or none of them).
 ///
-/// Entries whose names escape the root are reported to `diag` and skipped.
+/// Entries whose names climb above the root with `..` are read under it, as
+/// containerd extracts them, with a warning to `diag`; data no runtime
+/// extracts (a whiteout's, a directory's, non-zero padding) is counted in the
+/// summary's `unread`.
 /// Digest mismatches are warnings. The summary is returned even when the
 /// walk fails part-way, so what was read still counts.
 pub fn walk(
