@@ -359,6 +359,7 @@ fn data_no_runtime_extracts_is_an_error_never_clean() {
         ("dumpdir", entry(b"app/dump", b'D'), "\"/app/dump\" is a directory"),
         ("unknown", entry(b"app/z", b'Z'), "an unknown type"),
         ("multivolume", entry(b"app/m", b'M'), "an unknown type"),
+        ("aufs-meta", entry(b".wh..wh.plnk/d", b'D'), "is aufs bookkeeping"),
         ("file-padding", after_file, "non-zero bytes in the padding"),
         ("pax-padding", after_pax, "non-zero bytes in the padding"),
     ];

@@ -664,7 +664,15 @@ fn walk_entries<R: Read>(
             // aufs hardlink sources (`.wh..wh.plnk/INODE`) hold real file bytes that
             // hardlinks elsewhere show: read like files. Other aufs bookkeeping is skipped.
             WhiteoutName::AufsMeta if raw.kind == RawKind::File && raw.size > 0 => EntryKind::File,
-            WhiteoutName::AufsMeta => continue,
+            WhiteoutName::AufsMeta => {
+                if raw.size > 0 {
+                    summary.unread.push(format!(
+                        "entry at byte {} ({} bytes): {path:?} is aufs bookkeeping of another type than a file, yet stores data that no runtime extracts; not read",
+                        raw.offset, raw.size
+                    ));
+                }
+                continue;
+            }
             WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
             WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
             WhiteoutName::None => entry_kind(&raw),
