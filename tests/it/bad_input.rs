@@ -99,6 +99,45 @@ fn digest_mismatches_are_warnings() {
     }
 }
 
+/// A manifest whose layer descriptors state wrong sizes (0, or a few bytes more): the blobs
+/// are read whole as before, and each mismatch is now a warning naming the layer (it was
+/// silent; containerd refuses such a blob).
+#[test]
+fn descriptor_size_mismatches_are_warnings() {
+    let dir = tmp();
+    let path = out_path(dir.path(), Format::OciDir, "sizes");
+    ig::write_image(&spec(), Format::OciDir, &path).unwrap();
+    let blob = |digest: &str| path.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path.join("index.json")).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&old)).unwrap()).unwrap();
+    let second = manifest["layers"][1]["size"].as_u64().unwrap();
+    manifest["layers"][0]["size"] = 0.into();
+    manifest["layers"][1]["size"] = (second + 7).into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = ig::sha256_digest(&bytes);
+    std::fs::write(blob(&digest), &bytes).unwrap();
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(path.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let (code, out, err) = scan_plain(&path);
+    assert_eq!(code, 1, "{err}");
+    for (layer, says) in [(0, "says 0 bytes".to_owned()), (1, format!("says {} bytes", second + 7))]
+    {
+        assert!(
+            err.lines().any(|l| l.contains("warning")
+                && l.contains(&format!("layer {layer} ("))
+                && l.contains("size mismatch")
+                && l.contains(&says)),
+            "layer {layer}: {err}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings_of(&json, "test-canary").len(), 2, "both blobs read whole");
+}
+
 #[test]
 fn unusable_targets() {
     let dir = tmp();
