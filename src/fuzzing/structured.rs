@@ -7,7 +7,7 @@
 //! report are recorded.
 
 use crate::image::layer::EntryKind;
-use crate::image::path::{WhiteoutName, classify, decode_name, normalize};
+use crate::image::path::{WhiteoutName, classify, decode_name, normalize_clamped};
 
 /// Name components the decoder picks from; most of the interesting ones
 /// for whiteout and path logic.
@@ -147,27 +147,29 @@ pub fn build(data: &[u8]) -> Built {
 /// What a correct walk reports for this entry (`None`: skipped).
 fn expect(spec: &Spec) -> Option<(String, EntryKind, u64)> {
     let raw = decode_name(spec.name.as_bytes());
-    let path = normalize(&raw).ok()?;
+    // `..` above the root stays at the root, as containerd extracts it.
+    let path = normalize_clamped(&raw).ok()?;
+    let link = || decode_name(spec.link.as_deref().unwrap_or("").as_bytes());
+    let plain = match spec.typeflag {
+        0 if raw.ends_with('/') => EntryKind::Dir,
+        b'0' | 0 => EntryKind::File,
+        b'5' => EntryKind::Dir,
+        b'2' => EntryKind::Symlink(link()),
+        b'1' => match normalize_clamped(&link()) {
+            Ok(t) => EntryKind::Hardlink(t),
+            Err(_) => EntryKind::Other,
+        },
+        // Only typeflag NUL reads a trailing slash as a directory (Go's
+        // archive/tar); a device or FIFO named `x/` stays a special file.
+        _ => EntryKind::Other,
+    };
     let kind = match classify(&path) {
+        // aufs hardlink sources with bytes are read as files; other bookkeeping is skipped.
+        WhiteoutName::AufsMeta if plain == EntryKind::File && !spec.content.is_empty() => plain,
         WhiteoutName::AufsMeta => return None,
         WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
         WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
-        WhiteoutName::None => {
-            let link = || decode_name(spec.link.as_deref().unwrap_or("").as_bytes());
-            match spec.typeflag {
-                0 if raw.ends_with('/') => EntryKind::Dir,
-                b'0' | 0 => EntryKind::File,
-                b'5' => EntryKind::Dir,
-                b'2' => EntryKind::Symlink(link()),
-                b'1' => match normalize(&link()) {
-                    Ok(t) => EntryKind::Hardlink(t),
-                    Err(_) => EntryKind::Other,
-                },
-                // Only typeflag NUL reads a trailing slash as a directory (Go's
-                // archive/tar); a device or FIFO named `x/` stays a special file.
-                _ => EntryKind::Other,
-            }
-        }
+        WhiteoutName::None => plain,
     };
     let size = if kind == EntryKind::File { spec.content.len() as u64 } else { 0 };
     Some((path, kind, size))

@@ -99,6 +99,45 @@ fn digest_mismatches_are_warnings() {
     }
 }
 
+/// A manifest whose layer descriptors state wrong sizes (0, or a few bytes more): the blobs
+/// are read whole as before, and each mismatch is now a warning naming the layer (it was
+/// silent; containerd refuses such a blob).
+#[test]
+fn descriptor_size_mismatches_are_warnings() {
+    let dir = tmp();
+    let path = out_path(dir.path(), Format::OciDir, "sizes");
+    ig::write_image(&spec(), Format::OciDir, &path).unwrap();
+    let blob = |digest: &str| path.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path.join("index.json")).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&old)).unwrap()).unwrap();
+    let second = manifest["layers"][1]["size"].as_u64().unwrap();
+    manifest["layers"][0]["size"] = 0.into();
+    manifest["layers"][1]["size"] = (second + 7).into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = ig::sha256_digest(&bytes);
+    std::fs::write(blob(&digest), &bytes).unwrap();
+    index["manifests"][0]["digest"] = digest.into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(path.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let (code, out, err) = scan_plain(&path);
+    assert_eq!(code, 1, "{err}");
+    for (layer, says) in [(0, "says 0 bytes".to_owned()), (1, format!("says {} bytes", second + 7))]
+    {
+        assert!(
+            err.lines().any(|l| l.contains("warning")
+                && l.contains(&format!("layer {layer} ("))
+                && l.contains("size mismatch")
+                && l.contains(&says)),
+            "layer {layer}: {err}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(findings_of(&json, "test-canary").len(), 2, "both blobs read whole");
+}
+
 #[test]
 fn unusable_targets() {
     let dir = tmp();
@@ -169,7 +208,8 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
         .map(|f| f["path"].as_str().unwrap().to_owned())
         .collect();
     paths.sort();
-    assert_eq!(paths, ["/abs/inside.conf", "/ok.conf"]);
+    // `../../escape.conf` is read where containerd extracts it, under the root.
+    assert_eq!(paths, ["/abs/inside.conf", "/escape.conf", "/ok.conf"]);
     // Nothing was written anywhere near the work dir.
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
     assert!(!dir.path().join("escape.conf").exists());
@@ -188,6 +228,45 @@ fn path_traversal_and_symlink_escapes_are_never_followed() {
     assert_eq!(code, 2);
     assert!(err.contains("symlink"), "{err}");
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+}
+
+/// A docker-save archive holding two members of one name: `docker load` keeps the last, the
+/// first stays in the archive. strata read the last only (a clean layer, exit 0) and never the
+/// first, which held the secret; now a repeated name is an error naming it.
+#[test]
+fn repeated_archive_members_are_an_error() {
+    let dir = tmp();
+    let plain = dir.path().join("plain.tar");
+    ig::write_image(&spec(), Format::DockerLegacy, &plain).unwrap();
+    // The archive again, with a second copy of its first layer member holding other bytes.
+    let mut archive = tar::Archive::new(std::fs::File::open(&plain).unwrap());
+    let path = dir.path().join("repeated.tar");
+    let mut out = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    let mut layer_member = None;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().into_owned();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        out.append_data(&mut header, &name, data.as_slice()).unwrap();
+        if layer_member.is_none() && name.to_string_lossy().ends_with("layer.tar") {
+            layer_member = Some(name);
+        }
+    }
+    let name = layer_member.expect("a layer member");
+    let clean: Vec<u8> = [ig::raw::file("clean.txt", b"nothing\n"), ig::raw::END.to_vec()].concat();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(clean.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.append_data(&mut header, &name, clean.as_slice()).unwrap();
+    out.finish().unwrap();
+    drop(out);
+    let (code, _, err) = scan_plain(&path);
+    assert_eq!(code, 2, "{err}");
+    let name = name.to_string_lossy();
+    assert!(err.contains(&*name) && err.contains("holds 2 members of this name"), "{err}");
 }
 
 /// Peak resident memory of a child, from /proc while it runs (kB).

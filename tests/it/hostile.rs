@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crate::util::*;
 use ig::layout::{Blob, Layout};
-use ig::raw::{END, file, header, link_header, long_name, padding, reseal, sparse_member};
+use ig::raw::{
+    END, file, header, link_header, long_name, padding, pax, reseal, sparse_member, special,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Generator: the image generator's raw tar blocks and streaming OCI layout
@@ -321,6 +323,171 @@ fn members_past_the_archive_limit_are_an_error() {
     );
 }
 
+/// Bytes a layer stores where no runtime looks (the data of a whiteout, a directory, a device
+/// or an unknown typeflag; an entry named as the root; tar padding) were never scanned, and
+/// the layer looked clean with exit 0. Each is now an error naming the entry.
+#[test]
+fn data_no_runtime_extracts_is_an_error_never_clean() {
+    let dir = tmp();
+    let secret = format!("key = {}\n", canary(311));
+    let entry = |name: &[u8], flag: u8| {
+        // The typeflag byte as given (the `tar` crate writes NUL as '0').
+        let mut h = header(name, flag, secret.len() as u64);
+        h[156] = flag;
+        reseal(&mut h);
+        let mut v = h.to_vec();
+        v.extend(secret.as_bytes());
+        v.resize(v.len() + padding(secret.len() as u64), 0);
+        v
+    };
+    // Secret bytes in the padding after a one-byte file, and after a PAX header.
+    let mut after_file = header(b"app/one", b'0', 1).to_vec();
+    after_file.push(b'x');
+    after_file.extend(secret.as_bytes());
+    after_file.resize(1024, 0);
+    let mut after_pax = pax(b'x', &[("path", b"app/named.conf")]);
+    let body = ig::raw::pax_record("path", b"app/named.conf").len() as u64;
+    let body_end = after_pax.len() - padding(body);
+    after_pax[body_end..body_end + secret.len()].copy_from_slice(secret.as_bytes());
+    after_pax.extend(file("plain", b"fine\n"));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("dot", entry(b".", b'0'), "named \".\", the layer root"),
+        ("slash", entry(b"/", b'0'), "named \"/\", the layer root"),
+        ("whiteout", entry(b"app/.wh.secret", b'0'), "\"/app/.wh.secret\" is a whiteout"),
+        ("opaque", entry(b"app/.wh..wh..opq", b'0'), "is an opaque-directory marker"),
+        ("v7-dir", entry(b"app/v7dir/", b'\0'), "\"/app/v7dir\" is a directory"),
+        ("dumpdir", entry(b"app/dump", b'D'), "\"/app/dump\" is a directory"),
+        ("unknown", entry(b"app/z", b'Z'), "an unknown type"),
+        ("multivolume", entry(b"app/m", b'M'), "an unknown type"),
+        ("aufs-meta", entry(b".wh..wh.plnk/d", b'D'), "is aufs bookkeeping"),
+        ("file-padding", after_file, "non-zero bytes in the padding"),
+        ("pax-padding", after_pax, "non-zero bytes in the padding"),
+    ];
+    for (name, layer, says) in cases {
+        let layout = one_layer(dir.path(), name, &[layer, end()].concat());
+        let (code, out, err) = scan_bounded(&layout, &[]);
+        assert_eq!(code, 2, "{name}: {err}");
+        let errs = errors(&json_of(&out));
+        assert!(
+            errs.iter().any(|e| e.contains(says) && e.contains("not read")),
+            "{name}: {errs:?}"
+        );
+        assert!(!out.contains(&canary(311)) && !err.contains(&canary(311)), "{name}");
+    }
+}
+
+/// A name that climbs out with `..` is extracted by containerd under the root (its
+/// `fs.RootPath`), and so is a hardlink target that does: the bytes were skipped before,
+/// and a link that kept a deleted secret alive did not count.
+#[test]
+fn names_climbing_out_of_the_root_are_read_where_containerd_puts_them() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("climb")).unwrap();
+    let l0 = layout.zstd_layer(|w| {
+        let tar = [
+            file("../../escape.conf", format!("key = {}\n", canary(312)).as_bytes()),
+            file("app/s.conf", format!("key = {}\n", canary(313)).as_bytes()),
+            end(),
+        ];
+        w.write_all(&tar.concat()).unwrap();
+    });
+    let l1 = layout.zstd_layer(|w| {
+        let tar = [link_header(b"keep", b"../../app/s.conf").to_vec(), end()];
+        w.write_all(&tar.concat()).unwrap();
+    });
+    let l2 =
+        layout.zstd_layer(|w| w.write_all(&[file("app/.wh.s.conf", b""), end()].concat()).unwrap());
+    let target = layout.finish(&[l0, l1, l2]);
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("escapes the layer root") && err.contains("read as \"/escape.conf\""));
+    let json = json_of(&out);
+    let found = findings_of(&json, "test-canary");
+    let status = |path: &str| {
+        found.iter().find(|f| f["path"] == path).map(|f| f["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("/escape.conf").as_deref(), Some("present"), "{json:#}");
+    assert_eq!(status("/app/s.conf").as_deref(), Some("present"), "the link keeps it: {json:#}");
+}
+
+/// aufs hardlink sources (`.wh..wh.plnk/INODE`, Docker's aufs driver) hold the bytes that
+/// hardlinks elsewhere show; they were skipped as bookkeeping.
+#[test]
+fn aufs_hardlink_sources_are_read() {
+    let dir = tmp();
+    let tar = [
+        file(".wh..wh.plnk/123.456", format!("key = {}\n", canary(314)).as_bytes()),
+        link_header(b"app/linked.conf", b".wh..wh.plnk/123.456").to_vec(),
+        end(),
+    ];
+    let layout = one_layer(dir.path(), "plnk", &tar.concat());
+    let (code, out, err) = scan_bounded(&layout, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let found = findings_of(&json, "test-canary");
+    assert_eq!(found.len(), 1, "{json:#}");
+    assert_eq!(found[0]["path"], "/.wh..wh.plnk/123.456");
+    assert_eq!(found[0]["status"], "present");
+}
+
+/// PAX headers as Go's archive/tar reads them (what Docker and containerd extract with): a
+/// second `x` header replaces the first, a global `g` header ends what came before it, and a
+/// malformed record or size stops the archive. strata once applied an `x` header across a
+/// `g` one, so a file a runtime shows with its secret read as a whiteout, unscanned (exit 0).
+#[test]
+fn pax_headers_apply_as_go_reads_them() {
+    let dir = tmp();
+    let body = format!("key = {}\n", canary(315));
+    let secret = |name: &str| file(name, body.as_bytes());
+    let comment: (&str, &[u8]) = ("comment", b"hi");
+    let read_as = [
+        (
+            "x-then-g",
+            [pax(b'x', &[("path", b"app/.wh.plain")]), pax(b'g', &[comment]), secret("app/plain")]
+                .concat(),
+            "/app/plain",
+        ),
+        (
+            "x-then-x",
+            [pax(b'x', &[("path", b"decoy.conf")]), pax(b'x', &[comment]), secret("app/real")]
+                .concat(),
+            "/app/real",
+        ),
+        (
+            "long-name-then-g",
+            [long_name(b"app/.wh.x"), pax(b'g', &[comment]), secret("app/kept")].concat(),
+            "/app/kept",
+        ),
+    ];
+    for (name, layer, path) in read_as {
+        let layout = one_layer(dir.path(), name, &[layer, end()].concat());
+        let (code, out, err) = scan_bounded(&layout, &[]);
+        assert_eq!(code, 1, "{name}: {err}");
+        let json = json_of(&out);
+        let found = findings_of(&json, "test-canary");
+        assert_eq!(found.len(), 1, "{name}: {json:#}");
+        assert_eq!(found[0]["path"], path, "{name}");
+    }
+    let refused = [
+        ("length-past-the-end", special(b'x', b"999 path=app/a\n")),
+        ("no-equals", special(b'x', b"11 pathapp\n")),
+        ("no-newline", special(b'x', b"12 path=app/x")),
+        ("bad-size", pax(b'x', &[("size", b"12abc")])),
+        ("negative-size", pax(b'x', &[("size", b"-5")])),
+    ];
+    for (name, bad) in refused {
+        let layout = one_layer(dir.path(), name, &[bad, secret("app/after"), end()].concat());
+        let (code, out, err) = scan_bounded(&layout, &[]);
+        assert_eq!(code, 2, "{name}: {err}");
+        let errs = errors(&json_of(&out));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("invalid PAX extended header") && e.contains("not read")),
+            "{name}: {errs:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Budgets: linear time, flat memory
 // ---------------------------------------------------------------------------------------------
@@ -387,15 +554,17 @@ fn sparse_holes_are_never_streamed() {
     assert_eq!(findings_of(&json_of(&out), "test-canary")[0]["path"], "/sparse.conf");
 }
 
-/// 20k entries named `../` + 50 KB: one kind of warning, kept a few times
+/// 20k entries named `../` + 10 KB: one kind of warning, kept a few times
 /// and counted after; memory stays flat.
 #[test]
 fn diagnostics_volume_is_bounded() {
     let dir = tmp();
     let layout = Layout::new(&dir.path().join("dotdot")).unwrap();
     let blob = layout.zstd_layer(|w| {
+        // Names that climb out are read under the root (as containerd extracts them), so
+        // each costs what a file of that name costs: 10 KB each, still cut in messages.
         for i in 0..20_000 {
-            let name = format!("../{}{i}", "n".repeat(50_000));
+            let name = format!("../{}{i}", "n".repeat(10_000));
             w.write_all(&long_name(name.as_bytes())).unwrap();
             w.write_all(&header(b"short", b'0', 0)).unwrap();
         }
@@ -749,6 +918,44 @@ fn nested_tar_long_names_are_skipped_in_flat_memory() {
     );
     let found = findings_of(&json, "test-canary");
     assert!(found.iter().any(|f| f["inner_path"] == "after.conf"), "{json:#}");
+}
+
+/// A tar inside a layer file is never extracted by a runtime: the data of an entry of any
+/// type is read (a directory's or an unknown typeflag's was skipped), and bytes in its padding
+/// are an error, as in the layer walk.
+#[test]
+fn nested_tar_data_of_every_entry_type_is_read() {
+    let dir = tmp();
+    let secret = format!("key = {}\n", canary(316));
+    let mut odd = header(b"z", b'Z', secret.len() as u64).to_vec();
+    odd.extend(secret.as_bytes());
+    odd.resize(1024, 0);
+    let inner = [odd, end()].concat();
+    let target = nested_tar_image(dir.path(), "nested-odd", inner.len() as u64, |w| {
+        w.write_all(&inner).unwrap()
+    });
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let found = findings_of(&json, "test-canary");
+    assert!(found.iter().any(|f| f["inner_path"] == "z"), "{json:#}");
+    let mut padded = header(b"one", b'0', 1).to_vec();
+    padded.push(b'x');
+    padded.extend(secret.as_bytes());
+    padded.resize(1024, 0);
+    let inner = [padded, end()].concat();
+    let target = nested_tar_image(dir.path(), "nested-padding", inner.len() as u64, |w| {
+        w.write_all(&inner).unwrap()
+    });
+    let (code, out, err) = scan_bounded(&target, &[]);
+    assert_eq!(code, 2, "{err}");
+    let errs = errors(&json_of(&out));
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("/app/inner.tar") && e.contains("non-zero bytes in the padding")),
+        "{errs:?}"
+    );
+    assert!(!out.contains(&canary(316)) && !err.contains(&canary(316)));
 }
 
 /// A GNU sparse member with one data block at offset 2^44 inside a nested

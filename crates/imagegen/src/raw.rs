@@ -47,6 +47,34 @@ pub fn long_name(name: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A special entry (long name, PAX header) of type `flag` whose data is `body` as given,
+/// padded: malformed bodies included.
+pub fn special(flag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = header(b"././@PaxHeader", flag, body.len() as u64).to_vec();
+    v.extend_from_slice(body);
+    v.resize(v.len() + padding(body.len() as u64), 0);
+    v
+}
+
+/// One well-formed PAX record, `LEN KEY=VALUE\n`, its length counting itself.
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = 1 + key.len() + 1 + value.len() + 1;
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    let mut v = format!("{len} {key}=").into_bytes();
+    v.extend_from_slice(value);
+    v.push(b'\n');
+    v
+}
+
+/// A PAX header of type `flag` (`x` for the next entry, `g` global) holding `records`.
+pub fn pax(flag: u8, records: &[(&str, &[u8])]) -> Vec<u8> {
+    let body: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+    special(flag, &body)
+}
+
 /// A regular file entry: header, data, padding.
 pub fn file(name: &str, data: &[u8]) -> Vec<u8> {
     let mut v = header(name.as_bytes(), b'0', data.len() as u64).to_vec();
@@ -93,6 +121,8 @@ mod tests {
         tar.extend_from_slice(&long_name(&[b'n'; 300]));
         tar.extend_from_slice(&file("short", b"x"));
         tar.extend_from_slice(&link_header(b"l", b"a.txt"));
+        tar.extend_from_slice(&pax(b'x', &[("path", &[b'p'; 120][..])]));
+        tar.extend_from_slice(&file("short2", b"y"));
         tar.extend_from_slice(&END);
         let mut archive = tar::Archive::new(&tar[..]);
         let got: Vec<(Vec<u8>, u64)> = archive
@@ -103,7 +133,18 @@ mod tests {
                 (e.path_bytes().into_owned(), e.size())
             })
             .collect();
-        assert_eq!(got, [(b"a.txt".to_vec(), 6), (vec![b'n'; 300], 1), (b"l".to_vec(), 0)]);
+        assert_eq!(
+            got,
+            [
+                (b"a.txt".to_vec(), 6),
+                (vec![b'n'; 300], 1),
+                (b"l".to_vec(), 0),
+                (vec![b'p'; 120], 1)
+            ]
+        );
+        assert_eq!(pax_record("path", b"a"), b"9 path=a\n");
+        let r = pax_record("k", &[b'v'; 94]);
+        assert!(r.len() == 101 && r.starts_with(b"101 "), "a length of three digits counts itself");
     }
 
     #[test]

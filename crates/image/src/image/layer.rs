@@ -10,7 +10,10 @@ use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::{self, Compression};
-use super::path::{WhiteoutName, classify, decode_name, decode_name_borrowed, normalize};
+use super::path::{
+    PathProblem, WhiteoutName, classify, decode_name, decode_name_borrowed, normalize,
+    normalize_clamped,
+};
 use super::pipe;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
@@ -312,7 +315,10 @@ impl<S: Read> Read for Sticky<S> {
 /// files come with a reader over their bytes (the visitor may read all,
 /// some or none of them).
 ///
-/// Entries whose names escape the root are reported to `diag` and skipped.
+/// Entries whose names climb above the root with `..` are read under it, as
+/// containerd extracts them, with a warning to `diag`; data no runtime
+/// extracts (a whiteout's, a directory's, non-zero padding) is counted in the
+/// summary's `unread`.
 /// Digest mismatches are warnings. The summary is returned even when the
 /// walk fails part-way, so what was read still counts.
 pub fn walk(
@@ -610,7 +616,13 @@ fn walk_entries<R: Read>(
     let mut hasher = Xxh3::new();
     let mut rest = vec![0u8; 8 << 10];
     loop {
-        let raw = match tar.next_entry().map_err(WalkError::Tar)? {
+        let next = tar.next_entry();
+        if let Some((count, first)) = tar.take_stray_padding() {
+            summary.unread.push(format!(
+                "{count} non-zero bytes in the padding between tar entries (first at byte {first}), which no runtime reads; not read"
+            ));
+        }
+        let raw = match next.map_err(WalkError::Tar)? {
             Next::End(end) => return Ok(Walked::End(end)),
             Next::Entry(e) => e,
         };
@@ -627,16 +639,30 @@ fn walk_entries<R: Read>(
             continue;
         }
         let path = match normalize(&name) {
-            Ok(p) => p,
-            Err(problem) => {
-                if !matches!(problem, super::path::PathProblem::Empty) {
-                    diag.warn(format!(
-                        "{}: layer {}: entry {name:?}: {problem}; ignored",
-                        image.target, layer.index
-                    ));
-                }
-                continue;
+            Ok(p) => Some(p),
+            Err(PathProblem::Empty) => None,
+            Err(problem @ PathProblem::EscapesRoot) => {
+                // containerd extracts such a name under the root (Docker's classic
+                // store refuses the layer): its bytes are there for anyone to read.
+                let clamped = normalize_clamped(&name).ok();
+                let read_as = clamped.as_deref().map_or("the root".into(), |p| format!("{p:?}"));
+                diag.warn(format!(
+                    "{}: layer {}: entry {name:?}: {problem}; read as {read_as}, where containerd extracts it",
+                    image.target, layer.index
+                ));
+                clamped
             }
+        };
+        let Some(path) = path else {
+            // The root itself (`.`, `/`): runtimes skip it, so data stored under it
+            // is seen by no one but a reader of the blob, and not by this walk.
+            if raw.size > 0 {
+                summary.unread.push(format!(
+                    "entry at byte {} ({} bytes): an entry named {name:?}, the layer root, stores data that no runtime extracts; not read",
+                    raw.offset, raw.size
+                ));
+            }
+            continue;
         };
         let depth = path.bytes().filter(|&b| b == b'/').count();
         if depth > MAX_PATH_DEPTH {
@@ -654,11 +680,34 @@ fn walk_entries<R: Read>(
             continue;
         }
         let kind = match classify(&path) {
-            WhiteoutName::AufsMeta => continue,
+            // aufs hardlink sources (`.wh..wh.plnk/INODE`) hold real file bytes that
+            // hardlinks elsewhere show: read like files. Other aufs bookkeeping is skipped.
+            WhiteoutName::AufsMeta if raw.kind == RawKind::File && raw.size > 0 => EntryKind::File,
+            WhiteoutName::AufsMeta => {
+                if raw.size > 0 {
+                    summary.unread.push(format!(
+                        "entry at byte {} ({} bytes): {path:?} is aufs bookkeeping of another type than a file, yet stores data that no runtime extracts; not read",
+                        raw.offset, raw.size
+                    ));
+                }
+                continue;
+            }
             WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
             WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
             WhiteoutName::None => entry_kind(&raw),
         };
+        // Data that only a file's entry carries to the scanner: anything else storing
+        // bytes (a whiteout with content, a directory or device with a data body, a
+        // typeflag no runtime extracts) hides them from every runtime, not from a
+        // reader of the blob. Its meaning for the layer still counts.
+        if kind != EntryKind::File && raw.size > 0 {
+            summary.unread.push(format!(
+                "entry at byte {} ({} bytes): {path:?} is {}, yet stores data that no runtime extracts; not read",
+                raw.offset,
+                raw.size,
+                hidden_kind(&kind)
+            ));
+        }
         let size = if kind == EntryKind::File { raw.size } else { 0 };
         let view = Entry { path: &path, kind: &kind, size, ordinal };
         let flow = match &kind {
@@ -694,11 +743,23 @@ fn walk_entries<R: Read>(
     }
 }
 
+/// What an entry that should carry no data is, for the message about its data.
+fn hidden_kind(kind: &EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Whiteout(_) => "a whiteout",
+        EntryKind::Opaque(_) => "an opaque-directory marker",
+        EntryKind::Dir => "a directory",
+        EntryKind::Hardlink(_) | EntryKind::Symlink(_) => "a link",
+        EntryKind::File | EntryKind::Other => "a device, fifo or entry of an unknown type",
+    }
+}
+
 fn entry_kind(raw: &RawEntry) -> EntryKind {
     let link = || decode_name(&raw.link);
     match raw.kind {
         RawKind::File => EntryKind::File,
-        RawKind::Hardlink => match normalize(&link()) {
+        // containerd resolves a link's target under the root, `..` included.
+        RawKind::Hardlink => match normalize_clamped(&link()) {
             Ok(target) => EntryKind::Hardlink(target),
             Err(_) => EntryKind::Other,
         },

@@ -190,6 +190,16 @@ fn check_digest(bytes: &[u8], claimed: &str, target: &str, what: &str, diag: &Di
     }
 }
 
+/// A descriptor whose size is not its blob's is malformed (containerd refuses
+/// the blob); the whole blob is read all the same, so a warning says it.
+fn check_size(claimed: u64, stored: u64, target: &str, what: &str, diag: &Diagnostics) {
+    if claimed != stored {
+        diag.warn(format!(
+            "{target}: {what}: size mismatch, the manifest says {claimed} bytes but the blob has {stored}; all {stored} were read"
+        ));
+    }
+}
+
 fn descriptor_platform(desc: &Descriptor) -> Option<String> {
     desc.platform().as_ref().map(|p| {
         let mut s = format!("{}/{}", p.os(), p.architecture());
@@ -446,6 +456,19 @@ fn oci_image(
     }
     let config_bytes = store.read_small(&blob_member(&config_digest))?;
     check_digest(&config_bytes, &config_digest, target, "config", diag);
+    let config_size = manifest.config().size();
+    check_size(
+        config_size,
+        config_bytes.len() as u64,
+        target,
+        &format!("config {config_digest}"),
+        diag,
+    );
+    for (i, d) in manifest.layers().iter().enumerate() {
+        if let Some(stored) = store.size(&blob_member(d.digest().as_ref())) {
+            check_size(d.size(), stored, target, &format!("layer {i} ({})", d.digest()), diag);
+        }
+    }
     let (config, config_platform) = parse_config(&config_bytes, target, &config_digest)?;
     let config = Arc::new(config);
     let layers = manifest

@@ -62,6 +62,20 @@ pub fn decode_name_borrowed(raw: &[u8]) -> std::borrow::Cow<'_, str> {
 /// [`PathProblem::EscapesRoot`] when `..` would leave the root, and
 /// [`PathProblem::Empty`] when the name names the root itself.
 pub fn normalize(raw: &str) -> Result<String, PathProblem> {
+    build(raw, false)
+}
+
+/// [`normalize`] the way containerd extracts a layer: `..` at the root stays
+/// at the root (`fs.RootPath` joins every name to `/`), so `../../etc/x` is
+/// `/etc/x`. What a runtime writes there is what must be scanned there.
+///
+/// # Errors
+/// [`PathProblem::Empty`] when the name names the root itself.
+pub fn normalize_clamped(raw: &str) -> Result<String, PathProblem> {
+    build(raw, true)
+}
+
+fn build(raw: &str, clamp: bool) -> Result<String, PathProblem> {
     if let Some(clean) = already_normal(raw) {
         let mut out = String::with_capacity(clean.len() + 1);
         out.push('/');
@@ -86,6 +100,7 @@ pub fn normalize(raw: &str) -> Result<String, PathProblem> {
             "" | "." => {}
             ".." => match out.rfind('/') {
                 Some(i) => out.truncate(i),
+                None if clamp => {}
                 None => return Err(PathProblem::EscapesRoot),
             },
             part => {
@@ -269,6 +284,21 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(normalize(raw), want.map(str::to_owned), "{raw}");
+        }
+    }
+
+    #[test]
+    fn clamped_names_stay_under_the_root() {
+        let cases = [
+            ("../../escape.conf", Ok("/escape.conf")),
+            ("a/../../b", Ok("/b")),
+            ("/../etc/x", Ok("/etc/x")),
+            ("..", Err(PathProblem::Empty)),
+            ("../.wh.app", Ok("/.wh.app")),
+            ("./app/x", Ok("/app/x")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_clamped(raw), want.map(str::to_owned), "{raw}");
         }
     }
 

@@ -63,6 +63,8 @@ impl LayoutDir {
 struct TarArchive {
     file: PathBuf,
     members: HashMap<String, Member>,
+    /// Names that more than one file member of the archive carries, and how many.
+    repeated: HashMap<String, u32>,
     display: String,
     /// Keeps a spooled temporary file alive as long as any reader needs it.
     _spool: Option<Arc<tempfile::TempPath>>,
@@ -102,11 +104,21 @@ impl BlobSource for TarArchive {
     }
 
     fn open(&self, name: &str) -> Result<Box<dyn Read + Send>, Error> {
-        let Some(Member { offset, size }) =
-            self.members.get(name.trim_start_matches("./")).copied()
-        else {
+        let key = name.trim_start_matches("./");
+        let Some(Member { offset, size }) = self.members.get(key).copied() else {
             return Err(Error::MissingBlob { file: self.display.clone(), blob: name.to_owned() });
         };
+        // `docker load` keeps the last copy; the others stay in the archive for
+        // anyone to read. Reading one copy would leave the rest unread, unnoticed.
+        if let Some(n) = self.repeated.get(key) {
+            return Err(Error::Invalid {
+                file: self.display.clone(),
+                what: name.to_owned(),
+                reason: format!(
+                    "the archive holds {n} members of this name, and a reader that extracts it keeps only the last; none was read"
+                ),
+            });
+        }
         let mut f = File::open(&self.file).map_err(|e| Error::io(&self.display, e))?;
         f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&self.display, e))?;
         Ok(Box::new(f.take(size)))
@@ -128,7 +140,7 @@ impl BlobStore {
         display: &str,
         spool: Option<Arc<tempfile::TempPath>>,
     ) -> Result<Self, Error> {
-        let members = index_tar(file).map_err(|e| Error::io(display, e))?;
+        let (members, repeated) = index_tar(file).map_err(|e| Error::io(display, e))?;
         if members.is_empty() {
             return Err(Error::Unrecognised {
                 file: display.to_owned(),
@@ -138,6 +150,7 @@ impl BlobStore {
         let archive = TarArchive {
             file: file.to_owned(),
             members,
+            repeated,
             display: display.to_owned(),
             _spool: spool,
         };
@@ -221,12 +234,53 @@ fn safe_join(root: &Path, name: &str) -> Option<PathBuf> {
     Some(root.join(clean.trim_start_matches('/')))
 }
 
+/// Member names → where their bytes are, and the names several file
+/// members carry (with how many).
+type Index = (HashMap<String, Member>, HashMap<String, u32>);
+
+/// Bytes the archive index may read between two seeks. The `tar` crate seeks
+/// to every header and over every member's data, so between seeks it reads a
+/// header, or a GNU long name or PAX header, which it holds whole in memory:
+/// this bounds them (a 600 MB long name once took 2 GB).
+pub const MAX_INDEX_RUN: u64 = 2 << 20;
+
+/// A file the archive index reads, failing once more than [`MAX_INDEX_RUN`]
+/// bytes are read without a seek.
+struct Bounded {
+    file: File,
+    run: u64,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.run += n as u64;
+        if self.run > MAX_INDEX_RUN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a member's GNU long name or PAX header is longer than the {MAX_INDEX_RUN}-byte limit of the archive index; the archive was not read"
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl Seek for Bounded {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.run = 0;
+        self.file.seek(pos)
+    }
+}
+
 /// One pass over the archive: member name → where its bytes are. Symlinked
 /// members (docker save links duplicate layers) resolve to their target.
-fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
-    let f = File::open(file)?;
+fn index_tar(file: &Path) -> io::Result<Index> {
+    let f = Bounded { file: File::open(file)?, run: 0 };
     let mut archive = tar::Archive::new(f);
     let mut members = HashMap::new();
+    let mut repeated: HashMap<String, u32> = HashMap::new();
     let mut links: Vec<(String, String)> = Vec::new();
     for entry in archive.entries_with_seek()? {
         let entry = entry?;
@@ -248,7 +302,9 @@ fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             let member = Member { offset: entry.raw_file_position(), size: entry.size() };
-            members.insert(name, member);
+            if members.insert(name.clone(), member).is_some() {
+                *repeated.entry(name).or_insert(1) += 1;
+            }
         }
     }
     // Chains of links resolve one step per pass; cycles simply stay unresolved.
@@ -256,9 +312,14 @@ fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
         let before = links.len();
         links.retain(|(name, target)| {
             let key = normalize(target).unwrap_or_default();
-            match members.get(key.trim_start_matches('/')).copied() {
+            let key = key.trim_start_matches('/');
+            match members.get(key).copied() {
                 Some(m) => {
                     members.insert(name.clone(), m);
+                    // A link to a repeated name is as ambiguous as the name.
+                    if let Some(&n) = repeated.get(key) {
+                        repeated.insert(name.clone(), n);
+                    }
                     false
                 }
                 None => true,
@@ -268,7 +329,7 @@ fn index_tar(file: &Path) -> io::Result<HashMap<String, Member>> {
             break;
         }
     }
-    Ok(members)
+    Ok((members, repeated))
 }
 
 #[cfg(test)]

@@ -128,6 +128,8 @@ pub struct TarReader<R> {
     remaining: u64,
     /// Padding after the current entry's data.
     padding: u64,
+    /// Non-zero padding bytes not yet reported: (count, offset of the first).
+    stray: Option<(u64, u64)>,
 }
 
 fn err(offset: u64, reason: impl Into<String>) -> TarError {
@@ -225,12 +227,31 @@ struct Pax {
     link: Option<Held>,
     size: Option<u64>,
     sparse_name: Option<Held>,
+    /// `GNU.sparse.major` and `.minor`, as written.
+    sparse_version: (Option<Vec<u8>>, Option<Vec<u8>>),
+    /// A sparse map was given (`GNU.sparse.map`, or 0.0's `offset`/`numbytes`).
+    sparse_map: bool,
+}
+
+impl Pax {
+    /// Whether Go's reader takes the entry for a PAX sparse file, the only case in
+    /// which it renames it to `GNU.sparse.name` (a known version, or a map without one).
+    fn is_sparse(&self) -> bool {
+        match &self.sparse_version {
+            (Some(major), Some(minor)) => matches!(
+                (major.as_slice(), minor.as_slice()),
+                (b"0", b"0") | (b"0", b"1") | (b"1", b"0")
+            ),
+            (None, None) => self.sparse_map,
+            _ => false,
+        }
+    }
 }
 
 impl<R: Read> TarReader<R> {
     /// A reader over an uncompressed tar stream.
     pub fn new(inner: R, limits: TarLimits) -> Self {
-        TarReader { inner, limits, pos: 0, remaining: 0, padding: 0 }
+        TarReader { inner, limits, pos: 0, remaining: 0, padding: 0, stray: None }
     }
 
     /// Bytes consumed from the underlying stream so far.
@@ -282,6 +303,48 @@ impl<R: Read> TarReader<R> {
         Ok(copied)
     }
 
+    /// Consumes the `n` (< 512) padding bytes after an entry's data, noting
+    /// any that are not zero: no reader (Go's archive/tar included) looks at
+    /// them, so bytes stored there are hidden from every runtime. Returns how
+    /// many were there before the stream ended.
+    fn skip_padding(&mut self, n: u64) -> Result<u64, TarError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let start = self.pos;
+        let mut block = [0u8; BLOCK];
+        let want = (n as usize).min(BLOCK);
+        let mut got = 0;
+        while got < want {
+            match self.inner.read(&mut block[got..want]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(TarError {
+                        offset: start,
+                        reason: "read error".into(),
+                        io: Some(e),
+                    });
+                }
+            }
+        }
+        self.pos += got as u64;
+        let nonzero = block[..got].iter().filter(|&&b| b != 0).count() as u64;
+        if nonzero > 0 {
+            let first = block.iter().position(|&b| b != 0).unwrap_or_default() as u64;
+            let (count, _) = self.stray.get_or_insert((0, start + first));
+            *count += nonzero;
+        }
+        Ok(got as u64)
+    }
+
+    /// Non-zero padding met since the last call: how many bytes, and where
+    /// the first one is. The caller counts them as not read.
+    pub fn take_stray_padding(&mut self) -> Option<(u64, u64)> {
+        self.stray.take()
+    }
+
     /// Reads a special entry's data (long name, PAX) of `size` bytes if it
     /// fits `max`, else skips it as it streams.
     fn special(&mut self, size: u64, max: u64, what: &str) -> Result<Held, TarError> {
@@ -303,8 +366,7 @@ impl<R: Read> TarReader<R> {
                 }
                 Held::TooLong(format!("{what} of {size} bytes exceeds the {max}-byte limit"))
             };
-        let pad = padding(size);
-        self.skip(pad)?;
+        self.skip_padding(padding(size))?;
         Ok(held)
     }
 
@@ -322,7 +384,7 @@ impl<R: Read> TarReader<R> {
         if self.skip(data)? < data {
             return Err(err(start, "truncated tar stream: an entry's data ends early"));
         }
-        if self.skip(pad)? < pad {
+        if self.skip_padding(pad)? < pad {
             // umoci < 0.5: the last entry's padding and the end blocks are missing.
             return Ok(Next::End(End::NoMarker));
         }
@@ -369,18 +431,26 @@ impl<R: Read> TarReader<R> {
                     continue;
                 }
                 b'x' => {
+                    // A second extended header replaces the first whole, as Go's
+                    // archive/tar does (its records are not merged).
+                    pax = Pax::default();
                     match self.special(size, self.limits.max_pax, "PAX extended header")? {
-                        Held::Value(bytes) => self.parse_pax(&bytes, &mut pax),
+                        Held::Value(bytes) => {
+                            self.parse_pax(&bytes, &mut pax).map_err(|why| err(offset, why))?;
+                        }
                         Held::TooLong(why) => pax.path = Some(Held::TooLong(why)),
                     }
                     continue;
                 }
                 b'g' => {
-                    // Runtimes ignore global headers; stream past them.
+                    // Runtimes ignore global headers; stream past them. Go's reader returns
+                    // one as an entry of its own, so the long names and PAX records before
+                    // it describe nothing: they are dropped.
                     if self.skip(size)? < size {
                         return Err(err(offset, "truncated PAX global header"));
                     }
-                    self.skip(padding(size))?;
+                    self.skip_padding(padding(size))?;
+                    (long_name, long_link, pax) = (None, None, Pax::default());
                     continue;
                 }
                 _ => {}
@@ -397,7 +467,10 @@ impl<R: Read> TarReader<R> {
                 None => {}
             };
             let (mut name, mut link) = (None, None);
-            for held in [pax.sparse_name.take(), pax.path.take(), long_name.take()] {
+            // Go's order: the PAX path, then a GNU long name, then (for a sparse file
+            // only) the sparse name.
+            let sparse_name = if pax.is_sparse() { pax.sparse_name.take() } else { None };
+            for held in [pax.path.take(), long_name.take(), sparse_name] {
                 take(held, &mut name);
             }
             for held in [pax.link.take(), long_link.take()] {
@@ -441,7 +514,12 @@ impl<R: Read> TarReader<R> {
     }
 
     /// Applies the PAX records we use; others are ignored.
-    fn parse_pax(&self, mut bytes: &[u8], pax: &mut Pax) {
+    ///
+    /// # Errors
+    /// A record that is not `LEN KEY=VALUE\n` (its length wrong, no `=`, no
+    /// newline), or a `size` that is not a decimal number: Go's archive/tar
+    /// refuses the whole archive then (`ErrHeader`), so no runtime extracts it.
+    fn parse_pax(&self, mut bytes: &[u8], pax: &mut Pax) -> Result<(), String> {
         let max = self.limits.max_name as usize;
         let hold = |v: &[u8], what: &str| {
             if v.len() > max {
@@ -453,29 +531,55 @@ impl<R: Read> TarReader<R> {
                 Held::Value(v.to_vec())
             }
         };
+        let mut at = 0;
         while !bytes.is_empty() {
-            let Some(space) = bytes.iter().position(|&b| b == b' ') else { return };
-            let Some(len) = std::str::from_utf8(&bytes[..space]).ok().and_then(|s| s.parse().ok())
-            else {
-                return;
+            let bad = move |what: &str| {
+                format!("invalid PAX extended header (its record at byte {at} {what})")
             };
-            let len: usize = len;
-            if len <= space || len > bytes.len() {
-                return;
+            let space =
+                bytes.iter().position(|&b| b == b' ').ok_or_else(|| bad("has no length"))?;
+            let len: usize = std::str::from_utf8(&bytes[..space])
+                .ok()
+                .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad("has no decimal length"))?;
+            if len <= space + 1 || len > bytes.len() {
+                return Err(bad(&format!("claims {len} bytes, but {} remain", bytes.len())));
             }
-            let record = &bytes[space + 1..len];
+            let record = bytes[space + 1..len]
+                .strip_suffix(b"\n")
+                .ok_or_else(|| bad("does not end with a newline where its length says"))?;
             bytes = &bytes[len..];
-            let record = record.strip_suffix(b"\n").unwrap_or(record);
-            let Some(eq) = record.iter().position(|&b| b == b'=') else { continue };
+            at += len;
+            let eq = record.iter().position(|&b| b == b'=').ok_or_else(|| bad("has no '='"))?;
             let (key, value) = (&record[..eq], &record[eq + 1..]);
+            // Go's validPAXRecord: a key, and no NUL in it or in a name.
+            let names_a_path = matches!(key, b"path" | b"linkpath" | b"uname" | b"gname");
+            if key.is_empty() || key.contains(&0) || (names_a_path && value.contains(&0)) {
+                return Err(bad("has an empty key or a NUL byte"));
+            }
             match key {
                 b"path" => pax.path = Some(hold(value, "path")),
                 b"linkpath" => pax.link = Some(hold(value, "linkpath")),
                 b"GNU.sparse.name" => pax.sparse_name = Some(hold(value, "sparse name")),
-                b"size" => pax.size = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()),
+                b"GNU.sparse.major" => pax.sparse_version.0 = Some(value.to_vec()),
+                b"GNU.sparse.minor" => pax.sparse_version.1 = Some(value.to_vec()),
+                b"GNU.sparse.map" => pax.sparse_map |= !value.is_empty(),
+                b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => pax.sparse_map = true,
+                b"size" => {
+                    let size = std::str::from_utf8(value)
+                        .ok()
+                        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .filter(|&n| i64::try_from(n).is_ok());
+                    // The value itself is not shown: it is the archive's text, not ours.
+                    pax.size =
+                        Some(size.ok_or_else(|| bad("has a size that is not a count of bytes"))?);
+                }
                 _ => {}
             }
         }
+        Ok(())
     }
 }
 
@@ -687,6 +791,96 @@ mod tests {
         let mut r = TarReader::new(&tar[..], TarLimits::default());
         let Ok(Next::Entry(_)) = r.next_entry() else { panic!() };
         assert!(r.data().read_to_end(&mut Vec::new()).is_err());
+    }
+
+    fn pax_block(flag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = header(b"PaxHeader", flag, body.len() as u64).to_vec();
+        v.extend(padded(body));
+        v
+    }
+
+    #[test]
+    fn pax_headers_replace_and_globals_end_them() {
+        // A second `x` replaces the first; a `g` drops what came before it (Go's reader).
+        let mut tar = pax_block(b'x', b"18 path=from/pax1\n");
+        tar.extend(pax_block(b'x', b"12 comment=\n"));
+        tar.extend(header(b"own", b'0', 0));
+        tar.extend(pax_block(b'x', b"18 path=from/pax2\n"));
+        tar.extend(header(b"././@LongLink", b'L', 4));
+        tar.extend(padded(b"long"));
+        tar.extend(pax_block(b'g', b"12 comment=\n"));
+        tar.extend(header(b"own2", b'0', 0));
+        let (got, end) = entries(&tar);
+        assert!(end.is_ok(), "{end:?}");
+        let names: Vec<&[u8]> = got.iter().map(|(n, _, _)| n.as_slice()).collect();
+        assert_eq!(names, [&b"own"[..], b"own2"]);
+    }
+
+    #[test]
+    fn the_sparse_name_names_sparse_files_only() {
+        let rec = |k: &str, v: &str| {
+            let body = format!(" {k}={v}\n");
+            let mut n = body.len() + 1;
+            while n != body.len() + n.to_string().len() {
+                n = body.len() + n.to_string().len();
+            }
+            format!("{n}{body}")
+        };
+        let name_of = |records: &str| {
+            let mut tar = pax_block(b'x', records.as_bytes());
+            tar.extend(header(b"own", b'0', 0));
+            let (got, end) = entries(&tar);
+            assert!(end.is_ok(), "{end:?}");
+            String::from_utf8(got[0].0.clone()).unwrap()
+        };
+        let named = rec("GNU.sparse.name", "sparse/name");
+        assert_eq!(name_of(&named), "own", "no sparse version or map: not a sparse file");
+        let v10 = rec("GNU.sparse.major", "1") + &rec("GNU.sparse.minor", "0");
+        assert_eq!(name_of(&(named.clone() + &v10)), "sparse/name");
+        let v99 = rec("GNU.sparse.major", "9") + &rec("GNU.sparse.minor", "9");
+        assert_eq!(name_of(&(named.clone() + &v99)), "own", "an unknown version");
+        let map = rec("GNU.sparse.map", "0,1");
+        let path = rec("path", "pax/path");
+        assert_eq!(name_of(&(path.clone() + &named + &map)), "sparse/name");
+        assert_eq!(name_of(&(path + &named)), "pax/path");
+    }
+
+    #[test]
+    fn malformed_pax_records_stop_the_archive() {
+        for body in [
+            &b"99 path=x\n"[..],
+            b"x path=a\n",
+            b"10 patha\n\n",
+            b"9 path=ab",
+            b"9 size=x\n",
+            b"10 size=-1\n",
+            b"nospace",
+            b"9 =value\n",
+            b"17 path=a\0hidden\n",
+        ] {
+            let mut tar = pax_block(b'x', body);
+            tar.extend(header(b"after", b'0', 0));
+            let (got, end) = entries(&tar);
+            let e = end.expect_err(&String::from_utf8_lossy(body));
+            assert!(got.is_empty() && e.reason.contains("invalid PAX extended header"), "{e}");
+            assert_eq!(e.offset, 0);
+        }
+    }
+
+    #[test]
+    fn non_zero_padding_is_reported_once_with_where_it_starts() {
+        let mut tar = header(b"a", b'0', 1).to_vec();
+        tar.extend(b"xSECRET");
+        tar.resize(1024, 0);
+        tar.extend(header(b"b", b'0', 1));
+        tar.extend(padded(b"y"));
+        let mut r = TarReader::new(&tar[..], TarLimits::default());
+        assert!(matches!(r.next_entry(), Ok(Next::Entry(_))));
+        assert_eq!(r.take_stray_padding(), None);
+        assert!(matches!(r.next_entry(), Ok(Next::Entry(_))));
+        assert_eq!(r.take_stray_padding(), Some((6, 513)));
+        assert!(matches!(r.next_entry(), Ok(Next::End(End::NoMarker))));
+        assert_eq!(r.take_stray_padding(), None, "zero padding is padding");
     }
 
     #[test]

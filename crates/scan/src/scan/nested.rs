@@ -281,7 +281,14 @@ struct TarMembers<'p, R> {
 
 impl<R: Read> MemberSource for TarMembers<'_, R> {
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
-        let entry = match self.tar.next_entry() {
+        let next = self.tar.next_entry();
+        if let Some((count, first)) = self.tar.take_stray_padding() {
+            cs.unread(format!(
+                "{}: {count} non-zero bytes in the padding between nested tar entries (first at byte {first}); not read",
+                at(self.path, self.inner)
+            ));
+        }
+        let entry = match next {
             Ok(Next::End(_)) => return None,
             Ok(Next::Entry(e)) => e,
             // The parse stopped: a reading error of the outer stream stays one.
@@ -308,7 +315,9 @@ impl<R: Read> MemberSource for TarMembers<'_, R> {
             ));
             return Some(Ok(Member::Skip));
         }
-        if entry.kind != RawKind::File {
+        // A nested tar is never extracted by a runtime: whatever data an entry
+        // stores (a directory's or an unknown type's too) is read like a file's.
+        if entry.kind != RawKind::File && entry.size == 0 {
             return Some(Ok(Member::Skip));
         }
         let name = crate::image::path::decode_name(&entry.name);

@@ -99,3 +99,27 @@ fn metadata_larger_than_the_limit_is_refused_unread() {
         format!("layout: index.json: {} bytes is too large for image metadata", MAX_JSON_BYTES + 1)
     );
 }
+
+#[test]
+fn long_member_names_are_bounded_in_the_archive_index() {
+    let dir = tempfile::tempdir().unwrap();
+    // A name of `n` bytes (components of 100), in a GNU long-name record.
+    let named = |n: usize| {
+        let name: String = (0..n).map(|i| if i % 101 == 100 { '/' } else { 'a' }).collect();
+        let path = dir.path().join(format!("long-{n}.tar"));
+        let bytes = archive(&[
+            (&name, tar::EntryType::Regular, b"[FAKE]"),
+            ("manifest.json", tar::EntryType::Regular, b"[FAKE_MANIFEST]"),
+        ]);
+        std::fs::write(&path, bytes).unwrap();
+        (BlobStore::tar(&path, "long.tar", None), name)
+    };
+    // 100 KB: within the limit, and read.
+    let (store, name) = named(100_000);
+    let store = store.unwrap();
+    assert_eq!(read(&store, &name), b"[FAKE]");
+    // 3 MB: refused with the reason, never held whole.
+    let (store, _) = named(3_000_000);
+    let e = store.map(drop).unwrap_err().to_string();
+    assert!(e.contains("long.tar") && e.contains("longer than the 2097152-byte limit"), "{e}");
+}
