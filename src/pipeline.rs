@@ -259,7 +259,7 @@ pub fn config_findings(
     limits: Limits,
     diag: &Diagnostics,
 ) -> Vec<Finding> {
-    let scan = config::scan_capped(scanner, image.config(), limits.max_hits_per_rule);
+    let scan = config::scan_capped(scanner, image, limits.max_hits_per_rule);
     for (location, rule, n) in scan.over_budget {
         scanner.suppressed.over_file_budget.fetch_add(n, Ordering::Relaxed);
         diag.warn(format!(

@@ -42,7 +42,7 @@ pub(super) fn run(args: LayersArgs) -> Result<Exit> {
     if let Some(scanner) = &scanner {
         for (image, record) in images.iter().zip(&mut records) {
             // The config's secrets, and whatever else the detectors recognise.
-            let hits = crate::scan::config::scan(scanner, image.config());
+            let hits = crate::scan::config::scan(scanner, image);
             let redactor = TextRedactor::new(
                 Redactor::new(hits.iter().map(|h| &h.hit.secret)),
                 diag.scrubber(),

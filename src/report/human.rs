@@ -41,6 +41,11 @@ pub fn status_words(f: &Finding, created_by_of: &dyn Fn(usize) -> Option<String>
         (Status::Present, _) => "still in the final image".into(),
         (Status::Deleted, Some(n)) => format!("deleted in layer {n}{}", by(n)),
         (Status::Overwritten, Some(n)) => format!("overwritten in layer {n}{}", by(n)),
+        (Status::Config, _)
+            if f.location.as_deref().is_some_and(|l| l.starts_with("manifest.")) =>
+        {
+            "in the image manifest (visible to anyone who pulls)".into()
+        }
         (Status::Config, _) => "in the image config (visible to anyone who pulls)".into(),
         (s, None) => s.as_str().into(),
     }

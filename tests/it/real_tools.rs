@@ -284,3 +284,34 @@ fn image_directories_written_by_skopeo_and_tar() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a symlink"), "{err}");
 }
+
+/// Manifest annotations ship with the image as its labels do: umoci writes one holding a
+/// GitLab token, and it is a config-status finding at `manifest.annotations`.
+#[test]
+fn manifest_annotations_are_scanned() {
+    let dir = tmp();
+    let image = dir.path().join("img");
+    tool(
+        "cp",
+        &["-r", real("leaky-app-oci").to_str().unwrap(), image.to_str().unwrap()],
+        dir.path(),
+    );
+    let token = "glpat-FAKEannTESTq7Xk2Wm01";
+    let annotation =
+        format!("--manifest.annotation=org.opencontainers.image.description=CI deploy key {token}");
+    let at = format!("{}:latest", image.display());
+    tool("umoci", &["config", "--image", &at, "--no-history", &annotation], dir.path());
+    let (code, json, err) = scan_json(&image, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_findings(&json, LEAKY, "annotated");
+    let f = json["findings"].as_array().unwrap();
+    let hit =
+        f.iter().find(|f| f["location"] == "manifest.annotations").expect("annotation finding");
+    assert_eq!(hit["rule_id"], "gitlab-pat");
+    assert_eq!(hit["status"], "config");
+    assert_eq!(hit["path"], serde_json::Value::Null);
+    let human = run(&["scan", image.to_str().unwrap()]);
+    let (_, out, _) = parts(&human);
+    assert!(out.contains("in the image manifest (visible to anyone who pulls)"), "{out}");
+    assert!(!out.contains(token), "{out}");
+}

@@ -501,9 +501,27 @@ fn oci_image(
         verify_diff_ids: true,
         index_names: false,
         attestations: Vec::new(),
+        annotations: manifest_annotations(&manifest),
     };
     attach_history(&mut image);
     Ok(image)
+}
+
+/// Every annotation a manifest carries, as `(location, "key=value")`: its own, its config
+/// descriptor's and its layer descriptors'. They ship with the image as its config does.
+fn manifest_annotations(manifest: &ImageManifest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |location: String, map: &Option<HashMap<String, String>>| {
+        let mut pairs: Vec<_> = map.iter().flatten().collect();
+        pairs.sort();
+        out.extend(pairs.into_iter().map(|(k, v)| (location.clone(), format!("{k}={v}"))));
+    };
+    add("manifest.annotations".into(), manifest.annotations());
+    add("manifest.config.annotations".into(), manifest.config().annotations());
+    for (i, layer) in manifest.layers().iter().enumerate() {
+        add(format!("manifest.layers[{i}].annotations"), layer.annotations());
+    }
+    out
 }
 
 /// One entry of a legacy docker-save `manifest.json`.
@@ -589,6 +607,7 @@ fn docker_images(target: &str, store: &BlobStore) -> Result<Vec<Image>, Error> {
             verify_diff_ids: true,
             index_names: false,
             attestations: Vec::new(),
+            annotations: Vec::new(),
         };
         attach_history(&mut image);
         images.push(image);

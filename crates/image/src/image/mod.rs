@@ -188,6 +188,10 @@ pub struct Image {
     /// Attestation and referrer manifests that describe this image (build
     /// provenance, SBOMs), in index order.
     attestations: Vec<Attestation>,
+    /// The annotations of its manifest, config descriptor and layer descriptors, which ship
+    /// with the manifest: `(location, "key=value")`, locations as the JSON contract names them
+    /// (`manifest.annotations`, `manifest.config.annotations`, `manifest.layers[N].annotations`).
+    annotations: Vec<(String, String)>,
 }
 
 /// The media type of an uncompressed layer tar outside any manifest.
@@ -267,6 +271,7 @@ impl Image {
             verify_diff_ids: read.verify_diff_ids,
             index_names: read.index_names,
             attestations: Vec::new(),
+            annotations: Vec::new(),
         }
     }
 
@@ -305,6 +310,11 @@ impl Image {
     /// Where the blobs are.
     pub fn store(&self) -> &BlobStore {
         &self.store
+    }
+
+    /// The manifest's annotations as `(location, "key=value")`, sorted within each location.
+    pub fn annotations(&self) -> &[(String, String)] {
+        &self.annotations
     }
 
     /// Attestation and referrer manifests that describe this image (build provenance,

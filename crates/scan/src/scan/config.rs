@@ -1,21 +1,24 @@
 //! The config detector: the image config's Env, Labels, Cmd, Entrypoint,
-//! OnBuild, Healthcheck and author, and every history entry's `created_by`
+//! OnBuild, Healthcheck and author, every history entry's `created_by`
 //! (build args appear there as `|N KEY=VALUE …`), `comment` (`docker commit
-//! -m`) and `author`, run through the same engine as file contents.
+//! -m`) and `author`, and the manifest's annotations (`docker buildx build
+//! --annotation`), run through the same engine as file contents.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::cap::HitCap;
 use super::{Hit, Scanner};
-use crate::image::ImageConfig;
+use crate::image::Image;
 
 /// A hit in the config, with the contract's `location`.
 #[derive(Debug, Clone)]
 pub struct ConfigHit {
     /// `config.env`, `config.labels`, `config.cmd`, `config.entrypoint`,
-    /// `config.onbuild`, `config.healthcheck`, `config.author`, or
-    /// `history[N].created_by`, `history[N].comment`, `history[N].author`.
+    /// `config.onbuild`, `config.healthcheck`, `config.author`,
+    /// `history[N].created_by`, `history[N].comment`, `history[N].author`, or
+    /// `manifest.annotations`, `manifest.config.annotations`,
+    /// `manifest.layers[N].annotations`.
     pub location: String,
     /// For history hits, the entry's instruction (shared by its hits).
     pub created_by: Option<Arc<str>>,
@@ -33,16 +36,17 @@ pub struct ConfigScan {
     pub over_budget: Vec<(String, usize, u64)>,
 }
 
-/// Scans every string of the config that ships with the image, keeping
-/// every hit.
-pub fn scan(scanner: &Scanner, config: &ImageConfig) -> Vec<ConfigHit> {
-    scan_capped(scanner, config, usize::MAX).hits
+/// Scans every string of the config and manifest that ships with the image,
+/// keeping every hit.
+pub fn scan(scanner: &Scanner, image: &Image) -> Vec<ConfigHit> {
+    scan_capped(scanner, image, usize::MAX).hits
 }
 
-/// Scans every string of the config that ships with the image, keeping at
-/// most `max_per_rule` hits per rule and location (a megabyte instruction
-/// can hold thousands of keys); the rest are counted.
-pub fn scan_capped(scanner: &Scanner, config: &ImageConfig, max_per_rule: usize) -> ConfigScan {
+/// Scans every string of the config and manifest that ships with the image,
+/// keeping at most `max_per_rule` hits per rule and location (a megabyte
+/// instruction can hold thousands of keys); the rest are counted.
+pub fn scan_capped(scanner: &Scanner, image: &Image, max_per_rule: usize) -> ConfigScan {
+    let config = image.config();
     let mut out = ConfigScan::default();
     let mut caps: BTreeMap<String, HitCap> = BTreeMap::new();
     let mut each = |location: String, created_by: Option<&Arc<str>>, text: &str| {
@@ -91,6 +95,9 @@ pub fn scan_capped(scanner: &Scanner, config: &ImageConfig, max_per_rule: usize)
         if let Some(author) = &h.author {
             each(format!("history[{i}].author"), shared.as_ref(), author);
         }
+    }
+    for (location, annotation) in image.annotations() {
+        each(location.clone(), None, annotation);
     }
     for (location, cap) in caps {
         for (rule, n) in cap.dropped() {
