@@ -150,10 +150,11 @@ pub fn file_name(path: &str) -> &str {
     }
 }
 
-/// The last `/` of a path, found from the end byte by byte: names are short,
-/// and these run several times per file of every layer.
+/// The last `/` of a path. These run several times per file of every layer: most names are
+/// short, but a hostile layer's are up to 64 KiB each, which a byte-at-a-time search from the
+/// end crossed several times per entry.
 fn last_slash(path: &str) -> Option<usize> {
-    path.bytes().rposition(|b| b == b'/')
+    memchr::memrchr(b'/', path.as_bytes())
 }
 
 /// Joins a directory and a name into an absolute image path.
