@@ -816,16 +816,19 @@ mod tests {
         assert_eq!(names, [&b"own"[..], b"own2"]);
     }
 
+    /// One PAX record, `"<length> key=value\n"`, its length counting its own digits.
+    fn pax_record(k: &str, v: &str) -> String {
+        let body = format!(" {k}={v}\n");
+        let mut n = body.len() + 1;
+        while n != body.len() + n.to_string().len() {
+            n = body.len() + n.to_string().len();
+        }
+        format!("{n}{body}")
+    }
+
     #[test]
     fn the_sparse_name_names_sparse_files_only() {
-        let rec = |k: &str, v: &str| {
-            let body = format!(" {k}={v}\n");
-            let mut n = body.len() + 1;
-            while n != body.len() + n.to_string().len() {
-                n = body.len() + n.to_string().len();
-            }
-            format!("{n}{body}")
-        };
+        let rec = pax_record;
         let name_of = |records: &str| {
             let mut tar = pax_block(b'x', records.as_bytes());
             tar.extend(header(b"own", b'0', 0));
@@ -885,14 +888,7 @@ mod tests {
 
     #[test]
     fn pax_path_size_and_budget() {
-        let rec = |k: &str, v: &str| {
-            let body = format!(" {k}={v}\n");
-            let mut n = body.len() + 1;
-            while n != body.len() + n.to_string().len() {
-                n = body.len() + n.to_string().len();
-            }
-            format!("{n}{body}")
-        };
+        let rec = pax_record;
         let pax = rec("path", "from/pax") + &rec("size", "2");
         let mut tar = Vec::new();
         tar.extend(header(b"PaxHeader", b'x', pax.len() as u64));
