@@ -356,24 +356,6 @@ fn sdk_model_and_example_data_is_documentation() {
     }
 }
 
-/// Every regular file under `root`, as image entries (paths relative to it).
-fn tree_entries(root: &Path) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
-                out.push(Entry::file(&rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 /// Ruby's standard library documents `URI#password=` with a URL holding a
 /// password (`/usr/lib/ruby/3.1.0/uri/generic.rb`, Debian's libruby3.1):
 /// distribution code, which no path rule tells from an application's
@@ -417,7 +399,7 @@ fn files_a_distribution_package_installed_are_third_party() {
         ],
     );
     let json = scan_layers(vec![
-        Layer::new("RUN apt-get install -y libruby-fake", tree_entries(&root)),
+        Layer::new("RUN apt-get install -y libruby-fake", tree(&root, "")),
         Layer::new("COPY lib /app/lib", vec![Entry::file("app/lib/uri_doc.rb", doc)]),
         Layer::new(
             "RUN sed -i s/x/x/ /usr/lib/ruby/3.1.0/uri/generic.rb",

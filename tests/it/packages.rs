@@ -37,28 +37,6 @@ fn write(path: &Path, data: &str) {
     std::fs::write(path, data).unwrap();
 }
 
-/// Every file under `dir`, as layer entries under the image directory `at`.
-fn tree(dir: &Path, at: &str) -> Vec<Entry> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap();
-                out.push(Entry::file(&format!("{at}/{rel}"), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort_by_key(|e| match e {
-        Entry::File { path, .. } => path.clone(),
-        _ => String::new(),
-    });
-    out
-}
-
 fn scan_layers(layers: Vec<Layer>) -> Value {
     let dir = tmp();
     let path = out_path(dir.path(), Format::OciArchive, "img");

@@ -88,3 +88,27 @@ pub fn canary(n: u32) -> String {
 pub fn canary_file(path: &str, n: u32) -> Entry {
     Entry::file(path, format!("# config\nkey = {}\n", canary(n)))
 }
+
+/// Every file under `dir`, as layer entries under the image directory `at` (`""`: the root),
+/// sorted by path.
+pub fn tree(dir: &Path, at: &str) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap();
+                let path = if at.is_empty() { rel.to_owned() } else { format!("{at}/{rel}") };
+                out.push(Entry::file(&path, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort_by_key(|e| match e {
+        Entry::File { path, .. } => path.clone(),
+        _ => String::new(),
+    });
+    out
+}
