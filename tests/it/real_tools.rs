@@ -315,3 +315,59 @@ fn manifest_annotations_are_scanned() {
     assert!(out.contains("in the image manifest (visible to anyone who pulls)"), "{out}");
     assert!(!out.contains(token), "{out}");
 }
+
+/// A layer strata cannot read whatever its bytes says why, and the scan is incomplete: one
+/// that skopeo encrypted with ocicrypt (`--encryption-key jwe:…`), and a non-distributable
+/// (foreign) layer whose blob the copy leaves out. The other layers are still read.
+#[test]
+fn encrypted_and_foreign_layers_are_unread_and_say_why() {
+    let dir = tmp();
+    let at = |name: &str| dir.path().join(name);
+    tool("openssl", &["genrsa", "-out", "key.pem", "2048"], dir.path());
+    tool("openssl", &["rsa", "-in", "key.pem", "-pubout", "-out", "pub.pem"], dir.path());
+    let oci = format!("oci-archive:{}:latest", real("leaky-app.oci.tar").display());
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--encryption-key",
+            "jwe:pub.pem",
+            "--encrypt-layer",
+            "1",
+            &oci,
+            "oci:enc:1",
+        ],
+        dir.path(),
+    );
+    let (code, json, err) = scan_json(&at("enc"), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("layer 1 (sha256:"), "{err}");
+    assert!(
+        err.contains("an encrypted layer (application/vnd.oci.image.layer.v1.tar+gzip+encrypted)"),
+        "{err}"
+    );
+    let errors: Vec<&serde_json::Value> =
+        json["diagnostics"].as_array().unwrap().iter().filter(|d| d["level"] == "error").collect();
+    assert!(errors.iter().any(|d| d["message"].as_str().unwrap().contains("encrypted layer")));
+    // Layer 2's key is read; nothing of layer 1's `.env` is reported.
+    assert_findings(&json, &LEAKY[5..], "encrypted");
+    assert!(json["findings"].as_array().unwrap().iter().all(|f| f["layer_index"] != 1));
+
+    let dest = format!("dir:{}", at("foreign").display());
+    tool("skopeo", &["copy", "-q", "--format", "v2s2", &oci, &dest], dir.path());
+    let manifest_path = at("foreign").join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let digest = manifest["layers"][1]["digest"].as_str().unwrap().to_owned();
+    manifest["layers"][1]["mediaType"] =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
+    manifest["layers"][1]["urls"] = serde_json::json!(["https://example.invalid/base.tar.gz"]);
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    std::fs::remove_file(at("foreign").join(digest.strip_prefix("sha256:").unwrap())).unwrap();
+    let (code, json, err) = scan_json(&at("foreign"), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("layer 1 ({digest}): a non-distributable layer")), "{err}");
+    assert!(!err.contains("missing from the archive"), "{err}");
+    assert_findings(&json, &LEAKY[5..], "foreign");
+}

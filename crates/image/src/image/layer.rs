@@ -341,10 +341,22 @@ pub fn walk_with_progress(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
-    match image.store.open(&layer.member) {
+    match open_layer(image, layer) {
         Ok(blob) => walk_blob(image, layer, blob, diag, progress, visit),
         Err(e) => (WalkSummary::default(), Some(e)),
     }
+}
+
+/// The layer's blob, or why it cannot be read: encrypted, or a non-distributable layer
+/// whose blob is missing (said as such, not as a broken archive).
+fn open_layer(image: &Image, layer: &Layer) -> Result<Box<dyn Read + Send>, Error> {
+    if let Some(why) = layer.encrypted() {
+        return Err(invalid(image, layer, why));
+    }
+    image.store.open(&layer.member).map_err(|e| match (e, layer.foreign()) {
+        (Error::MissingBlob { .. }, Some(why)) => invalid(image, layer, why),
+        (e, _) => e,
+    })
 }
 
 fn new_summary(image: &Image) -> WalkSummary {
@@ -382,6 +394,9 @@ pub fn walk_blob(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
+    if let Some(why) = layer.encrypted() {
+        return (WalkSummary::default(), Some(invalid(image, layer, why)));
+    }
     let mut summary = new_summary(image);
     let (kind, decoder) = match Decoder::start(blob, progress) {
         Ok(d) => d,
@@ -412,7 +427,7 @@ pub fn walk_overlapped(
     progress: &LayerProgress,
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
-    let blob = match image.store.open(&layer.member) {
+    let blob = match open_layer(image, layer) {
         Ok(blob) => blob,
         Err(e) => return (WalkSummary::default(), Some(e)),
     };

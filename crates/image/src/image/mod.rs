@@ -134,11 +134,9 @@ pub struct Layer {
     digest: String,
     /// Digest of the uncompressed tar, from the config's `rootfs.diff_ids`.
     diff_id: Option<String>,
-    /// Media type the manifest claims (not trusted for compression).
-    #[allow(
-        dead_code,
-        reason = "the manifest's claim, kept for Debug; compression is sniffed, never taken from it"
-    )]
+    /// Media type the manifest claims. Compression is sniffed, never taken from it; it
+    /// only says when a layer cannot be read at all ([`Layer::encrypted`],
+    /// [`Layer::foreign`]).
     pub(crate) media_type: String,
     /// Size of the blob as stored, in bytes (0: unknown).
     size: u64,
@@ -252,6 +250,31 @@ impl Layer {
     /// Size of the blob as stored, in bytes; 0 when unknown.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Why the layer cannot be read whatever its bytes: its manifest says it is encrypted
+    /// (ocicrypt's `…+encrypted` media types). Its blob is ciphertext, and a scan of it
+    /// would find nothing and say nothing useful.
+    pub fn encrypted(&self) -> Option<String> {
+        self.media_type.ends_with("+encrypted").then(|| {
+            format!(
+                "an encrypted layer ({}): strata cannot decrypt ocicrypt layers, so none of its bytes were read (decrypt the image first, e.g. `skopeo copy --decryption-key KEY …`)",
+                self.media_type
+            )
+        })
+    }
+
+    /// Why a missing blob is expected: the manifest marks the layer non-distributable
+    /// (Docker's `foreign` or OCI's `nondistributable` media types, Windows base layers),
+    /// which archives and registries may leave out. strata never downloads it from the
+    /// manifest's URLs.
+    pub fn foreign(&self) -> Option<String> {
+        let m = &self.media_type;
+        (m.contains(".foreign.") || m.contains(".nondistributable.")).then(|| {
+            format!(
+                "a non-distributable layer ({m}) whose blob the image does not ship; strata does not download it from the URLs its manifest gives, so it was not read"
+            )
+        })
     }
 }
 
