@@ -69,7 +69,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
             EntryKind::Hardlink(t) => Link::Hardlink(t),
             _ => Link::None,
         };
-        names.add(entry.path, entry.ordinal, *entry.kind == EntryKind::Dir, link);
+        names.add(entry.path, entry.ordinal, *entry.kind == EntryKind::Dir, link, entry.records);
         let (EntryKind::File, Some(reader)) = (entry.kind, content) else {
             return Ok(Flow::Continue);
         };

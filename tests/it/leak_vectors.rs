@@ -598,6 +598,99 @@ RUN rm /app/tok/{gone}
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
 
+/// Sets the extended attribute `name` of `file` (std has no setxattr; python3 does).
+fn setxattr(file: &Path, name: &str, value: &str) {
+    let set = Command::new("python3")
+        .args(["-c", "import os, sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())"])
+        .arg(file)
+        .args([name, value])
+        .output()
+        .unwrap();
+    check(set, "os.setxattr");
+}
+
+/// Header text ships with the layer and is scanned: an extended attribute (PAX
+/// `SCHILY.xattr.*`, which podman's `COPY` keeps and runtimes set on the file), a PAX record
+/// of the entry's own and one of a global header (GNU tar's `--pax-option`). A finding there
+/// has location `tar header record` and the entry's status.
+#[test]
+fn extended_attributes_and_pax_records_are_scanned() {
+    let work = tmp();
+    let [attr, global, own, copied] = ["X01", "X02", "X03", "X04"].map(ghp);
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("app")).unwrap();
+    std::fs::write(root.join("app/data.txt"), "hello\n").unwrap();
+    setxattr(&root.join("app/data.txt"), "user.deploy_token", &attr);
+    let layer = work.path().join("layer.tar");
+    let tar = Command::new("tar")
+        .args(["--format=pax", "--xattrs", "--xattrs-include=user.*", "--sort=name"])
+        .arg(format!("--pax-option=comment={global}"))
+        .arg(format!("--pax-option=note:={own}"))
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&layer)
+        .arg("app")
+        .output()
+        .unwrap();
+    check(tar, "GNU tar");
+    let archive = work.path().join("img.tar");
+    crate::imagegen::wrap::oci_archive(
+        &archive,
+        crate::imagegen::Compression::Gzip,
+        &[layer],
+        "hdr:1",
+    )
+    .unwrap();
+    let (json, plain) = scan_both(&archive);
+    let row = |p: &str, status: &str| [p, "tar header record", status, ""].map(str::to_owned);
+    assert_eq!(name_findings(&json, &attr), [row("/app/data.txt", "present")]);
+    // The global header comes before the first entry, `app/`.
+    assert_eq!(name_findings(&json, &global), [row("/app", "present")]);
+    // GNU tar writes `note:=` into the global header too: `/app` may show it twice.
+    let mut rows = name_findings(&json, &own);
+    rows.dedup();
+    assert_eq!(rows, [row("/app", "present"), row("/app/data.txt", "present")]);
+    for token in [&attr, &global, &own] {
+        assert!(!plain.contains(token.as_str()), "output prints {token}");
+    }
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+
+    if !on_path("podman") || !on_path("busybox") {
+        eprintln!("skipping the podman half: podman and busybox are needed");
+        return;
+    }
+    let Some(base) = rootfs(work.path()) else { return };
+    let p = Podman { root: work.path().join("storage"), runroot: work.path().join("run") };
+    check(
+        p.cmd("podman").arg("import").arg(&base).arg("localhost/base:1").output().unwrap(),
+        "import",
+    );
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("data.txt"), "hello\n").unwrap();
+    setxattr(&ctx.join("data.txt"), "user.deploy_token", &copied);
+    std::fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/base:1\nCOPY data.txt /app/data.txt\nRUN rm /app/data.txt\n",
+    )
+    .unwrap();
+    let mut build = p.cmd("podman");
+    build.args(["build", "-q", "--network", "none", "-t", "localhost/x:1"]).arg(&ctx);
+    check(build.output().unwrap(), "podman build");
+    let saved = work.path().join("x.oci.tar");
+    let mut save = p.cmd("podman");
+    save.args(["save", "-q", "--format", "oci-archive", "-o"]).arg(&saved).arg("localhost/x:1");
+    check(save.output().unwrap(), "podman save");
+    let (json, plain) = scan_both(&saved);
+    let removed = "/bin/sh -c rm /app/data.txt";
+    assert_eq!(
+        name_findings(&json, &copied),
+        [["/app/data.txt", "tar header record", "deleted", removed].map(str::to_owned)]
+    );
+    assert!(!plain.contains(copied.as_str()), "output prints {copied}");
+}
+
 #[test]
 fn deleted_sqlite_rows_are_carved_value_by_value() {
     if !on_path("sqlite3") {

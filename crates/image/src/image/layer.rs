@@ -60,6 +60,9 @@ pub struct Entry<'a> {
     pub size: u64,
     /// 1-based position of the entry in the layer (what [`LayerIndex`] records).
     pub ordinal: u32,
+    /// Header text beside the name and link ([`RawEntry::records`]): extended
+    /// attributes, other PAX records, owner names. Scanned like names.
+    pub records: &'a [u8],
 }
 
 /// Whether the walk should go on after an entry.
@@ -648,6 +651,9 @@ fn walk_entries<R: Read>(
         for note in &raw.notes {
             diag.warn(format!("{}: layer {}: {note}", image.target, layer.index));
         }
+        if let Some(why) = &raw.records_unread {
+            summary.unread.push(format!("{why}; not read"));
+        }
         let name = decode_name_borrowed(&raw.name);
         if let Some(why) = &raw.unread {
             summary.unread.push(format!(
@@ -733,7 +739,7 @@ fn walk_entries<R: Read>(
             ));
         }
         let size = if kind == EntryKind::File { raw.size } else { 0 };
-        let view = Entry { path: &path, kind: &kind, size, ordinal };
+        let view = Entry { path: &path, kind: &kind, size, ordinal, records: &raw.records };
         let flow = match &kind {
             EntryKind::File => {
                 summary.files += 1;

@@ -76,6 +76,14 @@ pub struct RawEntry {
     pub unread: Option<String>,
     /// Notes about the header that do not stop the read (a repeated long name).
     pub notes: Vec<String>,
+    /// Header text that ships with the entry but is neither its name nor its link: PAX
+    /// records other than the ones applied (`SCHILY.xattr.*` extended attributes, which
+    /// runtimes set on the file, `comment`, vendor keys), those of a global header before
+    /// it, and the ustar owner names. One `KEY=VALUE` per line; empty for most entries.
+    pub records: Vec<u8>,
+    /// Why header text before the entry was not read (a global header over the PAX
+    /// limit): the entry itself is read, and the caller counts that text as not read.
+    pub records_unread: Option<String>,
 }
 
 /// How a tar stream ended.
@@ -223,6 +231,8 @@ enum Held {
 /// PAX records that change the next entry.
 #[derive(Default)]
 struct Pax {
+    /// The records not applied below, as `KEY=VALUE` lines (see [`RawEntry::records`]).
+    other: Vec<u8>,
     path: Option<Held>,
     link: Option<Held>,
     size: Option<u64>,
@@ -392,6 +402,9 @@ impl<R: Read> TarReader<R> {
         let mut long_link: Option<Held> = None;
         let mut pax = Pax::default();
         let mut notes = Vec::new();
+        // Global headers met before the entry: their text, or why it was not read.
+        let mut global = Vec::new();
+        let mut global_unread = None;
         loop {
             let offset = self.pos;
             let mut block = [0u8; BLOCK];
@@ -443,14 +456,22 @@ impl<R: Read> TarReader<R> {
                     continue;
                 }
                 b'g' => {
-                    // Runtimes ignore global headers; stream past them. Go's reader returns
-                    // one as an entry of its own, so the long names and PAX records before
-                    // it describe nothing: they are dropped.
-                    if self.skip(size)? < size {
-                        return Err(err(offset, "truncated PAX global header"));
-                    }
-                    self.skip_padding(padding(size))?;
+                    // Runtimes ignore global headers. Go's reader returns one as an entry
+                    // of its own, so the long names and PAX records before it describe
+                    // nothing: they are dropped. Its text still ships in the layer (`git
+                    // archive` writes its commit there), so it goes with the next entry's
+                    // records to be scanned.
                     (long_name, long_link, pax) = (None, None, Pax::default());
+                    match self.special(size, self.limits.max_pax, "PAX global header")? {
+                        Held::Value(bytes) => {
+                            global.extend_from_slice(b"global ");
+                            global.extend(bytes.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+                            global.push(b'\n');
+                        }
+                        Held::TooLong(why) => {
+                            global_unread = Some(format!("header at byte {offset}: {why}"));
+                        }
+                    }
                     continue;
                 }
                 _ => {}
@@ -495,7 +516,28 @@ impl<R: Read> TarReader<R> {
             }
             self.remaining = size;
             self.padding = padding(size);
-            return Ok(Next::Entry(RawEntry { name, link, kind, size, offset, unread, notes }));
+            let mut records = global;
+            records.append(&mut pax.other);
+            for (key, field) in [(&b"uname"[..], &block[265..297]), (b"gname", &block[297..329])] {
+                let owner = cstr(field);
+                if !owner.is_empty() && owner != b"root" {
+                    records.extend_from_slice(key);
+                    records.push(b'=');
+                    records.extend_from_slice(owner);
+                    records.push(b'\n');
+                }
+            }
+            return Ok(Next::Entry(RawEntry {
+                name,
+                link,
+                kind,
+                size,
+                offset,
+                unread,
+                notes,
+                records,
+                records_unread: global_unread,
+            }));
         }
     }
 
@@ -566,6 +608,9 @@ impl<R: Read> TarReader<R> {
                 b"GNU.sparse.minor" => pax.sparse_version.1 = Some(value.to_vec()),
                 b"GNU.sparse.map" => pax.sparse_map |= !value.is_empty(),
                 b"GNU.sparse.offset" | b"GNU.sparse.numbytes" => pax.sparse_map = true,
+                // Numbers and times: nothing to scan.
+                b"mtime" | b"atime" | b"ctime" | b"uid" | b"gid" => {}
+                _ if key.starts_with(b"GNU.sparse.") => {}
                 b"size" => {
                     let size = std::str::from_utf8(value)
                         .ok()
@@ -576,7 +621,13 @@ impl<R: Read> TarReader<R> {
                     pax.size =
                         Some(size.ok_or_else(|| bad("has a size that is not a count of bytes"))?);
                 }
-                _ => {}
+                _ => {
+                    pax.other.extend_from_slice(key);
+                    pax.other.push(b'=');
+                    // One record per line: a value's own newlines are not record ends.
+                    pax.other.extend(value.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+                    pax.other.push(b'\n');
+                }
             }
         }
         Ok(())

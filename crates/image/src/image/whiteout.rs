@@ -353,10 +353,12 @@ impl LayerIndex {
     /// What this layer does to a lower node at `h` with identity `kind`.
     fn effect_on(&self, h: &Holder, kind: NodeKind) -> Option<Removal> {
         if let Some(new) = self.written.get(&h.key) {
-            let identical = new.kind == kind && !new.kind.is_dir();
+            // A directory written again keeps its name: only names (and header
+            // records) are found on directories, and they still show.
+            let identical = new.kind == kind;
             return if identical { None } else { Some(Removal::Overwritten) };
         }
-        if self.implied_dirs.contains_key(&h.key) {
+        if !kind.is_dir() && self.implied_dirs.contains_key(&h.key) {
             return Some(Removal::Overwritten);
         }
         let replaced_ancestor = h.anc.iter().any(|d| self.non_dir_write(*d, 0, u32::MAX));
@@ -393,6 +395,7 @@ impl LayerIndex {
         let mut dead_from = u32::MAX;
         if let Some(&o) = self.implied_dirs.get(&h.key)
             && o > since
+            && !kind.is_dir()
         {
             dead_from = o;
         }
@@ -413,7 +416,7 @@ impl LayerIndex {
         }
         // Past the last identical write (or `since`), every later different
         // write leaves it dead for good.
-        let identical = |w: &Written| w.kind == kind && !w.kind.is_dir();
+        let identical = |w: &Written| w.kind == kind;
         let end = match writes.iter().rposition(identical) {
             Some(i) if i + 1 == writes.len() => u32::MAX,
             Some(i) => writes[i + 1].ordinal,
@@ -432,14 +435,15 @@ impl LayerIndex {
             let versions = self.replaced.get(&h.key).into_iter().flatten().chain([last]);
             // The node at the path at `until`: the last write in the window, if any.
             if let Some(now) = versions.filter(|w| in_window(w)).max_by_key(|w| w.ordinal) {
-                let identical = now.kind == kind && !now.kind.is_dir();
+                let identical = now.kind == kind;
                 if !identical {
                     return Some(Removal::Overwritten);
                 }
             }
         }
         // An entry below the path made it a directory.
-        if self.implied_dirs.get(&h.key).is_some_and(|&o| o > since && o <= until) {
+        if !kind.is_dir() && self.implied_dirs.get(&h.key).is_some_and(|&o| o > since && o <= until)
+        {
             return Some(Removal::Overwritten);
         }
         let replaced_ancestor = h.anc.iter().any(|d| self.non_dir_write(*d, since, until));
@@ -1005,6 +1009,21 @@ mod tests {
             // The same path twice in one layer: the last entry wins.
             (vec![&[("/a/s", Write(F2)), ("/a/s", Write(F1))]], Fate::Present),
         ];
+        // A directory (whose name or header may hold the finding) stays when entries
+        // are added below it or it is written again, in its own layer or a later one.
+        let dir_cases: Vec<Case> = vec![
+            (vec![&[("/a/s", DIR), ("/a/s/x", Write(F1))]], Fate::Present),
+            (vec![&[("/a/s", DIR)], &[("/a/s", DIR), ("/a/s/x", Write(F1))]], Fate::Present),
+            (vec![&[("/a/s", DIR)], &[("/a/s/x", Write(F1))]], Fate::Present),
+            (vec![&[("/a/s", DIR)], &[("/a/s", Opaque)]], Fate::Present),
+            (vec![&[("/a/s", DIR)], &[("/a/s", Whiteout)]], Fate::Deleted(1)),
+            (vec![&[("/a/s", DIR)], &[("/a/s", Write(F1))]], Fate::Overwritten(1)),
+            (vec![&[("/a/s", DIR), ("/a/s", Write(F1))]], Fate::Overwritten(0)),
+        ];
+        for (layers, want) in dir_cases {
+            let t = timeline(&layers);
+            assert_eq!(t.fate_of(0, "/a/s", 1), want, "{layers:?}");
+        }
         for (layers, want) in cases {
             let t = timeline(&layers);
             assert_eq!(t.fate(0, "/a/s"), want, "{layers:?}");

@@ -95,6 +95,9 @@ pub enum NameField {
     SymlinkTarget,
     /// A hard link's target.
     HardlinkTarget,
+    /// Other text of the entry's tar header: an extended attribute (PAX
+    /// `SCHILY.xattr.*`), another PAX record, an owner name.
+    HeaderRecord,
 }
 
 impl NameField {
@@ -104,14 +107,20 @@ impl NameField {
             NameField::Path => "entry name",
             NameField::SymlinkTarget => "symlink target",
             NameField::HardlinkTarget => "hardlink target",
+            NameField::HeaderRecord => "tar header record",
         }
     }
 
     /// The field a `location` names, if it names one.
     pub fn parse(location: &str) -> Option<Self> {
-        [NameField::Path, NameField::SymlinkTarget, NameField::HardlinkTarget]
-            .into_iter()
-            .find(|f| f.as_str() == location)
+        [
+            NameField::Path,
+            NameField::SymlinkTarget,
+            NameField::HardlinkTarget,
+            NameField::HeaderRecord,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == location)
     }
 }
 

@@ -125,8 +125,10 @@ impl<'s> NameScan<'s> {
     }
 
     /// Adds one entry: its normalised absolute `path`, its 1-based
-    /// `ordinal` in the layer, whether it is a directory, and its link.
-    pub fn add(&mut self, path: &str, ordinal: u32, is_dir: bool, link: Link<'_>) {
+    /// `ordinal` in the layer, whether it is a directory, its link, and the
+    /// other text of its header (`KEY=VALUE` lines, see
+    /// `tarstream::RawEntry::records`).
+    pub fn add(&mut self, path: &str, ordinal: u32, is_dir: bool, link: Link<'_>, records: &[u8]) {
         let name_at = path.rfind('/').map_or(0, |i| i + 1);
         let dir = &path[..name_at.saturating_sub(1)];
         let mut new_from = name_at;
@@ -166,6 +168,12 @@ impl<'s> NameScan<'s> {
             Link::None => {}
             Link::Symlink(t) => self.push(path_range, ordinal, NameField::SymlinkTarget, t, 0),
             Link::Hardlink(t) => self.push(path_range, ordinal, NameField::HardlinkTarget, t, 0),
+        }
+        if !records.is_empty() {
+            // Extended attributes may be binary (`security.capability`): lossy text is
+            // enough to find a credential, which is text.
+            let text = String::from_utf8_lossy(records);
+            self.push(path_range, ordinal, NameField::HeaderRecord, &text, 0);
         }
         if self.text.len() >= BATCH {
             self.flush();
@@ -234,12 +242,13 @@ mod tests {
         let t = crate::scan::test_support::token("NAMES");
         let mut names = NameScan::new(&scanner);
         // No entry for /run or /run/secrets: the first file reports the directory's name.
-        names.add(&format!("/run/{t}/a"), 1, false, Link::None);
-        names.add(&format!("/run/{t}/b"), 2, false, Link::None);
-        names.add("/app/link", 3, false, Link::Symlink(&t));
-        names.add("/app/hard", 4, false, Link::Hardlink(&format!("/run/{t}/a")));
-        names.add(&format!("/etc/{t}"), 5, true, Link::None);
-        names.add(&format!("/etc/{t}/c"), 6, false, Link::None);
+        names.add(&format!("/run/{t}/a"), 1, false, Link::None, b"");
+        names.add(&format!("/run/{t}/b"), 2, false, Link::None, b"");
+        names.add("/app/link", 3, false, Link::Symlink(&t), b"");
+        names.add("/app/hard", 4, false, Link::Hardlink(&format!("/run/{t}/a")), b"");
+        names.add(&format!("/etc/{t}"), 5, true, Link::None, b"");
+        names.add(&format!("/etc/{t}/c"), 6, false, Link::None, b"");
+        names.add("/app/x", 7, false, Link::None, format!("SCHILY.xattr.user.k={t}\n").as_bytes());
         let hits = names.finish();
         let got: Vec<(&str, u32, NameField)> =
             hits.iter().map(|(p, o, h)| (p.as_str(), *o, h.name.unwrap())).collect();
@@ -252,6 +261,7 @@ mod tests {
                 ("/app/link", 3, NameField::SymlinkTarget),
                 ("/app/hard", 4, NameField::HardlinkTarget),
                 (etc.as_str(), 5, NameField::Path),
+                ("/app/x", 7, NameField::HeaderRecord),
             ]
         );
         assert!(hits.iter().all(|(_, _, h)| h.hit.secret.expose() == t.as_bytes()));
