@@ -316,6 +316,47 @@ fn manifest_annotations_are_scanned() {
     assert!(!out.contains(token), "{out}");
 }
 
+/// Every string of the config ships, whatever field holds it: umoci writes a working
+/// directory and a volume named after tokens, and they are config findings at their JSON
+/// path. A token a standard field already shows (`Env`) is reported there only.
+#[test]
+fn every_config_string_is_scanned() {
+    let dir = tmp();
+    let image = dir.path().join("img");
+    tool(
+        "cp",
+        &["-r", real("leaky-app-oci").to_str().unwrap(), image.to_str().unwrap()],
+        dir.path(),
+    );
+    let [workdir, volume, env] =
+        ["glpat-FAKEwdrTESTq7Xk2Wm01", "glpat-FAKEvolTESTq7Xk2Wm01", "glpat-FAKEenvTESTq7Xk2Wm01"];
+    let at = format!("{}:latest", image.display());
+    let args = [
+        format!("--config.workingdir=/srv/{workdir}"),
+        format!("--config.volume=/data/{volume}"),
+        format!("--config.env=GITLAB_TOKEN={env}"),
+    ];
+    let mut all = vec!["config", "--image", &at, "--no-history"];
+    all.extend(args.iter().map(String::as_str));
+    tool("umoci", &all, dir.path());
+    let (code, json, err) = scan_json(&image, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    assert_findings(&json, LEAKY, "configured");
+    let at_of = |token: &str| -> Vec<String> {
+        let f = json["findings"].as_array().unwrap();
+        let mut at: Vec<String> = f
+            .iter()
+            .filter(|f| f["secret"] == token)
+            .map(|f| format!("{} {}", f["status"], f["location"]))
+            .collect();
+        at.sort();
+        at
+    };
+    assert_eq!(at_of(workdir), [r#""config" "config.WorkingDir""#]);
+    assert_eq!(at_of(volume), [r#""config" "config.Volumes""#]);
+    assert_eq!(at_of(env), [r#""config" "config.env""#]);
+}
+
 /// A layer strata cannot read whatever its bytes says why, and the scan is incomplete: one
 /// that skopeo encrypted with ocicrypt (`--encryption-key jwe:…`), and a non-distributable
 /// (foreign) layer whose blob the copy leaves out. The other layers are still read.

@@ -674,8 +674,73 @@ fn parse_config(
         author: typed.author().clone(),
         history,
         diff_ids: typed.rootfs().diff_ids().clone(),
+        other: other_strings(&raw),
     };
     Ok((config, Some(platform)))
+}
+
+/// Config fields read into [`ImageConfig`]'s own fields, or that hold no text a person
+/// wrote (digests, times, the platform): [`other_strings`] leaves them out.
+const READ_FIELDS: &[&str] = &[
+    "config.Env",
+    "config.Labels",
+    "config.Cmd",
+    "config.Entrypoint",
+    "config.OnBuild",
+    "config.Healthcheck.Test",
+    "author",
+    "history",
+    "rootfs",
+    "created",
+    "architecture",
+    "os",
+    "variant",
+];
+
+/// The config's strings outside [`READ_FIELDS`] (see [`ImageConfig::other`]). Every
+/// string of the document ships with the image, whatever field a tool put it in.
+fn other_strings(raw: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(v: &serde_json::Value, path: &mut String, out: &mut Vec<(String, String)>) {
+        if READ_FIELDS.contains(&path.as_str()) {
+            return;
+        }
+        let len = path.len();
+        match v {
+            serde_json::Value::String(s) => out.push((path.clone(), s.clone())),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path, out);
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (key, value) in fields {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    match value {
+                        // Its key gives the value context (`password=…`).
+                        serde_json::Value::String(s) if !READ_FIELDS.contains(&path.as_str()) => {
+                            out.push((path.clone(), format!("{key}={s}")));
+                        }
+                        // A key with no text under it (`Volumes`, `ExposedPorts`) is the
+                        // text, found at its map (the key would put it in the location).
+                        serde_json::Value::Object(o) if o.is_empty() => {
+                            out.push((path[..len].to_owned(), key.clone()));
+                        }
+                        _ => walk(value, path, out),
+                    }
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(raw, &mut String::new(), &mut out);
+    out
 }
 
 /// Maps non-empty history entries to layers, in order.

@@ -123,6 +123,10 @@ pub struct ImageConfig {
     pub history: Vec<HistoryEntry>,
     /// `rootfs.diff_ids`.
     pub diff_ids: Vec<String>,
+    /// Every other string of the config document, as (JSON path, text): fields no
+    /// standard names (`container_config`, a builder's own keys), `User`, `Volumes`… A
+    /// string field is `KEY=VALUE`, as labels are, so its key gives the value context.
+    pub other: Vec<(String, String)>,
 }
 
 /// One layer of an image, in manifest order.

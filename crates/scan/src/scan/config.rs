@@ -18,7 +18,8 @@ pub struct ConfigHit {
     /// `config.onbuild`, `config.healthcheck`, `config.author`,
     /// `history[N].created_by`, `history[N].comment`, `history[N].author`, or
     /// `manifest.annotations`, `manifest.config.annotations`,
-    /// `manifest.layers[N].annotations`.
+    /// `manifest.layers[N].annotations`, or for any other string of the config its JSON
+    /// path as written (`container_config.Cmd[3]`, `config.User`).
     pub location: String,
     /// For history hits, the entry's instruction (shared by its hits).
     pub created_by: Option<Arc<str>>,
@@ -49,10 +50,13 @@ pub fn scan_capped(scanner: &Scanner, image: &Image, max_per_rule: usize) -> Con
     let config = image.config();
     let mut out = ConfigScan::default();
     let mut caps: BTreeMap<String, HitCap> = BTreeMap::new();
+    // Hits kept so far (read while `each` holds `out`).
+    let kept_count = std::cell::Cell::new(0usize);
     let mut each = |location: String, created_by: Option<&Arc<str>>, text: &str| {
         let cap = caps.entry(location.clone()).or_insert_with(|| HitCap::new(max_per_rule));
         let mut kept = Vec::new();
         cap.admit(scanner.scan_bytes(text.as_bytes()), &mut kept);
+        kept_count.set(kept_count.get() + kept.len());
         for hit in kept {
             out.hits.push(ConfigHit {
                 location: location.clone(),
@@ -99,6 +103,18 @@ pub fn scan_capped(scanner: &Scanner, image: &Image, max_per_rule: usize) -> Con
     for (location, annotation) in image.annotations() {
         each(location.clone(), None, annotation);
     }
+    // The rest of the config: a secret there that a field above already shows (Docker's
+    // `container_config` repeats `Env` and the last instruction) is reported there only.
+    let before = kept_count.get();
+    for (path, text) in &config.other {
+        each(path.clone(), None, text);
+    }
+    let other = out.hits.split_off(before);
+    let shown: std::collections::HashSet<&[u8]> =
+        out.hits.iter().map(|h| h.hit.secret.expose()).collect();
+    let other: Vec<ConfigHit> =
+        other.into_iter().filter(|h| !shown.contains(h.hit.secret.expose())).collect();
+    out.hits.extend(other);
     for (location, cap) in caps {
         for (rule, n) in cap.dropped() {
             out.over_budget.push((location.clone(), rule, n));
