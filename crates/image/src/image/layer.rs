@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::{self, Compression};
+use super::outside::{self, GzMembers, ZstdFrames};
 use super::path::{
     PathProblem, WhiteoutName, classify, decode_name, decode_name_borrowed, normalize,
     normalize_clamped,
@@ -45,6 +46,11 @@ pub enum EntryKind {
     Whiteout(String),
     /// `.wh..wh..opq`: hides lower layers' contents of this directory.
     Opaque(String),
+    /// Bytes the layer blob ships outside its tar stream (a gzip member's
+    /// header field, a zstd skippable frame; see [`outside`]), visited with
+    /// their bytes after the tar's entries. The entry's path names them in
+    /// angle brackets; they are no entry of the layer's filesystem.
+    Outside,
     /// Device, fifo or other special file.
     Other,
 }
@@ -163,8 +169,8 @@ type Compressed<R> = BufReader<Hashing<Counted<R>, Option<Sha256>>>;
 /// stream can be drained and its digest finished after the tar ends.
 enum Decoder<R: Read> {
     Plain(Compressed<R>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<R>>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<R>>>),
+    Gzip(Box<GzMembers<Compressed<R>>>),
+    Zstd(Box<ZstdFrames<Compressed<R>>>),
     Xz(Box<lzma_rust2::XzReader<Compressed<R>>>),
     Bzip2(Box<bzip2::bufread::MultiBzDecoder<Compressed<R>>>),
 }
@@ -183,8 +189,13 @@ impl<R: Read> Read for Decoder<R> {
 
 impl<R: Read> Decoder<R> {
     /// Opens `blob`: counts its bytes into `progress`, hashes them, and
-    /// picks the decompressor by magic bytes.
-    fn start(blob: R, progress: &LayerProgress) -> io::Result<(Compression, Decoder<R>)> {
+    /// picks the decompressor by magic bytes; what the blob holds outside
+    /// its tar stream goes to `found`.
+    fn start(
+        blob: R,
+        progress: &LayerProgress,
+        found: &outside::Shared,
+    ) -> io::Result<(Compression, Decoder<R>)> {
         let counted = Counted { inner: blob, progress: progress.clone() };
         let mut input = BufReader::with_capacity(
             TAR_BUFFER,
@@ -193,12 +204,8 @@ impl<R: Read> Decoder<R> {
         let kind = Compression::sniff(input.fill_buf()?);
         let decoder = match kind {
             Compression::None => Decoder::Plain(input),
-            Compression::Gzip => {
-                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
-            }
-            Compression::Zstd => {
-                Decoder::Zstd(Box::new(zstd::stream::read::Decoder::with_buffer(input)?))
-            }
+            Compression::Gzip => Decoder::Gzip(Box::new(GzMembers::new(input, found.clone()))),
+            Compression::Zstd => Decoder::Zstd(Box::new(ZstdFrames::new(input, found.clone())?)),
             Compression::Xz => Decoder::Xz(Box::new(compression::xz(input))),
             Compression::Bzip2 => {
                 Decoder::Bzip2(Box::new(bzip2::bufread::MultiBzDecoder::new(input)))
@@ -211,7 +218,7 @@ impl<R: Read> Decoder<R> {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
-            Decoder::Zstd(r) => (*r).finish(),
+            Decoder::Zstd(r) => r.into_inner(),
             Decoder::Xz(r) => r.into_inner(),
             Decoder::Bzip2(r) => r.into_inner(),
         }
@@ -368,6 +375,8 @@ struct LayerWalk<'a, 'v> {
     layer: &'a Layer,
     diag: &'a Diagnostics,
     visit: &'a mut Visitor<'v>,
+    /// What the decoder finds outside the tar stream.
+    found: &'a outside::Shared,
 }
 
 /// [`walk_with_progress`] over a blob the caller already opened: a layer
@@ -383,7 +392,8 @@ pub fn walk_blob(
     visit: &mut Visitor<'_>,
 ) -> (WalkSummary, Option<Error>) {
     let mut summary = new_summary(image);
-    let (kind, decoder) = match Decoder::start(blob, progress) {
+    let found = outside::Shared::default();
+    let (kind, decoder) = match Decoder::start(blob, progress, &found) {
         Ok(d) => d,
         Err(e) => {
             let why = format!("cannot start decompression: {e}");
@@ -396,7 +406,7 @@ pub fn walk_blob(
     let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
     let stream =
         Inline(Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 });
-    let mut walk = LayerWalk { image, layer, diag, visit };
+    let mut walk = LayerWalk { image, layer, diag, visit, found: &found };
     let err = walk_stream(&mut walk, kind, stream, &mut summary);
     (summary, err)
 }
@@ -417,7 +427,8 @@ pub fn walk_overlapped(
         Err(e) => return (WalkSummary::default(), Some(e)),
     };
     let mut summary = new_summary(image);
-    let (kind, mut decoder) = match Decoder::start(blob, progress) {
+    let found = outside::Shared::default();
+    let (kind, mut decoder) = match Decoder::start(blob, progress, &found) {
         Ok(d) => d,
         Err(e) => {
             let why = format!("cannot start decompression: {e}");
@@ -448,7 +459,7 @@ pub fn walk_overlapped(
             }
         });
         let stream = Threaded { pipe: last, count: 0, reading, hashing };
-        let mut walk = LayerWalk { image, layer, diag, visit };
+        let mut walk = LayerWalk { image, layer, diag, visit, found: &found };
         walk_stream(&mut walk, kind, stream, &mut summary)
     });
     (summary, err)
@@ -478,7 +489,13 @@ fn walk_stream<S: Stream>(
     // Read the rest through the parser's buffer, which may hold some of it already.
     let parsed = tar.position();
     let mut buffered = tar.into_inner();
-    let rest = match drain(&mut buffered, parsed) {
+    let rest = drain(&mut buffered, parsed);
+    // The decoder has met the end of its input or an error: every part it
+    // found outside the tar stream is there.
+    if let Err(e) = visit_outside(walk, summary) {
+        return fail(describe(kind, &e));
+    }
+    let rest = match rest {
         Ok(rest) => rest,
         Err(e) => return fail(describe(kind, &e)),
     };
@@ -538,6 +555,26 @@ fn walk_stream<S: Stream>(
         ));
     }
     None
+}
+
+/// Hands the visitor what the decoder found outside the tar stream, each
+/// part as an [`EntryKind::Outside`] entry with its bytes, and counts what
+/// went over the budget as unread.
+fn visit_outside(walk: &mut LayerWalk<'_, '_>, summary: &mut WalkSummary) -> io::Result<()> {
+    let found = outside::take(walk.found);
+    summary.unread.extend(found.unread);
+    for part in found.parts {
+        let view = Entry {
+            path: &part.name,
+            kind: &EntryKind::Outside,
+            size: part.bytes.len() as u64,
+            ordinal: 0,
+        };
+        if (walk.visit)(&view, Some(&mut part.bytes.as_slice()))? == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// What followed the end of the tar archive in its stream.
@@ -759,7 +796,9 @@ fn hidden_kind(kind: &EntryKind) -> &'static str {
         EntryKind::Opaque(_) => "an opaque-directory marker",
         EntryKind::Dir => "a directory",
         EntryKind::Hardlink(_) | EntryKind::Symlink(_) => "a link",
-        EntryKind::File | EntryKind::Other => "a device, fifo or entry of an unknown type",
+        EntryKind::File | EntryKind::Other | EntryKind::Outside => {
+            "a device, fifo or entry of an unknown type"
+        }
     }
 }
 
@@ -780,7 +819,7 @@ fn entry_kind(raw: &RawEntry) -> EntryKind {
 
 fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
     match kind {
-        EntryKind::File => {}
+        EntryKind::File | EntryKind::Outside => {}
         EntryKind::Hardlink(target) => {
             // Which bytes the link shows is resolved through the link list
             // (`Timeline::fate_of`); as an entry it is never an identical re-add.

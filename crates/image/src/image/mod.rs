@@ -12,6 +12,7 @@ pub mod containers_storage;
 pub(crate) mod dir_copy;
 pub mod layer;
 pub mod layout;
+pub mod outside;
 pub mod path;
 pub mod pipe;
 pub mod repeats;
