@@ -1,7 +1,9 @@
 //! Layer semantics against a materialising model: images written by the
-//! project's generator are extracted layer by layer with GNU tar (each
-//! layer's whiteouts and opaque markers applied first, as a runtime does),
-//! and strata's status and `extract` must agree with the trees that result.
+//! project's generator are extracted layer by layer with GNU tar, entry by
+//! entry in tar order as containerd's applier goes (a whiteout removes its
+//! path where it stands, an opaque marker what the layer has not unpacked
+//! yet), and strata's status and `extract` must agree with the trees that
+//! result.
 //! Hardlinks are the point: they keep bytes alive across layers and through
 //! chains, and a link that puts identical bytes back at a path re-adds them
 //! there, as a file entry would.
@@ -67,6 +69,19 @@ fn remove(path: &Path) {
     }
 }
 
+/// Removes the children of `dir` (recursively) that are not in `unpacked`,
+/// as containerd's opaque marker does (`filepath.Walk` over the directory).
+fn remove_unpacked_not(dir: &Path, unpacked: &BTreeSet<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if !unpacked.contains(&p) {
+            remove(&p);
+        } else if p.is_dir() {
+            remove_unpacked_not(&p, unpacked);
+        }
+    }
+}
+
 /// Extracts every layer of a docker-save archive in order into `dir/root`
 /// and returns the tree after each layer.
 fn materialise(archive: &Path, dir: &Path) -> Vec<Tree> {
@@ -83,27 +98,30 @@ fn materialise(archive: &Path, dir: &Path) -> Vec<Tree> {
         let layer = outer.join(layer.as_str().unwrap());
         let layer = layer.to_str().unwrap();
         let list = gnu_tar(&["-tf", layer]);
-        for name in String::from_utf8(list.stdout).unwrap().lines() {
-            let name = name.trim_start_matches("./").trim_end_matches('/');
+        let mut unpacked = BTreeSet::new();
+        for member in String::from_utf8(list.stdout).unwrap().lines() {
+            let name = member.trim_start_matches("./").trim_end_matches('/');
             let (parent, base) = name.rsplit_once('/').unwrap_or(("", name));
             let parent = root.join(parent);
             if base == ".wh..wh..opq" {
-                for e in std::fs::read_dir(&parent).into_iter().flatten() {
-                    remove(&e.unwrap().path());
-                }
+                remove_unpacked_not(&parent, &unpacked);
             } else if let Some(target) = base.strip_prefix(".wh.") {
                 remove(&parent.join(target));
+            } else {
+                // This entry alone (the members are unique in these cases). A link to a
+                // target this layer removed before it fails, as it does in containerd.
+                gnu_tar(&[
+                    "-xf",
+                    layer,
+                    "-C",
+                    root.to_str().unwrap(),
+                    "--no-same-owner",
+                    "--no-recursion",
+                    member,
+                ]);
+                unpacked.insert(root.join(name));
             }
         }
-        // Links to a target this layer removed fail, as they do in a runtime.
-        gnu_tar(&[
-            "-xf",
-            layer,
-            "-C",
-            root.to_str().unwrap(),
-            "--no-same-owner",
-            "--exclude=.wh.*",
-        ]);
         trees.push(read_tree(&root, &dir.join("pins")));
     }
     trees
@@ -199,6 +217,31 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Entry>>)> {
                 vec![secret("a/b", 8), secret("e", 8)],
                 vec![secret("e", 9)],
                 vec![link("a/b", "e")],
+            ],
+        ),
+        (
+            "a link made before its layer whites out the target keeps the bytes (tar order)",
+            vec![
+                vec![secret("app/s.conf", 12)],
+                vec![link("keep", "app/s.conf"), wh("app/s.conf")],
+            ],
+        ),
+        (
+            "... and before its layer whites out the target's directory",
+            vec![vec![secret("app/s.conf", 13)], vec![link("keep", "app/s.conf"), wh("app")]],
+        ),
+        (
+            "... or makes it opaque, the link inside it",
+            vec![
+                vec![secret("app/s.conf", 14)],
+                vec![link("app/keep", "app/s.conf"), Entry::Opaque { dir: "app".into() }],
+            ],
+        ),
+        (
+            "a link made after its layer whites out the target has nothing to link",
+            vec![
+                vec![secret("app/s.conf", 15)],
+                vec![wh("app/s.conf"), link("keep", "app/s.conf")],
             ],
         ),
         (

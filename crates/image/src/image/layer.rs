@@ -830,8 +830,8 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
             index.write_version(path, node, ordinal);
         }
         EntryKind::Dir => index.write_version(path, NodeKind::Dir, ordinal),
-        EntryKind::Whiteout(target) => index.whiteout(target.clone()),
-        EntryKind::Opaque(dir) => index.opaque(dir.clone()),
+        EntryKind::Whiteout(target) => index.whiteout(target.clone(), ordinal),
+        EntryKind::Opaque(dir) => index.opaque(dir.clone(), ordinal),
         EntryKind::Other => index.write_version(path, NodeKind::Other, ordinal),
     }
 }

@@ -7,8 +7,17 @@
 //! in parallel and resolved afterwards. The rules follow the OCI image spec's
 //! changeset semantics: whiteouts and opaque markers apply to lower layers
 //! only, and are applied before the layer's own writes.
+//!
+//! One exception follows the appliers instead: containerd (and Docker on
+//! containerd) apply a layer's entries in tar order, so a hardlink made
+//! *before* a removal marker in the same layer links the lower file while it
+//! is still there, and keeps its bytes visible after the marker removes the
+//! lower path. A marker therefore records its entry's ordinal, and a link
+//! captures a lower node unless a marker *before* it removed it. (A marker
+//! still never removes the layer's own entries, before or after it: the
+//! spec's rule, and the conservative answer where appliers differ.)
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::path::is_same_or_under;
 
@@ -61,7 +70,6 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 type KeyMap<V> = HashMap<PathKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
-type KeySet = HashSet<PathKey, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// One change, with its path spelled out, for [`Timeline::stats`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -106,8 +114,10 @@ pub struct LayerIndex {
     /// Earlier entries at a path that a later entry of the same layer
     /// replaced, with their ordinals (rare: only paths written twice).
     replaced: KeyMap<Vec<Written>>,
-    whiteouts: KeySet,
-    opaques: KeySet,
+    /// Whited-out paths, with the ordinal of the first marker for each.
+    whiteouts: KeyMap<u32>,
+    /// Opaque directories, with the ordinal of the first marker for each.
+    opaques: KeyMap<u32>,
     /// Directories that exist in this layer because something is under them,
     /// with the ordinal of the first entry that needed them.
     implied_dirs: KeyMap<u32>,
@@ -248,12 +258,12 @@ impl LayerIndex {
     }
 
     /// True when this layer's own entries leave nothing a link at entry
-    /// `ordinal` could show at the lower path `h`: a removal marker (they
-    /// come first), an entry below it, or a non-directory at one of its
+    /// `ordinal` could show at the lower path `h`: a removal marker before
+    /// it (appliers go in tar order), an entry below it, or a non-directory at one of its
     /// ancestors, up to and including the link itself (extraction clears
     /// the link's path and makes its parents before linking).
     fn hides_below(&self, h: &Holder, ordinal: u32) -> bool {
-        self.removes(h)
+        self.removed_at(h).is_some_and(|w| w < ordinal)
             || self.implied_dirs.get(&h.key).is_some_and(|&o| o <= ordinal)
             || h.anc.iter().any(|d| self.non_dir_write(*d, 0, ordinal))
     }
@@ -268,20 +278,26 @@ impl LayerIndex {
             && self.replaced.get(&key(path)).is_some_and(|r| r.len() + 1 >= MAX_VERSIONS)
     }
 
-    /// Records a whiteout that deletes `path` from lower layers.
-    pub fn whiteout(&mut self, path: String) {
-        self.imply_parents(&path, self.last_ordinal.saturating_add(1));
-        self.whiteouts.insert(key(&path));
+    /// Records a whiteout, entry `ordinal` of the layer, that deletes
+    /// `path` from lower layers.
+    pub fn whiteout(&mut self, path: String, ordinal: u32) {
+        self.last_ordinal = self.last_ordinal.max(ordinal);
+        self.imply_parents(&path, ordinal);
+        let at = self.whiteouts.entry(key(&path)).or_insert(ordinal);
+        *at = (*at).min(ordinal);
         self.name(&path, Change::Whiteout);
     }
 
-    /// Records an opaque marker: lower layers' contents of `dir` are hidden.
-    pub fn opaque(&mut self, dir: String) {
-        // The marker is an entry after those recorded so far.
-        let ordinal = self.last_ordinal.saturating_add(1);
+    /// Records an opaque marker, entry `ordinal` of the layer: lower
+    /// layers' contents of `dir` are hidden.
+    pub fn opaque(&mut self, dir: String, ordinal: u32) {
+        self.last_ordinal = self.last_ordinal.max(ordinal);
         self.imply_parents(&dir, ordinal);
-        self.implied_dirs.entry(key(&dir)).or_insert(ordinal);
-        self.opaques.insert(key(&dir));
+        let k = key(&dir);
+        let implied = self.implied_dirs.entry(k).or_insert(ordinal);
+        *implied = (*implied).min(ordinal);
+        let at = self.opaques.entry(k).or_insert(ordinal);
+        *at = (*at).min(ordinal);
         self.name(&dir, Change::Opaque);
     }
 
@@ -345,9 +361,23 @@ impl LayerIndex {
     /// True when this layer's whiteouts or opaque markers remove a lower
     /// node at `h` (they apply before the layer's own writes).
     fn removes(&self, h: &Holder) -> bool {
-        self.whiteouts.contains(&h.key)
-            || self.opaques.contains(&ROOT.with(|r| *r))
-            || h.anc.iter().any(|d| self.whiteouts.contains(d) || self.opaques.contains(d))
+        self.removed_at(h).is_some()
+    }
+
+    /// The ordinal of the first of this layer's removal markers that
+    /// removes a lower node at `h` (a whiteout of it or of an ancestor, an
+    /// opaque ancestor or root), if any.
+    fn removed_at(&self, h: &Holder) -> Option<u32> {
+        if self.whiteouts.is_empty() && self.opaques.is_empty() {
+            return None;
+        }
+        let root = ROOT.with(|r| *r);
+        [self.whiteouts.get(&h.key), self.opaques.get(&root)]
+            .into_iter()
+            .chain(h.anc.iter().flat_map(|d| [self.whiteouts.get(d), self.opaques.get(d)]))
+            .flatten()
+            .min()
+            .copied()
     }
 
     /// What this layer does to a lower node at `h` with identity `kind`.
@@ -378,10 +408,17 @@ impl LayerIndex {
     /// When, after `since`, the node `h` shows (identity `kind`) is still
     /// there: the answer to [`LayerIndex::replaces`] for every `until`, in
     /// one pass over the path's versions (at most [`MAX_VERSIONS`]).
-    /// With `removed_first`, this layer's removal markers took the node
-    /// away before its first entry: it shows again only after an identical
-    /// re-add.
-    fn liveness(&self, h: &Holder, kind: NodeKind, since: u32, removed_first: bool) -> Liveness {
+    /// With `removed_at`, this layer's removal marker at that ordinal took
+    /// the lower node away: after it, it shows again only after an
+    /// identical re-add (the layer's own entries, before or after the
+    /// marker, are not removed by it).
+    fn liveness(
+        &self,
+        h: &Holder,
+        kind: NodeKind,
+        since: u32,
+        removed_at: Option<u32>,
+    ) -> Liveness {
         let mut writes: Vec<Written> = Vec::new();
         if let Some(last) = self.written.get(&h.key) {
             writes.extend(self.replaced.get(&h.key).into_iter().flatten().copied());
@@ -417,10 +454,12 @@ impl LayerIndex {
         let end = match writes.iter().rposition(identical) {
             Some(i) if i + 1 == writes.len() => u32::MAX,
             Some(i) => writes[i + 1].ordinal,
-            None if removed_first => 0,
-            None => writes.first().map_or(u32::MAX, |w| w.ordinal),
+            None => {
+                let first = writes.first().map_or(u32::MAX, |w| w.ordinal);
+                first.min(removed_at.map_or(u32::MAX, |w| w.saturating_add(1)))
+            }
         };
-        Liveness { writes, kind, end: end.min(dead_from), removed_first }
+        Liveness { writes, kind, end: end.min(dead_from), removed_at }
     }
 
     /// The first way an entry of this layer after `since` and up to
@@ -454,8 +493,8 @@ struct Liveness {
     kind: NodeKind,
     /// No entry at or after this one shows it.
     end: u32,
-    /// Gone before the layer's first entry (see [`LayerIndex::liveness`]).
-    removed_first: bool,
+    /// The removal marker that took the lower node away (see [`LayerIndex::liveness`]).
+    removed_at: Option<u32>,
 }
 
 impl Liveness {
@@ -466,7 +505,8 @@ impl Liveness {
         }
         let before = self.writes.partition_point(|w| w.ordinal <= at);
         if before == 0 {
-            return !self.removed_first;
+            // The lower node, unless a marker before this entry removed it.
+            return self.removed_at.is_none_or(|w| w >= at);
         }
         let now = self.writes[before - 1];
         now.kind == self.kind && !now.kind.is_dir()
@@ -615,9 +655,9 @@ impl Timeline {
                 }
             }
             at_key.extend(l.implied_dirs.keys().map(|k| (*k, pos)));
-            at_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
-            below_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
-            below_key.extend(l.opaques.iter().map(|k| (*k, pos)));
+            at_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
+            below_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
+            below_key.extend(l.opaques.keys().map(|k| (*k, pos)));
             at_key.extend(l.links.iter().map(|(_, target, _)| (*target, pos)));
         }
         for events in [&mut at_key, &mut below_key] {
@@ -782,9 +822,10 @@ impl Timeline {
                 let (h_key, h_since) = (h.key, h.since);
                 let list = links.get(&h_key).map_or(&[][..], Vec::as_slice);
                 if !list.is_empty() {
-                    // Removal markers come before the layer's entries.
-                    let gone_first = lower && h_since == 0 && idx.removes(h);
-                    let live = idx.liveness(h, kind, h_since, gone_first);
+                    // A marker removes the lower node where it stands in tar order:
+                    // a link made before it took the bytes.
+                    let removed_at = if lower && h_since == 0 { idx.removed_at(h) } else { None };
+                    let live = idx.liveness(h, kind, h_since, removed_at);
                     // Links are in entry order: skip those made before the holder had the bytes.
                     let start = list.partition_point(|&n| idx.links[n].2 <= h_since);
                     for &n in &list[start..] {
@@ -943,8 +984,8 @@ mod tests {
                 let ordinal = l.last_ordinal + 1;
                 l.link(p.to_owned(), PATHS[t], NodeKind::Other, ordinal);
             }
-            Op::Whiteout => l.whiteout(p.to_owned()),
-            Op::Opaque => l.opaque(p.to_owned()),
+            Op::Whiteout => l.whiteout(p.to_owned(), l.last_ordinal + 1),
+            Op::Opaque => l.opaque(p.to_owned(), l.last_ordinal + 1),
         }
     }
 
@@ -1042,6 +1083,50 @@ mod tests {
         // One made before keeps the old bytes.
         let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Link(a)), ("/a/b", Write(F2))]]);
         assert_eq!(first(&t), Fate::Present);
+    }
+
+    /// containerd applies a layer's entries in tar order: a hardlink made
+    /// before a marker of the same layer removes its lower target links the
+    /// bytes while they are there, and shows them after. Made after it, the
+    /// link has nothing to link (containerd fails on it).
+    #[test]
+    fn a_link_made_before_a_marker_of_its_layer_keeps_the_lower_bytes() {
+        use Op::*;
+        // Link(4): to PATHS[4] = "/e"; Link(1): to PATHS[1] = "/a/b".
+        type Case<'a> = (Vec<&'a [(&'a str, Op)]>, Fate);
+        let cases: Vec<Case> = vec![
+            (vec![&[("/e", Write(F1))], &[("/a/b", Link(4)), ("/e", Whiteout)]], Fate::Present),
+            (vec![&[("/e", Write(F1))], &[("/e", Whiteout), ("/a/b", Link(4))]], Fate::Deleted(1)),
+            // An opaque parent: the link made first (outside the directory) keeps the bytes.
+            (vec![&[("/e", Write(F1))], &[("/a/b", Link(4)), ("/", Opaque)]], Fate::Present),
+            (vec![&[("/e", Write(F1))], &[("/", Opaque), ("/a/b", Link(4))]], Fate::Deleted(1)),
+            // Until a later layer removes the link too.
+            (
+                vec![
+                    &[("/e", Write(F1))],
+                    &[("/a/b", Link(4)), ("/e", Whiteout)],
+                    &[("/a", Whiteout)],
+                ],
+                Fate::Deleted(2),
+            ),
+        ];
+        for (layers, want) in cases {
+            let t = timeline(&layers);
+            assert_eq!(t.fate_of(0, "/e", 1), want, "{layers:?}");
+        }
+        // A whiteout of an ancestor, the link inside the opaque directory it removes from.
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/a/d", Link(1)), ("/a", Opaque)]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/e", Link(1)), ("/a", Whiteout)]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // The link takes the identity of the bytes it caught: a later identical re-add at
+        // the link's path keeps them present there.
+        let t = timeline(&[
+            &[("/e", Write(F1))],
+            &[("/a/b", Link(4)), ("/e", Whiteout)],
+            &[("/a/b", Write(F1))],
+        ]);
+        assert_eq!(t.fate_of(0, "/e", 1), Fate::Present);
     }
 
     /// A hardlink that puts the same bytes back at a path is an identical
@@ -1218,13 +1303,6 @@ mod tests {
             ops: &[(String, Op)],
         ) -> Vec<Vec<(String, Node)>> {
             let mut snapshots = vec![fs.clone()];
-            for (p, op) in ops {
-                match op {
-                    Op::Whiteout => remove_under(fs, p, true),
-                    Op::Opaque => remove_under(fs, p, false),
-                    _ => {}
-                }
-            }
             // An identical re-add (a file entry, or a link to bytes of known
             // identity) keeps the bytes that were at the path before, below or
             // earlier in this layer: from then on it shows them again.
@@ -1240,6 +1318,23 @@ mod tests {
             // What each path was made of by this layer's own entries: a link to
             // one of them shows known bytes, and re-adds them like a file entry.
             let mut made: Vec<(String, NodeKind)> = Vec::new();
+            // Directories this layer's markers made (a whiteout's parent, an opaque
+            // directory): the layer's own, like `made`.
+            let mut made_dirs: Vec<String> = Vec::new();
+            // A marker removes, where it stands in tar order, what the layers below
+            // left; never the layer's own entries (nor the directories above them).
+            let remove_lower = |fs: &mut Vec<(String, Node)>,
+                                made: &[(String, NodeKind)],
+                                made_dirs: &[String],
+                                dir: &str,
+                                inclusive: bool| {
+                fs.retain(|(q, _)| {
+                    let hit = under(q, dir) || (inclusive && q == dir);
+                    let own = made.iter().any(|(m, _)| m == q || under(m, q))
+                        || made_dirs.iter().any(|m| m == q || under(m, q));
+                    !hit || own
+                });
+            };
             for (i, (p, op)) in ops.iter().enumerate() {
                 match op {
                     Op::Write(k) => {
@@ -1276,16 +1371,20 @@ mod tests {
                         made.push((p.clone(), known.unwrap_or(NodeKind::Other)));
                     }
                     Op::Opaque => {
+                        remove_lower(fs, &made, &made_dirs, p, false);
                         if !get(fs, p).is_some_and(|n| n.kind.is_dir()) && p != "/" {
                             set(fs, p, dir());
                         }
+                        made_dirs.push(p.clone());
                     }
                     Op::Whiteout => {
+                        remove_lower(fs, &made, &made_dirs, p, true);
                         // A whiteout entry lives in its parent directory.
-                        if let Some(parent) = ancestors(p).next()
-                            && !get(fs, parent).is_some_and(|n| n.kind.is_dir())
-                        {
-                            set(fs, parent, dir());
+                        if let Some(parent) = ancestors(p).next() {
+                            if !get(fs, parent).is_some_and(|n| n.kind.is_dir()) {
+                                set(fs, parent, dir());
+                            }
+                            made_dirs.push(parent.to_owned());
                         }
                     }
                 }
