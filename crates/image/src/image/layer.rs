@@ -16,6 +16,7 @@ use super::path::{
     normalize_clamped,
 };
 use super::pipe;
+use super::symlinks::LayerSymlinks;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
 use super::{Error, Image, Layer};
@@ -655,6 +656,8 @@ fn walk_entries<R: Read>(
     // Reused for every file: its hasher, and a buffer for what the visitor left unread.
     let mut hasher = Xxh3::new();
     let mut rest = vec![0u8; 8 << 10];
+    // This layer's symlinks so far: an entry below one lands where it points.
+    let mut symlinks = LayerSymlinks::default();
     loop {
         let next = tar.next_entry();
         if let Some((count, first)) = tar.take_stray_padding() {
@@ -710,6 +713,18 @@ fn walk_entries<R: Read>(
             }
             continue;
         };
+        let path = match symlinks.resolve(&path) {
+            Some(resolved) => {
+                diag.warn(format!(
+                    "{}: layer {}: entry {name:?} is under a symlink this layer wrote before it; read as {}, where containerd extracts it",
+                    image.target,
+                    layer.index,
+                    quoted(&resolved)
+                ));
+                resolved
+            }
+            None => path,
+        };
         let depth = path.bytes().filter(|&b| b == b'/').count();
         if depth > MAX_PATH_DEPTH {
             summary.unread.push(format!(
@@ -740,8 +755,18 @@ fn walk_entries<R: Read>(
             }
             WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
             WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
-            WhiteoutName::None => entry_kind(&raw),
+            WhiteoutName::None => match entry_kind(&raw) {
+                // containerd resolves a hardlink target's parent like an entry's.
+                EntryKind::Hardlink(t) => EntryKind::Hardlink(symlinks.resolve(&t).unwrap_or(t)),
+                k => k,
+            },
         };
+        match &kind {
+            EntryKind::Symlink(t) => symlinks.note_symlink(&path, t),
+            EntryKind::Whiteout(p) => symlinks.forget(p),
+            EntryKind::Opaque(_) => {}
+            _ => symlinks.forget(&path),
+        }
         // Data that only a file's entry carries to the scanner: anything else storing
         // bytes (a whiteout with content, a directory or device with a data body, a
         // typeflag no runtime extracts) hides them from every runtime, not from a
@@ -789,6 +814,16 @@ fn walk_entries<R: Read>(
     }
 }
 
+/// A path for a warning that names the entry too: quoted once (every message
+/// is scrubbed for secrets whole), and not at all when long.
+fn quoted(path: &str) -> String {
+    if path.len() <= QUOTED_PATH_MAX {
+        format!("{path:?}")
+    } else {
+        "the path the symlink names".into()
+    }
+}
+
 /// What an entry that should carry no data is, for the message about its data.
 fn hidden_kind(kind: &EntryKind) -> &'static str {
     match kind {
@@ -828,6 +863,7 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         EntryKind::Symlink(target) => {
             let node = NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes()));
             index.write_version(path, node, ordinal);
+            index.symlink_target(path, target);
         }
         EntryKind::Dir => index.write_version(path, NodeKind::Dir, ordinal),
         EntryKind::Whiteout(target) => index.whiteout(target.clone(), ordinal),

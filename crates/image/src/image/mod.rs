@@ -20,6 +20,7 @@ pub mod save_stream;
 pub(crate) mod source;
 pub(crate) mod storage_conf;
 pub mod store;
+pub mod symlinks;
 pub(crate) mod tar_split;
 pub mod tarstream;
 pub mod whiteout;

@@ -128,6 +128,11 @@ pub struct LayerIndex {
     /// lower layer left at the target, resolved by [`Timeline::with_repeats`].
     #[serde(default)]
     lower_links: Vec<(u32, String)>,
+    /// Symlinks this layer wrote, as (path, target as written): an entry of
+    /// a later layer under one lands where it points in a naive applier
+    /// (see [`Timeline::fate_of`]).
+    #[serde(default)]
+    symlinks: Vec<(String, String)>,
     /// The highest ordinal recorded.
     last_ordinal: u32,
     /// The changes with their paths, kept only when asked for (the `layers`
@@ -205,6 +210,12 @@ impl LayerIndex {
     /// its [`Timeline::stats`] counts are not known.
     pub fn names_dropped(&self) -> bool {
         self.names_dropped
+    }
+
+    /// Keeps the target of the symlink just recorded at `path` (see
+    /// `symlinks`).
+    pub fn symlink_target(&mut self, path: &str, target: &str) {
+        self.symlinks.push((path.to_owned(), target.to_owned()));
     }
 
     /// Records a hardlink at `path` to `target` (entry `ordinal`). The link
@@ -595,6 +606,9 @@ pub struct Timeline {
     /// The same for indexes that can remove what lies below the path (a
     /// whiteout, an opaque marker, a non-directory written there).
     below_key: Vec<(PathKey, u32)>,
+    /// Symlinks by path key: (index position, path, target), for entries
+    /// written through a lower layer's symlink.
+    symlinks: KeyMap<Vec<(usize, String, String)>>,
 }
 
 /// The index positions listed for `k` in a sorted event list.
@@ -665,7 +679,14 @@ impl Timeline {
             events.dedup();
             events.shrink_to_fit();
         }
-        let mut t = Timeline { layers, slot, listed_at, links_by_target, at_key, below_key };
+        let mut symlinks: KeyMap<Vec<(usize, String, String)>> = KeyMap::default();
+        for (pos, l) in layers.iter().enumerate() {
+            for (path, target) in &l.symlinks {
+                symlinks.entry(key(path)).or_default().push((pos, path.clone(), target.clone()));
+            }
+        }
+        let mut t =
+            Timeline { layers, slot, listed_at, links_by_target, at_key, below_key, symlinks };
         t.resolve_lower_links();
         t
     }
@@ -804,6 +825,12 @@ impl Timeline {
         // Holder key → its position in `holders`.
         let mut holding: KeyMap<usize> = KeyMap::default();
         holding.insert(holders[0].key, 0);
+        // Written under a lower layer's symlink, the bytes are where it points for a naive
+        // applier (and at the path as written for containerd's overlayfs one): either shows them.
+        if let Some(there) = self.through_lower_symlink(layer, path, since) {
+            holding.insert(key(&there), 1);
+            holders.push(Holder::new(&there, since));
+        }
         let mut j = layer;
         loop {
             let idx = &self.layers[self.slot[j]];
@@ -885,6 +912,72 @@ impl Timeline {
                 None => return Fate::Present,
             }
         }
+    }
+
+    /// Where entry `ordinal` of layer `layer` at `path` lands when a naive
+    /// applier resolves its parent through a symlink a lower layer left
+    /// (the first such directory of the path, one symlink deep): `None`
+    /// when no directory of the path is one, or when this layer put
+    /// something there, or removed it, before the entry.
+    fn through_lower_symlink(&self, layer: usize, path: &str, ordinal: u32) -> Option<String> {
+        if self.symlinks.is_empty() {
+            return None;
+        }
+        let own = &self.layers[self.slot[layer]];
+        let parent = &path[..path.rfind('/')?];
+        let ends = parent.match_indices('/').map(|(i, _)| i).skip(1).chain([parent.len()]);
+        for end in ends {
+            let dir = &parent[..end];
+            let k = key(dir);
+            let Some(list) = self.symlinks.get(&k) else { continue };
+            // The nearest listing below `layer` of an index that wrote one (its last one).
+            let mut best: Option<(usize, &str)> = None;
+            for (o, _, target) in list {
+                let at = &self.listed_at[*o];
+                let i = at.partition_point(|&p| p < layer);
+                if i > 0 && best.is_none_or(|(b, _)| at[i - 1] >= b) {
+                    best = Some((at[i - 1], target));
+                }
+            }
+            let Some((below, target)) = best else { continue };
+            let h = Holder::new(dir, 0);
+            // Still that symlink after its own layer, and through the layers in between
+            // (entries under it in between went through it too).
+            let sym = self.layers[self.slot[below]].written.get(&k).map(|w| w.kind)?;
+            if !matches!(sym, NodeKind::Symlink(_)) {
+                return None;
+            }
+            let root = ROOT.with(|r| *r);
+            let mut j = below;
+            while let Some(next) = self.next_layer(std::slice::from_ref(&h), root, j)
+                && next < layer
+            {
+                let between = &self.layers[self.slot[next]];
+                if between.written.get(&k).is_some_and(|w| w.kind != sym)
+                    || between.removes(&h)
+                    || h.anc.iter().any(|d| between.non_dir_write(*d, 0, u32::MAX))
+                {
+                    return None;
+                }
+                j = next;
+            }
+            // This layer's own entries before this one: a write there or below replaces it, a
+            // marker removes it (the entry then makes a directory of its own).
+            let replaced = own.version_before(k, ordinal).is_some()
+                || own.removed_at(&h).is_some_and(|w| w < ordinal)
+                || h.anc.iter().any(|d| own.non_dir_write(*d, 0, ordinal));
+            if replaced {
+                return None;
+            }
+            let base = dir.rfind('/').map_or("", |i| &dir[..i]);
+            let joined = if target.starts_with('/') {
+                format!("{target}{}", &path[end..])
+            } else {
+                format!("{base}/{target}{}", &path[end..])
+            };
+            return super::path::normalize_clamped(&joined).ok().filter(|p| p != path);
+        }
+        None
     }
 
     /// Added/changed/deleted counts per layer, by materialising the
