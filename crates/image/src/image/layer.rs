@@ -713,17 +713,9 @@ fn walk_entries<R: Read>(
             }
             continue;
         };
-        let path = match symlinks.resolve(&path) {
-            Some(resolved) => {
-                diag.warn(format!(
-                    "{}: layer {}: entry {name:?} is under a symlink this layer wrote before it; read as {}, where containerd extracts it",
-                    image.target,
-                    layer.index,
-                    quoted(&resolved)
-                ));
-                resolved
-            }
-            None => path,
+        let (path, through_symlink) = match symlinks.resolve(&path) {
+            Some(resolved) => (resolved, true),
+            None => (path, false),
         };
         let depth = path.bytes().filter(|&b| b == b'/').count();
         if depth > MAX_PATH_DEPTH {
@@ -761,6 +753,17 @@ fn walk_entries<R: Read>(
                 k => k,
             },
         };
+        // A file, link or directory under such a symlink is reported where it lands: the
+        // warning keeps the name as written. (A marker there is no finding's place; umoci
+        // writes `dir/.wh.x` after replacing `dir` with a symlink.)
+        if through_symlink && !matches!(kind, EntryKind::Whiteout(_) | EntryKind::Opaque(_)) {
+            diag.warn(format!(
+                "{}: layer {}: entry {name:?} is under a symlink this layer wrote before it; read as {}, where containerd extracts it",
+                image.target,
+                layer.index,
+                quoted(&path)
+            ));
+        }
         match &kind {
             EntryKind::Symlink(t) => symlinks.note_symlink(&path, t),
             EntryKind::Whiteout(p) => symlinks.forget(p),
