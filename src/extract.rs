@@ -64,7 +64,8 @@ pub fn extract(
         let Some(chosen) = found.ordinal else {
             let Some(link) = &link_path else { return Err(not_found(&wanted)) };
             // A link to a path this layer did not write shows what the layers
-            // below left there, as extraction does; markers come first.
+            // below left there, as extraction does; entries apply in tar order, so
+            // only this layer's removals before the link count.
             if let Some(removed) = found.removed {
                 return Err(gone(link, &wanted, format!("layer {at} {removed}")));
             }
@@ -132,8 +133,9 @@ struct Lookup {
 
 /// Finds the last entry at `wanted` before entry `before` of `layer` (the
 /// last one wins, as extraction does), and whether the layer removes the
-/// path from lower layers: a whiteout or opaque marker over it, or a
-/// non-directory written at one of its ancestors.
+/// path from lower layers before that entry (containerd applies entries in
+/// tar order): a whiteout or opaque marker over it, or a non-directory
+/// written at one of its ancestors.
 fn last_entry(
     image: &Image,
     layer: &crate::image::Layer,
@@ -143,6 +145,9 @@ fn last_entry(
 ) -> Result<Lookup, Error> {
     let mut found = Lookup { ordinal: None, removed: None };
     let (_, err) = layer::walk(image, layer, diag, &mut |entry, _| {
+        if entry.ordinal >= before {
+            return Ok(Flow::Continue);
+        }
         match entry.kind {
             EntryKind::Whiteout(p) if is_same_or_under(wanted, p) => {
                 found.removed.get_or_insert_with(|| format!("whites out {p}"));
@@ -151,7 +156,7 @@ fn last_entry(
                 found.removed.get_or_insert_with(|| format!("makes {dir} opaque"));
             }
             EntryKind::Whiteout(_) | EntryKind::Opaque(_) => {}
-            _ if entry.path == wanted && entry.ordinal < before => {
+            _ if entry.path == wanted => {
                 found.ordinal = Some(entry.ordinal);
             }
             EntryKind::Dir => {}

@@ -174,6 +174,10 @@ fn attestation_findings(image: &Image, scanner: &Scanner, diag: &Diagnostics) ->
     findings
 }
 
+/// The `location` of a finding in bytes a layer blob ships outside its tar
+/// stream (its `path` names them: `<gzip member 1 header: comment>`).
+pub const OUTSIDE_THE_TAR: &str = "outside the tar";
+
 /// Resolves statuses and builds findings from per-layer scans (the config's
 /// findings come from [`config_findings`]).
 /// With `use_context`, findings in documentation, test and third-party
@@ -229,12 +233,16 @@ pub fn findings_from(
                 // In the entry's header, not its bytes: no line to point at.
                 f.line = None;
                 f.location = Some(name.as_str().to_owned());
+            } else if crate::image::outside::is_outside(&path) {
+                // In the layer blob's compression framing, not in any entry.
+                f.location = Some(OUTSIDE_THE_TAR.to_owned());
             }
             f.path = Some(path);
             f.status = status;
             f.removed_in_layer = removed;
             f.created_by = created_by.clone();
-            if use_context {
+            // A context is a place in the image's filesystem; blob framing is none.
+            if use_context && f.location.as_deref() != Some(OUTSIDE_THE_TAR) {
                 f.context = context::classify_in(
                     f.path.as_deref().unwrap_or(""),
                     f.inner_path.as_deref(),

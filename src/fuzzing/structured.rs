@@ -8,6 +8,7 @@
 
 use crate::image::layer::EntryKind;
 use crate::image::path::{WhiteoutName, classify, decode_name, normalize_clamped};
+use crate::image::symlinks::LayerSymlinks;
 
 /// Name components the decoder picks from; most of the interesting ones
 /// for whiteout and path logic.
@@ -102,6 +103,8 @@ pub fn build(data: &[u8]) -> Built {
     let mut tar = Vec::new();
     let mut expected = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    // The layer's symlinks so far: entries under one are read where it points.
+    let mut symlinks = LayerSymlinks::default();
     while !input.0.is_empty() && expected.len() < MAX_ENTRIES {
         let op = input.byte();
         let format = match op / 16 % 3 {
@@ -136,7 +139,7 @@ pub fn build(data: &[u8]) -> Built {
             continue;
         }
         names.push(name);
-        if let Some(e) = expect(&spec) {
+        if let Some(e) = expect(&spec, &mut symlinks) {
             expected.push(e);
         }
     }
@@ -144,11 +147,14 @@ pub fn build(data: &[u8]) -> Built {
     Built { tar, expected }
 }
 
-/// What a correct walk reports for this entry (`None`: skipped).
-fn expect(spec: &Spec) -> Option<(String, EntryKind, u64)> {
+/// What a correct walk reports for this entry (`None`: skipped), given the
+/// symlinks the layer wrote before it (noted here as they come).
+fn expect(spec: &Spec, symlinks: &mut LayerSymlinks) -> Option<(String, EntryKind, u64)> {
     let raw = decode_name(spec.name.as_bytes());
-    // `..` above the root stays at the root, as containerd extracts it.
+    // `..` above the root stays at the root, as containerd extracts it; a parent that is one
+    // of the layer's symlinks is resolved, as containerd resolves it.
     let path = normalize_clamped(&raw).ok()?;
+    let path = symlinks.resolve(&path).unwrap_or(path);
     let link = || decode_name(spec.link.as_deref().unwrap_or("").as_bytes());
     let plain = match spec.typeflag {
         0 if raw.ends_with('/') => EntryKind::Dir,
@@ -156,7 +162,7 @@ fn expect(spec: &Spec) -> Option<(String, EntryKind, u64)> {
         b'5' => EntryKind::Dir,
         b'2' => EntryKind::Symlink(link()),
         b'1' => match normalize_clamped(&link()) {
-            Ok(t) => EntryKind::Hardlink(t),
+            Ok(t) => EntryKind::Hardlink(symlinks.resolve(&t).unwrap_or(t)),
             Err(_) => EntryKind::Other,
         },
         // Only typeflag NUL reads a trailing slash as a directory (Go's
@@ -171,6 +177,12 @@ fn expect(spec: &Spec) -> Option<(String, EntryKind, u64)> {
         WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
         WhiteoutName::None => plain,
     };
+    match &kind {
+        EntryKind::Symlink(t) => symlinks.note_symlink(&path, t),
+        EntryKind::Whiteout(p) => symlinks.forget(p),
+        EntryKind::Opaque(_) => {}
+        _ => symlinks.forget(&path),
+    }
     let size = if kind == EntryKind::File { spec.content.len() as u64 } else { 0 };
     Some((path, kind, size))
 }

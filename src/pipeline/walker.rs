@@ -64,6 +64,16 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     let overlapped = source.is_none() && dispatch.is_some();
     let mut names = NameScan::new(run.scanner);
     let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn Read>| {
+        // Bytes from outside the tar stream: scanned as they are, named by a pseudo-path
+        // that is no entry's (no name scan, no package or git store there).
+        if *entry.kind == EntryKind::Outside {
+            let Some(reader) = content else { return Ok(Flow::Continue) };
+            match &mut dispatch {
+                Some(d) => d.file(entry.path, entry.ordinal, entry.size, reader)?,
+                None => kept.add(entry.path, entry.ordinal, cs.scan_file(entry.path, reader)?),
+            }
+            return Ok(Flow::Continue);
+        }
         let link = match entry.kind {
             EntryKind::Symlink(t) => Link::Symlink(t),
             EntryKind::Hardlink(t) => Link::Hardlink(t),

@@ -17,6 +17,7 @@ mod engines;
 mod engines_storage;
 mod extract;
 mod formats;
+mod framing;
 mod fuzz_regressions;
 mod git_history;
 mod hostile;

@@ -1,7 +1,9 @@
 //! Layer semantics against a materialising model: images written by the
-//! project's generator are extracted layer by layer with GNU tar (each
-//! layer's whiteouts and opaque markers applied first, as a runtime does),
-//! and strata's status and `extract` must agree with the trees that result.
+//! project's generator are extracted layer by layer with GNU tar, entry by
+//! entry in tar order as containerd's applier goes (a whiteout removes its
+//! path where it stands, an opaque marker what the layer has not unpacked
+//! yet), and strata's status and `extract` must agree with the trees that
+//! result.
 //! Hardlinks are the point: they keep bytes alive across layers and through
 //! chains, and a link that puts identical bytes back at a path re-adds them
 //! there, as a file entry would.
@@ -67,6 +69,19 @@ fn remove(path: &Path) {
     }
 }
 
+/// Removes the children of `dir` (recursively) that are not in `unpacked`,
+/// as containerd's opaque marker does (`filepath.Walk` over the directory).
+fn remove_unpacked_not(dir: &Path, unpacked: &BTreeSet<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if !unpacked.contains(&p) {
+            remove(&p);
+        } else if p.is_dir() {
+            remove_unpacked_not(&p, unpacked);
+        }
+    }
+}
+
 /// Extracts every layer of a docker-save archive in order into `dir/root`
 /// and returns the tree after each layer.
 fn materialise(archive: &Path, dir: &Path) -> Vec<Tree> {
@@ -83,27 +98,30 @@ fn materialise(archive: &Path, dir: &Path) -> Vec<Tree> {
         let layer = outer.join(layer.as_str().unwrap());
         let layer = layer.to_str().unwrap();
         let list = gnu_tar(&["-tf", layer]);
-        for name in String::from_utf8(list.stdout).unwrap().lines() {
-            let name = name.trim_start_matches("./").trim_end_matches('/');
+        let mut unpacked = BTreeSet::new();
+        for member in String::from_utf8(list.stdout).unwrap().lines() {
+            let name = member.trim_start_matches("./").trim_end_matches('/');
             let (parent, base) = name.rsplit_once('/').unwrap_or(("", name));
             let parent = root.join(parent);
             if base == ".wh..wh..opq" {
-                for e in std::fs::read_dir(&parent).into_iter().flatten() {
-                    remove(&e.unwrap().path());
-                }
+                remove_unpacked_not(&parent, &unpacked);
             } else if let Some(target) = base.strip_prefix(".wh.") {
                 remove(&parent.join(target));
+            } else {
+                // This entry alone (the members are unique in these cases). A link to a
+                // target this layer removed before it fails, as it does in containerd.
+                gnu_tar(&[
+                    "-xf",
+                    layer,
+                    "-C",
+                    root.to_str().unwrap(),
+                    "--no-same-owner",
+                    "--no-recursion",
+                    member,
+                ]);
+                unpacked.insert(root.join(name));
             }
         }
-        // Links to a target this layer removed fail, as they do in a runtime.
-        gnu_tar(&[
-            "-xf",
-            layer,
-            "-C",
-            root.to_str().unwrap(),
-            "--no-same-owner",
-            "--exclude=.wh.*",
-        ]);
         trees.push(read_tree(&root, &dir.join("pins")));
     }
     trees
@@ -199,6 +217,31 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Entry>>)> {
                 vec![secret("a/b", 8), secret("e", 8)],
                 vec![secret("e", 9)],
                 vec![link("a/b", "e")],
+            ],
+        ),
+        (
+            "a link made before its layer whites out the target keeps the bytes (tar order)",
+            vec![
+                vec![secret("app/s.conf", 12)],
+                vec![link("keep", "app/s.conf"), wh("app/s.conf")],
+            ],
+        ),
+        (
+            "... and before its layer whites out the target's directory",
+            vec![vec![secret("app/s.conf", 13)], vec![link("keep", "app/s.conf"), wh("app")]],
+        ),
+        (
+            "... or makes it opaque, the link inside it",
+            vec![
+                vec![secret("app/s.conf", 14)],
+                vec![link("app/keep", "app/s.conf"), Entry::Opaque { dir: "app".into() }],
+            ],
+        ),
+        (
+            "a link made after its layer whites out the target has nothing to link",
+            vec![
+                vec![secret("app/s.conf", 15)],
+                vec![wh("app/s.conf"), link("keep", "app/s.conf")],
             ],
         ),
         (
@@ -298,4 +341,147 @@ fn extract_refuses_a_link_to_a_target_its_layer_removed() {
         parts(&run(&["extract", archive.to_str().unwrap(), "--layer", "1", "/a/b"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a hardlink to /e, which layer 1 whites out /e"), "{err}");
+}
+
+fn symlink(path: &str, target: &str) -> Entry {
+    Entry::Symlink { path: path.into(), target: target.into() }
+}
+
+/// An entry under a symlink its own layer wrote before it lands where the
+/// symlink points (containerd resolves an entry's parent within the root,
+/// and in every applier the layer's own symlink is there): its status and
+/// path are those of that place, and a whiteout or hardlink target through
+/// the symlink names it too. Compared with trees GNU tar extracts entry by
+/// entry (the kernel follows the symlink).
+#[test]
+fn entries_under_a_symlink_of_their_layer_land_where_it_points() {
+    let dir = tmp();
+    let wh = Entry::whiteout;
+    let d = Entry::dir;
+    // (name, layers, (layer, path) of the secret version as strata must report it)
+    type Case = (&'static str, Vec<Vec<Entry>>, (usize, &'static str));
+    let cases: Vec<Case> = vec![
+        (
+            "written through the symlink, whited out at the real path",
+            vec![
+                vec![d("opt/app")],
+                vec![symlink("app", "opt/app"), secret("app/s.conf", 20)],
+                vec![wh("opt/app/s.conf")],
+            ],
+            (1, "/opt/app/s.conf"),
+        ),
+        (
+            "written through the symlink, the symlink whited out: the file stays",
+            vec![
+                vec![d("opt/app")],
+                vec![symlink("app", "opt/app"), secret("app/s.conf", 21)],
+                vec![wh("app")],
+            ],
+            (1, "/opt/app/s.conf"),
+        ),
+        (
+            "whited out through a symlink of the whiteout's layer",
+            vec![
+                vec![d("opt/app"), secret("opt/app/s.conf", 22)],
+                vec![symlink("app", "opt/app"), wh("app/s.conf")],
+            ],
+            (0, "/opt/app/s.conf"),
+        ),
+        (
+            "a hardlink through a symlink of its layer keeps the bytes",
+            vec![
+                vec![d("opt/app"), secret("opt/app/s.conf", 23)],
+                vec![symlink("app", "opt/app"), link("keep", "app/s.conf")],
+                vec![wh("opt")],
+            ],
+            (0, "/opt/app/s.conf"),
+        ),
+    ];
+    for (i, (name, layers, (layer, path))) in cases.into_iter().enumerate() {
+        let case_dir = dir.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&case_dir).unwrap();
+        let spec = ImageSpec {
+            layers: layers
+                .iter()
+                .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
+                .collect(),
+            ..ImageSpec::default()
+        };
+        let archive = case_dir.join("image.tar");
+        ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
+        let trees = materialise(&archive, &case_dir);
+        let want = model_status(&trees, layer, path);
+        let (code, json, err) = scan_json(&archive, &[]);
+        assert_eq!(code, 1, "{name}: {err}");
+        let got: Vec<(u64, String, String, Option<u64>)> = findings_of(&json, "test-canary")
+            .iter()
+            .map(|f| {
+                (
+                    f["layer_index"].as_u64().unwrap(),
+                    f["path"].as_str().unwrap().to_owned(),
+                    f["status"].as_str().unwrap().to_owned(),
+                    f["removed_in_layer"].as_u64(),
+                )
+            })
+            .collect();
+        let want = vec![(layer as u64, path.to_owned(), want.0, want.1.map(|n| n as u64))];
+        assert_eq!(got, want, "{name}");
+        if layers[layer]
+            .iter()
+            .any(|e| matches!(e, Entry::File { path, .. } if path.starts_with("app/")))
+        {
+            assert!(err.contains("is under a symlink this layer wrote before it"), "{name}: {err}");
+        }
+    }
+}
+
+/// An entry under a symlink a *lower* layer left: a naive applier (a full
+/// copy, rootless containerd) follows the symlink, as GNU tar does here;
+/// containerd's overlayfs path extracts into the layer's upper directory
+/// alone, where the entry lands at its own name. strata reports the name as
+/// written and keeps the bytes `present` while either place still shows them.
+#[test]
+fn entries_under_a_lower_symlink_stay_present_while_either_applier_shows_them() {
+    let dir = tmp();
+    let wh = Entry::whiteout;
+    let base = vec![Entry::dir("opt/app"), symlink("app", "opt/app")];
+    // (name, the layer after the write, the naive model's status, strata's status)
+    type Case = (&'static str, Vec<Entry>, &'static str, (&'static str, Option<u64>));
+    let cases: Vec<Case> = vec![
+        (
+            "the symlink whited out: naive appliers still show it",
+            vec![wh("app")],
+            "present",
+            ("present", None),
+        ),
+        (
+            "the real path whited out: the overlayfs applier still shows it",
+            vec![wh("opt/app/s.conf")],
+            "deleted",
+            ("present", None),
+        ),
+        ("both whited out", vec![wh("app"), wh("opt")], "deleted", ("deleted", Some(2))),
+    ];
+    for (i, (name, last, model, want)) in cases.into_iter().enumerate() {
+        let case_dir = dir.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&case_dir).unwrap();
+        let layers = [base.clone(), vec![secret("app/s.conf", 30 + i as u32)], last];
+        let spec = ImageSpec {
+            layers: layers
+                .iter()
+                .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
+                .collect(),
+            ..ImageSpec::default()
+        };
+        let archive = case_dir.join("image.tar");
+        ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
+        let trees = materialise(&archive, &case_dir);
+        assert_eq!(model_status(&trees, 1, "/opt/app/s.conf").0, model, "{name}: the model");
+        let (code, json, err) = scan_json(&archive, &[]);
+        assert_eq!(code, 1, "{name}: {err}");
+        let f = &findings_of(&json, "test-canary")[0];
+        assert_eq!(f["path"], "/app/s.conf", "{name}");
+        let got = (f["status"].as_str().unwrap(), f["removed_in_layer"].as_u64());
+        assert_eq!(got, want, "{name}");
+    }
 }

@@ -85,7 +85,7 @@ pub const SQLITE: &[u8; 16] = b"SQLite format 3\0";
 pub fn compression(head: &[u8]) -> Option<Format> {
     if head.starts_with(&GZIP) {
         Some(Format::Gzip)
-    } else if head.starts_with(&ZSTD) {
+    } else if head.starts_with(&ZSTD) || is_zstd_skippable(head) {
         Some(Format::Zstd)
     } else if is_xz(head) {
         Some(Format::Xz)
@@ -94,6 +94,12 @@ pub fn compression(head: &[u8]) -> Option<Format> {
     } else {
         None
     }
+}
+
+/// A zstd skippable frame's header (magic 0x184D2A50 to 0x184D2A5F, then its size): a
+/// stream may start with one, and containerd's and Docker's detection take it as zstd.
+fn is_zstd_skippable(head: &[u8]) -> bool {
+    matches!(head, [0x50..=0x5f, 0x2a, 0x4d, 0x18, _, _, _, _, ..])
 }
 
 /// An xz stream header's magic.
@@ -192,6 +198,10 @@ mod tests {
         // A whole stream needs no method byte: a bad one is a corrupt layer, said loudly.
         assert_eq!(compression(&[0x1f, 0x8b]), Some(Format::Gzip));
         assert_eq!(compression(&[0x28, 0xb5, 0x2f, 0xfd]), Some(Format::Zstd));
+        // A skippable frame first (its magic and size), as containerd detects it.
+        assert_eq!(compression(&[0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Some(Format::Zstd));
+        assert_eq!(compression(&[0x5e, 0x2a, 0x4d, 0x18]), None);
+        assert_eq!(compression(&[0x60, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), None);
         assert_eq!(compression(b"hello"), None);
         assert_eq!(compression(b""), None);
         assert_eq!(compression(&v7_header()), None);

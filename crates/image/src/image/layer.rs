@@ -10,11 +10,13 @@ use sha2::{Digest as _, Sha256};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::{self, Compression};
+use super::outside::{self, GzMembers, ZstdFrames};
 use super::path::{
     PathProblem, WhiteoutName, classify, decode_name, decode_name_borrowed, normalize,
     normalize_clamped,
 };
 use super::pipe;
+use super::symlinks::LayerSymlinks;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
 use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
 use super::{Error, Image, Layer};
@@ -45,6 +47,11 @@ pub enum EntryKind {
     Whiteout(String),
     /// `.wh..wh..opq`: hides lower layers' contents of this directory.
     Opaque(String),
+    /// Bytes the layer blob ships outside its tar stream (a gzip member's
+    /// header field, a zstd skippable frame; see [`outside`]), visited with
+    /// their bytes after the tar's entries. The entry's path names them in
+    /// angle brackets; they are no entry of the layer's filesystem.
+    Outside,
     /// Device, fifo or other special file.
     Other,
 }
@@ -166,8 +173,8 @@ type Compressed<R> = BufReader<Hashing<Counted<R>, Option<Sha256>>>;
 /// stream can be drained and its digest finished after the tar ends.
 enum Decoder<R: Read> {
     Plain(Compressed<R>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<Compressed<R>>>),
-    Zstd(Box<zstd::stream::read::Decoder<'static, Compressed<R>>>),
+    Gzip(Box<GzMembers<Compressed<R>>>),
+    Zstd(Box<ZstdFrames<Compressed<R>>>),
     Xz(Box<lzma_rust2::XzReader<Compressed<R>>>),
     Bzip2(Box<bzip2::bufread::MultiBzDecoder<Compressed<R>>>),
 }
@@ -186,8 +193,13 @@ impl<R: Read> Read for Decoder<R> {
 
 impl<R: Read> Decoder<R> {
     /// Opens `blob`: counts its bytes into `progress`, hashes them, and
-    /// picks the decompressor by magic bytes.
-    fn start(blob: R, progress: &LayerProgress) -> io::Result<(Compression, Decoder<R>)> {
+    /// picks the decompressor by magic bytes; what the blob holds outside
+    /// its tar stream goes to `found`.
+    fn start(
+        blob: R,
+        progress: &LayerProgress,
+        found: &outside::Shared,
+    ) -> io::Result<(Compression, Decoder<R>)> {
         let counted = Counted { inner: blob, progress: progress.clone() };
         let mut input = BufReader::with_capacity(
             TAR_BUFFER,
@@ -196,12 +208,8 @@ impl<R: Read> Decoder<R> {
         let kind = Compression::sniff(input.fill_buf()?);
         let decoder = match kind {
             Compression::None => Decoder::Plain(input),
-            Compression::Gzip => {
-                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
-            }
-            Compression::Zstd => {
-                Decoder::Zstd(Box::new(zstd::stream::read::Decoder::with_buffer(input)?))
-            }
+            Compression::Gzip => Decoder::Gzip(Box::new(GzMembers::new(input, found.clone()))),
+            Compression::Zstd => Decoder::Zstd(Box::new(ZstdFrames::new(input, found.clone())?)),
             Compression::Xz => Decoder::Xz(Box::new(compression::xz(input))),
             Compression::Bzip2 => {
                 Decoder::Bzip2(Box::new(bzip2::bufread::MultiBzDecoder::new(input)))
@@ -214,7 +222,7 @@ impl<R: Read> Decoder<R> {
         match self {
             Decoder::Plain(r) => r,
             Decoder::Gzip(r) => r.into_inner(),
-            Decoder::Zstd(r) => (*r).finish(),
+            Decoder::Zstd(r) => r.into_inner(),
             Decoder::Xz(r) => r.into_inner(),
             Decoder::Bzip2(r) => r.into_inner(),
         }
@@ -383,6 +391,8 @@ struct LayerWalk<'a, 'v> {
     layer: &'a Layer,
     diag: &'a Diagnostics,
     visit: &'a mut Visitor<'v>,
+    /// What the decoder finds outside the tar stream.
+    found: &'a outside::Shared,
 }
 
 /// [`walk_with_progress`] over a blob the caller already opened: a layer
@@ -401,7 +411,8 @@ pub fn walk_blob(
         return (WalkSummary::default(), Some(invalid(image, layer, why)));
     }
     let mut summary = new_summary(image);
-    let (kind, decoder) = match Decoder::start(blob, progress) {
+    let found = outside::Shared::default();
+    let (kind, decoder) = match Decoder::start(blob, progress, &found) {
         Ok(d) => d,
         Err(e) => {
             let why = format!("cannot start decompression: {e}");
@@ -414,7 +425,7 @@ pub fn walk_blob(
     let hash_diff_id = image.verify_diff_ids && kind != Compression::None;
     let stream =
         Inline(Hashing { inner: decoder, hasher: hash_diff_id.then(Sha256::new), count: 0 });
-    let mut walk = LayerWalk { image, layer, diag, visit };
+    let mut walk = LayerWalk { image, layer, diag, visit, found: &found };
     let err = walk_stream(&mut walk, kind, stream, &mut summary);
     (summary, err)
 }
@@ -435,7 +446,8 @@ pub fn walk_overlapped(
         Err(e) => return (WalkSummary::default(), Some(e)),
     };
     let mut summary = new_summary(image);
-    let (kind, mut decoder) = match Decoder::start(blob, progress) {
+    let found = outside::Shared::default();
+    let (kind, mut decoder) = match Decoder::start(blob, progress, &found) {
         Ok(d) => d,
         Err(e) => {
             let why = format!("cannot start decompression: {e}");
@@ -466,7 +478,7 @@ pub fn walk_overlapped(
             }
         });
         let stream = Threaded { pipe: last, count: 0, reading, hashing };
-        let mut walk = LayerWalk { image, layer, diag, visit };
+        let mut walk = LayerWalk { image, layer, diag, visit, found: &found };
         walk_stream(&mut walk, kind, stream, &mut summary)
     });
     (summary, err)
@@ -496,7 +508,13 @@ fn walk_stream<S: Stream>(
     // Read the rest through the parser's buffer, which may hold some of it already.
     let parsed = tar.position();
     let mut buffered = tar.into_inner();
-    let rest = match drain(&mut buffered, parsed) {
+    let rest = drain(&mut buffered, parsed);
+    // The decoder has met the end of its input or an error: every part it
+    // found outside the tar stream is there.
+    if let Err(e) = visit_outside(walk, summary) {
+        return fail(describe(kind, &e));
+    }
+    let rest = match rest {
         Ok(rest) => rest,
         Err(e) => return fail(describe(kind, &e)),
     };
@@ -556,6 +574,26 @@ fn walk_stream<S: Stream>(
         ));
     }
     None
+}
+
+/// Hands the visitor what the decoder found outside the tar stream, each
+/// part as an [`EntryKind::Outside`] entry with its bytes, and counts what
+/// went over the budget as unread.
+fn visit_outside(walk: &mut LayerWalk<'_, '_>, summary: &mut WalkSummary) -> io::Result<()> {
+    let found = outside::take(walk.found);
+    summary.unread.extend(found.unread);
+    for part in found.parts {
+        let view = Entry {
+            path: &part.name,
+            kind: &EntryKind::Outside,
+            size: part.bytes.len() as u64,
+            ordinal: 0,
+        };
+        if (walk.visit)(&view, Some(&mut part.bytes.as_slice()))? == Flow::Stop {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// What followed the end of the tar archive in its stream.
@@ -636,6 +674,8 @@ fn walk_entries<R: Read>(
     // Reused for every file: its hasher, and a buffer for what the visitor left unread.
     let mut hasher = Xxh3::new();
     let mut rest = vec![0u8; 8 << 10];
+    // This layer's symlinks so far: an entry below one lands where it points.
+    let mut symlinks = LayerSymlinks::default();
     loop {
         let next = tar.next_entry();
         if let Some((count, first)) = tar.take_stray_padding() {
@@ -694,6 +734,10 @@ fn walk_entries<R: Read>(
             }
             continue;
         };
+        let (path, through_symlink) = match symlinks.resolve(&path) {
+            Some(resolved) => (resolved, true),
+            None => (path, false),
+        };
         let depth = path.bytes().filter(|&b| b == b'/').count();
         if depth > MAX_PATH_DEPTH {
             summary.unread.push(format!(
@@ -724,8 +768,29 @@ fn walk_entries<R: Read>(
             }
             WhiteoutName::Whiteout(target) => EntryKind::Whiteout(target),
             WhiteoutName::Opaque(dir) => EntryKind::Opaque(dir),
-            WhiteoutName::None => entry_kind(&raw),
+            WhiteoutName::None => match entry_kind(&raw) {
+                // containerd resolves a hardlink target's parent like an entry's.
+                EntryKind::Hardlink(t) => EntryKind::Hardlink(symlinks.resolve(&t).unwrap_or(t)),
+                k => k,
+            },
         };
+        // A file, link or directory under such a symlink is reported where it lands: the
+        // warning keeps the name as written. (A marker there is no finding's place; umoci
+        // writes `dir/.wh.x` after replacing `dir` with a symlink.)
+        if through_symlink && !matches!(kind, EntryKind::Whiteout(_) | EntryKind::Opaque(_)) {
+            diag.warn(format!(
+                "{}: layer {}: entry {name:?} is under a symlink this layer wrote before it; read as {}, where containerd extracts it",
+                image.target,
+                layer.index,
+                quoted(&path)
+            ));
+        }
+        match &kind {
+            EntryKind::Symlink(t) => symlinks.note_symlink(&path, t),
+            EntryKind::Whiteout(p) => symlinks.forget(p),
+            EntryKind::Opaque(_) => {}
+            _ => symlinks.forget(&path),
+        }
         // Data that only a file's entry carries to the scanner: anything else storing
         // bytes (a whiteout with content, a directory or device with a data body, a
         // typeflag no runtime extracts) hides them from every runtime, not from a
@@ -773,6 +838,16 @@ fn walk_entries<R: Read>(
     }
 }
 
+/// A path for a warning that names the entry too: quoted once (every message
+/// is scrubbed for secrets whole), and not at all when long.
+fn quoted(path: &str) -> String {
+    if path.len() <= QUOTED_PATH_MAX {
+        format!("{path:?}")
+    } else {
+        "the path the symlink names".into()
+    }
+}
+
 /// What an entry that should carry no data is, for the message about its data.
 fn hidden_kind(kind: &EntryKind) -> &'static str {
     match kind {
@@ -780,7 +855,9 @@ fn hidden_kind(kind: &EntryKind) -> &'static str {
         EntryKind::Opaque(_) => "an opaque-directory marker",
         EntryKind::Dir => "a directory",
         EntryKind::Hardlink(_) | EntryKind::Symlink(_) => "a link",
-        EntryKind::File | EntryKind::Other => "a device, fifo or entry of an unknown type",
+        EntryKind::File | EntryKind::Other | EntryKind::Outside => {
+            "a device, fifo or entry of an unknown type"
+        }
     }
 }
 
@@ -801,7 +878,7 @@ fn entry_kind(raw: &RawEntry) -> EntryKind {
 
 fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
     match kind {
-        EntryKind::File => {}
+        EntryKind::File | EntryKind::Outside => {}
         EntryKind::Hardlink(target) => {
             // Which bytes the link shows is resolved through the link list
             // (`Timeline::fate_of`); as an entry it is never an identical re-add.
@@ -810,10 +887,11 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         EntryKind::Symlink(target) => {
             let node = NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes()));
             index.write_version(path, node, ordinal);
+            index.symlink_target(path, target);
         }
         EntryKind::Dir => index.write_version(path, NodeKind::Dir, ordinal),
-        EntryKind::Whiteout(target) => index.whiteout(target.clone()),
-        EntryKind::Opaque(dir) => index.opaque(dir.clone()),
+        EntryKind::Whiteout(target) => index.whiteout(target.clone(), ordinal),
+        EntryKind::Opaque(dir) => index.opaque(dir.clone(), ordinal),
         EntryKind::Other => index.write_version(path, NodeKind::Other, ordinal),
     }
 }

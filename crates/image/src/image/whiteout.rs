@@ -7,8 +7,17 @@
 //! in parallel and resolved afterwards. The rules follow the OCI image spec's
 //! changeset semantics: whiteouts and opaque markers apply to lower layers
 //! only, and are applied before the layer's own writes.
+//!
+//! One exception follows the appliers instead: containerd (and Docker on
+//! containerd) apply a layer's entries in tar order, so a hardlink made
+//! *before* a removal marker in the same layer links the lower file while it
+//! is still there, and keeps its bytes visible after the marker removes the
+//! lower path. A marker therefore records its entry's ordinal, and a link
+//! captures a lower node unless a marker *before* it removed it. (A marker
+//! still never removes the layer's own entries, before or after it: the
+//! spec's rule, and the conservative answer where appliers differ.)
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::path::is_same_or_under;
 
@@ -61,7 +70,6 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 type KeyMap<V> = HashMap<PathKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
-type KeySet = HashSet<PathKey, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// One change, with its path spelled out, for [`Timeline::stats`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -106,8 +114,10 @@ pub struct LayerIndex {
     /// Earlier entries at a path that a later entry of the same layer
     /// replaced, with their ordinals (rare: only paths written twice).
     replaced: KeyMap<Vec<Written>>,
-    whiteouts: KeySet,
-    opaques: KeySet,
+    /// Whited-out paths, with the ordinal of the first marker for each.
+    whiteouts: KeyMap<u32>,
+    /// Opaque directories, with the ordinal of the first marker for each.
+    opaques: KeyMap<u32>,
     /// Directories that exist in this layer because something is under them,
     /// with the ordinal of the first entry that needed them.
     implied_dirs: KeyMap<u32>,
@@ -118,6 +128,11 @@ pub struct LayerIndex {
     /// lower layer left at the target, resolved by [`Timeline::with_repeats`].
     #[serde(default)]
     lower_links: Vec<(u32, String)>,
+    /// Symlinks this layer wrote, as (path, target as written): an entry of
+    /// a later layer under one lands where it points in a naive applier
+    /// (see [`Timeline::fate_of`]).
+    #[serde(default)]
+    symlinks: Vec<(String, String)>,
     /// The highest ordinal recorded.
     last_ordinal: u32,
     /// The changes with their paths, kept only when asked for (the `layers`
@@ -197,6 +212,12 @@ impl LayerIndex {
         self.names_dropped
     }
 
+    /// Keeps the target of the symlink just recorded at `path` (see
+    /// `symlinks`).
+    pub fn symlink_target(&mut self, path: &str, target: &str) {
+        self.symlinks.push((path.to_owned(), target.to_owned()));
+    }
+
     /// Records a hardlink at `path` to `target` (entry `ordinal`). The link
     /// shows the bytes at `target` and takes their identity, so a link that
     /// puts the same bytes back at a path is an identical re-add there, as a
@@ -248,12 +269,12 @@ impl LayerIndex {
     }
 
     /// True when this layer's own entries leave nothing a link at entry
-    /// `ordinal` could show at the lower path `h`: a removal marker (they
-    /// come first), an entry below it, or a non-directory at one of its
+    /// `ordinal` could show at the lower path `h`: a removal marker before
+    /// it (appliers go in tar order), an entry below it, or a non-directory at one of its
     /// ancestors, up to and including the link itself (extraction clears
     /// the link's path and makes its parents before linking).
     fn hides_below(&self, h: &Holder, ordinal: u32) -> bool {
-        self.removes(h)
+        self.removed_at(h).is_some_and(|w| w < ordinal)
             || self.implied_dirs.get(&h.key).is_some_and(|&o| o <= ordinal)
             || h.anc.iter().any(|d| self.non_dir_write(*d, 0, ordinal))
     }
@@ -268,20 +289,26 @@ impl LayerIndex {
             && self.replaced.get(&key(path)).is_some_and(|r| r.len() + 1 >= MAX_VERSIONS)
     }
 
-    /// Records a whiteout that deletes `path` from lower layers.
-    pub fn whiteout(&mut self, path: String) {
-        self.imply_parents(&path, self.last_ordinal.saturating_add(1));
-        self.whiteouts.insert(key(&path));
+    /// Records a whiteout, entry `ordinal` of the layer, that deletes
+    /// `path` from lower layers.
+    pub fn whiteout(&mut self, path: String, ordinal: u32) {
+        self.last_ordinal = self.last_ordinal.max(ordinal);
+        self.imply_parents(&path, ordinal);
+        let at = self.whiteouts.entry(key(&path)).or_insert(ordinal);
+        *at = (*at).min(ordinal);
         self.name(&path, Change::Whiteout);
     }
 
-    /// Records an opaque marker: lower layers' contents of `dir` are hidden.
-    pub fn opaque(&mut self, dir: String) {
-        // The marker is an entry after those recorded so far.
-        let ordinal = self.last_ordinal.saturating_add(1);
+    /// Records an opaque marker, entry `ordinal` of the layer: lower
+    /// layers' contents of `dir` are hidden.
+    pub fn opaque(&mut self, dir: String, ordinal: u32) {
+        self.last_ordinal = self.last_ordinal.max(ordinal);
         self.imply_parents(&dir, ordinal);
-        self.implied_dirs.entry(key(&dir)).or_insert(ordinal);
-        self.opaques.insert(key(&dir));
+        let k = key(&dir);
+        let implied = self.implied_dirs.entry(k).or_insert(ordinal);
+        *implied = (*implied).min(ordinal);
+        let at = self.opaques.entry(k).or_insert(ordinal);
+        *at = (*at).min(ordinal);
         self.name(&dir, Change::Opaque);
     }
 
@@ -345,9 +372,23 @@ impl LayerIndex {
     /// True when this layer's whiteouts or opaque markers remove a lower
     /// node at `h` (they apply before the layer's own writes).
     fn removes(&self, h: &Holder) -> bool {
-        self.whiteouts.contains(&h.key)
-            || self.opaques.contains(&ROOT.with(|r| *r))
-            || h.anc.iter().any(|d| self.whiteouts.contains(d) || self.opaques.contains(d))
+        self.removed_at(h).is_some()
+    }
+
+    /// The ordinal of the first of this layer's removal markers that
+    /// removes a lower node at `h` (a whiteout of it or of an ancestor, an
+    /// opaque ancestor or root), if any.
+    fn removed_at(&self, h: &Holder) -> Option<u32> {
+        if self.whiteouts.is_empty() && self.opaques.is_empty() {
+            return None;
+        }
+        let root = ROOT.with(|r| *r);
+        [self.whiteouts.get(&h.key), self.opaques.get(&root)]
+            .into_iter()
+            .chain(h.anc.iter().flat_map(|d| [self.whiteouts.get(d), self.opaques.get(d)]))
+            .flatten()
+            .min()
+            .copied()
     }
 
     /// What this layer does to a lower node at `h` with identity `kind`.
@@ -380,10 +421,17 @@ impl LayerIndex {
     /// When, after `since`, the node `h` shows (identity `kind`) is still
     /// there: the answer to [`LayerIndex::replaces`] for every `until`, in
     /// one pass over the path's versions (at most [`MAX_VERSIONS`]).
-    /// With `removed_first`, this layer's removal markers took the node
-    /// away before its first entry: it shows again only after an identical
-    /// re-add.
-    fn liveness(&self, h: &Holder, kind: NodeKind, since: u32, removed_first: bool) -> Liveness {
+    /// With `removed_at`, this layer's removal marker at that ordinal took
+    /// the lower node away: after it, it shows again only after an
+    /// identical re-add (the layer's own entries, before or after the
+    /// marker, are not removed by it).
+    fn liveness(
+        &self,
+        h: &Holder,
+        kind: NodeKind,
+        since: u32,
+        removed_at: Option<u32>,
+    ) -> Liveness {
         let mut writes: Vec<Written> = Vec::new();
         if let Some(last) = self.written.get(&h.key) {
             writes.extend(self.replaced.get(&h.key).into_iter().flatten().copied());
@@ -420,10 +468,12 @@ impl LayerIndex {
         let end = match writes.iter().rposition(identical) {
             Some(i) if i + 1 == writes.len() => u32::MAX,
             Some(i) => writes[i + 1].ordinal,
-            None if removed_first => 0,
-            None => writes.first().map_or(u32::MAX, |w| w.ordinal),
+            None => {
+                let first = writes.first().map_or(u32::MAX, |w| w.ordinal);
+                first.min(removed_at.map_or(u32::MAX, |w| w.saturating_add(1)))
+            }
         };
-        Liveness { writes, kind, end: end.min(dead_from), removed_first }
+        Liveness { writes, kind, end: end.min(dead_from), removed_at }
     }
 
     /// The first way an entry of this layer after `since` and up to
@@ -458,8 +508,8 @@ struct Liveness {
     kind: NodeKind,
     /// No entry at or after this one shows it.
     end: u32,
-    /// Gone before the layer's first entry (see [`LayerIndex::liveness`]).
-    removed_first: bool,
+    /// The removal marker that took the lower node away (see [`LayerIndex::liveness`]).
+    removed_at: Option<u32>,
 }
 
 impl Liveness {
@@ -470,7 +520,8 @@ impl Liveness {
         }
         let before = self.writes.partition_point(|w| w.ordinal <= at);
         if before == 0 {
-            return !self.removed_first;
+            // The lower node, unless a marker before this entry removed it.
+            return self.removed_at.is_none_or(|w| w >= at);
         }
         let now = self.writes[before - 1];
         now.kind == self.kind && !now.kind.is_dir()
@@ -559,6 +610,9 @@ pub struct Timeline {
     /// The same for indexes that can remove what lies below the path (a
     /// whiteout, an opaque marker, a non-directory written there).
     below_key: Vec<(PathKey, u32)>,
+    /// Symlinks by path key: (index position, path, target), for entries
+    /// written through a lower layer's symlink.
+    symlinks: KeyMap<Vec<(usize, String, String)>>,
 }
 
 /// The index positions listed for `k` in a sorted event list.
@@ -619,9 +673,9 @@ impl Timeline {
                 }
             }
             at_key.extend(l.implied_dirs.keys().map(|k| (*k, pos)));
-            at_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
-            below_key.extend(l.whiteouts.iter().map(|k| (*k, pos)));
-            below_key.extend(l.opaques.iter().map(|k| (*k, pos)));
+            at_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
+            below_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
+            below_key.extend(l.opaques.keys().map(|k| (*k, pos)));
             at_key.extend(l.links.iter().map(|(_, target, _)| (*target, pos)));
         }
         for events in [&mut at_key, &mut below_key] {
@@ -629,7 +683,14 @@ impl Timeline {
             events.dedup();
             events.shrink_to_fit();
         }
-        let mut t = Timeline { layers, slot, listed_at, links_by_target, at_key, below_key };
+        let mut symlinks: KeyMap<Vec<(usize, String, String)>> = KeyMap::default();
+        for (pos, l) in layers.iter().enumerate() {
+            for (path, target) in &l.symlinks {
+                symlinks.entry(key(path)).or_default().push((pos, path.clone(), target.clone()));
+            }
+        }
+        let mut t =
+            Timeline { layers, slot, listed_at, links_by_target, at_key, below_key, symlinks };
         t.resolve_lower_links();
         t
     }
@@ -768,6 +829,12 @@ impl Timeline {
         // Holder key → its position in `holders`.
         let mut holding: KeyMap<usize> = KeyMap::default();
         holding.insert(holders[0].key, 0);
+        // Written under a lower layer's symlink, the bytes are where it points for a naive
+        // applier (and at the path as written for containerd's overlayfs one): either shows them.
+        if let Some(there) = self.through_lower_symlink(layer, path, since) {
+            holding.insert(key(&there), 1);
+            holders.push(Holder::new(&there, since));
+        }
         let mut j = layer;
         loop {
             let idx = &self.layers[self.slot[j]];
@@ -786,9 +853,10 @@ impl Timeline {
                 let (h_key, h_since) = (h.key, h.since);
                 let list = links.get(&h_key).map_or(&[][..], Vec::as_slice);
                 if !list.is_empty() {
-                    // Removal markers come before the layer's entries.
-                    let gone_first = lower && h_since == 0 && idx.removes(h);
-                    let live = idx.liveness(h, kind, h_since, gone_first);
+                    // A marker removes the lower node where it stands in tar order:
+                    // a link made before it took the bytes.
+                    let removed_at = if lower && h_since == 0 { idx.removed_at(h) } else { None };
+                    let live = idx.liveness(h, kind, h_since, removed_at);
                     // Links are in entry order: skip those made before the holder had the bytes.
                     let start = list.partition_point(|&n| idx.links[n].2 <= h_since);
                     for &n in &list[start..] {
@@ -848,6 +916,72 @@ impl Timeline {
                 None => return Fate::Present,
             }
         }
+    }
+
+    /// Where entry `ordinal` of layer `layer` at `path` lands when a naive
+    /// applier resolves its parent through a symlink a lower layer left
+    /// (the first such directory of the path, one symlink deep): `None`
+    /// when no directory of the path is one, or when this layer put
+    /// something there, or removed it, before the entry.
+    fn through_lower_symlink(&self, layer: usize, path: &str, ordinal: u32) -> Option<String> {
+        if self.symlinks.is_empty() {
+            return None;
+        }
+        let own = &self.layers[self.slot[layer]];
+        let parent = &path[..path.rfind('/')?];
+        let ends = parent.match_indices('/').map(|(i, _)| i).skip(1).chain([parent.len()]);
+        for end in ends {
+            let dir = &parent[..end];
+            let k = key(dir);
+            let Some(list) = self.symlinks.get(&k) else { continue };
+            // The nearest listing below `layer` of an index that wrote one (its last one).
+            let mut best: Option<(usize, &str)> = None;
+            for (o, _, target) in list {
+                let at = &self.listed_at[*o];
+                let i = at.partition_point(|&p| p < layer);
+                if i > 0 && best.is_none_or(|(b, _)| at[i - 1] >= b) {
+                    best = Some((at[i - 1], target));
+                }
+            }
+            let Some((below, target)) = best else { continue };
+            let h = Holder::new(dir, 0);
+            // Still that symlink after its own layer, and through the layers in between
+            // (entries under it in between went through it too).
+            let sym = self.layers[self.slot[below]].written.get(&k).map(|w| w.kind)?;
+            if !matches!(sym, NodeKind::Symlink(_)) {
+                return None;
+            }
+            let root = ROOT.with(|r| *r);
+            let mut j = below;
+            while let Some(next) = self.next_layer(std::slice::from_ref(&h), root, j)
+                && next < layer
+            {
+                let between = &self.layers[self.slot[next]];
+                if between.written.get(&k).is_some_and(|w| w.kind != sym)
+                    || between.removes(&h)
+                    || h.anc.iter().any(|d| between.non_dir_write(*d, 0, u32::MAX))
+                {
+                    return None;
+                }
+                j = next;
+            }
+            // This layer's own entries before this one: a write there or below replaces it, a
+            // marker removes it (the entry then makes a directory of its own).
+            let replaced = own.version_before(k, ordinal).is_some()
+                || own.removed_at(&h).is_some_and(|w| w < ordinal)
+                || h.anc.iter().any(|d| own.non_dir_write(*d, 0, ordinal));
+            if replaced {
+                return None;
+            }
+            let base = dir.rfind('/').map_or("", |i| &dir[..i]);
+            let joined = if target.starts_with('/') {
+                format!("{target}{}", &path[end..])
+            } else {
+                format!("{base}/{target}{}", &path[end..])
+            };
+            return super::path::normalize_clamped(&joined).ok().filter(|p| p != path);
+        }
+        None
     }
 
     /// Added/changed/deleted counts per layer, by materialising the
@@ -947,8 +1081,8 @@ mod tests {
                 let ordinal = l.last_ordinal + 1;
                 l.link(p.to_owned(), PATHS[t], NodeKind::Other, ordinal);
             }
-            Op::Whiteout => l.whiteout(p.to_owned()),
-            Op::Opaque => l.opaque(p.to_owned()),
+            Op::Whiteout => l.whiteout(p.to_owned(), l.last_ordinal + 1),
+            Op::Opaque => l.opaque(p.to_owned(), l.last_ordinal + 1),
         }
     }
 
@@ -1061,6 +1195,50 @@ mod tests {
         // One made before keeps the old bytes.
         let t = timeline(&[&[("/a/b", Write(F1)), ("/e", Link(a)), ("/a/b", Write(F2))]]);
         assert_eq!(first(&t), Fate::Present);
+    }
+
+    /// containerd applies a layer's entries in tar order: a hardlink made
+    /// before a marker of the same layer removes its lower target links the
+    /// bytes while they are there, and shows them after. Made after it, the
+    /// link has nothing to link (containerd fails on it).
+    #[test]
+    fn a_link_made_before_a_marker_of_its_layer_keeps_the_lower_bytes() {
+        use Op::*;
+        // Link(4): to PATHS[4] = "/e"; Link(1): to PATHS[1] = "/a/b".
+        type Case<'a> = (Vec<&'a [(&'a str, Op)]>, Fate);
+        let cases: Vec<Case> = vec![
+            (vec![&[("/e", Write(F1))], &[("/a/b", Link(4)), ("/e", Whiteout)]], Fate::Present),
+            (vec![&[("/e", Write(F1))], &[("/e", Whiteout), ("/a/b", Link(4))]], Fate::Deleted(1)),
+            // An opaque parent: the link made first (outside the directory) keeps the bytes.
+            (vec![&[("/e", Write(F1))], &[("/a/b", Link(4)), ("/", Opaque)]], Fate::Present),
+            (vec![&[("/e", Write(F1))], &[("/", Opaque), ("/a/b", Link(4))]], Fate::Deleted(1)),
+            // Until a later layer removes the link too.
+            (
+                vec![
+                    &[("/e", Write(F1))],
+                    &[("/a/b", Link(4)), ("/e", Whiteout)],
+                    &[("/a", Whiteout)],
+                ],
+                Fate::Deleted(2),
+            ),
+        ];
+        for (layers, want) in cases {
+            let t = timeline(&layers);
+            assert_eq!(t.fate_of(0, "/e", 1), want, "{layers:?}");
+        }
+        // A whiteout of an ancestor, the link inside the opaque directory it removes from.
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/a/d", Link(1)), ("/a", Opaque)]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        let t = timeline(&[&[("/a/b", Write(F1))], &[("/e", Link(1)), ("/a", Whiteout)]]);
+        assert_eq!(t.fate_of(0, "/a/b", 1), Fate::Present);
+        // The link takes the identity of the bytes it caught: a later identical re-add at
+        // the link's path keeps them present there.
+        let t = timeline(&[
+            &[("/e", Write(F1))],
+            &[("/a/b", Link(4)), ("/e", Whiteout)],
+            &[("/a/b", Write(F1))],
+        ]);
+        assert_eq!(t.fate_of(0, "/e", 1), Fate::Present);
     }
 
     /// A hardlink that puts the same bytes back at a path is an identical
@@ -1237,13 +1415,6 @@ mod tests {
             ops: &[(String, Op)],
         ) -> Vec<Vec<(String, Node)>> {
             let mut snapshots = vec![fs.clone()];
-            for (p, op) in ops {
-                match op {
-                    Op::Whiteout => remove_under(fs, p, true),
-                    Op::Opaque => remove_under(fs, p, false),
-                    _ => {}
-                }
-            }
             // An identical re-add (a file entry, or a link to bytes of known
             // identity) keeps the bytes that were at the path before, below or
             // earlier in this layer: from then on it shows them again.
@@ -1259,6 +1430,23 @@ mod tests {
             // What each path was made of by this layer's own entries: a link to
             // one of them shows known bytes, and re-adds them like a file entry.
             let mut made: Vec<(String, NodeKind)> = Vec::new();
+            // Directories this layer's markers made (a whiteout's parent, an opaque
+            // directory): the layer's own, like `made`.
+            let mut made_dirs: Vec<String> = Vec::new();
+            // A marker removes, where it stands in tar order, what the layers below
+            // left; never the layer's own entries (nor the directories above them).
+            let remove_lower = |fs: &mut Vec<(String, Node)>,
+                                made: &[(String, NodeKind)],
+                                made_dirs: &[String],
+                                dir: &str,
+                                inclusive: bool| {
+                fs.retain(|(q, _)| {
+                    let hit = under(q, dir) || (inclusive && q == dir);
+                    let own = made.iter().any(|(m, _)| m == q || under(m, q))
+                        || made_dirs.iter().any(|m| m == q || under(m, q));
+                    !hit || own
+                });
+            };
             for (i, (p, op)) in ops.iter().enumerate() {
                 match op {
                     Op::Write(k) => {
@@ -1295,16 +1483,20 @@ mod tests {
                         made.push((p.clone(), known.unwrap_or(NodeKind::Other)));
                     }
                     Op::Opaque => {
+                        remove_lower(fs, &made, &made_dirs, p, false);
                         if !get(fs, p).is_some_and(|n| n.kind.is_dir()) && p != "/" {
                             set(fs, p, dir());
                         }
+                        made_dirs.push(p.clone());
                     }
                     Op::Whiteout => {
+                        remove_lower(fs, &made, &made_dirs, p, true);
                         // A whiteout entry lives in its parent directory.
-                        if let Some(parent) = ancestors(p).next()
-                            && !get(fs, parent).is_some_and(|n| n.kind.is_dir())
-                        {
-                            set(fs, parent, dir());
+                        if let Some(parent) = ancestors(p).next() {
+                            if !get(fs, parent).is_some_and(|n| n.kind.is_dir()) {
+                                set(fs, parent, dir());
+                            }
+                            made_dirs.push(parent.to_owned());
                         }
                     }
                 }
