@@ -588,6 +588,7 @@ fn visit_outside(walk: &mut LayerWalk<'_, '_>, summary: &mut WalkSummary) -> io:
             kind: &EntryKind::Outside,
             size: part.bytes.len() as u64,
             ordinal: 0,
+            records: &[],
         };
         if (walk.visit)(&view, Some(&mut part.bytes.as_slice()))? == Flow::Stop {
             break;
