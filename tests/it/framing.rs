@@ -154,3 +154,25 @@ fn bytes_after_the_last_member_or_frame_leave_the_scan_incomplete() {
         assert!(!err.contains("CANARY_000000000006"), "{name}: the junk is not quoted: {err}");
     }
 }
+
+/// A `.gz` file inside a layer carries the same header fields: the file name `gzip -N`
+/// stored is scanned as a member of the file.
+#[test]
+fn header_fields_of_a_gzip_file_in_a_layer_are_found() {
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("tree/app")).unwrap();
+    let named = "CANARY_000000000008.log";
+    std::fs::write(d.join(named), "nothing secret in here\n").unwrap();
+    let gz = tool(d, "gzip", &["-N", "-c", named]);
+    std::fs::write(d.join("tree/app/logs.gz"), gz).unwrap();
+    let tar = tool(d, "tar", &["--sort=name", "--mtime=@0", "-cf", "-", "-C", "tree", "app"]);
+    let img = image(d, "nested", &tar, &tar, ig::MT_OCI_LAYER_TAR);
+    let (code, json, err) = scan_json(&img, &[]);
+    assert_eq!((code, err.as_str()), (1, ""));
+    let found = findings_of(&json, "test-canary");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["path"], "/app/logs.gz");
+    assert_eq!(found[0]["inner_path"], "<gzip member 1 header: file name>");
+    assert_eq!(found[0]["status"], "present");
+}

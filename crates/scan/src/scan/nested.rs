@@ -353,6 +353,8 @@ fn scan_compressed<M: Members>(
     let mut compressed = Counting { inner: reader, count: 0 };
     // Taken for gzip only, and given back once the stream is read.
     let mut inflater = None;
+    // A gzip member's header fields: in the file for anyone to read, scanned after it.
+    let mut fields = gzip::HeaderFields::default();
     let decoder: Box<dyn Read + '_> = match kind {
         Format::Xz => Box::new(compression::xz(&mut compressed)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
@@ -362,7 +364,10 @@ fn scan_compressed<M: Members>(
         },
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
         // A layer holds thousands of small `.gz` files: one inflater serves them all.
-        _ => Box::new(gzip::GzReader::new(&mut compressed, inflater.insert(cs.take_inflater()))),
+        _ => Box::new(
+            gzip::GzReader::new(&mut compressed, inflater.insert(cs.take_inflater()))
+                .keeping_fields(&mut fields),
+        ),
     };
     let mut budget = *cs.budget();
     let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
@@ -395,7 +400,44 @@ fn scan_compressed<M: Members>(
     if let Some(inflater) = inflater {
         cs.give_inflater(inflater);
     }
-    result
+    scan_header_fields(cs, path, inner, fields, result)
+}
+
+/// Adds the hits in a gzip stream's header fields (each a member named
+/// `<gzip member N header: comment>`) to what its content gave.
+fn scan_header_fields<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    fields: gzip::HeaderFields,
+    result: Partial<M::Hit>,
+) -> Partial<M::Hit> {
+    if fields.fields.is_empty() && fields.dropped == 0 {
+        return result;
+    }
+    if fields.dropped > 0 {
+        cs.unread(format!(
+            "{}: {} bytes of gzip header fields past the {} MiB kept per stream were not read",
+            at(path, inner),
+            fields.dropped,
+            gzip::MAX_FIELD_BYTES >> 20
+        ));
+    }
+    let (mut hits, err) = match result {
+        Ok(h) => (h, None),
+        Err((h, e)) => (h, Some(e)),
+    };
+    for (name, bytes) in &fields.fields {
+        let member = join(inner, "!", name);
+        match scan_held(cs, path, Some(&member), bytes) {
+            Ok(h) => hits.extend(h),
+            Err(e) => return Err((hits, e)),
+        }
+    }
+    match err {
+        Some(e) => Err((hits, e)),
+        None => Ok(hits),
+    }
 }
 
 /// Largest database parsed (held in memory whole); a larger one is scanned

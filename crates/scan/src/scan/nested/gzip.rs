@@ -10,6 +10,9 @@
 //! members one after another), the deflate data through the same
 //! [`flate2::Decompress`], reset between streams. What it decodes, and its
 //! errors and their texts, are those of `flate2::bufread::MultiGzDecoder`.
+//! Each member's header fields (`FNAME`, `FCOMMENT`, `FEXTRA`), which are
+//! in the file for anyone who reads it, are kept for scanning (see
+//! [`HeaderFields`]).
 
 use std::io::{self, Read};
 
@@ -57,6 +60,37 @@ fn corrupt() -> io::Error {
     )
 }
 
+/// Header field bytes kept per stream for scanning; the fields past it are
+/// counted, not kept.
+pub const MAX_FIELD_BYTES: usize = 1 << 20;
+
+/// The header fields of a gzip stream's members, as
+/// (`<gzip member N header: comment>`, bytes), and the bytes past
+/// [`MAX_FIELD_BYTES`] that were not kept.
+#[derive(Debug, Default)]
+pub struct HeaderFields {
+    /// Fields in stream order, empty ones left out.
+    pub fields: Vec<(String, Vec<u8>)>,
+    /// Bytes of fields not kept.
+    pub dropped: u64,
+    held: usize,
+}
+
+impl HeaderFields {
+    fn keep(&mut self, member: u32, what: &str, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let take = bytes.len().min(MAX_FIELD_BYTES - self.held);
+        self.dropped += (bytes.len() - take) as u64;
+        if take > 0 {
+            self.held += take;
+            let name = format!("<gzip member {member} header: {what}>");
+            self.fields.push((name, bytes[..take].to_vec()));
+        }
+    }
+}
+
 /// Where the reader is in the current member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -75,12 +109,31 @@ pub struct GzReader<'i, R> {
     filled: usize,
     crc: Crc,
     state: State,
+    /// 1-based number of the member being read.
+    member: u32,
+    /// Where header fields go, when they are wanted.
+    fields: Option<&'i mut HeaderFields>,
 }
 
 impl<'i, R: Read> GzReader<'i, R> {
     /// A reader of the gzip stream in `src`, decoding with `inf`.
     pub fn new(src: R, inf: &'i mut Inflater) -> Self {
-        GzReader { src, inf, pos: 0, filled: 0, crc: Crc::new(), state: State::Header }
+        GzReader {
+            src,
+            inf,
+            pos: 0,
+            filled: 0,
+            crc: Crc::new(),
+            state: State::Header,
+            member: 0,
+            fields: None,
+        }
+    }
+
+    /// Keeps each member's header fields in `fields`.
+    pub fn keeping_fields(mut self, fields: &'i mut HeaderFields) -> Self {
+        self.fields = Some(fields);
+        self
     }
 
     /// The unread input, refilled from the source when it is all used
@@ -128,13 +181,18 @@ impl<'i, R: Read> GzReader<'i, R> {
         }
     }
 
-    /// Skips a NUL-terminated header field, feeding it to the header CRC.
-    fn skip_field(&mut self, crc: &mut Crc) -> io::Result<()> {
+    /// Reads a NUL-terminated header field, feeding it to the header CRC
+    /// (and to the kept fields, when they are kept).
+    fn skip_field(&mut self, crc: &mut Crc, what: &str) -> io::Result<()> {
         let mut len = 0;
+        let mut text = Vec::new();
         loop {
             match self.read_byte()? {
                 0 => {
                     crc.update(&[0]);
+                    if let Some(f) = self.fields.as_deref_mut() {
+                        f.keep(self.member, what, &text);
+                    }
                     return Ok(());
                 }
                 _ if len == MAX_HEADER_FIELD => {
@@ -145,6 +203,9 @@ impl<'i, R: Read> GzReader<'i, R> {
                 }
                 b => {
                     crc.update(&[b]);
+                    if self.fields.is_some() {
+                        text.push(b);
+                    }
                     len += 1;
                 }
             }
@@ -170,18 +231,25 @@ impl<'i, R: Read> GzReader<'i, R> {
             crc.update(&xlen);
             let mut left = usize::from(u16::from_le_bytes(xlen));
             let mut chunk = [0u8; 256];
+            let mut extra = Vec::new();
             while left > 0 {
                 let n = left.min(chunk.len());
                 self.read_full(&mut chunk[..n])?;
                 crc.update(&chunk[..n]);
+                if self.fields.is_some() {
+                    extra.extend_from_slice(&chunk[..n]);
+                }
                 left -= n;
+            }
+            if let Some(f) = self.fields.as_deref_mut() {
+                f.keep(self.member, "extra field", &extra);
             }
         }
         if flags & FNAME != 0 {
-            self.skip_field(&mut crc)?;
+            self.skip_field(&mut crc, "file name")?;
         }
         if flags & FCOMMENT != 0 {
-            self.skip_field(&mut crc)?;
+            self.skip_field(&mut crc, "comment")?;
         }
         if flags & FHCRC != 0 {
             let mut stored = [0u8; 2];
@@ -229,6 +297,7 @@ impl<R: Read> Read for GzReader<'_, R> {
         loop {
             match self.state {
                 State::Header => {
+                    self.member += 1;
                     if let Err(e) = self.header() {
                         self.state = State::End;
                         return Err(e);
@@ -360,5 +429,35 @@ mod tests {
             ours_reads(&two, &mut inf).0,
             [text.as_slice(), b"hello from a named member"].concat()
         );
+    }
+
+    #[test]
+    fn header_fields_are_kept_with_their_member() {
+        let mut named = GzBuilder::new()
+            .filename("page.1")
+            .comment("a comment")
+            .extra(vec![7u8; 300])
+            .write(Vec::new(), Compression::best());
+        named.write_all(b"second").unwrap();
+        let two = [gz(b"first"), named.finish().unwrap()].concat();
+        let mut inf = Inflater::default();
+        let mut fields = HeaderFields::default();
+        let mut out = Vec::new();
+        GzReader::new(&two[..], &mut inf)
+            .keeping_fields(&mut fields)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"firstsecond");
+        let got: Vec<(&str, &[u8])> =
+            fields.fields.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+        assert_eq!(
+            got,
+            [
+                ("<gzip member 2 header: extra field>", &[7u8; 300][..]),
+                ("<gzip member 2 header: file name>", b"page.1"),
+                ("<gzip member 2 header: comment>", b"a comment"),
+            ]
+        );
+        assert_eq!(fields.dropped, 0);
     }
 }
