@@ -289,7 +289,8 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         }),
         _ if is_ansible_vault_password_file(name) => Some(|_, t, f| ansible_vault_password(t, f)),
         ".rediscli_history" => Some(|_, t, f| rediscli_history(t, f)),
-        _ if path.contains("/svn.simple/") => Some(|_, t, f| svn_simple(t, f)),
+        // Named by the MD5 of the realm.
+        _ if name.len() == 32 && path.contains("/svn.simple/") => Some(|_, t, f| svn_simple(t, f)),
         "userlist.txt" => Some(|_, t, f| pgbouncer_userlist(t, f)),
         "secrets" if matches!(file_name(parent(path)), "davfs2" | ".davfs2") => {
             Some(|_, t, f| davfs2_secrets(t, f))
@@ -736,6 +737,10 @@ fn msmtprc(text: &str, found: &mut Vec<Found>) {
 /// The names Ansible's documentation and users give a vault password file:
 /// `.vault_pass`, `vault_pass.txt`, `.vault-password`, `vault_passwd`…
 fn is_ansible_vault_password_file(name: &str) -> bool {
+    // Asked of every file: nothing is built unless the name could be one.
+    if !name.contains("vault_pass") && !name.contains("vault-pass") {
+        return false;
+    }
     let stem = name.strip_prefix('.').unwrap_or(name);
     let stem = stem.strip_suffix(".txt").unwrap_or(stem);
     matches!(
