@@ -32,7 +32,7 @@ const OPENVPN_KEY: &str = "52689974adbcd58082035cbd702cf7da\n9eb6eb329c43689f3bf
 const FERNET: &str = "doEcyvYU15jHVVZK-IzXdjfHqCFnlFQlXqRg22ltpVE=";
 const UNSEAL: &str = "eUCxgWr2ZpwRpKEg2u7JheWAt3hQRsnyJHEOsG+3WTg=";
 const K3S: &str = "K10b4290f61a096213ff8b358529513c507668b8eea8a8683147aa467dbb1c738e1::server:1cc9cd52881178ad13d8ab5b50e0db27";
-const MAVEN_MASTER: &str = "{jSMOWnoPFgsHVpMvz5VrIt5kRbzGpI8u+9EF1iFQyJQ=}";
+const MAVEN_MASTER: &str = "{/WoKaf05ZPFh/DfHA8iY26ygRLPWDr5jm2EbM2XX/co=}";
 const S3FS: &str = "hv1Nvzdv7OfFecs+6Tc1THctGfsEo8LSO2QL2hn9";
 
 /// (rule, path, secret, layer, status) of every planted credential; layer 1
