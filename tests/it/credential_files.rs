@@ -3,10 +3,11 @@
 //! (passwords obscured, reversibly), a Django settings.py with a hand-made
 //! SECRET_KEY, mail relay logins, an Ansible vault password file, history
 //! files of redis-cli and mysql, caches and mount secrets, Jenkins' key,
-//! VPN keys, k3s and Vault bootstrap secrets, all copied by the Docker
-//! legacy builder on a private dockerd, some removed by a later step. Every
-//! one must be reported at its rule's severity, in the right layer, with the
-//! right status, and no output without --show-secrets may print one.
+//! VPN keys, k3s and Vault bootstrap secrets, a passphrase-protected PuTTY
+//! key, all copied by the Docker legacy builder on a private dockerd, some
+//! removed by a later step. Every one must be reported at its rule's
+//! severity, in the right layer, with the right status, and no output
+//! without --show-secrets may print one.
 
 use std::path::Path;
 use std::process::Command;
@@ -35,6 +36,41 @@ const K3S: &str = "K10b4290f61a096213ff8b358529513c507668b8eea8a8683147aa467dbb1
 const MAVEN_MASTER: &str = "{/WoKaf05ZPFh/DfHA8iY26ygRLPWDr5jm2EbM2XX/co=}";
 const S3FS: &str = "hv1Nvzdv7OfFecs+6Tc1THctGfsEo8LSO2QL2hn9";
 
+/// A throwaway RSA key as puttygen 0.78 writes it with a passphrase (PPK v3:
+/// Argon2id parameters between the public and the private lines).
+const PPK: &str = "PuTTY-User-Key-File-3: ssh-rsa\n\
+Encryption: aes256-cbc\n\
+Comment: rsa-key-20261207\n\
+Public-Lines: 6\n\
+AAAAB3NzaC1yc2EAAAADAQABAAABAQCj+s6prNieHf6h7XLeIBSmgrjgfpITQ6QV\n\
+w2yfLhleHE9rnUY51al9vJ4tSAsRtV0pWKMeTCoLC5P/IdYodzg9gsvJNh+igM1r\n\
+wZrzqgfl1mhYa2WtWUfBlbewneaHA3F6r315eEJbEvLvgF9XXCths7bh9qBeLrMi\n\
+j17KUyIe/qCTwk7j6RVDoBnryMP7fdLzi+2Wa3J0gDbpnzBcG87MeHj1rsKYxoQh\n\
+PvQCwGerMbHXQ9BfIt1UNBKtu8kKB/Yt7NHDXaMWg3Cmspwul+iyfHSf7j5SlC2z\n\
+ctWyLHiEA+eZI0tl8WJhuld6EcQKhwJ/z9YFzB++sHJ2kx+Ebqr9\n\
+Key-Derivation: Argon2id\n\
+Argon2-Memory: 8192\n\
+Argon2-Passes: 13\n\
+Argon2-Parallelism: 1\n\
+Argon2-Salt: 17986ea38ba54e7904bdacad959934ad\n\
+Private-Lines: 14\n\
+kMAUPMrcU1blq6bih5XO0BCKwE8V+9vxJLu5NjOT70RejK498a3bT++CNi7eJNcF\n\
+2KACT/hw9XfDtqTOkESS/cca23y8AGeIsGjcyAvXRhjfmKt7M6t+iaEXUtwEo2T/\n\
+rFuPTCm523B+i6Naxn9h7a3UhqvLnbKO+h0yU+ty9UxZYNhI94ElY4bQ92FE7Rfg\n\
+OQtoXbqC45b/PYEZIgzaLYZZHAJJ0jbNX5k23FKkJiF6Z1bOjj1S/VbLAoYH5GIb\n\
+utAUDdri9xeusQ3svMkaGfiI8SQ59FD854FE72xpsQdE4VG0d/jgtPEPOimlub/y\n\
+3IB4CBoKQ3jichLJBlS+p9xZ2qS1BNH80X0rTDCqCwUS2iAISN8/elIeGFAUymfP\n\
+ODvMKqAurJwkC98iWcRC+BeIKhocgiipDlyKAAQbW5IcIbGPWmjmKrNYHd0QXPov\n\
+T5vdMKETwPZxcUidv3O3XwN84vRc4L2C+0oPlg9yusM3vIC5XtQeizXkOGcFIG3p\n\
+utkn1G6we7wr7+USy4+NGY7T+42pE9cfPowXm+brmYRaQT24ALgdeC6FxmCWrn7C\n\
+a9TtU9II/8Jd9GRAZI3WKGAhM2gOxkgpSpnHfAlEH+YisRCDh0gfV4EW+tY1r3dm\n\
+k4pq2XG8bB+pNUFnV2mDM7i4y5o0hrA8stk+gmWBzUNmA/YjpLpi+x/91x/XRMzT\n\
+Huo6TS2GsBN/xRaW26AMf34EhEIKKr5dwJnc6lhRahHeqK00S5eAA8g0OxPqU/ZW\n\
+gz09h+4pvlMQQKw0mxRZTsWRP964409s4uZtmZr1YksT5EwDUPVweD2sGIUM8w+D\n\
+RiHQK+WeQmew/UJ28LmZWy42JUCXTp7GM50etBxe0DeF6d3Zcp2MfoZcwYhQLG4j\n\
+Private-MAC: 9c6d71017d4323c0eeb1e2af1017e011742f2a888ba0e85554bb37467418cc02\n";
+/// The first of its private lines.
+const PPK_PRIVATE: &str = "kMAUPMrcU1blq6bih5XO0BCKwE8V+9vxJLu5NjOT70RejK498a3bT++CNi7eJNcF";
 /// (rule, path, secret, layer, status) of every planted credential; layer 1
 /// is the first `COPY`, and the last step removes the rclone config and
 /// the Django settings.
@@ -206,6 +242,7 @@ fn context(dir: &Path) -> std::path::PathBuf {
         "fs/root/.m2/settings-security.xml",
         &format!("<settingsSecurity>\n  <master>{MAVEN_MASTER}</master>\n</settingsSecurity>\n"),
     );
+    put("fs/root/.ssh/deploy.ppk", PPK);
     put(
         "Dockerfile",
         "FROM base:1\n\
@@ -253,6 +290,12 @@ fn credential_files_real_dockerfiles_ship() {
         assert_eq!(f["severity"], f["rule_severity"], "{f:#}");
         assert!(f["context"].is_null(), "{f:#}");
     }
+    let ppk = findings
+        .iter()
+        .find(|f| f["rule_id"] == "putty-private-key" && f["path"] == "/root/.ssh/deploy.ppk")
+        .unwrap_or_else(|| panic!("no putty-private-key; found:\n{}", listed().join("\n")));
+    assert!(ppk["secret"].as_str().unwrap().starts_with(PPK_PRIVATE), "{ppk:#}");
+    assert_eq!((&ppk["severity"], &ppk["layer_index"]), (&"critical".into(), &1.into()), "{ppk:#}");
     // The revealed password says how it was reached.
     let revealed = findings.iter().find(|f| f["secret"] == RCLONE_SFTP).unwrap();
     assert_eq!(revealed["decoding"], serde_json::json!(["rclone-obscure"]), "{revealed:#}");
@@ -279,7 +322,8 @@ fn credential_files_real_dockerfiles_ship() {
     let a = archive.to_str().unwrap();
     for format in ["human", "json", "sarif"] {
         let (_, out, err) = parts(&run(&["scan", "--format", format, a]));
-        for secret in EXPECTED.iter().map(|e| e.2).chain(obscured.iter().map(String::as_str)) {
+        let all = EXPECTED.iter().map(|e| e.2).chain([PPK_PRIVATE]);
+        for secret in all.chain(obscured.iter().map(String::as_str)) {
             assert!(!out.contains(secret) && !err.contains(secret), "{format} prints {secret}");
         }
     }
