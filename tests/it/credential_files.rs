@@ -131,6 +131,10 @@ const EXPECTED: &[(&str, &str, &str, u64, &str)] = &[
     ("hashicorp-vault-unseal-key", "/root/vault-init.txt", UNSEAL, 1, "present"),
     ("k3s-cluster-token", "/var/lib/rancher/k3s/server/token", K3S, 1, "present"),
     ("maven-master-password", "/root/.m2/settings-security.xml", MAVEN_MASTER, 1, "present"),
+    ("npmrc-auth-token", "/root/.yarnrc", "Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6", 1, "present"),
+    ("ldap-bind-password", "/etc/sssd/sssd.conf", "Mv4#qT9zKw2L", 1, "present"),
+    ("wifi-psk", "/etc/wpa_supplicant/wpa_supplicant.conf", "Kq7vX2mZ9pL4!x", 1, "present"),
+    ("php-env-default-credential", "/app/config/database.php", "Fq2#vLm8Kz4Tw", 2, "present"),
 ];
 
 /// The build context: the files of the image's tree under `fs/` (one `COPY`),
@@ -243,6 +247,24 @@ fn context(dir: &Path) -> std::path::PathBuf {
         &format!("<settingsSecurity>\n  <master>{MAVEN_MASTER}</master>\n</settingsSecurity>\n"),
     );
     put("fs/root/.ssh/deploy.ppk", PPK);
+    // Yarn 1's .yarnrc: key and value separated by a space.
+    put(
+        "fs/root/.yarnrc",
+        "registry \"https://npm.corp.test/\"\n\"//npm.corp.test/:_authToken\" \"Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6\"\n",
+    );
+    put(
+        "fs/etc/sssd/sssd.conf",
+        "[domain/corp]\nldap_default_authtok_type = password\nldap_default_authtok = Mv4#qT9zKw2L\n",
+    );
+    put(
+        "fs/etc/wpa_supplicant/wpa_supplicant.conf",
+        "network={\n  ssid=\"corp\"\n  psk=\"Kq7vX2mZ9pL4!x\"\n}\n",
+    );
+    put(
+        "app/config/database.php",
+        "<?php\nreturn ['connections' => ['mysql' => [\n    'host' => env('DB_HOST', '127.0.0.1'),\n    \
+         'password' => env('DB_PASSWORD', 'Fq2#vLm8Kz4Tw'),\n]]];\n",
+    );
     put(
         "Dockerfile",
         "FROM base:1\n\
