@@ -11,6 +11,7 @@ mod attestations;
 mod bad_input;
 mod cache;
 mod credential_classes;
+mod credential_files;
 mod decoding;
 mod detection;
 mod engines;

@@ -132,6 +132,85 @@ const RULES: &[FileRule] = &[
                       secret the app holds.",
     },
     FileRule {
+        id: "file-rclone-obscured-password",
+        name: "rclone obscured password",
+        severity: Severity::High,
+        description: "A password of an rclone remote (`pass`, `password`, `password2`, \
+                      `key_file_pass`…) in rclone.conf. rclone \"obscures\" it with AES-CTR under \
+                      a key published in its source, so anyone reverses it (`rclone reveal`); \
+                      the revealed password is the secret. A value that does not reveal to \
+                      text is not reported.",
+    },
+    FileRule {
+        id: "file-rclone-credential",
+        name: "Credential of an rclone remote",
+        severity: Severity::High,
+        description: "A stored credential of an rclone remote in rclone.conf: an S3 \
+                      `secret_access_key`, an OAuth `client_secret` or the `refresh_token` of \
+                      its `token`, an Azure or B2 account `key`, a SAS URL, a service \
+                      account's private key.",
+    },
+    FileRule {
+        id: "file-smtp-relay-password",
+        name: "Password of an SMTP relay login",
+        severity: Severity::High,
+        description: "The password a mail transfer agent in the image logs in to its relay with: \
+                      postfix's `sasl_passwd` (`[host]:port user:password`), msmtp's \
+                      `password` in msmtprc, sSMTP's `AuthPass=` in ssmtp.conf.",
+    },
+    FileRule {
+        id: "file-ansible-vault-password",
+        name: "Ansible Vault password file",
+        severity: Severity::High,
+        description: "A vault password file (`--vault-password-file ~/.vault_pass.txt`, \
+                      `vault_password_file` in ansible.cfg): the password alone on its line, \
+                      which decrypts every vault-encrypted variable and file of the project.",
+    },
+    FileRule {
+        id: "file-redis-cli-history-password",
+        name: "Password in redis-cli history",
+        severity: Severity::High,
+        description: "An `AUTH [user] password` or `CONFIG SET requirepass|masterauth password` \
+                      typed at redis-cli, kept in ~/.rediscli_history.",
+    },
+    FileRule {
+        id: "file-svn-password",
+        name: "Subversion cached password",
+        severity: Severity::High,
+        description: "A password Subversion cached in clear text under \
+                      ~/.subversion/auth/svn.simple/ (`store-plaintext-passwords`).",
+    },
+    FileRule {
+        id: "file-pgbouncer-userlist-password",
+        name: "Password in a PgBouncer auth file",
+        severity: Severity::High,
+        description: "A `\"user\" \"password\"` line of PgBouncer's auth_file (userlist.txt): a \
+                      clear-text password, or an md5 or SCRAM secret that PgBouncer (and \
+                      anyone holding it) logs in to PostgreSQL with.",
+    },
+    FileRule {
+        id: "file-davfs2-password",
+        name: "Password in davfs2 secrets",
+        severity: Severity::High,
+        description: "A WebDAV server or proxy password in davfs2's secrets file \
+                      (`url user password`).",
+    },
+    FileRule {
+        id: "file-s3fs-password",
+        name: "Secret key in an s3fs password file",
+        severity: Severity::High,
+        description: "The secret key of an S3 (or S3-compatible) bucket mount in s3fs-fuse's \
+                      password file (`[bucket:]ACCESS_KEY:SECRET_KEY`).",
+    },
+    FileRule {
+        id: "file-jenkins-master-key",
+        name: "Jenkins master key",
+        severity: Severity::Critical,
+        description: "JENKINS_HOME/secrets/master.key: the key that decrypts \
+                      hudson.util.Secret and through it every credential, token and password \
+                      Jenkins stores.",
+    },
+    FileRule {
         id: "file-vault-token",
         name: "Vault token in ~/.vault-token",
         severity: Severity::Critical,
@@ -202,6 +281,27 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             }
         }),
         ".pgpass" | "pgpass.conf" => Some(|_, t, f| pgpass(t, f)),
+        "rclone.conf" | ".rclone.conf" => Some(|_, t, f| rclone_conf(t, f)),
+        "sasl_passwd" => Some(|_, t, f| sasl_passwd(t, f)),
+        "msmtprc" | ".msmtprc" => Some(|_, t, f| msmtprc(t, f)),
+        "ssmtp.conf" => Some(|_, t, f| {
+            key_values_exact(t, "AuthPass", '=', "file-smtp-relay-password", f);
+        }),
+        _ if is_ansible_vault_password_file(name) => Some(|_, t, f| ansible_vault_password(t, f)),
+        ".rediscli_history" => Some(|_, t, f| rediscli_history(t, f)),
+        // Named by the MD5 of the realm.
+        _ if name.len() == 32 && path.contains("/svn.simple/") => Some(|_, t, f| svn_simple(t, f)),
+        "userlist.txt" => Some(|_, t, f| pgbouncer_userlist(t, f)),
+        "secrets" if matches!(file_name(parent(path)), "davfs2" | ".davfs2") => {
+            Some(|_, t, f| davfs2_secrets(t, f))
+        }
+        "passwd-s3fs" | ".passwd-s3fs" => Some(|_, t, f| s3fs_passwd(t, f)),
+        "master.key" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
+            let key = t.trim();
+            if (64..=1024).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found_whole(t, "file-jenkins-master-key", f);
+            }
+        }),
         _ if is_keytab(name, data) => {
             Some(|d, _, f| f.push(("file-kerberos-keytab", 0, d.to_vec())))
         }
@@ -263,7 +363,12 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
                 secret: Secret::new(secret),
                 validation: None,
                 failed_check: false,
-                decoding: Vec::new(),
+                // The stored bytes hold the obscured form; the secret is what it reveals.
+                decoding: if id == "file-rclone-obscured-password" {
+                    vec!["rclone-obscure".to_owned()]
+                } else {
+                    Vec::new()
+                },
                 material: None,
             })
         })
@@ -455,6 +560,304 @@ fn htpasswd(text: &str, found: &mut Vec<Found>) {
             found.push(("file-htpasswd-hash", offset_of(text, hash, at), hash.as_bytes().to_vec()));
         }
         at += line.len();
+    }
+}
+
+/// rclone's config (`rclone.conf`, `~/.rclone.conf`): an INI section per
+/// remote, each with a `type`. Passwords are stored obscured and revealed
+/// here; the other credentials are stored as they are.
+fn rclone_conf(text: &str, found: &mut Vec<Found>) {
+    // (key, value, offset of the value) of the current section, and whether it has a type.
+    let mut section: Vec<(&str, &str, usize)> = Vec::new();
+    let mut typed = false;
+    let mut flush = |section: &mut Vec<(&str, &str, usize)>, typed: bool| {
+        if typed {
+            for &(key, value, at) in section.iter() {
+                rclone_value(key, value, at, found);
+            }
+        }
+        section.clear();
+    };
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim();
+        if l.starts_with('[') && l.ends_with(']') {
+            flush(&mut section, typed);
+            typed = false;
+        } else if !l.starts_with('#')
+            && !l.starts_with(';')
+            && let Some((k, v)) = l.split_once('=')
+        {
+            let (key, value) = (k.trim(), v.trim());
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            typed |= key == "type" && !value.is_empty();
+            if !value.is_empty() {
+                section.push((key, value, offset_of(text, value, at)));
+            }
+        }
+        at += line.len();
+    }
+    flush(&mut section, typed);
+}
+
+/// Options rclone stores as they are and that are credentials by themselves.
+const RCLONE_PLAIN: &[&str] = &[
+    "secret_access_key",
+    "session_token",
+    "client_secret",
+    "key",
+    "sas_url",
+    "connection_string",
+    "account_key",
+    "api_key",
+    "access_grant",
+    "bearer_token",
+];
+
+fn rclone_value(key: &str, value: &str, at: usize, found: &mut Vec<Found>) {
+    // rclone obscures every option it marks as a password: `pass`, `password`,
+    // `password2`, `key_file_pass`, `api_password`, `mailbox_password`…
+    let obscured = key == "pass" || key.ends_with("_pass") || key.contains("password");
+    if obscured {
+        if let Some(password) = rclone_reveal(value) {
+            found.push(("file-rclone-obscured-password", at, password));
+        }
+    } else if RCLONE_PLAIN.contains(&key) {
+        if value.len() >= 8 {
+            found.push(("file-rclone-credential", at, value.as_bytes().to_vec()));
+        }
+    } else if key == "token" || key == "service_account_credentials" {
+        // JSON: an OAuth token (its refresh token outlives the access token) or a
+        // service account key file.
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(value) else { return };
+        let field = ["refresh_token", "private_key", "access_token"]
+            .into_iter()
+            .find_map(|f| doc.get(f).and_then(|v| v.as_str()).filter(|v| v.len() >= 8));
+        if let Some(secret) = field {
+            // The offset of the field's JSON string (escapes make it differ from `secret`).
+            let raw = serde_json::to_string(secret).unwrap_or_default();
+            let off = value.find(raw.trim_matches('"')).map_or(at, |i| at + i);
+            found.push(("file-rclone-credential", off, secret.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// The key rclone's `lib/obscure` encrypts with (AES-256-CTR); public in its source.
+const RCLONE_OBSCURE_KEY: [u8; 32] = [
+    0x9c, 0x93, 0x5b, 0x48, 0x73, 0x0a, 0x55, 0x4d, 0x6b, 0xfd, 0x7c, 0x63, 0xc8, 0x86, 0xa9, 0x2b,
+    0xd3, 0x90, 0x19, 0x8e, 0xb8, 0x12, 0x8a, 0xfb, 0xf4, 0xde, 0x16, 0x2b, 0x8b, 0x95, 0xf6, 0x38,
+];
+
+/// `rclone reveal`: base64url without padding of a 16-byte IV and the
+/// AES-256-CTR ciphertext. `None` unless the result is text: at least 4
+/// characters, valid UTF-8, no control characters (a value that is not
+/// obscured decodes to random bytes, which almost never pass).
+fn rclone_reveal(value: &str) -> Option<Vec<u8>> {
+    use aes::cipher::{KeyIvInit, StreamCipher};
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .ok()?;
+    if raw.len() < 16 + 4 {
+        return None;
+    }
+    let (iv, body) = raw.split_at(16);
+    let mut plain = body.to_vec();
+    let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(&RCLONE_OBSCURE_KEY, iv).ok()?;
+    cipher.apply_keystream(&mut plain);
+    let text = std::str::from_utf8(&plain).ok()?;
+    (!text.chars().any(char::is_control)).then_some(plain)
+}
+
+/// The whole text, trimmed, as one secret.
+fn found_whole(text: &str, rule: &'static str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    found.push((rule, offset_of(text, value, 0), value.as_bytes().to_vec()));
+}
+
+/// Lines' non-comment fields, with the byte offset of each field.
+fn fields(text: &str) -> impl Iterator<Item = Vec<(usize, &str)>> {
+    let base = text.as_ptr() as usize;
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(move |l| l.split_ascii_whitespace().map(|f| (f.as_ptr() as usize - base, f)).collect())
+}
+
+/// `KEY<sep>value` lines for one key, exactly as written (sSMTP's `AuthPass=`).
+fn key_values_exact(text: &str, key: &str, sep: char, rule: &'static str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((k, v)) = line.split_once(sep)
+            && k.trim() == key
+        {
+            let v = v.trim();
+            if !v.is_empty() {
+                found.push((rule, offset_of(text, v, at), v.as_bytes().to_vec()));
+            }
+        }
+        at += line.len();
+    }
+}
+
+/// postfix's `smtp_sasl_password_maps` source: `destination user:password`.
+fn sasl_passwd(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        if let [_, (at, login)] = line[..]
+            && let Some((user, password)) = login.split_once(':')
+            && !user.is_empty()
+            && !password.is_empty()
+        {
+            let off = at + user.len() + 1;
+            found.push(("file-smtp-relay-password", off, password.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// msmtp's configuration: `password VALUE` (quoted when it holds spaces).
+fn msmtprc(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim();
+        if let Some(rest) = body.strip_prefix("password")
+            && rest.starts_with([' ', '\t'])
+        {
+            let v = rest.trim();
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            if !v.is_empty() {
+                found.push((
+                    "file-smtp-relay-password",
+                    offset_of(text, v, at),
+                    v.as_bytes().to_vec(),
+                ));
+            }
+        }
+        at += line.len();
+    }
+}
+
+/// The names Ansible's documentation and users give a vault password file:
+/// `.vault_pass`, `vault_pass.txt`, `.vault-password`, `vault_passwd`…
+fn is_ansible_vault_password_file(name: &str) -> bool {
+    // Asked of every file: nothing is built unless the name could be one.
+    if !name.contains("vault_pass") && !name.contains("vault-pass") {
+        return false;
+    }
+    let stem = name.strip_prefix('.').unwrap_or(name);
+    let stem = stem.strip_suffix(".txt").unwrap_or(stem);
+    matches!(
+        stem.replace('-', "_").as_str(),
+        "vault_pass"
+            | "vault_password"
+            | "vault_passwd"
+            | "ansible_vault_pass"
+            | "ansible_vault_password"
+    )
+}
+
+/// A vault password file holds the password on its first line (an
+/// executable one is a script that prints it: not a secret by itself).
+fn ansible_vault_password(text: &str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    let one_line = !value.contains('\n');
+    let printable = value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if one_line && printable && !value.starts_with("#!") && (6..=256).contains(&value.len()) {
+        found.push((
+            "file-ansible-vault-password",
+            offset_of(text, value, 0),
+            value.as_bytes().to_vec(),
+        ));
+    }
+}
+
+/// redis-cli's history: `AUTH [user] password`, `CONFIG SET requirepass|masterauth password`.
+fn rediscli_history(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        let word = |i: usize| line.get(i).map(|f| f.1.to_ascii_lowercase());
+        let value = match (word(0).as_deref(), line.len()) {
+            (Some("auth"), 2 | 3) => line.last(),
+            (Some("config"), 4)
+                if word(1).as_deref() == Some("set")
+                    && matches!(word(2).as_deref(), Some("requirepass" | "masterauth")) =>
+            {
+                line.last()
+            }
+            _ => None,
+        };
+        if let Some(&(at, v)) = value {
+            let v = v.trim_matches(['"', '\'']);
+            let off = if v.len() < line.last().map_or(0, |l| l.1.len()) { at + 1 } else { at };
+            found.push(("file-redis-cli-history-password", off, v.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// Subversion's auth cache: a hash dump, `K <len>\nkey\nV <len>\nvalue\n`
+/// items up to `END`.
+fn svn_simple(text: &str, found: &mut Vec<Found>) {
+    let (mut i, mut key) = (0, "");
+    while let Some(nl) = text.get(i..).and_then(|t| t.find('\n')) {
+        let Some((kind, len)) = text[i..i + nl].split_once(' ') else { break };
+        let Ok(len) = len.parse::<usize>() else { break };
+        let start = i + nl + 1;
+        let Some(item) = text.get(start..start + len) else { break };
+        match kind {
+            "K" => key = item,
+            "V" if key == "password" && !item.is_empty() => {
+                found.push(("file-svn-password", start, item.as_bytes().to_vec()));
+            }
+            "V" => {}
+            _ => break,
+        }
+        i = start + len + 1;
+    }
+}
+
+/// PgBouncer's auth_file: `"user" "password"` per line (`""` escapes a quote).
+fn pgbouncer_userlist(text: &str, found: &mut Vec<Found>) {
+    let mut hits = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim();
+        if !l.is_empty() && !l.starts_with(';') && !l.starts_with('#') {
+            // Both fields quoted, or this is not an auth file.
+            let quoted: Vec<&str> = l.split('"').collect();
+            if quoted.len() != 5 || !quoted[0].is_empty() || !quoted[2].trim().is_empty() {
+                return;
+            }
+            let password = quoted[3];
+            if !password.is_empty() {
+                hits.push((
+                    "file-pgbouncer-userlist-password",
+                    offset_of(text, password, at),
+                    password.as_bytes().to_vec(),
+                ));
+            }
+        }
+        at += line.len();
+    }
+    found.extend(hits);
+}
+
+/// davfs2's secrets: `url-or-mount-point user password` (or `proxy user password`).
+fn davfs2_secrets(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        if let [_, _, (at, password)] = line[..] {
+            let v = password.trim_matches('"');
+            let off = if v.len() < password.len() { at + 1 } else { at };
+            found.push(("file-davfs2-password", off, v.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// s3fs-fuse's password file: `ACCESS_KEY:SECRET_KEY` or `bucket:ACCESS_KEY:SECRET_KEY`.
+fn s3fs_passwd(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        if let [(at, entry)] = line[..]
+            && let Some(i) = entry.rfind(':')
+            && matches!(entry.matches(':').count(), 1 | 2)
+            && i + 1 < entry.len()
+        {
+            found.push(("file-s3fs-password", at + i + 1, entry.as_bytes()[i + 1..].to_vec()));
+        }
     }
 }
 
@@ -746,6 +1149,165 @@ mod tests {
             vec![("file-pgpass-password".into(), "Vq8:kT2zLm4w".into())]
         );
         assert_eq!(ids("/app/.env", "API_TOKEN=Zq8Lm3Xv9Rt2Wp7Kc4Hs\n").len(), 1);
+    }
+
+    #[test]
+    fn rclone_passwords_are_revealed_other_credentials_kept() {
+        // `rclone obscure Tq8vLm3Zx7Kw` (rclone v1.60.1).
+        let obscured = "WiL50jrcGtWFg7KUdqn3IDh_8CP2UXMy2xDuGQ";
+        assert_eq!(rclone_reveal(obscured).as_deref(), Some(&b"Tq8vLm3Zx7Kw"[..]));
+        let conf = format!(
+            "[backup]\ntype = sftp\nhost = h.corp.test\npass = {obscured}\nask_password = false\n\n\
+             [plain]\ntype = ftp\npass = Tq8vLm3Zx7Kw9000\n\n\
+             [s3]\ntype = s3\nsecret_access_key = Vb7Hq2Lm9XpR4sT8wZ1cK5nJ3yF6gD0aE2uI7oPq\n\
+             [drive]\ntype = drive\nclient_secret = Qm7vL2xKt9Wz4Rp8\n\
+             token = {{\"access_token\":\"ya29.x\",\"refresh_token\":\"1//0gRk4Vx9Qm2zLp7tWn5\"}}\n\
+             [notaremote]\npass = {obscured}\n"
+        );
+        let hits =
+            detect("/root/.config/rclone/rclone.conf", conf.as_bytes(), 0, &AtomicU64::new(0));
+        let rules = rules();
+        let got: Vec<(&str, String, usize)> = hits
+            .iter()
+            .map(|h| {
+                let id = rules[h.rule].id.as_str();
+                (id, String::from_utf8_lossy(h.secret.expose()).into_owned(), h.offset as usize)
+            })
+            .collect();
+        let at = |needle: &str| conf.find(needle).unwrap();
+        assert_eq!(
+            got,
+            [
+                ("file-rclone-obscured-password", "Tq8vLm3Zx7Kw".to_owned(), at(obscured)),
+                (
+                    "file-rclone-credential",
+                    "Vb7Hq2Lm9XpR4sT8wZ1cK5nJ3yF6gD0aE2uI7oPq".to_owned(),
+                    at("Vb7Hq")
+                ),
+                ("file-rclone-credential", "Qm7vL2xKt9Wz4Rp8".to_owned(), at("Qm7vL")),
+                ("file-rclone-credential", "1//0gRk4Vx9Qm2zLp7tWn5".to_owned(), at("1//0g")),
+            ]
+        );
+        assert_eq!(hits[0].decoding, ["rclone-obscure"]);
+        // A value that is not obscured (rclone itself refuses it) reveals nothing.
+        for not in ["Tq8vLm3Zx7Kw9000", "short", "WiL50jrcGtWFg7KUdqn3IDh", "!!not base64!!"] {
+            assert_eq!(rclone_reveal(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn mail_relay_vault_history_cache_and_mount_files() {
+        let svn = "K 8\npasscred\nV 6\nsimple\nK 8\npassword\nV 12\nHq7pW 2xLk9v\nK 8\nusername\nV 2\nci\nEND\n";
+        for (path, text, rule, secret) in [
+            (
+                "/etc/postfix/sasl_passwd",
+                "# relay\n[smtp.corp.test]:587 relay@corp.test:Wn4v:Q8zLk2Tx\n",
+                "file-smtp-relay-password",
+                "Wn4v:Q8zLk2Tx",
+            ),
+            (
+                "/etc/msmtprc",
+                "account corp\nuser app\npassword \"Jm5w R9xKq3Vt\"\npasswordeval gpg -d x\n",
+                "file-smtp-relay-password",
+                "Jm5w R9xKq3Vt",
+            ),
+            (
+                "/root/.msmtprc",
+                "password Jm5wR9xKq3Vt\n",
+                "file-smtp-relay-password",
+                "Jm5wR9xKq3Vt",
+            ),
+            (
+                "/etc/ssmtp/ssmtp.conf",
+                "AuthUser=app\nAuthPass=Tq8vLm3Zx7Kw\n",
+                "file-smtp-relay-password",
+                "Tq8vLm3Zx7Kw",
+            ),
+            (
+                "/root/.vault_pass.txt",
+                "Rk4#Vx9 Qm2zLp\n",
+                "file-ansible-vault-password",
+                "Rk4#Vx9 Qm2zLp",
+            ),
+            (
+                "/srv/ansible/.vault-password",
+                "Rk4Vx9Qm2zLp\n",
+                "file-ansible-vault-password",
+                "Rk4Vx9Qm2zLp",
+            ),
+            (
+                "/root/.rediscli_history",
+                "PING\nauth Kq7vX2mZ9pL4\n",
+                "file-redis-cli-history-password",
+                "Kq7vX2mZ9pL4",
+            ),
+            (
+                "/root/.rediscli_history",
+                "AUTH app \"Kq7vX2mZ9pL4\"\n",
+                "file-redis-cli-history-password",
+                "Kq7vX2mZ9pL4",
+            ),
+            (
+                "/root/.rediscli_history",
+                "CONFIG SET requirepass Kq7vX2mZ9pL4\n",
+                "file-redis-cli-history-password",
+                "Kq7vX2mZ9pL4",
+            ),
+            (
+                "/root/.subversion/auth/svn.simple/5671adf2865e267db74f09ba6f872c28",
+                svn,
+                "file-svn-password",
+                "Hq7pW 2xLk9v",
+            ),
+            (
+                "/etc/pgbouncer/userlist.txt",
+                "\"app\" \"Zq8Lm3Xv9Rt2\"\n\"stats\" \"\"\n",
+                "file-pgbouncer-userlist-password",
+                "Zq8Lm3Xv9Rt2",
+            ),
+            (
+                "/etc/davfs2/secrets",
+                "# comment\nhttps://dav.corp.test/dav ops \"Lm3Zx7Kw9Rt2\"\n",
+                "file-davfs2-password",
+                "Lm3Zx7Kw9Rt2",
+            ),
+            (
+                "/etc/passwd-s3fs",
+                "backups:MINIOKEY0001:Vb7Hq2Lm9XpR4sT8wZ1c\n",
+                "file-s3fs-password",
+                "Vb7Hq2Lm9XpR4sT8wZ1c",
+            ),
+        ] {
+            let got = detect(path, text.as_bytes(), 0, &AtomicU64::new(0));
+            let rules = rules();
+            let ids: Vec<(&str, &[u8])> =
+                got.iter().map(|h| (rules[h.rule].id.as_str(), h.secret.expose())).collect();
+            assert_eq!(ids, [(rule, secret.as_bytes())], "{path}: {text}");
+            // The offset is where the stored secret starts.
+            assert_eq!(
+                &text.as_bytes()[got[0].offset as usize..][..secret.len()],
+                secret.as_bytes(),
+                "{path}"
+            );
+        }
+        let key = "a1".repeat(256);
+        assert_eq!(
+            ids("/var/jenkins_home/secrets/master.key", &key),
+            [("file-jenkins-master-key".into(), key)]
+        );
+        for (path, text) in [
+            ("/etc/postfix/sasl_passwd", "[smtp.corp.test]:587 relay@corp.test\n"),
+            ("/etc/msmtprc", "passwordeval \"gpg -d ~/.pw.gpg\"\n"),
+            ("/root/.vault_pass.txt", "#!/bin/sh\necho $VAULT_PASSWORD\n"),
+            ("/root/.vault_pass", "short\n"),
+            ("/root/.rediscli_history", "PING\nAUTH\nSET auth Kq7vX2mZ9pL4 EX 60\n"),
+            ("/srv/app/userlist.txt", "alice\nbob\n\"carol\" \"Zq8Lm3Xv9Rt2\"\n"),
+            ("/etc/passwd-s3fs", "just-a-line\n"),
+            ("/var/jenkins_home/secrets/master.key", "not hex at all, not a key"),
+            ("/app/config/secrets", "https://dav.corp.test/dav ops Lm3Zx7Kw9Rt2\n"),
+        ] {
+            assert!(ids(path, text).is_empty(), "{path}: {text}");
+        }
     }
 
     #[test]
