@@ -27,6 +27,10 @@ command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 # Layers compressed as Docker's loader also takes them (tests/it/real_tools.rs).
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+# Layer framing (tests/it/framing.rs), SQLite carving, zip members (leak_vectors.rs).
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v zip >/dev/null 2>&1 || missing+=(zip)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
