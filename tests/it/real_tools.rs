@@ -285,17 +285,19 @@ fn image_directories_written_by_skopeo_and_tar() {
     assert!(err.contains("is a symlink"), "{err}");
 }
 
+/// A copy of the real umoci layout `leaky-app-oci` in `dir`, for umoci to change.
+fn umoci_copy(dir: &std::path::Path) -> PathBuf {
+    let image = dir.join("img");
+    tool("cp", &["-r", real("leaky-app-oci").to_str().unwrap(), image.to_str().unwrap()], dir);
+    image
+}
+
 /// Manifest annotations ship with the image as its labels do: umoci writes one holding a
 /// GitLab token, and it is a config-status finding at `manifest.annotations`.
 #[test]
 fn manifest_annotations_are_scanned() {
     let dir = tmp();
-    let image = dir.path().join("img");
-    tool(
-        "cp",
-        &["-r", real("leaky-app-oci").to_str().unwrap(), image.to_str().unwrap()],
-        dir.path(),
-    );
+    let image = umoci_copy(dir.path());
     let token = "glpat-FAKEannTESTq7Xk2Wm01";
     let annotation =
         format!("--manifest.annotation=org.opencontainers.image.description=CI deploy key {token}");
@@ -322,12 +324,7 @@ fn manifest_annotations_are_scanned() {
 #[test]
 fn every_config_string_is_scanned() {
     let dir = tmp();
-    let image = dir.path().join("img");
-    tool(
-        "cp",
-        &["-r", real("leaky-app-oci").to_str().unwrap(), image.to_str().unwrap()],
-        dir.path(),
-    );
+    let image = umoci_copy(dir.path());
     let [workdir, volume, env] =
         ["glpat-FAKEwdrTESTq7Xk2Wm01", "glpat-FAKEvolTESTq7Xk2Wm01", "glpat-FAKEenvTESTq7Xk2Wm01"];
     let at = format!("{}:latest", image.display());
