@@ -82,6 +82,23 @@ fn remove_unpacked_not(dir: &Path, unpacked: &BTreeSet<std::path::PathBuf>) {
     }
 }
 
+/// Writes `layers` (uncompressed, one `RUN x` each) as a docker-save archive in `dir` and
+/// extracts it layer by layer: the archive and the tree after each layer.
+fn build_and_materialise(dir: &Path, layers: &[Vec<Entry>]) -> (std::path::PathBuf, Vec<Tree>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = ImageSpec {
+        layers: layers
+            .iter()
+            .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
+            .collect(),
+        ..ImageSpec::default()
+    };
+    let archive = dir.join("image.tar");
+    ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
+    let trees = materialise(&archive, dir);
+    (archive, trees)
+}
+
 /// Extracts every layer of a docker-save archive in order into `dir/root`
 /// and returns the tree after each layer.
 fn materialise(archive: &Path, dir: &Path) -> Vec<Tree> {
@@ -260,18 +277,7 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Entry>>)> {
 fn status_and_extract_match_a_materialised_tree() {
     let dir = tmp();
     for (i, (name, layers)) in cases().into_iter().enumerate() {
-        let case_dir = dir.path().join(format!("case{i}"));
-        std::fs::create_dir_all(&case_dir).unwrap();
-        let spec = ImageSpec {
-            layers: layers
-                .iter()
-                .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
-                .collect(),
-            ..ImageSpec::default()
-        };
-        let archive = case_dir.join("image.tar");
-        ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
-        let trees = materialise(&archive, &case_dir);
+        let (archive, trees) = build_and_materialise(&dir.path().join(format!("case{i}")), &layers);
 
         // Every secret version strata reports has the model's status.
         let (code, json, err) = scan_json(&archive, &[]);
@@ -398,18 +404,7 @@ fn entries_under_a_symlink_of_their_layer_land_where_it_points() {
         ),
     ];
     for (i, (name, layers, (layer, path))) in cases.into_iter().enumerate() {
-        let case_dir = dir.path().join(format!("case{i}"));
-        std::fs::create_dir_all(&case_dir).unwrap();
-        let spec = ImageSpec {
-            layers: layers
-                .iter()
-                .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
-                .collect(),
-            ..ImageSpec::default()
-        };
-        let archive = case_dir.join("image.tar");
-        ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
-        let trees = materialise(&archive, &case_dir);
+        let (archive, trees) = build_and_materialise(&dir.path().join(format!("case{i}")), &layers);
         let want = model_status(&trees, layer, path);
         let (code, json, err) = scan_json(&archive, &[]);
         assert_eq!(code, 1, "{name}: {err}");
@@ -463,19 +458,8 @@ fn entries_under_a_lower_symlink_stay_present_while_either_applier_shows_them() 
         ("both whited out", vec![wh("app"), wh("opt")], "deleted", ("deleted", Some(2))),
     ];
     for (i, (name, last, model, want)) in cases.into_iter().enumerate() {
-        let case_dir = dir.path().join(format!("case{i}"));
-        std::fs::create_dir_all(&case_dir).unwrap();
         let layers = [base.clone(), vec![secret("app/s.conf", 30 + i as u32)], last];
-        let spec = ImageSpec {
-            layers: layers
-                .iter()
-                .map(|e| Layer::new("RUN x", e.clone()).with_compression(Compression::None))
-                .collect(),
-            ..ImageSpec::default()
-        };
-        let archive = case_dir.join("image.tar");
-        ig::write_image(&spec, Format::DockerLegacy, &archive).unwrap();
-        let trees = materialise(&archive, &case_dir);
+        let (archive, trees) = build_and_materialise(&dir.path().join(format!("case{i}")), &layers);
         assert_eq!(model_status(&trees, 1, "/opt/app/s.conf").0, model, "{name}: the model");
         let (code, json, err) = scan_json(&archive, &[]);
         assert_eq!(code, 1, "{name}: {err}");
