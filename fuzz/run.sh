@@ -2,10 +2,16 @@
 # Runs strata's cargo-fuzz targets, one at a time, each for N seconds.
 #
 #   fuzz/run.sh [TARGET...] [--seconds N] [--keep-going] [--no-build]
+#               [--sanitizer none|address]
 #
-# No TARGET: every target. Each run is niced (-n 15) with -rss_limit_mb=2048
-# and -timeout=10. A run stops at its first crasher unless --keep-going
-# (libFuzzer's fork mode, which records every crasher and goes on). The
+# Works on stable Rust: cargo-fuzz needs nightly-only -Z flags, which stable
+# rustc accepts under RUSTC_BOOTSTRAP=1 (set here). --sanitizer defaults to
+# none (strata is safe Rust; ASan only slows it). Binaries go to
+# $CARGO_TARGET_DIR (default fuzz/target).
+# No TARGET: every target. Each run is niced (-n 15), one process, with
+# -rss_limit_mb=2048 and -timeout=10. A run stops at its first crasher unless
+# --keep-going (libFuzzer's fork mode, one child at a time, which records
+# every crasher and goes on). The
 # working corpus (fuzz/corpus/TARGET, not committed) is seeded from
 # fuzz/seeds/TARGET and the real-tool images in corpus/real (git_objects: a
 # repo made by git, see git_seeds.py).
@@ -17,6 +23,7 @@ cd "$(dirname "$0")"
 
 seconds=60
 build=1
+sanitizer=none
 targets=()
 mode=()
 while (($#)); do
@@ -24,8 +31,10 @@ while (($#)); do
     --seconds) seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#*=}"; shift ;;
     --no-build) build=0; shift ;;
+    --sanitizer) sanitizer="$2"; shift 2 ;;
+    --sanitizer=*) sanitizer="${1#*=}"; shift ;;
     --keep-going) mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -82,8 +91,15 @@ seed() {
   esac
 }
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+export RUSTC_BOOTSTRAP=1
+# One core: the scan targets would otherwise start a rayon pool per core.
+export RAYON_NUM_THREADS=1
 if ((build)); then
-  nice -n 10 cargo +nightly fuzz build >/dev/null 2>&1 || nice -n 10 cargo +nightly fuzz build
+  # -a: debug assertions and overflow checks, so arithmetic on sizes read from
+  # an image panics where a release build would silently wrap.
+  build_cmd=(nice -n 10 cargo fuzz build --sanitizer "$sanitizer" -a --target-dir "$target_dir")
+  "${build_cmd[@]}" >/dev/null 2>&1 || "${build_cmd[@]}"
 fi
 mkdir -p logs
 for t in "${targets[@]}"; do
@@ -92,7 +108,7 @@ for t in "${targets[@]}"; do
   log="logs/$t.log"
   start=$(date +%s)
   set +e
-  nice -n 15 "target/x86_64-unknown-linux-gnu/release/$t" "corpus/$t" \
+  nice -n 15 "$target_dir/x86_64-unknown-linux-gnu/release/$t" "corpus/$t" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 "${mode[@]}" >"$log" 2>&1
   code=$?
