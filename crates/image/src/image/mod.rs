@@ -10,6 +10,7 @@ pub mod blob;
 pub mod compression;
 pub mod containers_storage;
 pub(crate) mod dir_copy;
+pub mod gzip;
 pub mod layer;
 pub mod layout;
 pub mod outside;

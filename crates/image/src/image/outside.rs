@@ -24,8 +24,13 @@
 use std::io::{self, BufRead, Read};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flate2::{Crc, Decompress, FlushDecompress, Status};
+use flate2::Decompress;
 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+
+use super::gzip::{self, FieldSink, Members, Options};
+// The tests set header flags by name.
+#[cfg(test)]
+use super::gzip::{FCOMMENT, FHCRC};
 
 /// Bytes from outside the tar stream held per layer for scanning; what is
 /// over it is skipped as it streams and reported as not read.
@@ -110,13 +115,6 @@ impl Capture {
     }
 }
 
-/// Reads exactly `buf.len()` bytes and counts them into `pos`.
-fn read_exact_counted<R: BufRead>(r: &mut R, buf: &mut [u8], pos: &mut u64) -> io::Result<()> {
-    r.read_exact(buf)?;
-    *pos += buf.len() as u64;
-    Ok(())
-}
-
 /// A decoder's first error, repeated on every later read: a decoder that
 /// failed part-way is in no state to go on.
 #[derive(Debug, Default)]
@@ -140,49 +138,35 @@ impl Failed {
     }
 }
 
-const FHCRC: u8 = 1 << 1;
-const FEXTRA: u8 = 1 << 2;
-const FNAME: u8 = 1 << 3;
-const FCOMMENT: u8 = 1 << 4;
-const FRESERVED: u8 = 1 << 5 | 1 << 6 | 1 << 7;
+impl FieldSink for Capture {
+    fn field_start(&mut self, member: u32, what: &'static str) {
+        self.start(gzip::field_name(member, what));
+    }
 
-fn bad_header() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "invalid gzip header")
+    fn field_bytes(&mut self, bytes: &[u8]) {
+        self.add(bytes);
+    }
+
+    /// A field cut short is kept as far as it went.
+    fn field_end(&mut self, _whole: bool) {
+        self.end();
+    }
 }
 
-fn corrupt() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "corrupt gzip stream does not have a matching checksum",
-    )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GzState {
-    Header,
-    Body,
-    Trailer,
-    End,
-}
+/// How a layer blob's gzip stream is read: a header field has no bound
+/// but the layer's budget, and bytes after the last member are named.
+const LAYER: Options = Options { max_field: None, names_trailing_bytes: true };
 
 /// A gzip stream of one or more members (RFC 1952), decoded as flate2's
 /// `MultiGzDecoder` decodes it, each member's header fields captured.
 pub struct GzMembers<R> {
-    src: R,
-    z: Decompress,
-    crc: Crc,
-    state: GzState,
-    /// 1-based number of the member being read (0 before the first).
-    member: u32,
-    /// Compressed bytes consumed.
-    pos: u64,
-    capture: Capture,
+    members: Members<R, Capture, Decompress>,
     failed: Failed,
 }
 
 impl<R> std::fmt::Debug for GzMembers<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GzMembers").field("member", &self.member).finish_non_exhaustive()
+        f.debug_struct("GzMembers").field("members", &self.members).finish_non_exhaustive()
     }
 }
 
@@ -190,195 +174,22 @@ impl<R: BufRead> GzMembers<R> {
     /// A decoder of the gzip stream in `src`, capturing into `shared`.
     pub fn new(src: R, shared: Shared) -> Self {
         GzMembers {
-            src,
-            z: Decompress::new(false),
-            crc: Crc::new(),
-            state: GzState::Header,
-            member: 0,
-            pos: 0,
-            capture: Capture::new(shared),
+            members: Members::new(src, Decompress::new(false), Capture::new(shared), LAYER),
             failed: Failed::default(),
         }
     }
 
     /// The compressed stream, for reading what the decoder left.
     pub fn into_inner(self) -> R {
-        self.src
-    }
-
-    /// Captures a NUL-terminated header field, feeding it to the header CRC.
-    fn field(&mut self, what: &str, crc: &mut Crc) -> io::Result<()> {
-        self.capture.start(format!("<gzip member {} header: {what}>", self.member));
-        loop {
-            let data = self.src.fill_buf()?;
-            if data.is_empty() {
-                self.capture.end();
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let (n, done) = match memchr::memchr(0, data) {
-                Some(i) => (i + 1, true),
-                None => (data.len(), false),
-            };
-            crc.update(&data[..n]);
-            let text = if done { &data[..n - 1] } else { &data[..n] };
-            self.capture.add(text);
-            self.src.consume(n);
-            self.pos += n as u64;
-            if done {
-                self.capture.end();
-                return Ok(());
-            }
-        }
-    }
-
-    /// Reads a member header (RFC 1952 section 2.3), checking its CRC-16
-    /// when it has one. After the first member, anything but a member is
-    /// bytes no runtime reads, said so.
-    fn header(&mut self) -> io::Result<()> {
-        let at = self.pos;
-        let mut fixed = [0u8; 10];
-        let read = read_exact_counted(&mut self.src, &mut fixed, &mut self.pos);
-        let is_member = fixed[0] == 0x1f && fixed[1] == 0x8b && fixed[2] == 8;
-        if self.member > 1 && (read.is_err() || !is_member) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the bytes after gzip member {} (from byte {at} of the blob) are not a gzip member; no runtime reads them",
-                    self.member - 1
-                ),
-            ));
-        }
-        read?;
-        if !is_member {
-            return Err(bad_header());
-        }
-        let flags = fixed[3];
-        if flags & FRESERVED != 0 {
-            return Err(bad_header());
-        }
-        let mut crc = Crc::new();
-        crc.update(&fixed);
-        if flags & FEXTRA != 0 {
-            let mut xlen = [0u8; 2];
-            read_exact_counted(&mut self.src, &mut xlen, &mut self.pos)?;
-            crc.update(&xlen);
-            let mut left = usize::from(u16::from_le_bytes(xlen));
-            let mut chunk = [0u8; 1024];
-            self.capture.start(format!("<gzip member {} header: extra field>", self.member));
-            while left > 0 {
-                let n = left.min(chunk.len());
-                if let Err(e) = read_exact_counted(&mut self.src, &mut chunk[..n], &mut self.pos) {
-                    self.capture.end();
-                    return Err(e);
-                }
-                crc.update(&chunk[..n]);
-                self.capture.add(&chunk[..n]);
-                left -= n;
-            }
-            self.capture.end();
-        }
-        if flags & FNAME != 0 {
-            self.field("file name", &mut crc)?;
-        }
-        if flags & FCOMMENT != 0 {
-            self.field("comment", &mut crc)?;
-        }
-        if flags & FHCRC != 0 {
-            let mut stored = [0u8; 2];
-            read_exact_counted(&mut self.src, &mut stored, &mut self.pos)?;
-            if u16::from_le_bytes(stored) != crc.sum() as u16 {
-                return Err(corrupt());
-            }
-        }
-        Ok(())
-    }
-
-    /// Inflates into `dst` straight from the source's buffer (flate2's
-    /// `zio::read`).
-    fn inflate(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let input = self.src.fill_buf()?;
-            let eof = input.is_empty();
-            let (before_out, before_in) = (self.z.total_out(), self.z.total_in());
-            let flush = if eof { FlushDecompress::Finish } else { FlushDecompress::None };
-            let ret = self.z.decompress(input, dst, flush);
-            let read = (self.z.total_out() - before_out) as usize;
-            let consumed = (self.z.total_in() - before_in) as usize;
-            self.src.consume(consumed);
-            self.pos += consumed as u64;
-            match ret {
-                Ok(Status::Ok | Status::BufError) if read == 0 && !eof && !dst.is_empty() => {}
-                Ok(Status::Ok | Status::BufError) if read == 0 && eof && !dst.is_empty() => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "incomplete deflate stream",
-                    ));
-                }
-                Ok(_) => return Ok(read),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "corrupt deflate stream",
-                    ));
-                }
-            }
-        }
+        self.members.into_inner()
     }
 }
 
 impl<R: BufRead> Read for GzMembers<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.failed.check()?;
-        let read = self.read_on(buf);
+        let read = self.members.read(buf);
         self.failed.keep(read)
-    }
-}
-
-impl<R: BufRead> GzMembers<R> {
-    fn read_on(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.state {
-                GzState::Header => {
-                    self.member += 1;
-                    if let Err(e) = self.header() {
-                        self.state = GzState::End;
-                        return Err(e);
-                    }
-                    self.z.reset(false);
-                    self.crc.reset();
-                    self.state = GzState::Body;
-                }
-                GzState::Body => {
-                    if buf.is_empty() {
-                        return Ok(0);
-                    }
-                    match self.inflate(buf)? {
-                        0 => self.state = GzState::Trailer,
-                        n => {
-                            self.crc.update(&buf[..n]);
-                            return Ok(n);
-                        }
-                    }
-                }
-                GzState::Trailer => {
-                    let mut trailer = [0u8; 8];
-                    read_exact_counted(&mut self.src, &mut trailer, &mut self.pos)?;
-                    let sum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-                    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-                    if sum != self.crc.sum() || size != self.crc.amount() {
-                        self.state = GzState::End;
-                        return Err(corrupt());
-                    }
-                    // Another member may follow, up to the end of the input.
-                    self.state = if self.src.fill_buf()?.is_empty() {
-                        GzState::End
-                    } else {
-                        GzState::Header
-                    };
-                }
-                GzState::End => return Ok(0),
-            }
-        }
     }
 }
 
