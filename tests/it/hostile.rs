@@ -674,6 +674,45 @@ fn shared_docker_configs_are_parsed_once() {
     assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
 }
 
+/// A config of 400,000 tiny objects (4.4 MB, well inside the 64 MiB metadata limit) once
+/// took ~280 MB to parse (a map node per object): metadata past the value limit is refused
+/// before it is parsed, in flat memory, and the scan says so.
+#[test]
+fn metadata_of_too_many_json_values_is_refused_in_flat_memory() {
+    let dir = tmp();
+    let layer = [file("a.txt", b"hello\n"), end()].concat();
+    let many: Vec<serde_json::Value> =
+        (0..400_000).map(|_| serde_json::json!({"k": "v"})).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "x": many,
+        "rootfs": {"type": "layers", "diff_ids": [ig::sha256_digest(&layer)]},
+    }))
+    .unwrap();
+    let manifest =
+        serde_json::json!([{"Config": "c.json", "RepoTags": ["t:1"], "Layers": ["l/layer.tar"]}]);
+    let path = dir.path().join("values.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (name, data) in [
+        ("l/layer.tar", layer),
+        ("c.json", config),
+        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let (code, _, err) = scan_bounded(&path, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("JSON values, more than the 262144-value limit for image metadata"),
+        "{err}"
+    );
+}
+
 /// `layers` over 20k valid 50 KB names keeps bounded memory (counts dropped, said so).
 #[test]
 fn layers_on_long_names_is_bounded() {
