@@ -100,7 +100,9 @@ pub fn read(
         if (json_like && size <= MAX_JSON_BYTES) || small_text {
             let mut bytes = Vec::with_capacity(size as usize);
             reader.read_to_end(&mut bytes).map_err(broken)?;
-            if !json_like || serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+            // Checked as JSON without building it: a tree of millions of tiny values costs
+            // gigabytes (the layout refuses such metadata before parsing it).
+            if !json_like || serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
                 metadata.insert(name, bytes);
                 continue;
             }
