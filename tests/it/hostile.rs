@@ -655,20 +655,7 @@ fn shared_docker_configs_are_parsed_once() {
         })
         .collect();
     let path = dir.path().join("many.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
-    for (name, data) in [
-        ("l/layer.tar", layer),
-        ("c.json", config),
-        ("manifest.json", serde_json::to_vec(&entries).unwrap()),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append_data(&mut h, name, &data[..]).unwrap();
-    }
-    b.finish().unwrap();
-    drop(b);
+    docker_save(&path, layer, config, &entries);
     let (code, out, err) = scan_bounded(&path, &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
@@ -691,11 +678,23 @@ fn metadata_of_too_many_json_values_is_refused_in_flat_memory() {
     let manifest =
         serde_json::json!([{"Config": "c.json", "RepoTags": ["t:1"], "Layers": ["l/layer.tar"]}]);
     let path = dir.path().join("values.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    docker_save(&path, layer, config, &manifest);
+    let (code, _, err) = scan_bounded(&path, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("JSON values, more than the 262144-value limit for image metadata"),
+        "{err}"
+    );
+}
+
+/// A docker-save archive at `path` of one layer (`l/layer.tar`), one config (`c.json`) and
+/// the `manifest.json` given.
+fn docker_save(path: &Path, layer: Vec<u8>, config: Vec<u8>, manifest: &impl serde::Serialize) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
     for (name, data) in [
         ("l/layer.tar", layer),
         ("c.json", config),
-        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+        ("manifest.json", serde_json::to_vec(manifest).unwrap()),
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
@@ -704,13 +703,6 @@ fn metadata_of_too_many_json_values_is_refused_in_flat_memory() {
         b.append_data(&mut h, name, &data[..]).unwrap();
     }
     b.finish().unwrap();
-    drop(b);
-    let (code, _, err) = scan_bounded(&path, &[]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("JSON values, more than the 262144-value limit for image metadata"),
-        "{err}"
-    );
 }
 
 /// `layers` over 20k valid 50 KB names keeps bounded memory (counts dropped, said so).
