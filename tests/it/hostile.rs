@@ -685,6 +685,27 @@ fn metadata_of_too_many_json_values_is_refused_in_flat_memory() {
         err.contains("JSON values, more than the 262144-value limit for image metadata"),
         "{err}"
     );
+
+    // Just under the limit, 200,000 config keys holding a canary each: every one has a
+    // location of its own, and they share one findings budget.
+    let keys: serde_json::Map<String, serde_json::Value> =
+        (0..200_000).map(|i| (format!("k{i}"), "value = CANARY_ABCDEF123456".into())).collect();
+    let layer = [file("a.txt", b"hello\n"), end()].concat();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "x": keys,
+        "rootfs": {"type": "layers", "diff_ids": [ig::sha256_digest(&layer)]},
+    }))
+    .unwrap();
+    let path = dir.path().join("keys.tar");
+    docker_save(&path, layer, config, &manifest);
+    let (code, out, err) = scan_bounded(&path, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    assert_eq!(json["summary"]["total"], 100, "{err}");
+    assert_eq!(
+        json["summary"]["suppressed"]["over the findings budget per rule and file"],
+        199_900
+    );
 }
 
 /// A docker-save archive at `path` of one layer (`l/layer.tar`), one config (`c.json`) and

@@ -50,13 +50,10 @@ pub fn scan_capped(scanner: &Scanner, image: &Image, max_per_rule: usize) -> Con
     let config = image.config();
     let mut out = ConfigScan::default();
     let mut caps: BTreeMap<String, HitCap> = BTreeMap::new();
-    // Hits kept so far (read while `each` holds `out`).
-    let kept_count = std::cell::Cell::new(0usize);
     let mut each = |location: String, created_by: Option<&Arc<str>>, text: &str| {
         let cap = caps.entry(location.clone()).or_insert_with(|| HitCap::new(max_per_rule));
         let mut kept = Vec::new();
         cap.admit(scanner.scan_bytes(text.as_bytes()), &mut kept);
-        kept_count.set(kept_count.get() + kept.len());
         for hit in kept {
             out.hits.push(ConfigHit {
                 location: location.clone(),
@@ -105,16 +102,26 @@ pub fn scan_capped(scanner: &Scanner, image: &Image, max_per_rule: usize) -> Con
     }
     // The rest of the config: a secret there that a field above already shows (Docker's
     // `container_config` repeats `Env` and the last instruction) is reported there only.
-    let before = kept_count.get();
+    // They share one budget: each has a location of its own, and a config of 200,000
+    // keys holding a password each must not keep 200,000 findings in memory.
+    let mut other_cap = HitCap::new(max_per_rule);
+    let mut other = Vec::new();
     for (path, text) in &config.other {
-        each(path.clone(), None, text);
+        let mut kept = Vec::new();
+        other_cap.admit(scanner.scan_bytes(text.as_bytes()), &mut kept);
+        other.extend(kept.into_iter().map(|hit| (path, hit)));
     }
-    let other = out.hits.split_off(before);
     let shown: std::collections::HashSet<&[u8]> =
         out.hits.iter().map(|h| h.hit.secret.expose()).collect();
-    let other: Vec<ConfigHit> =
-        other.into_iter().filter(|h| !shown.contains(h.hit.secret.expose())).collect();
+    let other: Vec<ConfigHit> = other
+        .into_iter()
+        .filter(|(_, hit)| !shown.contains(hit.secret.expose()))
+        .map(|(path, hit)| ConfigHit { location: path.clone(), created_by: None, hit })
+        .collect();
     out.hits.extend(other);
+    for (rule, n) in other_cap.dropped() {
+        out.over_budget.push(("config (other fields)".into(), rule, n));
+    }
     for (location, cap) in caps {
         for (rule, n) in cap.dropped() {
             out.over_budget.push((location.clone(), rule, n));
