@@ -67,10 +67,8 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
         // Bytes from outside the tar stream: scanned as they are, named by a pseudo-path
         // that is no entry's (no name scan, no package or git store there).
         if *entry.kind == EntryKind::Outside {
-            let Some(reader) = content else { return Ok(Flow::Continue) };
-            match &mut dispatch {
-                Some(d) => d.file(entry.path, entry.ordinal, entry.size, reader)?,
-                None => kept.add(entry.path, entry.ordinal, cs.scan_file(entry.path, reader)?),
+            if let Some(reader) = content {
+                hand_on(&mut dispatch, &mut kept, &mut cs, entry, reader)?;
             }
             return Ok(Flow::Continue);
         }
@@ -102,10 +100,7 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
                 packages::roots_from(entry.path, None, &mut roots);
                 reader
             };
-        match &mut dispatch {
-            Some(d) => d.file(entry.path, entry.ordinal, entry.size, reader)?,
-            None => kept.add(entry.path, entry.ordinal, cs.scan_file(entry.path, reader)?),
-        }
+        hand_on(&mut dispatch, &mut kept, &mut cs, entry, reader)?;
         Ok(Flow::Continue)
     };
     let (summary, mut err) = match source {
@@ -134,6 +129,23 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     run.progress.layer_done();
     roots.extend(&cs.packages);
     Walked { summary, err, kept, roots, git_names, notes: cs.notes, unread, capped: cs.capped }
+}
+
+/// A file's bytes to the workers, or scanned here when there are none.
+fn hand_on(
+    dispatch: &mut Option<Dispatch<'_>>,
+    kept: &mut Kept,
+    cs: &mut ContentScanner<'_>,
+    entry: &layer::Entry<'_>,
+    reader: &mut dyn Read,
+) -> std::io::Result<()> {
+    match dispatch {
+        Some(d) => d.file(entry.path, entry.ordinal, entry.size, reader),
+        None => {
+            kept.add(entry.path, entry.ordinal, cs.scan_file(entry.path, reader)?);
+            Ok(())
+        }
+    }
 }
 
 /// Puts a layer's walk and its workers' findings together, applies the

@@ -714,8 +714,7 @@ fn walk_entries<R: Read>(
                 // second 64 KiB copy of it doubled that work for each such entry.
                 let read_as = match clamped.as_deref() {
                     None => "the root".into(),
-                    Some(p) if p.len() <= QUOTED_PATH_MAX => format!("{p:?}"),
-                    Some(_) => "the name without its climbing components".into(),
+                    Some(p) => quoted(p, "the name without its climbing components"),
                 };
                 diag.warn(format!(
                     "{}: layer {}: entry {name:?}: {problem}; read as {read_as}, where containerd extracts it",
@@ -783,7 +782,7 @@ fn walk_entries<R: Read>(
                 "{}: layer {}: entry {name:?} is under a symlink this layer wrote before it; read as {}, where containerd extracts it",
                 image.target,
                 layer.index,
-                quoted(&path)
+                quoted(&path, "the path the symlink names")
             ));
         }
         match &kind {
@@ -840,13 +839,9 @@ fn walk_entries<R: Read>(
 }
 
 /// A path for a warning that names the entry too: quoted once (every message
-/// is scrubbed for secrets whole), and not at all when long.
-fn quoted(path: &str) -> String {
-    if path.len() <= QUOTED_PATH_MAX {
-        format!("{path:?}")
-    } else {
-        "the path the symlink names".into()
-    }
+/// is scrubbed for secrets whole), and `too_long` in its place when long.
+fn quoted(path: &str, too_long: &str) -> String {
+    if path.len() <= QUOTED_PATH_MAX { format!("{path:?}") } else { too_long.into() }
 }
 
 /// What an entry that should carry no data is, for the message about its data.
