@@ -9,25 +9,38 @@ use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, EntryKind, Flow};
 use crate::image::path::{is_same_or_under, normalize};
 use crate::image::{Error, Image};
+use crate::scan::member;
 
 /// Hardlinks followed before giving up (a link to a link is legal in tar).
 const MAX_LINK_HOPS: usize = 8;
 
-/// Copies `path` as stored in layer `layer_index` of `image` to `out`.
+/// What to recover: a file as one layer stored it, or a member of the
+/// archive that file is.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    /// 0-based layer index.
+    pub layer: usize,
+    /// The file's path in the image.
+    pub path: &'a str,
+    /// A member inside the file, as a finding's `inner_path` names it.
+    pub inner: Option<&'a str>,
+}
+
+/// Copies what `what` names, as stored in its layer of `image`, to `out`.
 /// Returns the number of bytes written. A hardlink gives the bytes of its
 /// target as extraction would: the entry its layer wrote there before it,
 /// or else what the layers below left there.
 ///
 /// # Errors
-/// The layer or path does not exist, the entry is not a file, or the layer
-/// cannot be read.
+/// The layer, path or member does not exist, the entry is not a file, or
+/// the layer cannot be read.
 pub fn extract(
     image: &Image,
-    layer_index: usize,
-    path: &str,
+    what: &Wanted<'_>,
     diag: &Diagnostics,
     out: &mut dyn Write,
 ) -> Result<u64, Error> {
+    let Wanted { layer: layer_index, path, inner } = *what;
     image.layers().get(layer_index).ok_or_else(|| Error::Invalid {
         file: image.target().to_owned(),
         what: format!("layer {layer_index}"),
@@ -84,7 +97,11 @@ pub fn extract(
             }
             match (entry.kind, content) {
                 (EntryKind::File, Some(content)) => {
-                    outcome = Some(copy(content, out).map_err(|e| e.to_string()));
+                    outcome = Some(match inner {
+                        None => copy(content, out).map_err(|e| e.to_string()),
+                        Some(inner) => member::copy_member(&wanted, inner, content, out)
+                            .map_err(|e| e.to_string()),
+                    });
                 }
                 (EntryKind::Hardlink(target), _) => link = Some(target.clone()),
                 (EntryKind::Symlink(target), _) => {

@@ -277,6 +277,11 @@ pub struct ExtractArgs {
     pub layer: usize,
     /// Absolute path of the file inside the image.
     pub path: String,
+    /// A member of the archive at PATH, as a finding's `inner_path` names it (levels joined
+    /// by `!`): a zip/jar/tar member or a compressed file's contents is written instead of
+    /// the archive.
+    #[arg(long, value_name = "INNER_PATH")]
+    pub inner: Option<String>,
     /// Write here instead of stdout (created only when the file is found).
     #[arg(short, long)]
     pub output: Option<PathBuf>,

@@ -30,11 +30,16 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
     };
     let images = open_images(&args.target, args.platform.as_ref(), &sources, &diag)?;
     let image = pick_image(&args.target, images, args.image.as_deref())?;
+    let wanted = crate::extract::Wanted {
+        layer: args.layer,
+        path: &args.path,
+        inner: args.inner.as_deref(),
+    };
     match &args.output {
         None => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            crate::extract::extract(&image, args.layer, &args.path, &diag, &mut out)
+            crate::extract::extract(&image, &wanted, &diag, &mut out)
                 .map_err(|e| scrubbed(&diag, e))?;
         }
         Some(path) => {
@@ -43,7 +48,7 @@ pub(super) fn run(args: ExtractArgs) -> Result<Exit> {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("cannot write in {}", dir.display()))?;
-            crate::extract::extract(&image, args.layer, &args.path, &diag, tmp.as_file_mut())
+            crate::extract::extract(&image, &wanted, &diag, tmp.as_file_mut())
                 .map_err(|e| scrubbed(&diag, e))?;
             crate::extract::persist(tmp, path)?;
         }

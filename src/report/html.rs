@@ -79,16 +79,29 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The `strata extract` command that recovers the file a finding is in.
+/// The `strata extract` command that recovers the file a finding is in, or
+/// the archive member when `extract --inner` can read it back.
 fn extract_command(f: &Finding) -> Option<String> {
     let (layer, path) = (f.layer_index?, f.path.as_deref()?);
-    let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("recovered");
+    let member = f.inner_path.as_deref().filter(|i| member_extractable(i));
+    let file = member.unwrap_or(path);
+    let name = file.rsplit(['/', '!']).next().filter(|n| !n.is_empty()).unwrap_or("recovered");
+    let inner = member.map(|m| format!(" --inner {}", shell_quote(m))).unwrap_or_default();
     Some(format!(
-        "strata extract {} --layer {layer} {} -o {}",
+        "strata extract {} --layer {layer} {}{inner} -o {}",
         shell_quote(&f.target),
         shell_quote(path),
         shell_quote(&format!("{name}.layer{layer}"))
     ))
+}
+
+/// Whether an inner path names an archive member (which `extract --inner` writes), not a
+/// gzip header field (`<gzip member 1 header: comment>`) or a git blob (`<commit>:<path>`,
+/// or the blob's id), which only the whole file holds.
+fn member_extractable(inner: &str) -> bool {
+    let object = inner.split(':').next().unwrap_or(inner);
+    let git = matches!(object.len(), 40 | 64) && object.bytes().all(|b| b.is_ascii_hexdigit());
+    !inner.starts_with('<') && !git
 }
 
 fn view<'a>(i: usize, f: &'a Finding, report: &Report, show: bool) -> FindingView<'a> {

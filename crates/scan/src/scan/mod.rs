@@ -6,6 +6,7 @@
 //! - `entropy`: high-entropy assignments, as two built-in rules;
 //! - `file`: credential files recognised by name and structure;
 //! - `nested`: zip/jar/whl, tar and gzip members, recursively;
+//! - `member`: one such member written back, for `extract --inner`;
 //! - `names`: entry names and link targets, as text;
 //! - `config`: the image config and build history;
 //! - `packages`: third-party package roots from package metadata (path context);
@@ -24,6 +25,7 @@ pub(crate) mod filter;
 pub mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
+pub mod member;
 pub mod names;
 pub(crate) mod nested;
 pub mod packages;
