@@ -31,6 +31,8 @@ command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zip >/dev/null 2>&1 || missing+=(zip)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi

@@ -10,6 +10,7 @@ mod action;
 mod attestations;
 mod bad_input;
 mod cache;
+mod compiled;
 mod credential_classes;
 mod credential_files;
 mod decoding;

@@ -38,12 +38,14 @@ pub enum Format {
     Sqlite,
     /// Compiled Python 3 (`.pyc`).
     Pyc,
+    /// Compiled Java (`.class`).
+    JavaClass,
 }
 
 impl Format {
     /// Whether what it holds can be an archive again: the members of an archive and the
-    /// content of a compressed stream (a SQLite table or a pyc's strings are text, so they
-    /// never add a level).
+    /// content of a compressed stream (a SQLite table or the strings of a pyc or a class
+    /// file are text, so they never add a level).
     pub fn nests(self) -> bool {
         matches!(
             self,
@@ -118,7 +120,7 @@ fn is_bzip2(head: &[u8]) -> bool {
 }
 
 /// What a file holds, from its first bytes (a tar needs its first 512): an archive or
-/// compressed stream to open, a database or compiled Python file to read, or `None` for
+/// compressed stream to open, a database or compiled Python or Java file to read, or `None` for
 /// anything else.
 pub fn file_format(head: &[u8]) -> Option<Format> {
     match head {
@@ -134,6 +136,11 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         [0x1f, 0x9d, ..] => Some(Format::Unsupported("Unix compress (.Z)")),
         _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
         _ if is_pyc(head) => Some(Format::Pyc),
+        // A Mach-O universal binary shares the magic; its next word counts architectures
+        // (a handful), where a class file's is its version (45 and up).
+        [0xca, 0xfe, 0xba, 0xbe, _, _, hi, lo, ..] if u16::from_be_bytes([*hi, *lo]) >= 45 => {
+            Some(Format::JavaClass)
+        }
         _ if looks_like_tar(head) => Some(Format::Tar),
         _ => None,
     }
@@ -209,7 +216,7 @@ mod tests {
 
     #[test]
     fn file_formats_by_magic() {
-        let table: [(&[u8], Option<Format>); 14] = [
+        let table: [(&[u8], Option<Format>); 16] = [
             (b"PK\x03\x04rest", Some(Format::Zip)),
             (&[0x1f, 0x8b, 8, 0], Some(Format::Gzip)),
             (&[0x1f, 0x8b, 7, 0], None),
@@ -223,6 +230,8 @@ mod tests {
             (&[0x1f, 0x9d, 0x90], Some(Format::Unsupported("Unix compress (.Z)"))),
             (b"SQLite format 3\0....", Some(Format::Sqlite)),
             (&[0xa7, 0x0d, b'\r', b'\n', 0], Some(Format::Pyc)),
+            (&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 61, 0, 9], Some(Format::JavaClass)),
+            (&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2, 1, 0], None), // Mach-O universal, 2 archs
             (b"ab\r\nplain text", None),
         ];
         for (head, want) in table {
@@ -248,7 +257,7 @@ mod tests {
     #[test]
     fn only_archives_and_streams_nest() {
         assert!(Format::Tar.nests() && Format::Gzip.nests() && Format::Zip.nests());
-        assert!(!Format::Sqlite.nests() && !Format::Pyc.nests());
+        assert!(!Format::Sqlite.nests() && !Format::Pyc.nests() && !Format::JavaClass.nests());
         assert!(!Format::Unsupported("7z").nests());
         assert_eq!(Format::Gzip.suffixes(), &[".gz", ".tgz"]);
         assert!(Format::Tar.suffixes().is_empty());

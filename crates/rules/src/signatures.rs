@@ -3,6 +3,7 @@
 //! time; `--signatures PATH` adds files or directories, and a rule with an
 //! existing id replaces the built-in one.
 
+mod glued;
 pub mod matcher;
 mod relaxed;
 pub mod validate;
@@ -118,6 +119,9 @@ pub struct Signature {
     /// use: most rules never see a keyword hit, and compiling all of them up
     /// front costs a fifth of a second and most of the memory of a small scan.
     compiled: std::sync::OnceLock<Option<Matcher>>,
+    /// The pattern for binary files (see [`Signature::regex_for_binary`]),
+    /// compiled on first use in one.
+    unglued: std::sync::OnceLock<Option<Matcher>>,
     /// Offline check, if any.
     pub validator: Option<Validator>,
     /// Context bytes each side of a keyword hit.
@@ -133,6 +137,17 @@ impl Signature {
     /// eagerly fails to compile).
     pub fn regex(&self) -> Option<&Matcher> {
         self.compiled.get_or_init(|| build_regex(&self.syntax.pattern).ok()).as_ref()
+    }
+
+    /// The compiled pattern for bytes of a binary file, where strings sit back
+    /// to back: without the word boundaries the secret's own literal start
+    /// and fixed end stand in for, when the pattern has such boundaries;
+    /// else [`Signature::regex`].
+    pub fn regex_for_binary(&self) -> Option<&Matcher> {
+        let unglued = self.unglued.get_or_init(|| {
+            Matcher::unglued(&self.syntax.pattern, REGEX_SIZE_LIMIT).ok().flatten()
+        });
+        unglued.as_ref().or_else(|| self.regex())
     }
 
     /// The rule id.
@@ -203,7 +218,15 @@ fn compile_with(syntax: SignatureSyntax, origin: &str, eager: bool) -> Result<Si
         return Err(bad(format!("min_entropy {e} is outside 0..=8 bits per byte")));
     }
     let detector = if origin == "builtin:entropy" { Detector::Entropy } else { Detector::Pattern };
-    Ok(Signature { syntax, compiled, validator, window, origin: origin.to_owned(), detector })
+    Ok(Signature {
+        syntax,
+        compiled,
+        unglued: std::sync::OnceLock::new(),
+        validator,
+        window,
+        origin: origin.to_owned(),
+        detector,
+    })
 }
 
 /// Parses and compiles a signature file's text.
@@ -295,6 +318,27 @@ pub fn merge(sets: Vec<Vec<Signature>>) -> Result<Vec<Signature>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The built-in token rules with a literal start get a binary form, which compiles; the
+    /// catch-all and context rules (no literal start) keep their pattern in binaries.
+    #[test]
+    fn token_rules_have_a_binary_form_and_context_rules_do_not() {
+        let rules = builtin().unwrap();
+        let unglued: Vec<&str> = rules
+            .iter()
+            .filter(|r| {
+                let u = Matcher::unglued(&r.syntax.pattern, REGEX_SIZE_LIMIT);
+                u.unwrap_or_else(|e| panic!("{}: {e}", r.id())).is_some()
+            })
+            .map(Signature::id)
+            .collect();
+        for id in ["aws-access-key-id", "slack-bot-token", "stripe-secret-key-live"] {
+            assert!(unglued.contains(&id), "{id} not among {} rules", unglued.len());
+        }
+        assert!(!unglued.iter().any(|id| id.starts_with("generic-")), "{unglued:?}");
+        assert!(unglued.len() < rules.len() / 2, "{} of {}", unglued.len(), rules.len());
+        eprintln!("{} of {} rules have a binary form", unglued.len(), rules.len());
+    }
 
     #[test]
     fn rejects_bad_rules() {

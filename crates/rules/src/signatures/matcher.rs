@@ -47,7 +47,9 @@ use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
 
-use super::relaxed;
+use regex_syntax::hir::Hir;
+
+use super::{glued, relaxed};
 
 /// A compiled rule pattern with its `secret` group and a cache pool.
 pub struct Matcher {
@@ -57,6 +59,9 @@ pub struct Matcher {
     relaxed: Option<Regex>,
     /// Index of the `secret` capture group.
     secret: usize,
+    /// For a pattern unglued for binary files, the alphabets at the secret's
+    /// ends (see [`Matcher::separated`]).
+    edges: Option<glued::Edges>,
     /// The idle search caches with their capture slots (at most
     /// [`KEPT_CACHES`]), boxed: a cache is a large struct, and taking it out
     /// of the pool and putting it back then moves a pointer, not the struct.
@@ -74,6 +79,7 @@ impl Clone for Matcher {
             regex: self.regex.clone(),
             relaxed: self.relaxed.clone(),
             secret: self.secret,
+            edges: self.edges.clone(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -155,36 +161,49 @@ impl Matcher {
     /// # Errors
     /// A pattern that does not compile or has no `secret` group.
     pub fn new(pattern: &str, size_limit: usize) -> Result<Matcher, String> {
+        Self::from_hir(&parse(pattern)?, size_limit)
+    }
+
+    /// The pattern without the word boundaries its secret's own literal
+    /// start and fixed end stand in for (see `glued`), for binary files;
+    /// `None` when it keeps them all.
+    ///
+    /// # Errors
+    /// As [`Matcher::new`].
+    pub fn unglued(pattern: &str, size_limit: usize) -> Result<Option<Matcher>, String> {
+        let Some((hir, edges)) = glued::unglue(&parse(pattern)?) else { return Ok(None) };
+        let mut matcher = Self::from_hir(&hir, size_limit)?;
+        matcher.edges = Some(edges);
+        Ok(Some(matcher))
+    }
+
+    /// Whether a secret found at `hay[start..end]` stands apart from its
+    /// neighbours: always for an exact pattern; for an unglued one, when the
+    /// alphabet changes at one of its ends (see `glued`).
+    pub fn separated(&self, hay: &[u8], start: usize, end: usize) -> bool {
+        self.edges.as_ref().is_none_or(|e| e.separated(hay, start, end))
+    }
+
+    fn from_hir(hir: &Hir, size_limit: usize) -> Result<Matcher, String> {
         let config = Regex::config()
             .match_kind(regex_automata::MatchKind::LeftmostFirst)
             .utf8_empty(false)
             .nfa_size_limit(Some(size_limit))
             .hybrid_cache_capacity(size_limit)
             .onepass(false);
-        // Parsed once: the exact pattern and its relaxed form are built from one tree.
-        let hir = syntax::parse_with(pattern, &syntax_config()).map_err(|e| {
-            // The parser's own message points at the offending part; a
-            // Unicode class gets how to ask for Unicode.
-            if e.to_string().contains("Unicode not allowed") {
-                format!(
-                    "pattern does not compile (patterns match with Unicode off: write `(?u:...)` around a Unicode class): {e}"
-                )
-            } else {
-                format!("pattern does not compile: {e}")
-            }
-        })?;
+        // The exact pattern and its relaxed form are built from one tree.
         let regex = Regex::builder()
             .configure(config.clone())
-            .build_from_hir(&hir)
+            .build_from_hir(hir)
             .map_err(|e| format!("pattern does not compile: {e}"))?;
         let secret = regex
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
         // Only a speed-up: a relaxed pattern over the size limit is left out.
-        let relaxed = relaxed::relax(&hir)
+        let relaxed = relaxed::relax(hir)
             .and_then(|hir| Regex::builder().configure(config).build_from_hir(&hir).ok());
-        Ok(Matcher { regex, relaxed, secret, idle: Mutex::new(Vec::new()) })
+        Ok(Matcher { regex, relaxed, secret, edges: None, idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs `f` with a search cache and capture slots: the rule's idle ones,
@@ -223,6 +242,21 @@ impl Matcher {
 /// How patterns are parsed: bytes, ASCII classes.
 fn syntax_config() -> syntax::Config {
     syntax::Config::new().utf8(false).unicode(false)
+}
+
+/// Parses a rule pattern.
+fn parse(pattern: &str) -> Result<Hir, String> {
+    syntax::parse_with(pattern, &syntax_config()).map_err(|e| {
+        // The parser's own message points at the offending part; a
+        // Unicode class gets how to ask for Unicode.
+        if e.to_string().contains("Unicode not allowed") {
+            format!(
+                "pattern does not compile (patterns match with Unicode off: write `(?u:...)` around a Unicode class): {e}"
+            )
+        } else {
+            format!("pattern does not compile: {e}")
+        }
+    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod examples;
 pub(crate) mod file;
 pub(crate) mod filter;
 pub mod git;
+pub(crate) mod java_class;
 pub(crate) mod keystore;
 pub(crate) mod material;
 pub mod member;

@@ -4,8 +4,9 @@
 //! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
-//! (`table <name>`, see [`super::sqlite`]); a compiled Python file is read
-//! as its string constants (see [`super::pyc`]). What a file is comes from
+//! (`table <name>`, see [`super::sqlite`]); a compiled Python or Java file
+//! is read as its string constants (see [`super::pyc`] and
+//! [`super::java_class`]). What a file is comes from
 //! its magic bytes, judged by `strata-core`'s `sniff` (the one table of
 //! them, shared with the image layer), never from its name.
 //!
@@ -189,6 +190,7 @@ pub fn scan<M: Members>(
         Format::Zip => scan_zip(cs, path, inner, depth, reader),
         Format::Sqlite => scan_sqlite(cs, path, inner, reader),
         Format::Pyc => scan_pyc(cs, path, inner, reader),
+        Format::JavaClass => scan_class(cs, path, inner, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -515,6 +517,21 @@ fn scan_pyc<M: Members>(
         return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
     }
     scan_raw(cs, path, inner, &data, false, reader).map_err(|e| (Vec::new(), e))
+}
+
+/// A class file: its constant pool's strings, or its raw bytes when the
+/// pool does not parse or the file is too big to hold.
+fn scan_class<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    reader: &mut dyn Read,
+) -> Partial<M::Hit> {
+    let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
+    if whole && let Some(text) = super::java_class::strings(&data) {
+        return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
+    }
+    scan_raw(cs, path, inner, &data, whole, reader).map_err(|e| (Vec::new(), e))
 }
 
 /// Scans as plain bytes a file whose first bytes were read into `held` to

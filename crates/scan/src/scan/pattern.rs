@@ -68,6 +68,14 @@ struct Budget<'a> {
     examined: &'a mut dyn FnMut(usize, usize),
 }
 
+/// The bytes the rules run over, and whether they are a binary file's (a
+/// NUL among them), where token rules use their form for binaries.
+#[derive(Clone, Copy)]
+struct Buffer<'a> {
+    bytes: &'a [u8],
+    binary: bool,
+}
+
 impl PatternEngine {
     /// Builds the automaton over all rules' keywords (deduplicated,
     /// lower-cased; matching is ASCII case-insensitive).
@@ -198,6 +206,9 @@ impl PatternEngine {
             return;
         }
         hits.sort_unstable();
+        // Bytes of a binary file: token rules run without the boundaries their
+        // literal start and fixed end stand in for (see `Signature::regex_for_binary`).
+        let binary = memchr::memchr(0, hay).is_some();
         let mut i = 0;
         while i < hits.len() {
             let rule = hits[i].0;
@@ -208,7 +219,8 @@ impl PatternEngine {
             if full(rule) {
                 self.count_rule(rule, &hits[i..j], count);
             } else {
-                examined(rule, self.run_rule(rule, hay, &hits[i..j], emit, placeholders));
+                let buffer = Buffer { bytes: hay, binary };
+                examined(rule, self.run_rule(rule, buffer, &hits[i..j], emit, placeholders));
             }
             i = j;
         }
@@ -238,13 +250,14 @@ impl PatternEngine {
     fn run_rule(
         &self,
         rule: usize,
-        hay: &[u8],
+        buffer: Buffer<'_>,
         hits: &[(usize, usize, usize)],
         emit: &mut dyn FnMut(RawMatch),
         placeholders: &AtomicU64,
     ) -> usize {
-        let sig = &self.rules[rule];
-        let Some(matcher) = sig.regex() else { return 0 };
+        let (sig, hay) = (&self.rules[rule], buffer.bytes);
+        let matcher = if buffer.binary { sig.regex_for_binary() } else { sig.regex() };
+        let Some(matcher) = matcher else { return 0 };
         // One search cache for all of this buffer's windows (see `Matcher`).
         matcher.with_searcher(|search| {
             let mut candidates = 0;
@@ -255,7 +268,7 @@ impl PatternEngine {
                     let (ms, me) = (m.start, m.end);
                     at = if me > ms { me } else { me + 1 };
                     let Some((ss, se)) = m.secret else { continue };
-                    if !contains_hit(hits, ms, me) || se <= ss {
+                    if !contains_hit(hits, ms, me) || se <= ss || !matcher.separated(hay, ss, se) {
                         continue;
                     }
                     candidates += 1;
