@@ -2,7 +2,7 @@
 //! `strata extract --inner` recovers.
 //!
 //! A finding inside an archive names the member by its `inner_path` (levels
-//! joined by `!`, see [`super::nested`]). The member is found here by the same
+//! joined by `!`, see the `nested` module). The member is found here by the same
 //! archive reader the scan uses, under the same limits, so every inner path a
 //! scan printed for a zip, jar or tar member, or for a compressed file's
 //! contents, names bytes this can write back. A SQLite table or a compiled
