@@ -7,12 +7,14 @@
 //! written `\b(?P<secret>AKIA[A-Z2-7]{16})\b` then never matches there,
 //! although the token is plainly in the file. For a token whose secret
 //! starts with a literal of at least [`MIN_PREFIX`] bytes (`AKIA`, `xoxb-`,
-//! `sk-proj-`), that prefix already marks where it starts: the boundary
+//! `sk-proj-`; not a hex prefix before a class of hex digits, which hashes
+//! are full of), that prefix already marks where it starts: the boundary
 //! before it is dropped. The boundary after it is dropped only when the
 //! secret ends in a fixed number of characters (`{16}`, `{24}`), which
-//! then marks where it ends (from the literal start); a token of open length keeps it (dropped, the
-//! token would run on into the next string). Context rules (a key name,
-//! then a value) have no such prefix and are left as they are.
+//! then marks where it ends (from the literal start); a token of open
+//! length keeps it (dropped, the token would run on into the next string).
+//! Context rules (a key name, then a value) have no such prefix and are
+//! left as they are.
 //!
 //! A match of the unglued pattern still needs to stand apart ([`Edges`]):
 //! a change of alphabet at one of its ends (the byte before it outside the
@@ -126,7 +128,8 @@ pub fn unglue(hir: &Hir) -> Option<(Hir, Edges)> {
     let HirKind::Capture(secret) = items[at].kind() else { return None };
     // Without a literal start nothing marks where the secret begins, and a fixed
     // count (`[a-f0-9]{32}`) would match inside any longer run.
-    if !has_literal_start(&secret.sub) {
+    let mut edges = edges(&secret.sub);
+    if !has_literal_start(&secret.sub, &edges.first) {
         return None;
     }
     let drop_before = at > 0 && is_word_boundary(&items[at - 1]);
@@ -138,7 +141,6 @@ pub fn unglue(hir: &Hir) -> Option<(Hir, Edges)> {
         .iter()
         .enumerate()
         .filter(|&(i, _)| !(drop_before && i + 1 == at || drop_after && i == at + 1));
-    let mut edges = edges(&secret.sub);
     (edges.before, edges.after) = (drop_before, drop_after);
     Some((Hir::concat(kept.map(|(_, h)| h.clone()).collect()), edges))
 }
@@ -172,13 +174,22 @@ fn is_word_boundary(hir: &Hir) -> bool {
 }
 
 /// Every string the secret can start with begins with a literal of
-/// [`MIN_PREFIX`] bytes or more.
-fn has_literal_start(secret: &Hir) -> bool {
+/// [`MIN_PREFIX`] bytes or more, and the secret cannot be a run of hex
+/// digits: a hex prefix followed by a class that takes hex digits
+/// (ClickHouse's `4b1d[A-Za-z0-9]{38}`) turns up by chance in the hashes
+/// binaries hold.
+fn has_literal_start(secret: &Hir, first: &ByteSet) -> bool {
     // Classes are not spelled out (`sk-[0-9]` is no 4-byte literal), but for case pairs.
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix).limit_class(2);
     let prefixes = extractor.extract(secret);
-    prefixes.min_literal_len().is_some_and(|n| n >= MIN_PREFIX)
+    let takes = |digits: &[u8]| digits.iter().all(|&b| first.contains(b));
+    let hex_body = takes(b"0123456789abcdef") || takes(b"0123456789ABCDEF");
+    let distinctive =
+        |l: &[u8]| l.len() >= MIN_PREFIX && !(hex_body && l.iter().all(u8::is_ascii_hexdigit));
+    prefixes
+        .literals()
+        .is_some_and(|ls| !ls.is_empty() && ls.iter().all(|l| distinctive(l.as_bytes())))
 }
 
 /// The secret ends in a fixed count of something (`[A-Z2-7]{16}`) or a literal.
@@ -255,6 +266,7 @@ mod tests {
             r"(?-u:\b)(?P<secret>[a-f0-9]{32})(?-u:\b)",
             r"(?-u:\b)(?P<secret>sk-[a-z0-9]{20,})",
             r"(?P<secret>ghp_[A-Za-z0-9]{36})",
+            r"(?-u:\b)(?P<secret>4b1d[A-Za-z0-9]{38})(?-u:\b)",
             r"token (?P<secret>[a-z]{8})",
         ] {
             assert_eq!(unglued(p), None, "{p}");
