@@ -318,17 +318,59 @@ fn differential(
                 say(&mut problems, format!("reported present at {p}, shown by no unpacker"));
             }
         }
-        // `extract` recovers every version reported.
+        // `extract` recovers every version reported, and writes nothing but its output.
         for f in &mine {
-            let o = run(&["extract", target, "--layer", &f.layer.to_string(), &f.path]);
-            if !canaries(&o.stdout).contains(s) {
+            let out = tempfile::tempdir_in(work.path()).unwrap();
+            let dest = out.path().join("recovered");
+            let o = strata()
+                .current_dir(out.path())
+                .args(["extract", target, "--layer", &f.layer.to_string(), &f.path, "-o"])
+                .arg(&dest)
+                .output()
+                .unwrap();
+            let written: Vec<_> =
+                std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            let bytes = std::fs::read(&dest).unwrap_or_default();
+            if !canaries(&bytes).contains(s) || written.len() != 1 {
                 let err = String::from_utf8_lossy(&o.stderr);
                 say(&mut problems, format!("extract --layer {} {:?}: {err}", f.layer, f.path));
             }
         }
     }
     assert!(problems.is_empty(), "{what}:\n{}", problems.join("\n"));
+    assert_extract_never_follows_the_destination(target, &found, work.path());
     found
+}
+
+/// `extract -o` to a symlink (to a file outside the output directory, or a
+/// dangling one) refuses, and leaves the link and its target as they were.
+fn assert_extract_never_follows_the_destination(
+    target: &str,
+    found: &[(String, Found)],
+    work: &Path,
+) {
+    let Some((_, f)) = found.first() else { return };
+    let out = tempfile::tempdir_in(work).unwrap();
+    let outside = work.join("outside-file");
+    std::fs::write(&outside, "untouched\n").unwrap();
+    for pointee in [outside.clone(), work.join("dangling")] {
+        let dest = out.path().join("recovered");
+        let _ = std::fs::remove_file(&dest);
+        std::os::unix::fs::symlink(&pointee, &dest).unwrap();
+        let o = run(&[
+            "extract",
+            target,
+            "--layer",
+            &f.layer.to_string(),
+            &f.path,
+            "-o",
+            dest.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "extract through a symlink to {pointee:?}");
+        assert!(std::fs::symlink_metadata(&dest).unwrap().file_type().is_symlink());
+        assert!(!work.join("dangling").exists());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched\n");
+    }
 }
 
 /// One canary line (`n` picks the value).
@@ -493,57 +535,66 @@ fn docker_legacy_builds_agree_with_real_unpackers() {
     assert_stages(&found, "docker");
 }
 
-/// A layer tar written by GNU tar from a staging directory, members in the
-/// order they are added. Names are bytes (any but NUL and `/` in a component).
+/// A layer tar written by GNU tar, members in the order they are added, each
+/// from its own staging directory (so a name may be a symlink in one member
+/// and a directory in the next). Names are bytes (any but NUL).
 struct TarLayer {
     stage: tempfile::TempDir,
-    members: Vec<Vec<u8>>,
-    /// Members written only so GNU tar stores a hardlink to them, then
-    /// deleted from the tar: the link names a lower layer's file.
-    lower_targets: Vec<Vec<u8>>,
+    /// In order; member N is staged in directory N.
+    members: Vec<Member>,
+}
+
+/// What one member adds to the tar.
+struct Member {
+    /// The names GNU tar adds from its staging directory.
+    names: Vec<Vec<u8>>,
+    /// A hardlink's target, deleted from the tar again: the link entry stays,
+    /// naming the file an earlier entry or a lower layer holds.
+    delete: Option<Vec<u8>>,
 }
 
 impl TarLayer {
     fn new() -> Self {
-        TarLayer { stage: tmp(), members: Vec::new(), lower_targets: Vec::new() }
+        TarLayer { stage: tmp(), members: Vec::new() }
     }
 
-    fn at(&self, path: &[u8]) -> PathBuf {
-        let p = self.stage.path().join(std::ffi::OsStr::from_bytes(path));
+    /// A fresh staging directory for the next member, and `path` in it (parents made).
+    fn at(&mut self, path: &[u8]) -> PathBuf {
+        let n = self.members.len();
+        let p = self.stage.path().join(n.to_string()).join(std::ffi::OsStr::from_bytes(path));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         p
     }
 
+    fn push(mut self, names: Vec<Vec<u8>>, delete: Option<Vec<u8>>) -> Self {
+        self.members.push(Member { names, delete });
+        self
+    }
+
     fn dir(mut self, path: &str) -> Self {
         std::fs::create_dir_all(self.at(path.as_bytes())).unwrap();
-        self.members.push(path.into());
-        self
+        self.push(vec![path.into()], None)
     }
 
     fn file(mut self, path: impl AsRef<[u8]>, data: impl AsRef<[u8]>) -> Self {
         std::fs::write(self.at(path.as_ref()), data).unwrap();
-        self.members.push(path.as_ref().to_vec());
-        self
+        self.push(vec![path.as_ref().to_vec()], None)
     }
 
     fn symlink(mut self, path: &str, target: &str) -> Self {
         std::os::unix::fs::symlink(target, self.at(path.as_bytes())).unwrap();
-        self.members.push(path.into());
-        self
+        self.push(vec![path.into()], None)
     }
 
-    /// A hardlink at `path` to `target`: written earlier in this layer, or
-    /// (`lower`) left by a lower layer.
-    fn hardlink(mut self, path: &str, target: &str, lower: bool) -> Self {
+    /// A hardlink at `path` to `target` (a name of this layer or a lower one):
+    /// GNU tar stores a link when it meets the target's inode first, so the
+    /// target goes in with it and is deleted from the tar after.
+    fn hardlink(mut self, path: &str, target: &str) -> Self {
         let t = self.at(target.as_bytes());
-        if lower {
-            std::fs::write(&t, "stand-in\n").unwrap();
-            self.members.push(target.into());
-            self.lower_targets.push(target.into());
-        }
-        std::fs::hard_link(&t, self.at(path.as_bytes())).unwrap();
-        self.members.push(path.into());
-        self
+        std::fs::write(&t, "stand-in\n").unwrap();
+        let l = self.at(path.as_bytes());
+        std::fs::hard_link(&t, l).unwrap();
+        self.push(vec![target.into(), path.into()], Some(target.into()))
     }
 
     fn whiteout(self, path: &str) -> Self {
@@ -558,42 +609,40 @@ impl TarLayer {
 
     /// Writes the tar to `out`.
     fn write(self, out: &Path) {
-        let list = self
-            .stage
-            .path()
-            .join("..")
-            .join(format!("{}.members", self.stage.path().file_name().unwrap().to_string_lossy()));
-        let mut bytes = Vec::new();
-        for m in &self.members {
-            bytes.extend_from_slice(m);
-            bytes.push(0);
-        }
-        std::fs::write(&list, bytes).unwrap();
-        check(
-            Command::new("tar")
-                .args(["--format=pax", "--numeric-owner", "--owner=0", "--group=0"])
-                .args(["--no-recursion", "--null", "--verbatim-files-from", "-cf"])
-                .arg(out)
-                .arg("-C")
-                .arg(self.stage.path())
-                .arg("-T")
-                .arg(&list)
-                .output()
-                .unwrap(),
-            "tar of a layer",
-        );
-        std::fs::remove_file(&list).unwrap();
-        for t in &self.lower_targets {
-            check(
-                Command::new("tar")
-                    .arg("--delete")
-                    .arg("-f")
-                    .arg(out)
-                    .arg(std::ffi::OsStr::from_bytes(t))
-                    .output()
-                    .unwrap(),
-                "tar --delete",
-            );
+        let tar = |args: &[&std::ffi::OsStr]| {
+            let mut c = Command::new("tar");
+            c.args(["--format=pax", "--numeric-owner", "--owner=0", "--group=0"]);
+            check(c.args(args).output().unwrap(), "GNU tar");
+        };
+        // How many times each name is in the tar so far (`--delete` needs the occurrence).
+        let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        for (i, Member { names, delete }) in self.members.iter().enumerate() {
+            let dir = self.stage.path().join(i.to_string());
+            let mut args: Vec<&std::ffi::OsStr> = vec![
+                if i == 0 { "-cf".as_ref() } else { "-rf".as_ref() },
+                out.as_os_str(),
+                "--no-recursion".as_ref(),
+                "-C".as_ref(),
+                dir.as_os_str(),
+                "--".as_ref(),
+            ];
+            args.extend(names.iter().map(|m| std::ffi::OsStr::from_bytes(m)));
+            tar(&args);
+            for m in names {
+                *seen.entry(m.clone()).or_default() += 1;
+            }
+            if let Some(t) = delete {
+                let occurrence = format!("--occurrence={}", seen[t]);
+                tar(&[
+                    "--delete".as_ref(),
+                    occurrence.as_ref(),
+                    "-f".as_ref(),
+                    out.as_os_str(),
+                    "--".as_ref(),
+                    std::ffi::OsStr::from_bytes(t),
+                ]);
+                *seen.get_mut(t).unwrap() -= 1;
+            }
         }
     }
 }
@@ -661,7 +710,7 @@ fn hand_made_layers_agree_with_real_unpackers() {
         .file("lnk2/s6", secret(217))
         .file("oc/s9", secret(219))
         .file("d/ln-src", secret(215))
-        .hardlink("d/ln-dst", "d/ln-src", false);
+        .hardlink("d/ln-dst", "d/ln-src");
     let l2 = TarLayer::new()
         .whiteout("d/del")
         .file("d/over", "clean\n")
@@ -699,10 +748,10 @@ fn hardlinks_to_lower_files_agree_with_copying_unpackers() {
         .file("d/hlw", secret(221))
         .file("d/chain", secret(222));
     let l1 = TarLayer::new()
-        .hardlink("keep1", "d/hl", true)
-        .hardlink("keep2", "d/hlw", true)
-        .hardlink("keep3", "d/chain", true);
-    let l2 = TarLayer::new().whiteout("d/hl").whiteout("keep2").hardlink("keep4", "keep3", true);
+        .hardlink("keep1", "d/hl")
+        .hardlink("keep2", "d/hlw")
+        .hardlink("keep3", "d/chain");
+    let l2 = TarLayer::new().whiteout("d/hl").whiteout("keep2").hardlink("keep4", "keep3");
     let l3 = TarLayer::new().whiteout("d/chain").whiteout("keep3");
     let layout = umoci_image(work.path(), vec![l0, l1, l2, l3]);
     let refuse = [Unpacker::PodmanOverlay];
@@ -726,4 +775,63 @@ fn entries_under_symlink_loops_are_where_overlay_puts_them() {
     let found = differential(&layout, "t", &[300, 301], &refuse, "loops");
     let paths: BTreeSet<&str> = found.iter().map(|(_, f)| f.path.as_str()).collect();
     assert_eq!(paths, BTreeSet::from(["/loop1/s", "/c0/s"]));
+}
+
+/// More shapes every unpacker applies: a lower symlink replaced by a
+/// directory before an entry goes under it, a symlink to the root, a file
+/// replaced by a directory, a whiteout and an identical re-add in one layer,
+/// a symlink chain whose last link a later layer points elsewhere.
+#[test]
+fn replaced_symlinks_and_re_adds_agree_with_real_unpackers() {
+    let work = tmp();
+    let l0 = TarLayer::new()
+        .dir("opt")
+        .dir("opt/a")
+        .dir("opt/z")
+        .symlink("x", "opt/a")
+        .symlink("root", "/")
+        .symlink("m1", "m2")
+        .symlink("m2", "opt/a")
+        .file("f", secret(400))
+        .file("opt/a/same", secret(401));
+    let l1 = TarLayer::new()
+        .whiteout("x")
+        .dir("x")
+        .file("root/opt/r", secret(402))
+        .whiteout("m2")
+        .symlink("m2", "opt/z")
+        .whiteout("opt/a/same")
+        .file("opt/a/same", secret(401));
+    let l2 = TarLayer::new()
+        .file("x/s", secret(403))
+        .dir("f")
+        .file("f/inner", "clean\n")
+        .file("m1/s", secret(404))
+        .whiteout("opt/a/same");
+    let l3 = TarLayer::new().whiteout("opt/z/s").whiteout("opt/r");
+    let layout = umoci_image(work.path(), vec![l0, l1, l2, l3]);
+    differential(&layout, "t", &[400, 401, 402, 403, 404], &[], "replaced symlinks");
+}
+
+/// An entry under a symlink its own layer wrote before it: the copying
+/// unpackers put it where the symlink points, lower symlinks included;
+/// containers/storage's overlay driver refuses the layer (the target is not
+/// in the layer's own directory).
+#[test]
+fn entries_under_a_symlink_of_their_own_layer_agree_with_copying_unpackers() {
+    let work = tmp();
+    let l0 = TarLayer::new().dir("opt").dir("opt/real").symlink("lower", "opt/real");
+    let l1 = TarLayer::new()
+        .symlink("sl", "lower")
+        .file("sl/s", secret(500))
+        .symlink("abs", "/opt/real/../real")
+        .file("abs/t", secret(501));
+    let l2 = TarLayer::new().whiteout("sl").whiteout("opt/real/t");
+    let layout = umoci_image(work.path(), vec![l0, l1, l2]);
+    let refuse = [Unpacker::PodmanOverlay];
+    let found = differential(&layout, "t", &[500, 501], &refuse, "own-layer symlinks");
+    let paths: BTreeSet<&str> = found.iter().map(|(_, f)| f.path.as_str()).collect();
+    // `sl/s` is read through `sl` to `lower/s`, where containerd extracts it (it resolves
+    // the parent within the layer's own directory, which holds `sl` but not `lower`).
+    assert_eq!(paths, BTreeSet::from(["/lower/s", "/opt/real/t"]));
 }
