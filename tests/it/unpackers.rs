@@ -738,7 +738,8 @@ fn hand_made_layers_agree_with_real_unpackers() {
 
 /// Hardlinks to a lower layer's file, which only the copying unpackers
 /// apply (overlay extracts a layer alone, where the target is not):
-/// the original whited out, the link whited out, a link to that link.
+/// the original whited out, the link whited out, a link to that link, a
+/// link whose target is named through a lower layer's symlink.
 #[test]
 fn hardlinks_to_lower_files_agree_with_copying_unpackers() {
     let work = tmp();
@@ -746,16 +747,23 @@ fn hardlinks_to_lower_files_agree_with_copying_unpackers() {
         .dir("d")
         .file("d/hl", secret(220))
         .file("d/hlw", secret(221))
-        .file("d/chain", secret(222));
+        .file("d/chain", secret(222))
+        .file("d/viasym", secret(223))
+        .symlink("sym", "d");
     let l1 = TarLayer::new()
         .hardlink("keep1", "d/hl")
         .hardlink("keep2", "d/hlw")
-        .hardlink("keep3", "d/chain");
-    let l2 = TarLayer::new().whiteout("d/hl").whiteout("keep2").hardlink("keep4", "keep3");
+        .hardlink("keep3", "d/chain")
+        .hardlink("keep5", "sym/viasym");
+    let l2 = TarLayer::new()
+        .whiteout("d/hl")
+        .whiteout("keep2")
+        .hardlink("keep4", "keep3")
+        .whiteout("d/viasym");
     let l3 = TarLayer::new().whiteout("d/chain").whiteout("keep3");
     let layout = umoci_image(work.path(), vec![l0, l1, l2, l3]);
     let refuse = [Unpacker::PodmanOverlay];
-    differential(&layout, "t", &[220, 221, 222], &refuse, "hardlinks to lower files");
+    differential(&layout, "t", &[220, 221, 222, 223], &refuse, "hardlinks to lower files");
 }
 
 /// Symlink loops, and a chain longer than the kernel follows (40 links):

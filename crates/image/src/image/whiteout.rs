@@ -767,6 +767,7 @@ impl Timeline {
             naive_markers: Vec::new(),
         };
         t.resolve_naive_markers();
+        t.resolve_naive_link_targets();
         t.resolve_lower_links();
         t
     }
@@ -800,6 +801,41 @@ impl Timeline {
                 list.sort_unstable();
                 list.dedup();
             }
+        }
+    }
+
+    /// Lists each hardlink to a lower layer's file named through a lower
+    /// layer's symlink (`keep` → `lnk/s` after `lnk -> real`) under the path
+    /// a naive applier links (`/real/s`) as well, so the bytes there stay
+    /// present while the link shows them. (Overlay refuses such a link: the
+    /// target is not in the layer's own directory.)
+    fn resolve_naive_link_targets(&mut self) {
+        if self.symlinks.is_empty() {
+            return;
+        }
+        let mut events = Vec::new();
+        for pos in 0..self.layers.len() {
+            let idx = &self.layers[pos];
+            let mut found = Vec::new();
+            for (n, target) in &idx.lower_links {
+                let ordinal = idx.links[*n as usize].2;
+                if let Some(there) = self.through_lower_symlink(pos, target, ordinal) {
+                    found.push((key(&there), *n as usize));
+                }
+            }
+            for (k, n) in found {
+                let list = self.links_by_target[pos].entry(k).or_default();
+                list.push(n);
+                // Links are listed in entry order.
+                list.sort_unstable();
+                list.dedup();
+                events.push((k, pos as u32));
+            }
+        }
+        if !events.is_empty() {
+            self.at_key.extend(events);
+            self.at_key.sort_unstable();
+            self.at_key.dedup();
         }
     }
 
@@ -1391,6 +1427,15 @@ mod tests {
         let t = Timeline::new(vec![
             with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir)), ("/opt/r/f", Write(F1))]),
             with_symlinks(&[], &[("/l2/f", Whiteout)]),
+        ]);
+        assert_eq!(t.fate(0, "/opt/r/f"), Fate::Present);
+        // A hardlink named through the chain keeps the bytes where it ends.
+        let mut link = LayerIndex::default();
+        link.link("/keep".into(), "/l2/f", NodeKind::Other, 1);
+        let t = Timeline::new(vec![
+            with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir)), ("/opt/r/f", Write(F1))]),
+            link,
+            with_symlinks(&[], &[("/opt/r/f", Whiteout)]),
         ]);
         assert_eq!(t.fate(0, "/opt/r/f"), Fate::Present);
         // One hop past the kernel's limit: a naive applier fails, only the name is left.
