@@ -35,6 +35,7 @@ mod registry;
 mod reports;
 mod rule_contexts;
 mod threads;
+mod unpackers;
 mod util;
 mod verify;
 mod whiteouts;

@@ -12,8 +12,9 @@
 //! from a lower layer is seen by the naive applier (a full copy, rootless
 //! containerd) but not by containerd's overlayfs path, which extracts into
 //! the upper directory alone: there the entry lands at its own name and
-//! hides the lower symlink. strata keeps the name as written for those (see
-//! design-notes.md, "Status of a file version").
+//! hides the lower symlink. strata keeps the name as written for those, and
+//! `whiteout::Timeline` follows lower chains for the naive appliers' view of
+//! a version's status (see design-notes.md, "Status of a file version").
 
 use std::collections::HashMap;
 

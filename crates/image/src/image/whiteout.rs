@@ -133,6 +133,17 @@ pub struct LayerIndex {
     /// (see [`Timeline::fate_of`]).
     #[serde(default)]
     symlinks: Vec<(String, String)>,
+    /// Whiteouts as written: (path, ordinal), while their names fit in
+    /// [`MAX_MARKER_BYTES`]. One under a lower layer's symlink removes, for a
+    /// naive applier, what lies where that symlink points (see
+    /// [`Timeline::fate_of`]). Opaque markers are not kept: Docker's and
+    /// containers/storage's naive applier walks such a symlink itself
+    /// (`filepath.Walk` does not follow its root) and removes nothing.
+    #[serde(default)]
+    markers: Vec<(String, u32)>,
+    /// Bytes of names held in `markers`.
+    #[serde(default)]
+    marker_bytes: usize,
     /// The highest ordinal recorded.
     last_ordinal: u32,
     /// The changes with their paths, kept only when asked for (the `layers`
@@ -155,6 +166,11 @@ pub struct LayerIndex {
 /// it the names are dropped and the layer's counts are unknown.
 pub const MAX_NAMED_BYTES: usize = 16 << 20;
 
+/// Bytes of whiteout names one layer's index keeps to resolve them through
+/// lower layers' symlinks; past it, the later whiteouts are read as written
+/// only (what overlay does).
+pub const MAX_MARKER_BYTES: usize = 4 << 20;
+
 /// Entries of one layer that may write the same path. Real layers write a
 /// path once (twice at most, when a tool appends); each version's status is
 /// resolved against the others and their hardlinks, so without a bound a
@@ -165,6 +181,14 @@ pub const MAX_VERSIONS: usize = 64;
 /// identity is left unresolved (taken as different bytes): resolving one
 /// link visits each of them.
 pub const MAX_LINK_OWNERS: usize = 256;
+
+/// Lower layers' symlinks a naive applier follows while resolving one
+/// entry's parent directory before it gives up: the kernel's limit
+/// (`MAXSYMLINKS`), since Docker's and containers/storage's vfs drivers
+/// extract in a chroot where the kernel resolves the path. (umoci's
+/// `securejoin` allows 255; a chain that long is an image no
+/// chroot-extracting runtime can run.)
+pub const MAX_LOWER_HOPS: usize = 40;
 
 impl LayerIndex {
     /// An index that also keeps every path, for [`Timeline::stats`].
@@ -296,6 +320,7 @@ impl LayerIndex {
         self.imply_parents(&path, ordinal);
         let at = self.whiteouts.entry(key(&path)).or_insert(ordinal);
         *at = (*at).min(ordinal);
+        self.keep_marker(&path, ordinal);
         self.name(&path, Change::Whiteout);
     }
 
@@ -310,6 +335,14 @@ impl LayerIndex {
         let at = self.opaques.entry(k).or_insert(ordinal);
         *at = (*at).min(ordinal);
         self.name(&dir, Change::Opaque);
+    }
+
+    /// Keeps a whiteout's path for [`Timeline`], within [`MAX_MARKER_BYTES`].
+    fn keep_marker(&mut self, path: &str, ordinal: u32) {
+        if self.marker_bytes + path.len() <= MAX_MARKER_BYTES {
+            self.marker_bytes += path.len();
+            self.markers.push((path.to_owned(), ordinal));
+        }
     }
 
     /// The node entry `ordinal` wrote at `path` (0: the last entry there).
@@ -540,11 +573,42 @@ struct Holder {
     anc: Vec<PathKey>,
     /// The ordinal from which it holds the bytes in the layer being resolved (0: from below).
     since: u32,
+    /// Which appliers show the bytes at this path.
+    view: View,
 }
 
 impl Holder {
     fn new(path: &str, since: u32) -> Self {
-        Holder { key: key(path), anc: ancestor_keys(path), since }
+        Holder { key: key(path), anc: ancestor_keys(path), since, view: View::Both }
+    }
+}
+
+/// The appliers that show a holder's bytes at its path. They differ only
+/// below a symlink a lower layer left: a naive applier (a full copy)
+/// follows it, overlay extracts a layer alone, at the names as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Every applier.
+    Both,
+    /// Overlay only: a naive applier put the bytes elsewhere, or removed them.
+    AsWritten,
+    /// A naive applier only: where it resolved a lower layer's symlink.
+    Naive,
+}
+
+/// One layer's whiteouts as a naive applier places them, where that differs
+/// from the path as written (under a lower layer's symlink), with their ordinals.
+#[derive(Debug, Default)]
+struct NaiveMarkers {
+    whiteouts: KeyMap<u32>,
+}
+
+impl NaiveMarkers {
+    /// True when these whiteouts remove a lower node at `h`.
+    fn remove(&self, h: &Holder) -> bool {
+        !self.whiteouts.is_empty()
+            && (self.whiteouts.contains_key(&h.key)
+                || h.anc.iter().any(|d| self.whiteouts.contains_key(d)))
     }
 }
 
@@ -613,6 +677,9 @@ pub struct Timeline {
     /// Symlinks by path key: (index position, path, target), for entries
     /// written through a lower layer's symlink.
     symlinks: KeyMap<Vec<(usize, String, String)>>,
+    /// Per position that holds an index: its whiteouts that a naive applier
+    /// resolves through a lower layer's symlink, where they land.
+    naive_markers: Vec<NaiveMarkers>,
 }
 
 /// The index positions listed for `k` in a sorted event list.
@@ -689,10 +756,87 @@ impl Timeline {
                 symlinks.entry(key(path)).or_default().push((pos, path.clone(), target.clone()));
             }
         }
-        let mut t =
-            Timeline { layers, slot, listed_at, links_by_target, at_key, below_key, symlinks };
+        let mut t = Timeline {
+            layers,
+            slot,
+            listed_at,
+            links_by_target,
+            at_key,
+            below_key,
+            symlinks,
+            naive_markers: Vec::new(),
+        };
+        t.resolve_naive_markers();
+        t.resolve_naive_link_targets();
         t.resolve_lower_links();
         t
+    }
+
+    /// Places each layer's whiteouts where a naive applier finds them
+    /// when a lower layer's symlink is on their way (`lnk/.wh.s` removes
+    /// `/real/s` after `lnk -> real`), and lists those layers for the paths
+    /// there. A blob listed several times resolves at its index's own position.
+    fn resolve_naive_markers(&mut self) {
+        let mut all = Vec::with_capacity(self.layers.len());
+        let mut events = Vec::new();
+        for pos in 0..self.layers.len() {
+            let mut m = NaiveMarkers::default();
+            if !self.symlinks.is_empty() && self.slot[pos] == pos {
+                for (path, ordinal) in &self.layers[pos].markers {
+                    let Some(there) = self.through_lower_symlink(pos, path, *ordinal) else {
+                        continue;
+                    };
+                    let k = key(&there);
+                    let at = m.whiteouts.entry(k).or_insert(*ordinal);
+                    *at = (*at).min(*ordinal);
+                    events.push((k, pos as u32));
+                }
+            }
+            all.push(m);
+        }
+        self.naive_markers = all;
+        if !events.is_empty() {
+            for list in [&mut self.at_key, &mut self.below_key] {
+                list.extend(&events);
+                list.sort_unstable();
+                list.dedup();
+            }
+        }
+    }
+
+    /// Lists each hardlink to a lower layer's file named through a lower
+    /// layer's symlink (`keep` → `lnk/s` after `lnk -> real`) under the path
+    /// a naive applier links (`/real/s`) as well, so the bytes there stay
+    /// present while the link shows them. (Overlay refuses such a link: the
+    /// target is not in the layer's own directory.)
+    fn resolve_naive_link_targets(&mut self) {
+        if self.symlinks.is_empty() {
+            return;
+        }
+        let mut events = Vec::new();
+        for pos in 0..self.layers.len() {
+            let idx = &self.layers[pos];
+            let mut found = Vec::new();
+            for (n, target) in &idx.lower_links {
+                let ordinal = idx.links[*n as usize].2;
+                if let Some(there) = self.through_lower_symlink(pos, target, ordinal) {
+                    found.push((key(&there), *n as usize));
+                }
+            }
+            for (k, n) in found {
+                let list = self.links_by_target[pos].entry(k).or_default();
+                list.push(n);
+                // Links are listed in entry order.
+                list.sort_unstable();
+                list.dedup();
+                events.push((k, pos as u32));
+            }
+        }
+        if !events.is_empty() {
+            self.at_key.extend(events);
+            self.at_key.sort_unstable();
+            self.at_key.dedup();
+        }
     }
 
     /// Gives each hardlink to a lower layer the identity of what it shows:
@@ -833,7 +977,8 @@ impl Timeline {
         // applier (and at the path as written for containerd's overlayfs one): either shows them.
         if let Some(there) = self.through_lower_symlink(layer, path, since) {
             holding.insert(key(&there), 1);
-            holders.push(Holder::new(&there, since));
+            holders[0].view = View::AsWritten;
+            holders.push(Holder { view: View::Naive, ..Holder::new(&there, since) });
         }
         let mut j = layer;
         loop {
@@ -888,12 +1033,21 @@ impl Timeline {
                 i += 1;
             }
             let mut gone: Option<Removal> = None;
-            holders.retain(|h| {
-                let removal = if lower && h.since == 0 {
+            let naive = &self.naive_markers[self.slot[j]];
+            holders.retain_mut(|h| {
+                let mut removal = if lower && h.since == 0 {
                     idx.effect_on(h, kind)
                 } else {
                     idx.replaces(h, kind, h.since, u32::MAX)
                 };
+                // A whiteout under a lower symlink removes the bytes from a naive applier's
+                // tree only: overlay still shows them at this path.
+                if removal.is_none() && lower && h.view != View::AsWritten && naive.remove(h) {
+                    match h.view {
+                        View::Naive => removal = Some(Removal::Deleted),
+                        _ => h.view = View::AsWritten,
+                    }
+                }
                 if let Some(r) = removal {
                     gone = Some(match (gone, r) {
                         (Some(Removal::Overwritten), _) => Removal::Overwritten,
@@ -919,69 +1073,116 @@ impl Timeline {
     }
 
     /// Where entry `ordinal` of layer `layer` at `path` lands when a naive
-    /// applier resolves its parent through a symlink a lower layer left
-    /// (the first such directory of the path, one symlink deep): `None`
-    /// when no directory of the path is one, or when this layer put
-    /// something there, or removed it, before the entry.
+    /// applier (a full copy extracted in a chroot, umoci) resolves its
+    /// parent directory through the symlinks lower layers left: component
+    /// by component as the kernel does, chains of symlinks included (`..`
+    /// after a symlink climbs from where it pointed, an absolute target
+    /// starts again at the root, the root's `..` is the root). `None` when
+    /// the path goes through no such symlink, or through more than
+    /// [`MAX_LOWER_HOPS`] (the kernel then fails with `ELOOP`, and so does
+    /// the naive applier: only the path as written is left).
     fn through_lower_symlink(&self, layer: usize, path: &str, ordinal: u32) -> Option<String> {
         if self.symlinks.is_empty() {
             return None;
         }
-        let own = &self.layers[self.slot[layer]];
-        let parent = &path[..path.rfind('/')?];
-        let ends = parent.match_indices('/').map(|(i, _)| i).skip(1).chain([parent.len()]);
-        for end in ends {
-            let dir = &parent[..end];
-            let k = key(dir);
-            let Some(list) = self.symlinks.get(&k) else { continue };
-            // The nearest listing below `layer` of an index that wrote one (its last one).
-            let mut best: Option<(usize, &str)> = None;
-            for (o, _, target) in list {
-                let at = &self.listed_at[*o];
-                let i = at.partition_point(|&p| p < layer);
-                if i > 0 && best.is_none_or(|(b, _)| at[i - 1] >= b) {
-                    best = Some((at[i - 1], target));
-                }
-            }
-            let Some((below, target)) = best else { continue };
-            let h = Holder::new(dir, 0);
-            // Still that symlink after its own layer, and through the layers in between
-            // (entries under it in between went through it too).
-            let sym = self.layers[self.slot[below]].written.get(&k).map(|w| w.kind)?;
-            if !matches!(sym, NodeKind::Symlink(_)) {
-                return None;
-            }
-            let root = ROOT.with(|r| *r);
-            let mut j = below;
-            while let Some(next) = self.next_layer(std::slice::from_ref(&h), root, j)
-                && next < layer
-            {
-                let between = &self.layers[self.slot[next]];
-                if between.written.get(&k).is_some_and(|w| w.kind != sym)
-                    || between.removes(&h)
-                    || h.anc.iter().any(|d| between.non_dir_write(*d, 0, u32::MAX))
-                {
-                    return None;
-                }
-                j = next;
-            }
-            // This layer's own entries before this one: a write there or below replaces it, a
-            // marker removes it (the entry then makes a directory of its own).
-            let replaced = own.version_before(k, ordinal).is_some()
-                || own.removed_at(&h).is_some_and(|w| w < ordinal)
-                || h.anc.iter().any(|d| own.non_dir_write(*d, 0, ordinal));
-            if replaced {
-                return None;
-            }
-            let base = dir.rfind('/').map_or("", |i| &dir[..i]);
-            let joined = if target.starts_with('/') {
-                format!("{target}{}", &path[end..])
-            } else {
-                format!("{base}/{target}{}", &path[end..])
-            };
-            return super::path::normalize_clamped(&joined).ok().filter(|p| p != path);
+        let (parent, base) = path.rsplit_once('/')?;
+        // Most paths go through no symlink of any layer: look at each prefix first.
+        let hit = parent
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .skip(1)
+            .chain([parent.len()])
+            .any(|end| self.symlinks.contains_key(&key(&parent[..end])));
+        if !hit {
+            return None;
         }
-        None
+        let mut stack: Vec<String> = parent.rsplit('/').map(str::to_owned).collect();
+        let mut cur = String::new();
+        let mut hops = 0;
+        while let Some(c) = stack.pop() {
+            match c.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    let cut = cur.rfind('/').unwrap_or(0);
+                    cur.truncate(cut);
+                    continue;
+                }
+                _ => {}
+            }
+            let candidate = format!("{cur}/{c}");
+            let Some(target) = self.symlink_seen_at(layer, &candidate, ordinal) else {
+                cur = candidate;
+                continue;
+            };
+            hops += 1;
+            if hops > MAX_LOWER_HOPS {
+                return None;
+            }
+            if target.starts_with('/') {
+                cur.clear();
+            }
+            stack.extend(target.rsplit('/').map(str::to_owned));
+        }
+        super::path::normalize_clamped(&format!("{cur}/{base}")).ok().filter(|p| p != path)
+    }
+
+    /// The target of the symlink a naive applier finds at `dir` when it
+    /// extracts entry `ordinal` of layer `layer`: one this layer wrote
+    /// there before the entry, or else the one a lower layer left, if it is
+    /// still there (no layer in between, and no entry of this one before
+    /// the entry, put something else there, removed it or replaced a
+    /// directory above it).
+    fn symlink_seen_at(&self, layer: usize, dir: &str, ordinal: u32) -> Option<&str> {
+        let k = key(dir);
+        let list = self.symlinks.get(&k)?;
+        let own = &self.layers[self.slot[layer]];
+        let h = Holder::new(dir, 0);
+        if let Some(w) = own.version_before(k, ordinal) {
+            // This layer's own symlink (reached through a lower one's target).
+            let NodeKind::Symlink(hash) = w.kind else { return None };
+            let me = self.slot[layer];
+            return list
+                .iter()
+                .rev()
+                .find(|(o, _, t)| *o == me && xxhash_rust::xxh3::xxh3_64(t.as_bytes()) == hash)
+                .map(|(_, _, t)| t.as_str());
+        }
+        if own.removed_at(&h).is_some_and(|w| w < ordinal)
+            || h.anc.iter().any(|d| own.non_dir_write(*d, 0, ordinal))
+        {
+            return None;
+        }
+        // The nearest listing below `layer` of an index that wrote one (its last one).
+        let mut best: Option<(usize, &str)> = None;
+        for (o, _, target) in list {
+            let at = &self.listed_at[*o];
+            let i = at.partition_point(|&p| p < layer);
+            if i > 0 && best.is_none_or(|(b, _)| at[i - 1] >= b) {
+                best = Some((at[i - 1], target));
+            }
+        }
+        let (below, target) = best?;
+        // Still that symlink after its own layer, and through the layers in between
+        // (entries under it in between went through it too).
+        let sym = self.layers[self.slot[below]].written.get(&k).map(|w| w.kind)?;
+        if !matches!(sym, NodeKind::Symlink(_)) {
+            return None;
+        }
+        let root = ROOT.with(|r| *r);
+        let mut j = below;
+        while let Some(next) = self.next_layer(std::slice::from_ref(&h), root, j)
+            && next < layer
+        {
+            let between = &self.layers[self.slot[next]];
+            if between.written.get(&k).is_some_and(|w| w.kind != sym)
+                || between.removes(&h)
+                || h.anc.iter().any(|d| between.non_dir_write(*d, 0, u32::MAX))
+            {
+                return None;
+            }
+            j = next;
+        }
+        Some(target)
     }
 
     /// Added/changed/deleted counts per layer, by materialising the
@@ -1162,6 +1363,92 @@ mod tests {
             let t = timeline(&layers);
             assert_eq!(t.fate(0, "/a/s"), want, "{layers:?}");
         }
+    }
+
+    /// A layer index of symlinks `(path, target)`, then the `rest` of its ops.
+    fn with_symlinks(links: &[(&str, &str)], rest: &[(&str, Op)]) -> LayerIndex {
+        let mut l = LayerIndex::default();
+        for (path, target) in links {
+            l.write(
+                (*path).to_owned(),
+                NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes())),
+            );
+            l.symlink_target(path, target);
+        }
+        for (p, op) in rest {
+            apply_op(&mut l, p, *op);
+        }
+        l
+    }
+
+    /// An entry under a lower layer's symlink chain is shown at its name by
+    /// overlay and where the chain ends by a naive applier (each hop resolved
+    /// as the kernel does, `..` and absolute targets included, at most
+    /// [`MAX_LOWER_HOPS`]); a whiteout through the chain removes it there.
+    #[test]
+    fn lower_symlink_chains_are_followed_to_their_end() {
+        use Op::*;
+        let links = [
+            ("/real", "opt/r"),
+            ("/l1", "real"),
+            ("/l2", "l1"),
+            // `..` climbs from where /l2 points (/opt/r), not lexically.
+            ("/abs", "/l2/../../l1"),
+            ("/loop", "loop"),
+        ];
+        let base = || with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir))]);
+        let wrote = |p: &str| {
+            let mut l = LayerIndex::default();
+            apply_op(&mut l, p, Write(F1));
+            l
+        };
+        let t = Timeline::new(vec![base(), wrote("/l2/s"), LayerIndex::default()]);
+        assert_eq!(t.through_lower_symlink(1, "/l2/s", 1).as_deref(), Some("/opt/r/s"));
+        assert_eq!(t.through_lower_symlink(1, "/abs/s", 1).as_deref(), Some("/opt/r/s"));
+        assert_eq!(t.through_lower_symlink(1, "/loop/s", 1), None);
+        assert_eq!(t.through_lower_symlink(1, "/opt/r/s", 1), None);
+        let cases: Vec<(Vec<(&str, Op)>, Fate)> = vec![
+            // Overlay shows /l2/s, a naive applier /opt/r/s: either keeps it present.
+            (vec![("/l2", Whiteout)], Fate::Present),
+            (vec![("/opt/r/s", Whiteout)], Fate::Present),
+            // Both gone: the chain's end, three symlinks deep, is where the bytes were.
+            (vec![("/l2", Whiteout), ("/opt/r/s", Whiteout)], Fate::Deleted(2)),
+            // Whited out through the chain: gone for a naive applier and for overlay.
+            (vec![("/l2/s", Whiteout)], Fate::Deleted(2)),
+            // Through another chain to the same place: overlay still shows /l2/s.
+            (vec![("/abs/s", Whiteout)], Fate::Present),
+            (vec![("/abs/s", Whiteout), ("/l2", Whiteout)], Fate::Deleted(2)),
+        ];
+        for (last, want) in cases {
+            let t = Timeline::new(vec![base(), wrote("/l2/s"), with_symlinks(&[], &last)]);
+            assert_eq!(t.fate(1, "/l2/s"), want, "{last:?}");
+        }
+        // A lower file whited out through a symlink: overlay still shows it.
+        let t = Timeline::new(vec![
+            with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir)), ("/opt/r/f", Write(F1))]),
+            with_symlinks(&[], &[("/l2/f", Whiteout)]),
+        ]);
+        assert_eq!(t.fate(0, "/opt/r/f"), Fate::Present);
+        // A hardlink named through the chain keeps the bytes where it ends.
+        let mut link = LayerIndex::default();
+        link.link("/keep".into(), "/l2/f", NodeKind::Other, 1);
+        let t = Timeline::new(vec![
+            with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir)), ("/opt/r/f", Write(F1))]),
+            link,
+            with_symlinks(&[], &[("/opt/r/f", Whiteout)]),
+        ]);
+        assert_eq!(t.fate(0, "/opt/r/f"), Fate::Present);
+        // One hop past the kernel's limit: a naive applier fails, only the name is left.
+        let long: Vec<(String, String)> = (0..=MAX_LOWER_HOPS)
+            .map(|i| (format!("/c{i}"), format!("c{}", i + 1)))
+            .chain([(format!("/c{}", MAX_LOWER_HOPS + 1), "opt".to_owned())])
+            .collect();
+        let long: Vec<(&str, &str)> = long.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        // From /c1, MAX_LOWER_HOPS + 1 symlinks; from /c2, the limit exactly.
+        let t = Timeline::new(vec![with_symlinks(&long, &[]), wrote("/c1/s")]);
+        assert_eq!(t.through_lower_symlink(1, "/c1/s", 1), None);
+        let t = Timeline::new(vec![with_symlinks(&long, &[]), wrote("/c2/s")]);
+        assert_eq!(t.through_lower_symlink(1, "/c2/s", 1).as_deref(), Some("/opt/s"));
     }
 
     /// Hardlinks keep bytes alive across layers and through chains.
