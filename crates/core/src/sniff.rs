@@ -126,7 +126,8 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         [0x1f, 0x8b, 8, ..] => Some(Format::Gzip),
         _ if is_xz(head) => Some(Format::Xz),
         _ if is_bzip2(head) => Some(Format::Bzip2),
-        _ if head.starts_with(&ZSTD) => Some(Format::Zstd),
+        // A skippable frame may come first (zstd:chunked metadata, a producer's own header).
+        _ if head.starts_with(&ZSTD) || is_zstd_skippable(head) => Some(Format::Zstd),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
         [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
@@ -209,7 +210,7 @@ mod tests {
 
     #[test]
     fn file_formats_by_magic() {
-        let table: [(&[u8], Option<Format>); 14] = [
+        let table: [(&[u8], Option<Format>); 15] = [
             (b"PK\x03\x04rest", Some(Format::Zip)),
             (&[0x1f, 0x8b, 8, 0], Some(Format::Gzip)),
             (&[0x1f, 0x8b, 7, 0], None),
@@ -217,6 +218,7 @@ mod tests {
             (b"BZh91AY&SY", Some(Format::Bzip2)),
             (b"BZh9 and then text", None),
             (&[0x28, 0xb5, 0x2f, 0xfd, 0], Some(Format::Zstd)),
+            (&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0], Some(Format::Zstd)),
             (&[0x04, 0x22, 0x4d, 0x18], Some(Format::Lz4)),
             (b"7z\xbc\xaf\x27\x1c", Some(Format::Unsupported("7z"))),
             (b"Rar!\x1a\x07\x00", Some(Format::Unsupported("rar"))),

@@ -1,0 +1,223 @@
+//! The bytes of a zip that its central directory does not describe. A
+//! zip reader goes by the central directory, but a streaming reader (Java's
+//! `ZipInputStream`, `jar`'s) walks the local headers: a member whose local
+//! header is there but the central directory leaves out is extracted by one
+//! and not the other. And a prefix, the gaps between members and the
+//! archive comment are in the file for anyone to read.
+//!
+//! So after the central directory's members, the bytes before the central
+//! directory that no member's header and data cover are searched for local
+//! headers, each opened as a member (a note says the central directory
+//! leaves it out), and those bytes and the archive comment are scanned as
+//! they are, as the member `<bytes outside the zip's members>`.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use super::{Member, MemberSource, Members, Partial, at, join, scan_members, scan_raw};
+
+/// The signature of a local file header.
+const LOCAL_HEADER: &[u8; 4] = b"PK\x03\x04";
+
+/// Bytes read at a time when searching the gaps.
+const CHUNK: usize = 64 << 10;
+
+/// Byte ranges `[start, end)` before the central directory that no member
+/// the central directory lists covers (its local header and data), in
+/// order; and where those members' local headers start.
+fn gaps<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    count: usize,
+) -> (Vec<(u64, u64)>, HashSet<u64>) {
+    let end = zip.central_directory_start();
+    let mut covered = Vec::with_capacity(count);
+    let mut starts = HashSet::with_capacity(count);
+    for i in 0..count {
+        let Ok(member) = zip.by_index_raw(i) else { continue };
+        let start = member.header_start();
+        let data_end =
+            member.data_start().map_or(start, |d| d.saturating_add(member.compressed_size()));
+        covered.push((start, data_end.max(start)));
+        starts.insert(start);
+    }
+    covered.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut at = 0u64;
+    for (start, stop) in covered {
+        if start >= end {
+            break;
+        }
+        if start > at {
+            gaps.push((at, start));
+        }
+        at = at.max(stop);
+    }
+    if at < end {
+        gaps.push((at, end));
+    }
+    (gaps, starts)
+}
+
+/// The bytes of `ranges` of `reader` in order, a newline between two (so
+/// that no value is glued together from two of them).
+struct Ranges<'a, R> {
+    reader: &'a mut R,
+    ranges: &'a [(u64, u64)],
+    /// Bytes left in the current range; `None` before it is sought.
+    left: Option<u64>,
+}
+
+impl<R: Read + Seek> Read for Ranges<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(&(start, stop)) = self.ranges.first() else { return Ok(0) };
+            let left = match self.left {
+                Some(l) => l,
+                None => {
+                    self.reader.seek(SeekFrom::Start(start))?;
+                    self.left = Some(stop - start);
+                    stop - start
+                }
+            };
+            if left == 0 {
+                self.ranges = &self.ranges[1..];
+                self.left = None;
+                if !self.ranges.is_empty() && !buf.is_empty() {
+                    buf[0] = b'\n';
+                    return Ok(1);
+                }
+                continue;
+            }
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = self.reader.read(&mut buf[..want])?;
+            if n == 0 {
+                // The file ends inside the range: nothing more to read there.
+                self.left = Some(0);
+                continue;
+            }
+            self.left = Some(left - n as u64);
+            return Ok(n);
+        }
+    }
+}
+
+/// Where in `gaps` a local header signature starts, other than at `starts`.
+fn local_headers<R: Read + Seek>(
+    reader: &mut R,
+    gaps: &[(u64, u64)],
+    starts: &HashSet<u64>,
+    max: usize,
+) -> io::Result<Vec<u64>> {
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    for &(start, stop) in gaps {
+        let mut pos = start;
+        while pos < stop && found.len() < max {
+            reader.seek(SeekFrom::Start(pos))?;
+            let want = CHUNK.min(usize::try_from(stop - pos).unwrap_or(CHUNK));
+            let n = super::fill(reader, &mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            for i in memchr::memmem::find_iter(&buf[..n], LOCAL_HEADER) {
+                let offset = pos + i as u64;
+                if !starts.contains(&offset) && found.len() < max {
+                    found.push(offset);
+                }
+            }
+            // The next chunk overlaps this one by a signature less a byte.
+            pos += if n > 3 && pos + (n as u64) < stop { n as u64 - 3 } else { n as u64 };
+        }
+    }
+    Ok(found)
+}
+
+/// The members only local headers name, read as a streaming reader reads them.
+struct LocalMembers<'p, R> {
+    reader: R,
+    offsets: std::vec::IntoIter<u64>,
+    path: &'p str,
+    inner: Option<&'p str>,
+}
+
+impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
+    const INDEPENDENT: bool = true;
+
+    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+        // Bytes that only look like a local header are not a member: find one that is
+        // first (the borrow checker wants the member opened once more to be returned).
+        let offset = loop {
+            let offset = self.offsets.next()?;
+            if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
+                return Some(Err(e));
+            }
+            match zip::read::read_zipfile_from_stream(&mut self.reader) {
+                Ok(Some(member)) if !member.is_dir() => break offset,
+                _ => {}
+            }
+        };
+        if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
+            return Some(Err(e));
+        }
+        let member = match zip::read::read_zipfile_from_stream(&mut self.reader) {
+            Ok(Some(member)) => member,
+            Ok(None) => return Some(Ok(Member::Skip)),
+            Err(e) => return Some(Err(io::Error::other(e))),
+        };
+        let name = member
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| crate::image::path::decode_name(member.name_raw()));
+        cs.note(format!(
+            "{}: zip member {name:?} at byte {offset} is not in the central directory (a streaming reader such as Java's ZipInputStream extracts it); read",
+            at(self.path, self.inner)
+        ));
+        Some(Ok(Member::File(join(self.inner, "!", &name), Box::new(member))))
+    }
+}
+
+/// Scans what the zip holds outside its central directory's first `count`
+/// members (see the module's text); `seen` members were read already,
+/// against the per-archive member limit.
+pub(super) fn scan<M: Members, R: Read + Seek>(
+    cs: &mut M,
+    mut zip: zip::ZipArchive<R>,
+    count: usize,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+) -> Partial<M::Hit> {
+    let (gaps, starts) = gaps(&mut zip, count);
+    let comment = zip.comment().to_vec();
+    let mut reader = zip.into_inner();
+    let max = cs.archive_limits().max_entries.saturating_sub(count);
+    let mut hits = Vec::new();
+    let mut ranges = Ranges { reader: &mut reader, ranges: &gaps, left: None };
+    let tail = if comment.is_empty() { Vec::new() } else { [&b"\n"[..], &comment].concat() };
+    let name = join(inner, "!", "<bytes outside the zip's members>");
+    if !gaps.is_empty() || !tail.is_empty() {
+        let mut chained = (&mut ranges).chain(tail.as_slice());
+        match scan_raw(cs, path, Some(&name), &[], false, &mut chained) {
+            Ok(h) => hits.extend(h),
+            Err(e) => return Err((hits, e)),
+        }
+    }
+    let offsets = match local_headers(&mut reader, &gaps, &starts, max) {
+        Ok(o) => o,
+        Err(e) => return Err((hits, e)),
+    };
+    if offsets.is_empty() {
+        return Ok(hits);
+    }
+    let mut local = LocalMembers { reader, offsets: offsets.into_iter(), path, inner };
+    match scan_members(cs, &mut local, path, depth) {
+        Ok(h) => {
+            hits.extend(h);
+            Ok(hits)
+        }
+        Err((h, e)) => {
+            hits.extend(h);
+            Err((hits, e))
+        }
+    }
+}
