@@ -34,6 +34,13 @@ pub enum Format {
     Unsupported(&'static str),
     /// POSIX/GNU tar.
     Tar,
+    /// A Unix `ar` archive (a `.deb` package, a static library).
+    Ar,
+    /// A cpio archive in the portable ASCII formats (`newc`, `crc`, `odc`): initramfs
+    /// images, RPM payloads.
+    Cpio,
+    /// An RPM package: headers, then a compressed cpio payload.
+    Rpm,
     /// SQLite 3 database.
     Sqlite,
     /// Compiled Python 3 (`.pyc`).
@@ -54,6 +61,9 @@ impl Format {
                 | Format::Zstd
                 | Format::Lz4
                 | Format::Tar
+                | Format::Ar
+                | Format::Cpio
+                | Format::Rpm
         )
     }
 
@@ -136,7 +146,25 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
         _ if is_pyc(head) => Some(Format::Pyc),
         _ if looks_like_tar(head) => Some(Format::Tar),
+        _ if head.starts_with(b"!<arch>\n") => Some(Format::Ar),
+        _ if is_cpio(head) => Some(Format::Cpio),
+        [0xed, 0xab, 0xee, 0xdb, 3 | 4, ..] => Some(Format::Rpm),
         _ => None,
+    }
+}
+
+/// A cpio header in one of the ASCII formats: `070701` (newc), `070702` (newc with
+/// checksums) or `070707` (odc), then digits.
+pub fn is_cpio(head: &[u8]) -> bool {
+    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
+    match head {
+        [b'0', b'7', b'0', b'7', b'0', b'1' | b'2', rest @ ..] if rest.len() >= 104 => {
+            hex(&rest[..104])
+        }
+        [b'0', b'7', b'0', b'7', b'0', b'7', rest @ ..] if rest.len() >= 70 => {
+            rest[..70].iter().all(|b| (b'0'..=b'7').contains(b))
+        }
+        _ => false,
     }
 }
 
@@ -231,6 +259,13 @@ mod tests {
             assert_eq!(file_format(head), want, "{head:?}");
         }
         assert_eq!(file_format(&v7_header()), Some(Format::Tar));
+        assert_eq!(file_format(b"!<arch>\ndebian-binary   "), Some(Format::Ar));
+        assert_eq!(file_format(&[0xed, 0xab, 0xee, 0xdb, 3, 0]), Some(Format::Rpm));
+        let newc = format!("070701{}", "0".repeat(104));
+        assert_eq!(file_format(newc.as_bytes()), Some(Format::Cpio));
+        let odc = format!("070707{}", "0".repeat(70));
+        assert_eq!(file_format(odc.as_bytes()), Some(Format::Cpio));
+        assert_eq!(file_format(b"0707012 is a date, not a cpio header"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, and
-//! gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz` or `.tar.xz` is one
-//! level). A file in a compression strata cannot decompress (7z, rar,
+//! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, the
+//! archives of system packages (`ar` for `.deb`, cpio, RPM: see
+//! [`packages`]), and gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz`,
+//! `.tar.xz` or `.cpio.gz` is one level). A file in a compression strata cannot decompress (7z, rar,
 //! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
@@ -22,6 +23,7 @@
 use std::io::{self, BufReader, Read, Seek};
 
 pub(crate) mod gzip;
+mod packages;
 mod zip_outside;
 
 use super::packages::{PackageRoots, archive, java};
@@ -251,6 +253,9 @@ pub fn scan<M: Members>(
         Format::Zip => scan_zip(cs, path, inner, depth, reader),
         Format::Sqlite => scan_sqlite(cs, path, inner, reader),
         Format::Pyc => scan_pyc(cs, path, inner, reader),
+        Format::Ar => packages::scan_ar(cs, path, inner, depth, reader),
+        Format::Cpio => packages::scan_cpio(cs, path, inner, depth, reader),
+        Format::Rpm => packages::scan_rpm(cs, path, inner, depth, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -490,6 +495,10 @@ fn scan_compressed<M: Members>(
         // A .tar.gz is one archive level: members sit directly under `inner`.
         let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
         scan_tar(cs, path, inner, depth, &mut chained)
+    } else if crate::sniff::is_cpio(&scratch[..filled]) {
+        // So is a compressed cpio (an initramfs, an RPM payload).
+        let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
+        packages::scan_cpio(cs, path, inner, depth, &mut chained)
     } else {
         let name = join(inner, "!", &stripped);
         let head = Head { buf: &mut scratch, filled, eof };
