@@ -31,6 +31,10 @@ command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zip >/dev/null 2>&1 || missing+=(zip)
+# Package archives left in layers (tests/it/hostile_files.rs): .deb, .rpm, initramfs cpio.
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
+command -v cpio >/dev/null 2>&1 || missing+=(cpio)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi

@@ -499,6 +499,15 @@ fn scan_compressed<M: Members>(
         // So is a compressed cpio (an initramfs, an RPM payload).
         let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
         packages::scan_cpio(cs, path, inner, depth, &mut chained)
+    } else if crate::sniff::file_format(&scratch[..filled]).is_some() {
+        // Another archive, a compressed stream or a database, compressed (a `.zip.gz`, a
+        // `.gz.gz`): opened one level down, named after the file without its suffix.
+        let name = join(inner, "!", &stripped);
+        let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
+        let mut member_scratch = cs.take_buffer();
+        let r = cs.scan_member(path, Some(&name), depth + 1, &mut chained, &mut member_scratch);
+        cs.give_buffer(member_scratch);
+        r.map_err(|e| (Vec::new(), e))
     } else {
         let name = join(inner, "!", &stripped);
         let head = Head { buf: &mut scratch, filled, eof };

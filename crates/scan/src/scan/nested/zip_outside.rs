@@ -132,9 +132,65 @@ fn local_headers<R: Read + Seek>(
     Ok(found)
 }
 
+/// A reader that fails once `left` bytes were read through it. A streaming zip reader
+/// reads a member's declared compressed size whatever its data holds, also when the member
+/// is dropped half-read: local headers in a gap may each declare the rest of the file, so
+/// what they read over all is capped.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Err(io::Error::other(super::LimitHit(
+                "the members only local headers list read more than twice the zip's size".into(),
+            )));
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Capped<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(to)
+    }
+}
+
+/// What the local header at the reader's position describes: `None` for bytes that only
+/// look like one (a name too short to be one, a directory), else the member's name and
+/// why it cannot be read, if it cannot (encrypted, a method strata does not decompress).
+fn local_header<R: Read>(reader: &mut R) -> io::Result<Option<(String, Option<String>)>> {
+    let mut h = [0u8; 30];
+    if super::fill(reader, &mut h)? < h.len() {
+        return Ok(None);
+    }
+    let flags = u16::from_le_bytes([h[6], h[7]]);
+    let method = u16::from_le_bytes([h[8], h[9]]);
+    let mut name = vec![0u8; usize::from(u16::from_le_bytes([h[26], h[27]]))];
+    if name.is_empty() || super::fill(reader, &mut name)? < name.len() || name.ends_with(b"/") {
+        return Ok(None);
+    }
+    let name = crate::image::path::decode_name(&name);
+    #[allow(deprecated)] // the one public way from the number to the method
+    let method = zip::CompressionMethod::from_u16(method);
+    let why = if flags & 1 != 0 {
+        Some("an encrypted member".to_owned())
+    } else if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
+        Some(format!("compressed with {method}, which strata does not decompress"))
+    } else {
+        None
+    };
+    Ok(Some((name, why)))
+}
+
 /// The members only local headers name, read as a streaming reader reads them.
 struct LocalMembers<'p, R> {
-    reader: R,
+    reader: Capped<R>,
     offsets: std::vec::IntoIter<u64>,
     path: &'p str,
     inner: Option<&'p str>,
@@ -144,35 +200,40 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
     const INDEPENDENT: bool = true;
 
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
-        // Bytes that only look like a local header are not a member: find one that is
-        // first (the borrow checker wants the member opened once more to be returned).
-        let offset = loop {
-            let offset = self.offsets.next()?;
-            if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
-                return Some(Err(e));
-            }
-            match zip::read::read_zipfile_from_stream(&mut self.reader) {
-                Ok(Some(member)) if !member.is_dir() => break offset,
-                _ => {}
-            }
+        let offset = self.offsets.next()?;
+        let header =
+            self.reader.seek(SeekFrom::Start(offset)).and_then(|_| local_header(&mut self.reader));
+        let (name, why) = match header {
+            Ok(Some(h)) => h,
+            Ok(None) => return Some(Ok(Member::Skip)),
+            Err(e) => return Some(Err(e)),
         };
+        let place = at(self.path, self.inner);
+        let hidden = "is not in the central directory (a streaming reader such as Java's ZipInputStream extracts it)";
+        if let Some(why) = why {
+            cs.unread(format!(
+                "{place}: zip member {name:?} at byte {offset} {hidden}: {why}; not read"
+            ));
+            return Some(Ok(Member::Skip));
+        }
         if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
             return Some(Err(e));
         }
-        let member = match zip::read::read_zipfile_from_stream(&mut self.reader) {
-            Ok(Some(member)) => member,
-            Ok(None) => return Some(Ok(Member::Skip)),
-            Err(e) => return Some(Err(io::Error::other(e))),
-        };
-        let name = member
-            .name()
-            .map(|n| n.into_owned())
-            .unwrap_or_else(|_| crate::image::path::decode_name(member.name_raw()));
-        cs.note(format!(
-            "{}: zip member {name:?} at byte {offset} is not in the central directory (a streaming reader such as Java's ZipInputStream extracts it); read",
-            at(self.path, self.inner)
-        ));
-        Some(Ok(Member::File(join(self.inner, "!", &name), Box::new(member))))
+        match zip::read::read_zipfile_from_stream(&mut self.reader) {
+            Ok(Some(member)) => {
+                cs.note(format!("{place}: zip member {name:?} at byte {offset} {hidden}; read"));
+                Some(Ok(Member::File(join(self.inner, "!", &name), Box::new(member))))
+            }
+            Ok(None) => Some(Ok(Member::Skip)),
+            Err(zip::result::ZipError::Io(e)) if super::is_limit(&e) => Some(Err(e)),
+            Err(e) => {
+                let e = crate::redact::io_error_text(&io::Error::other(e));
+                cs.note(format!(
+                    "{place}: zip member {name:?} at byte {offset} {hidden}: {e}; not read"
+                ));
+                Some(Ok(Member::Skip))
+            }
+        }
     }
 }
 
@@ -209,6 +270,8 @@ pub(super) fn scan<M: Members, R: Read + Seek>(
     if offsets.is_empty() {
         return Ok(hits);
     }
+    let size = reader.seek(SeekFrom::End(0)).unwrap_or(0);
+    let reader = Capped { inner: reader, left: size.saturating_mul(2) };
     let mut local = LocalMembers { reader, offsets: offsets.into_iter(), path, inner };
     match scan_members(cs, &mut local, path, depth) {
         Ok(h) => {
