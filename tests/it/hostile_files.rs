@@ -195,12 +195,27 @@ fn zip_members_hidden_from_a_central_directory_reader_are_found() {
     with_comment.args(["-q", "-X", "-z", "c2.zip", "src/a.txt"]).current_dir(d);
     with_comment.stdin(std::fs::File::open(d.join("comment")).unwrap());
     assert!(with_comment.status().unwrap().success());
+    // Spring Boot's "fully executable" jar: a launch script, then the zip (offsets as
+    // `zip` wrote them, not moved); and a jar cut short before its central directory.
+    put(
+        d,
+        "boot/BOOT-INF/classes/application.properties",
+        format!("spring.datasource.password={}\n", canary(65)).as_bytes(),
+    );
+    let mut boot_zip = Command::new(need("zip"));
+    boot_zip.args(["-q", "-X", "-r", "../boot.zip", "."]).current_dir(d.join("boot"));
+    assert!(boot_zip.status().unwrap().success());
+    let boot = std::fs::read(d.join("boot.zip")).unwrap();
+    let script = b"#!/bin/bash\n# launch script\nexec java -jar \"$0\" \"$@\"\n".to_vec();
+    let cut = boot[..boot.len() - 30].to_vec();
     put(d, "bundle.zip", &bzip2);
     let zip_gz = tool(d, "gzip", &["-n", "-c", "bundle.zip"]);
     let files = vec![
         // A zip gzipped: opened one level down.
         Entry::file("app/bundle.zip.gz", zip_gz),
         Entry::file("app/bz.zip", bzip2),
+        Entry::file("app/boot.jar", [script, boot].concat()),
+        Entry::file("app/cut.jar", cut),
         Entry::file("app/bad.zip", corrupt),
         Entry::file("app/local.zip", local_only),
         Entry::file("app/c.zip", std::fs::read(d.join("c2.zip")).unwrap()),
@@ -211,14 +226,17 @@ fn zip_members_hidden_from_a_central_directory_reader_are_found() {
         found(&json),
         [
             pair("/app/bad.zip", "src/cfg.txt"),
+            pair("/app/boot.jar", "BOOT-INF/classes/application.properties"),
             pair("/app/bundle.zip.gz", "bundle.zip!src/cfg.txt"),
             pair("/app/bz.zip", "src/cfg.txt"),
             pair("/app/c.zip", "<bytes outside the zip's members>"),
+            pair("/app/cut.jar", "BOOT-INF/classes/application.properties"),
             pair("/app/local.zip", "src/hidden.txt"),
         ]
     );
     let warnings = messages(&json, "warning").join("\n");
     assert!(warnings.contains("/app/bad.zip!src/a.txt: unreadable archive member"), "{warnings}");
+    assert!(warnings.contains("/app/cut.jar: unreadable zip: invalid Zip archive"), "{warnings}");
     assert!(
         warnings.contains("/app/local.zip: zip member \"src/hidden.txt\" at byte")
             && warnings.contains("is not in the central directory"),

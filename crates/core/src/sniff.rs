@@ -133,6 +133,9 @@ fn is_bzip2(head: &[u8]) -> bool {
 pub fn file_format(head: &[u8]) -> Option<Format> {
     match head {
         [b'P', b'K', 3, 4, ..] => Some(Format::Zip),
+        // A script with a zip appended (Spring Boot's "fully executable" jar, a
+        // self-extracting installer): a zip reader finds its central directory at the end.
+        [b'#', b'!', ..] if head.windows(4).any(|w| w == b"PK\x03\x04") => Some(Format::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Format::Gzip),
         _ if is_xz(head) => Some(Format::Xz),
         _ if is_bzip2(head) => Some(Format::Bzip2),
@@ -259,6 +262,8 @@ mod tests {
             assert_eq!(file_format(head), want, "{head:?}");
         }
         assert_eq!(file_format(&v7_header()), Some(Format::Tar));
+        assert_eq!(file_format(b"#!/bin/sh\nexit 0\nPK\x03\x04\x14\0"), Some(Format::Zip));
+        assert_eq!(file_format(b"#!/bin/sh\nexit 0\n"), None);
         assert_eq!(file_format(b"!<arch>\ndebian-binary   "), Some(Format::Ar));
         assert_eq!(file_format(&[0xed, 0xab, 0xee, 0xdb, 3, 0]), Some(Format::Rpm));
         let newc = format!("070701{}", "0".repeat(104));

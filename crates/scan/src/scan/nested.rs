@@ -790,11 +790,13 @@ fn scan_zip_archive<M: Members, R: Read + Seek>(
     path: &str,
     inner: Option<&str>,
     depth: usize,
-    reader: R,
+    mut reader: R,
 ) -> Partial<M::Hit> {
-    let mut zip = match zip::ZipArchive::new(reader) {
+    let mut zip = match zip::ZipArchive::new(&mut reader) {
         Ok(z) => z,
-        Err(e) => return Err((Vec::new(), io::Error::other(e))),
+        // No central directory (a zip cut short, a script that only holds one's local
+        // headers): its bytes as they are, and its members as a streaming reader finds them.
+        Err(e) => return zip_outside::scan_without_directory(cs, reader, &e, path, inner, depth),
     };
     mark_package(cs, &mut zip, path, inner);
     let max_entries = cs.archive_limits().max_entries;

@@ -9,7 +9,9 @@
 //! directory that no member's header and data cover are searched for local
 //! headers, each opened as a member (a note says the central directory
 //! leaves it out), and those bytes and the archive comment are scanned as
-//! they are, as the member `<bytes outside the zip's members>`.
+//! they are, as the member `<bytes outside the zip's members>`. A file that
+//! starts like a zip but has no usable central directory (cut short, or a
+//! script with a zip appended) is read the same way, as one gap.
 
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -267,13 +269,49 @@ pub(super) fn scan<M: Members, R: Read + Seek>(
         Ok(o) => o,
         Err(e) => return Err((hits, e)),
     };
-    if offsets.is_empty() {
-        return Ok(hits);
+    after(hits, read_local(cs, reader, offsets, path, inner, depth))
+}
+
+/// Scans a file that starts like a zip but has no central directory a reader can use
+/// (`error` says why): a note, its bytes as they are (`<bytes outside the zip's members>`),
+/// and the members its local headers describe.
+pub(super) fn scan_without_directory<M: Members, R: Read + Seek>(
+    cs: &mut M,
+    reader: R,
+    error: &zip::result::ZipError,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+) -> Partial<M::Hit> {
+    let e = crate::redact::io_error_text(&io::Error::other(error.to_string()));
+    cs.note(format!(
+        "{}: unreadable zip: {e}; its bytes and the members its local headers describe were read",
+        at(path, inner)
+    ));
+    let mut reader = reader;
+    let end = match reader.seek(SeekFrom::End(0)) {
+        Ok(n) => n,
+        Err(e) => return Err((Vec::new(), e)),
+    };
+    let whole = [(0, end)];
+    let max = cs.archive_limits().max_entries;
+    let mut hits = Vec::new();
+    let name = join(inner, "!", "<bytes outside the zip's members>");
+    let mut ranges = Ranges { reader: &mut reader, ranges: &whole, left: None };
+    match scan_raw(cs, path, Some(&name), &[], false, &mut ranges) {
+        Ok(h) => hits.extend(h),
+        Err(e) => return Err((hits, e)),
     }
-    let size = reader.seek(SeekFrom::End(0)).unwrap_or(0);
-    let reader = Capped { inner: reader, left: size.saturating_mul(2) };
-    let mut local = LocalMembers { reader, offsets: offsets.into_iter(), path, inner };
-    match scan_members(cs, &mut local, path, depth) {
+    let offsets = match local_headers(&mut reader, &whole, &HashSet::new(), max) {
+        Ok(o) => o,
+        Err(e) => return Err((hits, e)),
+    };
+    after(hits, read_local(cs, reader, offsets, path, inner, depth))
+}
+
+/// `hits`, then what `next` found (and its error).
+fn after<H>(mut hits: Vec<H>, next: Partial<H>) -> Partial<H> {
+    match next {
         Ok(h) => {
             hits.extend(h);
             Ok(hits)
@@ -283,4 +321,22 @@ pub(super) fn scan<M: Members, R: Read + Seek>(
             Err((hits, e))
         }
     }
+}
+
+/// Reads the members at `offsets` (local headers).
+fn read_local<M: Members, R: Read + Seek>(
+    cs: &mut M,
+    mut reader: R,
+    offsets: Vec<u64>,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+) -> Partial<M::Hit> {
+    if offsets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let size = reader.seek(SeekFrom::End(0)).unwrap_or(0);
+    let reader = Capped { inner: reader, left: size.saturating_mul(2) };
+    let mut local = LocalMembers { reader, offsets: offsets.into_iter(), path, inner };
+    scan_members(cs, &mut local, path, depth)
 }
