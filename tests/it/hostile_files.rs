@@ -298,7 +298,24 @@ fn package_archives_left_in_a_layer_are_opened() {
     put(&top, "SPECS/fake.spec", spec.as_bytes());
     let define = format!("_topdir {}", top.display());
     tool(d, "rpmbuild", &["--define", &define, "-bb", "rpm/SPECS/fake.spec"]);
-    let rpm = std::fs::read(top.join("RPMS/noarch/fakepkg-1.0-1.noarch.rpm")).unwrap();
+    let built = top.join("RPMS/noarch/fakepkg-1.0-1.noarch.rpm");
+    let rpm = std::fs::read(&built).unwrap();
+    // The same with a legacy LZMA payload (rpm's w9.lzdio), as old distributions shipped.
+    tool(
+        d,
+        "rpmbuild",
+        &[
+            "--define",
+            &define,
+            "--define",
+            "_binary_payload w9.lzdio",
+            "-bb",
+            "rpm/SPECS/fake.spec",
+        ],
+    );
+    let rpm_lzma = std::fs::read(&built).unwrap();
+    put(d, "notes", format!("token = {}\n", canary(75)).as_bytes());
+    let lzma = tool(d, "xz", &["--format=lzma", "-c", "notes"]);
     // An initramfs: an uncompressed cpio (early microcode), then a gzipped one.
     put(d, "early/kernel/x86/microcode/GenuineIntel.bin", b"microcode");
     put(d, "main/etc/app.conf", format!("key = {}\n", canary(74)).as_bytes());
@@ -318,6 +335,8 @@ fn package_archives_left_in_a_layer_are_opened() {
         Entry::file("var/cache/apt/archives/xz.deb", std::fs::read(d.join("xz.deb")).unwrap()),
         Entry::file("var/cache/apt/archives/zst.deb", std::fs::read(d.join("zst.deb")).unwrap()),
         Entry::file("tmp/fakepkg.rpm", rpm),
+        Entry::file("tmp/fakepkg-lzma.rpm", rpm_lzma),
+        Entry::file("tmp/notes.lzma", lzma),
         Entry::file("boot/initrd.img", initrd),
         Entry::file("boot/odc.cpio", cpio("main", "odc")),
     ];
@@ -329,8 +348,11 @@ fn package_archives_left_in_a_layer_are_opened() {
         [
             pair("/boot/initrd.img", "<after the cpio trailer>!etc/app.conf"),
             pair("/boot/odc.cpio", "etc/app.conf"),
+            pair("/tmp/fakepkg-lzma.rpm", "<rpm header>"),
+            pair("/tmp/fakepkg-lzma.rpm", "etc/app/conf"),
             pair("/tmp/fakepkg.rpm", "<rpm header>"),
             pair("/tmp/fakepkg.rpm", "etc/app/conf"),
+            pair("/tmp/notes.lzma", "notes"),
             pair("/var/cache/apt/archives/xz.deb", "data.tar.xz!etc/app/conf"),
             pair("/var/cache/apt/archives/zst.deb", "data.tar.zst!etc/app/conf"),
         ]

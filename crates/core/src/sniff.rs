@@ -30,6 +30,9 @@ pub enum Format {
     Zstd,
     /// LZ4 frame.
     Lz4,
+    /// A legacy `.lzma` stream ("LZMA alone", `xz --format=lzma`): old `.deb` and `.rpm`
+    /// payloads.
+    Lzma,
     /// A compressed format strata does not decompress (named).
     Unsupported(&'static str),
     /// POSIX/GNU tar.
@@ -60,6 +63,7 @@ impl Format {
                 | Format::Bzip2
                 | Format::Zstd
                 | Format::Lz4
+                | Format::Lzma
                 | Format::Tar
                 | Format::Ar
                 | Format::Cpio
@@ -76,6 +80,7 @@ impl Format {
             Format::Bzip2 => &[".bz2", ".tbz2", ".tbz"],
             Format::Zstd => &[".zst", ".tzst"],
             Format::Lz4 => &[".lz4"],
+            Format::Lzma => &[".lzma"],
             _ => &[],
         }
     }
@@ -142,6 +147,7 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         // A skippable frame may come first (zstd:chunked metadata, a producer's own header).
         _ if head.starts_with(&ZSTD) || is_zstd_skippable(head) => Some(Format::Zstd),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        _ if is_lzma(head) => Some(Format::Lzma),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
         [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
         [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Unsupported("lzip")),
@@ -154,6 +160,20 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         [0xed, 0xab, 0xee, 0xdb, 3 | 4, ..] => Some(Format::Rpm),
         _ => None,
     }
+}
+
+/// An "LZMA alone" header as `xz --format=lzma` writes it: the default properties byte
+/// (lc=3, lp=0, pb=2), a dictionary size of a power of two from 4 KiB to 1 GiB, and an
+/// uncompressed size that is unknown (all ones) or under 1 TiB.
+fn is_lzma(head: &[u8]) -> bool {
+    let [0x5d, d0, d1, d2, d3, s0, s1, s2, s3, s4, s5, s6, s7, ..] = *head else {
+        return false;
+    };
+    let dict = u32::from_le_bytes([d0, d1, d2, d3]);
+    let size = u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
+    dict.is_power_of_two()
+        && (4096..=1 << 30).contains(&dict)
+        && (size == u64::MAX || size < 1 << 40)
 }
 
 /// A cpio header in one of the ASCII formats: `070701` (newc), `070702` (newc with
@@ -264,6 +284,9 @@ mod tests {
         assert_eq!(file_format(&v7_header()), Some(Format::Tar));
         assert_eq!(file_format(b"#!/bin/sh\nexit 0\nPK\x03\x04\x14\0"), Some(Format::Zip));
         assert_eq!(file_format(b"#!/bin/sh\nexit 0\n"), None);
+        let lzma = [0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+        assert_eq!(file_format(&lzma), Some(Format::Lzma));
+        assert_eq!(file_format(&[0x5d, 0, 0, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None);
         assert_eq!(file_format(b"!<arch>\ndebian-binary   "), Some(Format::Ar));
         assert_eq!(file_format(&[0xed, 0xab, 0xee, 0xdb, 3, 0]), Some(Format::Rpm));
         let newc = format!("070701{}", "0".repeat(104));

@@ -240,7 +240,7 @@ pub fn scan<M: Members>(
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Format::Tar => scan_tar(cs, path, inner, depth, reader),
-        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 => {
+        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 | Format::Lzma => {
             scan_compressed(cs, kind, path, inner, depth, reader)
         }
         Format::Unsupported(format) => {
@@ -469,6 +469,13 @@ fn scan_compressed<M: Members>(
             }
         }
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
+        Format::Lzma => {
+            let limit = compression::XZ_MEMORY_KIB;
+            match lzma_rust2::LzmaReader::new_mem_limit(&mut compressed, limit, None) {
+                Ok(d) => Box::new(d),
+                Err(e) => return Err((Vec::new(), e)),
+            }
+        }
         // A layer holds thousands of small `.gz` files: one inflater serves them all.
         _ => Box::new(
             gzip::GzReader::new(&mut compressed, inflater.insert(cs.take_inflater()))

@@ -373,11 +373,22 @@ pub(super) fn scan_rpm<M: Members>(
     };
     let mut payload = io::Cursor::new(&head[..n]).chain(reader);
     let result = match crate::sniff::file_format(&head[..n]) {
-        Some(kind @ (Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4)) => {
-            super::scan_compressed(cs, kind, path, inner, depth, &mut payload)
-        }
+        Some(
+            kind @ (Format::Gzip
+            | Format::Xz
+            | Format::Bzip2
+            | Format::Zstd
+            | Format::Lz4
+            | Format::Lzma),
+        ) => super::scan_compressed(cs, kind, path, inner, depth, &mut payload),
         Some(Format::Cpio) => scan_cpio(cs, path, inner, depth, &mut payload),
         _ => {
+            // No runtime or package manager reads a payload strata cannot open: it is
+            // scanned as it is, and said so.
+            cs.unread(format!(
+                "{}: an RPM payload in a format strata does not read: only its raw bytes were scanned",
+                super::at(path, inner)
+            ));
             let name = join(inner, "!", "<rpm payload>");
             super::scan_raw(cs, path, Some(&name), &[], false, &mut payload)
                 .map_err(|e| (Vec::new(), e))
