@@ -35,6 +35,7 @@ command -v zip >/dev/null 2>&1 || missing+=(zip)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi

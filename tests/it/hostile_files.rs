@@ -102,6 +102,47 @@ fn zstd_skippable_frames_inside_a_zst_file_are_scanned() {
 }
 
 #[test]
+fn lz4_frames_after_the_first_and_tars_after_an_end_marker_are_read() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "plain", "nothing to see here\n".repeat(100).as_bytes());
+    put(d, "secret", format!("token = {}\n", canary(56)).as_bytes());
+    let plain = tool(d, "lz4", &["-q", "-c", "plain"]);
+    let secret = tool(d, "lz4", &["-q", "-c", "secret"]);
+    let hidden = format!("hidden: {}\n", canary(57));
+    // Data after a tar's end-of-archive marker: text, and a second tar (`tar -i` reads it).
+    put(d, "tree/a.txt", b"nothing\n");
+    put(d, "more/b.conf", format!("key = {}\n", canary(59)).as_bytes());
+    let first = tool(d, "tar", &["--mtime=@0", "-cf", "-", "-C", "tree", "a.txt"]);
+    let second = tool(d, "tar", &["--mtime=@0", "-cf", "-", "-C", "more", "b.conf"]);
+    let files = vec![
+        // `lz4 -d` decodes concatenated frames and skips skippable ones.
+        Entry::file("app/two.lz4", [plain.clone(), secret].concat()),
+        Entry::file(
+            "app/skip.lz4",
+            [plain.clone(), skippable(1, hidden.as_bytes()), plain].concat(),
+        ),
+        Entry::file(
+            "app/text.tar",
+            [first.clone(), format!("after: {}\n", canary(58)).into_bytes()].concat(),
+        ),
+        Entry::file("app/cat.tar", [first, second].concat()),
+    ];
+    let (code, json, err) = scan_files(d, "frames", files);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/cat.tar", "<after the tar end-of-archive marker>!b.conf"),
+            pair("/app/skip.lz4", "<lz4 skippable frame 2>"),
+            pair("/app/text.tar", "<after the tar end-of-archive marker>"),
+            pair("/app/two.lz4", "two"),
+        ]
+    );
+}
+
+#[test]
 fn bytes_after_a_stream_and_a_corrupt_member_are_scanned() {
     let dir = tmp();
     let d = dir.path();

@@ -23,6 +23,7 @@
 use std::io::{self, BufReader, Read, Seek};
 
 pub(crate) mod gzip;
+mod lz4;
 mod packages;
 mod zip_outside;
 
@@ -359,6 +360,22 @@ fn scan_members<M: Members, S: MemberSource>(
     }
 }
 
+/// Skips zero bytes (an archive's padding after its end marker); the first bytes after
+/// them, if any: what follows the archive (another archive, as `tar --ignore-zeros` and
+/// an initramfs concatenate them, or anything else).
+fn after_zeros(reader: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = fill(reader, &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(first) = buf[..n].iter().position(|&b| b != 0) {
+            return Ok(Some(buf[first..n].to_vec()));
+        }
+    }
+}
+
 /// A nested tar, read with the layer walk's own reader ([`TarReader`]), so
 /// it has the same budgets: names and PAX headers past their limits are
 /// skipped as they stream (the entry is counted as not read), and sparse
@@ -369,6 +386,8 @@ struct TarMembers<'p, R> {
     inner: Option<&'p str>,
     /// Entries seen so far, against the per-archive member limit.
     seen: usize,
+    /// The end-of-archive marker was read.
+    ended: bool,
 }
 
 impl<R: Read> MemberSource for TarMembers<'_, R> {
@@ -381,7 +400,20 @@ impl<R: Read> MemberSource for TarMembers<'_, R> {
             ));
         }
         let entry = match next {
-            Ok(Next::End(_)) => return None,
+            Ok(Next::End(_)) if self.ended => return None,
+            Ok(Next::End(_)) => {
+                // What follows the marker is in the file for anyone to read: a member.
+                self.ended = true;
+                let inner = self.tar.inner_mut();
+                return match after_zeros(inner) {
+                    Ok(None) => None,
+                    Ok(Some(head)) => {
+                        let name = join(self.inner, "!", "<after the tar end-of-archive marker>");
+                        Some(Ok(Member::File(name, Box::new(io::Cursor::new(head).chain(inner)))))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
             Ok(Next::Entry(e)) => e,
             // The parse stopped: a reading error of the outer stream stays one.
             Err(e) => {
@@ -429,7 +461,7 @@ fn scan_tar<M: Members>(
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
     let tar = TarReader::new(reader, TarLimits::default());
-    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0 }, path, depth)
+    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0, ended: false }, path, depth)
 }
 
 /// A compressed stream (`kind` says which): a tar inside is one archive
@@ -452,8 +484,9 @@ fn scan_compressed<M: Members>(
     let mut inflater = None;
     // A gzip member's header fields: in the file for anyone to read, scanned after it.
     let mut fields = gzip::HeaderFields::default();
-    // zstd skippable frames, the same.
+    // zstd and lz4 skippable frames, the same.
     let frames = outside::Shared::default();
+    let mut lz4_skipped = lz4::Skipped::default();
     let decoder: Box<dyn Read + '_> = match kind {
         Format::Xz => Box::new(compression::xz(&mut compressed)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
@@ -468,7 +501,7 @@ fn scan_compressed<M: Members>(
                 Err(e) => return Err((Vec::new(), e)),
             }
         }
-        Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
+        Format::Lz4 => Box::new(lz4::Lz4Frames::new(&mut compressed, &mut lz4_skipped)),
         Format::Lzma => {
             let limit = compression::XZ_MEMORY_KIB;
             match lzma_rust2::LzmaReader::new_mem_limit(&mut compressed, limit, None) {
@@ -555,6 +588,15 @@ fn scan_compressed<M: Members>(
             gzip::MAX_FIELD_BYTES >> 20
         ));
     }
+    if lz4_skipped.dropped > 0 {
+        unread.push(format!(
+            "{}: {} bytes of lz4 skippable frames past the {} MiB kept per file were not read",
+            at(path, inner),
+            lz4_skipped.dropped,
+            gzip::MAX_FIELD_BYTES >> 20
+        ));
+    }
+    parts.append(&mut lz4_skipped.parts);
     let found = outside::take(&frames);
     parts.extend(found.parts.into_iter().map(|p| (p.name, p.bytes)));
     unread.extend(found.unread.into_iter().map(|u| format!("{}: {u}", at(path, inner))));

@@ -210,22 +210,6 @@ struct CpioMembers<'r, 'p> {
     ended: bool,
 }
 
-impl CpioMembers<'_, '_> {
-    /// After the trailer: skips zero padding; the first bytes of the rest, if any.
-    fn after_trailer(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = [0u8; 512];
-        loop {
-            let n = super::fill(self.stream.reader, &mut buf)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            if let Some(first) = buf[..n].iter().position(|&b| b != 0) {
-                return Ok(Some(buf[first..n].to_vec()));
-            }
-        }
-    }
-}
-
 impl MemberSource for CpioMembers<'_, '_> {
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
         if self.ended {
@@ -266,7 +250,7 @@ impl MemberSource for CpioMembers<'_, '_> {
             self.at += data_pad;
             if name == "TRAILER!!!" {
                 self.ended = true;
-                let rest = self.after_trailer()?;
+                let rest = super::after_zeros(self.stream.reader)?;
                 return Ok(rest.map(|head| ("<after the cpio trailer>".to_owned(), None, head)));
             }
             Ok(Some((name, Some((size, data_pad)), Vec::new())))
