@@ -294,7 +294,16 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
     tool(d, "zip", &["-q", "-X", "-0", "stored.zip", "src/cfg.txt"]);
     // Method 14 (LZMA), which strata does not decompress.
     let lzma = set_method(std::fs::read(d.join("stored.zip")).unwrap(), 14);
+    // A zstd window of 2 GiB (`--long=31`) and an xz dictionary of 512 MiB: over the
+    // decoders' 128 MiB, so neither is decompressed.
+    put(d, "long", format!("token = {}\n{}", canary(66), "x".repeat(1 << 20)).as_bytes());
+    // Piped, so that zstd does not size the window down to the input.
+    need("zstd");
+    let long = tool(d, "sh", &["-c", "cat long | zstd -q --long=31 -c"]);
+    let big_dict = tool(d, "xz", &["-c", "--lzma2=dict=512MiB", "long"]);
     let files = vec![
+        Entry::file("app/long.zst", long),
+        Entry::file("app/dict.xz", big_dict),
         Entry::file("app/enc.zip", std::fs::read(d.join("enc.zip")).unwrap()),
         Entry::file("app/lzma.jar", lzma),
     ];
@@ -307,6 +316,12 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         ),
         "{errors}"
     );
+    for (file, what) in [("long.zst", "window"), ("dict.xz", "dictionary")] {
+        assert!(
+            errors.contains(&format!("/app/{file}: nested archive limit reached: its {what} is over the decoder's 128 MiB memory limit, so it was not decompressed")),
+            "{errors}"
+        );
+    }
     assert!(
         errors.contains("/app/lzma.jar: zip member 0 (src/cfg.txt): compressed with Lzma")
             && errors.contains("which strata does not decompress; not read"),

@@ -555,7 +555,7 @@ fn scan_compressed<M: Members>(
     };
     // The decoder's error, if it ended the stream, over what the reading of its output
     // made of that early end (a tar cut short).
-    let failed = limited.error.take();
+    let failed = limited.error.take().map(over_memory);
     drop(limited);
     *cs.budget() = budget;
     cs.give_buffer(scratch);
@@ -601,6 +601,21 @@ fn scan_compressed<M: Members>(
     parts.extend(found.parts.into_iter().map(|p| (p.name, p.bytes)));
     unread.extend(found.unread.into_iter().map(|u| format!("{}: {u}", at(path, inner))));
     scan_outside(cs, path, inner, parts, unread, result)
+}
+
+/// A decoder's refusal of a stream that needs more memory than its limit (an xz
+/// dictionary, a zstd window over 128 MiB: `zstd --long=31`) as the limit it is: the
+/// stream is not read, and the scan is incomplete. Other errors are kept as they are.
+fn over_memory(e: io::Error) -> io::Error {
+    let zstd = e.to_string().contains("too much memory");
+    if e.kind() != io::ErrorKind::OutOfMemory && !zstd {
+        return e;
+    }
+    let what = if zstd { "window" } else { "dictionary" };
+    io::Error::other(LimitHit(format!(
+        "its {what} is over the decoder's {} MiB memory limit, so it was not decompressed",
+        compression::XZ_MEMORY_KIB >> 10
+    )))
 }
 
 /// Adds the hits in the bytes of a compressed stream outside its data (a
