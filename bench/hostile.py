@@ -178,6 +178,10 @@ def main():
             ("one layer listed 60k times", "scan", 1, None, None),
             ("one layer listed 60k times: layers", "layers", 0, None, None)]),
         ("listedmany", [("2k-hit layer listed 20k times", "scan", 1, None, None)]),
+        ("cpiomany", [("initramfs .gz of 3M cpio members", "scan", 2,
+                       has("more than 100000 members"), None)]),
+        ("zipheaders", [("zip: 64 MB of local headers", "scan", 2,
+                         has("read more than twice the zip's size"), None)]),
         ("threads", [
             ("--threads 20000", ["--threads", "20000"], 0, None, None),
             ("--threads 2^64-1", ["--threads", "18446744073709551615"], 0, None, None)]),

@@ -33,6 +33,11 @@ command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v zip >/dev/null 2>&1 || missing+=(zip)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+# Package archives left in layers (tests/it/hostile_files.rs): .deb, .rpm, initramfs cpio.
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v rpmbuild >/dev/null 2>&1 || missing+=(rpm)
+command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi

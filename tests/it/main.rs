@@ -23,6 +23,7 @@ mod framing;
 mod fuzz_regressions;
 mod git_history;
 mod hostile;
+mod hostile_files;
 mod incident_reports;
 mod leak_vectors;
 mod materialise;

@@ -30,10 +30,20 @@ pub enum Format {
     Zstd,
     /// LZ4 frame.
     Lz4,
+    /// A legacy `.lzma` stream ("LZMA alone", `xz --format=lzma`): old `.deb` and `.rpm`
+    /// payloads.
+    Lzma,
     /// A compressed format strata does not decompress (named).
     Unsupported(&'static str),
     /// POSIX/GNU tar.
     Tar,
+    /// A Unix `ar` archive (a `.deb` package, a static library).
+    Ar,
+    /// A cpio archive in the portable ASCII formats (`newc`, `crc`, `odc`): initramfs
+    /// images, RPM payloads.
+    Cpio,
+    /// An RPM package: headers, then a compressed cpio payload.
+    Rpm,
     /// SQLite 3 database.
     Sqlite,
     /// Compiled Python 3 (`.pyc`).
@@ -55,7 +65,11 @@ impl Format {
                 | Format::Bzip2
                 | Format::Zstd
                 | Format::Lz4
+                | Format::Lzma
                 | Format::Tar
+                | Format::Ar
+                | Format::Cpio
+                | Format::Rpm
         )
     }
 
@@ -68,6 +82,7 @@ impl Format {
             Format::Bzip2 => &[".bz2", ".tbz2", ".tbz"],
             Format::Zstd => &[".zst", ".tzst"],
             Format::Lz4 => &[".lz4"],
+            Format::Lzma => &[".lzma"],
             _ => &[],
         }
     }
@@ -125,11 +140,16 @@ fn is_bzip2(head: &[u8]) -> bool {
 pub fn file_format(head: &[u8]) -> Option<Format> {
     match head {
         [b'P', b'K', 3, 4, ..] => Some(Format::Zip),
+        // A script with a zip appended (Spring Boot's "fully executable" jar, a
+        // self-extracting installer): a zip reader finds its central directory at the end.
+        [b'#', b'!', ..] if head.windows(4).any(|w| w == b"PK\x03\x04") => Some(Format::Zip),
         [0x1f, 0x8b, 8, ..] => Some(Format::Gzip),
         _ if is_xz(head) => Some(Format::Xz),
         _ if is_bzip2(head) => Some(Format::Bzip2),
-        _ if head.starts_with(&ZSTD) => Some(Format::Zstd),
+        // A skippable frame may come first (zstd:chunked metadata, a producer's own header).
+        _ if head.starts_with(&ZSTD) || is_zstd_skippable(head) => Some(Format::Zstd),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        _ if is_lzma(head) => Some(Format::Lzma),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
         [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
         [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Unsupported("lzip")),
@@ -142,7 +162,39 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
             Some(Format::JavaClass)
         }
         _ if looks_like_tar(head) => Some(Format::Tar),
+        _ if head.starts_with(b"!<arch>\n") => Some(Format::Ar),
+        _ if is_cpio(head) => Some(Format::Cpio),
+        [0xed, 0xab, 0xee, 0xdb, 3 | 4, ..] => Some(Format::Rpm),
         _ => None,
+    }
+}
+
+/// An "LZMA alone" header as `xz --format=lzma` writes it: the default properties byte
+/// (lc=3, lp=0, pb=2), a dictionary size of a power of two from 4 KiB to 1 GiB, and an
+/// uncompressed size that is unknown (all ones) or under 1 TiB.
+fn is_lzma(head: &[u8]) -> bool {
+    let [0x5d, d0, d1, d2, d3, s0, s1, s2, s3, s4, s5, s6, s7, ..] = *head else {
+        return false;
+    };
+    let dict = u32::from_le_bytes([d0, d1, d2, d3]);
+    let size = u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
+    dict.is_power_of_two()
+        && (4096..=1 << 30).contains(&dict)
+        && (size == u64::MAX || size < 1 << 40)
+}
+
+/// A cpio header in one of the ASCII formats: `070701` (newc), `070702` (newc with
+/// checksums) or `070707` (odc), then digits.
+pub fn is_cpio(head: &[u8]) -> bool {
+    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
+    match head {
+        [b'0', b'7', b'0', b'7', b'0', b'1' | b'2', rest @ ..] if rest.len() >= 104 => {
+            hex(&rest[..104])
+        }
+        [b'0', b'7', b'0', b'7', b'0', b'7', rest @ ..] if rest.len() >= 70 => {
+            rest[..70].iter().all(|b| (b'0'..=b'7').contains(b))
+        }
+        _ => false,
     }
 }
 
@@ -216,7 +268,7 @@ mod tests {
 
     #[test]
     fn file_formats_by_magic() {
-        let table: [(&[u8], Option<Format>); 16] = [
+        let table: [(&[u8], Option<Format>); 17] = [
             (b"PK\x03\x04rest", Some(Format::Zip)),
             (&[0x1f, 0x8b, 8, 0], Some(Format::Gzip)),
             (&[0x1f, 0x8b, 7, 0], None),
@@ -224,6 +276,7 @@ mod tests {
             (b"BZh91AY&SY", Some(Format::Bzip2)),
             (b"BZh9 and then text", None),
             (&[0x28, 0xb5, 0x2f, 0xfd, 0], Some(Format::Zstd)),
+            (&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0], Some(Format::Zstd)),
             (&[0x04, 0x22, 0x4d, 0x18], Some(Format::Lz4)),
             (b"7z\xbc\xaf\x27\x1c", Some(Format::Unsupported("7z"))),
             (b"Rar!\x1a\x07\x00", Some(Format::Unsupported("rar"))),
@@ -238,6 +291,18 @@ mod tests {
             assert_eq!(file_format(head), want, "{head:?}");
         }
         assert_eq!(file_format(&v7_header()), Some(Format::Tar));
+        assert_eq!(file_format(b"#!/bin/sh\nexit 0\nPK\x03\x04\x14\0"), Some(Format::Zip));
+        assert_eq!(file_format(b"#!/bin/sh\nexit 0\n"), None);
+        let lzma = [0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+        assert_eq!(file_format(&lzma), Some(Format::Lzma));
+        assert_eq!(file_format(&[0x5d, 0, 0, 0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(file_format(b"!<arch>\ndebian-binary   "), Some(Format::Ar));
+        assert_eq!(file_format(&[0xed, 0xab, 0xee, 0xdb, 3, 0]), Some(Format::Rpm));
+        let newc = format!("070701{}", "0".repeat(104));
+        assert_eq!(file_format(newc.as_bytes()), Some(Format::Cpio));
+        let odc = format!("070707{}", "0".repeat(70));
+        assert_eq!(file_format(odc.as_bytes()), Some(Format::Cpio));
+        assert_eq!(file_format(b"0707012 is a date, not a cpio header"), None);
     }
 
     #[test]

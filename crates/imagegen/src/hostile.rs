@@ -35,6 +35,8 @@ pub const SHAPES: &[&str] = &[
     "listed",
     "listedmany",
     "threads",
+    "cpiomany",
+    "zipheaders",
 ];
 
 /// Writes shape `name` under `dir` (created; pass a fresh one) and returns the path to scan:
@@ -63,6 +65,8 @@ pub fn build(name: &str, dir: &Path) -> io::Result<PathBuf> {
             w.write_all(&file("a.txt", format!("{}\n", "x".repeat(19_000)).as_bytes()))?;
             w.write_all(&END)
         }),
+        "cpiomany" => cpio_many(dir),
+        "zipheaders" => zip_headers(dir),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown hostile shape {name:?} (known: {})", SHAPES.join(", ")),
@@ -180,6 +184,92 @@ fn long_names(
         }
         w.write_all(&END)
     })
+}
+
+/// A layer file of `data` (its size known first), then the end of the archive.
+fn one_file(dir: &Path, name: &str, data: &[u8]) -> io::Result<PathBuf> {
+    one_layer(dir, |w| {
+        w.write_all(&file(name, data))?;
+        w.write_all(&END)
+    })
+}
+
+/// A gzipped initramfs (cpio `newc`) of 3,000,000 one-byte members, the last holding a
+/// canary: past the 100,000-member limit per nested archive.
+fn cpio_many(dir: &Path) -> io::Result<PathBuf> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let member = |w: &mut dyn Write, name: &str, data: &[u8]| -> io::Result<()> {
+        let mut h = b"070701".to_vec();
+        for f in [1, 0o100644, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0] {
+            h.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        h.extend_from_slice(name.as_bytes());
+        h.push(0);
+        h.resize(h.len().next_multiple_of(4), 0);
+        h.extend_from_slice(data);
+        h.resize(h.len().next_multiple_of(4), 0);
+        w.write_all(&h)
+    };
+    for i in 0..3_000_000u32 {
+        member(&mut gz, &format!("f/{i}"), b"x")?;
+    }
+    member(&mut gz, "etc/app.conf", format!("key = {}\n", canary(90)).as_bytes())?;
+    member(&mut gz, "TRAILER!!!", b"")?;
+    one_file(dir, "boot/initrd.img", &gz.finish()?)
+}
+
+/// A zip whose first 64 MiB are stored local headers each declaring 64 MiB of data (a
+/// streaming reader reads on through the ones after it), then a real zip: the members only
+/// local headers list may read twice the file's size in all.
+fn zip_headers(dir: &Path) -> io::Result<PathBuf> {
+    let mut header = b"PK\x03\x04".to_vec();
+    header.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    header.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    header.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    header.extend_from_slice(&[5, 0, 0, 0]);
+    header.extend_from_slice(b"a.txt");
+    let mut zip = header.repeat((64 << 20) / header.len());
+    // One stored member and its central directory, offsets from the zip's own start.
+    let data = b"nothing to see here\n";
+    let crc = crc32(data);
+    let mut local = b"PK\x03\x04".to_vec();
+    local.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    local.extend_from_slice(&crc.to_le_bytes());
+    for _ in 0..2 {
+        local.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    }
+    local.extend_from_slice(&[5, 0, 0, 0]);
+    local.extend_from_slice(b"b.txt");
+    local.extend_from_slice(data);
+    let mut central = b"PK\x01\x02".to_vec();
+    central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    central.extend_from_slice(&crc.to_le_bytes());
+    for _ in 0..2 {
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    }
+    central.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    central.extend_from_slice(b"b.txt");
+    let mut end = b"PK\x05\x06".to_vec();
+    end.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    end.extend_from_slice(&(local.len() as u32).to_le_bytes());
+    end.extend_from_slice(&[0, 0]);
+    zip.extend_from_slice(&local);
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&end);
+    one_file(dir, "app/x.zip", &zip)
+}
+
+/// The CRC-32 of `data` (IEEE, as zip stores it).
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
 
 /// 10 Terraform state files of 37,000 passwords each.

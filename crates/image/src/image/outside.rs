@@ -70,10 +70,31 @@ pub fn is_outside(path: &str) -> bool {
     path.starts_with('<')
 }
 
+/// Where a decoder reads: a layer blob, or a file inside a layer. It sets
+/// the budget on bytes held and how the diagnostics name what they are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A layer blob: [`MAX_OUTSIDE_BYTES`] held; bytes after the last frame are named as
+    /// bytes no runtime reads.
+    Layer,
+    /// A `.zst` file inside a layer, holding at most this many bytes of skippable frames.
+    File(usize),
+}
+
+impl Source {
+    fn max_held(self) -> usize {
+        match self {
+            Source::Layer => MAX_OUTSIDE_BYTES,
+            Source::File(max) => max,
+        }
+    }
+}
+
 /// A decoder's capture of one part at a time, within the layer's budget.
 #[derive(Debug)]
 struct Capture {
     shared: Shared,
+    source: Source,
     held: usize,
     name: String,
     bytes: Vec<u8>,
@@ -81,8 +102,8 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(shared: Shared) -> Self {
-        Capture { shared, held: 0, name: String::new(), bytes: Vec::new(), dropped: 0 }
+    fn new(shared: Shared, source: Source) -> Self {
+        Capture { shared, source, held: 0, name: String::new(), bytes: Vec::new(), dropped: 0 }
     }
 
     fn start(&mut self, name: String) {
@@ -92,7 +113,7 @@ impl Capture {
     }
 
     fn add(&mut self, data: &[u8]) {
-        let take = data.len().min(MAX_OUTSIDE_BYTES - self.held);
+        let take = data.len().min(self.source.max_held() - self.held);
         self.bytes.extend_from_slice(&data[..take]);
         self.held += take;
         self.dropped += (data.len() - take) as u64;
@@ -101,11 +122,19 @@ impl Capture {
     fn end(&mut self) {
         let mut out = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         if self.dropped > 0 {
+            let limit = match self.source {
+                Source::Layer => format!(
+                    "the {} MiB limit on bytes held from outside the tar stream of one layer",
+                    MAX_OUTSIDE_BYTES >> 20
+                ),
+                Source::File(max) => format!(
+                    "the {} MiB limit on bytes of skippable frames held per zstd file",
+                    max >> 20
+                ),
+            };
             out.unread.push(format!(
-                "{} bytes of {} were not read: over the {} MiB limit on bytes held from outside the tar stream of one layer",
-                self.dropped,
-                self.name,
-                MAX_OUTSIDE_BYTES >> 20
+                "{} bytes of {} were not read: over {limit}",
+                self.dropped, self.name
             ));
         }
         if !self.bytes.is_empty() {
@@ -174,7 +203,12 @@ impl<R: BufRead> GzMembers<R> {
     /// A decoder of the gzip stream in `src`, capturing into `shared`.
     pub fn new(src: R, shared: Shared) -> Self {
         GzMembers {
-            members: Members::new(src, Decompress::new(false), Capture::new(shared), LAYER),
+            members: Members::new(
+                src,
+                Decompress::new(false),
+                Capture::new(shared, Source::Layer),
+                LAYER,
+            ),
             failed: Failed::default(),
         }
     }
@@ -223,11 +257,19 @@ impl<R> std::fmt::Debug for ZstdFrames<R> {
 }
 
 impl<R: BufRead> ZstdFrames<R> {
-    /// A decoder of the zstd stream in `src`, capturing into `shared`.
+    /// A decoder of the zstd stream of a layer blob in `src`, capturing into `shared`.
     ///
     /// # Errors
     /// When the zstd context cannot be made.
     pub fn new(src: R, shared: Shared) -> io::Result<Self> {
+        Self::reading(src, shared, Source::Layer)
+    }
+
+    /// A decoder of the zstd stream in `src`, read from `source`, capturing into `shared`.
+    ///
+    /// # Errors
+    /// When the zstd context cannot be made.
+    pub fn reading(src: R, shared: Shared, source: Source) -> io::Result<Self> {
         Ok(ZstdFrames {
             src,
             dec: zstd::stream::raw::Decoder::new()?,
@@ -235,7 +277,7 @@ impl<R: BufRead> ZstdFrames<R> {
             frames: 0,
             pos: 0,
             failed: Failed::default(),
-            capture: Capture::new(shared),
+            capture: Capture::new(shared, source),
         })
     }
 
@@ -320,12 +362,15 @@ impl<R: BufRead> ZstdFrames<R> {
         } else {
             format!("zstd frame {}", self.frames)
         };
-        Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
+        let text = match self.capture.source {
+            Source::Layer => format!(
                 "the bytes after {what} (from byte {at} of the blob) are not a zstd frame; no runtime reads them"
             ),
-        ))
+            Source::File(_) => {
+                format!("the bytes after {what} (from byte {at} of the file) are not a zstd frame")
+            }
+        };
+        Err(io::Error::new(io::ErrorKind::InvalidData, text))
     }
 }
 

@@ -274,6 +274,12 @@ impl<R: Read> TarReader<R> {
         self.inner
     }
 
+    /// The underlying stream, positioned after what was consumed: after the end-of-archive
+    /// marker, what follows it.
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// A reader over the rest of the current entry's data.
     pub fn data(&mut self) -> Data<'_, R> {
         Data { reader: self }

@@ -1,6 +1,7 @@
-//! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, and
-//! gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz` or `.tar.xz` is one
-//! level). A file in a compression strata cannot decompress (7z, rar,
+//! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, the
+//! archives of system packages (`ar` for `.deb`, cpio, RPM: see
+//! [`packages`]), and gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz`,
+//! `.tar.xz` or `.cpio.gz` is one level). A file in a compression strata cannot decompress (7z, rar,
 //! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
@@ -23,11 +24,14 @@
 use std::io::{self, BufReader, Read, Seek};
 
 pub(crate) mod gzip;
+mod lz4;
+mod packages;
+mod zip_outside;
 
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
-use crate::image::compression;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
+use crate::image::{compression, outside};
 use crate::sniff::{Format, looks_like_tar};
 
 /// Marks errors raised by the limits, so they become notes, not failures.
@@ -62,16 +66,77 @@ impl<R: Read> Read for Budgeted<'_, R> {
     }
 }
 
-/// A reader that counts the bytes pulled through it.
-struct Counting<R> {
+/// A reader that ends at its inner reader's first error and keeps it: a
+/// scan over it reads what came before to the end (a member's last window
+/// and the hits found in it are not dropped), and the error is told after.
+struct Fused<R> {
     inner: R,
-    count: u64,
+    error: Option<io::Error>,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R> Fused<R> {
+    fn new(inner: R) -> Self {
+        Fused { inner, error: None }
+    }
+}
+
+impl<R: Read> Read for Fused<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.error = Some(e);
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Compressed bytes a [`Kept`] reader keeps: more than any decoder here
+/// reads ahead of what it decoded (8 KiB buffers).
+const KEPT_TAIL: usize = 64 << 10;
+
+/// A reader that keeps the last [`KEPT_TAIL`] bytes pulled through it. When
+/// a decoder fails (a corrupt member, bytes after the last frame), those
+/// bytes and the rest of the stream hold whatever it did not decode.
+struct Kept<R> {
+    inner: R,
+    /// A ring once full: the oldest byte is at `at`.
+    ring: Vec<u8>,
+    at: usize,
+}
+
+impl<R> Kept<R> {
+    fn new(inner: R) -> Self {
+        Kept { inner, ring: Vec::new(), at: 0 }
+    }
+
+    /// The kept bytes, oldest first.
+    fn tail(&self) -> Vec<u8> {
+        [&self.ring[self.at..], &self.ring[..self.at]].concat()
+    }
+}
+
+impl<R: Read> Read for Kept<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count += n as u64;
+        let mut data = &buf[..n];
+        if data.len() >= KEPT_TAIL {
+            data = &data[data.len() - KEPT_TAIL..];
+        }
+        // Grow to the limit, then overwrite the oldest bytes.
+        let grow = data.len().min(KEPT_TAIL - self.ring.len());
+        self.ring.extend_from_slice(&data[..grow]);
+        data = &data[grow..];
+        while !data.is_empty() {
+            let k = data.len().min(KEPT_TAIL - self.at);
+            self.ring[self.at..self.at + k].copy_from_slice(&data[..k]);
+            self.at = (self.at + k) % KEPT_TAIL;
+            data = &data[k..];
+        }
         Ok(n)
     }
 }
@@ -177,7 +242,7 @@ pub fn scan<M: Members>(
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Format::Tar => scan_tar(cs, path, inner, depth, reader),
-        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 => {
+        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 | Format::Lzma => {
             scan_compressed(cs, kind, path, inner, depth, reader)
         }
         Format::Unsupported(format) => {
@@ -191,11 +256,14 @@ pub fn scan<M: Members>(
         Format::Sqlite => scan_sqlite(cs, path, inner, reader),
         Format::Pyc => scan_pyc(cs, path, inner, reader),
         Format::JavaClass => scan_class(cs, path, inner, reader),
+        Format::Ar => packages::scan_ar(cs, path, inner, depth, reader),
+        Format::Cpio => packages::scan_cpio(cs, path, inner, depth, reader),
+        Format::Rpm => packages::scan_rpm(cs, path, inner, depth, reader),
     };
     match result {
         Ok(hits) => Ok(hits),
         Err((hits, e)) => {
-            let limit = e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some();
+            let limit = is_limit(&e);
             // A nested tar's header bytes may be a file's content: never quote them.
             let e = crate::redact::io_error_text(&e);
             if limit {
@@ -214,6 +282,11 @@ pub fn scan<M: Members>(
     }
 }
 
+/// True for an error raised by a limit (not the archive's own fault).
+fn is_limit(e: &io::Error) -> bool {
+    e.get_ref().and_then(|r| r.downcast_ref::<LimitHit>()).is_some()
+}
+
 /// Hits, or the hits found before an error ended the archive.
 type Partial<H> = Result<Vec<H>, (Vec<H>, io::Error)>;
 
@@ -229,6 +302,10 @@ enum Member<'a> {
 /// The members of one archive in order. Each member borrows the archive
 /// (a lending iterator), so this is not an [`Iterator`].
 trait MemberSource {
+    /// True when each member is read on its own (a zip's, found by seeking): an error in
+    /// one member's data ends that member only, and the next is read. In a stream (a
+    /// tar) the error leaves no way to find the next member, so it ends the archive.
+    const INDEPENDENT: bool = false;
     /// The next member, `None` after the last; an error ends the archive.
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>>;
 }
@@ -252,20 +329,52 @@ fn scan_members<M: Members, S: MemberSource>(
             Some(Ok(Member::File(name, data))) => (name, data),
         };
         let mut budget = *cs.budget();
-        let result = {
-            let mut limited = Budgeted { inner: &mut data, remaining: &mut budget };
-            cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch)
+        let (found, failed) = {
+            let mut limited = Fused::new(Budgeted { inner: &mut data, remaining: &mut budget });
+            let result = cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch);
+            // A read error ends the member's data: what came before was scanned to its end,
+            // and its hits are kept.
+            match (result, limited.error.take()) {
+                (Ok(h), failed) => (h, failed),
+                (Err(e), failed) => (Vec::new(), Some(failed.unwrap_or(e))),
+            }
         };
         *cs.budget() = budget;
-        match result {
-            Ok(h) => hits.extend(h),
-            Err(e) => break Some(e),
+        hits.extend(found);
+        match failed {
+            None => {}
+            Some(e) if S::INDEPENDENT && !is_limit(&e) => {
+                // A corrupt member (a bad CRC, broken deflate data) of a zip: read as far
+                // as it goes; the members after it are still read.
+                let e = crate::redact::io_error_text(&e);
+                cs.note(format!(
+                    "{}: unreadable archive member: {e}; scanned what came before",
+                    at(path, Some(&name))
+                ));
+            }
+            Some(e) => break Some(e),
         }
     };
     cs.give_buffer(scratch);
     match end {
         None => Ok(hits),
         Some(e) => Err((hits, e)),
+    }
+}
+
+/// Skips zero bytes (an archive's padding after its end marker); the first bytes after
+/// them, if any: what follows the archive (another archive, as `tar --ignore-zeros` and
+/// an initramfs concatenate them, or anything else).
+fn after_zeros(reader: &mut dyn Read) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = fill(reader, &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(first) = buf[..n].iter().position(|&b| b != 0) {
+            return Ok(Some(buf[first..n].to_vec()));
+        }
     }
 }
 
@@ -279,6 +388,8 @@ struct TarMembers<'p, R> {
     inner: Option<&'p str>,
     /// Entries seen so far, against the per-archive member limit.
     seen: usize,
+    /// The end-of-archive marker was read.
+    ended: bool,
 }
 
 impl<R: Read> MemberSource for TarMembers<'_, R> {
@@ -291,7 +402,20 @@ impl<R: Read> MemberSource for TarMembers<'_, R> {
             ));
         }
         let entry = match next {
-            Ok(Next::End(_)) => return None,
+            Ok(Next::End(_)) if self.ended => return None,
+            Ok(Next::End(_)) => {
+                // What follows the marker is in the file for anyone to read: a member.
+                self.ended = true;
+                let inner = self.tar.inner_mut();
+                return match after_zeros(inner) {
+                    Ok(None) => None,
+                    Ok(Some(head)) => {
+                        let name = join(self.inner, "!", "<after the tar end-of-archive marker>");
+                        Some(Ok(Member::File(name, Box::new(io::Cursor::new(head).chain(inner)))))
+                    }
+                    Err(e) => Some(Err(e)),
+                };
+            }
             Ok(Next::Entry(e)) => e,
             // The parse stopped: a reading error of the outer stream stays one.
             Err(e) => {
@@ -339,11 +463,16 @@ fn scan_tar<M: Members>(
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
     let tar = TarReader::new(reader, TarLimits::default());
-    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0 }, path, depth)
+    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0, ended: false }, path, depth)
 }
 
 /// A compressed stream (`kind` says which): a tar inside is one archive
 /// level, anything else one member named after the file without its suffix.
+/// What sits in the stream outside its compressed data (a gzip member's
+/// header fields, zstd skippable frames) is scanned as members of its own.
+/// When decoding fails part-way, what was decoded is scanned to its end, and
+/// the bytes from the failure on (bytes after the last member, a corrupt
+/// member) are scanned as they are.
 fn scan_compressed<M: Members>(
     cs: &mut M,
     kind: Format,
@@ -352,19 +481,36 @@ fn scan_compressed<M: Members>(
     depth: usize,
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
-    let mut compressed = Counting { inner: reader, count: 0 };
+    let mut compressed = Kept::new(reader);
     // Taken for gzip only, and given back once the stream is read.
     let mut inflater = None;
     // A gzip member's header fields: in the file for anyone to read, scanned after it.
     let mut fields = gzip::HeaderFields::default();
+    // zstd and lz4 skippable frames, the same.
+    let frames = outside::Shared::default();
+    let mut lz4_skipped = lz4::Skipped::default();
     let decoder: Box<dyn Read + '_> = match kind {
         Format::Xz => Box::new(compression::xz(&mut compressed)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(&mut compressed)),
-        Format::Zstd => match zstd::stream::read::Decoder::new(&mut compressed) {
-            Ok(d) => Box::new(d),
-            Err(e) => return Err((Vec::new(), e)),
-        },
-        Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(&mut compressed)),
+        Format::Zstd => {
+            let source = outside::Source::File(gzip::MAX_FIELD_BYTES);
+            match outside::ZstdFrames::reading(
+                BufReader::new(&mut compressed),
+                frames.clone(),
+                source,
+            ) {
+                Ok(d) => Box::new(d),
+                Err(e) => return Err((Vec::new(), e)),
+            }
+        }
+        Format::Lz4 => Box::new(lz4::Lz4Frames::new(&mut compressed, &mut lz4_skipped)),
+        Format::Lzma => {
+            let limit = compression::XZ_MEMORY_KIB;
+            match lzma_rust2::LzmaReader::new_mem_limit(&mut compressed, limit, None) {
+                Ok(d) => Box::new(d),
+                Err(e) => return Err((Vec::new(), e)),
+            }
+        }
         // A layer holds thousands of small `.gz` files: one inflater serves them all.
         _ => Box::new(
             gzip::GzReader::new(&mut compressed, inflater.insert(cs.take_inflater()))
@@ -372,7 +518,7 @@ fn scan_compressed<M: Members>(
         ),
     };
     let mut budget = *cs.budget();
-    let mut limited = Budgeted { inner: decoder, remaining: &mut budget };
+    let mut limited = Fused::new(Budgeted { inner: decoder, remaining: &mut budget });
     let mut scratch = cs.take_buffer();
     let filled = match fill(&mut limited, &mut scratch) {
         Ok(n) => n,
@@ -391,45 +537,112 @@ fn scan_compressed<M: Members>(
         // A .tar.gz is one archive level: members sit directly under `inner`.
         let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
         scan_tar(cs, path, inner, depth, &mut chained)
+    } else if crate::sniff::is_cpio(&scratch[..filled]) {
+        // So is a compressed cpio (an initramfs, an RPM payload).
+        let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
+        packages::scan_cpio(cs, path, inner, depth, &mut chained)
+    } else if crate::sniff::file_format(&scratch[..filled]).is_some() {
+        // Another archive, a compressed stream or a database, compressed (a `.zip.gz`, a
+        // `.gz.gz`): opened one level down, named after the file without its suffix.
+        let name = join(inner, "!", &stripped);
+        let mut chained = io::Cursor::new(&scratch[..filled]).chain(&mut limited);
+        let mut member_scratch = cs.take_buffer();
+        let r = cs.scan_member(path, Some(&name), depth + 1, &mut chained, &mut member_scratch);
+        cs.give_buffer(member_scratch);
+        r.map_err(|e| (Vec::new(), e))
     } else {
         let name = join(inner, "!", &stripped);
         let head = Head { buf: &mut scratch, filled, eof };
         cs.scan_plain(path, Some(&name), head, &mut limited).map_err(|e| (Vec::new(), e))
     };
+    // The decoder's error, if it ended the stream, over what the reading of its output
+    // made of that early end (a tar cut short).
+    let failed = limited.error.take().map(over_memory);
     drop(limited);
     *cs.budget() = budget;
     cs.give_buffer(scratch);
     if let Some(inflater) = inflater {
         cs.give_inflater(inflater);
     }
-    scan_header_fields(cs, path, inner, fields, result)
-}
-
-/// Adds the hits in a gzip stream's header fields (each a member named
-/// `<gzip member N header: comment>`) to what its content gave.
-fn scan_header_fields<M: Members>(
-    cs: &mut M,
-    path: &str,
-    inner: Option<&str>,
-    fields: gzip::HeaderFields,
-    result: Partial<M::Hit>,
-) -> Partial<M::Hit> {
-    if fields.fields.is_empty() && fields.dropped == 0 {
-        return result;
+    let undecoded = failed.as_ref().is_some_and(|e| !is_limit(e));
+    let mut result = match (result, failed) {
+        (Ok(hits) | Err((hits, _)), Some(e)) => Err((hits, e)),
+        (result, None) => result,
+    };
+    if let Err((hits, e)) = &mut result
+        && undecoded
+    {
+        // What the decoder did not decode: the bytes it held when it failed, then the rest.
+        let tail = compressed.tail();
+        let name = join(inner, "!", "<bytes not decoded>");
+        match scan_raw(cs, path, Some(&name), &tail, false, &mut compressed.inner) {
+            Ok(h) => hits.extend(h),
+            Err(e2) => *e = e2,
+        }
     }
+    let mut parts: Vec<(String, Vec<u8>)> = std::mem::take(&mut fields.fields);
+    let mut unread = Vec::new();
     if fields.dropped > 0 {
-        cs.unread(format!(
+        unread.push(format!(
             "{}: {} bytes of gzip header fields past the {} MiB kept per stream were not read",
             at(path, inner),
             fields.dropped,
             gzip::MAX_FIELD_BYTES >> 20
         ));
     }
+    if lz4_skipped.dropped > 0 {
+        unread.push(format!(
+            "{}: {} bytes of lz4 skippable frames past the {} MiB kept per file were not read",
+            at(path, inner),
+            lz4_skipped.dropped,
+            gzip::MAX_FIELD_BYTES >> 20
+        ));
+    }
+    parts.append(&mut lz4_skipped.parts);
+    let found = outside::take(&frames);
+    parts.extend(found.parts.into_iter().map(|p| (p.name, p.bytes)));
+    unread.extend(found.unread.into_iter().map(|u| format!("{}: {u}", at(path, inner))));
+    scan_outside(cs, path, inner, parts, unread, result)
+}
+
+/// A decoder's refusal of a stream that needs more memory than its limit (an xz
+/// dictionary, a zstd window over 128 MiB: `zstd --long=31`) as the limit it is: the
+/// stream is not read, and the scan is incomplete. Other errors are kept as they are.
+fn over_memory(e: io::Error) -> io::Error {
+    let zstd = e.to_string().contains("too much memory");
+    if e.kind() != io::ErrorKind::OutOfMemory && !zstd {
+        return e;
+    }
+    let what = if zstd { "window" } else { "dictionary" };
+    io::Error::other(LimitHit(format!(
+        "its {what} is over the decoder's {} MiB memory limit, so it was not decompressed",
+        compression::XZ_MEMORY_KIB >> 10
+    )))
+}
+
+/// Adds the hits in the bytes of a compressed stream outside its data (a
+/// gzip member's header fields, zstd skippable frames; each a member named
+/// `<gzip member N header: comment>`, `<zstd skippable frame N>`) to what
+/// its content gave, and records the bytes of them that were not kept.
+fn scan_outside<M: Members>(
+    cs: &mut M,
+    path: &str,
+    inner: Option<&str>,
+    parts: Vec<(String, Vec<u8>)>,
+    unread: Vec<String>,
+    result: Partial<M::Hit>,
+) -> Partial<M::Hit> {
+    for u in unread {
+        cs.unread(u);
+    }
+    if parts.is_empty() {
+        return result;
+    }
     let (mut hits, err) = match result {
         Ok(h) => (h, None),
         Err((h, e)) => (h, Some(e)),
     };
-    for (name, bytes) in &fields.fields {
+    for (name, bytes) in &parts {
         let member = join(inner, "!", name);
         match scan_held(cs, path, Some(&member), bytes) {
             Ok(h) => hits.extend(h),
@@ -598,21 +811,41 @@ struct ZipMembers<'p, R> {
 }
 
 impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
+    const INDEPENDENT: bool = true;
+
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
         if self.next >= self.count {
             return None;
         }
         let (i, path) = (self.next, self.path);
         self.next += 1;
+        // Named in the message if it cannot be opened (the borrow checker wants it first).
+        let name = match self.zip.name_for_index(i) {
+            Some(Ok(n)) => format!(" ({n})"),
+            _ => String::new(),
+        };
         let member = match self.zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
-                let e = crate::redact::io_error_text(&io::Error::other(e));
-                cs.note(format!("{path}: zip member {i}: {e}; skipped"));
+                // Encrypted, or in a compression method strata does not decompress: none
+                // of its bytes are read. The zip crate's texts for those are its own.
+                let e = match e {
+                    zip::result::ZipError::UnsupportedArchive(why) => why.to_owned(),
+                    e => crate::redact::io_error_text(&io::Error::other(e)),
+                };
+                cs.unread(format!("{}: zip member {i}{name}: {e}; not read", at(path, self.inner)));
                 return Some(Ok(Member::Skip));
             }
         };
         if member.is_dir() {
+            return Some(Ok(Member::Skip));
+        }
+        let method = member.compression();
+        if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
+            cs.unread(format!(
+                "{}: zip member {i}{name}: compressed with {method}, which strata does not decompress; not read",
+                at(path, self.inner)
+            ));
             return Some(Ok(Member::Skip));
         }
         let member_name = member
@@ -638,23 +871,35 @@ fn scan_zip_archive<M: Members, R: Read + Seek>(
     path: &str,
     inner: Option<&str>,
     depth: usize,
-    reader: R,
+    mut reader: R,
 ) -> Partial<M::Hit> {
-    let mut zip = match zip::ZipArchive::new(reader) {
+    let mut zip = match zip::ZipArchive::new(&mut reader) {
         Ok(z) => z,
-        Err(e) => return Err((Vec::new(), io::Error::other(e))),
+        // No central directory (a zip cut short, a script that only holds one's local
+        // headers): its bytes as they are, and its members as a streaming reader finds them.
+        Err(e) => return zip_outside::scan_without_directory(cs, reader, &e, path, inner, depth),
     };
     mark_package(cs, &mut zip, path, inner);
     let max_entries = cs.archive_limits().max_entries;
     let total = zip.len();
-    let mut members = ZipMembers { zip, path, inner, next: 0, count: total.min(max_entries) };
-    let result = scan_members(cs, &mut members, path, depth);
-    if result.is_ok() && total > max_entries {
+    let count = total.min(max_entries);
+    let mut members = ZipMembers { zip, path, inner, next: 0, count };
+    let mut hits = scan_members(cs, &mut members, path, depth)?;
+    if total > max_entries {
         cs.unread(format!(
             "{path}: only the first {max_entries} of {total} zip members read (the per-archive member limit)"
         ));
     }
-    result
+    match zip_outside::scan(cs, members.zip, count, path, inner, depth) {
+        Ok(h) => {
+            hits.extend(h);
+            Ok(hits)
+        }
+        Err((h, e)) => {
+            hits.extend(h);
+            Err((hits, e))
+        }
+    }
 }
 
 /// Records the zip as a package root when its members say it is one (a
