@@ -211,6 +211,37 @@ const RULES: &[FileRule] = &[
                       Jenkins stores.",
     },
     FileRule {
+        id: "file-jenkins-initial-admin-password",
+        name: "Jenkins initial admin password",
+        severity: Severity::High,
+        description: "JENKINS_HOME/secrets/initialAdminPassword: the password of the `admin` \
+                      account the setup wizard creates (32 hex digits), valid until someone \
+                      changes it; an image built from a configured Jenkins home ships it.",
+    },
+    FileRule {
+        id: "file-ldap-bind-password",
+        name: "LDAP bind password file",
+        severity: Severity::High,
+        description: "/etc/ldap.secret, /etc/pam_ldap.secret or /etc/libnss-ldap.secret: the \
+                      password of the LDAP `rootbinddn` that libpam-ldap and libnss-ldap bind \
+                      with, alone on its line.",
+    },
+    FileRule {
+        id: "file-snyk-configstore-token",
+        name: "Snyk CLI token in its configstore file",
+        severity: Severity::High,
+        description: "~/.config/configstore/snyk.json: the API token `snyk auth` saved (the \
+                      `api` value, a UUID), which acts as the user in Snyk's API.",
+    },
+    FileRule {
+        id: "file-openvpn-auth-user-pass",
+        name: "OpenVPN auth-user-pass file",
+        severity: Severity::High,
+        description: "The file an OpenVPN config names with `auth-user-pass FILE` (kept beside it, \
+                      under an `openvpn` directory): the user name on the first line, the \
+                      password on the second.",
+    },
+    FileRule {
         id: "file-vault-token",
         name: "Vault token in ~/.vault-token",
         severity: Severity::Critical,
@@ -287,7 +318,9 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         "ssmtp.conf" => Some(|_, t, f| {
             key_values_exact(t, "AuthPass", '=', "file-smtp-relay-password", f);
         }),
-        _ if is_ansible_vault_password_file(name) => Some(|_, t, f| ansible_vault_password(t, f)),
+        _ if is_ansible_vault_password_file(name) => {
+            Some(|_, t, f| first_line_password(t, "file-ansible-vault-password", f))
+        }
         ".rediscli_history" => Some(|_, t, f| rediscli_history(t, f)),
         // Named by the MD5 of the realm.
         _ if name.len() == 32 && path.contains("/svn.simple/") => Some(|_, t, f| svn_simple(t, f)),
@@ -296,6 +329,19 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             Some(|_, t, f| davfs2_secrets(t, f))
         }
         "passwd-s3fs" | ".passwd-s3fs" => Some(|_, t, f| s3fs_passwd(t, f)),
+        _ if may_be_openvpn_credentials(path) => Some(|_, t, f| openvpn_auth_user_pass(t, f)),
+        "initialAdminPassword" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
+            let key = t.trim();
+            if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found_whole(t, "file-jenkins-initial-admin-password", f);
+            }
+        }),
+        "ldap.secret" | "pam_ldap.secret" | "libnss-ldap.secret" if path.starts_with("/etc/") => {
+            Some(|_, t, f| first_line_password(t, "file-ldap-bind-password", f))
+        }
+        "snyk.json" if file_name(parent(path)) == "configstore" => {
+            Some(|d, _, f| json_string_field(d, "api", "file-snyk-configstore-token", f))
+        }
         "master.key" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
             let key = t.trim();
             if (64..=1024).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -753,19 +799,58 @@ fn is_ansible_vault_password_file(name: &str) -> bool {
     )
 }
 
-/// A vault password file holds the password on its first line (an
-/// executable one is a script that prints it: not a secret by itself).
-fn ansible_vault_password(text: &str, found: &mut Vec<Found>) {
+/// A file that holds one password on its only line: an Ansible vault
+/// password file, libpam-ldap's `ldap.secret`. An executable one is a script
+/// that prints it: not a secret by itself.
+fn first_line_password(text: &str, rule: &'static str, found: &mut Vec<Found>) {
     let value = text.trim();
     let one_line = !value.contains('\n');
     let printable = value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if one_line && printable && !value.starts_with("#!") && (6..=256).contains(&value.len()) {
-        found.push((
-            "file-ansible-vault-password",
-            offset_of(text, value, 0),
-            value.as_bytes().to_vec(),
-        ));
+        found.push((rule, offset_of(text, value, 0), value.as_bytes().to_vec()));
     }
+}
+
+/// A file below an `openvpn` directory (`/etc/openvpn/client/auth.txt`,
+/// `~/.config/openvpn/creds`) that is not one of OpenVPN's other kinds of
+/// file (configs, keys, certificates, scripts); its documentation under
+/// `/usr/share` is not configuration.
+fn may_be_openvpn_credentials(path: &str) -> bool {
+    const OTHER_KINDS: &[&str] =
+        &[".conf", ".ovpn", ".crt", ".pem", ".key", ".csr", ".p12", ".sh", ".py", ".md", ".gz"];
+    path.contains("/openvpn/")
+        && !path.starts_with("/usr/share/")
+        && !OTHER_KINDS.iter().any(|e| file_name(path).ends_with(e))
+}
+
+/// `auth-user-pass`'s format: exactly two lines, user then password, each
+/// one word (OpenVPN reads them whole; a longer file is something else).
+fn openvpn_auth_user_pass(text: &str, found: &mut Vec<Found>) {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let [user, password] = lines.as_slice() else {
+        return;
+    };
+    let word = |w: &str| (1..=256).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_graphic());
+    if word(user) && word(password) && password.len() >= 6 {
+        let at = offset_of(text, password, user.len());
+        found.push(("file-openvpn-auth-user-pass", at, password.as_bytes().to_vec()));
+    }
+}
+
+/// The string value of a top-level `field` of a JSON object (a configstore
+/// file: `{"api": "…"}`), at the offset of its first byte.
+fn json_string_field(data: &[u8], field: &str, rule: &'static str, found: &mut Vec<Found>) {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data)
+    else {
+        return;
+    };
+    let Some(serde_json::Value::String(value)) = map.get(field) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(data);
+    let key = format!("\"{field}\"");
+    let after_key = offset_of(&text, &key, 0);
+    found.push((rule, offset_of(&text, value, after_key), value.as_bytes().to_vec()));
 }
 
 /// redis-cli's history: `AUTH [user] password`, `CONFIG SET requirepass|masterauth password`.
@@ -1113,6 +1198,39 @@ mod tests {
         assert!(ids("/root/.curlrc", "user = \"ci\"\nuser-agent = \"x:y\"\n").is_empty());
         let vault = ids("/root/.vault-token", "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd\n");
         assert_eq!(vault, vec![("file-vault-token".into(), "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd".into())]);
+        let vpn = "vpnuser\nQm4vTz8Lk2Wx\n";
+        for path in ["/etc/openvpn/client/auth.txt", "/root/.config/openvpn/creds"] {
+            let got = ids(path, vpn);
+            assert_eq!(got, vec![("file-openvpn-auth-user-pass".into(), "Qm4vTz8Lk2Wx".into())]);
+        }
+        assert!(ids("/etc/openvpn/client/client.conf", vpn).is_empty(), "a config");
+        assert!(ids("/usr/share/doc/openvpn/README", vpn).is_empty(), "documentation");
+        assert!(ids("/etc/openvpn/update-resolv-conf", "#!/bin/sh\nexit 0\nfoo\n").is_empty());
+        assert!(ids("/etc/openvpn/notes", "two words\nhere now\n").is_empty());
+        let initial = "9b1f0c7e4d2a48e6b3c5a7f1d0e2c4b6\n";
+        assert_eq!(
+            ids("/var/jenkins_home/secrets/initialAdminPassword", initial),
+            vec![("file-jenkins-initial-admin-password".into(), initial.trim().into())]
+        );
+        assert!(ids("/var/jenkins_home/secrets/initialAdminPassword", "see the log\n").is_empty());
+        assert!(ids("/app/initialAdminPassword", initial).is_empty(), "not in secrets/");
+        for name in ["/etc/ldap.secret", "/etc/pam_ldap.secret", "/etc/libnss-ldap.secret"] {
+            let got = ids(name, "Zq7vLm2Rk9Tx\n");
+            assert_eq!(got, vec![("file-ldap-bind-password".into(), "Zq7vLm2Rk9Tx".into())]);
+        }
+        assert!(ids("/srv/ldap.secret", "Zq7vLm2Rk9Tx\n").is_empty(), "outside /etc");
+        assert!(ids("/etc/ldap.secret", "one\ntwo lines\n").is_empty());
+        let snyk = "{\n\t\"api\": \"3f9a6c2e-8b1d-4e7f-a5c3-9d2b7e1f0a84\",\n\t\"org\": \"ci\"\n}";
+        let got = ids("/root/.config/configstore/snyk.json", snyk);
+        assert_eq!(
+            got,
+            vec![(
+                "file-snyk-configstore-token".into(),
+                "3f9a6c2e-8b1d-4e7f-a5c3-9d2b7e1f0a84".into()
+            )]
+        );
+        assert!(ids("/root/.config/configstore/snyk.json", "{\"org\": \"ci\"}").is_empty());
+        assert!(ids("/root/.config/configstore/other.json", snyk).is_empty());
         let rails = "0f343b0931126a20f133d67c2b018a3b\n";
         for key_file in ["/app/config/master.key", "/app/config/credentials/production.key"] {
             assert_eq!(ids(key_file, rails)[0].0, "file-rails-master-key", "{key_file}");
