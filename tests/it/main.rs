@@ -12,6 +12,7 @@ mod bad_input;
 mod cache;
 mod credential_classes;
 mod credential_files;
+mod credential_files_2;
 mod decoding;
 mod detection;
 mod engines;
