@@ -242,6 +242,69 @@ const RULES: &[FileRule] = &[
                       password on the second.",
     },
     FileRule {
+        id: "file-erlang-cookie",
+        name: "Erlang distribution cookie",
+        severity: Severity::Critical,
+        description: "`.erlang.cookie` (RabbitMQ's /var/lib/rabbitmq, CouchDB, any Erlang \
+                      release): the shared secret of Erlang distribution; a node that knows it \
+                      joins the cluster and runs any code on every node.",
+    },
+    FileRule {
+        id: "file-nexus-admin-password",
+        name: "Nexus initial admin password",
+        severity: Severity::High,
+        description: "`admin.password` in a Nexus Repository data directory: the generated \
+                      password of the `admin` user, a UUID, valid until the setup wizard \
+                      changes it.",
+    },
+    FileRule {
+        id: "file-ppp-secret",
+        name: "PPP CHAP/PAP secret",
+        severity: Severity::High,
+        description: "A secret in /etc/ppp/chap-secrets or pap-secrets (`client server secret \
+                      [addresses]`): the password of a PPP, PPTP or L2TP login.",
+    },
+    FileRule {
+        id: "file-ntp-symmetric-key",
+        name: "NTP symmetric key",
+        severity: Severity::Medium,
+        description: "A key of ntpd's `ntp.keys` or chrony's `chrony.keys` (`ID TYPE KEY`): \
+                      whoever has it authenticates time to the clients that trust it.",
+    },
+    FileRule {
+        id: "file-zerotier-identity-secret",
+        name: "ZeroTier node identity secret",
+        severity: Severity::High,
+        description: "`identity.secret` of a ZeroTier node (`address:0:public:private`): the \
+                      private half lets another machine take the node's address and network \
+                      memberships.",
+    },
+    FileRule {
+        id: "file-solana-keypair",
+        name: "Solana keypair file",
+        severity: Severity::Critical,
+        description: "A Solana CLI keypair (`~/.config/solana/id.json`, Anchor's \
+                      `*-keypair.json`): a JSON array of the 64 bytes of an ed25519 key pair, \
+                      the first 32 the secret; it moves the account's funds and upgrades its \
+                      programs.",
+    },
+    FileRule {
+        id: "file-vnc-password",
+        name: "VNC password file",
+        severity: Severity::High,
+        description: "`~/.vnc/passwd` as vncpasswd writes it: the password DES-encrypted under \
+                      a key printed in every VNC implementation's source, so anyone reads it \
+                      back.",
+    },
+    FileRule {
+        id: "file-tls-psk",
+        name: "TLS pre-shared key file",
+        severity: Severity::High,
+        description: "A `*.psk` file holding one hex pre-shared key (Zabbix's `TLSPSKFile`, \
+                      32 to 512 hex digits): with it and the PSK identity, anyone talks to \
+                      the agent or server as a trusted peer.",
+    },
+    FileRule {
         id: "file-vault-token",
         name: "Vault token in ~/.vault-token",
         severity: Severity::Critical,
@@ -330,6 +393,30 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         }
         "passwd-s3fs" | ".passwd-s3fs" => Some(|_, t, f| s3fs_passwd(t, f)),
         _ if may_be_openvpn_credentials(path) => Some(|_, t, f| openvpn_auth_user_pass(t, f)),
+        _ if name.ends_with(".psk") => Some(|_, t, f| {
+            let key = t.trim();
+            if (32..=512).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found_whole(t, "file-tls-psk", f);
+            }
+        }),
+        ".erlang.cookie" => Some(|_, t, f| whole_file_token(t, "file-erlang-cookie", f)),
+        "admin.password" => Some(|_, t, f| {
+            if is_uuid(t.trim()) {
+                found_whole(t, "file-nexus-admin-password", f);
+            }
+        }),
+        "chap-secrets" | "pap-secrets" => Some(|_, t, f| ppp_secrets(t, f)),
+        "ntp.keys" | "chrony.keys" => Some(|_, t, f| ntp_keys(t, f)),
+        "identity.secret" => Some(|_, t, f| zerotier_identity(t, f)),
+        _ if name.ends_with("keypair.json") || (name == "id.json" && path.contains("/solana/")) => {
+            Some(|_, t, f| solana_keypair(t, f))
+        }
+        "passwd" if file_name(parent(path)) == ".vnc" => Some(|d, _, f| {
+            // vncpasswd writes 8 bytes (16 with a view-only password).
+            if matches!(d.len(), 8 | 16) {
+                f.push(("file-vnc-password", 0, d.to_vec()));
+            }
+        }),
         "initialAdminPassword" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
             let key = t.trim();
             if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -837,6 +924,90 @@ fn openvpn_auth_user_pass(text: &str, found: &mut Vec<Found>) {
     }
 }
 
+/// A UUID in its 8-4-4-4-12 hex form.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// pppd's secrets files: `client server secret [addresses]`; a word may be
+/// quoted, spaces and all.
+fn ppp_secrets(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim_start().starts_with('#')
+            && let Some(&(from, secret)) = quoted_words(line).get(2)
+            && !matches!(secret, "" | "*" | "-")
+        {
+            found.push(("file-ppp-secret", at + from, secret.as_bytes().to_vec()));
+        }
+        at += line.len();
+    }
+}
+
+/// A line's words with their offsets: runs of non-space, or a `"…"` run
+/// whose quotes are not part of the word.
+fn quoted_words(line: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    let b = line.as_bytes();
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+        } else if b[i] == b'"' {
+            let end = line[i + 1..].find('"').map_or(b.len(), |e| i + 1 + e);
+            words.push((i + 1, &line[i + 1..end]));
+            i = end + 1;
+        } else {
+            let end = line[i..].find(|c: char| c.is_ascii_whitespace()).map_or(b.len(), |e| i + e);
+            words.push((i, &line[i..end]));
+            i = end;
+        }
+    }
+    words
+}
+
+/// ntpd's and chrony's key files: `ID TYPE KEY` (chrony may write the key
+/// as `HEX:…`).
+fn ntp_keys(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        if let [(_, id), (_, _kind), (at, key), ..] = line.as_slice()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && key.len() >= 8
+        {
+            found.push(("file-ntp-symmetric-key", *at, key.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// ZeroTier's `identity.secret`: `address:0:public:private`, hex.
+fn zerotier_identity(text: &str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    let parts: Vec<&str> = value.split(':').collect();
+    if let [address, "0", public, private] = parts.as_slice()
+        && address.len() == 10
+        && public.len() >= 64
+        && private.len() >= 64
+        && private.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let at = offset_of(text, private, value.len() - private.len());
+        found.push(("file-zerotier-identity-secret", at, private.as_bytes().to_vec()));
+    }
+}
+
+/// A Solana keypair file: a JSON array of exactly 64 numbers of 0 to 255.
+fn solana_keypair(text: &str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) else {
+        return;
+    };
+    let bytes: Vec<Option<u8>> = inner.split(',').map(|n| n.trim().parse().ok()).collect();
+    if bytes.len() == 64 && bytes.iter().all(Option::is_some) {
+        found_whole(text, "file-solana-keypair", found);
+    }
+}
+
 /// The string value of a top-level `field` of a JSON object (a configstore
 /// file: `{"api": "…"}`), at the offset of its first byte.
 fn json_string_field(data: &[u8], field: &str, rule: &'static str, found: &mut Vec<Found>) {
@@ -1198,6 +1369,54 @@ mod tests {
         assert!(ids("/root/.curlrc", "user = \"ci\"\nuser-agent = \"x:y\"\n").is_empty());
         let vault = ids("/root/.vault-token", "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd\n");
         assert_eq!(vault, vec![("file-vault-token".into(), "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd".into())]);
+        let psk = "7d3e9a1c5b2f80461e9d3c7a5b1f2e8d4c6a0b9e7f1d3c5a";
+        assert_eq!(
+            ids("/etc/zabbix/zabbix_agentd.psk", psk),
+            vec![("file-tls-psk".into(), psk.into())]
+        );
+        assert!(ids("/etc/zabbix/notes.psk", "not hex at all, a note").is_empty());
+        let cookie = "QWERTYZXCVBNMASDFGHJ";
+        assert_eq!(
+            ids("/var/lib/rabbitmq/.erlang.cookie", cookie),
+            vec![("file-erlang-cookie".into(), cookie.into())]
+        );
+        let uuid = "3b7e4c1a-9f2d-4e8b-a6c5-1d0f7e2b9a43";
+        assert_eq!(
+            ids("/nexus-data/admin.password", uuid),
+            vec![("file-nexus-admin-password".into(), uuid.into())]
+        );
+        assert!(ids("/srv/admin.password", "see the manual").is_empty());
+        let ppp = "# client server secret IP\nvpnuser * Rk4!vQz8Lm2 *\nother pptpd \"Tq8 vLm\" *\n";
+        assert_eq!(
+            ids("/etc/ppp/chap-secrets", ppp),
+            vec![
+                ("file-ppp-secret".into(), "Rk4!vQz8Lm2".into()),
+                ("file-ppp-secret".into(), "Tq8 vLm".into())
+            ],
+            "a quoted secret is taken whole, spaces and all"
+        );
+        let ntp = "# ntp keys\n1 SHA1 9f2c4e7a1b3d5f60718293a4b5c6d7e8f9012345\n";
+        assert_eq!(
+            ids("/etc/ntp.keys", ntp),
+            vec![(
+                "file-ntp-symmetric-key".into(),
+                "9f2c4e7a1b3d5f60718293a4b5c6d7e8f9012345".into()
+            )]
+        );
+        let public = "ab".repeat(64);
+        let private = "cd".repeat(64);
+        let zt = format!("a1b2c3d4e5:0:{public}:{private}");
+        assert_eq!(
+            ids("/var/lib/zerotier-one/identity.secret", &zt),
+            vec![("file-zerotier-identity-secret".into(), private.clone())]
+        );
+        let pair: Vec<String> = (0..64).map(|i| (i * 37 % 256).to_string()).collect();
+        let pair = format!("[{}]", pair.join(","));
+        for path in ["/root/.config/solana/id.json", "/app/target/deploy/prog-keypair.json"] {
+            assert_eq!(ids(path, &pair)[0].0, "file-solana-keypair", "{path}");
+        }
+        assert!(ids("/root/.config/solana/id.json", "[1,2,3]").is_empty());
+        assert!(ids("/app/data/id.json", &pair).is_empty(), "not a solana directory");
         let vpn = "vpnuser\nQm4vTz8Lk2Wx\n";
         for path in ["/etc/openvpn/client/auth.txt", "/root/.config/openvpn/creds"] {
             let got = ids(path, vpn);

@@ -13,6 +13,7 @@
 
 pub mod attestation;
 pub(crate) mod cap;
+pub(crate) mod class;
 pub mod config;
 pub mod content;
 pub mod context;

@@ -188,7 +188,10 @@ pub fn scan<M: Members>(
         }
         Format::Zip => scan_zip(cs, path, inner, depth, reader),
         Format::Sqlite => scan_sqlite(cs, path, inner, reader),
-        Format::Pyc => scan_pyc(cs, path, inner, reader),
+        Format::Pyc => scan_compiled(cs, path, inner, reader, super::pyc::strings),
+        Format::JavaClass => scan_compiled(cs, path, inner, reader, |data| {
+            super::class::strings(data).unwrap_or_else(|| data.to_vec())
+        }),
     };
     match result {
         Ok(hits) => Ok(hits),
@@ -500,18 +503,19 @@ fn scan_sqlite<M: Members>(
     Ok(hits)
 }
 
-/// A compiled Python file: its string constants, one per line, scanned in
-/// place of the raw bytes (where they are glued to marshal type bytes). A
-/// file over [`MAX_SQLITE`] is scanned raw.
-fn scan_pyc<M: Members>(
+/// A compiled file (Python's pyc, a Java class): its string constants, one
+/// per line, scanned in place of the raw bytes (where they are glued to
+/// type and length bytes). A file over [`MAX_SQLITE`] is scanned raw.
+fn scan_compiled<M: Members>(
     cs: &mut M,
     path: &str,
     inner: Option<&str>,
     reader: &mut dyn Read,
+    strings: impl Fn(&[u8]) -> Vec<u8>,
 ) -> Partial<M::Hit> {
     let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
     if whole {
-        let text = super::pyc::strings(&data);
+        let text = strings(&data);
         return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
     }
     scan_raw(cs, path, inner, &data, false, reader).map_err(|e| (Vec::new(), e))
