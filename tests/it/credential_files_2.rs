@@ -5,7 +5,11 @@
 //! `auth-user-pass` file, the Snyk CLI's configstore, libpam-ldap's
 //! `ldap.secret`, Jenkins' initial admin password, a gpg-agent key file
 //! written by gpg itself for a key made without a passphrase, Tomcat's
-//! `keystorePass` and a Consul agent's ACL tokens. The image is built by the
+//! `keystorePass` and a Consul agent's ACL tokens; and from the third wave,
+//! a Slack token in a class compiled by javac inside a jar (the constant
+//! pool glues it to its length byte), secrets set as name/value pairs (a
+//! Kubernetes container's `env`, an ECS task definition, ARM parameters),
+//! an Erlang cookie, Sentinel's `auth-pass`, PPP and ZeroTier secrets. The image is built by the
 //! Docker legacy builder on a private dockerd. Each must be reported by its
 //! rule at the rule's severity, in the right layer, with the right status;
 //! the near misses beside them (a passphrase-protected gpg key, an OpenVPN
@@ -28,6 +32,15 @@ const LDAP_SECRET: &str = "Zq7vLm2Rk9Tx#";
 const JENKINS_INITIAL: &str = "9b1f0c7e4d2a48e6b3c5a7f1d0e2c4b6";
 const KEYSTORE_PASS: &str = "Kp7#wQz2Lm9v";
 const CONSUL_TOKEN: &str = "85c2d9e4-1f7a-4b3c-9d6e-2a8f5c1b7e40";
+/// 56 bytes: in the class file its length byte is `8`, glued to `xoxb-`.
+const SLACK_BOT: &str = "xoxb-703627771243-6798176131173-ZMr3MCqA2StqdgmoQHvpAfj7";
+const K8S_ENV_PASSWORD: &str = "Hv7!pQx2Lm9zRt";
+const ECS_TOKEN: &str = "Wm3kTq8vLz2Xp7Rn4Jb6Hs1Fy9Kc5Qd0Vg8Yt2Ne";
+const ARM_PASSWORD: &str = "Tz4#kLq9Wm2vXp";
+const ERLANG_COOKIE: &str = "QWERTYZXCVBNMASDFGHJ";
+const SENTINEL_PASSWORD: &str = "Jc5!rVx8Nq3wLb";
+const CHAP_SECRET: &str = "Pk2#vHz7Qm4xTr";
+const ZEROTIER_PRIVATE: &str = "9c1e5a7f3b2d8e4c6a0f1b3d5e7c9a2b4d6f8e0c1a3b5d7f9e2c4a6b8d0f1e3c5a7b9d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e9b";
 
 /// (rule, path, secret, layer, status); layer 1 is the `COPY`, layer 2 the
 /// `RUN` that removes `.condarc`.
@@ -59,7 +72,53 @@ const EXPECTED: &[(&str, &str, &str, u64, &str)] = &[
         "present",
     ),
     ("consul-acl-config-token", "/etc/consul.d/consul.hcl", CONSUL_TOKEN, 1, "present"),
+    ("generic-secret-env-list-yaml", "/deploy/k8s/api.yaml", K8S_ENV_PASSWORD, 1, "present"),
+    ("generic-secret-name-value-json", "/deploy/ecs/taskdef.json", ECS_TOKEN, 1, "present"),
+    (
+        "generic-secret-value-object-json",
+        "/deploy/arm/azuredeploy.parameters.json",
+        ARM_PASSWORD,
+        1,
+        "present",
+    ),
+    ("file-erlang-cookie", "/var/lib/rabbitmq/.erlang.cookie", ERLANG_COOKIE, 1, "present"),
+    ("redis-sentinel-auth-pass", "/etc/redis/sentinel.conf", SENTINEL_PASSWORD, 1, "present"),
+    ("file-ppp-secret", "/etc/ppp/chap-secrets", CHAP_SECRET, 1, "present"),
+    (
+        "file-zerotier-identity-secret",
+        "/var/lib/zerotier-one/identity.secret",
+        ZEROTIER_PRIVATE,
+        1,
+        "present",
+    ),
 ];
+
+/// A jar holding one class, compiled by javac, with a Slack token constant
+/// and a password a method returns.
+fn jar(dir: &Path) -> Vec<u8> {
+    let src = dir.join("java");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("Config.java"),
+        format!(
+            "package com.corp;\npublic class Config {{\n  public static final String SLACK = \
+             \"{SLACK_BOT}\";\n  public static String name() {{ return \"api\"; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(need("javac")).arg("-d").arg(&src).arg(src.join("Config.java")).output();
+    check(o.unwrap(), "javac");
+    let class = std::fs::read(src.join("com/corp/Config.class")).unwrap();
+    // The raw class file has the token right after its length byte.
+    let glued = format!("8{SLACK_BOT}");
+    assert!(class.windows(glued.len()).any(|w| w == glued.as_bytes()), "javac's layout changed");
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    zip.start_file("com/corp/Config.class", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut zip, &class).unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
+}
 
 /// A gpg home with two ed25519 keys made by gpg itself: one without a
 /// passphrase (its agent stores `(private-key …)` in clear) and one with
@@ -156,6 +215,54 @@ fn context(dir: &Path, gpg_clear: &Path, gpg_protected: &Path) -> PathBuf {
              initial_management = \"{CONSUL_TOKEN}\"\n  }}\n}}\n"
         ),
     );
+    put(
+        "fs/deploy/k8s/api.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      \
+             containers:\n      - name: api\n        env:\n        - name: DB_HOST\n          \
+             value: db\n        - name: DB_PASSWORD\n          value: \"{K8S_ENV_PASSWORD}\"\n"
+        ),
+    );
+    // The same variable from a Secret: a reference, nothing to report.
+    put(
+        "fs/deploy/k8s/ref.yaml",
+        "      containers:\n      - name: api\n        env:\n        - name: DB_PASSWORD\n          \
+         valueFrom:\n            secretKeyRef:\n              name: db\n              key: password\n",
+    );
+    put(
+        "fs/deploy/ecs/taskdef.json",
+        &format!(
+            "{{\"family\": \"api\", \"containerDefinitions\": [{{\"name\": \"api\", \"environment\": \
+             [{{\"name\": \"LOG_LEVEL\", \"value\": \"info\"}}, {{\"name\": \"PAYMENT_API_TOKEN\", \
+             \"value\": \"{ECS_TOKEN}\"}}]}}]}}\n"
+        ),
+    );
+    put(
+        "fs/deploy/arm/azuredeploy.parameters.json",
+        &format!(
+            "{{\n  \"parameters\": {{\n    \"adminUsername\": {{\"value\": \"azureuser\"}},\n    \
+             \"adminPassword\": {{\"value\": \"{ARM_PASSWORD}\"}}\n  }}\n}}\n"
+        ),
+    );
+    put("fs/var/lib/rabbitmq/.erlang.cookie", ERLANG_COOKIE);
+    put(
+        "fs/etc/redis/sentinel.conf",
+        &format!(
+            "port 26379\nsentinel monitor mymaster 10.0.0.5 6379 2\n\
+             sentinel auth-pass mymaster {SENTINEL_PASSWORD}\n"
+        ),
+    );
+    put(
+        "fs/etc/ppp/chap-secrets",
+        &format!("# client server secret IP\nvpnuser * {CHAP_SECRET} *\n"),
+    );
+    put(
+        "fs/var/lib/zerotier-one/identity.secret",
+        &format!("a1b2c3d4e5:0:{}:{ZEROTIER_PRIVATE}", "4f".repeat(64)),
+    );
+    let jar_path = ctx.join("fs/app/lib/config.jar");
+    std::fs::create_dir_all(jar_path.parent().unwrap()).unwrap();
+    std::fs::write(&jar_path, jar(dir)).unwrap();
     // A forum link has /t/ in its path too.
     put(
         "fs/usr/share/doc/app/links.txt",
@@ -223,6 +330,21 @@ fn credential_files_round_2_real_dockerfile() {
         assert_eq!(f["severity"], f["rule_severity"], "{f:#}");
         assert!(f["context"].is_null(), "{f:#}");
     }
+    // The class in the jar is read as its strings: the token stands alone.
+    let slack = findings
+        .iter()
+        .find(|f| f["rule_id"] == "slack-bot-token" && f["secret"] == SLACK_BOT)
+        .unwrap_or_else(|| panic!("no slack token in the jar; found:\n{}", listed().join("\n")));
+    assert_eq!(
+        (&slack["path"], &slack["inner_path"], &slack["layer_index"], &slack["status"]),
+        (
+            &"/app/lib/config.jar".into(),
+            &"com/corp/Config.class".into(),
+            &1.into(),
+            &"present".into()
+        ),
+        "{slack:#}"
+    );
     // The token in ENV ships in the config, seen by anyone who pulls.
     let env = findings
         .iter()
@@ -234,6 +356,7 @@ fn credential_files_round_2_real_dockerfile() {
         gpg_protected_path.as_str(),
         "/etc/openvpn/client/client.conf",
         "/usr/share/doc/app/links.txt",
+        "/deploy/k8s/ref.yaml",
     ] {
         assert!(!findings.iter().any(|f| f["path"] == quiet), "{quiet}: {}", listed().join("\n"));
     }
@@ -242,7 +365,8 @@ fn credential_files_round_2_real_dockerfile() {
     let a = archive.to_str().unwrap();
     for format in ["human", "json", "sarif"] {
         let (_, out, err) = parts(&run(&["scan", "--format", format, a]));
-        let all = EXPECTED.iter().map(|e| e.2).chain([CONDA_ENV_TOKEN, gpg_secret.as_str()]);
+        let all =
+            EXPECTED.iter().map(|e| e.2).chain([CONDA_ENV_TOKEN, SLACK_BOT, gpg_secret.as_str()]);
         for secret in all {
             assert!(!out.contains(secret) && !err.contains(secret), "{format} prints {secret}");
         }
