@@ -9,7 +9,8 @@
 //! a Slack token in a class compiled by javac inside a jar (the constant
 //! pool glues it to its length byte), secrets set as name/value pairs (a
 //! Kubernetes container's `env`, an ECS task definition, ARM parameters),
-//! an Erlang cookie, Sentinel's `auth-pass`, PPP and ZeroTier secrets. The image is built by the
+//! an Erlang cookie, Sentinel's `auth-pass`, PPP and ZeroTier secrets, a
+//! Compose password of letters and `-`/`_` only. The image is built by the
 //! Docker legacy builder on a private dockerd. Each must be reported by its
 //! rule at the rule's severity, in the right layer, with the right status;
 //! the near misses beside them (a passphrase-protected gpg key, an OpenVPN
@@ -40,6 +41,8 @@ const ARM_PASSWORD: &str = "Tz4#kLq9Wm2vXp";
 const ERLANG_COOKIE: &str = "QWERTYZXCVBNMASDFGHJ";
 const SENTINEL_PASSWORD: &str = "Jc5!rVx8Nq3wLb";
 const CHAP_SECRET: &str = "Pk2#vHz7Qm4xTr";
+/// Letters and `-`/`_` only, as `secrets.token_urlsafe()` sometimes gives.
+const URLSAFE_PASSWORD: &str = "qRtXw_VbNkPz-HmLcJ";
 const ZEROTIER_PRIVATE: &str = "9c1e5a7f3b2d8e4c6a0f1b3d5e7c9a2b4d6f8e0c1a3b5d7f9e2c4a6b8d0f1e3c5a7b9d2f4e6c8a0b1d3f5e7a9c2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a5c7e9b";
 
 /// (rule, path, secret, layer, status); layer 1 is the `COPY`, layer 2 the
@@ -82,6 +85,7 @@ const EXPECTED: &[(&str, &str, &str, u64, &str)] = &[
         "present",
     ),
     ("file-erlang-cookie", "/var/lib/rabbitmq/.erlang.cookie", ERLANG_COOKIE, 1, "present"),
+    ("generic-password-unquoted", "/srv/docker-compose.yml", URLSAFE_PASSWORD, 1, "present"),
     ("redis-sentinel-auth-pass", "/etc/redis/sentinel.conf", SENTINEL_PASSWORD, 1, "present"),
     ("file-ppp-secret", "/etc/ppp/chap-secrets", CHAP_SECRET, 1, "present"),
     (
@@ -245,6 +249,13 @@ fn context(dir: &Path, gpg_clear: &Path, gpg_protected: &Path) -> PathBuf {
         ),
     );
     put("fs/var/lib/rabbitmq/.erlang.cookie", ERLANG_COOKIE);
+    put(
+        "fs/srv/docker-compose.yml",
+        &format!(
+            "services:\n  db:\n    image: postgres:16\n    environment:\n      \
+             POSTGRES_PASSWORD: {URLSAFE_PASSWORD}\n"
+        ),
+    );
     put(
         "fs/etc/redis/sentinel.conf",
         &format!(
