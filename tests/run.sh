@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of strata, as CI does. Installs what the tests
 # need when it is missing: skopeo, umoci, docker-registry, apache2-utils,
-# docker.io, podman, buildah, rclone and busybox-static (Debian packages) and Microsoft's SARIF
+# docker.io, podman, buildah, rclone, gnupg, a JDK and busybox-static (Debian packages) and Microsoft's SARIF
 # validator (npm package
 # @microsoft/sarif-multitool, into target/).
 set -euo pipefail
@@ -24,6 +24,10 @@ command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v lzip >/dev/null 2>&1 || missing+=(lzip)
 # rclone.conf as rclone writes it, passwords obscured (tests/it/credential_files.rs).
 command -v rclone >/dev/null 2>&1 || missing+=(rclone)
+# A gpg-agent key file written by gpg, a class file compiled by javac
+# (tests/it/credential_files_2.rs).
+command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 # Layers compressed as Docker's loader also takes them (tests/it/real_tools.rs).
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)

@@ -13,6 +13,7 @@ mod cache;
 mod compiled;
 mod credential_classes;
 mod credential_files;
+mod credential_files_2;
 mod decoding;
 mod detection;
 mod engines;

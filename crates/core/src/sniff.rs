@@ -48,14 +48,14 @@ pub enum Format {
     Sqlite,
     /// Compiled Python 3 (`.pyc`).
     Pyc,
-    /// Compiled Java (`.class`).
+    /// A compiled Java class (`.class`, alone or inside a jar).
     JavaClass,
 }
 
 impl Format {
     /// Whether what it holds can be an archive again: the members of an archive and the
-    /// content of a compressed stream (a SQLite table or the strings of a pyc or a class
-    /// file are text, so they never add a level).
+    /// content of a compressed stream (a SQLite table's, a pyc's or a class file's strings are text, so they
+    /// never add a level).
     pub fn nests(self) -> bool {
         matches!(
             self,
@@ -156,11 +156,7 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         [0x1f, 0x9d, ..] => Some(Format::Unsupported("Unix compress (.Z)")),
         _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
         _ if is_pyc(head) => Some(Format::Pyc),
-        // A Mach-O universal binary shares the magic; its next word counts architectures
-        // (a handful), where a class file's is its version (45 and up).
-        [0xca, 0xfe, 0xba, 0xbe, _, _, hi, lo, ..] if u16::from_be_bytes([*hi, *lo]) >= 45 => {
-            Some(Format::JavaClass)
-        }
+        _ if is_java_class(head) => Some(Format::JavaClass),
         _ if looks_like_tar(head) => Some(Format::Tar),
         _ if head.starts_with(b"!<arch>\n") => Some(Format::Ar),
         _ if is_cpio(head) => Some(Format::Cpio),
@@ -203,6 +199,19 @@ pub fn is_cpio(head: &[u8]) -> bool {
 pub fn is_pyc(head: &[u8]) -> bool {
     match head {
         [a, b, b'\r', b'\n', ..] => (3000..4000).contains(&u16::from_le_bytes([*a, *b])),
+        _ => false,
+    }
+}
+
+/// Whether `head` starts like a Java class file: `CAFEBABE`, a minor version, then a
+/// major version Java has used (45 for 1.1 up to 90, well past today's). A Mach-O
+/// universal binary starts with the same magic, but a count of architectures (a few)
+/// where a class file has its major version.
+pub fn is_java_class(head: &[u8]) -> bool {
+    match head {
+        [0xca, 0xfe, 0xba, 0xbe, _, _, hi, lo, ..] => {
+            (45..=90).contains(&u16::from_be_bytes([*hi, *lo]))
+        }
         _ => false,
     }
 }

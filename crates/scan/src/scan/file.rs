@@ -211,6 +211,100 @@ const RULES: &[FileRule] = &[
                       Jenkins stores.",
     },
     FileRule {
+        id: "file-jenkins-initial-admin-password",
+        name: "Jenkins initial admin password",
+        severity: Severity::High,
+        description: "JENKINS_HOME/secrets/initialAdminPassword: the password of the `admin` \
+                      account the setup wizard creates (32 hex digits), valid until someone \
+                      changes it; an image built from a configured Jenkins home ships it.",
+    },
+    FileRule {
+        id: "file-ldap-bind-password",
+        name: "LDAP bind password file",
+        severity: Severity::High,
+        description: "/etc/ldap.secret, /etc/pam_ldap.secret or /etc/libnss-ldap.secret: the \
+                      password of the LDAP `rootbinddn` that libpam-ldap and libnss-ldap bind \
+                      with, alone on its line.",
+    },
+    FileRule {
+        id: "file-snyk-configstore-token",
+        name: "Snyk CLI token in its configstore file",
+        severity: Severity::High,
+        description: "~/.config/configstore/snyk.json: the API token `snyk auth` saved (the \
+                      `api` value, a UUID), which acts as the user in Snyk's API.",
+    },
+    FileRule {
+        id: "file-openvpn-auth-user-pass",
+        name: "OpenVPN auth-user-pass file",
+        severity: Severity::High,
+        description: "The file an OpenVPN config names with `auth-user-pass FILE` (kept beside it, \
+                      under an `openvpn` directory): the user name on the first line, the \
+                      password on the second.",
+    },
+    FileRule {
+        id: "file-erlang-cookie",
+        name: "Erlang distribution cookie",
+        severity: Severity::Critical,
+        description: "`.erlang.cookie` (RabbitMQ's /var/lib/rabbitmq, CouchDB, any Erlang \
+                      release): the shared secret of Erlang distribution; a node that knows it \
+                      joins the cluster and runs any code on every node.",
+    },
+    FileRule {
+        id: "file-nexus-admin-password",
+        name: "Nexus initial admin password",
+        severity: Severity::High,
+        description: "`admin.password` in a Nexus Repository data directory: the generated \
+                      password of the `admin` user, a UUID, valid until the setup wizard \
+                      changes it.",
+    },
+    FileRule {
+        id: "file-ppp-secret",
+        name: "PPP CHAP/PAP secret",
+        severity: Severity::High,
+        description: "A secret in /etc/ppp/chap-secrets or pap-secrets (`client server secret \
+                      [addresses]`): the password of a PPP, PPTP or L2TP login.",
+    },
+    FileRule {
+        id: "file-ntp-symmetric-key",
+        name: "NTP symmetric key",
+        severity: Severity::Medium,
+        description: "A key of ntpd's `ntp.keys` or chrony's `chrony.keys` (`ID TYPE KEY`): \
+                      whoever has it authenticates time to the clients that trust it.",
+    },
+    FileRule {
+        id: "file-zerotier-identity-secret",
+        name: "ZeroTier node identity secret",
+        severity: Severity::High,
+        description: "`identity.secret` of a ZeroTier node (`address:0:public:private`): the \
+                      private half lets another machine take the node's address and network \
+                      memberships.",
+    },
+    FileRule {
+        id: "file-solana-keypair",
+        name: "Solana keypair file",
+        severity: Severity::Critical,
+        description: "A Solana CLI keypair (`~/.config/solana/id.json`, Anchor's \
+                      `*-keypair.json`): a JSON array of the 64 bytes of an ed25519 key pair, \
+                      the first 32 the secret; it moves the account's funds and upgrades its \
+                      programs.",
+    },
+    FileRule {
+        id: "file-vnc-password",
+        name: "VNC password file",
+        severity: Severity::High,
+        description: "`~/.vnc/passwd` as vncpasswd writes it: the password DES-encrypted under \
+                      a key printed in every VNC implementation's source, so anyone reads it \
+                      back.",
+    },
+    FileRule {
+        id: "file-tls-psk",
+        name: "TLS pre-shared key file",
+        severity: Severity::High,
+        description: "A `*.psk` file holding one hex pre-shared key (Zabbix's `TLSPSKFile`, \
+                      32 to 512 hex digits): with it and the PSK identity, anyone talks to \
+                      the agent or server as a trusted peer.",
+    },
+    FileRule {
         id: "file-vault-token",
         name: "Vault token in ~/.vault-token",
         severity: Severity::Critical,
@@ -287,7 +381,9 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         "ssmtp.conf" => Some(|_, t, f| {
             key_values_exact(t, "AuthPass", '=', "file-smtp-relay-password", f);
         }),
-        _ if is_ansible_vault_password_file(name) => Some(|_, t, f| ansible_vault_password(t, f)),
+        _ if is_ansible_vault_password_file(name) => {
+            Some(|_, t, f| first_line_password(t, "file-ansible-vault-password", f))
+        }
         ".rediscli_history" => Some(|_, t, f| rediscli_history(t, f)),
         // Named by the MD5 of the realm.
         _ if name.len() == 32 && path.contains("/svn.simple/") => Some(|_, t, f| svn_simple(t, f)),
@@ -296,6 +392,43 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             Some(|_, t, f| davfs2_secrets(t, f))
         }
         "passwd-s3fs" | ".passwd-s3fs" => Some(|_, t, f| s3fs_passwd(t, f)),
+        _ if may_be_openvpn_credentials(path) => Some(|_, t, f| openvpn_auth_user_pass(t, f)),
+        _ if name.ends_with(".psk") => Some(|_, t, f| {
+            let key = t.trim();
+            if (32..=512).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found_whole(t, "file-tls-psk", f);
+            }
+        }),
+        ".erlang.cookie" => Some(|_, t, f| whole_file_token(t, "file-erlang-cookie", f)),
+        "admin.password" => Some(|_, t, f| {
+            if is_uuid(t.trim()) {
+                found_whole(t, "file-nexus-admin-password", f);
+            }
+        }),
+        "chap-secrets" | "pap-secrets" => Some(|_, t, f| ppp_secrets(t, f)),
+        "ntp.keys" | "chrony.keys" => Some(|_, t, f| ntp_keys(t, f)),
+        "identity.secret" => Some(|_, t, f| zerotier_identity(t, f)),
+        _ if name.ends_with("keypair.json") || (name == "id.json" && path.contains("/solana/")) => {
+            Some(|_, t, f| solana_keypair(t, f))
+        }
+        "passwd" if file_name(parent(path)) == ".vnc" => Some(|d, _, f| {
+            // vncpasswd writes 8 bytes (16 with a view-only password).
+            if matches!(d.len(), 8 | 16) {
+                f.push(("file-vnc-password", 0, d.to_vec()));
+            }
+        }),
+        "initialAdminPassword" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
+            let key = t.trim();
+            if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                found_whole(t, "file-jenkins-initial-admin-password", f);
+            }
+        }),
+        "ldap.secret" | "pam_ldap.secret" | "libnss-ldap.secret" if path.starts_with("/etc/") => {
+            Some(|_, t, f| first_line_password(t, "file-ldap-bind-password", f))
+        }
+        "snyk.json" if file_name(parent(path)) == "configstore" => {
+            Some(|d, _, f| json_string_field(d, "api", "file-snyk-configstore-token", f))
+        }
         "master.key" if file_name(parent(path)) == "secrets" => Some(|_, t, f| {
             let key = t.trim();
             if (64..=1024).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -753,19 +886,142 @@ fn is_ansible_vault_password_file(name: &str) -> bool {
     )
 }
 
-/// A vault password file holds the password on its first line (an
-/// executable one is a script that prints it: not a secret by itself).
-fn ansible_vault_password(text: &str, found: &mut Vec<Found>) {
+/// A file that holds one password on its only line: an Ansible vault
+/// password file, libpam-ldap's `ldap.secret`. An executable one is a script
+/// that prints it: not a secret by itself.
+fn first_line_password(text: &str, rule: &'static str, found: &mut Vec<Found>) {
     let value = text.trim();
     let one_line = !value.contains('\n');
     let printable = value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if one_line && printable && !value.starts_with("#!") && (6..=256).contains(&value.len()) {
-        found.push((
-            "file-ansible-vault-password",
-            offset_of(text, value, 0),
-            value.as_bytes().to_vec(),
-        ));
+        found.push((rule, offset_of(text, value, 0), value.as_bytes().to_vec()));
     }
+}
+
+/// A file below an `openvpn` directory (`/etc/openvpn/client/auth.txt`,
+/// `~/.config/openvpn/creds`) that is not one of OpenVPN's other kinds of
+/// file (configs, keys, certificates, scripts); its documentation under
+/// `/usr/share` is not configuration.
+fn may_be_openvpn_credentials(path: &str) -> bool {
+    const OTHER_KINDS: &[&str] =
+        &[".conf", ".ovpn", ".crt", ".pem", ".key", ".csr", ".p12", ".sh", ".py", ".md", ".gz"];
+    path.contains("/openvpn/")
+        && !path.starts_with("/usr/share/")
+        && !OTHER_KINDS.iter().any(|e| file_name(path).ends_with(e))
+}
+
+/// `auth-user-pass`'s format: exactly two lines, user then password, each
+/// one word (OpenVPN reads them whole; a longer file is something else).
+fn openvpn_auth_user_pass(text: &str, found: &mut Vec<Found>) {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let [user, password] = lines.as_slice() else {
+        return;
+    };
+    let word = |w: &str| (1..=256).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_graphic());
+    if word(user) && word(password) && password.len() >= 6 {
+        let at = offset_of(text, password, user.len());
+        found.push(("file-openvpn-auth-user-pass", at, password.as_bytes().to_vec()));
+    }
+}
+
+/// A UUID in its 8-4-4-4-12 hex form.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// pppd's secrets files: `client server secret [addresses]`; a word may be
+/// quoted, spaces and all.
+fn ppp_secrets(text: &str, found: &mut Vec<Found>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim_start().starts_with('#')
+            && let Some(&(from, secret)) = quoted_words(line).get(2)
+            && !matches!(secret, "" | "*" | "-")
+        {
+            found.push(("file-ppp-secret", at + from, secret.as_bytes().to_vec()));
+        }
+        at += line.len();
+    }
+}
+
+/// A line's words with their offsets: runs of non-space, or a `"…"` run
+/// whose quotes are not part of the word.
+fn quoted_words(line: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    let b = line.as_bytes();
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+        } else if b[i] == b'"' {
+            let end = line[i + 1..].find('"').map_or(b.len(), |e| i + 1 + e);
+            words.push((i + 1, &line[i + 1..end]));
+            i = end + 1;
+        } else {
+            let end = line[i..].find(|c: char| c.is_ascii_whitespace()).map_or(b.len(), |e| i + e);
+            words.push((i, &line[i..end]));
+            i = end;
+        }
+    }
+    words
+}
+
+/// ntpd's and chrony's key files: `ID TYPE KEY` (chrony may write the key
+/// as `HEX:…`).
+fn ntp_keys(text: &str, found: &mut Vec<Found>) {
+    for line in fields(text) {
+        if let [(_, id), (_, _kind), (at, key), ..] = line.as_slice()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && key.len() >= 8
+        {
+            found.push(("file-ntp-symmetric-key", *at, key.as_bytes().to_vec()));
+        }
+    }
+}
+
+/// ZeroTier's `identity.secret`: `address:0:public:private`, hex.
+fn zerotier_identity(text: &str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    let parts: Vec<&str> = value.split(':').collect();
+    if let [address, "0", public, private] = parts.as_slice()
+        && address.len() == 10
+        && public.len() >= 64
+        && private.len() >= 64
+        && private.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let at = offset_of(text, private, value.len() - private.len());
+        found.push(("file-zerotier-identity-secret", at, private.as_bytes().to_vec()));
+    }
+}
+
+/// A Solana keypair file: a JSON array of exactly 64 numbers of 0 to 255.
+fn solana_keypair(text: &str, found: &mut Vec<Found>) {
+    let value = text.trim();
+    let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) else {
+        return;
+    };
+    let bytes: Vec<Option<u8>> = inner.split(',').map(|n| n.trim().parse().ok()).collect();
+    if bytes.len() == 64 && bytes.iter().all(Option::is_some) {
+        found_whole(text, "file-solana-keypair", found);
+    }
+}
+
+/// The string value of a top-level `field` of a JSON object (a configstore
+/// file: `{"api": "…"}`), at the offset of its first byte.
+fn json_string_field(data: &[u8], field: &str, rule: &'static str, found: &mut Vec<Found>) {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(data)
+    else {
+        return;
+    };
+    let Some(serde_json::Value::String(value)) = map.get(field) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(data);
+    let key = format!("\"{field}\"");
+    let after_key = offset_of(&text, &key, 0);
+    found.push((rule, offset_of(&text, value, after_key), value.as_bytes().to_vec()));
 }
 
 /// redis-cli's history: `AUTH [user] password`, `CONFIG SET requirepass|masterauth password`.
@@ -1113,6 +1369,87 @@ mod tests {
         assert!(ids("/root/.curlrc", "user = \"ci\"\nuser-agent = \"x:y\"\n").is_empty());
         let vault = ids("/root/.vault-token", "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd\n");
         assert_eq!(vault, vec![("file-vault-token".into(), "s.Qm7vL2xKt9Wz4Rp8Nc3Hj6Bd".into())]);
+        let psk = "7d3e9a1c5b2f80461e9d3c7a5b1f2e8d4c6a0b9e7f1d3c5a";
+        assert_eq!(
+            ids("/etc/zabbix/zabbix_agentd.psk", psk),
+            vec![("file-tls-psk".into(), psk.into())]
+        );
+        assert!(ids("/etc/zabbix/notes.psk", "not hex at all, a note").is_empty());
+        let cookie = "QWERTYZXCVBNMASDFGHJ";
+        assert_eq!(
+            ids("/var/lib/rabbitmq/.erlang.cookie", cookie),
+            vec![("file-erlang-cookie".into(), cookie.into())]
+        );
+        let uuid = "3b7e4c1a-9f2d-4e8b-a6c5-1d0f7e2b9a43";
+        assert_eq!(
+            ids("/nexus-data/admin.password", uuid),
+            vec![("file-nexus-admin-password".into(), uuid.into())]
+        );
+        assert!(ids("/srv/admin.password", "see the manual").is_empty());
+        let ppp = "# client server secret IP\nvpnuser * Rk4!vQz8Lm2 *\nother pptpd \"Tq8 vLm\" *\n";
+        assert_eq!(
+            ids("/etc/ppp/chap-secrets", ppp),
+            vec![
+                ("file-ppp-secret".into(), "Rk4!vQz8Lm2".into()),
+                ("file-ppp-secret".into(), "Tq8 vLm".into())
+            ],
+            "a quoted secret is taken whole, spaces and all"
+        );
+        let ntp = "# ntp keys\n1 SHA1 9f2c4e7a1b3d5f60718293a4b5c6d7e8f9012345\n";
+        assert_eq!(
+            ids("/etc/ntp.keys", ntp),
+            vec![(
+                "file-ntp-symmetric-key".into(),
+                "9f2c4e7a1b3d5f60718293a4b5c6d7e8f9012345".into()
+            )]
+        );
+        let public = "ab".repeat(64);
+        let private = "cd".repeat(64);
+        let zt = format!("a1b2c3d4e5:0:{public}:{private}");
+        assert_eq!(
+            ids("/var/lib/zerotier-one/identity.secret", &zt),
+            vec![("file-zerotier-identity-secret".into(), private.clone())]
+        );
+        let pair: Vec<String> = (0..64).map(|i| (i * 37 % 256).to_string()).collect();
+        let pair = format!("[{}]", pair.join(","));
+        for path in ["/root/.config/solana/id.json", "/app/target/deploy/prog-keypair.json"] {
+            assert_eq!(ids(path, &pair)[0].0, "file-solana-keypair", "{path}");
+        }
+        assert!(ids("/root/.config/solana/id.json", "[1,2,3]").is_empty());
+        assert!(ids("/app/data/id.json", &pair).is_empty(), "not a solana directory");
+        let vpn = "vpnuser\nQm4vTz8Lk2Wx\n";
+        for path in ["/etc/openvpn/client/auth.txt", "/root/.config/openvpn/creds"] {
+            let got = ids(path, vpn);
+            assert_eq!(got, vec![("file-openvpn-auth-user-pass".into(), "Qm4vTz8Lk2Wx".into())]);
+        }
+        assert!(ids("/etc/openvpn/client/client.conf", vpn).is_empty(), "a config");
+        assert!(ids("/usr/share/doc/openvpn/README", vpn).is_empty(), "documentation");
+        assert!(ids("/etc/openvpn/update-resolv-conf", "#!/bin/sh\nexit 0\nfoo\n").is_empty());
+        assert!(ids("/etc/openvpn/notes", "two words\nhere now\n").is_empty());
+        let initial = "9b1f0c7e4d2a48e6b3c5a7f1d0e2c4b6\n";
+        assert_eq!(
+            ids("/var/jenkins_home/secrets/initialAdminPassword", initial),
+            vec![("file-jenkins-initial-admin-password".into(), initial.trim().into())]
+        );
+        assert!(ids("/var/jenkins_home/secrets/initialAdminPassword", "see the log\n").is_empty());
+        assert!(ids("/app/initialAdminPassword", initial).is_empty(), "not in secrets/");
+        for name in ["/etc/ldap.secret", "/etc/pam_ldap.secret", "/etc/libnss-ldap.secret"] {
+            let got = ids(name, "Zq7vLm2Rk9Tx\n");
+            assert_eq!(got, vec![("file-ldap-bind-password".into(), "Zq7vLm2Rk9Tx".into())]);
+        }
+        assert!(ids("/srv/ldap.secret", "Zq7vLm2Rk9Tx\n").is_empty(), "outside /etc");
+        assert!(ids("/etc/ldap.secret", "one\ntwo lines\n").is_empty());
+        let snyk = "{\n\t\"api\": \"3f9a6c2e-8b1d-4e7f-a5c3-9d2b7e1f0a84\",\n\t\"org\": \"ci\"\n}";
+        let got = ids("/root/.config/configstore/snyk.json", snyk);
+        assert_eq!(
+            got,
+            vec![(
+                "file-snyk-configstore-token".into(),
+                "3f9a6c2e-8b1d-4e7f-a5c3-9d2b7e1f0a84".into()
+            )]
+        );
+        assert!(ids("/root/.config/configstore/snyk.json", "{\"org\": \"ci\"}").is_empty());
+        assert!(ids("/root/.config/configstore/other.json", snyk).is_empty());
         let rails = "0f343b0931126a20f133d67c2b018a3b\n";
         for key_file in ["/app/config/master.key", "/app/config/credentials/production.key"] {
             assert_eq!(ids(key_file, rails)[0].0, "file-rails-master-key", "{key_file}");

@@ -14,6 +14,7 @@
 
 pub mod attestation;
 pub(crate) mod cap;
+pub(crate) mod class;
 pub mod config;
 pub mod content;
 pub mod context;
@@ -23,7 +24,6 @@ pub mod examples;
 pub(crate) mod file;
 pub(crate) mod filter;
 pub mod git;
-pub(crate) mod java_class;
 pub(crate) mod keystore;
 pub(crate) mod material;
 pub mod member;

@@ -7,7 +7,7 @@
 //! databases are opened the same way, one member per table
 //! (`table <name>`, see [`super::sqlite`]); a compiled Python or Java file
 //! is read as its string constants (see [`super::pyc`] and
-//! [`super::java_class`]). What a file is comes from
+//! [`super::class`]). What a file is comes from
 //! its magic bytes, judged by `strata-core`'s `sniff` (the one table of
 //! them, shared with the image layer), never from its name.
 //!
@@ -254,8 +254,10 @@ pub fn scan<M: Members>(
         }
         Format::Zip => scan_zip(cs, path, inner, depth, reader),
         Format::Sqlite => scan_sqlite(cs, path, inner, reader),
-        Format::Pyc => scan_pyc(cs, path, inner, reader),
-        Format::JavaClass => scan_class(cs, path, inner, reader),
+        Format::Pyc => scan_compiled(cs, path, inner, reader, super::pyc::strings),
+        Format::JavaClass => scan_compiled(cs, path, inner, reader, |data| {
+            super::class::strings(data).unwrap_or_else(|| data.to_vec())
+        }),
         Format::Ar => packages::scan_ar(cs, path, inner, depth, reader),
         Format::Cpio => packages::scan_cpio(cs, path, inner, depth, reader),
         Format::Rpm => packages::scan_rpm(cs, path, inner, depth, reader),
@@ -715,36 +717,22 @@ fn scan_sqlite<M: Members>(
     Ok(hits)
 }
 
-/// A compiled Python file: its string constants, one per line, scanned in
-/// place of the raw bytes (where they are glued to marshal type bytes). A
-/// file over [`MAX_SQLITE`] is scanned raw.
-fn scan_pyc<M: Members>(
+/// A compiled file (Python's pyc, a Java class): its string constants, one
+/// per line, scanned in place of the raw bytes (where they are glued to
+/// type and length bytes). A file over [`MAX_SQLITE`] is scanned raw.
+fn scan_compiled<M: Members>(
     cs: &mut M,
     path: &str,
     inner: Option<&str>,
     reader: &mut dyn Read,
+    strings: impl Fn(&[u8]) -> Vec<u8>,
 ) -> Partial<M::Hit> {
     let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
     if whole {
-        let text = super::pyc::strings(&data);
+        let text = strings(&data);
         return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
     }
     scan_raw(cs, path, inner, &data, false, reader).map_err(|e| (Vec::new(), e))
-}
-
-/// A class file: its constant pool's strings, or its raw bytes when the
-/// pool does not parse or the file is too big to hold.
-fn scan_class<M: Members>(
-    cs: &mut M,
-    path: &str,
-    inner: Option<&str>,
-    reader: &mut dyn Read,
-) -> Partial<M::Hit> {
-    let (data, whole) = read_held(reader).map_err(|e| (Vec::new(), e))?;
-    if whole && let Some(text) = super::java_class::strings(&data) {
-        return scan_held(cs, path, inner, &text).map_err(|e| (Vec::new(), e));
-    }
-    scan_raw(cs, path, inner, &data, whole, reader).map_err(|e| (Vec::new(), e))
 }
 
 /// Scans as plain bytes a file whose first bytes were read into `held` to
