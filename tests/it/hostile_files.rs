@@ -387,7 +387,21 @@ fn package_archives_left_in_a_layer_are_opened() {
     };
     put(d, "main.cpio", &cpio("main", "newc"));
     let initrd = [cpio("early", "newc"), tool(d, "gzip", &["-n", "-c", "main.cpio"])].concat();
+    // A static library as GNU ar writes it: long names in its `//` table, odd sizes padded.
+    put(d, "lib/a_very_very_long_member_name_one.txt", b"x");
+    put(d, "lib/s.o", b"abc");
+    put(
+        d,
+        "lib/another_long_member_name_secret.conf",
+        format!("key = {}\n", canary(76)).as_bytes(),
+    );
+    let members =
+        ["a_very_very_long_member_name_one.txt", "s.o", "another_long_member_name_secret.conf"];
+    let mut ar = Command::new(need("ar"));
+    ar.args(["rc", "../libx.a"]).args(members).current_dir(d.join("lib"));
+    assert!(ar.status().unwrap().success());
     let files = vec![
+        Entry::file("opt/app/lib/libx.a", std::fs::read(d.join("libx.a")).unwrap()),
         Entry::file("var/cache/apt/archives/xz.deb", std::fs::read(d.join("xz.deb")).unwrap()),
         Entry::file("var/cache/apt/archives/zst.deb", std::fs::read(d.join("zst.deb")).unwrap()),
         Entry::file("tmp/fakepkg.rpm", rpm),
@@ -404,6 +418,7 @@ fn package_archives_left_in_a_layer_are_opened() {
         [
             pair("/boot/initrd.img", "<after the cpio trailer>!etc/app.conf"),
             pair("/boot/odc.cpio", "etc/app.conf"),
+            pair("/opt/app/lib/libx.a", "another_long_member_name_secret.conf"),
             pair("/tmp/fakepkg-lzma.rpm", "<rpm header>"),
             pair("/tmp/fakepkg-lzma.rpm", "etc/app/conf"),
             pair("/tmp/fakepkg.rpm", "<rpm header>"),

@@ -161,6 +161,8 @@ impl MemberSource for ArMembers<'_, '_> {
                 ));
             }
             let mut size = number(&h[48..58], 10, "size")?;
+            // Data is padded to an even length: the name of a BSD member counts.
+            let pad = size % 2;
             let raw = String::from_utf8_lossy(&h[..16]).trim_end().to_owned();
             let name = if raw == "//" {
                 if size > MAX_NAME_TABLE {
@@ -179,7 +181,13 @@ impl MemberSource for ArMembers<'_, '_> {
                 }
                 size -= len;
                 read_name(self.stream.reader, len)?
-            } else if let Some(at) = raw.strip_prefix('/').filter(|n| !n.is_empty()) {
+            } else if raw == "/" || raw == "/SYM64/" {
+                // The symbol table of a static library.
+                "<ar symbol table>".to_owned()
+            } else if let Some(at) = raw
+                .strip_prefix('/')
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            {
                 let at = usize::try_from(number(at.as_bytes(), 10, "long name offset")?)
                     .unwrap_or(usize::MAX);
                 let rest = self.names.get(at..).unwrap_or_default();
@@ -188,12 +196,12 @@ impl MemberSource for ArMembers<'_, '_> {
             } else {
                 raw.strip_suffix('/').unwrap_or(&raw).to_owned()
             };
-            Ok(Some((name, size)))
+            Ok(Some((name, size, pad)))
         })();
         match r {
             Ok(None) => None,
             Err(e) => Some(Err(e)),
-            Ok(Some((name, size))) => Some(Ok(self.stream.member(&name, size, size % 2))),
+            Ok(Some((name, size, pad))) => Some(Ok(self.stream.member(&name, size, pad))),
         }
     }
 }
