@@ -58,21 +58,30 @@ fn in_maven_download_tree(dirs: &[&str]) -> bool {
 
 /// Package managers' download caches: the sources and archives of
 /// dependencies, fetched as published (`~/.cargo/registry/src/…/rustls-0.23/`,
-/// the rust image's `/usr/local/cargo/registry`, Go's module cache, Gradle's and NuGet's caches). The user's own files
-/// beside them (`~/.cargo/credentials.toml`, `~/.gradle/gradle.properties`,
+/// the rust image's `/usr/local/cargo/registry`, Go's module cache, Gradle's and NuGet's caches),
+/// and the distributions' package caches under `/var/cache` (apt's `archives/*.deb`, dnf's
+/// and yum's `*.rpm`, apk's, zypper's, pacman's), whose packages are opened like any
+/// archive: their members are the distribution's files, as installed ones are. The user's
+/// own files beside them (`~/.cargo/credentials.toml`, `~/.gradle/gradle.properties`,
 /// `~/.nuget/NuGet/NuGet.Config`) are not in these directories.
 fn in_package_cache(dirs: &[&str]) -> bool {
-    dirs.windows(2).any(|w| {
-        matches!(
-            (w[0], w[1]),
-            (".cargo" | "cargo", "registry" | "git")
-                | ("pkg", "mod")
-                | (".gradle", "caches")
-                | (".nuget", "packages")
-                | (".ivy2", "cache")
-                | (".npm", "_cacache")
-        )
-    })
+    let distro_cache = dirs.windows(3).any(|w| {
+        w[0] == "var"
+            && w[1] == "cache"
+            && matches!(w[2], "apt" | "dnf" | "yum" | "libdnf5" | "apk" | "zypp" | "pacman")
+    });
+    distro_cache
+        || dirs.windows(2).any(|w| {
+            matches!(
+                (w[0], w[1]),
+                (".cargo" | "cargo", "registry" | "git")
+                    | ("pkg", "mod")
+                    | (".gradle", "caches")
+                    | (".nuget", "packages")
+                    | (".ivy2", "cache")
+                    | (".npm", "_cacache")
+            )
+        })
 }
 
 /// Members of these directories of an application archive, or of the
@@ -250,6 +259,18 @@ mod tests {
             ("/usr/local/tomcat/webapps/ROOT/WEB-INF/lib/x.jar", None, Some(ThirdParty)),
             ("/usr/local/tomcat/webapps/ROOT/WEB-INF/classes/app.properties", None, None),
             ("/app/BOOT-INF/classes/application.yml", None, None),
+            (
+                "/var/cache/apt/archives/libgnutls30_3.7.9-2_amd64.deb",
+                Some("data.tar.xz!usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3"),
+                Some(ThirdParty),
+            ),
+            (
+                "/var/cache/dnf/fedora-x/packages/openssl-3.0.rpm",
+                Some("usr/bin/x"),
+                Some(ThirdParty),
+            ),
+            ("/var/cache/myapp/token.txt", None, None),
+            ("/srv/myapp_1.0_amd64.deb", Some("data.tar.xz!etc/myapp/secret.conf"), None),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");
