@@ -77,14 +77,6 @@ fn ghp(tag: &str) -> String {
     ig::checksummed_token("ghp_", &format!("FAKE{tag}Zq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Ab")[..30])
 }
 
-fn tool(program: &str, args: &[&str], dir: &std::path::Path) -> bool {
-    match std::process::Command::new(program).args(args).current_dir(dir).output() {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => panic!("{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(_) => false,
-    }
-}
-
 /// A responder recovers the member a finding names, not only the archive around it: a jar
 /// written by `zip` and a `.tar.gz` by GNU tar, the jar deleted by a later layer. Every finding
 /// with an `inner_path` is extracted with `--inner` and holds its secret.
@@ -98,8 +90,8 @@ fn members_of_archives_are_recovered_as_findings_name_them() {
     std::fs::write(tree.join("BOOT-INF/classes/application.properties"), &props).unwrap();
     let env = format!("GITHUB_TOKEN={}\n", ghp("X02"));
     std::fs::write(tree.join("app/.env"), &env).unwrap();
-    if !tool("zip", &["-q", "-r", "app.jar", "BOOT-INF"], &tree)
-        || !tool("tar", &["-czf", "app.tar.gz", "app"], &tree)
+    if !ran("zip", &["-q", "-r", "app.jar", "BOOT-INF"], &tree, &[])
+        || !ran("tar", &["-czf", "app.tar.gz", "app"], &tree, &[])
     {
         eprintln!("skipping: zip and GNU tar are needed (tests/run.sh installs zip)");
         return;

@@ -112,3 +112,18 @@ pub fn tree(dir: &Path, at: &str) -> Vec<Entry> {
     });
     out
 }
+
+/// Runs `program` with `args` in `dir` (and `env` set): false when it is not installed, so
+/// the test can say it skips; a run that fails fails the test with its stderr.
+pub fn ran(program: &str, args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> bool {
+    let mut c = Command::new(program);
+    c.args(args).current_dir(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    match c.output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => panic!("{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => false,
+    }
+}

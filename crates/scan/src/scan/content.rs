@@ -70,6 +70,17 @@ pub struct Limits {
     pub max_findings: usize,
 }
 
+impl Limits {
+    /// The limits nested reading applies itself.
+    pub fn archive(&self) -> ArchiveLimits {
+        ArchiveLimits {
+            max_entries: self.max_entries,
+            max_ratio: self.max_ratio,
+            zip_in_memory: self.zip_in_memory,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -287,11 +298,7 @@ impl Members for ContentScanner<'_> {
     type Hit = FileHit;
 
     fn archive_limits(&self) -> ArchiveLimits {
-        ArchiveLimits {
-            max_entries: self.limits.max_entries,
-            max_ratio: self.limits.max_ratio,
-            zip_in_memory: self.limits.zip_in_memory,
-        }
+        self.limits.archive()
     }
 
     fn budget(&mut self) -> &mut u64 {

@@ -132,11 +132,7 @@ impl Members for Finder<'_> {
     type Hit = ();
 
     fn archive_limits(&self) -> ArchiveLimits {
-        ArchiveLimits {
-            max_entries: self.limits.max_entries,
-            max_ratio: self.limits.max_ratio,
-            zip_in_memory: self.limits.zip_in_memory,
-        }
+        self.limits.archive()
     }
 
     fn budget(&mut self) -> &mut u64 {

@@ -1,7 +1,35 @@
 //! Helpers for this crate's unit tests: the built-in scanner and fake tokens that it finds.
 //! (strata's pipeline tests have their own, over the same generator.)
 
+use std::io::{Cursor, Write};
+
+use strata_imagegen::raw;
+
 use super::Scanner;
+
+/// A tar of `members` (name, bytes), as the generator writes it.
+pub(crate) fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out: Vec<u8> = members.iter().flat_map(|(n, d)| raw::file(n, d)).collect();
+    out.extend(raw::END);
+    out
+}
+
+/// `bytes` as one gzip member.
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("writes to memory");
+    enc.finish().expect("writes to memory")
+}
+
+/// A zip of `members` (name, bytes), deflated.
+pub(crate) fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in members {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).expect("zip member");
+        w.write_all(data).expect("writes to memory");
+    }
+    w.finish().expect("writes to memory").into_inner()
+}
 
 /// A fake GitHub token with a valid checksum, distinct per (alphanumeric, at most 26 bytes)
 /// `tag`; the filler keeps it from looking like a mask.

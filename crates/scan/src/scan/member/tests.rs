@@ -1,33 +1,9 @@
 //! Every inner path the scan reports names bytes `copy_member` writes back: archives built
 //! here in memory, scanned by the content scanner, then each hit's member copied out.
 
-use std::io::{Cursor, Write};
-
 use super::{MemberError, copy_member};
 use crate::scan::content::{ContentScanner, Limits};
-use crate::scan::test_support::{scanner, token};
-use strata_imagegen::raw;
-
-fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out: Vec<u8> = members.iter().flat_map(|(n, d)| raw::file(n, d)).collect();
-    out.extend(raw::END);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, data) in members {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
+use crate::scan::test_support::{gzip, scanner, tar, token, zip};
 
 fn copy(path: &str, inner: &str, bytes: &[u8]) -> Result<Vec<u8>, MemberError> {
     let mut out = Vec::new();

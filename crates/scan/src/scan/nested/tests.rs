@@ -2,32 +2,8 @@
 //! (the `Members` implementation strata runs): member paths across levels, a compressed
 //! stream that is one level, the depth limit, and compressions strata does not read.
 
-use std::io::{Cursor, Write};
-
 use crate::scan::content::{ContentScanner, Limits};
-use crate::scan::test_support::{scanner, token};
-use strata_imagegen::raw;
-
-fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out: Vec<u8> = members.iter().flat_map(|(n, d)| raw::file(n, d)).collect();
-    out.extend(raw::END);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, data) in members {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
+use crate::scan::test_support::{gzip, scanner, tar, token, zip};
 
 /// Scans `bytes` as the layer file `path`: the hits' (inner path, secret), and the scanner
 /// after it (its notes and unread records).
