@@ -872,13 +872,18 @@ fn scan_zip_archive<M: Members, R: Read + Seek>(
     let total = zip.len();
     let count = total.min(max_entries);
     let mut members = ZipMembers { zip, path, inner, next: 0, count };
-    let mut hits = scan_members(cs, &mut members, path, depth)?;
+    let hits = scan_members(cs, &mut members, path, depth)?;
     if total > max_entries {
         cs.unread(format!(
             "{path}: only the first {max_entries} of {total} zip members read (the per-archive member limit)"
         ));
     }
-    match zip_outside::scan(cs, members.zip, count, path, inner, depth) {
+    after(hits, zip_outside::scan(cs, members.zip, count, path, inner, depth))
+}
+
+/// `hits`, then what `next` found (and its error).
+fn after<H>(mut hits: Vec<H>, next: Partial<H>) -> Partial<H> {
+    match next {
         Ok(h) => {
             hits.extend(h);
             Ok(hits)

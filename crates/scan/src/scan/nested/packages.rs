@@ -352,7 +352,7 @@ pub(super) fn scan_rpm<M: Members>(
         Err(e) => return Err((Vec::new(), e)),
     };
     let name = join(inner, "!", "<rpm header>");
-    let mut hits = match super::scan_held(cs, path, Some(&name), &headers) {
+    let hits = match super::scan_held(cs, path, Some(&name), &headers) {
         Ok(h) => h,
         Err(e) => return Err((Vec::new(), e)),
     };
@@ -386,14 +386,5 @@ pub(super) fn scan_rpm<M: Members>(
                 .map_err(|e| (Vec::new(), e))
         }
     };
-    match result {
-        Ok(h) => {
-            hits.extend(h);
-            Ok(hits)
-        }
-        Err((h, e)) => {
-            hits.extend(h);
-            Err((hits, e))
-        }
-    }
+    super::after(hits, result)
 }

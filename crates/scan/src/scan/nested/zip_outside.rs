@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use super::{Member, MemberSource, Members, Partial, at, join, scan_members, scan_raw};
+use super::{Member, MemberSource, Members, Partial, after, at, join, scan_members, scan_raw};
 
 /// The signature of a local file header.
 const LOCAL_HEADER: &[u8; 4] = b"PK\x03\x04";
@@ -307,20 +307,6 @@ pub(super) fn scan_without_directory<M: Members, R: Read + Seek>(
         Err(e) => return Err((hits, e)),
     };
     after(hits, read_local(cs, reader, offsets, path, inner, depth))
-}
-
-/// `hits`, then what `next` found (and its error).
-fn after<H>(mut hits: Vec<H>, next: Partial<H>) -> Partial<H> {
-    match next {
-        Ok(h) => {
-            hits.extend(h);
-            Ok(hits)
-        }
-        Err((h, e)) => {
-            hits.extend(h);
-            Err((hits, e))
-        }
-    }
 }
 
 /// Reads the members at `offsets` (local headers).
