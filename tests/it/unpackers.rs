@@ -48,11 +48,18 @@ const ALL: [Unpacker; 3] = [Unpacker::Umoci, Unpacker::PodmanVfs, Unpacker::Podm
 /// The regular files of a root filesystem: path (as strata writes it) → bytes.
 type Tree = BTreeMap<String, Vec<u8>>;
 
-/// A path's bytes as strata writes them: UTF-8 as is, other bytes `\xNN`.
+/// A path's bytes as strata writes them (docs/json-contract.md): UTF-8 as is,
+/// other bytes `\xNN`, a backslash before `x` and two hex digits `\x5c`.
 fn image_path(raw: &[u8]) -> String {
+    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
     let mut out = String::new();
     for chunk in raw.utf8_chunks() {
-        out.push_str(chunk.valid());
+        let v = chunk.valid().as_bytes();
+        for (i, c) in chunk.valid().char_indices() {
+            let lookalike =
+                c == '\\' && v.get(i + 1) == Some(&b'x') && hex(v.get(i + 2)) && hex(v.get(i + 3));
+            if lookalike { out.push_str("\\x5c") } else { out.push(c) }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -842,4 +849,16 @@ fn entries_under_a_symlink_of_their_own_layer_agree_with_copying_unpackers() {
     // `sl/s` is read through `sl` to `lower/s`, where containerd extracts it (it resolves
     // the parent within the layer's own directory, which holds `sl` but not `lower`).
     assert_eq!(paths, BTreeSet::from(["/lower/s", "/opt/real/t"]));
+}
+
+/// A name with a byte that is not UTF-8 and a name spelling that byte's
+/// escape (`\xff`) with a backslash are two files: a whiteout of one does
+/// not delete the other.
+#[test]
+fn escaped_and_literal_names_stay_apart() {
+    let work = tmp();
+    let l0 = TarLayer::new().dir("d").file(b"d/e\xffz", secret(240)).file("d/f\\xffz", secret(241));
+    let l1 = TarLayer::new().whiteout("d/e\\xffz").file(b"d/f\xffz", "clean\n");
+    let layout = umoci_image(work.path(), vec![l0, l1]);
+    differential(&layout, "t", &[240, 241], &[], "escaped names");
 }
