@@ -862,3 +862,17 @@ fn escaped_and_literal_names_stay_apart() {
     let layout = umoci_image(work.path(), vec![l0, l1]);
     differential(&layout, "t", &[240, 241], &[], "escaped names");
 }
+
+/// Known gap (the safe side): a later layer's *write* through a lower
+/// symlink over where a naive applier put the bytes is not seen, so a
+/// version every unpacker has replaced stays `present`.
+#[test]
+#[ignore = "known gap: writes through a lower symlink do not replace the naive place (docs/design-notes.md)"]
+fn a_write_through_a_lower_symlink_replaces_the_naive_place() {
+    let work = tmp();
+    let l0 = TarLayer::new().dir("opt").dir("opt/real").symlink("lnk", "opt/real");
+    let l1 = TarLayer::new().file("lnk/s", secret(600));
+    let l2 = TarLayer::new().file("lnk/s", "clean\n");
+    let layout = umoci_image(work.path(), vec![l0, l1, l2]);
+    differential(&layout, "t", &[600], &[], "a write through a lower symlink");
+}
