@@ -136,6 +136,8 @@ fn unpack(unpacker: Unpacker, layout: &Path, tag: &str, work: &Path) -> Result<T
                 root.join("root").display(),
                 root.join("run").display()
             );
+            // Whatever happens next, the storage's mounts go with it (see `StoreMounts`).
+            let _mounts = StoreMounts { podman: podman(), graph: root.join("root").join(driver) };
             let o = Command::new(need("skopeo"))
                 .args(["copy", "-q", &format!("oci:{src}"), &store])
                 .output()
@@ -144,11 +146,24 @@ fn unpack(unpacker: Unpacker, layout: &Path, tag: &str, work: &Path) -> Result<T
                 return Err(String::from_utf8_lossy(&o.stderr).into_owned());
             }
             let mount = check(podman().args(["image", "mount", id]).output().unwrap(), "mount");
-            let tree = read_tree(Path::new(&mount));
-            check(podman().args(["image", "unmount", id]).output().unwrap(), "unmount");
-            // Drop the storage now: overlay's directories are not the temp dir's to remove.
-            check(podman().args(["rmi", "-f", id]).output().unwrap(), "rmi");
-            Ok(tree)
+            Ok(read_tree(Path::new(&mount)))
+        }
+    }
+}
+
+/// On drop, unmounts what a private podman storage left mounted: its images
+/// (`podman image unmount --all`) and the overlay driver's own bind mount of
+/// its directory, which outlives podman and would keep the temp dir.
+struct StoreMounts {
+    podman: Command,
+    graph: PathBuf,
+}
+
+impl Drop for StoreMounts {
+    fn drop(&mut self) {
+        let _ = self.podman.args(["image", "unmount", "--all"]).output();
+        if self.graph.ends_with("overlay") {
+            let _ = Command::new("umount").arg(&self.graph).output();
         }
     }
 }
