@@ -878,11 +878,9 @@ fn escaped_and_literal_names_stay_apart() {
     differential(&layout, "t", &[240, 241], &[], "escaped names");
 }
 
-/// Known gap (the safe side): a later layer's *write* through a lower
-/// symlink over where a naive applier put the bytes is not seen, so a
-/// version every unpacker has replaced stays `present`.
+/// A later layer writing the same name through the same lower symlink
+/// replaces the bytes at both places.
 #[test]
-#[ignore = "known gap: writes through a lower symlink do not replace the naive place (docs/design-notes.md)"]
 fn a_write_through_a_lower_symlink_replaces_the_naive_place() {
     let work = tmp();
     let l0 = TarLayer::new().dir("opt").dir("opt/real").symlink("lnk", "opt/real");

@@ -975,11 +975,13 @@ impl Timeline {
         holding.insert(holders[0].key, 0);
         // Written under a lower layer's symlink, the bytes are where it points for a naive
         // applier (and at the path as written for containerd's overlayfs one): either shows them.
-        if let Some(there) = self.through_lower_symlink(layer, path, since) {
-            holding.insert(key(&there), 1);
+        let naive_place = self.through_lower_symlink(layer, path, since);
+        if let Some(there) = &naive_place {
+            holding.insert(key(there), 1);
             holders[0].view = View::AsWritten;
-            holders.push(Holder { view: View::Naive, ..Holder::new(&there, since) });
+            holders.push(Holder { view: View::Naive, ..Holder::new(there, since) });
         }
+        let own_key = key(path);
         let mut j = layer;
         loop {
             let idx = &self.layers[self.slot[j]];
@@ -1047,6 +1049,17 @@ impl Timeline {
                         View::Naive => removal = Some(Removal::Deleted),
                         _ => h.view = View::AsWritten,
                     }
+                }
+                // The same name written again through the same symlinks replaces the naive
+                // place too (found while the name is a holder, which makes this layer visited).
+                if removal.is_none()
+                    && lower
+                    && h.view == View::Naive
+                    && let Some(w) = idx.written.get(&own_key)
+                    && w.kind != kind
+                    && self.through_lower_symlink(j, path, w.ordinal) == naive_place
+                {
+                    removal = Some(Removal::Overwritten);
                 }
                 if let Some(r) = removal {
                     gone = Some(match (gone, r) {
@@ -1418,6 +1431,9 @@ mod tests {
             // Through another chain to the same place: overlay still shows /l2/s.
             (vec![("/abs/s", Whiteout)], Fate::Present),
             (vec![("/abs/s", Whiteout), ("/l2", Whiteout)], Fate::Deleted(2)),
+            // Written again through the chain: replaced at both places.
+            (vec![("/l2/s", Write(F2))], Fate::Overwritten(2)),
+            (vec![("/l2/s", Write(F1))], Fate::Present),
         ];
         for (last, want) in cases {
             let t = Timeline::new(vec![base(), wrote("/l2/s"), with_symlinks(&[], &last)]);
