@@ -16,6 +16,13 @@
 //! captures a lower node unless a marker *before* it removed it. (A marker
 //! still never removes the layer's own entries, before or after it: the
 //! spec's rule, and the conservative answer where appliers differ.)
+//!
+//! Below a symlink a lower layer left, appliers differ in where an entry
+//! lands: a naive one (a full copy: umoci, the vfs drivers) follows the
+//! chain of symlinks, overlay keeps the name as written. A version there is
+//! held at both places, each for the appliers that look there (a whiteout
+//! or hardlink named through the chain counts at the chain's end, for the
+//! naive ones only), and stays `Present` while either shows it.
 
 use std::collections::{BTreeMap, HashMap};
 
