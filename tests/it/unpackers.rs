@@ -48,11 +48,18 @@ const ALL: [Unpacker; 3] = [Unpacker::Umoci, Unpacker::PodmanVfs, Unpacker::Podm
 /// The regular files of a root filesystem: path (as strata writes it) → bytes.
 type Tree = BTreeMap<String, Vec<u8>>;
 
-/// A path's bytes as strata writes them: UTF-8 as is, other bytes `\xNN`.
+/// A path's bytes as strata writes them (docs/json-contract.md): UTF-8 as is,
+/// other bytes `\xNN`, a backslash before `x` and two hex digits `\x5c`.
 fn image_path(raw: &[u8]) -> String {
+    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
     let mut out = String::new();
     for chunk in raw.utf8_chunks() {
-        out.push_str(chunk.valid());
+        let v = chunk.valid().as_bytes();
+        for (i, c) in chunk.valid().char_indices() {
+            let lookalike =
+                c == '\\' && v.get(i + 1) == Some(&b'x') && hex(v.get(i + 2)) && hex(v.get(i + 3));
+            if lookalike { out.push_str("\\x5c") } else { out.push(c) }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -129,6 +136,8 @@ fn unpack(unpacker: Unpacker, layout: &Path, tag: &str, work: &Path) -> Result<T
                 root.join("root").display(),
                 root.join("run").display()
             );
+            // Whatever happens next, the storage's mounts go with it (see `StoreMounts`).
+            let _mounts = StoreMounts { podman: podman(), graph: root.join("root").join(driver) };
             let o = Command::new(need("skopeo"))
                 .args(["copy", "-q", &format!("oci:{src}"), &store])
                 .output()
@@ -137,11 +146,24 @@ fn unpack(unpacker: Unpacker, layout: &Path, tag: &str, work: &Path) -> Result<T
                 return Err(String::from_utf8_lossy(&o.stderr).into_owned());
             }
             let mount = check(podman().args(["image", "mount", id]).output().unwrap(), "mount");
-            let tree = read_tree(Path::new(&mount));
-            check(podman().args(["image", "unmount", id]).output().unwrap(), "unmount");
-            // Drop the storage now: overlay's directories are not the temp dir's to remove.
-            check(podman().args(["rmi", "-f", id]).output().unwrap(), "rmi");
-            Ok(tree)
+            Ok(read_tree(Path::new(&mount)))
+        }
+    }
+}
+
+/// On drop, unmounts what a private podman storage left mounted: its images
+/// (`podman image unmount --all`) and the overlay driver's own bind mount of
+/// its directory, which outlives podman and would keep the temp dir.
+struct StoreMounts {
+    podman: Command,
+    graph: PathBuf,
+}
+
+impl Drop for StoreMounts {
+    fn drop(&mut self) {
+        let _ = self.podman.args(["image", "unmount", "--all"]).output();
+        if self.graph.ends_with("overlay") {
+            let _ = Command::new("umount").arg(&self.graph).output();
         }
     }
 }
@@ -842,4 +864,28 @@ fn entries_under_a_symlink_of_their_own_layer_agree_with_copying_unpackers() {
     // `sl/s` is read through `sl` to `lower/s`, where containerd extracts it (it resolves
     // the parent within the layer's own directory, which holds `sl` but not `lower`).
     assert_eq!(paths, BTreeSet::from(["/lower/s", "/opt/real/t"]));
+}
+
+/// A name with a byte that is not UTF-8 and a name spelling that byte's
+/// escape (`\xff`) with a backslash are two files: a whiteout of one does
+/// not delete the other.
+#[test]
+fn escaped_and_literal_names_stay_apart() {
+    let work = tmp();
+    let l0 = TarLayer::new().dir("d").file(b"d/e\xffz", secret(240)).file("d/f\\xffz", secret(241));
+    let l1 = TarLayer::new().whiteout("d/e\\xffz").file(b"d/f\xffz", "clean\n");
+    let layout = umoci_image(work.path(), vec![l0, l1]);
+    differential(&layout, "t", &[240, 241], &[], "escaped names");
+}
+
+/// A later layer writing the same name through the same lower symlink
+/// replaces the bytes at both places.
+#[test]
+fn a_write_through_a_lower_symlink_replaces_the_naive_place() {
+    let work = tmp();
+    let l0 = TarLayer::new().dir("opt").dir("opt/real").symlink("lnk", "opt/real");
+    let l1 = TarLayer::new().file("lnk/s", secret(600));
+    let l2 = TarLayer::new().file("lnk/s", "clean\n");
+    let layout = umoci_image(work.path(), vec![l0, l1, l2]);
+    differential(&layout, "t", &[600], &[], "a write through a lower symlink");
 }

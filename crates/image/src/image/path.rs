@@ -29,28 +29,48 @@ impl std::fmt::Display for PathProblem {
     }
 }
 
-/// Decodes raw name bytes as text, escaping invalid UTF-8 as `\xNN` so the
-/// result is deterministic and never loses which bytes were there.
+/// Decodes raw name bytes as text, one-to-one: see [`decode_name_borrowed`].
 pub fn decode_name(raw: &[u8]) -> String {
     decode_name_borrowed(raw).into_owned()
 }
 
-/// [`decode_name`] without a copy when the bytes are valid UTF-8 (almost
-/// every name: the layer walk decodes one per entry).
+/// A layer entry's name or link target as text, one-to-one (a path's text is
+/// its identity in the layer logic): bytes that are not UTF-8 become `\xNN`
+/// (lower-case hex), and a backslash that would read as such an escape (one
+/// before `x` and two hex digits) becomes `\x5c`, so the name `a\xff` spelt
+/// with a backslash and the name `a` + byte 0xFF never share a text (a
+/// whiteout of one must not delete the other). Without a copy when the
+/// bytes are valid UTF-8 and hold no such backslash (almost every name: the
+/// layer walk decodes one per entry).
 pub fn decode_name_borrowed(raw: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(raw) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => {
-            let mut out = String::with_capacity(raw.len() + 8);
-            for chunk in raw.utf8_chunks() {
-                out.push_str(chunk.valid());
-                for b in chunk.invalid() {
-                    out.push_str(&format!("\\x{b:02x}"));
-                }
-            }
-            std::borrow::Cow::Owned(out)
+    if let Ok(s) = std::str::from_utf8(raw)
+        && !(0..raw.len()).any(|i| escape_lookalike(raw, i))
+    {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        let valid = chunk.valid();
+        let mut from = 0;
+        for i in (0..valid.len()).filter(|&i| escape_lookalike(valid.as_bytes(), i)) {
+            out.push_str(&valid[from..i]);
+            out.push_str("\\x5c");
+            from = i + 1;
+        }
+        out.push_str(&valid[from..]);
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
         }
     }
+    std::borrow::Cow::Owned(out)
+}
+
+/// True when `bytes[i]` is a backslash that starts `\x` and two hex digits.
+fn escape_lookalike(bytes: &[u8], i: usize) -> bool {
+    bytes[i] == b'\\'
+        && bytes.get(i + 1) == Some(&b'x')
+        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+        && bytes.get(i + 3).is_some_and(u8::is_ascii_hexdigit)
 }
 
 /// Normalises a tar entry name to an absolute image path: `./app/x`,
@@ -326,5 +346,31 @@ mod tests {
         assert_eq!(file_name("/a/b.txt"), "b.txt");
         assert_eq!(file_name("plain"), "plain");
         assert_eq!(decode_name(b"a\xffb"), "a\\xffb");
+    }
+
+    /// Names decode one-to-one: a backslash that reads as an escape is escaped itself.
+    #[test]
+    fn names_decode_one_to_one() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"plain/name", "plain/name"),
+            (b"a\\b", "a\\b"),
+            (b"a\\x", "a\\x"),
+            (b"a\\xf", "a\\xf"),
+            (b"a\\xfg", "a\\xfg"),
+            (b"a\xff", "a\\xff"),
+            (b"a\\xff", "a\\x5cxff"),
+            (b"a\\x5c", "a\\x5cx5c"),
+            (b"\\\\xff", "\\\\x5cxff"),
+            (b"a\\\xff", "a\\\\xff"),
+            (b"\xff\\xAB\xfe", "\\xff\\x5cxAB\\xfe"),
+        ];
+        let mut seen = std::collections::BTreeMap::new();
+        for (raw, want) in cases {
+            let got = decode_name(raw);
+            assert_eq!(got, *want, "{raw:?}");
+            if let Some(other) = seen.insert(got.clone(), *raw) {
+                panic!("{raw:?} and {other:?} both decode to {got}");
+            }
+        }
     }
 }
