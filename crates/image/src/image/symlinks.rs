@@ -64,35 +64,57 @@ impl LayerSymlinks {
         if !hit || parent.is_empty() {
             return None;
         }
-        let mut stack: Vec<String> = parent.rsplit('/').map(str::to_owned).collect();
-        let mut cur = String::new();
-        let mut hops = 0;
-        while let Some(c) = stack.pop() {
-            match c.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    let cut = cur.rfind('/').unwrap_or(0);
-                    cur.truncate(cut);
-                    continue;
-                }
-                _ => {}
-            }
-            let candidate = format!("{cur}/{c}");
-            let Some(target) = self.targets.get(&candidate) else {
-                cur = candidate;
-                continue;
-            };
-            hops += 1;
-            if hops > MAX_HOPS {
-                return None;
-            }
-            if target.starts_with('/') {
-                cur.clear();
-            }
-            stack.extend(target.rsplit('/').map(str::to_owned));
-        }
+        let lookup = |dir: &str| self.targets.get(dir).map(String::as_str);
+        let cur = walk_parent(parent, MAX_HOPS, usize::MAX, lookup)?;
         normalize_clamped(&format!("{cur}/{base}")).ok()
     }
+}
+
+/// `parent` (a directory path) resolved component by component through the
+/// symlinks `lookup` names (a directory's path to its symlink's target), as
+/// the kernel walks a path: a chain of symlinks is followed, `..` after a
+/// symlink climbs from where it pointed, an absolute target starts again at
+/// the root, the root's `..` is the root. `None` past `max_hops` symlinks
+/// (the kernel's `ELOOP`). `lookup` is asked only about directories of at
+/// most `longest` bytes (no symlink path is longer), so a deep path costs
+/// its length, not its length per directory. The result is not normalised.
+pub(crate) fn walk_parent<'t>(
+    parent: &str,
+    max_hops: usize,
+    longest: usize,
+    mut lookup: impl FnMut(&str) -> Option<&'t str>,
+) -> Option<String> {
+    let mut stack: Vec<String> = parent.rsplit('/').map(str::to_owned).collect();
+    let mut cur = String::new();
+    let mut hops = 0;
+    while let Some(c) = stack.pop() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                let cut = cur.rfind('/').unwrap_or(0);
+                cur.truncate(cut);
+                continue;
+            }
+            _ => {}
+        }
+        // Extended in place; on a symlink, back to its directory before the target.
+        let mark = cur.len();
+        cur.push('/');
+        cur.push_str(&c);
+        let Some(target) = (cur.len() <= longest).then(|| lookup(&cur)).flatten() else {
+            continue;
+        };
+        cur.truncate(mark);
+        hops += 1;
+        if hops > max_hops {
+            return None;
+        }
+        if target.starts_with('/') {
+            cur.clear();
+        }
+        stack.extend(target.rsplit('/').map(str::to_owned));
+    }
+    Some(cur)
 }
 
 #[cfg(test)]

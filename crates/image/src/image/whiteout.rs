@@ -1119,40 +1119,9 @@ impl Timeline {
         if !ancestor_keys(path).iter().any(|k| self.symlinks.contains_key(k)) {
             return None;
         }
-        let mut stack: Vec<String> = parent.rsplit('/').map(str::to_owned).collect();
-        let mut cur = String::new();
-        let mut hops = 0;
-        while let Some(c) = stack.pop() {
-            match c.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    let cut = cur.rfind('/').unwrap_or(0);
-                    cur.truncate(cut);
-                    continue;
-                }
-                _ => {}
-            }
-            // Extended in place, and looked up only when as short as some symlink's path:
-            // a deep path costs its length, not its length per directory.
-            let mark = cur.len();
-            cur.push('/');
-            cur.push_str(&c);
-            let seen = if cur.len() <= self.longest_symlink {
-                self.symlink_seen_at(layer, &cur, ordinal)
-            } else {
-                None
-            };
-            let Some(target) = seen else { continue };
-            cur.truncate(mark);
-            hops += 1;
-            if hops > MAX_LOWER_HOPS {
-                return None;
-            }
-            if target.starts_with('/') {
-                cur.clear();
-            }
-            stack.extend(target.rsplit('/').map(str::to_owned));
-        }
+        let lookup = |dir: &str| self.symlink_seen_at(layer, dir, ordinal);
+        let cur =
+            super::symlinks::walk_parent(parent, MAX_LOWER_HOPS, self.longest_symlink, lookup)?;
         super::path::normalize_clamped(&format!("{cur}/{base}")).ok().filter(|p| p != path)
     }
 
