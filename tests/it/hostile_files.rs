@@ -279,7 +279,7 @@ fn zip_members_hidden_from_a_central_directory_reader_are_found() {
     assert!(warnings.contains("/app/bad.zip!src/a.txt: unreadable archive member"), "{warnings}");
     assert!(warnings.contains("/app/cut.jar: unreadable zip: invalid Zip archive"), "{warnings}");
     assert!(
-        warnings.contains("/app/local.zip: zip member \"src/hidden.txt\" at byte")
+        warnings.contains("/app/local.zip: zip member at byte")
             && warnings.contains("is not in the central directory"),
         "{warnings}"
     );
@@ -311,9 +311,7 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
     assert_eq!(code, 2, "{err}");
     let errors = messages(&json, "error").join("\n");
     assert!(
-        errors.contains(
-            "/app/enc.zip: zip member 0 (src/cfg.txt): Password required to decrypt file; not read"
-        ),
+        errors.contains("/app/enc.zip: zip member 0: Password required to decrypt file; not read"),
         "{errors}"
     );
     for (file, what) in [("long.zst", "window"), ("dict.xz", "dictionary")] {
@@ -323,7 +321,7 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         );
     }
     assert!(
-        errors.contains("/app/lzma.jar: zip member 0 (src/cfg.txt): compressed with Lzma")
+        errors.contains("/app/lzma.jar: zip member 0: compressed with Lzma")
             && errors.contains("which strata does not decompress; not read"),
         "{errors}"
     );

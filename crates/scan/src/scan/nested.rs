@@ -807,11 +807,8 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
         }
         let (i, path) = (self.next, self.path);
         self.next += 1;
-        // Named in the message if it cannot be opened (the borrow checker wants it first).
-        let name = match self.zip.name_for_index(i) {
-            Some(Ok(n)) => format!(" ({n})"),
-            _ => String::new(),
-        };
+        // A member is named by its index in messages, never by its name: a crafted name
+        // can hold anything, a secret included (the name is scanned as a member path).
         let member = match self.zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
@@ -821,7 +818,7 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
                     zip::result::ZipError::UnsupportedArchive(why) => why.to_owned(),
                     e => crate::redact::io_error_text(&io::Error::other(e)),
                 };
-                cs.unread(format!("{}: zip member {i}{name}: {e}; not read", at(path, self.inner)));
+                cs.unread(format!("{}: zip member {i}: {e}; not read", at(path, self.inner)));
                 return Some(Ok(Member::Skip));
             }
         };
@@ -831,7 +828,7 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
         let method = member.compression();
         if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
             cs.unread(format!(
-                "{}: zip member {i}{name}: compressed with {method}, which strata does not decompress; not read",
+                "{}: zip member {i}: compressed with {method}, which strata does not decompress; not read",
                 at(path, self.inner)
             ));
             return Some(Ok(Member::Skip));

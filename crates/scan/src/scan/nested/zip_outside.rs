@@ -205,6 +205,8 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
         let offset = self.offsets.next()?;
         let header =
             self.reader.seek(SeekFrom::Start(offset)).and_then(|_| local_header(&mut self.reader));
+        // The name is never quoted in a message: a hostile header's name runs on into the
+        // file's content (a secret included); the byte offset says which member it is.
         let (name, why) = match header {
             Ok(Some(h)) => h,
             Ok(None) => return Some(Ok(Member::Skip)),
@@ -213,9 +215,7 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
         let place = at(self.path, self.inner);
         let hidden = "is not in the central directory (a streaming reader such as Java's ZipInputStream extracts it)";
         if let Some(why) = why {
-            cs.unread(format!(
-                "{place}: zip member {name:?} at byte {offset} {hidden}: {why}; not read"
-            ));
+            cs.unread(format!("{place}: zip member at byte {offset} {hidden}: {why}; not read"));
             return Some(Ok(Member::Skip));
         }
         if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
@@ -223,16 +223,14 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
         }
         match zip::read::read_zipfile_from_stream(&mut self.reader) {
             Ok(Some(member)) => {
-                cs.note(format!("{place}: zip member {name:?} at byte {offset} {hidden}; read"));
+                cs.note(format!("{place}: zip member at byte {offset} {hidden}; read"));
                 Some(Ok(Member::File(join(self.inner, "!", &name), Box::new(member))))
             }
             Ok(None) => Some(Ok(Member::Skip)),
             Err(zip::result::ZipError::Io(e)) if super::is_limit(&e) => Some(Err(e)),
             Err(e) => {
                 let e = crate::redact::io_error_text(&io::Error::other(e));
-                cs.note(format!(
-                    "{place}: zip member {name:?} at byte {offset} {hidden}: {e}; not read"
-                ));
+                cs.note(format!("{place}: zip member at byte {offset} {hidden}: {e}; not read"));
                 Some(Ok(Member::Skip))
             }
         }
