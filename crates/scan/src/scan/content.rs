@@ -225,10 +225,30 @@ impl<'s> ContentScanner<'s> {
     /// nested archives become [`ContentScanner::notes`].
     pub fn scan_file(&mut self, path: &str, reader: &mut dyn Read) -> io::Result<Vec<FileHit>> {
         self.budget = self.limits.max_expanded;
+        let (notes, unread) = (self.notes.len(), self.unread.len());
         let mut scratch = self.take_buffer();
         let result = self.scan_member(path, None, 0, reader, &mut scratch);
         self.give_buffer(scratch);
+        if let Ok(hits) = &result {
+            self.redact_messages(hits, notes, unread);
+        }
         result
+    }
+
+    /// Redacts the file's own secrets in the messages its scan added (from
+    /// index `notes` and `unread` on): a member's name in a crafted archive
+    /// can hold anything, the file's content included, and messages name
+    /// members.
+    fn redact_messages(&mut self, hits: &[FileHit], notes: usize, unread: usize) {
+        if hits.is_empty() || (self.notes.len() == notes && self.unread.len() == unread) {
+            return;
+        }
+        let redactor = crate::redact::Redactor::new(hits.iter().map(|h| &h.hit.secret));
+        for m in self.notes[notes..].iter_mut().chain(&mut self.unread[unread..]) {
+            if let std::borrow::Cow::Owned(clean) = redactor.apply(m) {
+                *m = clean;
+            }
+        }
     }
 
     /// Reads the git object stores `stores` collected and scans each blob,
