@@ -33,7 +33,7 @@ fn on_path(tool: &str) -> bool {
 
 /// A busybox root filesystem with every applet linked (`touch`, `chmod`,
 /// `mv`… are steps of the build), as a tar to import as the base image.
-fn rootfs(dir: &Path) -> Option<std::path::PathBuf> {
+pub(crate) fn rootfs(dir: &Path) -> Option<std::path::PathBuf> {
     let busybox = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("busybox")).find(|p| p.is_file()))?;
     let root = dir.join("rootfs");

@@ -402,21 +402,8 @@ fn secret(n: u32) -> String {
 
 /// A busybox base image tar with every applet linked.
 fn busybox_tar(dir: &Path) -> PathBuf {
-    let busybox = need("busybox");
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("tmp")).unwrap();
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    let list = check(Command::new(&busybox).arg("--list").output().unwrap(), "busybox --list");
-    for applet in list.lines().filter(|a| *a != "busybox") {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("rootfs.tar");
-    check(
-        Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").output().unwrap(),
-        "tar of the rootfs",
-    );
-    tar
+    need("busybox");
+    crate::leak_vectors::rootfs(dir).expect("busybox is on PATH")
 }
 
 /// The secrets the Containerfile plants in the final image's layers (100,
