@@ -280,14 +280,8 @@ fn credential_files_real_dockerfiles_ship() {
     let work = tmp();
     let base = busybox_rootfs(work.path());
     let ctx = context(work.path());
-    let d = Dockerd::start();
-    check(d.docker().arg("import").arg(&base).arg("base:1").output().unwrap(), "docker import");
-    let build =
-        d.docker().args(["build", "--network", "none", "-q", "-t", "files:1"]).arg(&ctx).output();
-    check(build.unwrap(), "docker build");
     let archive = work.path().join("files.tar");
-    check(d.docker().args(["save", "-o"]).arg(&archive).arg("files:1").output().unwrap(), "save");
-    drop(d);
+    Dockerd::start().import_build_save(&base, &ctx, "files:1", &archive);
 
     let (code, json, err) = scan_json(&archive, &["--show-secrets"]);
     assert_eq!(code, 1, "{err}");

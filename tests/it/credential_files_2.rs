@@ -311,14 +311,8 @@ fn credential_files_round_2_real_dockerfile() {
         gpg_protected.file_name().unwrap().to_str().unwrap()
     );
     let ctx = context(work.path(), &gpg_clear, &gpg_protected);
-    let d = Dockerd::start();
-    check(d.docker().arg("import").arg(&base).arg("base:1").output().unwrap(), "docker import");
-    let build =
-        d.docker().args(["build", "--network", "none", "-q", "-t", "files2:1"]).arg(&ctx).output();
-    check(build.unwrap(), "docker build");
     let archive = work.path().join("files2.tar");
-    check(d.docker().args(["save", "-o"]).arg(&archive).arg("files2:1").output().unwrap(), "save");
-    drop(d);
+    Dockerd::start().import_build_save(&base, &ctx, "files2:1", &archive);
 
     let (code, json, err) = scan_json(&archive, &["--show-secrets"]);
     assert_eq!(code, 1, "{err}");

@@ -283,6 +283,16 @@ impl Dockerd {
         c.env("DOCKER_HOST", self.host());
         c
     }
+
+    /// Imports `base` as `base:1`, builds `ctx` (whose Dockerfile starts `FROM base:1`) as
+    /// `tag` with the legacy builder and no network, and saves it to `out` (`docker save`).
+    pub(crate) fn import_build_save(&self, base: &Path, ctx: &Path, tag: &str, out: &Path) {
+        check(self.docker().arg("import").arg(base).arg("base:1").output().unwrap(), "import");
+        let build =
+            self.docker().args(["build", "--network", "none", "-q", "-t", tag]).arg(ctx).output();
+        check(build.unwrap(), "docker build");
+        check(self.docker().args(["save", "-o"]).arg(out).arg(tag).output().unwrap(), "save");
+    }
 }
 
 impl Drop for Dockerd {

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::engines::need;
+use crate::engines::{messages, need};
 use crate::util::*;
 
 /// Runs a tool in `dir` and returns its stdout.
@@ -53,17 +53,6 @@ fn found(json: &serde_json::Value) -> Vec<(String, String)> {
 
 fn pair(path: &str, inner: &str) -> (String, String) {
     (path.to_owned(), inner.to_owned())
-}
-
-/// Diagnostics of one level.
-fn messages(json: &serde_json::Value, level: &str) -> Vec<String> {
-    json["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["level"] == level)
-        .map(|d| d["message"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// A zstd skippable frame (magic 0x184D2A50 + `n`) holding `data`.

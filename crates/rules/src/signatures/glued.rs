@@ -41,11 +41,7 @@ impl ByteSet {
     /// `[A-Za-z0-9_]`: taken when a secret's class at an end is not plain.
     fn word() -> ByteSet {
         let mut set = ByteSet([0; 4]);
-        for b in 0..=255u8 {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                set.insert(b);
-            }
-        }
+        (0..=255u8).filter(|&b| is_word(b)).for_each(|b| set.insert(b));
         set
     }
 
@@ -99,10 +95,8 @@ impl Edges {
     pub fn separated(&self, hay: &[u8], start: usize, end: usize) -> bool {
         let before = start.checked_sub(1).and_then(|i| hay.get(i));
         let after = hay.get(end);
-        let word = ByteSet::word();
-        let boundary = |outside: Option<&u8>, inside: Option<&u8>| {
-            outside.is_some_and(|&b| word.contains(b)) != inside.is_some_and(|&b| word.contains(b))
-        };
+        let word = |b: Option<&u8>| b.is_some_and(|&b| is_word(b));
+        let boundary = |outside: Option<&u8>, inside: Option<&u8>| word(outside) != word(inside);
         let exact = (!self.before || boundary(before, hay.get(start)))
             && (!self.after || boundary(after, end.checked_sub(1).and_then(|i| hay.get(i))));
         exact
@@ -110,6 +104,11 @@ impl Edges {
             || after.is_none_or(|&b| !self.last.contains(b))
             || mixed(&hay[start..end])
     }
+}
+
+/// A byte of `[A-Za-z0-9_]`, as `\b` (ASCII) sees word characters.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Whether `secret` mixes two of capitals, small letters and digits, as a
