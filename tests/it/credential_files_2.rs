@@ -148,10 +148,12 @@ fn gpg_keys(dir: &Path) -> (PathBuf, PathBuf) {
     let mut protected = None;
     for entry in std::fs::read_dir(home.join("private-keys-v1.d")).unwrap() {
         let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        if text.contains("Key: (private-key") {
+        // A protected key's file holds the ciphertext as raw bytes: not UTF-8 text.
+        let bytes = std::fs::read(&path).unwrap();
+        let has = |word: &[u8]| bytes.windows(word.len()).any(|w| w == word);
+        if has(b"Key: (private-key") {
             clear = Some(path);
-        } else if text.contains("(protected-private-key") {
+        } else if has(b"(protected-private-key") {
             protected = Some(path);
         }
     }
