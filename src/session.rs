@@ -172,7 +172,7 @@ pub fn run(
     let mut suppressed: BTreeMap<String, u64> = BTreeMap::new();
     suppressed.insert(
         "documented example credentials".into(),
-        scanner.suppressed.known_examples.load(Ordering::Relaxed),
+        scanner.suppressed.set_aside.counts().known_examples,
     );
     // Templates, masks and stock words (crates/scan/src/scan/filter.rs gives each one's reason).
     suppressed.insert("placeholders".into(), scanner.placeholders());

@@ -34,6 +34,7 @@ mod providers;
 mod real_tools;
 mod redaction;
 mod registry;
+mod repeated_bytes;
 mod reports;
 mod rule_contexts;
 mod threads;

@@ -23,6 +23,8 @@ pub struct HitCap {
     examined: HashMap<usize, usize>,
     /// The decoding budget of the same file (what it spent, and where it ran out).
     pub decode: super::decode::Budget,
+    /// What the file's scan set aside (placeholders, documented examples).
+    pub set_aside: super::tally::SetAside,
 }
 
 impl HitCap {
@@ -40,6 +42,7 @@ impl HitCap {
             max_examined,
             examined: HashMap::new(),
             decode: super::decode::Budget::default(),
+            set_aside: super::tally::SetAside::default(),
         }
     }
 

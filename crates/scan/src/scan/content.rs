@@ -310,6 +310,32 @@ impl<'s> ContentScanner<'s> {
             ));
         }
     }
+
+    /// The pattern scan of a stream; a whole file already in `head` is
+    /// scanned once per run (see [`memo`](super::memo)).
+    fn scan_stream_once(
+        &mut self,
+        head: Head<'_>,
+        reader: &mut dyn Read,
+    ) -> io::Result<(Vec<Hit>, HitCap)> {
+        let Head { buf, filled, eof } = head;
+        let mut cap = HitCap::with_examined(
+            self.limits.max_hits_per_rule,
+            self.limits.max_candidates_per_rule,
+        );
+        let whole = eof.then(|| &buf[..filled]);
+        let memo = &self.scanner.memo;
+        if let Some((hits, kept)) = whole.and_then(|content| memo.get(content, &cap)) {
+            self.scanner.suppressed.set_aside.add(kept.set_aside);
+            return Ok((hits, kept));
+        }
+        let hits = self.scanner.scan_stream(buf, filled, eof, reader, &mut cap)?;
+        if eof {
+            // `scan_stream` leaves a buffer that holds the whole file as it was.
+            memo.put(&buf[..filled], &hits, &cap);
+        }
+        Ok((hits, cap))
+    }
 }
 
 /// Members of nested archives come back here: this is the only link between
@@ -421,11 +447,8 @@ impl Members for ContentScanner<'_> {
         reader: &mut dyn Read,
     ) -> io::Result<Vec<FileHit>> {
         let Head { buf: scratch, filled, eof } = head;
-        let mut cap = HitCap::with_examined(
-            self.limits.max_hits_per_rule,
-            self.limits.max_candidates_per_rule,
-        );
-        let mut hits = self.scanner.scan_stream(scratch, filled, eof, reader, &mut cap)?;
+        let (mut hits, mut cap) =
+            self.scan_stream_once(Head { buf: scratch, filled, eof }, reader)?;
         if eof && filled <= file::MAX_CREDENTIAL_FILE {
             let as_path: std::borrow::Cow<'_, str> = match inner {
                 Some(i) => {

@@ -27,6 +27,7 @@ pub mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
 pub mod member;
+pub mod memo;
 pub mod names;
 pub(crate) mod nested;
 pub mod packages;
@@ -37,6 +38,7 @@ pub(crate) mod scrub;
 pub(crate) mod sections;
 pub(crate) mod sqlite;
 pub mod stream;
+pub mod tally;
 #[cfg(test)]
 mod test_support;
 
@@ -99,10 +101,10 @@ pub struct RuleInfo {
 /// Counts of candidates dropped on purpose, for the summary.
 #[derive(Debug, Default)]
 pub struct Suppressed {
-    /// Documented example credentials (AKIAIOSFODNN7EXAMPLE…).
-    pub known_examples: AtomicU64,
-    /// Placeholder values the file detectors set aside (the pattern engine
-    /// counts its own).
+    /// Placeholders and documented example credentials the pattern and
+    /// entropy rules set aside.
+    pub set_aside: tally::Tally,
+    /// Placeholder values the file detectors set aside.
     pub file_placeholders: AtomicU64,
     /// Findings over the per-rule budget of one file or config string.
     pub over_file_budget: AtomicU64,
@@ -117,6 +119,8 @@ pub struct Scanner {
     rules: Vec<RuleInfo>,
     /// Suppression counters, shared by all workers.
     pub suppressed: Suppressed,
+    /// Pattern-scan results of whole files by content, shared by all workers.
+    memo: memo::Memo,
     /// Fixed at construction: the fingerprint covers them.
     options: ScannerOptions,
 }
@@ -173,7 +177,13 @@ impl Scanner {
             .collect();
         rules.extend(file::rules());
         let engine = PatternEngine::new(all)?;
-        Ok(Scanner { engine, rules, suppressed: Suppressed::default(), options })
+        Ok(Scanner {
+            engine,
+            rules,
+            suppressed: Suppressed::default(),
+            memo: memo::Memo::default(),
+            options,
+        })
     }
 
     /// Whether documented example credentials are reported too.
@@ -216,7 +226,8 @@ impl Scanner {
     /// Candidates set aside as placeholders so far (pattern and entropy
     /// rules, and the file detectors), for the summary.
     pub fn placeholders(&self) -> u64 {
-        self.engine.placeholders() + self.suppressed.file_placeholders.load(Ordering::Relaxed)
+        self.suppressed.set_aside.counts().placeholders
+            + self.suppressed.file_placeholders.load(Ordering::Relaxed)
     }
 
     /// The signature rules with their examples.
@@ -232,7 +243,9 @@ impl Scanner {
     /// Like [`Scanner::scan_bytes`] but keeps every rule's hit, even where a
     /// more specific rule matched the same bytes (for checking rule examples).
     pub fn scan_bytes_all(&self, data: &[u8]) -> Vec<Hit> {
-        let mut found = self.window_hits(data, 0, 0, data.len(), &mut decode::Budget::default());
+        let mut cap = cap::HitCap::new(usize::MAX);
+        let mut found = self.window_hits(data, 0, 0, data.len(), &mut cap);
+        self.suppressed.set_aside.add(cap.set_aside);
         found.sort_by_key(|(pos, _)| *pos);
         let mut lines = stream::LineCounter::default();
         found
@@ -247,56 +260,64 @@ impl Scanner {
     /// Hits whose match starts in `data[from..to]`, with their position in
     /// `data` (lines are left for the caller to count, in order): the
     /// engine's matches in the bytes as they are, then in the encoded runs
-    /// found there, decoded within `budget`.
+    /// found there, decoded within `cap`'s decoding budget. What is set
+    /// aside is counted in `cap` (see [`HitCap::set_aside`](cap::HitCap)).
     pub(crate) fn window_hits(
         &self,
         data: &[u8],
         base: u64,
         from: usize,
         to: usize,
-        budget: &mut decode::Budget,
+        cap: &mut cap::HitCap,
     ) -> Vec<(usize, Hit)> {
         let mut out = Vec::new();
-        self.engine.find(data, &mut |m| {
-            if m.start >= from && m.start < to {
-                out.push((m.secret.0, m));
-            }
-        });
+        self.engine.find(
+            data,
+            &mut |m| {
+                if m.start >= from && m.start < to {
+                    out.push((m.secret.0, m));
+                }
+            },
+            &mut cap.set_aside.placeholders,
+        );
         let mut found: Vec<(usize, Hit)> = out
             .into_iter()
-            .filter_map(|(pos, m)| self.to_hit(data, base, &m).map(|h| (pos, h)))
+            .filter_map(|(pos, m)| {
+                self.to_hit(data, base, &m, &mut cap.set_aside).map(|h| (pos, h))
+            })
             .collect();
-        found.extend(self.decoded_hits(data, base, from, to, budget));
-        found.extend(self.section_hits(data, base, from, to));
+        found.extend(self.decoded_hits(data, base, from, to, cap));
+        found.extend(self.section_hits(data, base, from, to, &mut cap.set_aside));
         found
     }
 
     /// Hits in the encoded runs found in `data[from..to]`, decoded within
-    /// `budget`, with the run's position in `data`.
+    /// `cap`'s decoding budget, with the run's position in `data`.
     pub(crate) fn decoded_hits(
         &self,
         data: &[u8],
         base: u64,
         from: usize,
         to: usize,
-        budget: &mut decode::Budget,
+        cap: &mut cap::HitCap,
     ) -> Vec<(usize, Hit)> {
         let mut found = Vec::new();
         let mut candidates = Vec::new();
+        let budget = &mut cap.decode;
         decode::find(data, from, to, budget, &mut candidates);
         // Where the budget ran out, as a file offset (runs inside decoded
         // values are placed at the value, like their hits).
         let mut stops = budget.pending_stop.take().map(|i| base + i as u64);
         for c in candidates {
-            self.scan_decoded(&c.decoded, &c.chain, 1, budget, &mut |h| {
+            self.scan_decoded(&c.decoded, &c.chain, 1, cap, &mut |h| {
                 found.push((c.start, Hit { offset: base + c.start as u64, ..h }));
             });
-            if budget.pending_stop.take().is_some() {
+            if cap.decode.pending_stop.take().is_some() {
                 stops = Some(stops.map_or(base + c.start as u64, |s| s.min(base + c.start as u64)));
             }
         }
         if let Some(at) = stops {
-            budget.stop_at(at);
+            cap.decode.stop_at(at);
         }
         found
     }
@@ -308,33 +329,41 @@ impl Scanner {
         decoded: &[u8],
         chain: &[decode::Encoding],
         depth: usize,
-        budget: &mut decode::Budget,
+        cap: &mut cap::HitCap,
         emit: &mut dyn FnMut(Hit),
     ) {
         let names: Vec<String> = chain.iter().map(|e| e.as_str().to_owned()).collect();
-        self.engine.find(decoded, &mut |m| {
-            if let Some(mut h) = self.to_hit(decoded, 0, &m) {
+        let mut matches = Vec::new();
+        self.engine.find(decoded, &mut |m| matches.push(m), &mut cap.set_aside.placeholders);
+        for m in matches {
+            if let Some(mut h) = self.to_hit(decoded, 0, &m, &mut cap.set_aside) {
                 h.decoding = names.clone();
                 emit(h);
             }
-        });
+        }
         if depth >= decode::MAX_DEPTH {
             return;
         }
         let mut inner = Vec::new();
-        decode::find(decoded, 0, decoded.len(), budget, &mut inner);
+        decode::find(decoded, 0, decoded.len(), &mut cap.decode, &mut inner);
         for c in inner {
             let deeper: Vec<decode::Encoding> = chain.iter().chain(&c.chain).copied().collect();
-            self.scan_decoded(&c.decoded, &deeper, depth + 1, budget, emit);
+            self.scan_decoded(&c.decoded, &deeper, depth + 1, cap, emit);
         }
     }
 
     /// Turns an engine match into a hit (line 0: counted by the caller),
-    /// dropping documented examples.
-    fn to_hit(&self, buf: &[u8], base: u64, m: &RawMatch) -> Option<Hit> {
+    /// dropping documented examples (counted in `set_aside`).
+    fn to_hit(
+        &self,
+        buf: &[u8],
+        base: u64,
+        m: &RawMatch,
+        set_aside: &mut tally::SetAside,
+    ) -> Option<Hit> {
         let secret = &buf[m.secret.0..m.secret.1];
         if !self.options.report_examples && filter::known_example(secret).is_some() {
-            self.suppressed.known_examples.fetch_add(1, Ordering::Relaxed);
+            set_aside.known_examples += 1;
             return None;
         }
         Some(Hit {

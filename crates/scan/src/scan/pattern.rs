@@ -4,8 +4,6 @@
 //! A match counts only if it contains one of its rule's keyword hits, so a
 //! rule never fires where none of its keywords occurs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::entropy::{self, shannon};
@@ -49,9 +47,6 @@ pub struct PatternEngine {
     /// The names a section header may give to the keys below it
     /// ([`filter::section_name`]).
     section_names: std::collections::HashSet<Vec<u8>>,
-    /// Candidates set aside as placeholders ([`filter::placeholder`],
-    /// [`filter::placeholder_word`]), for the report's summary.
-    placeholders: AtomicU64,
 }
 
 /// Why the engine could not be built.
@@ -61,11 +56,13 @@ pub struct BuildError(#[from] aho_corasick::BuildError);
 
 /// The per-rule budget callbacks of [`PatternEngine::find_within_budget`]: `full(rule)` when a
 /// rule's budget is spent, `count(rule, start)` for each of its candidates then, and
-/// `examined(rule, n)` for the candidates the other rules ran their gates on.
-struct Budget<'a> {
-    full: &'a dyn Fn(usize) -> bool,
-    count: &'a mut dyn FnMut(usize, usize),
-    examined: &'a mut dyn FnMut(usize, usize),
+/// `examined(rule, n)` for the candidates the other rules ran their gates on; and
+/// `placeholders`, where the candidates set aside as placeholders are counted.
+pub struct Budget<'a> {
+    pub full: &'a dyn Fn(usize) -> bool,
+    pub count: &'a mut dyn FnMut(usize, usize),
+    pub examined: &'a mut dyn FnMut(usize, usize),
+    pub placeholders: &'a mut u64,
 }
 
 /// The bytes the rules run over, and whether they are a binary file's (a
@@ -127,7 +124,6 @@ impl PatternEngine {
             prefilter,
             provider_names,
             section_names,
-            placeholders: AtomicU64::new(0),
         })
     }
 
@@ -136,24 +132,23 @@ impl PatternEngine {
         &self.rules
     }
 
-    /// How many candidates were set aside as placeholders so far.
-    pub fn placeholders(&self) -> u64 {
-        self.placeholders.load(Ordering::Relaxed)
-    }
-
-    /// Finds every rule match in `hay`, calling `emit` for each.
-    pub fn find(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
-        self.find_within_budget(hay, &|_| false, emit, &mut |_, _| {}, &mut |_, _| {});
+    /// Finds every rule match in `hay`, calling `emit` for each, and counts
+    /// the candidates set aside as placeholders in `placeholders`.
+    pub fn find(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch), placeholders: &mut u64) {
+        let mut budget = Budget {
+            full: &|_| false,
+            count: &mut |_, _| {},
+            examined: &mut |_, _| {},
+            placeholders,
+        };
+        self.find_within_budget(hay, &mut budget, emit);
     }
 
     /// Like [`PatternEngine::find`], without counting placeholders: for
     /// text derived from bytes already scanned (a section's child line read
     /// under its section's name), whose placeholders were counted there.
     pub fn find_uncounted(&self, hay: &[u8], emit: &mut dyn FnMut(RawMatch)) {
-        let scratch = AtomicU64::new(0);
-        let mut budget =
-            Budget { full: &|_| false, count: &mut |_, _| {}, examined: &mut |_, _| {} };
-        self.find_counting(hay, emit, &mut budget, &scratch);
+        self.find(hay, emit, &mut 0);
     }
 
     /// The provider a section header names (`duo` of `[duo]`, `datadog` of
@@ -172,24 +167,10 @@ impl PatternEngine {
     pub fn find_within_budget(
         &self,
         hay: &[u8],
-        full: &dyn Fn(usize) -> bool,
-        emit: &mut dyn FnMut(RawMatch),
-        count: &mut dyn FnMut(usize, usize),
-        examined: &mut dyn FnMut(usize, usize),
-    ) {
-        let mut budget = Budget { full, count, examined };
-        self.find_counting(hay, emit, &mut budget, &self.placeholders);
-    }
-
-    /// [`PatternEngine::find_within_budget`], counting placeholders in `placeholders`.
-    fn find_counting(
-        &self,
-        hay: &[u8],
-        emit: &mut dyn FnMut(RawMatch),
         budget: &mut Budget<'_>,
-        placeholders: &AtomicU64,
+        emit: &mut dyn FnMut(RawMatch),
     ) {
-        let Budget { full, count, examined } = budget;
+        let Budget { full, count, examined, placeholders } = budget;
         // Keyword hits per rule, in order of position.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
         // The prefilter finds the few small regions that can hold a keyword, three
@@ -253,7 +234,7 @@ impl PatternEngine {
         buffer: Buffer<'_>,
         hits: &[(usize, usize, usize)],
         emit: &mut dyn FnMut(RawMatch),
-        placeholders: &AtomicU64,
+        placeholders: &mut u64,
     ) -> usize {
         let (sig, hay) = (&self.rules[rule], buffer.bytes);
         let matcher = if buffer.binary { sig.regex_for_binary() } else { sig.regex() };
@@ -393,7 +374,7 @@ fn contains_hit(hits: &[(usize, usize, usize)], ms: usize, me: usize) -> bool {
 fn accept(
     sig: &Signature,
     secret: &[u8],
-    placeholders: &AtomicU64,
+    placeholders: &mut u64,
     keep_filler: bool,
     prose: bool,
 ) -> Option<Option<Result<String, String>>> {
@@ -405,7 +386,7 @@ fn accept(
         || filter::stock_word(secret).is_some()
         || contextual_placeholder
     {
-        placeholders.fetch_add(1, Ordering::Relaxed);
+        *placeholders += 1;
         return None;
     }
     if sig.detector == Detector::Entropy {
@@ -429,7 +410,7 @@ fn accept(
         if strong
             && (filter::names_its_value(secret).is_some() || filter::fill_in_word(secret).is_some())
         {
-            placeholders.fetch_add(1, Ordering::Relaxed);
+            *placeholders += 1;
             return None;
         }
         if !strong && filter::is_word_like(secret) {

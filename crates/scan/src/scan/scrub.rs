@@ -15,7 +15,7 @@ impl Scanner {
     pub fn scrub_text(&self, text: &str) -> String {
         let bytes = text.as_bytes();
         let mut secrets: Vec<Secret> = Vec::new();
-        self.engine.find(bytes, &mut |m| {
+        self.engine.find_uncounted(bytes, &mut |m| {
             secrets.push(Secret::new(bytes[m.secret.0..m.secret.1].to_vec()));
         });
         if secrets.is_empty() {

@@ -5,6 +5,7 @@
 use std::io::{self, Read};
 
 use super::cap::HitCap;
+use super::pattern::Budget;
 use super::{Hit, Scanner, dedupe};
 
 #[cfg(test)]
@@ -77,6 +78,7 @@ impl Scanner {
         let mut report_from = 0usize;
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
+        let counted_before = cap.set_aside;
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
@@ -88,21 +90,23 @@ impl Scanner {
             // Rules whose budget is spent are only counted, not validated.
             let mut over: Vec<usize> = Vec::new();
             let mut examined: Vec<(usize, usize)> = Vec::new();
-            self.engine.find_within_budget(
-                data,
-                &|rule| cap.is_full(rule),
-                &mut |m| {
-                    if m.start >= report_from && m.start < cutoff {
-                        raw.push(m);
-                    }
-                },
-                &mut |rule, start| {
+            let mut placeholders = 0;
+            let mut budget = Budget {
+                full: &|rule| cap.is_full(rule),
+                count: &mut |rule, start| {
                     if start >= report_from && start < cutoff {
                         over.push(rule);
                     }
                 },
-                &mut |rule, n| examined.push((rule, n)),
-            );
+                examined: &mut |rule, n| examined.push((rule, n)),
+                placeholders: &mut placeholders,
+            };
+            self.engine.find_within_budget(data, &mut budget, &mut |m| {
+                if m.start >= report_from && m.start < cutoff {
+                    raw.push(m);
+                }
+            });
+            cap.set_aside.placeholders += placeholders;
             for (rule, n) in examined.drain(..) {
                 cap.add_examined(rule, n);
             }
@@ -111,11 +115,13 @@ impl Scanner {
             }
             let mut found: Vec<(usize, Hit)> = raw
                 .iter()
-                .filter_map(|m| self.to_hit(data, base, m).map(|h| (m.secret.0, h)))
+                .filter_map(|m| {
+                    self.to_hit(data, base, m, &mut cap.set_aside).map(|h| (m.secret.0, h))
+                })
                 .collect();
             // Decoding work allowed for this whole stream (one file or member) is the cap's.
-            found.extend(self.decoded_hits(data, base, report_from, cutoff, &mut cap.decode));
-            found.extend(self.section_hits(data, base, report_from, cutoff));
+            found.extend(self.decoded_hits(data, base, report_from, cutoff, cap));
+            found.extend(self.section_hits(data, base, report_from, cutoff, &mut cap.set_aside));
             found.sort_by_key(|(pos, _)| *pos);
             let step: Vec<Hit> = found
                 .into_iter()
@@ -135,6 +141,7 @@ impl Scanner {
             base += shift as u64;
             report_from = OVERLAP;
         }
+        self.suppressed.set_aside.add(cap.set_aside.since(counted_before));
         Ok(dedupe(self, hits))
     }
 }

@@ -15,7 +15,7 @@ fn rule(e: &PatternEngine, id: &str) -> usize {
 /// Every match in `hay`: (rule id, secret).
 fn matches(e: &PatternEngine, hay: &[u8]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    e.find(hay, &mut |m| {
+    e.find_uncounted(hay, &mut |m| {
         let secret = String::from_utf8_lossy(&hay[m.secret.0..m.secret.1]).into_owned();
         out.push((e.rules()[m.rule].syntax.id.clone(), secret));
     });
@@ -43,13 +43,15 @@ fn a_rule_past_its_budget_counts_candidates_without_running() {
         (0..3).map(|i| format!("t{i} = {}\n", token(&format!("BUDGET{i}")))).collect();
     let run = |full: &dyn Fn(usize) -> bool| {
         let (mut emitted, mut counted, mut examined) = (0, 0, 0);
-        e.find_within_budget(
-            hay.as_bytes(),
+        let mut budget = super::Budget {
             full,
-            &mut |m| emitted += usize::from(m.rule == pat),
-            &mut |r, _| counted += usize::from(r == pat),
-            &mut |r, n| examined += if r == pat { n } else { 0 },
-        );
+            count: &mut |r, _| counted += usize::from(r == pat),
+            examined: &mut |r, n| examined += if r == pat { n } else { 0 },
+            placeholders: &mut 0,
+        };
+        e.find_within_budget(hay.as_bytes(), &mut budget, &mut |m| {
+            emitted += usize::from(m.rule == pat)
+        });
         (emitted, counted, examined)
     };
     let (emitted, counted, examined) = run(&|_| false);
