@@ -10,6 +10,9 @@
 #   rd.docker.tar  the same 4 layers uncompressed, docker-save layout (manifest.json)
 #   rz.oci.tar     the real tree as ONE zstd layer
 #   rs.oci.tar     >= 300,000 small files in node_modules-like trees, ONE gzip layer
+#   ru.oci.tar     rs's tree with every file made unique (a numbered line appended), ONE gzip
+#                  layer: rs repeats its seed files (~98% of them are copies), which strata's
+#                  content memo scans once; ru measures the same shape with no byte repeated
 # and BENCH_DIR/images/planted-r.tsv / planted-rs.tsv: id, image path, secret of every
 # planted secret (all fake, made for this benchmark).
 #
@@ -246,4 +249,36 @@ if ! built rs.oci.tar; then
   oci_archive "$IMG/rs.oci.tar.tmp" gzip "$WORK/layer-small.tar"
   mv "$IMG/rs.oci.tar.tmp" "$IMG/rs.oci.tar"
   rm -f "$WORK/layer-small.tar"
+fi
+if ! built ru.oci.tar; then
+  stage_small
+  log "ru: rs's tree with every file unique, one gzip layer"
+  rm -rf "$WORK/unique"; mkdir -p "$WORK/unique"
+  cp -a "$WORK/small/tree/srv" "$WORK/unique/srv"
+  # A numbered line of its own at the end of every file, in name order: no two files alike. A
+  # gzip file gets it as a gzip member of its own (still valid gzip).
+  python3 - "$WORK/unique" <<'PY'
+import gzip, os, sys
+root = sys.argv[1]
+n = 0
+for d, subdirs, files in os.walk(root):
+    subdirs.sort()
+    for f in sorted(files):
+        p = os.path.join(d, f)
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        with open(p, "rb") as src:
+            data = src.read()
+        n += 1
+        line = b"\n# unique %07d\n" % n
+        if data[:2] == b"\x1f\x8b":
+            line = gzip.compress(line, mtime=0)
+        with open(p, "ab") as out:
+            out.write(line)
+print("ru: %d files made unique" % n, file=sys.stderr)
+PY
+  "${TAR[@]}" -C "$WORK/unique" -cf "$WORK/layer-unique.tar" srv
+  oci_archive "$IMG/ru.oci.tar.tmp" gzip "$WORK/layer-unique.tar"
+  mv "$IMG/ru.oci.tar.tmp" "$IMG/ru.oci.tar"
+  rm -rf "$WORK/layer-unique.tar" "$WORK/unique"
 fi

@@ -102,7 +102,7 @@ mkbig() { # OUT: (d), ONE big text file in layer 0, then 3 layers of 4 MiB files
 }
 skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 IMAGES=()
-for n in a b c d ref r1 r4 rd rz rs; do skipped "$n" || IMAGES+=("$n"); done
+for n in a b c d ref r1 r4 rd rz rs ru; do skipped "$n" || IMAGES+=("$n"); done
 for n in "${IMAGES[@]}"; do
   case $n in
     a)   gen a.oci.tar   corpus_big "$SIZE_MB" 1 gzip ;;
@@ -121,7 +121,7 @@ if [ "${#REAL[@]}" -gt 0 ]; then  # real trees: debootstrap + host /usr, many sm
     bash "$BENCH/mkreal.sh" "$BENCH_DIR" $([ "$QUICK" = 1 ] && echo --quick)
 fi
 file_of() { case $1 in d|rd) echo "$IMG/$1.docker.tar" ;; *) echo "$IMG/$1.oci.tar" ;; esac; }
-planted_of() { case $1 in rs) echo "$IMG/planted-rs.tsv" ;; r?) echo "$IMG/planted-r.tsv" ;; esac; }
+planted_of() { case $1 in rs|ru) echo "$IMG/planted-rs.tsv" ;; r?) echo "$IMG/planted-r.tsv" ;; esac; }
 desc_of() {
   case $1 in
     a) echo "${SIZE_MB}MiB text, 1 gzip layer" ;;
@@ -134,6 +134,7 @@ desc_of() {
     rd) echo "real tree, 4 layers, docker-save, uncompr." ;;
     rz) echo "real tree, 1 zstd layer" ;;
     rs) echo "node_modules-like small files, 1 gzip layer" ;;
+    ru) echo "rs with every file unique, 1 gzip layer" ;;
   esac
 }
 
@@ -369,6 +370,7 @@ has r1 && add "gzip${NPROC}T(r1)" "$(div "${W[r1.dec]}" "${W[r1.sN]}")" ">=" 2.2
 has r4 && add "par${NPROC}T(r4)" "$(div "${W[r4.s1]}" "${W[r4.sN]}")" ">=" 1.7 x
 has rd && [ -n "${W[rd.trivy]:-}" ] && add "vsTrivy(rd)" "$(div "${W[rd.trivy]}" "${W[rd.sN]}")" ">=" 1.0 x
 has rs && add "small1T(rs)" "$(div "${W[rs.dec]}" "${W[rs.s1]}")" ">=" 1.0 x "$(div "${C[rs.dec]}" "${C[rs.s1]}")"
+has ru && add "small1T(ru)" "$(div "${W[ru.dec]}" "${W[ru.s1]}")" ">=" 1.0 x "$(div "${C[ru.dec]}" "${C[ru.s1]}")"
 rss_max=0
 for n in "${IMAGES[@]}"; do
   for k in s1 sN; do [ "${M[$n.$k]:-0}" -gt "$rss_max" ] && rss_max=${M[$n.$k]}; done

@@ -1,6 +1,7 @@
-//! Detectors. A [`Scanner`] is built once from the signatures and shared,
-//! immutable, by every worker. It sees bytes and paths, never tar: the
-//! layer walk hands it each file's reader.
+//! Detectors. A [`Scanner`] is built once from the signatures and shared by
+//! every worker; what changes in it during a run is only what the workers
+//! share on purpose (the summary's counters, the content memo). It sees bytes
+//! and paths, never tar: the layer walk hands it each file's reader.
 //!
 //! - `pattern`: keyword automaton + windowed regexes (signature rules);
 //! - `entropy`: high-entropy assignments, as two built-in rules;
@@ -10,7 +11,10 @@
 //! - `names`: entry names and link targets, as text;
 //! - `config`: the image config and build history;
 //! - `packages`: third-party package roots from package metadata (path context);
-//! - `stream`: bounded windows with overlap, so memory stays flat.
+//! - `stream`: bounded windows with overlap, so memory stays flat;
+//! - `memo`: pattern-scan results of whole files by content, so bytes met
+//!   again in a run are not scanned again;
+//! - `tally`: what scans set aside (placeholders, documented examples), counted.
 
 pub mod attestation;
 pub(crate) mod cap;
@@ -27,7 +31,7 @@ pub mod git;
 pub(crate) mod keystore;
 pub(crate) mod material;
 pub mod member;
-pub mod memo;
+pub(crate) mod memo;
 pub mod names;
 pub(crate) mod nested;
 pub mod packages;
