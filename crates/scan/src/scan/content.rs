@@ -323,16 +323,19 @@ impl<'s> ContentScanner<'s> {
             self.limits.max_hits_per_rule,
             self.limits.max_candidates_per_rule,
         );
-        let whole = eof.then(|| &buf[..filled]);
         let memo = &self.scanner.memo;
-        if let Some((hits, kept)) = whole.and_then(|content| memo.get(content, &cap)) {
-            self.scanner.suppressed.set_aside.add(kept.set_aside);
-            return Ok((hits, kept));
-        }
+        let key = match eof.then(|| memo.get(&buf[..filled], &cap)) {
+            Some(Ok((hits, kept))) => {
+                self.scanner.suppressed.set_aside.add(kept.set_aside);
+                return Ok((hits, kept));
+            }
+            Some(Err(key)) => key,
+            None => None,
+        };
         let hits = self.scanner.scan_stream(buf, filled, eof, reader, &mut cap)?;
-        if eof {
+        if let Some(key) = key {
             // `scan_stream` leaves a buffer that holds the whole file as it was.
-            memo.put(&buf[..filled], &hits, &cap);
+            memo.put(key, &buf[..filled], &hits, &cap);
         }
         Ok((hits, cap))
     }

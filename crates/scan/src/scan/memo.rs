@@ -35,6 +35,10 @@ pub const MAX_BYTES: usize = 16 << 20;
 /// its scan costs time).
 pub const MAX_HITS: usize = 32;
 
+/// Where [`Memo::get`] looked for bytes it did not have.
+#[derive(Debug, Clone, Copy)]
+pub struct Key(u64);
+
 /// One file's bytes and what scanning them gave.
 struct Entry {
     content: Box<[u8]>,
@@ -69,33 +73,38 @@ impl Default for Memo {
 }
 
 impl Memo {
-    /// The hits and cap a scan of `content` under a fresh `cap` gave, if kept.
-    pub fn get(&self, content: &[u8], cap: &HitCap) -> Option<(Vec<Hit>, HitCap)> {
+    /// The hits and cap a scan of `content` under a fresh `cap` gave, if
+    /// kept; otherwise the key to [`Memo::put`] them under once scanned.
+    pub fn get(&self, content: &[u8], cap: &HitCap) -> Result<(Vec<Hit>, HitCap), Option<Key>> {
         if !Self::fits(content) {
-            return None;
+            return Err(None);
         }
-        let hash = xxh3_64_with_seed(content, self.seed);
+        let key = Key(xxh3_64_with_seed(content, self.seed));
         let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let found = entries.by_hash.get(&hash)?.iter().find(|e| {
-            *e.content == *content
-                && e.cap.max() == cap.max()
-                && e.cap.max_examined() == cap.max_examined()
-        })?;
-        Some((found.hits.clone(), found.cap.clone()))
+        let found = entries.by_hash.get(&key.0).and_then(|same| {
+            same.iter().find(|e| {
+                *e.content == *content
+                    && e.cap.max() == cap.max()
+                    && e.cap.max_examined() == cap.max_examined()
+            })
+        });
+        match found {
+            Some(e) => Ok((e.hits.clone(), e.cap.clone())),
+            None => Err(Some(key)),
+        }
     }
 
-    /// Keeps what scanning `content` gave, while there is room.
-    pub fn put(&self, content: &[u8], hits: &[Hit], cap: &HitCap) {
-        if !Self::fits(content) || hits.len() > MAX_HITS {
+    /// Keeps what scanning `content` (found under `key`) gave, while there is room.
+    pub fn put(&self, key: Key, content: &[u8], hits: &[Hit], cap: &HitCap) {
+        if hits.len() > MAX_HITS {
             return;
         }
-        let hash = xxh3_64_with_seed(content, self.seed);
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.bytes + content.len() > MAX_BYTES {
             return;
         }
         let Entries { by_hash, bytes } = &mut *entries;
-        let same = by_hash.entry(hash).or_default();
+        let same = by_hash.entry(key.0).or_default();
         // Two workers may scan the same bytes at once; one entry is enough.
         if same.iter().any(|e| *e.content == *content) {
             return;
@@ -113,17 +122,23 @@ impl Memo {
 mod tests {
     use super::*;
 
+    fn put(memo: &Memo, content: &[u8], hits: &[Hit], cap: &HitCap) {
+        if let Err(Some(key)) = memo.get(content, cap) {
+            memo.put(key, content, hits, cap);
+        }
+    }
+
     #[test]
     fn gives_back_only_for_the_same_bytes_and_budget() {
         let memo = Memo::default();
         let cap = HitCap::with_examined(5, 50);
         let hit = Hit::budget_test(3, 7);
-        memo.put(b"some bytes", std::slice::from_ref(&hit), &cap);
+        put(&memo, b"some bytes", std::slice::from_ref(&hit), &cap);
         let (hits, _) = memo.get(b"some bytes", &cap).expect("kept");
         assert_eq!((hits[0].rule, hits[0].offset), (3, 7));
-        assert!(memo.get(b"some bytez", &cap).is_none());
-        assert!(memo.get(b"some bytes", &HitCap::with_examined(6, 50)).is_none());
-        assert!(memo.get(b"", &cap).is_none());
+        assert!(memo.get(b"some bytez", &cap).is_err());
+        assert!(memo.get(b"some bytes", &HitCap::with_examined(6, 50)).is_err());
+        assert!(matches!(memo.get(b"", &cap), Err(None)), "empty: nothing to keep");
     }
 
     #[test]
@@ -131,7 +146,7 @@ mod tests {
         // Force a collision: one bucket, two contents.
         let memo = Memo { seed: 0, entries: Mutex::new(Entries::default()) };
         let cap = HitCap::new(5);
-        memo.put(b"clean", &[], &cap);
+        put(&memo, b"clean", &[], &cap);
         let hash = xxh3_64_with_seed(b"secret", 0);
         {
             let mut e = memo.entries.lock().expect("lock");
@@ -139,7 +154,7 @@ mod tests {
             e.by_hash.clear();
             e.by_hash.insert(hash, vec![clean]);
         }
-        assert!(memo.get(b"secret", &cap).is_none(), "a hash match alone is not a hit");
+        assert!(memo.get(b"secret", &cap).is_err(), "a hash match alone is not a hit");
     }
 
     #[test]
@@ -157,7 +172,7 @@ mod tests {
         };
         let (first, after_one) = once(&mut cs, "/a/settings");
         assert!(after_one.known_examples >= 1 && after_one.placeholders >= 1, "{after_one:?}");
-        assert!(scanner.memo.get(text, &HitCap::with_examined(100, 10_000)).is_some(), "kept");
+        assert!(scanner.memo.get(text, &HitCap::with_examined(100, 10_000)).is_ok(), "kept");
         // Another scanner (another worker) meets the same bytes under another name.
         let mut other = ContentScanner::new(&scanner, Limits::default());
         let (again, after_two) = once(&mut other, "/b/copy");
@@ -175,8 +190,8 @@ mod tests {
         for i in 0..(MAX_BYTES / MAX_FILE + 4) {
             let mut c = big.clone();
             c[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            memo.put(&c, &[], &cap);
-            kept += usize::from(memo.get(&c, &cap).is_some());
+            put(&memo, &c, &[], &cap);
+            kept += usize::from(memo.get(&c, &cap).is_ok());
         }
         assert_eq!(kept, MAX_BYTES / MAX_FILE);
         assert!(memo.entries.lock().expect("lock").bytes <= MAX_BYTES);
