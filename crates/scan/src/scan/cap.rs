@@ -91,6 +91,11 @@ impl HitCap {
     pub fn max_examined(&self) -> usize {
         self.max_examined
     }
+
+    /// How many rules this cap keeps counts for (its tables' entries).
+    pub fn rules_counted(&self) -> usize {
+        self.kept.len() + self.dropped.len() + self.examined.len()
+    }
 }
 
 /// A hit of `rule` at `offset` with a one-byte secret: what this cap's tests count and order.

@@ -12,9 +12,10 @@
 //!
 //! Entries are found by a seeded hash and confirmed by comparing the bytes
 //! whole, so a crafted collision cannot give a file another file's (clean)
-//! result. Memory is bounded: files of at most [`MAX_FILE`] bytes, at most
-//! [`MAX_HITS`] hits each, [`MAX_BYTES`] of content in all; once full, the
-//! memo keeps what it has and takes nothing new.
+//! result. Memory is bounded: files of [`MIN_FILE`] to [`MAX_FILE`] bytes, at
+//! most [`MAX_HITS`] hits each, [`MAX_BYTES`] in all (content plus a fixed
+//! charge per entry and per hit, so a million tiny files cannot hold more);
+//! once full, the memo keeps what it has and takes nothing new.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -29,8 +30,16 @@ use super::cap::HitCap;
 /// (licences, package manifests, `__init__.py`, man pages), and room for
 /// many of them beats room for a few large ones.
 pub const MAX_FILE: usize = 256 << 10;
-/// Content bytes kept in all (part of the run's memory budget).
+/// Smallest file the memo keeps: scanning a few dozen bytes costs less than
+/// an entry's bookkeeping.
+pub const MIN_FILE: usize = 64;
+/// Memory the entries may take in all (part of the run's memory budget).
 pub const MAX_BYTES: usize = 16 << 20;
+/// What an entry is charged beyond its content: the entry and its map slot,
+/// each hit with its secret, each rule its cap counts for, rounded up.
+const ENTRY_COST: usize = 512;
+const HIT_COST: usize = 256;
+const RULE_COUNT_COST: usize = 32;
 /// A file with more hits is not kept (its hits would cost more memory than
 /// its scan costs time).
 pub const MAX_HITS: usize = 32;
@@ -99,8 +108,12 @@ impl Memo {
         if hits.len() > MAX_HITS {
             return;
         }
+        let cost = content.len()
+            + ENTRY_COST
+            + hits.len() * HIT_COST
+            + cap.rules_counted() * RULE_COUNT_COST;
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.bytes + content.len() > MAX_BYTES {
+        if entries.bytes + cost > MAX_BYTES {
             return;
         }
         let Entries { by_hash, bytes } = &mut *entries;
@@ -109,12 +122,12 @@ impl Memo {
         if same.iter().any(|e| *e.content == *content) {
             return;
         }
-        *bytes += content.len();
+        *bytes += cost;
         same.push(Entry { content: content.into(), hits: hits.to_vec(), cap: cap.clone() });
     }
 
     fn fits(content: &[u8]) -> bool {
-        !content.is_empty() && content.len() <= MAX_FILE
+        (MIN_FILE..=MAX_FILE).contains(&content.len())
     }
 }
 
@@ -128,17 +141,20 @@ mod tests {
         }
     }
 
+    const SOME: &[u8] = b"some bytes, as many as a file the memo keeps must hold at the least";
+    const OTHER: &[u8] = b"some bytes, as many as a file the memo keeps must hold at the lease";
+
     #[test]
     fn gives_back_only_for_the_same_bytes_and_budget() {
         let memo = Memo::default();
         let cap = HitCap::with_examined(5, 50);
         let hit = Hit::budget_test(3, 7);
-        put(&memo, b"some bytes", std::slice::from_ref(&hit), &cap);
-        let (hits, _) = memo.get(b"some bytes", &cap).expect("kept");
+        put(&memo, SOME, std::slice::from_ref(&hit), &cap);
+        let (hits, _) = memo.get(SOME, &cap).expect("kept");
         assert_eq!((hits[0].rule, hits[0].offset), (3, 7));
-        assert!(memo.get(b"some bytez", &cap).is_err());
-        assert!(memo.get(b"some bytes", &HitCap::with_examined(6, 50)).is_err());
-        assert!(matches!(memo.get(b"", &cap), Err(None)), "empty: nothing to keep");
+        assert!(memo.get(OTHER, &cap).is_err());
+        assert!(memo.get(SOME, &HitCap::with_examined(6, 50)).is_err());
+        assert!(matches!(memo.get(&SOME[..MIN_FILE - 1], &cap), Err(None)), "too small to keep");
     }
 
     #[test]
@@ -146,15 +162,15 @@ mod tests {
         // Force a collision: one bucket, two contents.
         let memo = Memo { seed: 0, entries: Mutex::new(Entries::default()) };
         let cap = HitCap::new(5);
-        put(&memo, b"clean", &[], &cap);
-        let hash = xxh3_64_with_seed(b"secret", 0);
+        put(&memo, SOME, &[], &cap);
+        let hash = xxh3_64_with_seed(OTHER, 0);
         {
             let mut e = memo.entries.lock().expect("lock");
             let clean = e.by_hash.values_mut().next().expect("entry").pop().expect("entry");
             e.by_hash.clear();
             e.by_hash.insert(hash, vec![clean]);
         }
-        assert!(memo.get(b"secret", &cap).is_err(), "a hash match alone is not a hit");
+        assert!(memo.get(OTHER, &cap).is_err(), "a hash match alone is not a hit");
     }
 
     #[test]
@@ -193,7 +209,7 @@ mod tests {
             put(&memo, &c, &[], &cap);
             kept += usize::from(memo.get(&c, &cap).is_ok());
         }
-        assert_eq!(kept, MAX_BYTES / MAX_FILE);
+        assert_eq!(kept, MAX_BYTES / (MAX_FILE + ENTRY_COST));
         assert!(memo.entries.lock().expect("lock").bytes <= MAX_BYTES);
     }
 }
