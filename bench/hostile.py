@@ -171,6 +171,10 @@ def main():
          [("150k hits + 150k hardlinks", "scan", 1, present("/s/1.conf"), None)]),
         ("hitsonetarget",
          [("150k hits + 150k links to one", "scan", 1, over_budget(150_001 - 25_000), None)]),
+        # The second layer's copies are the first one's findings again (same path, same
+        # secret: reported once); canary 0 is all zeros, a placeholder.
+        ("repeated", [("150k secret files, twice (memo)", "scan", 1,
+                       over_budget(150_000 - 1 - 25_000), None)]),
         ("linkchain", [("chain of 150k hardlinks", "scan", 1, present("/c0"), None)]),
         ("samepath", [("150k versions + links, one path", "scan", 2,
                        has("is written more than 64 times"), None)]),

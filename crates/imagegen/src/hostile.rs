@@ -37,6 +37,7 @@ pub const SHAPES: &[&str] = &[
     "threads",
     "cpiomany",
     "zipheaders",
+    "repeated",
 ];
 
 /// Writes shape `name` under `dir` (created; pass a fresh one) and returns the path to scan:
@@ -67,6 +68,7 @@ pub fn build(name: &str, dir: &Path) -> io::Result<PathBuf> {
         }),
         "cpiomany" => cpio_many(dir),
         "zipheaders" => zip_headers(dir),
+        "repeated" => repeated(dir),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown hostile shape {name:?} (known: {})", SHAPES.join(", ")),
@@ -370,6 +372,24 @@ fn hits_links(dir: &Path) -> io::Result<PathBuf> {
         },
         b"s/.wh..wh..opq",
     )
+}
+
+/// 150k small files, each with its own secret, then the same files again in a second layer
+/// (what `RUN chown -R` leaves): strata's content memo fills up with the first ones and must
+/// stay within its memory budget.
+fn repeated(dir: &Path) -> io::Result<PathBuf> {
+    let files = |w: &mut dyn Write| -> io::Result<()> {
+        for i in 0..150_000u64 {
+            let text =
+                format!("# settings of service {i:06}, kept for the run\nkey = {}\n", canary(i));
+            w.write_all(&file(&format!("srv/{i}.conf"), text.as_bytes()))?;
+        }
+        w.write_all(&END)
+    };
+    let layout = Layout::new(dir)?;
+    let layers: [Blob; 2] =
+        [layout.layer(Compression::Gzip, files)?, layout.layer(Compression::Gzip, files)?];
+    layout.image(&layers, None, None)
 }
 
 /// 150k hits (one per file) and 150k hardlinks all to one file, which a second layer deletes.

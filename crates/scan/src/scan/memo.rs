@@ -37,8 +37,8 @@ pub const MIN_FILE: usize = 64;
 pub const MAX_BYTES: usize = 16 << 20;
 /// What an entry is charged beyond its content: the entry and its map slot,
 /// each hit with its secret, each rule its cap counts for, rounded up.
-const ENTRY_COST: usize = 512;
-const HIT_COST: usize = 256;
+const ENTRY_COST: usize = 1024;
+const HIT_COST: usize = 512;
 const RULE_COUNT_COST: usize = 32;
 /// A file with more hits is not kept (its hits would cost more memory than
 /// its scan costs time).
