@@ -241,12 +241,13 @@ fn looks_like_code_name(v: &[u8]) -> bool {
 }
 
 /// `Curve25519SeedBin`, `HmacSha256Key`, `MarshalPKCS1PrivateKey`,
-/// `babel7CompatTokens`: a type or variable name in CamelCase or camelCase.
-/// Words are a capital and two or more lowercase letters, one acronym of two
-/// to five capitals (its last capital may start the next word, as in
-/// `ADCredentials`), or a leading lowercase word of three letters or more;
-/// lowercase after a digit is a word of two or more (`Base64url`); every
-/// lowercase part holds a vowel (`y` counts); digits come in at most two runs. A generated token of that length breaks this
+/// `babel7CompatTokens`, `V1LocalObjectReference`: a type or variable name in
+/// CamelCase or camelCase. Words are a capital and lowercase letters (`Key`,
+/// `To`), one acronym (two to five capitals, whose last capital may start the
+/// next word as in `ADCredentials`, or one capital before digits as in `V1`,
+/// `P256`), or lowercase words of two letters or more (`to`, `default`,
+/// `Base64url`); every lowercase part holds a vowel (`y` counts); digits come
+/// in at most two runs. A generated token of that length breaks this
 /// almost at once (`aB3dE6gH9jK2mN5p`, `Kq7vXmZ9pL4rT8wN`).
 fn camel_case_name(v: &[u8]) -> bool {
     if !v.iter().all(u8::is_ascii_alphanumeric) || v.first().is_some_and(u8::is_ascii_digit) {
@@ -263,11 +264,16 @@ fn camel_case_name(v: &[u8]) -> bool {
         let next = i + run;
         match class_of(b) {
             0 if run == 1 => {
-                if lower_run(next) < 2 || !voiced(next, lower_run(next)) {
+                let after = lower_run(next);
+                // `Key`, `To` (a two-letter word holds a vowel), or `V1`, `P256`.
+                let word = after >= 1 && voiced(next, after);
+                let before_digits = after == 0 && v.get(next).is_some_and(u8::is_ascii_digit);
+                if !word && !before_digits {
                     return false;
                 }
                 words += 1;
-                i = next + lower_run(next);
+                acronyms += usize::from(before_digits);
+                i = next + after;
                 continue;
             }
             // An acronym: before a lowercase word its last capital starts that word.
@@ -282,7 +288,7 @@ fn camel_case_name(v: &[u8]) -> bool {
                 i = next + after;
                 continue;
             }
-            1 if (i == 0 && run < 3) || run < 2 || !voiced(i, run) => return false,
+            1 if run < 2 || !voiced(i, run) => return false,
             1 => words += 1,
             2 => digit_runs += 1,
             _ => {}
@@ -398,6 +404,10 @@ mod tests {
             "tTOKEN_CLASS_END-1",
             ".base64_encode",
             ".v1_token_request_spec",
+            "defaultToConfig2",
+            "toUint8Array",
+            "V1LocalObjectReference",
+            "testP256PrivateKey",
         ];
         for v in no {
             assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");

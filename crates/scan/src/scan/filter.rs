@@ -49,6 +49,9 @@ pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
     if indexed_variable(s) {
         return Some("a code expression (an indexed variable, creds[1])");
     }
+    if member_of_instance_variable(s) {
+        return Some("a code expression (an instance variable's member, @http.proxy_pass)");
+    }
     if open_call(s) {
         return Some("a code expression (a call or subscript, config.get(…))");
     }
@@ -96,6 +99,21 @@ fn indexed_variable(s: &[u8]) -> bool {
         && rest.last() == Some(&b']')
         && !index.is_empty()
         && index.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
+}
+
+/// `@http.proxy_pass`: Ruby (or CoffeeScript) reading a member of an
+/// instance variable, `proxy_pass = @http.proxy_pass` in xmlrpc's client.
+/// Lowercase names joined by at least one dot; a password such as `@Dm1n.x`
+/// or `@dmin` is not taken for one.
+fn member_of_instance_variable(s: &[u8]) -> bool {
+    let name = |n: &[u8]| {
+        n.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+            && n.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    };
+    s.strip_prefix(b"@").is_some_and(|rest| {
+        let mut parts = rest.split(|&b| b == b'.');
+        rest.contains(&b'.') && parts.all(name)
+    })
 }
 
 /// `config.get(`, `self.module.params[`, `dict(type=`: a call or subscript
@@ -748,6 +766,7 @@ mod tests {
             b"self.module.params[",
             b"client_config_info.get_child_content(",
             b"dict(type=",
+            b"@http.proxy_pass",
             // Elided in documentation.
             b"U2FsdGVkX1...",
             "ABAQDAwXxn7kIMNWzcDfo\u{2026}".as_bytes(),
@@ -767,6 +786,8 @@ mod tests {
             br"Kq7\u00e9vX2m",
             br"\u79d8Kq7vX2mZ9pL4rT8w",
             b"Kq7.vX2m...",
+            b"@Dm1n.x",
+            b"@dmin_pass",
             b"Kq7...",
         ] {
             assert!(placeholder(real).is_none(), "{}", String::from_utf8_lossy(real));
