@@ -92,6 +92,23 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         .collect()
 }
 
+/// Where the value of an assignment ends: at a `&` that starts the next
+/// parameter of a query string (`token=hh5s93j4hdidpola&oauth_verifier=…`,
+/// `secret=JBSWY3DPEHPK3PXP&digits=8` in an `otpauth://` URI), else at its
+/// end. The value alphabet takes `&` (a password may hold one), so without
+/// this the next parameter's name and value were read as part of the secret.
+pub fn value_end(v: &[u8]) -> usize {
+    (1..v.len())
+        .find(|&i| {
+            v[i] == b'&'
+                && v[i + 1..].first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+                && v[i + 1..].iter().position(|&b| b == b'=').is_some_and(|e| {
+                    v[i + 1..i + 1 + e].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                })
+        })
+        .unwrap_or(v.len())
+}
+
 /// Character set of a value, which sets the entropy it must reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Charset {
@@ -416,6 +433,20 @@ mod tests {
         assert!(passes(URL_RULE, b"Welcome2"));
         assert!(passes(URL_RULE, b"Passwort"));
         assert!(rules().len() == 2);
+    }
+
+    #[test]
+    fn a_query_string_value_ends_at_the_next_parameter() {
+        let cases: [(&str, &str); 5] = [
+            ("hh5s93j4hdidpola&oauth_verifier=hfdp7dh39dks9884", "hh5s93j4hdidpola"),
+            ("JBSWY3DPEHPK3PXP&digits=8", "JBSWY3DPEHPK3PXP"),
+            ("Kq7&vX2m!Z9pL4r", "Kq7&vX2m!Z9pL4r"),
+            ("Kq7vX2mZ9pL4r&", "Kq7vX2mZ9pL4r&"),
+            ("&Kq7vX2m=Z9pL4r", "&Kq7vX2m=Z9pL4r"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(&v[..value_end(v.as_bytes())], want, "{v}");
+        }
     }
 
     /// The code-name shapes must not swallow generated tokens: of 20,000
