@@ -2,10 +2,11 @@
 //! (docs/detection.md, "False alarms on a real image"): language runtimes
 //! installed from their release tarballs, as the official images do, with no
 //! package database to say the files are the runtime's; and source code whose
-//! identifiers sit after a secret-named key. The content is the real
-//! toolchains' own files: the Go tree of `go env GOROOT`, and Ruby's standard
-//! library from the Debian mirror (`apt-get download`, `dpkg-deb -x`). A test
-//! whose tool or mirror is missing says so and skips.
+//! identifiers sit after a secret-named key; query strings whose next
+//! parameter was read into a value. The content is the real toolchains' and
+//! packages' own files: the Go tree of `go env GOROOT`, Ruby's standard
+//! library and oauthlib from the Debian mirror (`apt-get download`,
+//! `dpkg-deb -x`). A test whose tool or mirror is missing says so and skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,11 +91,11 @@ fn code_names_in_the_go_standard_library_are_not_secrets() {
     assert!(tests.iter().all(|f| f.3 == "test"), "{tests:?}");
 }
 
-/// Ruby's standard library as Debian ships it, unpacked into `dir`: its
-/// version directory (`usr/lib/ruby/3.1.0`), or None when the mirror or
-/// the tools are missing.
-fn debian_ruby_stdlib(dir: &Path) -> Option<PathBuf> {
-    let found = output("apt-cache", &["search", "--names-only", "^libruby[0-9.]+$"], dir)?;
+/// The newest Debian package whose name matches `pattern`, downloaded from
+/// apt's mirror and unpacked into `dir/x`; None when the mirror or the tools
+/// are missing.
+fn debian_unpack(dir: &Path, pattern: &str) -> Option<PathBuf> {
+    let found = output("apt-cache", &["search", "--names-only", pattern], dir)?;
     let package = found.lines().filter_map(|l| l.split_whitespace().next()).max()?.to_owned();
     output("apt-get", &["download", &package], dir)?;
     let deb = std::fs::read_dir(dir)
@@ -102,7 +103,13 @@ fn debian_ruby_stdlib(dir: &Path) -> Option<PathBuf> {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))?;
     output("dpkg-deb", &["-x", deb.to_str()?, "x"], dir)?;
-    let lib = dir.join("x/usr/lib/ruby");
+    Some(dir.join("x"))
+}
+
+/// Ruby's standard library as Debian ships it: its version directory
+/// (`usr/lib/ruby/3.1.0`).
+fn debian_ruby_stdlib(dir: &Path) -> Option<PathBuf> {
+    let lib = debian_unpack(dir, "^libruby[0-9.]+$")?.join("usr/lib/ruby");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(&lib)
         .ok()?
         .map(|e| e.unwrap().path())
@@ -138,4 +145,28 @@ fn a_ruby_built_from_its_release_tarball_is_third_party() {
     for f in &runtime {
         assert_eq!((f.2.as_str(), &f.3), ("info", &Value::from("third-party package")), "{f:?}");
     }
+}
+
+#[test]
+fn a_value_in_a_query_string_ends_at_the_next_parameter() {
+    let work = tmp();
+    let Some(root) = debian_unpack(work.path(), "^python3-oauthlib$") else {
+        eprintln!("skipping: needs apt's Debian mirror, apt-get and dpkg-deb");
+        return;
+    };
+    let base = root.join("usr/lib/python3/dist-packages/oauthlib/oauth2/rfc6749/clients/base.py");
+    let bytes = std::fs::read(&base).unwrap();
+    // oauthlib's docstring of a revocation request body.
+    let line = "token=45ghiukldjahdnhzdauz&token_type_hint=refresh_token";
+    assert!(String::from_utf8_lossy(&bytes).contains(line), "oauthlib's base.py changed");
+    let json = scan(vec![Entry::file("app/lib/oauth_base.py", bytes)]);
+    let secrets: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "generic-high-entropy-assignment")
+        .filter_map(|f| f["secret"].as_str())
+        .collect();
+    assert!(secrets.contains(&"45ghiukldjahdnhzdauz"), "{secrets:?}");
+    assert!(secrets.iter().all(|s| !s.contains("&token_type_hint")), "{secrets:?}");
 }
