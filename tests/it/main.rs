@@ -29,6 +29,7 @@ mod incident_reports;
 mod leak_vectors;
 mod materialise;
 mod noise;
+mod noise_real;
 mod packages;
 mod providers;
 mod real_tools;

@@ -12,10 +12,13 @@ use super::packages::PackageRoots;
 
 pub use crate::finding::context::PathContext;
 
-/// Directory names that mean documentation wherever they are.
+/// Directory names that mean documentation wherever they are, in any case
+/// (`Docs/`, `Examples/`: PHP, .NET and Java projects capitalise them). `man`
+/// holds manual pages wherever a package keeps its own (Bundler's under
+/// Ruby's library tree, npm's under its package).
 const DOC_DIRS: &[&str] = &[
     "doc", "docs", "examples", "example", "samples", "sample", "demo", "demos", "javadoc",
-    "gtk-doc",
+    "gtk-doc", "man",
 ];
 /// System documentation trees (names like `info` or `help` are too common elsewhere).
 const SYSTEM_DOC_TREES: &[&str] = &[
@@ -25,6 +28,8 @@ const SYSTEM_DOC_TREES: &[&str] = &[
     "/usr/share/help/",
     "/usr/share/gtk-doc/",
 ];
+/// Directory names that mean tests wherever they are, in any case (PSR-4
+/// `Tests/` and `Test/` in PHP packages, `Fixtures/`).
 const TEST_DIRS: &[&str] = &[
     "test",
     "tests",
@@ -48,6 +53,53 @@ const THIRD_PARTY_DIRS: &[&str] = &[
     "gems",
     "bower_components",
 ];
+
+/// True when `dir` is one of `names`, ignoring ASCII case.
+fn named(names: &[&str], dir: &str) -> bool {
+    names.iter().any(|n| n.eq_ignore_ascii_case(dir))
+}
+
+/// A language runtime's own library tree, installed from its release
+/// tarball where no package database lists it: the official Docker images
+/// build Python, Ruby, PHP and Go under `/usr/local` (`lib/python3.12/`,
+/// `lib/ruby/3.3.0/`, `include/ruby-3.3.0/`, `lib/php/`, `/usr/local/go/`),
+/// as pyenv, rbenv and conda do under their own prefixes for Python and
+/// Ruby. Their standard libraries document credentials in URLs and
+/// assignments (`URI.parse("http://john:S3nsit1ve@…")` in Ruby's
+/// `uri/generic.rb`). Application code never lives inside these trees. Go
+/// and PHP roots are taken only at their `/usr/local` locations: `/go/src/app`
+/// is a GOPATH and `/app/lib/php/` an application's own code.
+///
+/// The distribution's own prefixes (`/usr/lib/`, `/usr/share/`,
+/// `/usr/include/`) are left to its package database
+/// ([`super::packages`]), which knows which layer wrote each file: a
+/// packaged file rewritten by a later layer keeps the rule's severity there.
+fn in_runtime_tree(full: &str, dirs: &[&str]) -> bool {
+    const DISTRO_PREFIXES: &[&str] = &["/usr/lib/", "/usr/lib64/", "/usr/share/", "/usr/include/"];
+    const ROOTS: &[&str] = &["/usr/local/go/", "/usr/local/lib/php/"];
+    if DISTRO_PREFIXES.iter().any(|p| full.starts_with(p)) {
+        return false;
+    }
+    let stdlib = dirs.windows(2).any(|w| match (w[0], w[1]) {
+        ("lib" | "lib64", d) | ("include", d) if versioned(d, "python") => true,
+        ("include", d) => versioned(d, "ruby-"),
+        _ => false,
+    }) || dirs.windows(3).any(|w| {
+        matches!(w[0], "lib" | "lib64")
+            && w[1] == "ruby"
+            && (versioned(w[2], "") || matches!(w[2], "vendor_ruby" | "site_ruby"))
+    });
+    stdlib || ROOTS.iter().any(|r| full.starts_with(r))
+}
+
+/// `name` followed by a version made of digits and dots (`python3.11`,
+/// `ruby-3.1.0`; with an empty name, `3.1.0`).
+fn versioned(dir: &str, name: &str) -> bool {
+    dir.strip_prefix(name).is_some_and(|v| {
+        v.starts_with(|c: char| c.is_ascii_digit())
+            && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    })
+}
 
 /// Maven's home (`~/.m2`) holds third-party code only in its local
 /// repository and wrapper downloads; `settings.xml` and
@@ -133,7 +185,7 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
         None => return None,
     };
     let lower = file.to_ascii_lowercase();
-    if dirs.iter().any(|d| TEST_DIRS.contains(d))
+    if dirs.iter().any(|d| named(TEST_DIRS, d))
         || lower.starts_with("test_")
         || ["_test.py", "_test.go", ".test.js", ".test.ts", ".spec.js", ".spec.ts", "conftest.py"]
             .iter()
@@ -148,7 +200,7 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
         || [".md", ".rst", ".adoc", ".markdown"].iter().any(|s| lower.ends_with(s))
         || is_sdk_model_data(&lower);
     if doc_file
-        || dirs.iter().any(|d| DOC_DIRS.contains(d))
+        || dirs.iter().any(|d| named(DOC_DIRS, d))
         || SYSTEM_DOC_TREES.iter().any(|t| full.starts_with(t))
     {
         return Some(PathContext::Documentation);
@@ -159,6 +211,7 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
         || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d))
         || in_maven_download_tree(dirs)
         || in_package_cache(dirs)
+        || in_runtime_tree(&full, dirs)
     {
         return Some(PathContext::ThirdParty);
     }
@@ -271,6 +324,28 @@ mod tests {
             ),
             ("/var/cache/myapp/token.txt", None, None),
             ("/srv/myapp_1.0_amd64.deb", Some("data.tar.xz!etc/myapp/secret.conf"), None),
+            // Capitalised test and doc directories; manual pages kept by a package.
+            ("/usr/share/php/Symfony/Contracts/HttpClient/Test/X.php", None, Some(Test)),
+            ("/app/vendor/acme/sdk/Tests/Fixtures/keys.php", None, Some(Test)),
+            ("/srv/app/Docs/setup.txt", None, Some(Documentation)),
+            ("/usr/lib/ruby/3.1.0/bundler/man/bundle-config.1", None, Some(Documentation)),
+            ("/srv/app/manifest/settings.yml", None, None),
+            // Runtimes installed from their release tarballs (official images, pyenv).
+            ("/usr/local/lib/ruby/3.3.0/uri/generic.rb", None, Some(ThirdParty)),
+            ("/usr/local/lib/ruby/site_ruby/3.3.0/x.rb", None, Some(ThirdParty)),
+            ("/usr/local/include/ruby-3.3.0/ruby/config.h", None, Some(ThirdParty)),
+            ("/usr/local/lib/python3.12/smtplib.py", None, Some(ThirdParty)),
+            ("/root/.pyenv/versions/3.11.9/lib/python3.11/imaplib.py", None, Some(ThirdParty)),
+            ("/usr/local/go/src/crypto/x509/pkcs8.go", None, Some(ThirdParty)),
+            // The distribution's prefixes are its package database's to judge.
+            ("/usr/share/go-1.19/src/net/smtp/auth.go", None, None),
+            ("/usr/lib/ruby/3.1.0/uri/generic.rb", None, None),
+            ("/usr/local/lib/php/PEAR.php", None, Some(ThirdParty)),
+            ("/go/src/app/config.go", None, None),
+            ("/app/lib/php/config.php", None, None),
+            ("/app/ruby/config.rb", None, None),
+            ("/srv/go-app/main.go", None, None),
+            ("/app/lib/pythonic/settings.py", None, None),
         ];
         for (p, i, want) in cases {
             assert_eq!(classify(p, i), want, "{p}");

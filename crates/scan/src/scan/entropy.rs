@@ -92,6 +92,23 @@ pub fn rules() -> Vec<crate::signatures::Signature> {
         .collect()
 }
 
+/// Where the value of an assignment ends: at a `&` that starts the next
+/// parameter of a query string (`token=hh5s93j4hdidpola&oauth_verifier=…`,
+/// `secret=JBSWY3DPEHPK3PXP&digits=8` in an `otpauth://` URI), else at its
+/// end. The value alphabet takes `&` (a password may hold one), so without
+/// this the next parameter's name and value were read as part of the secret.
+pub fn value_end(v: &[u8]) -> usize {
+    (1..v.len())
+        .find(|&i| {
+            v[i] == b'&'
+                && v[i + 1..].first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+                && v[i + 1..].iter().position(|&b| b == b'=').is_some_and(|e| {
+                    v[i + 1..i + 1 + e].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                })
+        })
+        .unwrap_or(v.len())
+}
+
 /// Character set of a value, which sets the entropy it must reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Charset {
@@ -216,36 +233,119 @@ fn looks_like_code_name(v: &[u8]) -> bool {
             p.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
                 && p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         });
-    tuple_field_path || reference || constant_name || camel_case_name(v)
+    // `tTOKEN_CLASS_END-1`: an enumerator or constant plus or minus a number.
+    let offset_name = s.rsplit_once(['-', '+']).is_some_and(|(name, n)| {
+        (1..=3).contains(&n.len())
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && name.contains('_')
+            && name.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+    });
+    // `.base64_encode` (PHP's concatenation), `.v1_token_request_spec` (a
+    // relative import): a member or module name after its dot.
+    let member = s.strip_prefix('.').is_some_and(|m| {
+        m.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            && (m.contains('_') || m.contains('.') || camel_case_name(m.as_bytes()))
+    });
+    tuple_field_path
+        || reference
+        || constant_name
+        || offset_name
+        || member
+        || camel_case_name(v)
+        || kebab_name(&s)
+        || host_path(&s)
 }
 
-/// `Curve25519SeedBin`, `HmacSha256Key`: a type or variable name in
-/// CamelCase. Every capital starts a lowercase word of two or more letters,
-/// and digits come in at most two runs; a generated token of that length
-/// breaks this almost at once (`aB3dE6gH9jK2mN5p`).
+/// `Curve25519SeedBin`, `HmacSha256Key`, `MarshalPKCS1PrivateKey`,
+/// `babel7CompatTokens`, `V1LocalObjectReference`: a type or variable name in
+/// CamelCase or camelCase. Words are a capital and lowercase letters (`Key`,
+/// `To`), one acronym (two to five capitals, whose last capital may start the
+/// next word as in `ADCredentials`, or one capital before digits as in `V1`,
+/// `P256`), or lowercase words of two letters or more (`to`, `default`,
+/// `Base64url`); every lowercase part holds a vowel (`y` counts); digits come
+/// in at most two runs. A generated token of that length breaks this
+/// almost at once (`aB3dE6gH9jK2mN5p`, `Kq7vXmZ9pL4rT8wN`).
 fn camel_case_name(v: &[u8]) -> bool {
-    if !v.iter().all(u8::is_ascii_alphanumeric) || !v.first().is_some_and(u8::is_ascii_uppercase) {
+    if !v.iter().all(u8::is_ascii_alphanumeric) || v.first().is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    let mut digit_runs = 0;
+    let lower_run = |at: usize| v[at..].iter().take_while(|c| c.is_ascii_lowercase()).count();
+    // Words are pronounceable: a vowel in every lowercase part.
+    let voiced = |at: usize, n: usize| v[at..at + n].iter().any(|c| b"aeiouy".contains(c));
+    let (mut digit_runs, mut words, mut acronyms) = (0, 0, 0);
     let mut i = 0;
     while i < v.len() {
         let b = v[i];
         let run = v[i..].iter().take_while(|c| class_of(**c) == class_of(b)).count();
+        let next = i + run;
         match class_of(b) {
-            // A capital must be followed by at least two lowercase letters.
-            0 if run != 1
-                || v[i + 1..].iter().take_while(|c| c.is_ascii_lowercase()).count() < 2 =>
-            {
-                return false;
+            0 if run == 1 => {
+                let after = lower_run(next);
+                // `Key`, `To` (a two-letter word holds a vowel), or `V1`, `P256`.
+                let word = after >= 1 && voiced(next, after);
+                let before_digits = after == 0 && v.get(next).is_some_and(u8::is_ascii_digit);
+                if !word && !before_digits {
+                    return false;
+                }
+                words += 1;
+                acronyms += usize::from(before_digits);
+                i = next + after;
+                continue;
             }
-            1 if run < 2 => return false,
+            // An acronym: before a lowercase word its last capital starts that word.
+            0 => {
+                let after = lower_run(next);
+                let acronym = if after > 0 { run - 1 } else { run };
+                if acronym > 5 || (after > 0 && (after < 2 || !voiced(next, after))) {
+                    return false;
+                }
+                words += 1 + usize::from(after > 0);
+                acronyms += 1;
+                i = next + after;
+                continue;
+            }
+            1 if run < 2 || !voiced(i, run) => return false,
+            1 => words += 1,
             2 => digit_runs += 1,
             _ => {}
         }
-        i += run;
+        i = next;
     }
-    digit_runs <= 2
+    digit_runs <= 2 && acronyms <= 1 && words >= 2
+}
+
+/// `x-aws-ec2-metadata-token`, `tls_v13_cipher_suite`: lowercase words
+/// joined by `-` or `_`, a word ending in at most two digits. A header,
+/// option or key name, not a value.
+fn kebab_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(['-', '_']).collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            let letters = p.bytes().take_while(u8::is_ascii_lowercase).count();
+            letters >= 1
+                && p.len() - letters <= 2
+                && p[letters..].bytes().all(|b| b.is_ascii_digit())
+        })
+        && parts.iter().any(|p| p.len() >= 4)
+}
+
+/// `github.com/jcmturner/gokrb5/v8/sessionCredentials`: a Go import path
+/// or a host and path without a scheme. The first segment is a host name
+/// (lowercase labels, the last one letters only); base64 never holds a dot.
+fn host_path(s: &str) -> bool {
+    let Some((host, rest)) = s.split_once('/') else { return false };
+    let labels: Vec<&str> = host.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && labels.last().is_some_and(|t| {
+            (2..=6).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_lowercase())
+        })
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
 }
 
 /// 0 for an uppercase letter, 1 for lowercase, 2 for a digit.
@@ -281,6 +381,13 @@ mod tests {
             "Kq7vXmZ9pL4rT8wN",
             "AKX9_2MZQ7_LP4T8W3R9",
             "&Kq7#vX2m!Z9pL4r",
+            // Near the new code-name shapes, still random.
+            "kqzVx7LmNpRt2Wb9",
+            "abcXYZQWE9rt7PLmnb",
+            "k3j-h5g-x9v-q2m-w8z",
+            "Kq7vX2mZ9pL4rT8w-1",
+            "Fp3BenchOnly9xQ2mK7vR4tLpWz8/NcYh3JdQb5Tg",
+            ".Kq7vX2mZ9pL4rT8w",
         ];
         for v in yes {
             assert!(passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
@@ -305,6 +412,19 @@ mod tests {
             "TLS13_CHACHA20_POLY1305_SHA256_INTERNAL",
             "Curve25519SeedBin",
             "HmacSha256SigningKey",
+            // Code names met in real trees (Go, Node, Ruby, PHP sources).
+            "MarshalPKCS1PrivateKey",
+            "babel7CompatTokens",
+            "gokrb5AttributeKeyADCredentials",
+            "x-aws-ec2-metadata-token",
+            "github.com/jcmturner/gokrb5/v8/sessionCredentials",
+            "tTOKEN_CLASS_END-1",
+            ".base64_encode",
+            ".v1_token_request_spec",
+            "defaultToConfig2",
+            "toUint8Array",
+            "V1LocalObjectReference",
+            "testP256PrivateKey",
         ];
         for v in no {
             assert!(!passes(ASSIGNMENT_RULE, v.as_bytes()), "{v}");
@@ -313,5 +433,40 @@ mod tests {
         assert!(passes(URL_RULE, b"Welcome2"));
         assert!(passes(URL_RULE, b"Passwort"));
         assert!(rules().len() == 2);
+    }
+
+    #[test]
+    fn a_query_string_value_ends_at_the_next_parameter() {
+        let cases: [(&str, &str); 5] = [
+            ("hh5s93j4hdidpola&oauth_verifier=hfdp7dh39dks9884", "hh5s93j4hdidpola"),
+            ("JBSWY3DPEHPK3PXP&digits=8", "JBSWY3DPEHPK3PXP"),
+            ("Kq7&vX2m!Z9pL4r", "Kq7&vX2m!Z9pL4r"),
+            ("Kq7vX2mZ9pL4r&", "Kq7vX2mZ9pL4r&"),
+            ("&Kq7vX2m=Z9pL4r", "&Kq7vX2m=Z9pL4r"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(&v[..value_end(v.as_bytes())], want, "{v}");
+        }
+    }
+
+    /// The code-name shapes must not swallow generated tokens: of 20,000
+    /// random base62 strings of 16 to 40 characters, almost none pass as one.
+    #[test]
+    fn code_names_rarely_match_random_tokens() {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut named = 0;
+        for _ in 0..20_000 {
+            let n = 16 + (next() % 25) as usize;
+            let v: Vec<u8> = (0..n).map(|_| ALPHABET[(next() % 62) as usize]).collect();
+            named += usize::from(looks_like_code_name(&v));
+        }
+        assert!(named <= 4, "{named} of 20000 random tokens taken for code names");
     }
 }

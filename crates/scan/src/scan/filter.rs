@@ -49,6 +49,18 @@ pub fn placeholder(secret: &[u8]) -> Option<&'static str> {
     if indexed_variable(s) {
         return Some("a code expression (an indexed variable, creds[1])");
     }
+    if member_of_instance_variable(s) {
+        return Some("a code expression (an instance variable's member, @http.proxy_pass)");
+    }
+    if open_call(s) {
+        return Some("a code expression (a call or subscript, config.get(…))");
+    }
+    if elided(s) {
+        return Some("an elided value (U2FsdGVkX1...)");
+    }
+    if escaped_text(s) {
+        return Some("escaped non-ASCII text (a translation, \\u79d8\\u5bc6…)");
+    }
     if let Some(why) = variable_reference(s) {
         return Some(why);
     }
@@ -89,6 +101,72 @@ fn indexed_variable(s: &[u8]) -> bool {
         && index.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\''))
 }
 
+/// `@http.proxy_pass`: Ruby (or CoffeeScript) reading a member of an
+/// instance variable, `proxy_pass = @http.proxy_pass` in xmlrpc's client.
+/// Lowercase names joined by at least one dot; a password such as `@Dm1n.x`
+/// or `@dmin` is not taken for one.
+fn member_of_instance_variable(s: &[u8]) -> bool {
+    let name = |n: &[u8]| {
+        n.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+            && n.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    };
+    s.strip_prefix(b"@").is_some_and(|rest| {
+        let mut parts = rest.split(|&b| b == b'.');
+        rest.contains(&b'.') && parts.all(name)
+    })
+}
+
+/// `config.get(`, `self.module.params[`, `dict(type=`: a call or subscript
+/// that a value's quote cut short, in code that reads the credential from
+/// elsewhere. The name starts lowercase and holds a `.` or `_` (or, for a
+/// call with keyword arguments, is followed by `name=`), so a password such
+/// as `Summer(2024` or `Pass(` is not taken for one.
+fn open_call(s: &[u8]) -> bool {
+    let Some(open) = s.iter().position(|&b| b == b'(' || b == b'[') else { return false };
+    let (name, rest) = s.split_at(open);
+    let ident = |n: &[u8]| {
+        n.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+            && n.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+    };
+    let args = &rest[1..];
+    let cut = args.is_empty() && name.iter().any(|b| matches!(b, b'.' | b'_'));
+    let keyword =
+        rest[0] == b'(' && args.strip_suffix(b"=").is_some_and(|k| !k.is_empty() && ident(k));
+    ident(name) && (cut || keyword)
+}
+
+/// `U2FsdGVkX1...`, `ABAQDAwXxn7kIMNWzcDfo…`: documentation shortens a long
+/// value with an ellipsis. A value that ends in `...` or `…` and holds no
+/// other dot is cut, not a credential (a password with a dot inside, such as
+/// `pass.word...`, is left alone).
+fn elided(s: &[u8]) -> bool {
+    let head = s.strip_suffix(b"...").or_else(|| s.strip_suffix("\u{2026}".as_bytes()));
+    head.is_some_and(|h| h.len() >= 8 && !h.contains(&b'.'))
+}
+
+/// `\u79d8\u5bc6\u9375…`: Java `.properties` files escape every non-Latin
+/// character, so a translated label after a password-named key is a run of
+/// `\uXXXX` escapes. A value that is mostly escapes of non-ASCII characters
+/// (at least two, and at least two thirds of its bytes) is that text.
+fn escaped_text(s: &[u8]) -> bool {
+    let mut escaped = 0;
+    let mut i = 0;
+    while i + 6 <= s.len() {
+        let hex = &s[i + 2..i + 6];
+        if s[i] == b'\\'
+            && s[i + 1] == b'u'
+            && hex.iter().all(u8::is_ascii_hexdigit)
+            && !hex.starts_with(b"00")
+        {
+            escaped += 1;
+            i += 6;
+        } else {
+            i += 1;
+        }
+    }
+    escaped >= 2 && escaped * 6 * 3 >= s.len() * 2
+}
+
 /// The longest value the hand-typed filler tests look at: fillers are typed
 /// by people; key blocks and long tokens are generated, and a chance run
 /// inside kilobytes of base64 must not drop a private key.
@@ -123,14 +201,15 @@ pub fn hand_typed_filler(s: &[u8]) -> Option<&'static str> {
         }
     }
     // A unit of two to eight characters repeated over at least 16 characters
-    // and three quarters of the value (`abcdefabcdef…abcdef12`). One repeated
+    // and three quarters of the value (`abcdefabcdef…abcdef12`), in any case
+    // (`ABC123abc123ABC123…`). One repeated
     // character is not enough: real formats have runs of `A` (Twitter bearer
     // tokens, Dropbox long-lived tokens).
     let need = 16.max(s.len() * 3 / 4);
     let periodic = (2..=8).any(|p| {
         let mut run = p;
         (p..s.len()).any(|i| {
-            run = if s[i] == s[i - p] { run + 1 } else { p };
+            run = if s[i].eq_ignore_ascii_case(&s[i - p]) { run + 1 } else { p };
             run >= need
         })
     });
@@ -682,10 +761,35 @@ mod tests {
             b"creds[1]",
             b"args[\"password\"]",
             b"self.opts[key]",
+            // Code cut short by the value's quote (ansible modules' argument specs).
+            b"config.get(",
+            b"self.module.params[",
+            b"client_config_info.get_child_content(",
+            b"dict(type=",
+            b"@http.proxy_pass",
+            // Elided in documentation.
+            b"U2FsdGVkX1...",
+            "ABAQDAwXxn7kIMNWzcDfo\u{2026}".as_bytes(),
+            // A Java .properties translation.
+            br"\u79d8\u5bc6\u9375\u3092\u5fa9\u53f7",
         ] {
             assert!(placeholder(p).is_some(), "{}", String::from_utf8_lossy(p));
         }
-        for real in [&b"Secret[2024]"[..], b"pw[", b"k9[]", b"a]b[1]"] {
+        for real in [
+            &b"Secret[2024]"[..],
+            b"pw[",
+            b"k9[]",
+            b"a]b[1]",
+            b"Summer(2024",
+            b"Pass(",
+            b"kq7(zl=9",
+            br"Kq7\u00e9vX2m",
+            br"\u79d8Kq7vX2mZ9pL4rT8w",
+            b"Kq7.vX2m...",
+            b"@Dm1n.x",
+            b"@dmin_pass",
+            b"Kq7...",
+        ] {
             assert!(placeholder(real).is_none(), "{}", String::from_utf8_lossy(real));
         }
         assert!(!is_placeholder(b"ghp_R4nd0mLooking"));
@@ -886,6 +990,7 @@ mod tests {
             b"abcdefabcdefabcdefabcdefabcdef12",
             b"xyzxyzxyzxyzxyzxyzxyzxyzxyzxyz12",
             b"123456123456123456123456",
+            b"ABC123abc123ABC123abc123ABC123ab",
         ] {
             assert!(hand_typed_filler(p).is_some(), "{}", String::from_utf8_lossy(p));
             assert!(placeholder_word(p).is_some(), "{}", String::from_utf8_lossy(p));

@@ -249,6 +249,12 @@ impl PatternEngine {
                     let (ms, me) = (m.start, m.end);
                     at = if me > ms { me } else { me + 1 };
                     let Some((ss, se)) = m.secret else { continue };
+                    // An assignment's value ends where a query string's next parameter starts.
+                    let se = if sig.id() == entropy::ASSIGNMENT_RULE {
+                        ss + entropy::value_end(&hay[ss..se])
+                    } else {
+                        se
+                    };
                     if !contains_hit(hits, ms, me) || se <= ss || !matcher.separated(hay, ss, se) {
                         continue;
                     }
