@@ -501,3 +501,29 @@ fn local_headers_outside_the_central_directory_are_read_in_bounded_time() {
         "{errors}"
     );
 }
+
+/// A tar made by GNU tar with a secret written into the padding after a
+/// member's data: no extractor writes it out, but anyone holding the file reads
+/// it. It is scanned (a warning says where), not left unread.
+#[test]
+fn non_zero_padding_of_a_nested_tar_is_scanned() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "tree/a.txt", b"ten bytes\n");
+    put(d, "tree/b.txt", b"nothing\n");
+    let mut tar = tool(d, "tar", &["--mtime=@0", "-cf", "-", "-C", "tree", "a.txt", "b.txt"]);
+    let hidden = format!("\nkey = {}\n", canary(61));
+    // a.txt's header is block 0, its 10 bytes of data start block 1; the rest of
+    // block 1 is padding.
+    tar[512 + 10..512 + 10 + hidden.len()].copy_from_slice(hidden.as_bytes());
+    let (code, json, err) = scan_files(d, "padding", vec![Entry::file("app/bundle.tar", tar)]);
+    assert_eq!(code, 1, "scanned, so complete: {err}");
+    assert_eq!(found(&json), [pair("/app/bundle.tar", "<tar padding>")]);
+    let warnings = messages(&json, "warning");
+    assert!(
+        warnings.iter().any(|w| w.contains("non-zero bytes in the padding")
+            && w.contains("scanned as <tar padding>")),
+        "{warnings:?}"
+    );
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+}

@@ -34,11 +34,14 @@ pub struct TarLimits {
     pub max_name: u64,
     /// Largest PAX extended header read, in bytes.
     pub max_pax: u64,
+    /// Padding blocks holding non-zero bytes kept for the caller to scan
+    /// ([`TarReader::take_stray_bytes`]), in bytes; none by default.
+    pub keep_stray: usize,
 }
 
 impl Default for TarLimits {
     fn default() -> Self {
-        TarLimits { max_name: 64 << 10, max_pax: 1 << 20 }
+        TarLimits { max_name: 64 << 10, max_pax: 1 << 20, keep_stray: 0 }
     }
 }
 
@@ -138,6 +141,10 @@ pub struct TarReader<R> {
     padding: u64,
     /// Non-zero padding bytes not yet reported: (count, offset of the first).
     stray: Option<(u64, u64)>,
+    /// The padding blocks that held them, while they fit `limits.keep_stray`.
+    stray_bytes: Vec<u8>,
+    /// Some of them did not fit.
+    stray_lost: bool,
 }
 
 fn err(offset: u64, reason: impl Into<String>) -> TarError {
@@ -261,7 +268,16 @@ impl Pax {
 impl<R: Read> TarReader<R> {
     /// A reader over an uncompressed tar stream.
     pub fn new(inner: R, limits: TarLimits) -> Self {
-        TarReader { inner, limits, pos: 0, remaining: 0, padding: 0, stray: None }
+        TarReader {
+            inner,
+            limits,
+            pos: 0,
+            remaining: 0,
+            padding: 0,
+            stray: None,
+            stray_bytes: Vec::new(),
+            stray_lost: false,
+        }
     }
 
     /// Bytes consumed from the underlying stream so far.
@@ -351,8 +367,21 @@ impl<R: Read> TarReader<R> {
             let first = block.iter().position(|&b| b != 0).unwrap_or_default() as u64;
             let (count, _) = self.stray.get_or_insert((0, start + first));
             *count += nonzero;
+            if self.stray_bytes.len() + got <= self.limits.keep_stray {
+                self.stray_bytes.extend_from_slice(&block[..got]);
+            } else {
+                self.stray_lost = true;
+            }
         }
         Ok(got as u64)
+    }
+
+    /// The padding blocks behind the last [`TarReader::take_stray_padding`],
+    /// when all of them were kept (see [`TarLimits::keep_stray`]).
+    pub fn take_stray_bytes(&mut self) -> Option<Vec<u8>> {
+        let kept = std::mem::take(&mut self.stray_bytes);
+        let lost = std::mem::take(&mut self.stray_lost);
+        (!lost && !kept.is_empty()).then_some(kept)
     }
 
     /// Non-zero padding met since the last call: how many bytes, and where
@@ -734,7 +763,7 @@ mod tests {
     }
 
     fn entries(bytes: &[u8]) -> (Vec<Parsed>, Result<End, TarError>) {
-        let mut r = TarReader::new(bytes, TarLimits { max_name: 64, max_pax: 256 });
+        let mut r = TarReader::new(bytes, TarLimits { max_name: 64, max_pax: 256, keep_stray: 0 });
         let mut out = Vec::new();
         loop {
             match r.next_entry() {
@@ -805,7 +834,8 @@ mod tests {
         tar.extend(padded(&huge));
         tar.extend(header(b"short2", b'0', 1));
         tar.extend(padded(b"y"));
-        let mut r = TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256 });
+        let mut r =
+            TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256, keep_stray: 0 });
         let Ok(Next::Entry(e)) = r.next_entry() else { panic!() };
         assert_eq!(e.name, b"second");
         assert_eq!(e.notes.len(), 1);
@@ -960,7 +990,8 @@ mod tests {
         tar.extend(header(b"PaxHeader", b'x', big.len() as u64));
         tar.extend(padded(big.as_bytes()));
         tar.extend(header(b"short", b'0', 0));
-        let mut r = TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256 });
+        let mut r =
+            TarReader::new(&tar[..], TarLimits { max_name: 64, max_pax: 256, keep_stray: 0 });
         let Ok(Next::Entry(e)) = r.next_entry() else { panic!() };
         assert!(e.unread.is_some());
     }

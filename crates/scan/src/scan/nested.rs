@@ -392,17 +392,46 @@ struct TarMembers<'p, R> {
     seen: usize,
     /// The end-of-archive marker was read.
     ended: bool,
+    /// The entry read after non-zero padding, handed out once the padding was.
+    deferred: Option<Result<crate::image::tarstream::Next, crate::image::tarstream::TarError>>,
 }
+
+/// Non-zero padding kept per nested tar to scan (what no extractor writes out,
+/// but anyone holding the file can read): a few blocks' worth for a careless
+/// writer, a bound for a hostile one.
+const KEEP_STRAY: usize = 64 << 10;
+/// Largest PAX header of a nested tar read (held whole while parsed): more
+/// than the layer walk's 1 MiB, which Go's own test archives exceed by a
+/// byte, and still a bound.
+const NESTED_MAX_PAX: u64 = 8 << 20;
 
 impl<R: Read> MemberSource for TarMembers<'_, R> {
     fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
-        let next = self.tar.next_entry();
-        if let Some((count, first)) = self.tar.take_stray_padding() {
-            cs.unread(format!(
-                "{}: {count} non-zero bytes in the padding between nested tar entries (first at byte {first}); not read",
-                at(self.path, self.inner)
-            ));
-        }
+        let next = match self.deferred.take() {
+            Some(next) => next,
+            None => {
+                let next = self.tar.next_entry();
+                if let Some((count, first)) = self.tar.take_stray_padding() {
+                    let at = at(self.path, self.inner);
+                    let what = format!(
+                        "{at}: {count} non-zero bytes in the padding between nested tar entries (first at byte {first})"
+                    );
+                    match self.tar.take_stray_bytes() {
+                        // Scanned as a member of their own, before the entry after them.
+                        Some(bytes) => {
+                            cs.note(format!("{what}; scanned as <tar padding>"));
+                            self.deferred = Some(next);
+                            let name = join(self.inner, "!", "<tar padding>");
+                            return Some(Ok(Member::File(name, Box::new(io::Cursor::new(bytes)))));
+                        }
+                        None => cs.unread(format!(
+                            "{what}, over the {KEEP_STRAY} bytes kept per tar; not read"
+                        )),
+                    }
+                }
+                next
+            }
+        };
         let entry = match next {
             Ok(Next::End(_)) if self.ended => return None,
             Ok(Next::End(_)) => {
@@ -464,8 +493,11 @@ fn scan_tar<M: Members>(
     depth: usize,
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
-    let tar = TarReader::new(reader, TarLimits::default());
-    scan_members(cs, &mut TarMembers { tar, path, inner, seen: 0, ended: false }, path, depth)
+    let limits =
+        TarLimits { keep_stray: KEEP_STRAY, max_pax: NESTED_MAX_PAX, ..TarLimits::default() };
+    let tar = TarReader::new(reader, limits);
+    let members = &mut TarMembers { tar, path, inner, seen: 0, ended: false, deferred: None };
+    scan_members(cs, members, path, depth)
 }
 
 /// A compressed stream (`kind` says which): a tar inside is one archive
