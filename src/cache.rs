@@ -59,7 +59,7 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 11;
+const FORMAT: u32 = 12;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
