@@ -11,7 +11,8 @@
 //! `RUN` (`-Dgpg.passphrase=`, `openssl passwd`, `ssh-keygen -N`, `unzip -P`,
 //! `rabbitmqctl add_user`, `mc alias set`, `lftp -u`, `influx setup -p`,
 //! `aws configure set`), an Opsgenie key in a compact YAML sequence, a Google
-//! app password and Magento's crypt key. The image is built by the Docker legacy builder on a
+//! app password, Magento's crypt key and a password column of a SQLite
+//! table. The image is built by the Docker legacy builder on a
 //! private dockerd. Each must be reported by its rule at the rule's
 //! severity, in the right layer, with the right status; the near misses
 //! beside them (a public JWK, an encrypted DER key, a DER certificate,
@@ -60,6 +61,7 @@ const ENV_DSN_PASSWORD: &str = "asZ!s8shB2F4J";
 const OPSGENIE_KEY: &str = "e09de9e6-2186-4822-ae39-7fab1e1466e8";
 const GMAIL_APP_PASSWORD: &str = "hixl pweu hmpc oxqa";
 const MAGENTO_KEY: &str = "0666c7da4df3e1320b9f9cb989784d62";
+const SQLITE_PASSWORD: &str = "Jm3!xRq8Vt5w";
 
 /// (rule, path, secret, status) of the files in the `COPY` (layer 1); the
 /// `RUN` after it (layer 2) removes the JWKS.
@@ -102,6 +104,7 @@ const FILES: &[(&str, &str, &str, &str)] = &[
     ("opsgenie-api-key", "/etc/alertmanager/alertmanager.yml", OPSGENIE_KEY, "present"),
     ("google-app-password", "/app/notify.py", GMAIL_APP_PASSWORD, "present"),
     ("magento-crypt-key", "/var/www/magento/app/etc/env.php", MAGENTO_KEY, "present"),
+    ("generic-password-assignment", "/var/lib/app/app.db", SQLITE_PASSWORD, "present"),
 ];
 
 /// (rule, password) on the `RUN`'s command line: in the image history.
@@ -357,6 +360,15 @@ fn context(dir: &Path) -> PathBuf {
             "<?php\nreturn [\n    'crypt' => [\n        'key' => '{MAGENTO_KEY}'\n    ],\n];\n"
         ),
     );
+    // A users table written by the sqlite3 shell: the password column's value is
+    // read after its column's name.
+    let db = dir.join("app.db");
+    let sql = format!(
+        "create table users(id integer primary key, username text, password text); \
+         insert into users(username, password) values('admin', '{SQLITE_PASSWORD}');"
+    );
+    check(Command::new(need("sqlite3")).arg(&db).arg(sql).output().unwrap(), "sqlite3");
+    put("/var/lib/app/app.db", &std::fs::read(&db).unwrap());
     let (key, encrypted, cert) = der_files(dir);
     put("/app/keys/signing.der", &key);
     put("/app/keys/encrypted.der", &encrypted);
