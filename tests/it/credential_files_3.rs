@@ -11,8 +11,8 @@
 //! `RUN` (`-Dgpg.passphrase=`, `openssl passwd`, `ssh-keygen -N`, `unzip -P`,
 //! `rabbitmqctl add_user`, `mc alias set`, `lftp -u`, `influx setup -p`,
 //! `aws configure set`), an Opsgenie key in a compact YAML sequence, a Google
-//! app password, Magento's crypt key and a password column of a SQLite
-//! table. The image is built by the Docker legacy builder on a
+//! app password, Magento's crypt key, a password column of a SQLite table,
+//! a `less` search history line and a Composer `bearer` token. The image is built by the Docker legacy builder on a
 //! private dockerd. Each must be reported by its rule at the rule's
 //! severity, in the right layer, with the right status; the near misses
 //! beside them (a public JWK, an encrypted DER key, a DER certificate,
@@ -62,6 +62,8 @@ const OPSGENIE_KEY: &str = "e09de9e6-2186-4822-ae39-7fab1e1466e8";
 const GMAIL_APP_PASSWORD: &str = "hixl pweu hmpc oxqa";
 const MAGENTO_KEY: &str = "0666c7da4df3e1320b9f9cb989784d62";
 const SQLITE_PASSWORD: &str = "Jm3!xRq8Vt5w";
+const LESS_SEARCH: &str = "6iKwQpkOG51C-Z";
+const COMPOSER_BEARER: &str = "c3e8a1f94b7d20e6a5c1f8b3d9e7a2046b1c5d8e";
 
 /// (rule, path, secret, status) of the files in the `COPY` (layer 1); the
 /// `RUN` after it (layer 2) removes the JWKS.
@@ -105,6 +107,8 @@ const FILES: &[(&str, &str, &str, &str)] = &[
     ("google-app-password", "/app/notify.py", GMAIL_APP_PASSWORD, "present"),
     ("magento-crypt-key", "/var/www/magento/app/etc/env.php", MAGENTO_KEY, "present"),
     ("generic-password-assignment", "/var/lib/app/app.db", SQLITE_PASSWORD, "present"),
+    ("generic-password-unquoted", "/root/.lesshst", LESS_SEARCH, "present"),
+    ("composer-auth-bearer", "/var/www/auth.json", COMPOSER_BEARER, "present"),
 ];
 
 /// (rule, password) on the `RUN`'s command line: in the image history.
@@ -358,6 +362,14 @@ fn context(dir: &Path) -> PathBuf {
         "/var/www/magento/app/etc/env.php",
         format!(
             "<?php\nreturn [\n    'crypt' => [\n        'key' => '{MAGENTO_KEY}'\n    ],\n];\n"
+        ),
+    );
+    // less starts each line of its search history with `"`.
+    text("/root/.lesshst", format!(".less-history-file:\n.search\n\"password={LESS_SEARCH}\n"));
+    text(
+        "/var/www/auth.json",
+        format!(
+            "{{\n    \"bearer\": {{\n        \"satis.corp.test\": \"{COMPOSER_BEARER}\"\n    }}\n}}\n"
         ),
     );
     // A users table written by the sqlite3 shell: the password column's value is
