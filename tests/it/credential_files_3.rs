@@ -12,7 +12,8 @@
 //! `rabbitmqctl add_user`, `mc alias set`, `lftp -u`, `influx setup -p`,
 //! `aws configure set`), an Opsgenie key in a compact YAML sequence, a Google
 //! app password, Magento's crypt key, a password column of a SQLite table,
-//! a `less` search history line and a Composer `bearer` token. The image is built by the Docker legacy builder on a
+//! a `less` search history line, a Composer `bearer` token and a password in
+//! a Jupyter notebook cell. The image is built by the Docker legacy builder on a
 //! private dockerd. Each must be reported by its rule at the rule's
 //! severity, in the right layer, with the right status; the near misses
 //! beside them (a public JWK, an encrypted DER key, a DER certificate,
@@ -64,6 +65,7 @@ const MAGENTO_KEY: &str = "0666c7da4df3e1320b9f9cb989784d62";
 const SQLITE_PASSWORD: &str = "Jm3!xRq8Vt5w";
 const LESS_SEARCH: &str = "6iKwQpkOG51C-Z";
 const COMPOSER_BEARER: &str = "c3e8a1f94b7d20e6a5c1f8b3d9e7a2046b1c5d8e";
+const NOTEBOOK_PASSWORD: &str = "Wv5*qTk2Lz8m";
 
 /// (rule, path, secret, status) of the files in the `COPY` (layer 1); the
 /// `RUN` after it (layer 2) removes the JWKS.
@@ -109,6 +111,7 @@ const FILES: &[(&str, &str, &str, &str)] = &[
     ("generic-password-assignment", "/var/lib/app/app.db", SQLITE_PASSWORD, "present"),
     ("generic-password-unquoted", "/root/.lesshst", LESS_SEARCH, "present"),
     ("composer-auth-bearer", "/var/www/auth.json", COMPOSER_BEARER, "present"),
+    ("generic-password-json-escaped", "/notebooks/etl.ipynb", NOTEBOOK_PASSWORD, "present"),
 ];
 
 /// (rule, password) on the `RUN`'s command line: in the image history.
@@ -362,6 +365,15 @@ fn context(dir: &Path) -> PathBuf {
         "/var/www/magento/app/etc/env.php",
         format!(
             "<?php\nreturn [\n    'crypt' => [\n        'key' => '{MAGENTO_KEY}'\n    ],\n];\n"
+        ),
+    );
+    // A notebook cell's source is code inside JSON strings: its quotes are `\"`.
+    text(
+        "/notebooks/etl.ipynb",
+        format!(
+            "{{\n \"cells\": [\n  {{\n   \"cell_type\": \"code\",\n   \"source\": [\n    \
+             \"import sqlalchemy\\n\",\n    \"db_password = \\\"{NOTEBOOK_PASSWORD}\\\"\\n\"\n   \
+             ]\n  }}\n ],\n \"nbformat\": 4\n}}\n"
         ),
     );
     // less starts each line of its search history with `"`.
