@@ -14,6 +14,7 @@ mod compiled;
 mod credential_classes;
 mod credential_files;
 mod credential_files_2;
+mod credential_files_3;
 mod decoding;
 mod detection;
 mod engines;

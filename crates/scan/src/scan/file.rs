@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 
-use super::{Hit, RuleInfo, filter, keystore};
+use super::{Hit, RuleInfo, der_key, filter, keystore};
 use crate::finding::{Detector, Secret, Severity};
 use crate::image::path::{file_name, parent};
 
@@ -108,6 +108,20 @@ const RULES: &[FileRule] = &[
         severity: Severity::High,
         description: "A `host:port:database:user:password` line of ~/.pgpass (or PGPASSFILE), \
                       read by libpq clients without asking.",
+    },
+    FileRule {
+        id: "file-htpasswd-plain-password",
+        name: "Clear-text password in an htpasswd file",
+        severity: Severity::High,
+        description: "A `user:{PLAIN}password` line, nginx's clear-text scheme for \
+                      `auth_basic_user_file`: the password itself, not a hash.",
+    },
+    FileRule {
+        id: "file-der-private-key",
+        name: "Private key in DER form",
+        severity: Severity::Critical,
+        description: "A whole file that is one DER-encoded private key (PKCS#8, SEC1 EC or \
+                      PKCS#1 RSA), as `openssl … -outform DER` writes it and Java reads it.",
     },
     FileRule {
         id: "file-kerberos-keytab",
@@ -464,6 +478,9 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
         // The whole keystore is the secret; its bytes are what a responder must rotate.
         found.push(("file-keystore", 0, data.to_vec()));
     }
+    if der_key::is_private_key(data) {
+        found.push(("file-der-private-key", 0, data.to_vec()));
+    }
     // Lines are counted in one pass over the file, in offset order.
     found.sort_by_key(|f| f.1);
     let (mut counted_to, mut newlines) = (0usize, 0u64);
@@ -474,7 +491,7 @@ pub fn detect(path: &str, data: &[u8], first_rule: usize, placeholders: &AtomicU
             // Binary stores are not text; a dotenv value is contextual, so stock and
             // template words count too (other credential files hold what they hold).
             let placeholder = match *id {
-                "file-keystore" | "file-kerberos-keytab" => false,
+                "file-keystore" | "file-kerberos-keytab" | "file-der-private-key" => false,
                 "file-env-secret" => filter::is_placeholder(s) || filter::is_placeholder_word(s),
                 _ => filter::is_placeholder(s),
             };
@@ -687,9 +704,15 @@ fn shadow(text: &str, found: &mut Vec<Found>) {
 fn htpasswd(text: &str, found: &mut Vec<Found>) {
     let mut at = 0;
     for line in text.split_inclusive('\n') {
-        if let Some((_, hash)) = line.trim_end().split_once(':')
-            && is_password_hash(hash)
-        {
+        let Some((_, hash)) = line.trim_end().split_once(':') else {
+            at += line.len();
+            continue;
+        };
+        // nginx's `{PLAIN}` scheme keeps the password itself.
+        if let Some(plain) = hash.strip_prefix("{PLAIN}").filter(|p| !p.is_empty()) {
+            let secret = plain.as_bytes().to_vec();
+            found.push(("file-htpasswd-plain-password", offset_of(text, plain, at), secret));
+        } else if is_password_hash(hash) {
             found.push(("file-htpasswd-hash", offset_of(text, hash, at), hash.as_bytes().to_vec()));
         }
         at += line.len();
@@ -1254,6 +1277,50 @@ fn tfstate(data: &[u8], found: &mut Vec<Found>) {
             _ => i += 1,
         }
     }
+    sensitive_attributes(data, found);
+}
+
+/// Values Terraform itself marks sensitive (each instance's
+/// `sensitive_attributes`, paths of `get_attr`/`index` steps into its
+/// `attributes`): `random_password`'s `result`, a provider's `sensitive`
+/// attribute, whatever their names. Placed at the value's first occurrence;
+/// a value the name test above already reported there is not added twice.
+fn sensitive_attributes(data: &[u8], found: &mut Vec<Found>) {
+    if memchr::memmem::find(data, b"\"sensitive_attributes\"").is_none() {
+        return;
+    }
+    let Ok(state) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let instances = state["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["instances"].as_array().into_iter().flatten());
+    for instance in instances {
+        for path in instance["sensitive_attributes"].as_array().into_iter().flatten() {
+            let mut value = &instance["attributes"];
+            for step in path.as_array().into_iter().flatten() {
+                value = match (step["type"].as_str(), &step["value"]) {
+                    (Some("get_attr"), serde_json::Value::String(name)) => &value[name.as_str()],
+                    (Some("index"), index) => match &index["value"] {
+                        serde_json::Value::String(key) => &value[key.as_str()],
+                        n => n.as_u64().map_or(&serde_json::Value::Null, |i| {
+                            value.get(i as usize).unwrap_or(&serde_json::Value::Null)
+                        }),
+                    },
+                    _ => &serde_json::Value::Null,
+                };
+            }
+            let Some(secret) = value.as_str() else { continue };
+            if secret.len() < 8 || filter::is_placeholder_word(secret.as_bytes()) {
+                continue;
+            }
+            let Ok(quoted) = serde_json::to_string(secret) else { continue };
+            let Some(at) = memchr::memmem::find(data, quoted.as_bytes()) else { continue };
+            if !found.iter().any(|f| f.1 == at + 1) {
+                found.push(("file-terraform-state-secret", at + 1, secret.as_bytes().to_vec()));
+            }
+        }
+    }
 }
 
 /// The index just past the closing quote of the JSON string opening at `start`.
@@ -1353,6 +1420,16 @@ mod tests {
             assert_eq!(ids(apt, conf), vec![("file-netrc-password".into(), "Kv7qL2xWm9Rt".into())]);
         }
         assert!(ids("/etc/apt/apt.conf.d/mirror.conf", "password Kv7qL2xWm9Rt\n").is_empty());
+        // nginx's clear-text scheme, beside a hash.
+        let htpasswd =
+            "ops:{PLAIN}Wq4!kTz8vLm2\nweb:$apr1$Xx0Yy1Zz$0123456789abcdefghijkl\nnone:{PLAIN}\n";
+        assert_eq!(
+            ids("/etc/nginx/.htpasswd", htpasswd),
+            vec![
+                ("file-htpasswd-plain-password".into(), "Wq4!kTz8vLm2".into()),
+                ("file-htpasswd-hash".into(), "$apr1$Xx0Yy1Zz$0123456789abcdefghijkl".into())
+            ]
+        );
         for curlrc in [
             "user = \"ci:Hn3vQ8zLk2Tx\"\n",
             "# proxy login\n--proxy-user ci:Hn3vQ8zLk2Tx\n",
@@ -1662,6 +1739,14 @@ mod tests {
             .collect();
         assert_eq!(got, [(2, "Hq7\"pW2xLk9vM".to_owned()), (5, "Zq8Lm3Xv9Rt2Wp7".to_owned())]);
         assert_eq!(&state[hits[1].offset as usize..][..15], "Zq8Lm3Xv9Rt2Wp7");
+        // random_password's result is named by sensitive_attributes, not by its key.
+        let state = r#"{"version": 4, "resources": [{"type": "random_password", "instances": [{
+            "attributes": {"id": "none", "length": 16, "result": "Wq4!kTz8vLm2Xp7R"},
+            "sensitive_attributes": [[{"type": "get_attr", "value": "result"}]]}]}]}"#;
+        let hits = detect("/srv/terraform.tfstate.backup", state.as_bytes(), 0, &AtomicU64::new(0));
+        let got: Vec<&[u8]> = hits.iter().map(|h| h.secret.expose()).collect();
+        assert_eq!(got, [b"Wq4!kTz8vLm2Xp7R"]);
+        assert_eq!(&state[hits[0].offset as usize..][..16], "Wq4!kTz8vLm2Xp7R");
         assert!(
             detect(
                 "/srv/terraform.tfstate",

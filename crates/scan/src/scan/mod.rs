@@ -23,6 +23,7 @@ pub mod config;
 pub mod content;
 pub mod context;
 pub(crate) mod decode;
+pub(crate) mod der_key;
 pub(crate) mod entropy;
 pub mod examples;
 pub(crate) mod file;

@@ -134,9 +134,11 @@ impl Walk<'_> {
         if body.starts_with(b"#") || body.starts_with(b";") || body.starts_with(b"//") {
             return;
         }
-        // A YAML section ends at the first line indented no deeper than its header.
+        // A YAML section ends at the first line indented no deeper than its header,
+        // but for the items of a compact sequence (`key:` then `- item` at its indent).
         if let Some(Scope::Yaml(depth)) = section.as_ref().map(|s| s.scope)
             && indent <= depth
+            && !(indent == depth && body.starts_with(b"- "))
         {
             *section = None;
         }
@@ -312,6 +314,10 @@ mod tests {
     fn yaml_parents_name_their_indented_keys() {
         let yaml = "payments:\n  stripe:\n    secret: sk\n    nested:\n      key: v\n  other: 1\nsecret: top\n";
         assert_eq!(texts(yaml), ["stripe_secret: sk", "stripe_key: v"]);
+        // A compact sequence (items at the parent's indent) belongs to the parent
+        // (Alertmanager's `opsgenie_configs:` then `- api_key:`); the next key ends it.
+        let yaml = "  stripe_configs:\n  - api_key: k\n    region: eu\n  other:\n  - api_key: z\n";
+        assert_eq!(texts(yaml), ["stripe_api_key: k", "stripe_region: eu"]);
     }
 
     #[test]
@@ -395,9 +401,11 @@ mod oracle {
             if body.starts_with(b"#") || body.starts_with(b";") || body.starts_with(b"//") {
                 continue;
             }
-            // A YAML section ends at the first line indented no deeper than its header.
+            // A YAML section ends at the first line indented no deeper than its header,
+            // but for the items of a compact sequence (`key:` then `- item` at its indent).
             if let Some(Scope::Yaml(depth)) = section.as_ref().map(|s| s.scope)
                 && indent <= depth
+                && !(indent == depth && body.starts_with(b"- "))
             {
                 section = None;
             }

@@ -23,6 +23,7 @@
 pub use crate::sniff::SQLITE as MAGIC;
 
 mod carve;
+mod columns;
 
 /// One table's values, one per line.
 #[derive(Debug)]
@@ -180,8 +181,14 @@ impl Layout<'_> {
         out
     }
 
-    /// Appends the text and blob values of a record, one per line.
-    fn record(&self, rec: &[u8], out: &mut Vec<u8>) -> Vec<Option<Vec<u8>>> {
+    /// Appends the text and blob values of a record, one per line; a value
+    /// of a column `labels` names is written `name = "value"`.
+    fn record(
+        &self,
+        rec: &[u8],
+        out: &mut Vec<u8>,
+        labels: &[Option<String>],
+    ) -> Vec<Option<Vec<u8>>> {
         let mut fields = Vec::new();
         let Some((header, mut h)) = varint(rec, 0) else { return fields };
         let header = (header as usize).min(rec.len());
@@ -199,7 +206,15 @@ impl Layout<'_> {
                     _ => value.to_vec(),
                 };
                 if !v.is_empty() {
+                    let label = labels.get(fields.len()).and_then(Option::as_ref);
+                    if let Some(name) = label {
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(b" = \"");
+                    }
                     out.extend_from_slice(&v);
+                    if label.is_some() {
+                        out.push(b'"');
+                    }
                     out.push(b'\n');
                 }
                 fields.push(Some(v));
@@ -263,8 +278,8 @@ impl Layout<'_> {
                 }
                 let rec = self.payload(at, total as usize, index, &mut marks.seen, &mut marks.live);
                 let mut discard = Vec::new();
-                let fields =
-                    self.record(&rec, if sink.emit { &mut sink.out } else { &mut discard });
+                let out = if sink.emit { &mut sink.out } else { &mut discard };
+                let fields = self.record(&rec, out, &sink.labels);
                 if let Some(rows) = &mut sink.rows {
                     rows.push(fields);
                 }
@@ -296,10 +311,19 @@ struct Sink {
     out: Vec<u8>,
     /// The records themselves, when kept (`sqlite_master`'s).
     rows: Option<Vec<Row>>,
+    /// Per field, the credential column's name to write before its values.
+    labels: Vec<Option<String>>,
 }
 
 /// A record's fields: text, blob or integer bytes, or None.
 type Row = Vec<Option<Vec<u8>>>;
+
+/// A value line as stored: without the `name = "…"` a credential column's
+/// label wraps it in (see [`columns`]).
+fn unlabelled(line: &[u8]) -> &[u8] {
+    let Some(at) = memchr::memmem::find(line, b" = \"") else { return line };
+    line[at + 4..].strip_suffix(b"\"").unwrap_or(line)
+}
 
 /// Parses a database held in memory; None when it is not one (a bad header).
 pub fn parse(data: &[u8]) -> Option<Database> {
@@ -326,7 +350,8 @@ pub fn parse(data: &[u8]) -> Option<Database> {
     let pages = data.len() / page_size;
     let mut marks = Marks { seen: vec![false; pages + 1], live: data.to_vec(), btree: Vec::new() };
     let mut db = Database::default();
-    let mut master = Sink { table: 0, emit: true, out: Vec::new(), rows: Some(Vec::new()) };
+    let mut master =
+        Sink { table: 0, emit: true, out: Vec::new(), rows: Some(Vec::new()), labels: Vec::new() };
     layout.walk(1, &mut marks, &mut master);
     // `CREATE TABLE` text is schema, but a `DEFAULT 'token'` can sit in it: scanned too.
     let mut names = vec!["sqlite_master".to_owned()];
@@ -342,7 +367,8 @@ pub fn parse(data: &[u8]) -> Option<Database> {
         // Index entries copy their table's columns: walked (so their cells are
         // blanked in the raw scan) but not reported again.
         let emit = kind == "table";
-        let mut sink = Sink { table: names.len(), emit, out: Vec::new(), rows: None };
+        let labels = text(4).map(|sql| columns::credential_labels(&sql)).unwrap_or_default();
+        let mut sink = Sink { table: names.len(), emit, out: Vec::new(), rows: None, labels };
         names.push(name.clone());
         layout.walk(root, &mut marks, &mut sink);
         if !sink.out.is_empty() {

@@ -287,7 +287,7 @@ pub(super) fn carve(
         .iter()
         .flat_map(|t| t.values.split(|&b| b == b'\n'))
         .filter(|v| !v.is_empty())
-        .map(xxh3_64)
+        .map(|v| xxh3_64(super::unlabelled(v)))
         .collect();
     let mut c = Carver { layout, budget, reported };
     let mut per_table: Vec<Vec<u8>> = vec![Vec::new(); names.len()];

@@ -1,0 +1,103 @@
+//! Which columns of a table are named for a credential, from its
+//! `CREATE TABLE` text, so a value can be written after its column's name.
+//!
+//! A record stores only values: `password` of `users(id, name, password)`
+//! is the third field, and the name lives in `sqlite_master`. Written one
+//! per line, a bare password has nothing beside it that says what it is;
+//! written as `password = "…"`, the contextual rules read it like any
+//! assignment. Only credential-named columns are labelled (the values of the
+//! others are scanned as before), and only when the record's field order is
+//! the declared one: not in `WITHOUT ROWID` tables (primary key first) nor
+//! with generated columns (not stored).
+
+/// Words that make a column's name a credential's.
+const CREDENTIAL_WORDS: &[&str] =
+    &["password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "private_key"];
+
+/// Constraint clauses of a column list: not columns.
+const CONSTRAINTS: &[&str] = &["constraint", "primary", "unique", "check", "foreign"];
+
+/// For each stored field of the table, `Some(name)` when the column's name
+/// is a credential's; empty when the field order cannot be trusted.
+pub(super) fn credential_labels(sql: &str) -> Vec<Option<String>> {
+    let lower = sql.to_ascii_lowercase();
+    if lower.contains("without rowid") || lower.contains("generated always") {
+        return Vec::new();
+    }
+    let (Some(open), Some(close)) = (sql.find('('), sql.rfind(')')) else { return Vec::new() };
+    if close <= open {
+        return Vec::new();
+    }
+    let labels: Vec<Option<String>> = top_level_parts(&sql[open + 1..close])
+        .into_iter()
+        .filter_map(|part| column_name(part.trim()))
+        .map(|name| {
+            let lower = name.to_ascii_lowercase();
+            CREDENTIAL_WORDS.iter().any(|w| lower.contains(w)).then_some(name)
+        })
+        .collect();
+    if labels.iter().all(Option::is_none) { Vec::new() } else { labels }
+}
+
+/// The column definitions: the text between top-level commas.
+fn top_level_parts(list: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
+    for (i, c) in list.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '[') => quote = Some(']'),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&list[start..]);
+    parts
+}
+
+/// The column a definition declares, unquoted; None for a table constraint.
+fn column_name(def: &str) -> Option<String> {
+    let name = match def.chars().next()? {
+        q @ ('"' | '`' | '[') => {
+            let close = if q == '[' { ']' } else { q };
+            let end = def[1..].find(close)?;
+            &def[1..1 + end]
+        }
+        _ => def.split(|c: char| c.is_ascii_whitespace()).next()?,
+    };
+    let keyword = CONSTRAINTS.iter().any(|k| name.eq_ignore_ascii_case(k));
+    (!name.is_empty() && !keyword).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_columns_are_labelled_in_field_order() {
+        let sql = "CREATE TABLE users(id INTEGER PRIMARY KEY, \"user name\" TEXT, \
+                   password TEXT NOT NULL DEFAULT '', api_token varchar(64), \
+                   CONSTRAINT u UNIQUE (id, password))";
+        let got = credential_labels(sql);
+        let want = [None, None, Some("password".to_owned()), Some("api_token".to_owned())];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn tables_without_a_credential_or_a_trusted_order_get_none() {
+        for sql in [
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)",
+            "CREATE TABLE t(k TEXT PRIMARY KEY, token TEXT) WITHOUT ROWID",
+            "CREATE TABLE t(a TEXT, token TEXT, b TEXT GENERATED ALWAYS AS (a) VIRTUAL)",
+            "not sql",
+        ] {
+            assert!(credential_labels(sql).is_empty(), "{sql}");
+        }
+    }
+}
