@@ -527,3 +527,25 @@ fn non_zero_padding_of_a_nested_tar_is_scanned() {
     );
     assert!(messages(&json, "error").is_empty(), "{json:#}");
 }
+
+/// A nested tar entry whose PAX path is over the name limit but that holds no
+/// data (Go's `archive/tar` test archives carry one) leaves nothing unread: a
+/// warning, and the members after it are read.
+#[test]
+fn an_empty_nested_entry_with_an_over_long_name_leaves_nothing_unread() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "secret.conf", format!("key = {}\n", canary(62)).as_bytes());
+    let script = "import tarfile, sys\n\
+        t = tarfile.open(fileobj=sys.stdout.buffer, mode='w|', format=tarfile.PAX_FORMAT)\n\
+        t.addfile(tarfile.TarInfo('a/' + 'n' * 70000))\n\
+        t.add('secret.conf')\n\
+        t.close()\n";
+    let tar = tool(d, "python3", &["-c", script]);
+    let (code, json, err) = scan_files(d, "longname", vec![Entry::file("app/go.tar", tar)]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(found(&json), [pair("/app/go.tar", "secret.conf")]);
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+    let warnings = messages(&json, "warning");
+    assert!(warnings.iter().any(|w| w.contains("the entry holds no data")), "{warnings:?}");
+}
