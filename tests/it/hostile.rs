@@ -295,6 +295,104 @@ fn data_after_the_end_of_archive_marker_is_an_error() {
     assert!(errors(&json_of(&out)).iter().any(|e| e.contains("follow the tar end-of-archive")));
 }
 
+/// Runs a tool and returns its stdout.
+fn tool_output(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
+    let o = std::process::Command::new(crate::engines::need(program))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// `n` bytes of lowercase words from a fixed xorshift: text no compressor shrinks much
+/// and no decoder takes for an encoded value.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 27 {
+                26 => b' ',
+                c => b'a' + c as u8,
+            }
+        })
+        .collect()
+}
+
+/// A layer that fails part-way (a gzip CRC that does not match, a gzip or zstd stream
+/// or a tar cut in the middle of a big file) is incomplete (exit 2, an error saying how
+/// far it was read), yet every finding read before the failure is reported: the file
+/// being read when it failed included, whatever the thread count (the decoding thread
+/// once dropped the block it had read before the error), in an OCI layout and in a
+/// docker-save archive.
+#[test]
+fn a_layer_that_fails_part_way_keeps_what_came_before() {
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    std::fs::write(d.join("app/a.conf"), format!("key = {}\n", canary(301))).unwrap();
+    let big = [format!("token = {}\n", canary(302)).into_bytes(), noise(3 << 20)].concat();
+    std::fs::write(d.join("app/b.txt"), big).unwrap();
+    std::fs::write(d.join("app/c.conf"), format!("key = {}\n", canary(303))).unwrap();
+    let files = ["app/a.conf", "app/b.txt", "app/c.conf"];
+    let tar = tool_output("tar", &[&["--mtime=@0", "-cf", "-"][..], &files].concat(), d);
+    std::fs::write(d.join("layer.tar"), &tar).unwrap();
+    let gz = tool_output("gzip", &["-n", "-c", "layer.tar"], d);
+    let zst = tool_output("zstd", &["-q", "-c", "layer.tar"], d);
+    let mut bad_crc = gz.clone();
+    let at = bad_crc.len() - 8;
+    bad_crc[at] ^= 0xff;
+    let all = ["/app/a.conf", "/app/b.txt", "/app/c.conf"];
+    let before = ["/app/a.conf", "/app/b.txt"];
+    let cases = [
+        ("gzip with a bad CRC", bad_crc, ig::MT_OCI_LAYER_GZIP, &all[..]),
+        ("gzip cut short", gz[..gz.len() / 2].to_vec(), ig::MT_OCI_LAYER_GZIP, &before),
+        ("zstd cut short", zst[..zst.len() / 2].to_vec(), ig::MT_OCI_LAYER_ZSTD, &before),
+        ("tar cut mid-entry", tar[..2 << 20].to_vec(), ig::MT_OCI_LAYER_TAR, &before),
+    ];
+    for (i, (what, blob, media_type, want)) in cases.into_iter().enumerate() {
+        let layout = Layout::new(&d.join(format!("oci{i}"))).unwrap();
+        let (digest, size) = layout.put(&blob).unwrap();
+        let diff_id = ig::sha256_digest(&tar);
+        let layer = Blob { digest, size, diff_id: diff_id.clone(), media_type };
+        let oci = layout.finish(&[layer]);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .unwrap();
+        let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": ["t:1"], "Layers": ["l/layer.tar"]}]);
+        let save = d.join(format!("save{i}.tar"));
+        docker_save(&save, blob, config, &manifest);
+        for (target, threads) in [(&oci, "1"), (&oci, "2"), (&save, "1"), (&save, "2")] {
+            let (code, out, err) = scan_bounded(target, &["--threads", threads]);
+            let json = json_of(&out);
+            let mut found: Vec<String> = json["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule_id"] == "test-canary")
+                .map(|f| f["path"].as_str().unwrap().to_owned())
+                .collect();
+            found.sort();
+            let at = format!("{what}, {}, {threads} threads", target.display());
+            assert_eq!(code, 2, "{at}: {err}");
+            assert_eq!(found, want, "{at}: {err}");
+            let errors = errors(&json);
+            assert!(
+                errors.iter().any(|e| e.contains("the layer was read only up to there")
+                    && e.contains("findings before it are reported")),
+                "{at}: {errors:?}"
+            );
+            assert!(!err.contains(&canary(302)) && !out.contains(&canary(302)), "{at}");
+        }
+    }
+}
+
 /// A zip with more members than the per-archive limit leaves members unread.
 #[test]
 fn members_past_the_archive_limit_are_an_error() {
