@@ -59,7 +59,8 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 11;
+/// 12: path keys are 128 bits of SHA-256, not a 64-bit xxh3.
+const FORMAT: u32 = 12;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

@@ -1022,6 +1022,33 @@ fn layer_semantics_match_extraction() {
 // ---------------------------------------------------------------------------------------------
 
 /// A layer holding one file, `inner.tar`, whose bytes `write` produces.
+/// Two names with one 64-bit xxh3 (found by a birthday search of 2^32 hashes): while the
+/// layer index keyed paths by that hash, whiting out the second name, or writing a
+/// directory there, marked a secret at the first `deleted` (or `overwritten`) while
+/// every runtime still shows it.
+#[test]
+fn names_whose_hashes_collide_stay_apart() {
+    let dir = tmp();
+    let (a, b) = ("996b9092f3e9b70f", "ca436440b30c1e70");
+    let secret = |n| format!("key = {}\n", canary(n));
+    for (n, upper) in [
+        (111, Entry::whiteout(b)),
+        (112, Entry::file(&format!("{b}/x"), "clean\n")),
+        (113, Entry::file(b, "clean\n")),
+    ] {
+        let spec = ImageSpec {
+            layers: vec![
+                Layer::new("COPY s /", vec![Entry::file(a, secret(n))]),
+                Layer::new("RUN other", vec![upper]),
+            ],
+            ..ImageSpec::default()
+        };
+        let p = dir.path().join(format!("twins{n}.tar"));
+        ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+        assert_eq!(status_of(&p, &format!("/{a}")).0, "present", "{n}");
+    }
+}
+
 fn nested_tar_image(
     dir: &Path,
     name: &str,
