@@ -417,6 +417,65 @@ fn package_archives_left_in_a_layer_are_opened() {
     );
 }
 
+/// lzip files are read as `lzip -d` reads them: several members in a row, a tar inside
+/// as one level, and bytes after the last member scanned as they are (a warning).
+/// Formats strata does not decompress (7z, rar) leave the scan incomplete (exit 2), said
+/// in words that name the file and what was done with it.
+#[test]
+fn lzip_is_read_and_7z_or_rar_leave_the_scan_incomplete() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "plain", "nothing to see here\n".repeat(100).as_bytes());
+    put(d, "secret", format!("token = {}\n", canary(91)).as_bytes());
+    put(d, "tree/etc/app.conf", format!("key = {}\n", canary(92)).as_bytes());
+    let plain = tool(d, "lzip", &["-c", "plain"]);
+    let secret = tool(d, "lzip", &["-c", "secret"]);
+    tool(d, "tar", &["--mtime=@0", "--lzip", "-cf", "t.tar.lz", "-C", "tree", "etc"]);
+    let tar_lz = std::fs::read(d.join("t.tar.lz")).unwrap();
+    let files = vec![
+        Entry::file("app/two.lz", [plain.clone(), secret].concat()),
+        Entry::file("app/t.tar.lz", tar_lz),
+        Entry::file(
+            "app/after.lz",
+            [plain, format!("\nafter {}\n", canary(93)).into_bytes()].concat(),
+        ),
+    ];
+    let (code, json, err) = scan_files(d, "lzip", files);
+    assert_eq!(code, 1, "{err}");
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/after.lz", "<bytes not decoded>"),
+            pair("/app/t.tar.lz", "etc/app.conf"),
+            pair("/app/two.lz", "two"),
+        ]
+    );
+    let warnings = messages(&json, "warning").join("\n");
+    assert!(
+        warnings
+            .contains("/app/after.lz: unreadable nested archive: bytes after the last lzip member"),
+        "{warnings}"
+    );
+
+    // 7z and rar by their signatures (no tool here writes them): raw bytes only, exit 2.
+    let hidden = format!(" key = {} ", canary(94));
+    let files = vec![
+        Entry::file("opt/a.7z", [&b"7z\xbc\xaf\x27\x1c\x00\x04"[..], hidden.as_bytes()].concat()),
+        Entry::file("opt/b.rar", [&b"Rar!\x1a\x07\x01\x00"[..], hidden.as_bytes()].concat()),
+    ];
+    let (code, json, err) = scan_files(d, "unsupported", files);
+    assert_eq!(code, 2, "{err}");
+    let errors = messages(&json, "error");
+    for (path, format) in [("/opt/a.7z", "7z"), ("/opt/b.rar", "rar")] {
+        let want = format!(
+            "{path}: {format} data, which strata does not decompress: only its raw bytes were scanned"
+        );
+        assert!(errors.iter().any(|e| e.contains(&want)), "{want}: {errors:?}");
+    }
+    assert_eq!(found(&json), [pair("/opt/a.7z", ""), pair("/opt/b.rar", "")]);
+}
+
 /// An old binary cpio (`cpio -H bin`, little-endian here) with its 16-bit header words
 /// byte-swapped: the same archive as a big-endian machine writes it.
 fn swap_binary_cpio(mut cpio: Vec<u8>) -> Vec<u8> {

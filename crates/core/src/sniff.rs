@@ -33,6 +33,8 @@ pub enum Format {
     /// A legacy `.lzma` stream ("LZMA alone", `xz --format=lzma`): old `.deb` and `.rpm`
     /// payloads.
     Lzma,
+    /// An lzip stream (`.lz`, `.tar.lz`): LZMA members with a CRC and sizes.
+    Lzip,
     /// A compressed format strata does not decompress (named).
     Unsupported(&'static str),
     /// POSIX/GNU tar.
@@ -66,6 +68,7 @@ impl Format {
                 | Format::Zstd
                 | Format::Lz4
                 | Format::Lzma
+                | Format::Lzip
                 | Format::Tar
                 | Format::Ar
                 | Format::Cpio
@@ -83,6 +86,7 @@ impl Format {
             Format::Zstd => &[".zst", ".tzst"],
             Format::Lz4 => &[".lz4"],
             Format::Lzma => &[".lzma"],
+            Format::Lzip => &[".lz", ".tlz"],
             _ => &[],
         }
     }
@@ -152,7 +156,7 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         _ if is_lzma(head) => Some(Format::Lzma),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
         [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
-        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Unsupported("lzip")),
+        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Lzip),
         [0x1f, 0x9d, ..] => Some(Format::Unsupported("Unix compress (.Z)")),
         _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
         _ if is_pyc(head) => Some(Format::Pyc),

@@ -1,8 +1,8 @@
 //! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, the
 //! archives of system packages (`ar` for `.deb`, cpio, RPM: see
 //! [`packages`]), and gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz`,
-//! `.tar.xz` or `.cpio.gz` is one level). A file in a compression strata cannot decompress (7z, rar,
-//! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
+//! `.tar.xz` or `.cpio.gz` is one level), and lzip. A file in a compression strata cannot
+//! decompress (7z, rar, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
 //! (`table <name>`, see [`super::sqlite`]); a compiled Python or Java file
@@ -25,6 +25,7 @@ use std::io::{self, BufReader, Read, Seek};
 
 pub(crate) mod gzip;
 mod lz4;
+mod lzip;
 mod packages;
 mod zip_outside;
 
@@ -242,9 +243,13 @@ pub fn scan<M: Members>(
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Format::Tar => scan_tar(cs, path, inner, depth, reader),
-        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 | Format::Lzma => {
-            scan_compressed(cs, kind, path, inner, depth, reader)
-        }
+        Format::Gzip
+        | Format::Xz
+        | Format::Bzip2
+        | Format::Zstd
+        | Format::Lz4
+        | Format::Lzma
+        | Format::Lzip => scan_compressed(cs, kind, path, inner, depth, reader),
         Format::Unsupported(format) => {
             cs.unread(format!(
                 "{}: {format} data, which strata does not decompress: only its raw bytes were scanned",
@@ -506,6 +511,7 @@ fn scan_compressed<M: Members>(
             }
         }
         Format::Lz4 => Box::new(lz4::Lz4Frames::new(&mut compressed, &mut lz4_skipped)),
+        Format::Lzip => Box::new(lzip::LzipReader::new(&mut compressed)),
         Format::Lzma => {
             let limit = compression::XZ_MEMORY_KIB;
             match lzma_rust2::LzmaReader::new_mem_limit(&mut compressed, limit, None) {

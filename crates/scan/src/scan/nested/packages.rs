@@ -418,7 +418,8 @@ pub(super) fn scan_rpm<M: Members>(
             | Format::Bzip2
             | Format::Zstd
             | Format::Lz4
-            | Format::Lzma),
+            | Format::Lzma
+            | Format::Lzip),
         ) => super::scan_compressed(cs, kind, path, inner, depth, &mut payload),
         Some(Format::Cpio) => scan_cpio(cs, path, inner, depth, &mut payload),
         _ => {
