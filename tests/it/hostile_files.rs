@@ -281,7 +281,9 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
     put(d, "src/cfg.txt", format!("token = {}\n", canary(64)).as_bytes());
     tool(d, "zip", &["-q", "-X", "-P", "FAKE-password", "enc.zip", "src/cfg.txt"]);
     tool(d, "zip", &["-q", "-X", "-0", "stored.zip", "src/cfg.txt"]);
-    // Method 14 (LZMA), which strata does not decompress.
+    // Method 98 (PPMd), which strata does not decompress, and method 14 (LZMA) on bytes
+    // that are not LZMA.
+    let ppmd = set_method(std::fs::read(d.join("stored.zip")).unwrap(), 98);
     let lzma = set_method(std::fs::read(d.join("stored.zip")).unwrap(), 14);
     // A zstd window of 2 GiB (`--long=31`) and an xz dictionary of 512 MiB: over the
     // decoders' 128 MiB, so neither is decompressed.
@@ -295,6 +297,7 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         Entry::file("app/dict.xz", big_dict),
         Entry::file("app/enc.zip", std::fs::read(d.join("enc.zip")).unwrap()),
         Entry::file("app/lzma.jar", lzma),
+        Entry::file("app/ppmd.jar", ppmd),
     ];
     let (code, json, err) = scan_files(d, "unread", files);
     assert_eq!(code, 2, "{err}");
@@ -310,9 +313,93 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         );
     }
     assert!(
-        errors.contains("/app/lzma.jar: zip member 0: compressed with Lzma")
+        errors.contains("/app/ppmd.jar: zip member 0: compressed with")
             && errors.contains("which strata does not decompress; not read"),
         "{errors}"
+    );
+    assert!(
+        errors.contains("/app/lzma.jar: zip member 0: not an LZMA member header; not read"),
+        "{errors}"
+    );
+}
+
+/// Writes zips whose members use the methods Python's zipfile writes beside deflate (LZMA),
+/// or that a stored or deflated member becomes once relabelled: Deflate64 (method 9, which
+/// decodes a deflate stream that uses no length code 285 the same) and xz (method 95, the
+/// bytes of `xz -c` stored with the decoded size and CRC), and an LZMA member whose
+/// dictionary is 1 GiB.
+const ZIP_METHODS: &str = r#"
+import sys, zipfile, zlib, lzma, struct
+secret = open(sys.argv[1], 'rb').read()
+def patch(path, method, crc=None, size=None):
+    z = bytearray(open(path, 'rb').read())
+    for sig, m, c, u in ((b'PK\x03\x04', 8, 14, 22), (b'PK\x01\x02', 10, 16, 24)):
+        at = z.find(sig)
+        z[at + m:at + m + 2] = struct.pack('<H', method)
+        if crc is not None:
+            z[at + c:at + c + 4] = struct.pack('<I', crc)
+            z[at + u:at + u + 4] = struct.pack('<I', size)
+    open(path, 'wb').write(z)
+with zipfile.ZipFile('lzma.zip', 'w', zipfile.ZIP_LZMA) as z:
+    z.writestr('conf/lzma.txt', secret)
+with zipfile.ZipFile('d64.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('conf/d64.txt', secret)
+patch('d64.zip', 9)
+with zipfile.ZipFile('xz.zip', 'w', zipfile.ZIP_STORED) as z:
+    z.writestr('conf/xz.txt', lzma.compress(secret, format=lzma.FORMAT_XZ))
+patch('xz.zip', 95, zlib.crc32(secret), len(secret))
+z = bytearray(open('lzma.zip', 'rb').read())
+at = z.find(b'PK\x03\x04')
+data = at + 30 + struct.unpack('<H', z[at + 26:at + 28])[0] + struct.unpack('<H', z[at + 28:at + 30])[0]
+z[data + 5:data + 9] = struct.pack('<I', 1 << 30)
+open('bigdict.zip', 'wb').write(z)
+"#;
+
+/// Zip members compressed with LZMA, Deflate64 or xz are decoded (they were errors, not
+/// read), checked against their CRC, and held to the xz decoder's memory limit.
+#[test]
+fn zip_members_in_lzma_deflate64_and_xz_are_read() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "secret", format!("token = {}\nand some text after it\n", canary(67)).as_bytes());
+    put(d, "methods.py", ZIP_METHODS.as_bytes());
+    tool(d, "python3", &["methods.py", "secret"]);
+    let read = |n: &str| std::fs::read(d.join(n)).unwrap();
+    let mut bad_crc = read("lzma.zip");
+    // The central directory's CRC of the member (after its signature, 16 bytes in).
+    let central = bad_crc.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bad_crc[central + 16] ^= 0xff;
+    let files = vec![
+        Entry::file("app/lzma.jar", read("lzma.zip")),
+        Entry::file("app/d64.zip", read("d64.zip")),
+        Entry::file("app/xz.zip", read("xz.zip")),
+        Entry::file("app/big.zip", read("bigdict.zip")),
+        Entry::file("app/crc.zip", bad_crc),
+    ];
+    let (code, json, err) = scan_files(d, "methods", files);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/crc.zip", "conf/lzma.txt"),
+            pair("/app/d64.zip", "conf/d64.txt"),
+            pair("/app/lzma.jar", "conf/lzma.txt"),
+            pair("/app/xz.zip", "conf/xz.txt"),
+        ]
+    );
+    let errors = messages(&json, "error");
+    assert_eq!(
+        errors,
+        [format!(
+            "{}: layer 0: /app/big.zip: zip member 0: an LZMA member whose dictionary is over the decoder's 128 MiB memory limit, so it was not decompressed; not read",
+            d.join("methods.tar").display()
+        )]
+    );
+    let warnings = messages(&json, "warning").join("\n");
+    assert!(
+        warnings
+            .contains("/app/crc.zip!conf/lzma.txt: unreadable archive member: Invalid checksum"),
+        "{warnings}"
     );
 }
 

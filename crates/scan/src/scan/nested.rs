@@ -27,6 +27,7 @@ pub(crate) mod gzip;
 mod lz4;
 mod lzip;
 mod packages;
+mod zip_methods;
 mod zip_outside;
 
 use super::packages::{PackageRoots, archive, java};
@@ -813,9 +814,21 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
         }
         let (i, path) = (self.next, self.path);
         self.next += 1;
+        // Deflate64, LZMA and xz members are decoded here from their raw bytes (see
+        // `zip_methods`); an encrypted one stays the zip crate's to refuse.
+        let raw_method = match self.zip.by_index_raw(i) {
+            Ok(m) if !m.encrypted() && zip_methods::decodes(m.compression()) => {
+                Some(m.compression())
+            }
+            _ => None,
+        };
+        let opened = match raw_method {
+            Some(_) => self.zip.by_index_raw(i),
+            None => self.zip.by_index(i),
+        };
         // A member is named by its index in messages, never by its name: a crafted name
         // can hold anything, a secret included (the name is scanned as a member path).
-        let member = match self.zip.by_index(i) {
+        let member = match opened {
             Ok(m) => m,
             Err(e) => {
                 // Encrypted, or in a compression method strata does not decompress: none
@@ -832,7 +845,7 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
             return Some(Ok(Member::Skip));
         }
         let method = member.compression();
-        if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
+        if raw_method.is_none() && !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
             cs.unread(format!(
                 "{}: zip member {i}: compressed with {method}, which strata does not decompress; not read",
                 at(path, self.inner)
@@ -853,7 +866,18 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
             ));
             return Some(Ok(Member::Skip));
         }
-        Some(Ok(Member::File(name, Box::new(member))))
+        let Some(method) = raw_method else {
+            return Some(Ok(Member::File(name, Box::new(member))));
+        };
+        let (size, crc) = (member.size(), member.crc32());
+        match zip_methods::decoder(method, member, size, crc) {
+            Ok(decoded) => Some(Ok(Member::File(name, decoded))),
+            Err(e) => {
+                let e = crate::redact::io_error_text(&e);
+                cs.unread(format!("{}: zip member {i}: {e}; not read", at(path, self.inner)));
+                Some(Ok(Member::Skip))
+            }
+        }
     }
 }
 
