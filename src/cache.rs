@@ -59,7 +59,7 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-/// 12: path keys are 128 bits of SHA-256, not a 64-bit xxh3.
+/// 12: path keys (the index's, and the name scan's directories) are 128 bits of SHA-256.
 const FORMAT: u32 = 12;
 
 #[derive(Serialize, Deserialize)]

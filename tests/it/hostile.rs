@@ -1049,6 +1049,38 @@ fn names_whose_hashes_collide_stay_apart() {
     }
 }
 
+/// Two directory paths with one 64-bit FNV-1a (found by a birthday search of 2^32 hashes),
+/// one of them a secret's name: while the entry-name scan knew the directories it had
+/// shown by that hash, the second was taken as shown, and its name never scanned.
+#[test]
+fn directory_names_whose_hashes_collide_are_all_scanned() {
+    let dir = tmp();
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /",
+            vec![
+                Entry::file("d/7527ec797fca5f4e/a", "clean\n"),
+                Entry::file("CANARY_000000000401/ab3d053bae99f691/b", "clean\n"),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("dirs.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    let (code, out, err) = scan_bounded(&p, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let names: Vec<_> = findings_of(&json, "test-canary")
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["location"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        // The path is redacted in the report: the secret is in it.
+        [("/CA…01/ab3d053bae99f691/b".to_owned(), serde_json::json!("entry name"))]
+    );
+}
+
 fn nested_tar_image(
     dir: &Path,
     name: &str,
