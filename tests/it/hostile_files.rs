@@ -353,6 +353,11 @@ at = z.find(b'PK\x03\x04')
 data = at + 30 + struct.unpack('<H', z[at + 26:at + 28])[0] + struct.unpack('<H', z[at + 28:at + 30])[0]
 z[data + 5:data + 9] = struct.pack('<I', 1 << 30)
 open('bigdict.zip', 'wb').write(z)
+z = bytearray(open('d64.zip', 'rb').read())
+for sig, u in ((b'PK\x03\x04', 22), (b'PK\x01\x02', 24)):
+    at = z.find(sig)
+    z[at + u:at + u + 4] = struct.pack('<I', 5)
+open('small.zip', 'wb').write(z)
 "#;
 
 /// Zip members compressed with LZMA, Deflate64 or xz are decoded (they were errors, not
@@ -375,6 +380,8 @@ fn zip_members_in_lzma_deflate64_and_xz_are_read() {
         Entry::file("app/xz.zip", read("xz.zip")),
         Entry::file("app/big.zip", read("bigdict.zip")),
         Entry::file("app/crc.zip", bad_crc),
+        // Decodes to more than the 5 bytes it declares: stopped there, not read on.
+        Entry::file("app/small.zip", read("small.zip")),
     ];
     let (code, json, err) = scan_files(d, "methods", files);
     assert_eq!(code, 2, "{err}");
@@ -399,6 +406,10 @@ fn zip_members_in_lzma_deflate64_and_xz_are_read() {
     assert!(
         warnings
             .contains("/app/crc.zip!conf/lzma.txt: unreadable archive member: Invalid checksum"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("/app/small.zip!conf/d64.txt: unreadable archive member: more bytes decoded than the 5 the archive says"),
         "{warnings}"
     );
 }

@@ -71,20 +71,45 @@ struct Checked<R> {
 
 impl<R: Read> Read for Checked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            if self.read != self.size {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let left = self.size - self.read;
+        if left == 0 {
+            // At the size the archive says, the member must end. One that decodes to more
+            // (corrupt, or a bomb declaring a small size to pass the ratio check) stops
+            // here, not at the expansion budget.
+            if self.inner.read(&mut [0u8; 1])? > 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{} bytes decoded where the archive says {}", self.read, self.size),
+                    format!("more bytes decoded than the {} the archive says", self.size),
                 ));
             }
-            if self.hasher.clone().finalize() != self.crc {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "Invalid checksum"));
-            }
+            return self.check_end();
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return self.check_end();
         }
         self.hasher.update(&buf[..n]);
         self.read += n as u64;
         Ok(n)
+    }
+}
+
+impl<R> Checked<R> {
+    /// At the end of the decoded bytes: their count and CRC-32 against the archive's.
+    fn check_end(&self) -> io::Result<usize> {
+        if self.read != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} bytes decoded where the archive says {}", self.read, self.size),
+            ));
+        }
+        if self.hasher.clone().finalize() != self.crc {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "Invalid checksum"));
+        }
+        Ok(0)
     }
 }
