@@ -59,7 +59,10 @@ pub struct LayerScan {
 }
 
 /// Version of the entry format; part of every key.
-const FORMAT: u32 = 12;
+/// 12: path keys (the index's, and the name scan's directories) are 128 bits of SHA-256.
+/// 13: session 12's detection rounds (new rules and file detectors, third-party runtime
+/// trees) on top of 12.
+const FORMAT: u32 = 13;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {

@@ -229,8 +229,8 @@ pub fn work(
             }
             Work::Stream { path, ordinal, blocks } => {
                 let mut reader = BlockReader::new(blocks, pool);
-                // A failed read fails the layer's walk too, which reports it; the file's
-                // hits are lost with it, as in a single-threaded walk.
+                // The layer walk ends a file's bytes at a stream error (and then fails,
+                // reporting it), so a scan here sees a short file, never a failed read.
                 if let Ok(hits) = cs.scan_file(&path, &mut reader) {
                     o.kept.add(&path, ordinal, hits);
                 }

@@ -295,6 +295,104 @@ fn data_after_the_end_of_archive_marker_is_an_error() {
     assert!(errors(&json_of(&out)).iter().any(|e| e.contains("follow the tar end-of-archive")));
 }
 
+/// Runs a tool and returns its stdout.
+fn tool_output(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
+    let o = std::process::Command::new(crate::engines::need(program))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// `n` bytes of lowercase words from a fixed xorshift: text no compressor shrinks much
+/// and no decoder takes for an encoded value.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 27 {
+                26 => b' ',
+                c => b'a' + c as u8,
+            }
+        })
+        .collect()
+}
+
+/// A layer that fails part-way (a gzip CRC that does not match, a gzip or zstd stream
+/// or a tar cut in the middle of a big file) is incomplete (exit 2, an error saying how
+/// far it was read), yet every finding read before the failure is reported: the file
+/// being read when it failed included, whatever the thread count (the decoding thread
+/// once dropped the block it had read before the error), in an OCI layout and in a
+/// docker-save archive.
+#[test]
+fn a_layer_that_fails_part_way_keeps_what_came_before() {
+    let dir = tmp();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("app")).unwrap();
+    std::fs::write(d.join("app/a.conf"), format!("key = {}\n", canary(301))).unwrap();
+    let big = [format!("token = {}\n", canary(302)).into_bytes(), noise(3 << 20)].concat();
+    std::fs::write(d.join("app/b.txt"), big).unwrap();
+    std::fs::write(d.join("app/c.conf"), format!("key = {}\n", canary(303))).unwrap();
+    let files = ["app/a.conf", "app/b.txt", "app/c.conf"];
+    let tar = tool_output("tar", &[&["--mtime=@0", "-cf", "-"][..], &files].concat(), d);
+    std::fs::write(d.join("layer.tar"), &tar).unwrap();
+    let gz = tool_output("gzip", &["-n", "-c", "layer.tar"], d);
+    let zst = tool_output("zstd", &["-q", "-c", "layer.tar"], d);
+    let mut bad_crc = gz.clone();
+    let at = bad_crc.len() - 8;
+    bad_crc[at] ^= 0xff;
+    let all = ["/app/a.conf", "/app/b.txt", "/app/c.conf"];
+    let before = ["/app/a.conf", "/app/b.txt"];
+    let cases = [
+        ("gzip with a bad CRC", bad_crc, ig::MT_OCI_LAYER_GZIP, &all[..]),
+        ("gzip cut short", gz[..gz.len() / 2].to_vec(), ig::MT_OCI_LAYER_GZIP, &before),
+        ("zstd cut short", zst[..zst.len() / 2].to_vec(), ig::MT_OCI_LAYER_ZSTD, &before),
+        ("tar cut mid-entry", tar[..2 << 20].to_vec(), ig::MT_OCI_LAYER_TAR, &before),
+    ];
+    for (i, (what, blob, media_type, want)) in cases.into_iter().enumerate() {
+        let layout = Layout::new(&d.join(format!("oci{i}"))).unwrap();
+        let (digest, size) = layout.put(&blob).unwrap();
+        let diff_id = ig::sha256_digest(&tar);
+        let layer = Blob { digest, size, diff_id: diff_id.clone(), media_type };
+        let oci = layout.finish(&[layer]);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .unwrap();
+        let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": ["t:1"], "Layers": ["l/layer.tar"]}]);
+        let save = d.join(format!("save{i}.tar"));
+        docker_save(&save, blob, config, &manifest);
+        for (target, threads) in [(&oci, "1"), (&oci, "2"), (&save, "1"), (&save, "2")] {
+            let (code, out, err) = scan_bounded(target, &["--threads", threads]);
+            let json = json_of(&out);
+            let mut found: Vec<String> = json["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["rule_id"] == "test-canary")
+                .map(|f| f["path"].as_str().unwrap().to_owned())
+                .collect();
+            found.sort();
+            let at = format!("{what}, {}, {threads} threads", target.display());
+            assert_eq!(code, 2, "{at}: {err}");
+            assert_eq!(found, want, "{at}: {err}");
+            let errors = errors(&json);
+            assert!(
+                errors.iter().any(|e| e.contains("the layer was read only up to there")
+                    && e.contains("findings before it are reported")),
+                "{at}: {errors:?}"
+            );
+            assert!(!err.contains(&canary(302)) && !out.contains(&canary(302)), "{at}");
+        }
+    }
+}
+
 /// A zip with more members than the per-archive limit leaves members unread.
 #[test]
 fn members_past_the_archive_limit_are_an_error() {
@@ -924,6 +1022,65 @@ fn layer_semantics_match_extraction() {
 // ---------------------------------------------------------------------------------------------
 
 /// A layer holding one file, `inner.tar`, whose bytes `write` produces.
+/// Two names with one 64-bit xxh3 (found by a birthday search of 2^32 hashes): while the
+/// layer index keyed paths by that hash, whiting out the second name, or writing a
+/// directory there, marked a secret at the first `deleted` (or `overwritten`) while
+/// every runtime still shows it.
+#[test]
+fn names_whose_hashes_collide_stay_apart() {
+    let dir = tmp();
+    let (a, b) = ("996b9092f3e9b70f", "ca436440b30c1e70");
+    let secret = |n| format!("key = {}\n", canary(n));
+    for (n, upper) in [
+        (111, Entry::whiteout(b)),
+        (112, Entry::file(&format!("{b}/x"), "clean\n")),
+        (113, Entry::file(b, "clean\n")),
+    ] {
+        let spec = ImageSpec {
+            layers: vec![
+                Layer::new("COPY s /", vec![Entry::file(a, secret(n))]),
+                Layer::new("RUN other", vec![upper]),
+            ],
+            ..ImageSpec::default()
+        };
+        let p = dir.path().join(format!("twins{n}.tar"));
+        ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+        assert_eq!(status_of(&p, &format!("/{a}")).0, "present", "{n}");
+    }
+}
+
+/// Two directory paths with one 64-bit FNV-1a (found by a birthday search of 2^32 hashes),
+/// one of them a secret's name: while the entry-name scan knew the directories it had
+/// shown by that hash, the second was taken as shown, and its name never scanned.
+#[test]
+fn directory_names_whose_hashes_collide_are_all_scanned() {
+    let dir = tmp();
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /",
+            vec![
+                Entry::file("d/7527ec797fca5f4e/a", "clean\n"),
+                Entry::file("CANARY_000000000401/ab3d053bae99f691/b", "clean\n"),
+            ],
+        )],
+        ..ImageSpec::default()
+    };
+    let p = dir.path().join("dirs.tar");
+    ig::write_image(&spec, Format::OciArchive, &p).unwrap();
+    let (code, out, err) = scan_bounded(&p, &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let names: Vec<_> = findings_of(&json, "test-canary")
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["location"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        // The path is redacted in the report: the secret is in it.
+        [("/CA…01/ab3d053bae99f691/b".to_owned(), serde_json::json!("entry name"))]
+    );
+}
+
 fn nested_tar_image(
     dir: &Path,
     name: &str,

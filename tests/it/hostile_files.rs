@@ -281,7 +281,9 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
     put(d, "src/cfg.txt", format!("token = {}\n", canary(64)).as_bytes());
     tool(d, "zip", &["-q", "-X", "-P", "FAKE-password", "enc.zip", "src/cfg.txt"]);
     tool(d, "zip", &["-q", "-X", "-0", "stored.zip", "src/cfg.txt"]);
-    // Method 14 (LZMA), which strata does not decompress.
+    // Method 98 (PPMd), which strata does not decompress, and method 14 (LZMA) on bytes
+    // that are not LZMA.
+    let ppmd = set_method(std::fs::read(d.join("stored.zip")).unwrap(), 98);
     let lzma = set_method(std::fs::read(d.join("stored.zip")).unwrap(), 14);
     // A zstd window of 2 GiB (`--long=31`) and an xz dictionary of 512 MiB: over the
     // decoders' 128 MiB, so neither is decompressed.
@@ -295,6 +297,7 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         Entry::file("app/dict.xz", big_dict),
         Entry::file("app/enc.zip", std::fs::read(d.join("enc.zip")).unwrap()),
         Entry::file("app/lzma.jar", lzma),
+        Entry::file("app/ppmd.jar", ppmd),
     ];
     let (code, json, err) = scan_files(d, "unread", files);
     assert_eq!(code, 2, "{err}");
@@ -310,9 +313,104 @@ fn zip_members_strata_cannot_read_leave_the_scan_incomplete() {
         );
     }
     assert!(
-        errors.contains("/app/lzma.jar: zip member 0: compressed with Lzma")
+        errors.contains("/app/ppmd.jar: zip member 0: compressed with")
             && errors.contains("which strata does not decompress; not read"),
         "{errors}"
+    );
+    assert!(
+        errors.contains("/app/lzma.jar: zip member 0: not an LZMA member header; not read"),
+        "{errors}"
+    );
+}
+
+/// Writes zips whose members use the methods Python's zipfile writes beside deflate (LZMA),
+/// or that a stored or deflated member becomes once relabelled: Deflate64 (method 9, which
+/// decodes a deflate stream that uses no length code 285 the same) and xz (method 95, the
+/// bytes of `xz -c` stored with the decoded size and CRC), and an LZMA member whose
+/// dictionary is 1 GiB.
+const ZIP_METHODS: &str = r#"
+import sys, zipfile, zlib, lzma, struct
+secret = open(sys.argv[1], 'rb').read()
+def patch(path, method, crc=None, size=None):
+    z = bytearray(open(path, 'rb').read())
+    for sig, m, c, u in ((b'PK\x03\x04', 8, 14, 22), (b'PK\x01\x02', 10, 16, 24)):
+        at = z.find(sig)
+        z[at + m:at + m + 2] = struct.pack('<H', method)
+        if crc is not None:
+            z[at + c:at + c + 4] = struct.pack('<I', crc)
+            z[at + u:at + u + 4] = struct.pack('<I', size)
+    open(path, 'wb').write(z)
+with zipfile.ZipFile('lzma.zip', 'w', zipfile.ZIP_LZMA) as z:
+    z.writestr('conf/lzma.txt', secret)
+with zipfile.ZipFile('d64.zip', 'w', zipfile.ZIP_DEFLATED) as z:
+    z.writestr('conf/d64.txt', secret)
+patch('d64.zip', 9)
+with zipfile.ZipFile('xz.zip', 'w', zipfile.ZIP_STORED) as z:
+    z.writestr('conf/xz.txt', lzma.compress(secret, format=lzma.FORMAT_XZ))
+patch('xz.zip', 95, zlib.crc32(secret), len(secret))
+z = bytearray(open('lzma.zip', 'rb').read())
+at = z.find(b'PK\x03\x04')
+data = at + 30 + struct.unpack('<H', z[at + 26:at + 28])[0] + struct.unpack('<H', z[at + 28:at + 30])[0]
+z[data + 5:data + 9] = struct.pack('<I', 1 << 30)
+open('bigdict.zip', 'wb').write(z)
+z = bytearray(open('d64.zip', 'rb').read())
+for sig, u in ((b'PK\x03\x04', 22), (b'PK\x01\x02', 24)):
+    at = z.find(sig)
+    z[at + u:at + u + 4] = struct.pack('<I', 5)
+open('small.zip', 'wb').write(z)
+"#;
+
+/// Zip members compressed with LZMA, Deflate64 or xz are decoded (they were errors, not
+/// read), checked against their CRC, and held to the xz decoder's memory limit.
+#[test]
+fn zip_members_in_lzma_deflate64_and_xz_are_read() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "secret", format!("token = {}\nand some text after it\n", canary(67)).as_bytes());
+    put(d, "methods.py", ZIP_METHODS.as_bytes());
+    tool(d, "python3", &["methods.py", "secret"]);
+    let read = |n: &str| std::fs::read(d.join(n)).unwrap();
+    let mut bad_crc = read("lzma.zip");
+    // The central directory's CRC of the member (after its signature, 16 bytes in).
+    let central = bad_crc.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    bad_crc[central + 16] ^= 0xff;
+    let files = vec![
+        Entry::file("app/lzma.jar", read("lzma.zip")),
+        Entry::file("app/d64.zip", read("d64.zip")),
+        Entry::file("app/xz.zip", read("xz.zip")),
+        Entry::file("app/big.zip", read("bigdict.zip")),
+        Entry::file("app/crc.zip", bad_crc),
+        // Decodes to more than the 5 bytes it declares: stopped there, not read on.
+        Entry::file("app/small.zip", read("small.zip")),
+    ];
+    let (code, json, err) = scan_files(d, "methods", files);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/crc.zip", "conf/lzma.txt"),
+            pair("/app/d64.zip", "conf/d64.txt"),
+            pair("/app/lzma.jar", "conf/lzma.txt"),
+            pair("/app/xz.zip", "conf/xz.txt"),
+        ]
+    );
+    let errors = messages(&json, "error");
+    assert_eq!(
+        errors,
+        [format!(
+            "{}: layer 0: /app/big.zip: zip member 0: an LZMA member whose dictionary is over the decoder's 128 MiB memory limit, so it was not decompressed; not read",
+            d.join("methods.tar").display()
+        )]
+    );
+    let warnings = messages(&json, "warning").join("\n");
+    assert!(
+        warnings
+            .contains("/app/crc.zip!conf/lzma.txt: unreadable archive member: Invalid checksum"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("/app/small.zip!conf/d64.txt: unreadable archive member: more bytes decoded than the 5 the archive says"),
+        "{warnings}"
     );
 }
 
@@ -413,6 +511,131 @@ fn package_archives_left_in_a_layer_are_opened() {
             pair("/tmp/notes.lzma", "notes"),
             pair("/var/cache/apt/archives/xz.deb", "data.tar.xz!etc/app/conf"),
             pair("/var/cache/apt/archives/zst.deb", "data.tar.zst!etc/app/conf"),
+        ]
+    );
+}
+
+/// lzip files are read as `lzip -d` reads them: several members in a row, a tar inside
+/// as one level, and bytes after the last member scanned as they are (a warning).
+/// Formats strata does not decompress (7z, rar) leave the scan incomplete (exit 2), said
+/// in words that name the file and what was done with it.
+#[test]
+fn lzip_is_read_and_7z_or_rar_leave_the_scan_incomplete() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "plain", "nothing to see here\n".repeat(100).as_bytes());
+    put(d, "secret", format!("token = {}\n", canary(91)).as_bytes());
+    put(d, "tree/etc/app.conf", format!("key = {}\n", canary(92)).as_bytes());
+    let plain = tool(d, "lzip", &["-c", "plain"]);
+    let secret = tool(d, "lzip", &["-c", "secret"]);
+    tool(d, "tar", &["--mtime=@0", "--lzip", "-cf", "t.tar.lz", "-C", "tree", "etc"]);
+    let tar_lz = std::fs::read(d.join("t.tar.lz")).unwrap();
+    let files = vec![
+        Entry::file("app/two.lz", [plain.clone(), secret].concat()),
+        Entry::file("app/t.tar.lz", tar_lz),
+        Entry::file(
+            "app/after.lz",
+            [plain, format!("\nafter {}\n", canary(93)).into_bytes()].concat(),
+        ),
+    ];
+    let (code, json, err) = scan_files(d, "lzip", files);
+    assert_eq!(code, 1, "{err}");
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/after.lz", "<bytes not decoded>"),
+            pair("/app/t.tar.lz", "etc/app.conf"),
+            pair("/app/two.lz", "two"),
+        ]
+    );
+    let warnings = messages(&json, "warning").join("\n");
+    assert!(
+        warnings
+            .contains("/app/after.lz: unreadable nested archive: bytes after the last lzip member"),
+        "{warnings}"
+    );
+
+    // 7z and rar by their signatures (no tool here writes them): raw bytes only, exit 2.
+    let hidden = format!(" key = {} ", canary(94));
+    let files = vec![
+        Entry::file("opt/a.7z", [&b"7z\xbc\xaf\x27\x1c\x00\x04"[..], hidden.as_bytes()].concat()),
+        Entry::file("opt/b.rar", [&b"Rar!\x1a\x07\x01\x00"[..], hidden.as_bytes()].concat()),
+    ];
+    let (code, json, err) = scan_files(d, "unsupported", files);
+    assert_eq!(code, 2, "{err}");
+    let errors = messages(&json, "error");
+    for (path, format) in [("/opt/a.7z", "7z"), ("/opt/b.rar", "rar")] {
+        let want = format!(
+            "{path}: {format} data, which strata does not decompress: only its raw bytes were scanned"
+        );
+        assert!(errors.iter().any(|e| e.contains(&want)), "{want}: {errors:?}");
+    }
+    assert_eq!(found(&json), [pair("/opt/a.7z", ""), pair("/opt/b.rar", "")]);
+}
+
+/// An old binary cpio (`cpio -H bin`, little-endian here) with its 16-bit header words
+/// byte-swapped: the same archive as a big-endian machine writes it.
+fn swap_binary_cpio(mut cpio: Vec<u8>) -> Vec<u8> {
+    let mut at = 0;
+    while at + 26 <= cpio.len() {
+        let word = |c: &[u8], i: usize| {
+            usize::from(u16::from_le_bytes([c[at + i * 2], c[at + i * 2 + 1]]))
+        };
+        let (namesize, size) = (word(&cpio, 10), (word(&cpio, 11) << 16) | word(&cpio, 12));
+        let trailer = cpio[at + 26..].starts_with(b"TRAILER!!!");
+        for i in 0..13 {
+            cpio.swap(at + i * 2, at + i * 2 + 1);
+        }
+        at += 26 + namesize + namesize % 2 + size + size % 2;
+        if trailer {
+            break;
+        }
+    }
+    cpio
+}
+
+/// The old binary cpio format (`cpio -H bin`), in both byte orders, was scanned as raw
+/// bytes: a compressed member's secret went unseen. Its members are read now, names of
+/// odd length and data of odd size padded as the format pads them.
+#[test]
+fn old_binary_cpio_archives_are_read() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "tree/etc/a.conf", format!("key = {}\n", canary(81)).as_bytes());
+    put(d, "notes", format!("token = {}\n", canary(82)).as_bytes());
+    let gz = tool(d, "gzip", &["-n", "-c", "notes"]);
+    put(d, "tree/var/n.gz", &gz);
+    put(d, "tree/odd", b"odd");
+    need("cpio");
+    let o = Command::new("sh")
+        .args(["-c", "cd tree && find . | sort | cpio -o --quiet -H bin"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let le = o.stdout;
+    assert_eq!(&le[..2], &[0xc7, 0x71], "cpio -H bin writes this machine's order");
+    let be = swap_binary_cpio(le.clone());
+    put(d, "be.cpio", &be);
+    let be_gz = tool(d, "gzip", &["-n", "-c", "be.cpio"]);
+    let files = vec![
+        Entry::file("boot/le.cpio", le),
+        Entry::file("boot/be.cpio", be),
+        Entry::file("boot/be.cpio.gz", be_gz),
+    ];
+    let (code, json, err) = scan_files(d, "bincpio", files);
+    assert_eq!(code, 1, "{err}");
+    assert!(messages(&json, "error").is_empty(), "{json:#}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/boot/be.cpio", "etc/a.conf"),
+            pair("/boot/be.cpio", "var/n.gz!n"),
+            pair("/boot/be.cpio.gz", "etc/a.conf"),
+            pair("/boot/be.cpio.gz", "var/n.gz!n"),
+            pair("/boot/le.cpio", "etc/a.conf"),
+            pair("/boot/le.cpio", "var/n.gz!n"),
         ]
     );
 }

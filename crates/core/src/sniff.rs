@@ -33,6 +33,8 @@ pub enum Format {
     /// A legacy `.lzma` stream ("LZMA alone", `xz --format=lzma`): old `.deb` and `.rpm`
     /// payloads.
     Lzma,
+    /// An lzip stream (`.lz`, `.tar.lz`): LZMA members with a CRC and sizes.
+    Lzip,
     /// A compressed format strata does not decompress (named).
     Unsupported(&'static str),
     /// POSIX/GNU tar.
@@ -66,6 +68,7 @@ impl Format {
                 | Format::Zstd
                 | Format::Lz4
                 | Format::Lzma
+                | Format::Lzip
                 | Format::Tar
                 | Format::Ar
                 | Format::Cpio
@@ -83,6 +86,7 @@ impl Format {
             Format::Zstd => &[".zst", ".tzst"],
             Format::Lz4 => &[".lz4"],
             Format::Lzma => &[".lzma"],
+            Format::Lzip => &[".lz", ".tlz"],
             _ => &[],
         }
     }
@@ -152,7 +156,7 @@ pub fn file_format(head: &[u8]) -> Option<Format> {
         _ if is_lzma(head) => Some(Format::Lzma),
         [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Some(Format::Unsupported("7z")),
         [b'R', b'a', b'r', b'!', 0x1a, 0x07, ..] => Some(Format::Unsupported("rar")),
-        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Unsupported("lzip")),
+        [b'L', b'Z', b'I', b'P', 1, ..] => Some(Format::Lzip),
         [0x1f, 0x9d, ..] => Some(Format::Unsupported("Unix compress (.Z)")),
         _ if head.starts_with(SQLITE) => Some(Format::Sqlite),
         _ if is_pyc(head) => Some(Format::Pyc),
@@ -180,7 +184,8 @@ fn is_lzma(head: &[u8]) -> bool {
 }
 
 /// A cpio header in one of the ASCII formats: `070701` (newc), `070702` (newc with
-/// checksums) or `070707` (odc), then digits.
+/// checksums) or `070707` (odc), then digits; or in the old binary format (see
+/// [`is_binary_cpio`]).
 pub fn is_cpio(head: &[u8]) -> bool {
     let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
     match head {
@@ -190,8 +195,37 @@ pub fn is_cpio(head: &[u8]) -> bool {
         [b'0', b'7', b'0', b'7', b'0', b'7', rest @ ..] if rest.len() >= 70 => {
             rest[..70].iter().all(|b| (b'0'..=b'7').contains(b))
         }
-        _ => false,
+        _ => is_binary_cpio(head),
     }
+}
+
+/// An old binary cpio header (`cpio -H bin`): the magic 070707 as a 16-bit word in
+/// either byte order, then 12 more words. Two magic bytes alone are common in other
+/// data, so the header must also hold up: a file type cpio writes in its mode (or the
+/// `TRAILER!!!` of an empty archive), and a name of 1 to 4096 bytes, all of it in
+/// `head`, that ends at its first NUL.
+pub fn is_binary_cpio(head: &[u8]) -> bool {
+    let big = match head {
+        [0x71, 0xc7, ..] => true,
+        [0xc7, 0x71, ..] => false,
+        _ => return false,
+    };
+    if head.len() < 26 {
+        return false;
+    }
+    let word = |i: usize| {
+        let b = [head[i * 2], head[i * 2 + 1]];
+        if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+    };
+    let (mode, namesize) = (word(3), usize::from(word(10)));
+    let Some(name) = head.get(26..26 + namesize) else { return false };
+    let ends_at_nul = name.iter().position(|&b| b == 0) == Some(namesize.wrapping_sub(1));
+    // Regular file, directory, symlink, character and block device, fifo, socket.
+    let typed = matches!(
+        mode & 0o170000,
+        0o100000 | 0o040000 | 0o120000 | 0o020000 | 0o060000 | 0o010000 | 0o140000
+    );
+    (1..=4096).contains(&namesize) && ends_at_nul && (typed || name == b"TRAILER!!!\0")
 }
 
 /// Whether `head` starts like a pyc of Python 3: a 16-bit magic number in the range
@@ -312,6 +346,24 @@ mod tests {
         let odc = format!("070707{}", "0".repeat(70));
         assert_eq!(file_format(odc.as_bytes()), Some(Format::Cpio));
         assert_eq!(file_format(b"0707012 is a date, not a cpio header"), None);
+        // Old binary cpio: a regular file `a` (mode 0100644, namesize 2), either order.
+        let mut le = vec![0u8; 26];
+        for (i, w) in [(0, 0o070707u16), (3, 0o100644), (10, 2), (12, 5)] {
+            le[i * 2..i * 2 + 2].copy_from_slice(&w.to_le_bytes());
+        }
+        le.extend_from_slice(b"a\0hello");
+        assert_eq!(file_format(&le), Some(Format::Cpio));
+        let be: Vec<u8> =
+            le[..26].chunks(2).flat_map(|w| [w[1], w[0]]).chain(le[26..].iter().copied()).collect();
+        assert_eq!(file_format(&be), Some(Format::Cpio));
+        // The magic alone, or with a name that does not end where its size says, is not one.
+        let mut bad = le.clone();
+        bad[26..28].copy_from_slice(b"ab");
+        assert_eq!(file_format(&bad), None);
+        assert_eq!(file_format(&[0xc7, 0x71, 1, 2, 3]), None);
+        let mut no_type = le;
+        no_type[6..8].copy_from_slice(&0o644u16.to_le_bytes());
+        assert_eq!(file_format(&no_type), None);
     }
 
     #[test]

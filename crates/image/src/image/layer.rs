@@ -325,6 +325,31 @@ impl<S: Read> Read for Sticky<S> {
     }
 }
 
+/// A file's bytes as the visitor reads them: the stream's first error ends
+/// them (a clean end of data) and is kept, so the visitor scans what came
+/// before to its end and keeps its findings; the walk then fails with the
+/// error (the layer is incomplete). Without it, a layer cut or corrupted in
+/// the middle of a big file lost every finding of that file.
+struct EndAtError<R> {
+    inner: R,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for EndAtError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.error = Some(e);
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+}
+
 /// Walks one layer of `image`, calling `visit` for every entry; regular
 /// files come with a reader over their bytes (the visitor may read all,
 /// some or none of them).
@@ -514,18 +539,28 @@ fn walk_stream<S: Stream>(
     if let Err(e) = visit_outside(walk, summary) {
         return fail(describe(kind, &e));
     }
-    let rest = match rest {
-        Ok(rest) => rest,
-        Err(e) => return fail(describe(kind, &e)),
-    };
     let uncompressed = buffered.into_inner().inner;
     let count = uncompressed.count();
     summary.uncompressed_bytes = count;
+    // A stream that fails part-way was read up to there: say so, since what came
+    // before is scanned and reported (an incident responder needs those findings).
+    let cut_short = |e: &io::Error| match count {
+        0 => format!("{}; none of the layer was read", describe(kind, e)),
+        n => format!(
+            "{}; the layer was read only up to there ({n} bytes of its tar stream): findings before it are reported, the rest of the layer was not read",
+            describe(kind, e)
+        ),
+    };
+    // After a failed read the stream repeats its error (`Sticky`): the same failure.
+    let rest = match rest {
+        Ok(rest) => rest,
+        Err(e) => return fail(cut_short(&e)),
+    };
     match end {
-        Err(WalkError::Read(e)) => return fail(describe(kind, &e)),
+        Err(WalkError::Read(e)) => return fail(cut_short(&e)),
         Err(WalkError::Tar(e)) => {
             if let Some(io) = &e.io {
-                return fail(describe(kind, io));
+                return fail(cut_short(io));
             }
             // What was not parsed was not scanned: the layer is incomplete.
             let unread = count.saturating_sub(e.offset);
@@ -808,7 +843,7 @@ fn walk_entries<R: Read>(
         let flow = match &kind {
             EntryKind::File => {
                 summary.files += 1;
-                let mut data = tar.data();
+                let mut data = EndAtError { inner: tar.data(), error: None };
                 hasher.reset();
                 let mut content = Hashing { inner: &mut data, hasher: &mut hasher, count: 0 };
                 let flow = visit(&view, Some(&mut content)).map_err(WalkError::Read)?;
@@ -824,6 +859,11 @@ fn walk_entries<R: Read>(
                 }
                 let node = NodeKind::Content(hasher.digest());
                 summary.index.write_version(&path, node, ordinal);
+                // The stream failed inside this file: its findings so far are the
+                // visitor's; the layer ends here.
+                if let Some(e) = data.error.take() {
+                    return Err(WalkError::Read(e));
+                }
                 flow
             }
             other => {

@@ -113,20 +113,23 @@ impl Source {
         let mut total = 0u64;
         loop {
             let Ok(mut block) = self.block() else { return Ok(Err(Closed)) };
-            let n = match fill(reader, &mut block) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = self.send(Msg::Fail(e.kind(), e.to_string()));
-                    return Err(e);
+            // The bytes read before an error go on first: a layer walk scans everything
+            // decoded before a corrupt or truncated stream fails (issue: findings were lost
+            // with the last block).
+            let (n, failed) = fill_until_error(reader, &mut block);
+            if n > 0 {
+                each(&block[..n]);
+                total += n as u64;
+                if self.send(Msg::Data(block, n)).is_err() {
+                    return Ok(Err(Closed));
                 }
-            };
+            }
+            if let Some(e) = failed {
+                let _ = self.send(Msg::Fail(e.kind(), e.to_string()));
+                return Err(e);
+            }
             if n == 0 {
                 return Ok(Ok(total));
-            }
-            each(&block[..n]);
-            total += n as u64;
-            if self.send(Msg::Data(block, n)).is_err() {
-                return Ok(Err(Closed));
             }
         }
     }
@@ -159,18 +162,28 @@ impl Source {
 /// Reads until `buf` is full or the reader ends; returns bytes read.
 ///
 /// # Errors
-/// The reader's errors (interruptions are retried).
+/// The reader's errors (interruptions are retried); the bytes read before
+/// one are lost (see [`fill_until_error`] to keep them).
 pub fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    match fill_until_error(reader, buf) {
+        (_, Some(e)) => Err(e),
+        (n, None) => Ok(n),
+    }
+}
+
+/// Reads until `buf` is full, the reader ends or it fails: the bytes read
+/// (`buf[..n]` holds them, whether or not an error followed) and the error.
+pub fn fill_until_error(reader: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 impl<P: Recycle> BlockReader<P> {
@@ -266,8 +279,11 @@ mod tests {
         }
         let (mut source, mut p) = pipe();
         let producer = std::thread::spawn(move || source.pump(&mut Broken(1000), &mut |_| {}));
-        let mut out = Vec::new();
-        let err = p.read_to_end(&mut out).unwrap_err();
+        let mut out = vec![0u8; 4096];
+        // The 1000 bytes before the error arrive first (a walk scans them), then the error.
+        let (n, err) = fill_until_error(&mut p, &mut out);
+        assert_eq!(n, 1000);
+        let err = err.unwrap();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("corrupt deflate"));
         assert!(producer.join().unwrap().is_err());

@@ -26,6 +26,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sha2::{Digest as _, Sha256};
+
 use super::path::is_same_or_under;
 
 /// What one layer put at a path (not counting whiteouts).
@@ -48,17 +50,55 @@ impl NodeKind {
     }
 }
 
-/// A path as the index stores it: its 64-bit xxh3 hash. Millions of entries
-/// then cost a few dozen bytes each instead of a string apiece; a collision
-/// between two paths of one image is about as likely as 10^-8 for a million
-/// paths, and would only blur one file's status.
-type PathKey = u64;
+/// A path as the index stores it: the first 128 bits of its SHA-256.
+/// Millions of entries then cost a few dozen bytes each instead of a string
+/// apiece, and two paths share a key only if they share a SHA-256 prefix of
+/// 128 bits: no layer author can make one (a collision costs about 2^64
+/// hashes), so a whiteout or a write at one path never stands for another.
+/// (The key was once an unseeded 64-bit xxh3, whose collisions anyone can
+/// compute: a whiteout of a crafted name then marked a secret that every
+/// runtime still shows `deleted`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct PathKey([u64; 2]);
 
 fn key(path: &str) -> PathKey {
-    xxhash_rust::xxh3::xxh3_64(path.as_bytes())
+    key_of(Sha256::digest(path.as_bytes()))
 }
 
-/// Keys are already hashes: the map uses them as they are.
+/// The key held in a SHA-256 digest: its first 16 bytes.
+fn key_of(digest: impl AsRef<[u8]>) -> PathKey {
+    let d = digest.as_ref();
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&d[at..at + 8]);
+        u64::from_be_bytes(w)
+    };
+    PathKey([word(0), word(8)])
+}
+
+/// Two words, not a `u128`: its 16-byte alignment padded every map entry and
+/// event of the index (a third more memory for a layer of small files).
+impl std::hash::Hash for PathKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0[0]);
+    }
+}
+
+/// Stored as one number (a JSON map key in the layer cache).
+impl serde::Serialize for PathKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u128((u128::from(self.0[0]) << 64) | u128::from(self.0[1]))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PathKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u128::deserialize(d)?;
+        Ok(PathKey([(n >> 64) as u64, n as u64]))
+    }
+}
+
+/// Keys are already uniform hashes: the map uses their first 64 bits as they are.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KeyHasher(u64);
 
@@ -95,10 +135,11 @@ struct Written {
 }
 
 /// The keys of a path's strict ancestors, nearest first (excluding `/`),
-/// computed in one pass over the path: a streaming hash is read out at
-/// every `/`, so a path of depth d costs O(length), not O(length × d).
-pub fn ancestor_keys(path: &str) -> Vec<PathKey> {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+/// computed in one pass over the path: a streaming hash is read out (a copy
+/// of its state finished) at every `/`, so a path of depth d costs
+/// O(length + d) blocks, not O(length × d).
+fn ancestor_keys(path: &str) -> Vec<PathKey> {
+    let mut h = Sha256::new();
     let bytes = path.as_bytes();
     // Enough for most paths without growing (a growth copies the keys).
     let mut keys = Vec::with_capacity(16);
@@ -107,7 +148,7 @@ pub fn ancestor_keys(path: &str) -> Vec<PathKey> {
         if b == b'/' {
             h.update(&bytes[from..i]);
             from = i;
-            keys.push(h.digest());
+            keys.push(key_of(h.clone().finalize()));
         }
     }
     keys.reverse();
@@ -1609,6 +1650,31 @@ mod tests {
             for l in 0..layers.len() {
                 assert_eq!(shared.fate(l, "/a/b"), copies.fate(l, "/a/b"), "{layers:?} {l}");
             }
+        }
+    }
+
+    /// Two names whose 64-bit xxh3 (the index's key before it was SHA-256) is the same,
+    /// found by a birthday search of 2^32 hashes: with that key, a whiteout or a write at
+    /// one removed what the other holds.
+    const XXH3_TWINS: (&str, &str) = ("/996b9092f3e9b70f", "/ca436440b30c1e70");
+
+    #[test]
+    fn names_with_one_xxh3_stay_apart() {
+        use Op::*;
+        let (a, b) = XXH3_TWINS;
+        assert_eq!(
+            xxhash_rust::xxh3::xxh3_64(a.as_bytes()),
+            xxhash_rust::xxh3::xxh3_64(b.as_bytes())
+        );
+        assert_ne!(key(a), key(b));
+        let below = format!("{a}/s.conf");
+        for (upper, what) in
+            [(Whiteout, "whiteout"), (Write(F2), "write"), (Opaque, "opaque marker")]
+        {
+            let t = timeline(&[&[(a, Write(F1))], &[(b, upper)]]);
+            assert_eq!(t.fate(0, a), Fate::Present, "{what}");
+            let t = timeline(&[&[(a, Write(NodeKind::Dir)), (&below, Write(F1))], &[(b, upper)]]);
+            assert_eq!(t.fate(0, &below), Fate::Present, "{what} of the directory");
         }
     }
 

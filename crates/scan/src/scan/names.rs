@@ -22,6 +22,8 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use sha2::{Digest as _, Sha256};
+
 use super::Scanner;
 use super::content::FileHit;
 // `NameField` is part of a `FileHit`, so it lives with it; named here too, where its values
@@ -31,11 +33,15 @@ pub use super::content::NameField;
 /// Text collected before a batch is scanned.
 const BATCH: usize = 64 << 10;
 
-/// FNV-1a, the hash of the directories' paths: its offset basis, and one step.
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv(h: u64, b: u8) -> u64 {
-    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+/// The key of a directory's path: the first 128 bits of its SHA-256. A
+/// layer author chooses every name, so a weaker hash let one directory
+/// stand for another: with 64-bit FNV-1a, a directory whose path collided
+/// with one shown before was taken as shown, and a secret in its name was
+/// never scanned (two such paths cost a birthday search of 2^32 hashes).
+fn dir_key(digest: impl AsRef<[u8]>) -> u128 {
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest.as_ref()[..16]);
+    u128::from_be_bytes(first)
 }
 
 /// What an entry adds beside its path.
@@ -49,10 +55,10 @@ pub enum Link<'a> {
     Hardlink(&'a str),
 }
 
-/// A set of path hashes: the keys are FNV-1a hashes already, so the set
-/// uses them as they are (hashing them again with SipHash cost more than
-/// the rest of the name scan).
-type HashedSet = HashSet<u64, BuildHasherDefault<Prehashed>>;
+/// A set of path keys: the keys are hashes already, so the set uses them
+/// as they are (hashing them again with SipHash cost more than the rest of
+/// the name scan).
+type HashedSet = HashSet<u128, BuildHasherDefault<Prehashed>>;
 
 /// The [`Hasher`] of [`HashedSet`]: the key is its own hash.
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,6 +76,9 @@ impl Hasher for Prehashed {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
     }
 }
 
@@ -103,7 +112,7 @@ pub struct NameScan<'s> {
     /// one pass, every ancestor's hash on the way).
     dirs: HashedSet,
     /// The ancestors' (end, hash) of the entry being added, reused.
-    ancestors: Vec<(usize, u64)>,
+    ancestors: Vec<(usize, u128)>,
     /// The directory of the last entry added (empty at the root): all its
     /// ancestors and itself are in `dirs`.
     last_dir: String,
@@ -134,19 +143,27 @@ impl<'s> NameScan<'s> {
         let mut new_from = name_at;
         // Tar streams list a directory's entries together: when this entry's
         // directory is the last one's, its ancestors were all shown already.
-        if dir != self.last_dir {
-            // The ancestors (FNV-1a of each prefix that ends before a `/`, the root's
-            // excepted), then the first one, from the root, this layer has not shown yet.
+        // Else most entries' directory was shown already, and then so were its own
+        // ancestors: one hash and one lookup, before hashing every prefix.
+        if dir != self.last_dir
+            && (dir.is_empty() || !self.dirs.contains(&dir_key(Sha256::digest(dir.as_bytes()))))
+        {
+            // The ancestors (the key of each prefix that ends before a `/`, the root's
+            // excepted: one streaming hash, read out at each), then the first one, from
+            // the root, this layer has not shown yet.
             self.ancestors.clear();
-            let mut h: u64 = FNV_START;
+            let mut h = Sha256::new();
+            let mut from = 0;
             for (i, &b) in dir.as_bytes().iter().enumerate() {
                 if b == b'/' && i > 0 {
-                    self.ancestors.push((i, h));
+                    h.update(&dir.as_bytes()[from..i]);
+                    from = i;
+                    self.ancestors.push((i, dir_key(h.clone().finalize())));
                 }
-                h = fnv(h, b);
             }
             if !dir.is_empty() {
-                self.ancestors.push((dir.len(), h));
+                h.update(&dir.as_bytes()[from..]);
+                self.ancestors.push((dir.len(), dir_key(h.finalize())));
             }
             for &(end, hash) in self.ancestors.iter().rev() {
                 if !self.dirs.insert(hash) {
@@ -155,11 +172,13 @@ impl<'s> NameScan<'s> {
                 // Its name starts after the `/` before it.
                 new_from = path[..end].rfind('/').map_or(0, |i| i + 1);
             }
+        }
+        if dir != self.last_dir {
             self.last_dir.clear();
             self.last_dir.push_str(dir);
         }
         if is_dir {
-            self.dirs.insert(path.bytes().fold(FNV_START, fnv));
+            self.dirs.insert(dir_key(Sha256::digest(path.as_bytes())));
         }
         let at = self.text.len();
         let path_range = (at, at + path.len());

@@ -1,8 +1,8 @@
 //! Archives inside layer files: zip (jar, war, ear, whl, apk…), tar, the
 //! archives of system packages (`ar` for `.deb`, cpio, RPM: see
 //! [`packages`]), and gzip, xz, bzip2, zstd and lz4 streams (a `.tar.gz`,
-//! `.tar.xz` or `.cpio.gz` is one level). A file in a compression strata cannot decompress (7z, rar,
-//! lzip, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
+//! `.tar.xz` or `.cpio.gz` is one level), and lzip. A file in a compression strata cannot
+//! decompress (7z, rar, Unix `compress`) is scanned as raw bytes and recorded as not read. Members are scanned like files, with
 //! their path inside the archive joined by `!` for each level. SQLite
 //! databases are opened the same way, one member per table
 //! (`table <name>`, see [`super::sqlite`]); a compiled Python or Java file
@@ -25,7 +25,9 @@ use std::io::{self, BufReader, Read, Seek};
 
 pub(crate) mod gzip;
 mod lz4;
+mod lzip;
 mod packages;
+mod zip_methods;
 mod zip_outside;
 
 use super::packages::{PackageRoots, archive, java};
@@ -242,9 +244,13 @@ pub fn scan<M: Members>(
 ) -> io::Result<Vec<M::Hit>> {
     let result = match kind {
         Format::Tar => scan_tar(cs, path, inner, depth, reader),
-        Format::Gzip | Format::Xz | Format::Bzip2 | Format::Zstd | Format::Lz4 | Format::Lzma => {
-            scan_compressed(cs, kind, path, inner, depth, reader)
-        }
+        Format::Gzip
+        | Format::Xz
+        | Format::Bzip2
+        | Format::Zstd
+        | Format::Lz4
+        | Format::Lzma
+        | Format::Lzip => scan_compressed(cs, kind, path, inner, depth, reader),
         Format::Unsupported(format) => {
             cs.unread(format!(
                 "{}: {format} data, which strata does not decompress: only its raw bytes were scanned",
@@ -545,6 +551,7 @@ fn scan_compressed<M: Members>(
             }
         }
         Format::Lz4 => Box::new(lz4::Lz4Frames::new(&mut compressed, &mut lz4_skipped)),
+        Format::Lzip => Box::new(lzip::LzipReader::new(&mut compressed)),
         Format::Lzma => {
             let limit = compression::XZ_MEMORY_KIB;
             match lzma_rust2::LzmaReader::new_mem_limit(&mut compressed, limit, None) {
@@ -846,9 +853,21 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
         }
         let (i, path) = (self.next, self.path);
         self.next += 1;
+        // Deflate64, LZMA and xz members are decoded here from their raw bytes (see
+        // `zip_methods`); an encrypted one stays the zip crate's to refuse.
+        let raw_method = match self.zip.by_index_raw(i) {
+            Ok(m) if !m.encrypted() && zip_methods::decodes(m.compression()) => {
+                Some(m.compression())
+            }
+            _ => None,
+        };
+        let opened = match raw_method {
+            Some(_) => self.zip.by_index_raw(i),
+            None => self.zip.by_index(i),
+        };
         // A member is named by its index in messages, never by its name: a crafted name
         // can hold anything, a secret included (the name is scanned as a member path).
-        let member = match self.zip.by_index(i) {
+        let member = match opened {
             Ok(m) => m,
             Err(e) => {
                 // Encrypted, or in a compression method strata does not decompress: none
@@ -865,7 +884,7 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
             return Some(Ok(Member::Skip));
         }
         let method = member.compression();
-        if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
+        if raw_method.is_none() && !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
             cs.unread(format!(
                 "{}: zip member {i}: compressed with {method}, which strata does not decompress; not read",
                 at(path, self.inner)
@@ -886,7 +905,18 @@ impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
             ));
             return Some(Ok(Member::Skip));
         }
-        Some(Ok(Member::File(name, Box::new(member))))
+        let Some(method) = raw_method else {
+            return Some(Ok(Member::File(name, Box::new(member))));
+        };
+        let (size, crc) = (member.size(), member.crc32());
+        match zip_methods::decoder(method, member, size, crc) {
+            Ok(decoded) => Some(Ok(Member::File(name, decoded))),
+            Err(e) => {
+                let e = crate::redact::io_error_text(&e);
+                cs.unread(format!("{}: zip member {i}: {e}; not read", at(path, self.inner)));
+                Some(Ok(Member::Skip))
+            }
+        }
     }
 }
 

@@ -208,7 +208,8 @@ impl MemberSource for ArMembers<'_, '_> {
 
 /// A cpio archive in an ASCII format: `newc` (`070701`, `070702`: a 110-byte header of
 /// hex fields, name and data each padded to 4 bytes) or `odc` (`070707`: 76 bytes of
-/// octal fields, no padding), up to its `TRAILER!!!` member. What follows the trailer
+/// octal fields, no padding), or the old binary one (`cpio -H bin`: 26 bytes, the magic
+/// 070707 a 16-bit word in either byte order), up to its `TRAILER!!!` member. What follows the trailer
 /// (an initramfs puts a compressed archive after an uncompressed one) is one more member,
 /// read as a file of its own.
 struct CpioMembers<'r, 'p> {
@@ -226,9 +227,13 @@ impl MemberSource for CpioMembers<'_, '_> {
         let r = (|| {
             self.stream.next(cs)?;
             let mut magic = [0u8; 6];
-            if !read_header(self.stream.reader, &mut magic)? {
+            if !read_header(self.stream.reader, &mut magic[..2])? {
                 return Ok(None);
             }
+            if let Some(big_endian) = binary_magic(&magic[..2]) {
+                return self.binary_member(big_endian);
+            }
+            read_header(self.stream.reader, &mut magic[2..])?;
             let (namesize, size, newc) = match &magic {
                 b"070701" | b"070702" => {
                     let mut h = [0u8; 104];
@@ -275,6 +280,48 @@ impl MemberSource for CpioMembers<'_, '_> {
                 Some(Ok(Member::File(name, Box::new(rest))))
             }
         }
+    }
+}
+
+/// What a member of a cpio archive is, once its header and name are read:
+/// its name and, for a member with data, its size and padding; `None` for
+/// the trailer (what follows it is read as one more member, whose first
+/// bytes come with it).
+type CpioEntry = Option<(String, Option<(u64, u64)>, Vec<u8>)>;
+
+/// The byte order of an old binary cpio header (`cpio -H bin`) from its first two
+/// bytes, the 16-bit magic 070707 in the writer's order: `Some(true)` big-endian.
+fn binary_magic(first: &[u8]) -> Option<bool> {
+    match first {
+        [0x71, 0xc7] => Some(true),
+        [0xc7, 0x71] => Some(false),
+        _ => None,
+    }
+}
+
+impl CpioMembers<'_, '_> {
+    /// A member of an old binary cpio (its magic read already): 13 16-bit
+    /// words, 32-bit fields as two words high first, the name (with its NUL)
+    /// and the data each padded to an even length.
+    fn binary_member(&mut self, big_endian: bool) -> io::Result<CpioEntry> {
+        let mut h = [0u8; 24];
+        read_header(self.stream.reader, &mut h)?;
+        let word = |i: usize| {
+            let b = [h[i * 2], h[i * 2 + 1]];
+            u64::from(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+        };
+        // Words after the magic: dev, ino, mode, uid, gid, nlink, rdev, mtime (2),
+        // namesize, filesize (2).
+        let namesize = word(9);
+        let size = (word(10) << 16) | word(11);
+        let name = read_name(self.stream.reader, namesize)?;
+        skip(self.stream.reader, namesize % 2)?;
+        if name == "TRAILER!!!" {
+            self.ended = true;
+            let rest = super::after_zeros(self.stream.reader)?;
+            return Ok(rest.map(|head| ("<after the cpio trailer>".to_owned(), None, head)));
+        }
+        Ok(Some((name, Some((size, size % 2)), Vec::new())))
     }
 }
 
@@ -371,7 +418,8 @@ pub(super) fn scan_rpm<M: Members>(
             | Format::Bzip2
             | Format::Zstd
             | Format::Lz4
-            | Format::Lzma),
+            | Format::Lzma
+            | Format::Lzip),
         ) => super::scan_compressed(cs, kind, path, inner, depth, &mut payload),
         Some(Format::Cpio) => scan_cpio(cs, path, inner, depth, &mut payload),
         _ => {
