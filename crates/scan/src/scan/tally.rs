@@ -2,7 +2,7 @@
 //! documented example credentials), counted for the report's summary.
 //!
 //! A stream's scan counts into a tally of its own and keeps the counts with
-//! its hits ([`super::cap::HitCap::set_aside`]), so a result the content memo
+//! its hits (`HitCap::set_aside`), so a result the content memo
 //! hands out again for the same bytes is counted again: the summary does
 //! not depend on which worker met the bytes first.
 
