@@ -325,31 +325,6 @@ impl<S: Read> Read for Sticky<S> {
     }
 }
 
-/// A file's bytes as the visitor reads them: the stream's first error ends
-/// them (a clean end of data) and is kept, so the visitor scans what came
-/// before to its end and keeps its findings; the walk then fails with the
-/// error (the layer is incomplete). Without it, a layer cut or corrupted in
-/// the middle of a big file lost every finding of that file.
-struct EndAtError<R> {
-    inner: R,
-    error: Option<io::Error>,
-}
-
-impl<R: Read> Read for EndAtError<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.error.is_some() {
-            return Ok(0);
-        }
-        match self.inner.read(buf) {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
-                self.error = Some(e);
-                Ok(0)
-            }
-            other => other,
-        }
-    }
-}
-
 /// Walks one layer of `image`, calling `visit` for every entry; regular
 /// files come with a reader over their bytes (the visitor may read all,
 /// some or none of them).
@@ -843,7 +818,9 @@ fn walk_entries<R: Read>(
         let flow = match &kind {
             EntryKind::File => {
                 summary.files += 1;
-                let mut data = EndAtError { inner: tar.data(), error: None };
+                // The stream's first error ends the file's bytes (a clean end), so the visitor
+                // scans what came before and keeps its findings; the walk then fails.
+                let mut data = super::pipe::Fused::new(tar.data());
                 hasher.reset();
                 let mut content = Hashing { inner: &mut data, hasher: &mut hasher, count: 0 };
                 let flow = visit(&view, Some(&mut content)).map_err(WalkError::Read)?;
@@ -861,7 +838,7 @@ fn walk_entries<R: Read>(
                 summary.index.write_version(&path, node, ordinal);
                 // The stream failed inside this file: its findings so far are the
                 // visitor's; the layer ends here.
-                if let Some(e) = data.error.take() {
+                if let Some(e) = data.take_error() {
                     return Err(WalkError::Read(e));
                 }
                 flow

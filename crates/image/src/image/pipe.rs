@@ -242,6 +242,43 @@ impl<P: Recycle> Read for BlockReader<P> {
     }
 }
 
+/// A reader that ends at its inner reader's first error and keeps it: a scan
+/// over it reads what came before to its end (a file's last window and the
+/// hits found in it are not dropped), and the error is told after, by
+/// [`Fused::take_error`]. The layer walk gives a file's bytes to the visitor
+/// this way, and the nested readers a member's.
+pub struct Fused<R> {
+    inner: R,
+    error: Option<io::Error>,
+}
+
+impl<R> Fused<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Fused { inner, error: None }
+    }
+
+    /// The error that ended the bytes, if one did.
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+impl<R: Read> Read for Fused<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.error = Some(e);
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

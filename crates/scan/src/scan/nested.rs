@@ -32,6 +32,7 @@ mod zip_outside;
 
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
+use crate::image::pipe::Fused;
 use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
 use crate::image::{compression, outside};
 use crate::sniff::{Format, looks_like_tar};
@@ -65,35 +66,6 @@ impl<R: Read> Read for Budgeted<'_, R> {
         }
         *self.remaining -= n as u64;
         Ok(n)
-    }
-}
-
-/// A reader that ends at its inner reader's first error and keeps it: a
-/// scan over it reads what came before to the end (a member's last window
-/// and the hits found in it are not dropped), and the error is told after.
-struct Fused<R> {
-    inner: R,
-    error: Option<io::Error>,
-}
-
-impl<R> Fused<R> {
-    fn new(inner: R) -> Self {
-        Fused { inner, error: None }
-    }
-}
-
-impl<R: Read> Read for Fused<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.error.is_some() {
-            return Ok(0);
-        }
-        match self.inner.read(buf) {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
-                self.error = Some(e);
-                Ok(0)
-            }
-            other => other,
-        }
     }
 }
 
@@ -342,7 +314,7 @@ fn scan_members<M: Members, S: MemberSource>(
             let result = cs.scan_member(path, Some(&name), depth + 1, &mut limited, &mut scratch);
             // A read error ends the member's data: what came before was scanned to its end,
             // and its hits are kept.
-            match (result, limited.error.take()) {
+            match (result, limited.take_error()) {
                 (Ok(h), failed) => (h, failed),
                 (Err(e), failed) => (Vec::new(), Some(failed.unwrap_or(e))),
             }
@@ -605,7 +577,7 @@ fn scan_compressed<M: Members>(
     };
     // The decoder's error, if it ended the stream, over what the reading of its output
     // made of that early end (a tar cut short).
-    let failed = limited.error.take().map(over_memory);
+    let failed = limited.take_error().map(over_memory);
     drop(limited);
     *cs.budget() = budget;
     cs.give_buffer(scratch);
