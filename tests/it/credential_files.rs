@@ -287,12 +287,7 @@ fn credential_files_real_dockerfiles_ship() {
     assert_eq!(code, 1, "{err}");
     assert!(messages(&json, "error").is_empty(), "{json:#}");
     let findings = json["findings"].as_array().unwrap();
-    let listed = || -> Vec<String> {
-        findings
-            .iter()
-            .map(|f| format!("{} {} {} {}", f["rule_id"], f["path"], f["layer_index"], f["status"]))
-            .collect()
-    };
+    let listed = || finding_lines(findings);
     for (rule, path, secret, layer, status) in EXPECTED {
         let f = findings
             .iter()

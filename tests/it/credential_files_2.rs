@@ -320,12 +320,7 @@ fn credential_files_round_2_real_dockerfile() {
     assert_eq!(code, 1, "{err}");
     assert!(messages(&json, "error").is_empty(), "{json:#}");
     let findings = json["findings"].as_array().unwrap();
-    let listed = || -> Vec<String> {
-        findings
-            .iter()
-            .map(|f| format!("{} {} {} {}", f["rule_id"], f["path"], f["layer_index"], f["status"]))
-            .collect()
-    };
+    let listed = || finding_lines(findings);
     let gpg =
         ("gnupg-unprotected-secret-key-file", gpg_path.as_str(), gpg_secret.as_str(), 1, "present");
     for (rule, path, secret, layer, status) in EXPECTED.iter().copied().chain([gpg]) {

@@ -423,12 +423,7 @@ fn credential_files_round_3_real_dockerfile() {
     assert_eq!(code, 1, "{err}");
     assert!(messages(&json, "error").is_empty(), "{json:#}");
     let findings = json["findings"].as_array().unwrap();
-    let listed = || -> Vec<String> {
-        findings
-            .iter()
-            .map(|f| format!("{} {} {} {}", f["rule_id"], f["path"], f["layer_index"], f["status"]))
-            .collect()
-    };
+    let listed = || finding_lines(findings);
     let expect = |f: &serde_json::Value, layer: u64, status: &str| {
         assert_eq!((&f["layer_index"], &f["status"]), (&layer.into(), &status.into()), "{f:#}");
         assert_eq!(f["severity"], f["rule_severity"], "{f:#}");

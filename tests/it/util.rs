@@ -47,6 +47,14 @@ pub fn scan_json(target: &Path, extra: &[&str]) -> (i32, serde_json::Value, Stri
     (code, json, err)
 }
 
+/// One line per finding (rule, path, layer, status), for assertion messages.
+pub fn finding_lines(findings: &[serde_json::Value]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| format!("{} {} {} {}", f["rule_id"], f["path"], f["layer_index"], f["status"]))
+        .collect()
+}
+
 /// Findings of one rule, as (path, layer_index, status, removed_in_layer, line).
 pub fn findings_of(json: &serde_json::Value, rule: &str) -> Vec<serde_json::Value> {
     json["findings"].as_array().unwrap().iter().filter(|f| f["rule_id"] == rule).cloned().collect()
