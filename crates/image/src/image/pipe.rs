@@ -6,6 +6,8 @@
 //! (`sources::pipe`). Where the blocks go once read is the reader's
 //! [`Recycle`]: back to this module's producer, to the scan workers' buffer
 //! pool, or nowhere; recycled blocks are never allocated or zeroed per block.
+//! [`Fused`] is the reading end's other half: a reader that stops at the
+//! first error and keeps it, so what came before is scanned to its end.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
