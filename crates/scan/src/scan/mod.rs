@@ -308,11 +308,10 @@ impl Scanner {
     ) -> Vec<(usize, Hit)> {
         let mut found = Vec::new();
         let mut candidates = Vec::new();
-        let budget = &mut cap.decode;
-        decode::find(data, from, to, budget, &mut candidates);
+        decode::find(data, from, to, &mut cap.decode, &mut candidates);
         // Where the budget ran out, as a file offset (runs inside decoded
         // values are placed at the value, like their hits).
-        let mut stops = budget.pending_stop.take().map(|i| base + i as u64);
+        let mut stops = cap.decode.pending_stop.take().map(|i| base + i as u64);
         for c in candidates {
             self.scan_decoded(&c.decoded, &c.chain, 1, cap, &mut |h| {
                 found.push((c.start, Hit { offset: base + c.start as u64, ..h }));
@@ -338,14 +337,16 @@ impl Scanner {
         emit: &mut dyn FnMut(Hit),
     ) {
         let names: Vec<String> = chain.iter().map(|e| e.as_str().to_owned()).collect();
-        let mut matches = Vec::new();
-        self.engine.find(decoded, &mut |m| matches.push(m), &mut cap.set_aside.placeholders);
-        for m in matches {
-            if let Some(mut h) = self.to_hit(decoded, 0, &m, &mut cap.set_aside) {
+        let mut placeholders = 0;
+        let set_aside = &mut cap.set_aside;
+        let mut hit = |m: RawMatch| {
+            if let Some(mut h) = self.to_hit(decoded, 0, &m, set_aside) {
                 h.decoding = names.clone();
                 emit(h);
             }
-        }
+        };
+        self.engine.find(decoded, &mut hit, &mut placeholders);
+        cap.set_aside.placeholders += placeholders;
         if depth >= decode::MAX_DEPTH {
             return;
         }

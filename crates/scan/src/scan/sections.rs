@@ -259,21 +259,18 @@ impl Scanner {
         let mut found = Vec::new();
         let kids = children(data, from, to, &|header| self.engine.section_provider(header));
         for c in kids {
-            let mut matches = Vec::new();
             self.engine.find_uncounted(&c.text, &mut |m| {
                 // Generic and entropy rules saw the line as it is; only a
                 // provider's rule says more here.
-                if self.rule(m.rule).rank >= 3 && m.secret.0 >= c.prefix {
-                    matches.push(m);
+                if self.rule(m.rule).rank < 3 || m.secret.0 < c.prefix {
+                    return;
                 }
-            });
-            for m in matches {
                 let pos = c.key_start + (m.secret.0 - c.prefix);
                 if let Some(mut h) = self.to_hit(&c.text, 0, &m, set_aside) {
                     h.offset = base + pos as u64;
                     found.push((pos, h));
                 }
-            }
+            });
         }
         found
     }
