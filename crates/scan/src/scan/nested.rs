@@ -33,7 +33,7 @@ mod zip_outside;
 use super::packages::{PackageRoots, archive, java};
 use super::stream::fill;
 use crate::image::pipe::Fused;
-use crate::image::tarstream::{Next, RawKind, TarLimits, TarReader};
+use crate::image::tarstream::{Next, RawKind, TarError, TarLimits, TarReader};
 use crate::image::{compression, outside};
 use crate::sniff::{Format, looks_like_tar};
 
@@ -371,7 +371,7 @@ struct TarMembers<'p, R> {
     /// The end-of-archive marker was read.
     ended: bool,
     /// The entry read after non-zero padding, handed out once the padding was.
-    deferred: Option<Result<crate::image::tarstream::Next, crate::image::tarstream::TarError>>,
+    deferred: Option<Result<Next, TarError>>,
 }
 
 /// Non-zero padding kept per nested tar to scan (what no extractor writes out,
