@@ -46,6 +46,9 @@ pub fn status_words(f: &Finding, created_by_of: &dyn Fn(usize) -> Option<String>
         {
             "in the image manifest (visible to anyone who pulls)".into()
         }
+        (Status::Config, _) if f.location.as_deref().is_some_and(|l| l.starts_with("index.")) => {
+            "in the image index (visible to anyone who pulls)".into()
+        }
         (Status::Config, _) => "in the image config (visible to anyone who pulls)".into(),
         (s, None) => s.as_str().into(),
     }

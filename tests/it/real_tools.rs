@@ -318,6 +318,69 @@ fn manifest_annotations_are_scanned() {
     assert!(!out.contains(token), "{out}");
 }
 
+/// Index annotations ship with the index: podman's `manifest annotate` writes a GitHub token
+/// on a manifest list's entry, `manifest push --all` nests that list under the layout's
+/// index.json, and the token is a config-status finding at the entry's JSON path. An
+/// annotation of index.json itself is found at `index.annotations`.
+#[test]
+fn index_annotations_are_scanned() {
+    use crate::engines::{Podman, check};
+    let work = tmp();
+    let p = Podman { root: work.path().join("storage"), runroot: work.path().join("run") };
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("notes.txt"), "nothing to see\n").unwrap();
+    std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY notes.txt /notes.txt\n").unwrap();
+    let build = ["bud", "-q", "--network", "none", "-t", "localhost/app:1"];
+    check(p.cmd("buildah").args(build).arg(&ctx).output().unwrap(), "buildah bud");
+    let list = "localhost/list:1";
+    check(p.cmd("podman").args(["manifest", "create", list]).output().unwrap(), "create");
+    let add = ["manifest", "add", list, "containers-storage:localhost/app:1"];
+    check(p.cmd("podman").args(add).output().unwrap(), "manifest add");
+    let inspect =
+        check(p.cmd("podman").args(["manifest", "inspect", list]).output().unwrap(), "inspect");
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let instance = inspect["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let token = crate::imagegen::checksummed_token("ghp_", "FAKEidxTESTr7Kq2Wm9Xp4Lz8Vb3Nc");
+    let annotation = format!("org.example.deploy-token={token}");
+    let annotate = ["manifest", "annotate", "--annotation", &annotation, list, &instance];
+    check(p.cmd("podman").args(annotate).output().unwrap(), "manifest annotate");
+    let layout = work.path().join("layout");
+    let dest = format!("oci:{}", layout.display());
+    let push = ["manifest", "push", "-q", "--all", list, &dest];
+    check(p.cmd("podman").args(push).output().unwrap(), "manifest push");
+
+    let (code, json, err) = scan_json(&layout, &[]);
+    assert_eq!(code, 1, "{err}");
+    let f = json["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["location"], "index.manifests[0].manifests[0].annotations", "{f:#?}");
+    assert_eq!(f[0]["rule_id"], "github-pat-classic");
+    assert_eq!(f[0]["status"], "config");
+    let human = run(&["scan", layout.to_str().unwrap()]);
+    let (_, out, _) = parts(&human);
+    assert!(out.contains("in the image index (visible to anyone who pulls)"), "{out}");
+    assert!(!out.contains(&token), "{out}");
+
+    // index.json is not content-addressed: anyone may annotate it, and it ships too.
+    let npm = crate::imagegen::checksummed_token("npm_", "FAKEtopTESTh3Jd8Qs5Tw1Ye6Ru0Pa");
+    let index_json = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_json).unwrap()).unwrap();
+    index["annotations"] = serde_json::json!({"org.example.publish": npm});
+    std::fs::write(&index_json, serde_json::to_vec(&index).unwrap()).unwrap();
+    let (code, json, err) = scan_json(&layout, &[]);
+    assert_eq!(code, 1, "{err}");
+    let locations: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["location"].as_str().unwrap())
+        .collect();
+    assert!(locations.contains(&"index.annotations"), "{locations:?}");
+    assert_eq!(locations.len(), 2, "{locations:?}");
+}
+
 /// Every string of the config ships, whatever field holds it: umoci writes a working
 /// directory and a volume named after tokens, and they are config findings at their JSON
 /// path. A token a standard field already shows (`Env`) is reported there only.

@@ -88,13 +88,18 @@ struct ManifestRef {
     digest: String,
     platform: Option<String>,
     references: Vec<String>,
+    /// The annotations of the indexes and index entries on the way to it.
+    annotations: Vec<(String, String)>,
 }
 
-/// What walking the indexes found: image manifests and attestations.
+/// What walking the indexes found: image manifests and attestations, and the index
+/// annotations on the way to no scanned image (an attestation's entry, a platform the
+/// archive leaves out), which still ship with the index.
 #[derive(Default)]
 struct Found {
     images: Vec<ManifestRef>,
     attestations: Vec<Attestation>,
+    stray_annotations: Vec<(String, String)>,
 }
 
 /// Finds and parses every image in the store; they are to be read as
@@ -271,7 +276,9 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
     let bytes = store.read_small("index.json")?;
     let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
     let mut walked = Walked { target, store, diag, found: Found::default(), seen: HashMap::new() };
-    walk_index(&mut walked, &index, 0, &[])?;
+    let mut top = Vec::new();
+    add_annotations(&mut top, "index.annotations", index.annotations());
+    walk_index(&mut walked, &index, 0, &[], &Path { name: "index".into(), annotations: top })?;
     let found = walked.found;
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
@@ -282,6 +289,11 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
                 for r in m.references {
                     if !existing.references.contains(&r) {
                         existing.references.push(r);
+                    }
+                }
+                for a in m.annotations {
+                    if !existing.annotations.contains(&a) {
+                        existing.annotations.push(a);
                     }
                 }
             }
@@ -305,7 +317,32 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
         });
     }
     attach_attestations(target, &mut images, found.attestations, diag);
+    // Annotations on the way to no image of the target are scanned with the first one.
+    for a in found.stray_annotations {
+        if !images[0].annotations.contains(&a) {
+            images[0].annotations.push(a);
+        }
+    }
     Ok(images)
+}
+
+/// Where the index walk stands: the JSON path of the current index
+/// (`index`, `index.manifests[2]`, …) and the annotations of the indexes and
+/// entries that lead to it, which every image below it ships with.
+struct Path {
+    name: String,
+    annotations: Vec<(String, String)>,
+}
+
+/// Appends `map`'s pairs as `(location, "key=value")`, sorted.
+fn add_annotations(
+    out: &mut Vec<(String, String)>,
+    location: &str,
+    map: &Option<HashMap<String, String>>,
+) {
+    let mut pairs: Vec<_> = map.iter().flatten().collect();
+    pairs.sort();
+    out.extend(pairs.into_iter().map(|(k, v)| (location.to_owned(), format!("{k}={v}"))));
 }
 
 /// Gives each attestation to the image it describes; one that names no
@@ -392,13 +429,14 @@ fn is_artifact(doc: &serde_json::Value) -> bool {
         || config_type.is_some_and(|t| !IMAGE_CONFIGS.contains(&t))
 }
 
-/// Walks `index` (at `depth` below index.json) into `walked`; its
-/// manifests without names of their own take the `inherited` ones.
+/// Walks `index` (at `depth` below index.json, reached by `path`) into
+/// `walked`; its manifests without names of their own take the `inherited` ones.
 fn walk_index(
     walked: &mut Walked<'_>,
     index: &ImageIndex,
     depth: usize,
     inherited: &[String],
+    path: &Path,
 ) -> Result<(), Error> {
     let (target, store, diag) = (walked.target, walked.store, walked.diag);
     if depth > MAX_INDEX_DEPTH {
@@ -408,9 +446,14 @@ fn walk_index(
             reason: format!("indexes nest deeper than {MAX_INDEX_DEPTH} levels"),
         });
     }
-    for desc in index.manifests() {
+    for (i, desc) in index.manifests().iter().enumerate() {
         let digest = desc.digest().to_string();
         check_algorithm(&digest, target, "index entry")?;
+        // An entry's annotations (`podman manifest annotate`) ship with the index: they
+        // belong to the images it leads to, or else to the target.
+        let entry = format!("{}.manifests[{i}]", path.name);
+        let mut annotations = path.annotations.clone();
+        add_annotations(&mut annotations, &format!("{entry}.annotations"), desc.annotations());
         let platform = descriptor_platform(desc);
         let member = blob_member(&digest);
         if is_attestation(desc) {
@@ -418,6 +461,7 @@ fn walk_index(
                 .annotations()
                 .as_ref()
                 .and_then(|a| a.get("vnd.docker.reference.digest").cloned());
+            walked.found.stray_annotations.extend(annotations);
             if !store.contains(&member) {
                 diag.note(format!(
                     "{target}: attestation manifest {digest} is not in the archive, skipped"
@@ -437,6 +481,7 @@ fn walk_index(
                 diag.note(format!(
                     "{target}: {p} manifest {digest} is not in the archive, skipped"
                 ));
+                walked.found.stray_annotations.extend(annotations);
                 continue;
             }
             return Err(Error::MissingBlob { file: target.to_owned(), blob: digest });
@@ -448,8 +493,10 @@ fn walk_index(
         // Each digest is read once, however often it is listed (fan-out): a nested
         // index is walked on its first visit only; a manifest listed again adds its names.
         if let Some(&is_index) = walked.seen.get(&digest) {
-            if !is_index {
-                walked.found.images.push(ManifestRef { digest, platform, references });
+            if is_index {
+                walked.found.stray_annotations.extend(annotations);
+            } else {
+                walked.found.images.push(ManifestRef { digest, platform, references, annotations });
             }
             continue;
         }
@@ -462,15 +509,24 @@ fn walk_index(
         walked.seen.insert(digest.clone(), skip_again);
         if doc.get("manifests").is_some() {
             let nested: ImageIndex = parse_json(&bytes, target, &format!("index {digest}"))?;
-            walk_index(walked, &nested, depth + 1, &references)?;
+            // The nested index's own annotations are its entry's, one more map of them.
+            add_annotations(
+                &mut annotations,
+                &format!("{entry}.annotations"),
+                nested.annotations(),
+            );
+            let below = Path { name: entry, annotations };
+            walk_index(walked, &nested, depth + 1, &references, &below)?;
         } else if doc.get("layers").is_some() && is_artifact(&doc) {
+            walked.found.stray_annotations.extend(annotations);
             match attestation(target, store, &digest, None, diag) {
                 Ok(a) => walked.found.attestations.push(a),
                 Err(e) => diag.error(format!("{e}; referrer not scanned")),
             }
         } else if doc.get("layers").is_some() {
-            walked.found.images.push(ManifestRef { digest, platform, references });
+            walked.found.images.push(ManifestRef { digest, platform, references, annotations });
         } else {
+            walked.found.stray_annotations.extend(annotations);
             diag.warn(format!(
                 "{target}: {digest} is neither an image manifest nor an index, skipped"
             ));
@@ -539,7 +595,7 @@ fn oci_image(
         verify_diff_ids: true,
         index_names: false,
         attestations: Vec::new(),
-        annotations: manifest_annotations(&manifest),
+        annotations: m.annotations.into_iter().chain(manifest_annotations(&manifest)).collect(),
     };
     attach_history(&mut image);
     Ok(image)
@@ -549,15 +605,14 @@ fn oci_image(
 /// descriptor's and its layer descriptors'. They ship with the image as its config does.
 fn manifest_annotations(manifest: &ImageManifest) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut add = |location: String, map: &Option<HashMap<String, String>>| {
-        let mut pairs: Vec<_> = map.iter().flatten().collect();
-        pairs.sort();
-        out.extend(pairs.into_iter().map(|(k, v)| (location.clone(), format!("{k}={v}"))));
-    };
-    add("manifest.annotations".into(), manifest.annotations());
-    add("manifest.config.annotations".into(), manifest.config().annotations());
+    add_annotations(&mut out, "manifest.annotations", manifest.annotations());
+    add_annotations(&mut out, "manifest.config.annotations", manifest.config().annotations());
     for (i, layer) in manifest.layers().iter().enumerate() {
-        add(format!("manifest.layers[{i}].annotations"), layer.annotations());
+        add_annotations(
+            &mut out,
+            &format!("manifest.layers[{i}].annotations"),
+            layer.annotations(),
+        );
     }
     out
 }
