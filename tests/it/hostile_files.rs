@@ -414,6 +414,46 @@ fn zip_members_in_lzma_deflate64_and_xz_are_read() {
     );
 }
 
+/// The same members when only their local headers name them (the central directory cut
+/// off, as a streaming reader would still extract them): decoded too, from the sizes the
+/// local header gives, under the same memory limit.
+#[test]
+fn zip_members_only_local_headers_name_are_decoded_in_every_method() {
+    let dir = tmp();
+    let d = dir.path();
+    put(d, "secret", format!("token = {}\nand some text after it\n", canary(68)).as_bytes());
+    put(d, "methods.py", ZIP_METHODS.as_bytes());
+    tool(d, "python3", &["methods.py", "secret"]);
+    let local_only = |n: &str| {
+        let z = std::fs::read(d.join(n)).unwrap();
+        let central = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        z[..central].to_vec()
+    };
+    let files = vec![
+        Entry::file("app/lzma.jar", local_only("lzma.zip")),
+        Entry::file("app/d64.zip", local_only("d64.zip")),
+        Entry::file("app/xz.zip", local_only("xz.zip")),
+        Entry::file("app/big.zip", local_only("bigdict.zip")),
+    ];
+    let (code, json, err) = scan_files(d, "local", files);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            pair("/app/d64.zip", "conf/d64.txt"),
+            pair("/app/lzma.jar", "conf/lzma.txt"),
+            pair("/app/xz.zip", "conf/xz.txt"),
+        ]
+    );
+    let errors = messages(&json, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("/app/big.zip: zip member at byte 0 is not in the central directory"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("over the decoder's 128 MiB memory limit"), "{errors:?}");
+}
+
 #[test]
 fn package_archives_left_in_a_layer_are_opened() {
     let dir = tmp();

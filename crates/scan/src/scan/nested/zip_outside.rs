@@ -163,31 +163,83 @@ impl<R: Seek> Seek for Capped<R> {
     }
 }
 
+/// A member as its local header describes it.
+struct LocalHeader {
+    name: String,
+    /// Why it cannot be read, if it cannot (encrypted, a method strata does not decompress).
+    why: Option<String>,
+    /// Set for a method `zip_methods` decodes: the method, and the member's CRC-32,
+    /// compressed and decoded sizes, from the header (and its Zip64 field).
+    raw: Option<(zip::CompressionMethod, u32, u64, u64)>,
+}
+
 /// What the local header at the reader's position describes: `None` for bytes that only
-/// look like one (a name too short to be one, a directory), else the member's name and
-/// why it cannot be read, if it cannot (encrypted, a method strata does not decompress).
-fn local_header<R: Read>(reader: &mut R) -> io::Result<Option<(String, Option<String>)>> {
+/// look like one (a name too short to be one, a directory). The reader is left at the
+/// member's data.
+fn local_header<R: Read>(reader: &mut R) -> io::Result<Option<LocalHeader>> {
     let mut h = [0u8; 30];
     if super::fill(reader, &mut h)? < h.len() {
         return Ok(None);
     }
+    let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let flags = u16::from_le_bytes([h[6], h[7]]);
     let method = u16::from_le_bytes([h[8], h[9]]);
+    let (crc, compressed, size) = (word(14), word(18), word(22));
     let mut name = vec![0u8; usize::from(u16::from_le_bytes([h[26], h[27]]))];
     if name.is_empty() || super::fill(reader, &mut name)? < name.len() || name.ends_with(b"/") {
+        return Ok(None);
+    }
+    let mut extra = vec![0u8; usize::from(u16::from_le_bytes([h[28], h[29]]))];
+    if super::fill(reader, &mut extra)? < extra.len() {
         return Ok(None);
     }
     let name = crate::image::path::decode_name(&name);
     #[allow(deprecated)] // the one public way from the number to the method
     let method = zip::CompressionMethod::from_u16(method);
+    // Sizes written after the data (flag bit 3) are not in the header: such a member
+    // can only be delimited by decoding it, which the methods decoded here do not promise.
+    let sized = flags & 8 == 0 || compressed != 0;
+    let sizes = sized.then(|| zip64_sizes(&extra, compressed, size)).flatten();
+    let raw = match sizes {
+        Some((compressed, size)) if super::zip_methods::decodes(method) => {
+            Some((method, crc, compressed, size))
+        }
+        _ => None,
+    };
     let why = if flags & 1 != 0 {
         Some("an encrypted member".to_owned())
-    } else if !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
+    } else if raw.is_none() && !zip::SUPPORTED_COMPRESSION_METHODS.contains(&method) {
         Some(format!("compressed with {method}, which strata does not decompress"))
     } else {
         None
     };
-    Ok(Some((name, why)))
+    Ok(Some(LocalHeader { name, why, raw }))
+}
+
+/// The compressed and decoded sizes of a local header: its own, or where either is
+/// 0xFFFFFFFF, the Zip64 extra field's (decoded size first, then compressed, each only
+/// when the header's is 0xFFFFFFFF). `None` when that field is missing or short.
+fn zip64_sizes(extra: &[u8], compressed: u32, size: u32) -> Option<(u64, u64)> {
+    const FULL: u32 = u32::MAX;
+    if compressed != FULL && size != FULL {
+        return Some((u64::from(compressed), u64::from(size)));
+    }
+    let mut rest = extra;
+    while rest.len() >= 4 {
+        let id = u16::from_le_bytes([rest[0], rest[1]]);
+        let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+        let body = rest.get(4..4 + len)?;
+        if id == 1 {
+            let mut words = body.chunks_exact(8).map(|w| {
+                u64::from_le_bytes(w.try_into().unwrap_or_else(|_| unreachable!("8 bytes")))
+            });
+            let size = if size == FULL { words.next()? } else { u64::from(size) };
+            let compressed = if compressed == FULL { words.next()? } else { u64::from(compressed) };
+            return Some((compressed, size));
+        }
+        rest = &rest[4 + len..];
+    }
+    None
 }
 
 /// The members only local headers name, read as a streaming reader reads them.
@@ -207,7 +259,7 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
             self.reader.seek(SeekFrom::Start(offset)).and_then(|_| local_header(&mut self.reader));
         // The name is never quoted in a message: a hostile header's name runs on into the
         // file's content (a secret included); the byte offset says which member it is.
-        let (name, why) = match header {
+        let LocalHeader { name, why, raw } = match header {
             Ok(Some(h)) => h,
             Ok(None) => return Some(Ok(Member::Skip)),
             Err(e) => return Some(Err(e)),
@@ -217,6 +269,24 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
         if let Some(why) = why {
             cs.unread(format!("{place}: zip member at byte {offset} {hidden}: {why}; not read"));
             return Some(Ok(Member::Skip));
+        }
+        // Deflate64, LZMA and xz: decoded here from the raw bytes the header sizes, as
+        // the central directory's members in those methods are (see `zip_methods`).
+        if let Some((method, crc, compressed, size)) = raw {
+            let data = (&mut self.reader).take(compressed);
+            return match super::zip_methods::decoder(method, data, size, crc) {
+                Ok(decoded) => {
+                    cs.note(format!("{place}: zip member at byte {offset} {hidden}; read"));
+                    Some(Ok(Member::File(join(self.inner, "!", &name), decoded)))
+                }
+                Err(e) => {
+                    let e = crate::redact::io_error_text(&e);
+                    cs.unread(format!(
+                        "{place}: zip member at byte {offset} {hidden}: {e}; not read"
+                    ));
+                    Some(Ok(Member::Skip))
+                }
+            };
         }
         if let Err(e) = self.reader.seek(SeekFrom::Start(offset)) {
             return Some(Err(e));
