@@ -428,6 +428,68 @@ fn files_a_distribution_package_installed_are_third_party() {
     }
 }
 
+/// Where the image has a package database, a binary in a system directory that no package
+/// installed is the image's own (`COPY app /usr/bin/app`) and keeps its rule's severity;
+/// one a package installed stays capped as a system binary. The package is built and
+/// installed by the real `dpkg-deb` and `dpkg` into a root whose `/bin` links to
+/// `usr/bin` (merged `/usr`): dpkg lists `bin/fake-selftool`, the layer holds
+/// `usr/bin/fake-selftool`. Without a database, the path alone still caps.
+#[test]
+fn system_binaries_no_package_installed_keep_their_severity() {
+    let dir = tmp();
+    let key = openssl_key(dir.path());
+    let mut binary = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0 selftest ".to_vec();
+    binary.extend(&key);
+    let (pkg, root) = (dir.path().join("pkg"), dir.path().join("root"));
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join("bin")).unwrap();
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: fake-selftool\nVersion: 1.0\nArchitecture: all\n\
+         Maintainer: strata tests <tests@example.invalid>\nDescription: fake\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("bin/fake-selftool"), &binary).unwrap();
+    for d in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "usr/bin"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    tool(dir.path(), "dpkg-deb", &["--root-owner-group", "--build", "pkg", "fake.deb"]);
+    let root_arg = format!("--root={}", root.display());
+    let install = [
+        &root_arg[..],
+        "--log=/dev/null",
+        "--force-script-chrootless",
+        "--force-not-root",
+        "-i",
+        "fake.deb",
+    ];
+    tool(dir.path(), "dpkg", &install);
+    let md5sums = std::fs::read_to_string(root.join("var/lib/dpkg/info/fake-selftool.md5sums"));
+    assert!(md5sums.unwrap().contains("  bin/fake-selftool"), "dpkg lists the shipped name");
+    assert!(root.join("usr/bin/fake-selftool").is_file(), "dpkg wrote through the link");
+    let json = scan_layers(vec![
+        Layer::new("RUN apt-get install -y fake-selftool", tree(&root, "")),
+        Layer::new("COPY app /usr/bin/app", vec![Entry::file("usr/bin/app", binary.clone())]),
+    ]);
+    let installed = at(&json, "/usr/bin/fake-selftool");
+    assert!(!installed.is_empty(), "the key is found");
+    for (rule, sev, _, ctx) in &installed {
+        assert_eq!((sev.as_str(), ctx.as_str()), ("info", Some("system binary")), "{rule}");
+    }
+    let own = at(&json, "/usr/bin/app");
+    assert!(own.iter().any(|(_, sev, _, ctx)| sev == "critical" && ctx.is_null()), "{own:?}");
+
+    // No package database: the path is all there is to go by.
+    let json = scan_entries(vec![Entry::file("usr/bin/app", binary)]);
+    let bare = at(&json, "/usr/bin/app");
+    assert!(!bare.is_empty());
+    assert!(
+        bare.iter().all(|(_, sev, _, ctx)| sev == "info" && ctx.as_str() == Some("system binary"))
+    );
+}
+
 /// Manuals write a URL's optional parts in brackets,
 /// `[protocol://][user[:password]@]proxyhost` (git-config(1)) and
 /// `scheme://[[user][:pass]@]host` (apt-transport-http(1), shipped in every

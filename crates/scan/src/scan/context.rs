@@ -160,14 +160,27 @@ fn is_sdk_model_data(lower_name: &str) -> bool {
 
 /// [`classify`], plus third-party package roots proven by package metadata
 /// anywhere in the image, and files a distribution package installed (as
-/// stored in layer `layer`: a later rewrite of one is not the package's).
+/// stored in layer `layer`: a later rewrite of one is not the package's);
+/// minus system binaries no package installed, where the image has a
+/// package database to tell.
 pub fn classify_in(
     path: &str,
     inner: Option<&str>,
     layer: usize,
     roots: &PackageRoots,
 ) -> Option<PathContext> {
-    classify(path, inner).or_else(|| {
+    let context = match classify(path, inner) {
+        // Where a package database lists the system's files, a binary in a system
+        // directory that no package installed is the image's own (`COPY app
+        // /usr/bin/app`): what it holds is reported at the rule's severity.
+        Some(PathContext::SystemBinary)
+            if roots.knows_distro_files() && !roots.lists_distro_file(path) =>
+        {
+            None
+        }
+        context => context,
+    };
+    context.or_else(|| {
         (roots.holds_member(path, inner) || roots.holds_distro_file(path, layer))
             .then_some(PathContext::ThirdParty)
     })

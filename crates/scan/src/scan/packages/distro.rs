@@ -49,6 +49,19 @@ pub(super) fn roots_from(path: &str, data: Option<&[u8]>, out: &mut PackageRoots
     }
 }
 
+/// The other name of a path under a merged `/usr` (`/bin`, `/sbin` and the
+/// `/lib*` directories linked to their `/usr` namesakes): `/bin/sh` for
+/// `/usr/bin/sh` and the other way round; `None` elsewhere.
+pub(super) fn usr_alias(path: &str) -> Option<String> {
+    const MERGED: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+    let top = |p: &str| p.split('/').nth(1).is_some_and(|d| MERGED.contains(&d));
+    match path.strip_prefix("/usr") {
+        Some(rest) if rest.starts_with('/') && top(rest) && rest.len() > 1 => Some(rest.to_owned()),
+        _ if top(path) && path[1..].contains('/') => Some(format!("/usr{path}")),
+        _ => None,
+    }
+}
+
 /// `<32 hex>  <relative path>` lines (two spaces; dpkg writes no other form).
 fn dpkg_files(data: &[u8], out: &mut Vec<String>) {
     for line in data.split(|&b| b == b'\n') {
@@ -92,6 +105,26 @@ fn is_plain_relative(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_usr_names_alias_each_other() {
+        assert_eq!(usr_alias("/usr/bin/sh").as_deref(), Some("/bin/sh"));
+        assert_eq!(usr_alias("/bin/sh").as_deref(), Some("/usr/bin/sh"));
+        assert_eq!(usr_alias("/lib64/ld.so").as_deref(), Some("/usr/lib64/ld.so"));
+        assert_eq!(usr_alias("/usr/share/doc/x"), None);
+        assert_eq!(usr_alias("/usr/local/bin/x"), None);
+        assert_eq!(usr_alias("/binary/x"), None);
+        assert_eq!(usr_alias("/bin"), None);
+        let mut roots = PackageRoots::default();
+        roots_from(
+            "/var/lib/dpkg/info/dash.md5sums",
+            Some(b"0123456789abcdef0123456789abcdef  bin/dash\n"),
+            &mut roots,
+        );
+        assert!(roots.holds_distro_file("/usr/bin/dash", 0));
+        assert!(roots.lists_distro_file("/bin/dash"));
+        assert!(!roots.lists_distro_file("/usr/bin/other"));
+    }
 
     #[test]
     fn dpkg_md5sums_lists_files_not_conffiles_or_directories() {

@@ -119,7 +119,28 @@ impl PackageRoots {
     /// a later one lists it. A copy written by a later layer than every
     /// database that lists it was put there by something else.
     pub fn holds_distro_file(&self, path: &str, layer: usize) -> bool {
-        self.distro_files.get(path).is_some_and(|&last| last >= layer)
+        self.last_listing(path).is_some_and(|last| last >= layer)
+    }
+
+    /// True when the image has a package database (dpkg's or apk's) that
+    /// lists files.
+    pub fn knows_distro_files(&self) -> bool {
+        !self.distro_files.is_empty()
+    }
+
+    /// True when a package database of any layer lists `path`.
+    pub fn lists_distro_file(&self, path: &str) -> bool {
+        self.last_listing(path).is_some()
+    }
+
+    /// The last layer whose package database lists `path`, under its own
+    /// name or its merged-`/usr` alias (`/bin/sh` is `/usr/bin/sh` where
+    /// `/bin` links to `usr/bin`: dpkg lists a file as its package ships it,
+    /// the layer stores it where the link leads).
+    fn last_listing(&self, path: &str) -> Option<usize> {
+        let own = self.distro_files.get(path).copied();
+        let alias = distro::usr_alias(path).and_then(|a| self.distro_files.get(&a).copied());
+        own.max(alias)
     }
 
     /// True when `path` (an image path, archive levels joined with `!`) is a
