@@ -126,6 +126,7 @@ fn rule(id: &str, severity: Severity) -> RuleInfo {
         description: format!("{id} <description>"),
         references: vec!["https://example.com/docs".into()],
         rank: 1,
+        checksummed: false,
     }
 }
 

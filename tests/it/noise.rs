@@ -490,6 +490,40 @@ fn system_binaries_no_package_installed_keep_their_severity() {
     );
 }
 
+/// A token whose check digits pass (GitHub's, npm's CRC-32) is a token as issued, whatever
+/// the path: in the application's docs or tests it keeps its rule's severity (the context
+/// is still named). One whose digits fail is capped there as before, and a third-party
+/// package's copy of the valid one stays capped.
+#[test]
+fn checksummed_tokens_in_docs_and_tests_keep_their_severity() {
+    let ghp = ig::checksummed_token("ghp_", "FAKEdocsTESTq4Lw8Zr2Xm6Vb1Nc9K");
+    let npm = ig::checksummed_token("npm_", "FAKEtestsTESTh5Tp3Wq7Ys1Ud8Rf2");
+    let bad = format!("{}aaaaaa", &ghp[..ghp.len() - 6]);
+    let json = scan_entries(vec![
+        Entry::file("app/docs/deploy.md", format!("Use `GH_TOKEN={ghp}` for the release job.\n")),
+        Entry::file(
+            "app/tests/fixtures/npmrc",
+            format!("//registry.npmjs.org/:_authToken={npm}\n"),
+        ),
+        Entry::file("app/docs/bad.md", format!("GH_TOKEN={bad}\n")),
+        Entry::file("app/node_modules/gh-lib/README.md", format!("GH_TOKEN={ghp}\n")),
+    ]);
+    let severities = |path: &str| -> Vec<(String, Value)> {
+        at(&json, path).into_iter().map(|(_, sev, _, ctx)| (sev, ctx)).collect()
+    };
+    assert!(
+        severities("/app/docs/deploy.md").contains(&("critical".into(), "documentation".into())),
+        "{:?}",
+        severities("/app/docs/deploy.md")
+    );
+    let tests = severities("/app/tests/fixtures/npmrc");
+    assert!(tests.iter().any(|(sev, ctx)| sev == "critical" && ctx == "test"), "{tests:?}");
+    let bad = severities("/app/docs/bad.md");
+    assert!(!bad.is_empty() && bad.iter().all(|(sev, _)| sev == "info"), "{bad:?}");
+    let vendored = severities("/app/node_modules/gh-lib/README.md");
+    assert!(!vendored.is_empty() && vendored.iter().all(|(sev, _)| sev == "info"), "{vendored:?}");
+}
+
 /// Manuals write a URL's optional parts in brackets,
 /// `[protocol://][user[:password]@]proxyhost` (git-config(1)) and
 /// `scheme://[[user][:pass]@]host` (apt-transport-http(1), shipped in every

@@ -90,6 +90,12 @@ impl Validator {
         }
     }
 
+    /// True for a validator that verifies check digits the provider puts in
+    /// every token it issues.
+    pub fn checks_digits(self) -> bool {
+        matches!(self, Validator::Github | Validator::Npm)
+    }
+
     fn passes(self, secret: &[u8]) -> Option<String> {
         let text = std::str::from_utf8(secret).ok()?;
         match self {

@@ -218,20 +218,41 @@ pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
     {
         return Some(PathContext::Documentation);
     }
-    // In an archive or exploded on disk (`COPY --from=build app/dependencies/ ./`).
-    let bundled = BUNDLED_LIB_DIRS.iter().any(|d| full.contains(d));
-    if bundled
-        || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d))
-        || in_maven_download_tree(dirs)
-        || in_package_cache(dirs)
-        || in_runtime_tree(&full, dirs)
-    {
+    if third_party_place(&full, dirs) {
         return Some(PathContext::ThirdParty);
     }
     if is_system_binary(path, inner, &file_name_lower(path)) {
         return Some(PathContext::SystemBinary);
     }
     None
+}
+
+/// True for a path in a tree of someone else's code, by its directories.
+fn third_party_place(full: &str, dirs: &[&str]) -> bool {
+    // In an archive or exploded on disk (`COPY --from=build app/dependencies/ ./`).
+    let bundled = BUNDLED_LIB_DIRS.iter().any(|d| full.contains(d));
+    bundled
+        || dirs.iter().any(|d| THIRD_PARTY_DIRS.contains(d))
+        || in_maven_download_tree(dirs)
+        || in_package_cache(dirs)
+        || in_runtime_tree(full, dirs)
+}
+
+/// True when a path [`classify_in`] puts in documentation or tests is the
+/// image's own: not in the system's documentation trees, a third-party
+/// tree, a package or a distribution package's files. (A README inside
+/// `node_modules` is documentation by name and a package's by place.)
+pub fn is_own(path: &str, inner: Option<&str>, layer: usize, roots: &PackageRoots) -> bool {
+    let full = match inner {
+        Some(i) => format!("{path}!{i}"),
+        None => path.to_owned(),
+    };
+    let components: Vec<&str> = full.split(['/', '!']).filter(|c| !c.is_empty()).collect();
+    let dirs = components.split_last().map_or(&[][..], |(_, dirs)| dirs);
+    !(SYSTEM_DOC_TREES.iter().any(|t| full.starts_with(t))
+        || third_party_place(&full, dirs)
+        || roots.holds_member(path, inner)
+        || roots.holds_distro_file(path, layer))
 }
 
 fn file_name_lower(path: &str) -> String {

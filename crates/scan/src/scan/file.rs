@@ -341,6 +341,7 @@ pub fn rules() -> Vec<RuleInfo> {
             // Any KEY=value of a .env file is a catch-all: a provider rule on the
             // same bytes names the credential better, whatever its severity.
             rank: if r.id == "file-env-secret" { 2 } else { 3 },
+            checksummed: false,
         })
         .collect()
 }

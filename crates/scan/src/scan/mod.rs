@@ -101,6 +101,10 @@ pub struct RuleInfo {
     /// rules 1, the `.env` catch-all file detector 2, provider rules and the
     /// other file detectors 3, rules with a validator 4.
     pub rank: u8,
+    /// The rule's offline check verifies check digits (GitHub's and npm's
+    /// CRC-32): a value that passes has a real token's shape, which neither
+    /// a hand-written example nor a random string has by chance (1 in 2^32).
+    pub checksummed: bool,
 }
 
 /// Counts of candidates dropped on purpose, for the summary.
@@ -178,6 +182,9 @@ impl Scanner {
                     (_, false, false) => 3,
                     (_, true, false) => 4,
                 },
+                checksummed: s
+                    .validator
+                    .is_some_and(crate::signatures::validate::Validator::checks_digits),
             })
             .collect();
         rules.extend(file::rules());
