@@ -7,7 +7,6 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::thread::ScopedJoinHandle;
 
 use sha2::{Digest as _, Sha256};
-use xxhash_rust::xxh3::Xxh3;
 
 use super::compression::{self, Compression};
 use super::outside::{self, GzMembers, ZstdFrames};
@@ -18,7 +17,7 @@ use super::path::{
 use super::pipe;
 use super::symlinks::LayerSymlinks;
 use super::tarstream::{End, Next, RawEntry, RawKind, TarError, TarLimits, TarReader};
-use super::whiteout::{LayerIndex, MAX_VERSIONS, NodeKind};
+use super::whiteout::{ContentKey, LayerIndex, MAX_VERSIONS, NodeKind};
 use super::{Error, Image, Layer};
 use crate::diagnostics::Diagnostics;
 use crate::progress::LayerProgress;
@@ -124,12 +123,6 @@ impl Update for Option<Sha256> {
         if let Some(h) = self {
             sha2::Digest::update(h, bytes);
         }
-    }
-}
-
-impl Update for Xxh3 {
-    fn update(&mut self, bytes: &[u8]) {
-        Xxh3::update(self, bytes);
     }
 }
 
@@ -499,6 +492,7 @@ fn walk_stream<S: Stream>(
     let mut tar =
         TarReader::new(BufReader::with_capacity(TAR_BUFFER, sticky), TarLimits::default());
     let walked = walk_entries(walk, &mut tar, summary);
+    summary.index.shrink_to_fit();
     let end = match walked {
         Ok(Walked::Stopped) => return None,
         Ok(Walked::End(end)) => Ok(end),
@@ -683,7 +677,7 @@ fn walk_entries<R: Read>(
     let visit = &mut *walk.visit;
     let mut ordinal: u32 = 0;
     // Reused for every file: its hasher, and a buffer for what the visitor left unread.
-    let mut hasher = Xxh3::new();
+    let mut hasher = Sha256::new();
     let mut rest = vec![0u8; 8 << 10];
     // This layer's symlinks so far: an entry below one lands where it points.
     let mut symlinks = LayerSymlinks::default();
@@ -821,7 +815,7 @@ fn walk_entries<R: Read>(
                 // The stream's first error ends the file's bytes (a clean end), so the visitor
                 // scans what came before and keeps its findings; the walk then fails.
                 let mut data = super::pipe::Fused::new(tar.data());
-                hasher.reset();
+                sha2::Digest::reset(&mut hasher);
                 let mut content = Hashing { inner: &mut data, hasher: &mut hasher, count: 0 };
                 let flow = visit(&view, Some(&mut content)).map_err(WalkError::Read)?;
                 // Not io::copy: it zeroes an 8 KiB buffer per call through a reader
@@ -834,7 +828,7 @@ fn walk_entries<R: Read>(
                         Err(e) => return Err(WalkError::Read(e)),
                     }
                 }
-                let node = NodeKind::Content(hasher.digest());
+                let node = NodeKind::Content(ContentKey::from_digest(hasher.finalize_reset()));
                 summary.index.write_version(&path, node, ordinal);
                 // The stream failed inside this file: its findings so far are the
                 // visitor's; the layer ends here.
@@ -895,10 +889,10 @@ fn record(index: &mut LayerIndex, path: &str, kind: &EntryKind, ordinal: u32) {
         EntryKind::Hardlink(target) => {
             // Which bytes the link shows is resolved through the link list
             // (`Timeline::fate_of`); as an entry it is never an identical re-add.
-            index.link(path.to_owned(), target, NodeKind::Other, ordinal);
+            index.link(path, target, NodeKind::Other, ordinal);
         }
         EntryKind::Symlink(target) => {
-            let node = NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes()));
+            let node = NodeKind::Symlink(ContentKey::of(target.as_bytes()));
             index.write_version(path, node, ordinal);
             index.symlink_target(path, target);
         }

@@ -33,14 +33,38 @@ use super::path::is_same_or_under;
 /// What one layer put at a path (not counting whiteouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NodeKind {
-    /// Regular file or hardlink; the hash identifies its bytes.
-    Content(u64),
-    /// Symbolic link; the hash identifies its target text.
-    Symlink(u64),
+    /// Regular file or hardlink; the key identifies its bytes.
+    Content(ContentKey),
+    /// Symbolic link; the key identifies its target text.
+    Symlink(ContentKey),
     /// Directory.
     Dir,
     /// Device, fifo, or anything else without content.
     Other,
+}
+
+/// What identifies a file's bytes or a symlink's target: the first 128
+/// bits of their SHA-256. Two versions at a path with the same key are
+/// taken as the same bytes put back (`present`), so the key must be one no
+/// layer author can match with other bytes: the 64-bit xxh3 it once was
+/// let a crafted file replace a secret and leave it reported `present`.
+/// Four 32-bit words, so a [`Written`] record stays 24 bytes (an index
+/// entry 40) as with the 64-bit key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ContentKey([u32; 4]);
+
+impl ContentKey {
+    /// The key of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        ContentKey::from_digest(Sha256::digest(bytes))
+    }
+
+    /// The key held in a SHA-256 digest (of bytes hashed as they streamed).
+    pub fn from_digest(digest: impl AsRef<[u8]>) -> Self {
+        let d = digest.as_ref();
+        let word = |at: usize| u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]);
+        ContentKey([word(0), word(4), word(8), word(12)])
+    }
 }
 
 impl NodeKind {
@@ -118,6 +142,56 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyMap<V> = HashMap<PathKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
+/// A layer's hardlinks in entry order, their paths packed in one string:
+/// one allocation for all of them, not one per link (a layer of 150,000
+/// links held 150,000 strings, each also 24 bytes in its tuple).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Links {
+    entries: Vec<LinkEntry>,
+    /// The links' paths, back to back.
+    paths: String,
+}
+
+/// One hardlink: where its path ends in [`Links::paths`] (it starts where
+/// the one before ends), its target's key, and its entry's ordinal.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct LinkEntry {
+    end: usize,
+    target: PathKey,
+    ordinal: u32,
+}
+
+impl Links {
+    fn push(&mut self, path: &str, target: PathKey, ordinal: u32) {
+        self.paths.push_str(path);
+        self.entries.push(LinkEntry { end: self.paths.len(), target, ordinal });
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Link `n`: (its path, its target's key, its entry's ordinal).
+    fn get(&self, n: usize) -> (&str, PathKey, u32) {
+        let start = n.checked_sub(1).map_or(0, |p| self.entries[p].end);
+        let e = self.entries[n];
+        (&self.paths[start..e.end], e.target, e.ordinal)
+    }
+
+    fn ordinal(&self, n: usize) -> u32 {
+        self.entries[n].ordinal
+    }
+
+    fn targets(&self) -> impl Iterator<Item = PathKey> + '_ {
+        self.entries.iter().map(|e| e.target)
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+        self.paths.shrink_to_fit();
+    }
+}
+
 /// One change, with its path spelled out, for [`Timeline::stats`].
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Change {
@@ -169,8 +243,8 @@ pub struct LayerIndex {
     /// Directories that exist in this layer because something is under them,
     /// with the ordinal of the first entry that needed them.
     implied_dirs: KeyMap<u32>,
-    /// Hardlinks in entry order: (link path, target key, ordinal).
-    links: Vec<(String, PathKey, u32)>,
+    /// Hardlinks in entry order.
+    links: Links,
     /// Hardlinks whose target no earlier entry of this layer wrote, as
     /// (position in `links`, target path): the bytes they show are those a
     /// lower layer left at the target, resolved by [`Timeline::with_repeats`].
@@ -297,7 +371,7 @@ impl LayerIndex {
     /// `target`, that is its identity now; otherwise the target is in a
     /// lower layer, `kind` stands in, and [`Timeline::with_repeats`]
     /// resolves it against the layers below.
-    pub fn link(&mut self, path: String, target: &str, kind: NodeKind, ordinal: u32) {
+    pub fn link(&mut self, path: &str, target: &str, kind: NodeKind, ordinal: u32) {
         let target_key = key(target);
         let kind = match self.written.get(&target_key) {
             Some(w) if !w.kind.is_dir() => w.kind,
@@ -307,8 +381,18 @@ impl LayerIndex {
                 kind
             }
         };
-        self.write_version(&path, kind, ordinal);
-        self.links.push((path, target_key, ordinal));
+        self.write_version(path, kind, ordinal);
+        self.links.push(path, target_key, ordinal);
+    }
+
+    /// Gives back the room its lists grew into but do not use (up to half
+    /// of each, since a list doubles as it grows): called once the layer
+    /// is walked, as the index is then kept until the findings are out.
+    pub fn shrink_to_fit(&mut self) {
+        self.links.shrink_to_fit();
+        self.lower_links.shrink_to_fit();
+        self.symlinks.shrink_to_fit();
+        self.markers.shrink_to_fit();
     }
 
     /// The version at `k` that entry `ordinal` sees: the last write there
@@ -713,8 +797,10 @@ pub struct Timeline {
     slot: Vec<usize>,
     /// Per position that holds an index: every position listing it, ascending.
     listed_at: Vec<Vec<usize>>,
-    /// Per position that holds an index: hardlink target key → positions in its `links`.
-    links_by_target: Vec<KeyMap<Vec<usize>>>,
+    /// Per position that holds an index: (hardlink target key, position in
+    /// its `links`), sorted, so one target's links are a range in entry
+    /// order (a map of lists cost a table slot and a list per target).
+    links_by_target: Vec<Vec<(PathKey, u32)>>,
     /// (path key, index position) for every index that writes, implies,
     /// whites out or hardlinks to that very path; sorted, so one path's
     /// positions are a range (a flat list costs far less than a list per path).
@@ -767,13 +853,15 @@ impl Timeline {
                 *l = LayerIndex::default();
             }
         }
+        for l in &mut layers {
+            l.shrink_to_fit();
+        }
         let links_by_target = layers
             .iter()
             .map(|l| {
-                let mut m: KeyMap<Vec<usize>> = KeyMap::default();
-                for (i, (_, target, _)) in l.links.iter().enumerate() {
-                    m.entry(*target).or_default().push(i);
-                }
+                let mut m: Vec<(PathKey, u32)> =
+                    l.links.targets().enumerate().map(|(i, t)| (t, i as u32)).collect();
+                m.sort_unstable();
                 m
             })
             .collect();
@@ -793,7 +881,7 @@ impl Timeline {
             at_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
             below_key.extend(l.whiteouts.keys().map(|k| (*k, pos)));
             below_key.extend(l.opaques.keys().map(|k| (*k, pos)));
-            at_key.extend(l.links.iter().map(|(_, target, _)| (*target, pos)));
+            at_key.extend(l.links.targets().map(|target| (target, pos)));
         }
         for events in [&mut at_key, &mut below_key] {
             events.sort_unstable();
@@ -874,18 +962,18 @@ impl Timeline {
             let idx = &self.layers[pos];
             let mut found = Vec::new();
             for (n, target) in &idx.lower_links {
-                let ordinal = idx.links[*n as usize].2;
+                let ordinal = idx.links.ordinal(*n as usize);
                 if let Some(there) = self.through_lower_symlink(pos, target, ordinal) {
                     found.push((key(&there), *n as usize));
                 }
             }
-            for (k, n) in found {
-                let list = self.links_by_target[pos].entry(k).or_default();
-                list.push(n);
-                // Links are listed in entry order.
+            if !found.is_empty() {
+                let list = &mut self.links_by_target[pos];
+                list.extend(found.iter().map(|&(k, n)| (k, n as u32)));
+                // A target's links are listed in entry order.
                 list.sort_unstable();
                 list.dedup();
-                events.push((k, pos as u32));
+                events.extend(found.iter().map(|&(k, _)| (k, pos as u32)));
             }
         }
         if !events.is_empty() {
@@ -912,13 +1000,13 @@ impl Timeline {
             }
             let mut lower: Vec<Option<Option<NodeKind>>> = vec![None; idx.links.len()];
             for (n, target) in &idx.lower_links {
-                let ordinal = idx.links[*n as usize].2;
+                let ordinal = idx.links.ordinal(*n as usize);
                 lower[*n as usize] = Some(self.node_below(s, target, ordinal));
             }
             let idx = &mut self.layers[s];
             for (n, resolved) in lower.into_iter().enumerate() {
-                let (path, target, ordinal) = &idx.links[n];
-                let (k, target, ordinal) = (key(path), *target, *ordinal);
+                let (path, target, ordinal) = idx.links.get(n);
+                let k = key(path);
                 let kind = match resolved {
                     Some(below) => below,
                     // A link to an earlier entry of this layer, maybe a resolved link.
@@ -1054,30 +1142,31 @@ impl Timeline {
             while i < holders.len() {
                 let h = &holders[i];
                 let (h_key, h_since) = (h.key, h.since);
-                let list = links.get(&h_key).map_or(&[][..], Vec::as_slice);
+                let list = owners(links, h_key);
                 if !list.is_empty() {
                     // A marker removes the lower node where it stands in tar order:
                     // a link made before it took the bytes.
                     let removed_at = if lower && h_since == 0 { idx.removed_at(h) } else { None };
                     let live = idx.liveness(h, kind, h_since, removed_at);
                     // Links are in entry order: skip those made before the holder had the bytes.
-                    let start = list.partition_point(|&n| idx.links[n].2 <= h_since);
-                    for &n in &list[start..] {
-                        let (link, _, at) = &idx.links[n];
-                        if *at >= live.end {
+                    let start =
+                        list.partition_point(|&(_, n)| idx.links.ordinal(n as usize) <= h_since);
+                    for &(_, n) in &list[start..] {
+                        let (link, _, at) = idx.links.get(n as usize);
+                        if at >= live.end {
                             break;
                         }
-                        if !live.alive_at(*at) {
+                        if !live.alive_at(at) {
                             continue;
                         }
                         let k = key(link);
                         if let std::collections::hash_map::Entry::Vacant(e) = holding.entry(k) {
                             e.insert(holders.len());
-                            holders.push(Holder::new(link, *at));
+                            holders.push(Holder::new(link, at));
                         } else {
                             // Already a holder from below, re-linked to the same bytes in this
                             // layer: the new link, not a replacement, is what it shows now.
-                            relinked.push((k, *at));
+                            relinked.push((k, at));
                         }
                     }
                 }
@@ -1184,7 +1273,7 @@ impl Timeline {
             return list
                 .iter()
                 .rev()
-                .find(|(o, _, t)| *o == me && xxhash_rust::xxh3::xxh3_64(t.as_bytes()) == hash)
+                .find(|(o, _, t)| *o == me && ContentKey::of(t.as_bytes()) == hash)
                 .map(|(_, _, t)| t.as_str());
         }
         if own.removed_at(&h).is_some_and(|w| w < ordinal)
@@ -1300,8 +1389,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const F1: NodeKind = NodeKind::Content(1);
-    const F2: NodeKind = NodeKind::Content(2);
+    const F1: NodeKind = NodeKind::Content(ContentKey([0, 0, 0, 1]));
+    const F2: NodeKind = NodeKind::Content(ContentKey([0, 0, 0, 2]));
 
     fn timeline(layers: &[&[(&str, Op)]]) -> Timeline {
         Timeline::new(layers.iter().map(|ops| build(ops)).collect())
@@ -1320,7 +1409,7 @@ mod tests {
             Op::Write(k) => l.write(p.to_owned(), k),
             Op::Link(t) => {
                 let ordinal = l.last_ordinal + 1;
-                l.link(p.to_owned(), PATHS[t], NodeKind::Other, ordinal);
+                l.link(p, PATHS[t], NodeKind::Other, ordinal);
             }
             Op::Whiteout => l.whiteout(p.to_owned(), l.last_ordinal + 1),
             Op::Opaque => l.opaque(p.to_owned(), l.last_ordinal + 1),
@@ -1353,7 +1442,7 @@ mod tests {
     fn table() {
         use Op::*;
         const DIR: Op = Write(NodeKind::Dir);
-        const LINK: Op = Write(NodeKind::Symlink(9));
+        const LINK: Op = Write(NodeKind::Symlink(ContentKey([0, 0, 0, 9])));
         type Case<'a> = (Vec<&'a [(&'a str, Op)]>, Fate);
         let cases: Vec<Case> = vec![
             (vec![&[("/a/s", Write(F1))]], Fate::Present),
@@ -1409,10 +1498,7 @@ mod tests {
     fn with_symlinks(links: &[(&str, &str)], rest: &[(&str, Op)]) -> LayerIndex {
         let mut l = LayerIndex::default();
         for (path, target) in links {
-            l.write(
-                (*path).to_owned(),
-                NodeKind::Symlink(xxhash_rust::xxh3::xxh3_64(target.as_bytes())),
-            );
+            l.write((*path).to_owned(), NodeKind::Symlink(ContentKey::of(target.as_bytes())));
             l.symlink_target(path, target);
         }
         for (p, op) in rest {
@@ -1474,7 +1560,7 @@ mod tests {
         assert_eq!(t.fate(0, "/opt/r/f"), Fate::Present);
         // A hardlink named through the chain keeps the bytes where it ends.
         let mut link = LayerIndex::default();
-        link.link("/keep".into(), "/l2/f", NodeKind::Other, 1);
+        link.link("/keep", "/l2/f", NodeKind::Other, 1);
         let t = Timeline::new(vec![
             with_symlinks(&links, &[("/opt/r", Write(NodeKind::Dir)), ("/opt/r/f", Write(F1))]),
             link,
@@ -1887,9 +1973,9 @@ mod tests {
 
     fn op_strategy() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0u64..3).prop_map(|h| Op::Write(NodeKind::Content(h))),
+            (0u32..3).prop_map(|h| Op::Write(NodeKind::Content(ContentKey([0, 0, 0, h])))),
             Just(Op::Write(NodeKind::Dir)),
-            Just(Op::Write(NodeKind::Symlink(7))),
+            Just(Op::Write(NodeKind::Symlink(ContentKey([0, 0, 0, 7])))),
             (0..PATHS.len()).prop_map(Op::Link),
             Just(Op::Whiteout),
             Just(Op::Opaque),

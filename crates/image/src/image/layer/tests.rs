@@ -172,3 +172,40 @@ fn a_visitor_that_stops_ends_the_walk_without_digests() {
         assert!(w.messages.is_empty(), "{:?}", w.messages);
     }
 }
+
+/// The index of a one-entry layer: `path` holding `data`, or a symlink to it.
+fn index_of(path: &str, data: &[u8], symlink: bool) -> crate::image::whiteout::LayerIndex {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    if symlink {
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_link_name(std::str::from_utf8(data).unwrap()).unwrap();
+        b.append_data(&mut h, path, &b""[..]).unwrap();
+    } else {
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    let blob = b.into_inner().unwrap();
+    let image = image_of(blob.clone(), sha(&blob), sha(&blob));
+    let w = walk_layer(&image, false, None);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    w.summary.index
+}
+
+/// A file (or symlink target) replaced by other bytes with the same 64-bit xxh3 (the
+/// content key before it was SHA-256; the pair was found by a birthday search of 2^32
+/// hashes): the lower version is overwritten, not an identical re-add that leaves it
+/// `present`. The same bytes again are a re-add.
+#[test]
+fn bytes_with_one_xxh3_are_not_a_re_add() {
+    use crate::image::whiteout::{Fate, Timeline};
+    let (a, b): (&[u8], &[u8]) = (b"/996b9092f3e9b70f", b"/ca436440b30c1e70");
+    assert_eq!(xxhash_rust::xxh3::xxh3_64(a), xxhash_rust::xxh3::xxh3_64(b));
+    for symlink in [false, true] {
+        let t = Timeline::new(vec![index_of("app/x", a, symlink), index_of("app/x", b, symlink)]);
+        assert_eq!(t.fate_of(0, "/app/x", 1), Fate::Overwritten(1), "symlink: {symlink}");
+        let t = Timeline::new(vec![index_of("app/x", a, symlink), index_of("app/x", a, symlink)]);
+        assert_eq!(t.fate_of(0, "/app/x", 1), Fate::Present, "symlink: {symlink}");
+    }
+}

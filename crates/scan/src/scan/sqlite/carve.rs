@@ -29,7 +29,7 @@
 use super::{INDEX_INTERIOR, INDEX_LEAF, TABLE_INTERIOR, TABLE_LEAF};
 use std::collections::HashSet;
 
-use xxhash_rust::xxh3::xxh3_64;
+use sha2::{Digest as _, Sha256};
 
 use super::{Kind, Layout, Marks, Table, u16_at, value_len, varint};
 
@@ -51,10 +51,26 @@ struct Carver<'l, 'd> {
     layout: &'l Layout<'d>,
     /// Work left.
     budget: usize,
-    /// Hashes of the values reported already (live ones, and carved ones):
+    /// Keys of the values reported already (live ones, and carved ones):
     /// a row copied when its page split, or updated in place, leaves stale
     /// copies of the same value, reported once.
-    reported: HashSet<u64>,
+    reported: HashSet<ValueKey>,
+}
+
+/// A value as [`Carver::reported`] holds it: the first 128 bits of its
+/// SHA-256 (16 bytes a value, however long). A value whose key was seen is
+/// not reported, so the key must be one no database author can match with
+/// other bytes: with the 64-bit xxh3 it once was, a crafted value carved
+/// first hid a deleted secret carved after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ValueKey([u8; 16]);
+
+impl ValueKey {
+    fn of(value: &[u8]) -> Self {
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&Sha256::digest(value)[..16]);
+        ValueKey(first)
+    }
 }
 
 impl Carver<'_, '_> {
@@ -227,7 +243,7 @@ impl Carver<'_, '_> {
                 (true, Some(be)) => super::super::decode::decode_utf16(&d[a..b], be).into_bytes(),
                 _ => d[a..b].to_vec(),
             };
-            if !v.is_empty() && self.reported.insert(xxh3_64(&v)) {
+            if !v.is_empty() && self.reported.insert(ValueKey::of(&v)) {
                 out.extend_from_slice(&v);
                 out.push(b'\n');
             }
@@ -287,7 +303,7 @@ pub(super) fn carve(
         .iter()
         .flat_map(|t| t.values.split(|&b| b == b'\n'))
         .filter(|v| !v.is_empty())
-        .map(|v| xxh3_64(super::unlabelled(v)))
+        .map(|v| ValueKey::of(super::unlabelled(v)))
         .collect();
     let mut c = Carver { layout, budget, reported };
     let mut per_table: Vec<Vec<u8>> = vec![Vec::new(); names.len()];
@@ -319,4 +335,42 @@ pub(super) fn carve(
         tables.push(Table { name: String::new(), values: free, kind: Kind::FreePages });
     }
     tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two text values whose 64-bit xxh3 (the dedup key before it was SHA-256) is the
+    /// same, found by a birthday search of 2^32 hashes (the layer index's test pair).
+    const XXH3_TWINS: (&[u8], &[u8]) = (b"/996b9092f3e9b70f", b"/ca436440b30c1e70");
+
+    /// What `emit` writes for each of `values` (text values of `data`, in order).
+    fn emitted(data: &[u8], values: &[(usize, usize)]) -> Vec<u8> {
+        let layout = Layout {
+            data,
+            page_size: 512,
+            usable: 512,
+            utf16: None,
+            budget: std::cell::Cell::new(1 << 20),
+        };
+        let mut c = Carver { layout: &layout, budget: 1 << 20, reported: HashSet::new() };
+        let (mut out, mut live) = (Vec::new(), data.to_vec());
+        for &(a, b) in values {
+            let one: Values = vec![(a, b, true)];
+            c.emit(&one, &mut out, &mut live);
+        }
+        out
+    }
+
+    #[test]
+    fn values_with_one_xxh3_are_both_reported() {
+        let (a, b) = XXH3_TWINS;
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(a), xxhash_rust::xxh3::xxh3_64(b));
+        let data = [a, b, a].concat();
+        let n = a.len();
+        // The twins both, each once: the stale copy of the first is not reported again.
+        let out = emitted(&data, &[(0, n), (n, 2 * n), (2 * n, 3 * n)]);
+        assert_eq!(out, [a, b"\n", b, b"\n"].concat());
+    }
 }
