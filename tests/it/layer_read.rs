@@ -314,3 +314,34 @@ fn only_complete_layers_are_cached() {
         assert_eq!(errors(&again), errors(&first));
     }
 }
+
+/// A layer whose blob the image does not ship is `none`, in every archive
+/// format, and its error names it; the layers around it are `complete`.
+#[test]
+fn a_missing_blob_is_a_layer_not_read() {
+    let dir = tmp();
+    let spec = ImageSpec {
+        layers: vec![
+            Layer::new("ADD a /", vec![canary_file("a.conf", 511)]),
+            Layer::new("ADD b /", vec![canary_file("b.conf", 512)]),
+            Layer::new("ADD c /", vec![canary_file("c.conf", 513)]),
+        ],
+        ..ImageSpec::default()
+    };
+    for format in FORMATS {
+        let path = out_path(dir.path(), format, &format!("{format:?}"));
+        ig::write_image_with(&spec, format, &path, ig::Fault::MissingBlob(1)).unwrap();
+        let (code, out, err) = scan(&path, &["--format", "json"]);
+        assert_eq!(code, 2, "{format:?}: {err}");
+        let json: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reads(&json), ["complete", "none", "complete"], "{format:?}: {err}");
+        assert_eq!(canaries(&json), ["0 /a.conf", "2 /c.conf"], "{format:?}");
+        let errors = errors(&json);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("layer 1 (") && e.contains("missing from the archive")),
+            "{format:?}: {errors:#?}"
+        );
+    }
+}
