@@ -345,3 +345,25 @@ fn a_missing_blob_is_a_layer_not_read() {
         );
     }
 }
+
+/// A blob listed twice is scanned once, at its last listing: both listings
+/// carry that scan's `read`, whatever the other layers'.
+#[test]
+fn a_repeated_blob_has_the_read_of_its_last_listing() {
+    let dir = tmp();
+    let layers = layers(dir.path());
+    let layout = Layout::new(&dir.path().join("repeated")).unwrap();
+    let blob = |l: &Stored| {
+        let (digest, size) = layout.put(&l.blob).unwrap();
+        Blob { digest, size, diff_id: l.diff_id.clone(), media_type: l.media_type }
+    };
+    let (whole, cut) = (blob(&layers[0]), blob(&layers[1]));
+    let target = layout.image(&[cut.clone(), whole.clone(), cut, whole], None, None).unwrap();
+    for threads in ["1", "2"] {
+        let (code, out, err) = scan(&target, &["--format", "json", "--threads", threads]);
+        assert_eq!(code, 2, "{err}");
+        let json: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reads(&json), ["partial", "complete", "partial", "complete"], "{err}");
+        assert_eq!(canaries(&json), ["2 /app/a.conf", "2 /app/b.txt", "3 /app/ok.conf"]);
+    }
+}
