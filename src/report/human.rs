@@ -79,7 +79,9 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
             mine.into_iter().partition(|f| fold_info && f.severity == Severity::Info);
         write_image_head(image, &opts, out)?;
         if shown.is_empty() && folded.is_empty() {
-            writeln!(out, "  no findings")?;
+            let whole =
+                image.layers.iter().all(|l| l.read.is_none_or(|r| r == LayerRead::Complete));
+            writeln!(out, "  no findings{}", if whole { "" } else { " in what was read" })?;
         }
         write_findings(report, image, &shown, &opts, out)?;
         write_folded(&folded, out)?;

@@ -274,6 +274,10 @@ fn human_names_the_layers_not_read_whole() {
         text.lines().any(|l| l == "incomplete: 1 layer read only in part, 1 layer not read"),
         "in the summary: {text}"
     );
+    assert!(text.contains("image clean:1-tag  linux/amd64  sha256:aaaaaaaaaaaa\n  no findings\n"));
+    r.images[2].layers[0].read = Some(crate::cache::LayerRead::Partial);
+    let text = render_human(&r, |_| {});
+    assert!(text.contains("  no findings in what was read\n"), "{text}");
     let whole = render_human(&report(false), |_| {});
     assert!(!whole.contains("incomplete"), "{whole}");
 }

@@ -1,6 +1,6 @@
 //! How much of each layer a scan read: `images[].layers[].read` in the JSON
 //! report (`complete`, `partial`, `none`), the human report's `incomplete:`
-//! lines, SARIF's `executionSuccessful`, and the cache, which keeps only
+//! lines, SARIF's `executionSuccessful`, the HTML timeline, and the cache, which keeps only
 //! layers read whole. The broken layers are real blobs cut or corrupted
 //! after GNU tar, gzip and the zip crate wrote them, in an OCI layout and
 //! in a docker-save archive, scanned with one and with two threads.
@@ -252,7 +252,7 @@ fn each_layer_says_how_much_of_it_was_read() {
 }
 
 #[test]
-fn human_and_sarif_reports_name_the_incomplete_scan() {
+fn human_sarif_and_html_reports_name_the_incomplete_scan() {
     let dir = tmp();
     let target = oci(dir.path(), &layers(dir.path()));
     let (code, out, err) = scan(&target, &["--color", "never"]);
@@ -285,6 +285,18 @@ fn human_and_sarif_reports_name_the_incomplete_scan() {
     );
     let problems = crate::reports::sarif_problems(&sarif);
     assert!(problems.is_empty(), "{problems:#?}");
+
+    // The HTML timeline marks the layers before their instructions, as the browser draws it.
+    let html = dir.path().join("out.html");
+    let (code, _, err) = scan(&target, &["--format", "html", "-o", html.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let dom = crate::incident_reports::dom(&html, "");
+    let marks: Vec<&str> =
+        dom.match_indices("<b class=\"unread\">").map(|(i, _)| &dom[i..]).collect();
+    assert_eq!(marks.len(), 3, "{dom}");
+    for (mark, words) in marks.iter().zip(["read only in part", "not read", "read only in part"]) {
+        assert!(mark.starts_with(&format!("<b class=\"unread\">{words} — </b>")), "{mark:.80}");
+    }
 }
 
 /// Only layers read whole are cached: a rescan reads the others again, with
