@@ -49,13 +49,33 @@ pub struct LayerScan {
     pub git_names: BlobNames,
     /// Uncompressed bytes read.
     pub bytes: u64,
-    /// True when the whole layer was read without error (only such scans are cached).
-    pub complete: bool,
+    /// How much of the layer was read and scanned (only complete scans are cached).
+    pub read: LayerRead,
     /// SHA-256 of the blob as read (what the cache keys on).
     pub blob_digest: Option<String>,
     /// Hits dropped by a findings budget (such scans are not cached, so a
     /// rescan reports the same counts).
     pub capped: u64,
+}
+
+/// How much of a layer a scan read: the `read` field of a layer in the JSON
+/// report (docs/json-contract.md). Anything less than complete comes with an
+/// `error` diagnostic naming the layer and says the scan was incomplete
+/// (exit code 2).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerRead {
+    /// The blob was read to its end without error and every file in it was
+    /// scanned whole, archives and git stores inside it included.
+    Complete,
+    /// Some of the layer was scanned, some not: the stream failed part-way
+    /// (bad checksum, cut short, not tar from some offset on), or a budget
+    /// left entries, nested archive members or a git store unread.
+    Partial,
+    /// Nothing in the layer was scanned: its blob could not be opened or
+    /// decompressed, or failed before its first entry.
+    #[default]
+    None,
 }
 
 /// Version of the entry format; part of every key.
@@ -264,7 +284,10 @@ impl LayerCache {
     /// never stored.
     pub fn put(&self, layer: &Layer, scan: &LayerScan, scanner: &Scanner, diag: &Diagnostics) {
         let Some(actual) = scan.blob_digest.as_deref() else { return };
-        if !scan.complete || scan.capped > 0 || (layer.verify_digest && actual != layer.digest()) {
+        if scan.read != LayerRead::Complete
+            || scan.capped > 0
+            || (layer.verify_digest && actual != layer.digest())
+        {
             return;
         }
         let Some(key) = self.key(layer, actual) else { return };
@@ -351,7 +374,7 @@ fn decode(bytes: &[u8], scanner: &Scanner) -> Option<LayerScan> {
         packages: entry.packages,
         git_names: entry.git_names,
         bytes: entry.bytes,
-        complete: true,
+        read: LayerRead::Complete,
         capped: 0,
         blob_digest: None,
     })

@@ -24,7 +24,16 @@ use crate::scan::packages::PackageRoots;
 use crate::scan::{Hit, Scanner, config, context};
 
 /// Defined by the cache, which stores it; the walk produces it.
-pub use crate::cache::LayerScan;
+pub use crate::cache::{LayerRead, LayerScan};
+
+/// What scanning one image found.
+#[derive(Debug, Default)]
+pub struct ImageScan {
+    /// Every finding of the image: its layers', its config's and its attestations'.
+    pub findings: Vec<Finding>,
+    /// How much of each layer was read, in manifest order (one per layer).
+    pub layers: Vec<LayerRead>,
+}
 
 /// What a scan needs besides the image: the run's scanner, limits and
 /// cache, where progress and problems go, and whether path context caps
@@ -69,12 +78,11 @@ pub fn scan_layer_blob(
         let dispatch = jobs::Dispatch::new(layer.index, tx, pool);
         walker::walk(image, layer, run, walker::Mode::Blob(blob, Some(dispatch)))
     });
-    let outs = found.remove(&layer.index).unwrap_or_default();
-    walker::finish(image, layer, walked, outs, run)
+    found.finish(image, layer, layer.index, walked, run)
 }
 
 /// Scans a whole image: every layer, then the config and attestations.
-pub fn scan_image(image: &Image, run: &Options<'_>) -> Vec<Finding> {
+pub fn scan_image(image: &Image, run: &Options<'_>) -> ImageScan {
     scan_image_prescanned(image, run, &[])
 }
 
@@ -85,7 +93,7 @@ pub fn scan_image_prescanned(
     image: &Image,
     run: &Options<'_>,
     prescanned: &[Option<LayerScan>],
-) -> Vec<Finding> {
+) -> ImageScan {
     let name = image.references().first().map_or(image.target(), String::as_str);
     run.progress.start_image(name, image.layers().len());
     // A blob listed more than once is scanned at its last listing only.
@@ -122,11 +130,14 @@ pub fn scan_image_prescanned(
         run.cache.put(&image.layers()[i], &scan, run.scanner, run.diag);
         scans[i] = Some(scan);
     }
+    // A layer no walk reported on (its walk failed) was not read: the default.
     let scans: Vec<LayerScan> = scans.into_iter().map(Option::unwrap_or_default).collect();
+    // A repeated blob was read at its last listing, for every listing.
+    let layers = (0..scans.len()).map(|i| scans[last[i]].read).collect();
     let mut findings = findings_from(image, run.scanner, scans, run.use_context);
     findings.extend(config_findings(image, run.scanner, run.limits, run.diag));
     findings.extend(attestation_findings(image, run.scanner, run.diag));
-    findings
+    ImageScan { findings, layers }
 }
 
 /// Attestation documents larger than this are not read (an error says so).

@@ -86,9 +86,9 @@ pub fn run(
             };
             match crate::sources::scan(target, &ctx) {
                 Ok(scanned) => {
-                    for (img, found) in scanned {
-                        findings.extend(found);
-                        images.push(ImageRecord::new(&img));
+                    for (img, scan) in scanned {
+                        findings.extend(scan.findings);
+                        images.push(ImageRecord::scanned(&img, &scan.layers));
                     }
                 }
                 Err(e) => diag.error(e.to_string()),
@@ -106,9 +106,10 @@ pub fn run(
                 }
             };
         for img in &opened {
-            findings.extend(pipeline::scan_image(img, &run));
+            let scan = pipeline::scan_image(img, &run);
+            findings.extend(scan.findings);
             within_run_budget(&mut findings, limits.max_findings, scanner, diag);
-            images.push(ImageRecord::new(img));
+            images.push(ImageRecord::scanned(img, &scan.layers));
         }
     }
     if let Some((inventory, secrets)) = &options.k8s {
@@ -151,14 +152,14 @@ pub fn run(
                     ));
                     continue;
                 }
-                let found = pipeline::scan_image(&img, &run);
+                let scan = pipeline::scan_image(&img, &run);
                 let first = findings.len();
-                findings.extend(found.into_iter().map(|mut f| {
+                findings.extend(scan.findings.into_iter().map(|mut f| {
                     f.workloads = workloads.clone();
                     f
                 }));
                 scanned.insert(img.digest().to_owned(), (first..findings.len()).collect());
-                images.push(ImageRecord::new(&img));
+                images.push(ImageRecord::scanned(&img, &scan.layers));
             }
         }
     }

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::cache::LayerRead;
 use crate::diagnostics::Diagnostics;
 use crate::image::layer::{self, Flow, WalkSummary};
 use crate::image::whiteout::Timeline;
@@ -39,6 +40,10 @@ pub struct LayerRecord {
     pub created_by: Option<String>,
     /// Stored (compressed) size in bytes.
     pub size: u64,
+    /// How much of the layer the scan read; present only in `strata scan`
+    /// reports (`strata layers` does not scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<LayerRead>,
     /// Counts of file changes; present only in `strata layers` output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<FileCounts>,
@@ -66,6 +71,16 @@ impl ImageRecord {
             layers: image.layers().iter().map(LayerRecord::new).collect(),
         }
     }
+
+    /// The record of a scanned image: `reads[i]` says how much of layer `i`
+    /// the scan read (a layer it has no word for was not read).
+    pub fn scanned(image: &Image, reads: &[LayerRead]) -> Self {
+        let mut record = ImageRecord::new(image);
+        for (i, layer) in record.layers.iter_mut().enumerate() {
+            layer.read = Some(reads.get(i).copied().unwrap_or_default());
+        }
+        record
+    }
 }
 
 impl LayerRecord {
@@ -76,6 +91,7 @@ impl LayerRecord {
             diff_id: layer.diff_id().map(str::to_owned),
             created_by: layer.created_by.clone(),
             size: layer.size(),
+            read: None,
             files: None,
         }
     }

@@ -97,6 +97,10 @@ pub struct ScanArgs {
     /// Print whole secrets (otherwise they are redacted).
     #[arg(long)]
     pub show_secrets: bool,
+    /// List info findings one by one in the human report (by default they are
+    /// counted per image unless --fail-on info; the other formats list every finding).
+    #[arg(long)]
+    pub show_info: bool,
     /// Only images of this platform (os/arch[/variant]).
     #[arg(long)]
     pub platform: Option<PlatformFilter>,

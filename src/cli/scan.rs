@@ -109,6 +109,7 @@ pub(super) fn run(args: ScanArgs) -> Result<Exit> {
     let opts = crate::report::RenderOptions {
         show_secrets: args.show_secrets,
         color: config.color,
+        show_info: args.show_info,
         fail_on,
         started_at,
         finished_at: unix_now(),

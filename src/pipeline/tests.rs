@@ -90,7 +90,7 @@ fn scan(
         diag: &diag,
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let mut found = pool.install(|| super::scan_image(image, &run));
+    let mut found = pool.install(|| super::scan_image(image, &run)).findings;
     crate::report::order::sort(&mut found);
     (found, diag)
 }

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 
 use super::jobs::{self, Dispatch, Jobs, LayerOut, Pool};
 use super::kept::Kept;
-use super::{LayerScan, Options};
+use super::{LayerRead, LayerScan, Options};
 use crate::image::layer::{self, EntryKind, Flow, WalkSummary};
 use crate::image::{Image, Layer};
 use crate::scan::content::ContentScanner;
@@ -44,6 +44,9 @@ pub(super) struct Walked {
     notes: Vec<String>,
     unread: Vec<String>,
     capped: u64,
+    /// Entries the walk handed on (tar entries and parts outside the tar):
+    /// none means nothing of the layer was scanned.
+    visited: u64,
 }
 
 /// Walks one layer; files are scanned here or handed on, as `mode` says.
@@ -63,7 +66,9 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     };
     let overlapped = source.is_none() && dispatch.is_some();
     let mut names = NameScan::new(run.scanner);
+    let mut visited = 0u64;
     let mut visit = |entry: &layer::Entry<'_>, content: Option<&mut dyn Read>| {
+        visited += 1;
         // Bytes from outside the tar stream: scanned as they are, named by a pseudo-path
         // that is no entry's (no name scan, no package or git store there).
         if *entry.kind == EntryKind::Outside {
@@ -128,7 +133,17 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     bar.finish();
     run.progress.layer_done();
     roots.extend(&cs.packages);
-    Walked { summary, err, kept, roots, git_names, notes: cs.notes, unread, capped: cs.capped }
+    Walked {
+        summary,
+        err,
+        kept,
+        roots,
+        git_names,
+        notes: cs.notes,
+        unread,
+        capped: cs.capped,
+        visited,
+    }
 }
 
 /// A file's bytes to the workers, or scanned here when there are none.
@@ -158,8 +173,17 @@ pub(super) fn finish(
     outs: Vec<LayerOut>,
     run: &Options<'_>,
 ) -> LayerScan {
-    let Walked { summary, err, mut kept, mut roots, git_names, mut notes, mut unread, mut capped } =
-        walked;
+    let Walked {
+        summary,
+        err,
+        mut kept,
+        mut roots,
+        git_names,
+        mut notes,
+        mut unread,
+        mut capped,
+        visited,
+    } = walked;
     for o in outs {
         kept.merge(o.kept);
         roots.extend(&o.packages);
@@ -181,7 +205,11 @@ pub(super) fn finish(
     }
     unread.sort();
     unread.extend(summary.unread);
-    let complete = err.is_none() && unread.is_empty();
+    let read = match (err.is_none() && unread.is_empty(), visited) {
+        (true, _) => LayerRead::Complete,
+        (false, 0) => LayerRead::None,
+        (false, _) => LayerRead::Partial,
+    };
     for note in notes {
         run.diag.warn(format!("{}: layer {}: {note}", image.target(), layer.index));
     }
@@ -197,9 +225,37 @@ pub(super) fn finish(
         packages: roots,
         git_names,
         bytes: summary.uncompressed_bytes,
-        complete,
+        read,
         blob_digest: summary.blob_digest,
         capped,
+    }
+}
+
+/// What the scan workers found, per layer.
+pub(super) struct Found {
+    per_layer: HashMap<usize, Vec<LayerOut>>,
+    /// A worker died: what it had found is gone, in whichever layers.
+    lost: bool,
+}
+
+impl Found {
+    /// Puts `layer`'s walk together with what the workers found in it (its
+    /// jobs were dispatched under `key`; see [`finish`]). A layer the walk
+    /// read whole is still partial when a worker's share of it may be lost.
+    pub(super) fn finish(
+        &mut self,
+        image: &Image,
+        layer: &Layer,
+        key: usize,
+        walked: Walked,
+        run: &Options<'_>,
+    ) -> LayerScan {
+        let outs = self.per_layer.remove(&key).unwrap_or_default();
+        let mut scan = finish(image, layer, walked, outs, run);
+        if self.lost && scan.read == LayerRead::Complete {
+            scan.read = LayerRead::Partial;
+        }
+        scan
     }
 }
 
@@ -210,7 +266,7 @@ pub(super) fn with_workers<T>(
     run: &Options<'_>,
     threads: usize,
     body: impl FnOnce(&Jobs, &Pool) -> T,
-) -> (T, HashMap<usize, Vec<LayerOut>>) {
+) -> (T, Found) {
     let pool = Pool::default();
     let (tx, rx) = sync_channel::<jobs::Job>(threads);
     let rx = Mutex::new(rx);
@@ -223,19 +279,18 @@ pub(super) fn with_workers<T>(
             .collect();
         let out = body(&tx, &pool);
         drop(tx);
-        let mut found: HashMap<usize, Vec<LayerOut>> = HashMap::new();
-        let mut failed = false;
+        let mut found = Found { per_layer: HashMap::new(), lost: false };
         for w in workers {
             match w.join() {
                 Ok(per_layer) => {
                     for (layer, o) in per_layer {
-                        found.entry(layer).or_default().push(o);
+                        found.per_layer.entry(layer).or_default().push(o);
                     }
                 }
-                Err(_) => failed = true,
+                Err(_) => found.lost = true,
             }
         }
-        if failed {
+        if found.lost {
             run.diag.error("a scan worker failed: some files were not scanned".to_owned());
         }
         (out, found)
@@ -290,9 +345,6 @@ pub(super) fn scan_parallel(
     walks.sort_by_key(|w| w.0);
     walks
         .into_iter()
-        .map(|(i, w)| {
-            let outs = found.remove(&i).unwrap_or_default();
-            (i, finish(image, &image.layers()[i], w, outs, run))
-        })
+        .map(|(i, w)| (i, found.finish(image, &image.layers()[i], i, w, run)))
         .collect()
 }

@@ -1,13 +1,16 @@
 //! The human report: image → layer (index, short digest, instruction) →
 //! path → findings, each with its status in words, then a summary.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use super::layers::short_digest;
 use super::order::SortKey;
 use super::{RenderOptions, Report, shown_secret};
+use crate::cache::LayerRead;
 use crate::escape::escape_for_terminal;
 use crate::finding::{Finding, Severity, Status};
+use crate::timeline::ImageRecord;
 
 struct Paint {
     on: bool,
@@ -64,104 +67,191 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// Writes the human report.
 ///
+/// Unless `opts.show_info`, or `--fail-on info` makes them fail the run,
+/// `info` findings are folded into one count line per image: on a real
+/// image they are mostly third-party package files capped at info, and
+/// listed they bury the findings that matter. Every other format lists them.
+///
 /// # Errors
 /// When writing fails.
 pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
-    let paint = Paint { on: opts.color };
+    let fold_info = !opts.show_info && opts.fail_on > Severity::Info;
     for image in &report.images {
         let mine: Vec<&Finding> = report.findings_in(image).collect();
-        let name = image.references.first().map_or(image.target.as_str(), String::as_str);
-        writeln!(
-            out,
-            "{} {}  {}  {}",
-            paint.wrap("1", "image"),
-            escape_for_terminal(name),
-            escape_for_terminal(image.platform.as_deref().unwrap_or("-")),
-            escape_for_terminal(short_digest(&image.digest))
-        )?;
-        if mine.is_empty() {
-            writeln!(out, "  no findings")?;
+        let (folded, shown): (Vec<&Finding>, Vec<&Finding>) =
+            mine.into_iter().partition(|f| fold_info && f.severity == Severity::Info);
+        write_image_head(image, &opts, out)?;
+        if shown.is_empty() && folded.is_empty() {
+            let whole =
+                image.layers.iter().all(|l| l.read.is_none_or(|r| r == LayerRead::Complete));
+            writeln!(out, "  no findings{}", if whole { "" } else { " in what was read" })?;
         }
-        let created_by_of = |n: usize| image.layers.get(n).and_then(|l| l.created_by.clone());
-        let mut layer_keys: Vec<Option<usize>> = mine.iter().map(|f| f.layer_index).collect();
-        layer_keys.sort_by_key(|k| k.map_or(usize::MAX, |i| i));
-        layer_keys.dedup();
-        for key in layer_keys {
-            match key {
-                Some(i) => {
-                    let l = &image.layers[i];
-                    writeln!(
-                        out,
-                        "  layer {i}  {}  {}",
-                        escape_for_terminal(short_digest(&l.digest)),
-                        escape_for_terminal(&truncate(l.created_by.as_deref().unwrap_or("-"), 100))
-                    )?;
-                }
-                None => writeln!(out, "  image config and history")?,
-            }
-            let mut in_layer: Vec<&&Finding> =
-                mine.iter().filter(|f| f.layer_index == key).collect();
-            in_layer.sort_by(|a, b| SortKey::of(a).cmp(&SortKey::of(b)));
-            let mut last_place: Option<String> = None;
-            for f in in_layer {
-                let place = match (&f.path, &f.inner_path, &f.location) {
-                    (Some(p), Some(i), _) => format!("{p}!{i}"),
-                    // In the entry's name or link target (`location` says which).
-                    (Some(p), None, Some(loc)) => format!("{p} ({loc})"),
-                    (Some(p), None, None) => p.clone(),
-                    (None, _, Some(loc)) => loc.clone(),
-                    _ => "-".into(),
-                };
-                let place = report.redact(&place).into_owned();
-                if last_place.as_ref() != Some(&place) {
-                    writeln!(out, "    {}", paint.wrap("1", &escape_for_terminal(&place)))?;
-                    last_place = Some(place);
-                }
-                let line = f.line.map(|l| format!("line {l}")).unwrap_or_default();
-                writeln!(
-                    out,
-                    "      {} {}  {}  {}",
-                    paint.severity(f.severity),
-                    escape_for_terminal(&f.rule_id),
-                    line,
-                    escape_for_terminal(&shown_secret(f, opts.show_secrets)),
-                )?;
-                writeln!(out, "               {}", status_words(f, &created_by_of))?;
-                if let Some(v) = &f.validation {
-                    writeln!(out, "               checked: {v}")?;
-                }
-                if let Some(v) = &f.verification {
-                    let who = v.identity.as_deref().or(v.reason.as_deref()).unwrap_or("");
-                    writeln!(
-                        out,
-                        "               verified: {}{}",
-                        v.status.as_str().to_uppercase(),
-                        if who.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", escape_for_terminal(who))
-                        }
-                    )?;
-                }
-                if let Some(c) = f.context {
-                    writeln!(
-                        out,
-                        "               {} path: {} capped at info",
-                        c.as_str(),
-                        f.rule_severity.as_str()
-                    )?;
-                }
-                if !f.workloads.is_empty() {
-                    writeln!(
-                        out,
-                        "               run by: {}",
-                        escape_for_terminal(&super::run_by(f, 5))
-                    )?;
-                }
-            }
-        }
+        write_findings(report, image, &shown, &opts, out)?;
+        write_folded(&folded, out)?;
     }
     write_summary(report, out)
+}
+
+/// The image's line, then a line for each layer the scan did not read whole
+/// (the findings below are then not all there are).
+fn write_image_head(
+    image: &ImageRecord,
+    opts: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let paint = Paint { on: opts.color };
+    let name = image.references.first().map_or(image.target.as_str(), String::as_str);
+    writeln!(
+        out,
+        "{} {}  {}  {}",
+        paint.wrap("1", "image"),
+        escape_for_terminal(name),
+        escape_for_terminal(image.platform.as_deref().unwrap_or("-")),
+        escape_for_terminal(short_digest(&image.digest))
+    )?;
+    for l in &image.layers {
+        let what = match l.read {
+            Some(LayerRead::Partial) => "read only in part: the rest of it was not scanned",
+            Some(LayerRead::None) => "not read: nothing in it was scanned",
+            Some(LayerRead::Complete) | None => continue,
+        };
+        writeln!(
+            out,
+            "  {} layer {}  {}  {what} (the errors say why)",
+            paint.wrap("1;31", "incomplete:"),
+            l.index,
+            escape_for_terminal(short_digest(&l.digest)),
+        )?;
+    }
+    Ok(())
+}
+
+/// The findings of one image, by layer (the config's last), then path.
+fn write_findings(
+    report: &Report,
+    image: &ImageRecord,
+    mine: &[&Finding],
+    opts: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let paint = Paint { on: opts.color };
+    let mut layer_keys: Vec<Option<usize>> = mine.iter().map(|f| f.layer_index).collect();
+    layer_keys.sort_by_key(|k| k.map_or(usize::MAX, |i| i));
+    layer_keys.dedup();
+    for key in layer_keys {
+        match key {
+            Some(i) => {
+                let l = &image.layers[i];
+                writeln!(
+                    out,
+                    "  layer {i}  {}  {}",
+                    escape_for_terminal(short_digest(&l.digest)),
+                    escape_for_terminal(&truncate(l.created_by.as_deref().unwrap_or("-"), 100))
+                )?;
+            }
+            None => writeln!(out, "  image config and history")?,
+        }
+        let mut in_layer: Vec<&&Finding> = mine.iter().filter(|f| f.layer_index == key).collect();
+        in_layer.sort_by(|a, b| SortKey::of(a).cmp(&SortKey::of(b)));
+        let mut last_place: Option<String> = None;
+        for f in in_layer {
+            let place = match (&f.path, &f.inner_path, &f.location) {
+                (Some(p), Some(i), _) => format!("{p}!{i}"),
+                // In the entry's name or link target (`location` says which).
+                (Some(p), None, Some(loc)) => format!("{p} ({loc})"),
+                (Some(p), None, None) => p.clone(),
+                (None, _, Some(loc)) => loc.clone(),
+                _ => "-".into(),
+            };
+            let place = report.redact(&place).into_owned();
+            if last_place.as_ref() != Some(&place) {
+                writeln!(out, "    {}", paint.wrap("1", &escape_for_terminal(&place)))?;
+                last_place = Some(place);
+            }
+            write_finding(f, image, opts, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// One finding: severity, rule, line and secret, then what is known of it.
+fn write_finding(
+    f: &Finding,
+    image: &ImageRecord,
+    opts: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let paint = Paint { on: opts.color };
+    let created_by_of = |n: usize| image.layers.get(n).and_then(|l| l.created_by.clone());
+    let line = f.line.map(|l| format!("line {l}")).unwrap_or_default();
+    writeln!(
+        out,
+        "      {} {}  {}  {}",
+        paint.severity(f.severity),
+        escape_for_terminal(&f.rule_id),
+        line,
+        escape_for_terminal(&shown_secret(f, opts.show_secrets)),
+    )?;
+    writeln!(out, "               {}", status_words(f, &created_by_of))?;
+    if let Some(v) = &f.validation {
+        writeln!(out, "               checked: {v}")?;
+    }
+    if let Some(v) = &f.verification {
+        let who = v.identity.as_deref().or(v.reason.as_deref()).unwrap_or("");
+        writeln!(
+            out,
+            "               verified: {}{}",
+            v.status.as_str().to_uppercase(),
+            if who.is_empty() { String::new() } else { format!(" ({})", escape_for_terminal(who)) }
+        )?;
+    }
+    if let Some(c) = f.context {
+        writeln!(
+            out,
+            "               {} path: {} capped at info",
+            c.as_str(),
+            f.rule_severity.as_str()
+        )?;
+    }
+    if !f.workloads.is_empty() {
+        writeln!(out, "               run by: {}", escape_for_terminal(&super::run_by(f, 5)))?;
+    }
+    Ok(())
+}
+
+/// The count of an image's folded `info` findings, by why they are info
+/// (most first), and the flag that lists them. Nothing when none were folded.
+fn write_folded(folded: &[&Finding], out: &mut dyn Write) -> io::Result<()> {
+    if folded.is_empty() {
+        return Ok(());
+    }
+    let mut why: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for f in folded {
+        *why.entry(info_reason(f)).or_default() += 1;
+    }
+    let mut why: Vec<(&str, usize)> = why.into_iter().collect();
+    why.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let why: Vec<String> = why.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
+    let n = folded.len();
+    writeln!(
+        out,
+        "  {n} info finding{} not shown: {} ({SHOW_INFO} lists them)",
+        if n == 1 { "" } else { "s" },
+        why.join(", ")
+    )
+}
+
+/// The flag that lists folded `info` findings.
+const SHOW_INFO: &str = "--show-info";
+
+/// Why a finding is `info`: its path's context (the cap), a failed offline
+/// check (a step down), or its rule's own severity.
+fn info_reason(f: &Finding) -> &'static str {
+    match f.context {
+        Some(c) => c.as_str(),
+        None if f.rule_severity > Severity::Info => "failed check",
+        None => "info rule",
+    }
 }
 
 fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -187,6 +277,17 @@ fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )?;
     if !status.is_empty() {
         writeln!(out, "status: {}", status.join(", "))?;
+    }
+    let layers = || report.images.iter().flat_map(|i| &i.layers);
+    let count = |read: LayerRead| layers().filter(|l| l.read == Some(read)).count();
+    let incomplete: Vec<String> =
+        [(count(LayerRead::Partial), "read only in part"), (count(LayerRead::None), "not read")]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} layer{} {what}", if n == 1 { "" } else { "s" }))
+            .collect();
+    if !incomplete.is_empty() {
+        writeln!(out, "incomplete: {}", incomplete.join(", "))?;
     }
     let suppressed: Vec<String> = report
         .suppressed

@@ -82,6 +82,9 @@ pub struct RenderOptions {
     pub show_secrets: bool,
     /// Use ANSI colour (human format only).
     pub color: bool,
+    /// List `info` findings one by one (human format only; the others
+    /// always list every finding). Without it they are counted per image.
+    pub show_info: bool,
     /// The `--fail-on` gate (JUnit fails test cases at or above it; HTML shows it).
     pub fail_on: Severity,
     /// When the scan started, in seconds since the Unix epoch (GitLab, HTML).
@@ -101,6 +104,7 @@ impl RenderOptions {
         RenderOptions {
             show_secrets,
             color,
+            show_info: true,
             fail_on: Severity::Low,
             started_at: now,
             finished_at: now,

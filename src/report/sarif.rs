@@ -3,6 +3,10 @@
 //! digest and layer as a logical location), and partial fingerprints. With
 //! a Kubernetes inventory, a result also names the workloads that run its
 //! image (`properties.workloads`, and the first few in the message).
+//! The run's one invocation says whether the scan was complete
+//! (`executionSuccessful` is false after any `error` diagnostic: part of
+//! the input was not read) and carries every diagnostic as a
+//! `toolExecutionNotifications` entry.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -10,6 +14,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::{RenderOptions, Report, run_by, shown_secret};
+use crate::diagnostics::Level;
 use crate::finding::{Finding, Severity};
 
 /// Workloads named in a result's message; `properties.workloads` lists all.
@@ -178,12 +183,35 @@ pub fn write(report: &Report, opts: RenderOptions, out: &mut dyn Write) -> io::R
                 "rules": rules.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
             }},
             "results": results,
+            "invocations": [invocation(report)],
             "columnKind": "utf16CodeUnits",
             "properties": {"suppressed": report.suppressed},
         }],
     });
     serde_json::to_writer_pretty(&mut *out, &log)?;
     writeln!(out)
+}
+
+/// The run's invocation: successful unless an `error` diagnostic says part
+/// of the input was not read (the exit code is then 2), with every
+/// diagnostic as a notification, in the report's order.
+fn invocation(report: &Report) -> Value {
+    let notifications: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let level = match d.level {
+                Level::Note => "note",
+                Level::Warning => "warning",
+                Level::Error => "error",
+            };
+            json!({"level": level, "message": {"text": d.message}})
+        })
+        .collect();
+    json!({
+        "executionSuccessful": !report.diagnostics.iter().any(|d| d.level == Level::Error),
+        "toolExecutionNotifications": notifications,
+    })
 }
 
 /// `github-pat-classic` → `GithubPatClassic` (SARIF rule names are identifiers).

@@ -31,6 +31,7 @@ fn layer(index: usize, created_by: &str) -> LayerRecord {
         diff_id: None,
         created_by: Some(created_by.to_owned()),
         size: 1000 + index as u64,
+        read: Some(crate::cache::LayerRead::Complete),
         files: None,
     }
 }
@@ -188,6 +189,100 @@ fn human_groups_by_image_and_layer_and_escapes_image_text() {
     assert!(text.contains("suppressed: 2 baseline"), "{text}");
 }
 
+/// The human report with the command line's defaults (`--fail-on low`, no
+/// `--show-info`), changed by `tweak`.
+fn render_human(report: &Report, tweak: impl FnOnce(&mut RenderOptions)) -> String {
+    let mut opts = RenderOptions::new(false, false);
+    opts.show_info = false;
+    opts.fail_on = Severity::Low;
+    tweak(&mut opts);
+    let mut out = Vec::new();
+    report.write(Format::Human, opts, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// Image A's two layer findings made info (one capped by a third-party
+/// path, one by a failed check), image B's made info by a test path.
+fn report_with_info() -> Report {
+    let mut r = report(false);
+    for f in &mut r.findings {
+        if f.layer_index.is_none() {
+            continue;
+        }
+        f.severity = Severity::Info;
+        f.context = Some(crate::finding::context::PathContext::ThirdParty);
+    }
+    r.findings[0].context = None;
+    let b = r.findings.iter_mut().find(|f| f.image_digest == DIGEST_B).unwrap();
+    b.context = Some(crate::finding::context::PathContext::Test);
+    r
+}
+
+#[test]
+fn human_folds_info_findings_into_a_count_per_image() {
+    let r = report_with_info();
+    let text = render_human(&r, |_| {});
+    assert!(!text.contains("  layer "), "no layer holds a shown finding: {text}");
+    let folds: Vec<&str> = text.lines().filter(|l| l.contains("not shown")).collect();
+    assert_eq!(
+        folds,
+        [
+            "  2 info findings not shown: 1 failed check, 1 third-party package (--show-info lists them)",
+            "  1 info finding not shown: 1 test (--show-info lists them)",
+        ],
+        "{text}"
+    );
+    // The config finding is still listed; an image of only info findings is not "no findings".
+    assert!(text.contains("  image config and history"), "{text}");
+    assert_eq!(text.matches("  no findings").count(), 1, "only the clean image: {text}");
+    assert!(text.contains("4 findings in 3 image(s): 1 critical, 3 info"), "{text}");
+
+    for tweak in [(|o: &mut RenderOptions| o.show_info = true) as fn(&mut RenderOptions), |o| {
+        o.fail_on = Severity::Info
+    }] {
+        let text = render_human(&r, tweak);
+        assert!(!text.contains("not shown"), "{text}");
+        assert_eq!(text.matches("      info     ").count(), 3, "{text}");
+        assert!(text.contains("third-party package path: critical capped at info"), "{text}");
+    }
+}
+
+#[test]
+fn human_names_the_layers_not_read_whole() {
+    let mut r = report(false);
+    r.images[0].layers[0].read = Some(crate::cache::LayerRead::Partial);
+    r.images[1].layers[1].read = Some(crate::cache::LayerRead::None);
+    let text = render_human(&r, |_| {});
+    let lines: Vec<String> =
+        text.lines().filter(|l| l.starts_with("  incomplete:")).map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "  incomplete: layer 0  sha256:{:012}  read only in part: the rest of it was not scanned (the errors say why)",
+                0
+            ),
+            format!(
+                "  incomplete: layer 1  sha256:{:012}  not read: nothing in it was scanned (the errors say why)",
+                0
+            ),
+        ],
+        "{text}"
+    );
+    let a = text.find("image reg.example/app:1-tag  linux/amd64  sha256:aaaa").unwrap();
+    assert_eq!(text[a..].lines().nth(1), Some(lines[0].as_str()), "under its image: {text}");
+    assert!(
+        text.lines().any(|l| l == "incomplete: 1 layer read only in part, 1 layer not read"),
+        "in the summary: {text}"
+    );
+    assert!(text.contains("image clean:1-tag  linux/amd64  sha256:aaaaaaaaaaaa\n  no findings\n"));
+    r.images[2].layers[0].read = Some(crate::cache::LayerRead::Partial);
+    let text = render_human(&r, |_| {});
+    assert!(text.contains("  no findings in what was read\n"), "{text}");
+    let whole = render_human(&report(false), |_| {});
+    assert!(!whole.contains("incomplete"), "{whole}");
+}
+
 #[test]
 fn json_is_the_contract_in_the_envelope() {
     let r = report(false);
@@ -241,6 +336,23 @@ fn sarif_lists_reported_rules_and_encodes_paths() {
     assert_eq!(uri, "app/%3Cb%3E&%22q'%1B%5B31m%E2%80%AE.env");
     assert_eq!(results[0]["properties"]["status"], "deleted");
     assert_eq!(results[0]["properties"]["removedInLayer"], 2);
+}
+
+/// The run's invocation fails on an error diagnostic (part of the input was
+/// not read) and carries every diagnostic.
+#[test]
+fn sarif_invocation_says_whether_the_scan_was_complete() {
+    let doc: Value = serde_json::from_str(&render(&report(true), Format::Sarif, false)).unwrap();
+    let inv = &doc["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false);
+    let notes = inv["toolExecutionNotifications"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = notes
+        .iter()
+        .map(|n| (n["level"].as_str().unwrap(), n["message"]["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [("warning", "a <warning> & more"), ("error", "layer 2: unexpected EOF")]);
+    let clean: Value = serde_json::from_str(&render(&report(false), Format::Sarif, false)).unwrap();
+    assert_eq!(clean["runs"][0]["invocations"][0]["executionSuccessful"], true);
 }
 
 #[test]

@@ -17,12 +17,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Context, Error};
 use crate::docker::{Change, ContainerInspect, Engine, ImageInspect};
-use crate::finding::Finding;
 use crate::image::blob::MemorySource;
 use crate::image::save_stream::{self, Streamed};
 use crate::image::store::BlobStore;
 use crate::image::{Image, Layer, layout};
-use crate::pipeline::{self, LayerScan};
+use crate::pipeline::{self, ImageScan, LayerScan};
 
 /// Container changes named one by one in the diagnostics; the rest are counted.
 const MAX_CHANGE_NOTES: usize = 200;
@@ -166,7 +165,7 @@ fn assemble(
     Ok(out)
 }
 
-fn findings(image: &Image, pre: &[Option<LayerScan>], ctx: &Context<'_>) -> Vec<Finding> {
+fn findings(image: &Image, pre: &[Option<LayerScan>], ctx: &Context<'_>) -> ImageScan {
     pipeline::scan_image_prescanned(image, &ctx.run, pre)
 }
 
@@ -178,7 +177,7 @@ pub fn scan_image(
     target: &str,
     name: &str,
     ctx: &Context<'_>,
-) -> Result<Vec<(Image, Vec<Finding>)>, Error> {
+) -> Result<Vec<(Image, ImageScan)>, Error> {
     let engine = Engine::connect(target, ctx.options.insecure)?;
     let inspect = engine.image_inspect(name)?;
     let (streamed, scans) = stream_export(&engine, target, name, &inspect, ctx)?;
@@ -201,7 +200,7 @@ pub fn scan_container(
     target: &str,
     id: &str,
     ctx: &Context<'_>,
-) -> Result<Vec<(Image, Vec<Finding>)>, Error> {
+) -> Result<Vec<(Image, ImageScan)>, Error> {
     let engine = Engine::connect(target, ctx.options.insecure)?;
     let container = engine.container_inspect(id)?;
     let inspect = engine.image_inspect(&container.image)?;

@@ -20,9 +20,8 @@ pub mod pipe;
 
 use std::path::PathBuf;
 
-use crate::finding::Finding;
 use crate::image::{Image, PlatformFilter};
-use crate::pipeline;
+use crate::pipeline::{self, ImageScan};
 
 /// How targets are reached, and how their images are read.
 #[derive(Debug, Clone, Default)]
@@ -74,7 +73,7 @@ pub fn is_streamed(target: &str) -> bool {
 /// # Errors
 /// When the engine cannot serve the target at all; problems with single
 /// layers go to `ctx.run.diag`.
-pub fn scan(target: &str, ctx: &Context<'_>) -> Result<Vec<(Image, Vec<Finding>)>, Error> {
+pub fn scan(target: &str, ctx: &Context<'_>) -> Result<Vec<(Image, ImageScan)>, Error> {
     if let Some(name) = target.strip_prefix(DOCKER_DAEMON) {
         return daemon::scan_image(target, name, ctx);
     }

@@ -27,6 +27,7 @@ mod git_history;
 mod hostile;
 mod hostile_files;
 mod incident_reports;
+mod layer_read;
 mod leak_vectors;
 mod materialise;
 mod noise;

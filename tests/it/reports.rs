@@ -59,6 +59,8 @@ struct LayerJson {
     diff_id: Option<String>,
     created_by: Option<String>,
     size: u64,
+    /// How much of the layer was read: complete, partial or none.
+    read: String,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +117,7 @@ fn json_matches_the_contract() {
     assert_eq!(report.tool.name, "strata");
     assert_eq!(report.images.len(), 1);
     assert_eq!(report.images[0].layers.len(), 5);
+    assert!(report.images[0].layers.iter().all(|l| l.read == "complete"));
     for f in &report.findings {
         assert!(["critical", "high", "medium", "low", "info"].contains(&f.severity.as_str()));
         assert!(["pattern", "entropy", "file", "config"].contains(&f.detector.as_str()));
@@ -461,4 +464,87 @@ fn strata_own_binary_carries_no_secret() {
     ig::write_image(&spec, Format::OciArchive, &image).unwrap();
     let (code, out, err) = parts(&run(&["scan", image.to_str().unwrap()]));
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// An image whose first layer holds `files` (each a canary config file).
+fn canary_image(dir: &Path, name: &str, files: &[(&str, u32)]) -> PathBuf {
+    let spec = ImageSpec {
+        layers: vec![Layer::new(
+            "COPY . /",
+            files.iter().map(|(path, n)| canary_file(path, *n)).collect(),
+        )],
+        ..ImageSpec::default()
+    };
+    let path = out_path(dir, Format::OciArchive, name);
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    path
+}
+
+/// Canaries in documentation, test and third-party package paths (capped at info).
+const INFO_FILES: [(&str, u32); 3] = [
+    ("usr/share/doc/acme/README.conf", 602),
+    ("app/node_modules/acme/lib/settings.conf", 603),
+    ("usr/lib/python3.11/test/certdata/k.conf", 604),
+];
+
+fn scan_canaries(target: &Path, args: &[&str]) -> (i32, String, String) {
+    let rules = canary_rules();
+    let mut all = vec!["scan", "--signatures", &rules, "--color", "never"];
+    all.extend_from_slice(args);
+    all.push(target.to_str().unwrap());
+    parts(&run(&all))
+}
+
+/// The human report folds info findings into one line per image; `--show-info`
+/// (or `--fail-on info`, which makes them fail the run) lists them; the
+/// machine formats list them whatever the flag; the exit code follows `--fail-on` alone.
+#[test]
+fn human_report_folds_info_findings_into_a_count() {
+    let dir = tmp();
+    let mixed =
+        canary_image(dir.path(), "mixed", &[&[("app/app.conf", 601)][..], &INFO_FILES].concat());
+    let fold = "  3 info findings not shown: 1 documentation, 1 test, 1 third-party package \
+                (--show-info lists them)";
+    let (code, out, err) = scan_canaries(&mixed, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("    /app/app.conf\n      high     test-canary"), "{out}");
+    assert!(out.lines().any(|l| l == fold), "{out}");
+    assert!(!out.contains("/usr/share/doc") && !out.contains("node_modules"), "{out}");
+    assert!(out.contains("4 findings in 1 image(s): 1 high, 3 info"), "{out}");
+
+    let (code, listed, err) = scan_canaries(&mixed, &["--show-info"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!listed.contains("not shown"), "{listed}");
+    for (path, _) in INFO_FILES {
+        assert!(listed.contains(&format!("    /{path}\n      info     test-canary")), "{listed}");
+    }
+    assert_eq!(listed.matches("capped at info").count(), 3, "{listed}");
+
+    // Every other format carries every finding, with or without the flag.
+    for format in ["json", "sarif"] {
+        let (_, plain, _) = scan_canaries(&mixed, &["--format", format]);
+        let (_, flagged, _) = scan_canaries(&mixed, &["--format", format, "--show-info"]);
+        assert_eq!(plain, flagged, "{format}");
+        assert_eq!(plain.matches("CANARY_").count(), 0, "{format} redacts");
+    }
+    let (_, json, _) = scan_canaries(&mixed, &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["summary"]["by_severity"]["info"], 3);
+}
+
+/// An image with only info findings still says it has findings, and exits
+/// 0 under the default gate (1 with `--fail-on info`, which also lists them).
+#[test]
+fn only_info_findings_are_still_shown_as_findings() {
+    let dir = tmp();
+    let image = canary_image(dir.path(), "info-only", &INFO_FILES);
+    let (code, out, err) = scan_canaries(&image, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("no findings"), "{out}");
+    assert!(out.contains("  3 info findings not shown: "), "{out}");
+    assert!(out.contains("3 findings in 1 image(s): 3 info"), "{out}");
+    let (code, out, err) = scan_canaries(&image, &["--fail-on", "info"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.contains("not shown"), "{out}");
+    assert_eq!(out.matches("      info     test-canary").count(), 3, "{out}");
 }

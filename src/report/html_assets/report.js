@@ -121,6 +121,13 @@
     app.append(sec);
   });
 
+  // A layer the scan did not read whole says so before its instruction (`read` in the JSON
+  // contract; absent in reports of older versions).
+  function unreadMark(layer) {
+    const words = { partial: "read only in part", none: "not read" }[layer.read];
+    return words ? [el("b", { class: "unread", text: words + " — " })] : [];
+  }
+
   function timeline(img, mine) {
     const box = el("div", { class: "timeline" });
     const maxSize = Math.max(1, ...img.layers.map((l) => l.size));
@@ -154,7 +161,8 @@
         el("span", { class: "idx", text: "layer " + li }),
         el("span", {}, el("div", { class: "bar", style: "width: " + width + "%" })),
         el("span", { class: "size", text: humanSize(layer.size) }),
-        el("span", { class: "instr mono", title: layer.created_by || "", text: layer.created_by || "—" }),
+        el("span", { class: "instr mono", title: layer.created_by || "" },
+          ...unreadMark(layer), layer.created_by || "—"),
         marks));
     });
     if (links.length) {

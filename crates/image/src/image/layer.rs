@@ -359,6 +359,10 @@ fn open_layer(image: &Image, layer: &Layer) -> Result<Box<dyn Read + Send>, Erro
     }
     image.store.open(&layer.member).map_err(|e| match (e, layer.foreign()) {
         (Error::MissingBlob { .. }, Some(why)) => invalid(image, layer, why),
+        // Named by its layer, as every other reason a layer was not read is.
+        (Error::MissingBlob { blob, .. }, None) => {
+            invalid(image, layer, format!("blob {blob} is missing from the archive"))
+        }
         (e, _) => e,
     })
 }
