@@ -127,6 +127,10 @@ pub struct LayerCache {
     dir: Option<PathBuf>,
     salt: String,
     memory: Mutex<Memory>,
+    /// Whether the run may meet a layer again (more than one image): only
+    /// then are scans kept in memory, where a copy of a big layer's index
+    /// and hits would otherwise add to a one-image scan's peak for nothing.
+    remember: std::sync::atomic::AtomicBool,
 }
 
 /// Recently scanned layers, bounded so a long sweep does not grow without limit.
@@ -202,7 +206,18 @@ impl LayerCache {
             restrict(d, 0o700)?;
         }
         let salt = format!("{FORMAT}:{}:{limits:?}", scanner.fingerprint());
-        Ok(LayerCache { dir, salt, memory: Mutex::new(Memory::new(MEMORY_WEIGHT)) })
+        Ok(LayerCache {
+            dir,
+            salt,
+            memory: Mutex::new(Memory::new(MEMORY_WEIGHT)),
+            remember: std::sync::atomic::AtomicBool::new(true),
+        })
+    }
+
+    /// Keep scans in memory for the rest of the run (the default), or not:
+    /// a run of one image never reads them back.
+    pub fn remember(&self, on: bool) {
+        self.remember.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The key of a layer's scan, from the SHA-256 of its blob's bytes.
@@ -291,7 +306,9 @@ impl LayerCache {
             return;
         }
         let Some(key) = self.key(layer, actual) else { return };
-        if let Ok(mut m) = self.memory.lock() {
+        if self.remember.load(std::sync::atomic::Ordering::Relaxed)
+            && let Ok(mut m) = self.memory.lock()
+        {
             m.insert(key.clone(), scan.clone());
         }
         let Some(path) = self.path(&key) else { return };

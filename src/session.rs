@@ -105,6 +105,8 @@ pub fn run(
                     continue;
                 }
             };
+        // One image in the whole run meets no layer twice: nothing to remember.
+        cache.remember(targets.len() > 1 || opened.len() > 1 || options.k8s.is_some());
         for img in &opened {
             let scan = pipeline::scan_image(img, &run);
             findings.extend(scan.findings);

@@ -185,11 +185,15 @@ impl Matcher {
     }
 
     fn from_hir(hir: &Hir, size_limit: usize) -> Result<Matcher, String> {
+        // Each rule's lazy DFA states, per search cache: a secret pattern's hot states
+        // are a few hundred, and hundreds of rules each filling 4 MiB over a long scan
+        // once made tens of MB of a scan's peak memory.
+        const HYBRID_CACHE: usize = 512 * 1024;
         let config = Regex::config()
             .match_kind(regex_automata::MatchKind::LeftmostFirst)
             .utf8_empty(false)
             .nfa_size_limit(Some(size_limit))
-            .hybrid_cache_capacity(size_limit)
+            .hybrid_cache_capacity(HYBRID_CACHE)
             .onepass(false);
         // The exact pattern and its relaxed form are built from one tree.
         let regex = Regex::builder()
