@@ -48,7 +48,7 @@ pub enum NodeKind {
 /// taken as the same bytes put back (`present`), so the key must be one no
 /// layer author can match with other bytes: the 64-bit xxh3 it once was
 /// let a crafted file replace a secret and leave it reported `present`.
-/// Four 32-bit words, so a [`Written`] record stays 24 bytes (an index
+/// Four 32-bit words, so a `Written` record stays 24 bytes (an index
 /// entry 40) as with the 64-bit key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ContentKey([u32; 4]);
