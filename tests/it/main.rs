@@ -29,6 +29,7 @@ mod hostile_files;
 mod incident_reports;
 mod leak_vectors;
 mod materialise;
+mod member_names;
 mod noise;
 mod noise_real;
 mod packages;
