@@ -40,6 +40,7 @@ mod registry;
 mod repeated_bytes;
 mod reports;
 mod rule_contexts;
+mod sql_dumps;
 mod threads;
 mod unpackers;
 mod util;

@@ -1,0 +1,459 @@
+//! SQL dumps: a value read under its column's name. A dump stores a row's
+//! values apart from the names of their columns (`INSERT INTO users (name,
+//! password) VALUES ('admin', 'S3cr3t…')`, or the columns only in the
+//! `CREATE TABLE` before it, as `sqlite3 .dump` and `mysqldump` write; pg_dump's
+//! `COPY users (name, password) FROM stdin;` and its tab-separated rows), so a
+//! bare password has nothing beside it that says what it is. Each value of a
+//! credential-named column (the words of [`columns`], as SQLite tables are
+//! labelled) is read again as `password = "S3cr3t…"`, and the rules judge it as
+//! they judge any assignment: an empty value, `NULL`, a placeholder, a bcrypt
+//! hash (`$2y$…`) or a column named for a hash (`password_hash`, which no rule's
+//! key ends in) gives nothing. A hit is placed at the value in the file.
+//!
+//! Cheap where there is no dump: the statements are found by the pattern
+//! engine's own keyword search (its markers, [`MARKERS`]), and only the rows of
+//! a statement whose table has a credential column are parsed, byte by byte,
+//! across the stream's windows ([`Dump`] keeps where a statement stopped).
+//! Bounded: a statement header is read up to [`MAX_HEADER`] bytes, values over
+//! [`MAX_VALUE`] bytes are not labelled, and at most [`MAX_TABLES`] tables'
+//! columns are kept per file.
+
+use std::collections::HashMap;
+
+use super::cap::HitCap;
+use super::pattern::Budget;
+use super::sqlite::columns::declared_labels;
+use super::{Hit, Scanner};
+
+/// The keywords that start what this module reads, in [`Marker`] order.
+pub(crate) const MARKERS: &[&str] =
+    &["insert into", "insert ignore into", "create table", "from stdin"];
+
+/// Longest statement header read: a `CREATE TABLE`'s column list, an `INSERT`'s up to
+/// `VALUES`, a `COPY` line.
+const MAX_HEADER: usize = 16 << 10;
+/// Longest value labelled (a password is short; a longer value is text or data).
+const MAX_VALUE: usize = 512;
+/// Tables whose credential columns are kept per file.
+const MAX_TABLES: usize = 4096;
+
+/// One step of a stream: `data`, the file's bytes from offset `base`, of which
+/// `from..to` are this step's own (statements starting there are read here).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window<'a> {
+    pub data: &'a [u8],
+    pub base: u64,
+    pub from: usize,
+    pub to: usize,
+}
+
+/// Where the reading of a file's statements stands between windows.
+#[derive(Debug, Default)]
+pub(crate) struct Dump {
+    /// Credential-column labels by table name (lower case, unquoted), from `CREATE TABLE`.
+    tables: HashMap<String, Vec<Option<String>>>,
+    /// The statement being read, if any.
+    rows: Option<Rows>,
+    /// The file offset reading goes on from.
+    resume: u64,
+}
+
+/// The rows of one statement, read byte by byte.
+#[derive(Debug)]
+struct Rows {
+    labels: Vec<Option<String>>,
+    /// `COPY`'s text rows (tab-separated, a line each, `\.` ends them), else `VALUES` tuples.
+    copy: bool,
+    /// A backslash escapes the next byte in a string (MySQL's dumps, `COPY` rows).
+    backslash: bool,
+    state: State,
+    /// The current value's field index in its row.
+    field: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between rows: `(` starts one, `,` separates, anything else ends the statement.
+    Between,
+    /// At the start of a field.
+    FieldStart,
+    /// In a quoted string that started at this file offset.
+    Quoted(u64),
+    /// In an unquoted value (a number, `NULL`, a function call) at paren depth `n`.
+    Bare(u32),
+    /// After a quoted string, before `,` or `)`.
+    AfterQuoted,
+    /// In a `COPY` field that started at this file offset.
+    CopyField(u64),
+}
+
+/// Values to read again, as `label = "value"` lines.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    /// Per line: (where its value starts in `text`, its length, its place in the window).
+    values: Vec<(usize, usize, usize)>,
+}
+
+impl Batch {
+    fn push(&mut self, label: &str, value: &[u8], at: usize) {
+        self.text.extend_from_slice(label.as_bytes());
+        self.text.extend_from_slice(b" = \"");
+        self.values.push((self.text.len(), value.len(), at));
+        self.text.extend_from_slice(value);
+        self.text.extend_from_slice(b"\"\n");
+    }
+}
+
+impl Scanner {
+    /// Hits in the credential columns' values of the SQL statements that `markers` (the
+    /// engine's, in `window.data`) start or that `dump` was reading, with their place in
+    /// `window.data`.
+    pub(crate) fn dump_hits(
+        &self,
+        window: Window<'_>,
+        markers: &[(usize, usize)],
+        dump: &mut Dump,
+        cap: &mut HitCap,
+    ) -> Vec<(usize, Hit)> {
+        if dump.rows.is_none() && markers.is_empty() {
+            return Vec::new();
+        }
+        let mut batch = Batch::default();
+        let mut pos = window
+            .from
+            .max(usize::try_from(dump.resume.saturating_sub(window.base)).unwrap_or(usize::MAX));
+        let mut starts: Vec<(usize, usize)> =
+            markers.iter().copied().filter(|&(_, s)| s >= window.from && s < window.to).collect();
+        starts.sort_unstable_by_key(|&(_, s)| s);
+        let mut next = starts.into_iter().peekable();
+        while pos < window.to {
+            if let Some(rows) = &mut dump.rows {
+                let (end, done) = rows.read(window, pos, &mut batch);
+                pos = end;
+                if done {
+                    dump.rows = None;
+                }
+                continue;
+            }
+            let Some((marker, at)) = next.find(|&(_, s)| s >= pos) else { break };
+            pos = dump.start(marker, window.data, at);
+        }
+        dump.resume = window.base + pos as u64;
+        self.batch_hits(&batch, window, cap)
+    }
+
+    /// The hits in the batch's values, placed in the window.
+    fn batch_hits(&self, batch: &Batch, window: Window<'_>, cap: &mut HitCap) -> Vec<(usize, Hit)> {
+        let mut found = Vec::new();
+        if batch.values.is_empty() {
+            return found;
+        }
+        let mut placeholders = 0;
+        let mut raw = Vec::new();
+        {
+            let full = |rule| cap.is_full(rule);
+            let mut budget = Budget {
+                full: &full,
+                count: &mut |_, _| {},
+                examined: &mut |_, _| {},
+                placeholders: &mut placeholders,
+                markers: &mut Vec::new(),
+            };
+            self.engine.find_within_budget(&batch.text, &mut budget, &mut |m| raw.push(m));
+        }
+        cap.set_aside.placeholders += placeholders;
+        for m in raw {
+            let (ss, se) = m.secret;
+            let i = batch.values.partition_point(|&(start, _, _)| start <= ss).saturating_sub(1);
+            let Some(&(start, len, at)) = batch.values.get(i) else { continue };
+            // Only what lies in the value: the label is no secret.
+            if ss < start || se > start + len {
+                continue;
+            }
+            let pos = at + (ss - start);
+            if let Some(mut h) = self.to_hit(&batch.text, 0, &m, &mut cap.set_aside) {
+                h.offset = window.base + pos as u64;
+                found.push((pos, h));
+            }
+        }
+        found
+    }
+}
+
+impl Dump {
+    /// Reads the statement a marker starts at `at`; returns where reading goes on.
+    fn start(&mut self, marker: usize, data: &[u8], at: usize) -> usize {
+        let head = &data[at..data.len().min(at + MAX_HEADER)];
+        let after = at + MARKERS[marker].len();
+        match MARKERS[marker] {
+            "create table" => {
+                self.create_table(&head[MARKERS[marker].len()..]);
+                after
+            }
+            "from stdin" => self.copy(data, at).unwrap_or(after),
+            _ => self.insert(&head[MARKERS[marker].len()..], after),
+        }
+    }
+
+    /// Keeps a `CREATE TABLE`'s credential columns (`text` follows the keywords).
+    fn create_table(&mut self, text: &[u8]) {
+        let text = String::from_utf8_lossy(text);
+        let rest = strip_word(strip_word(strip_word(text.trim_start(), "if"), "not"), "exists");
+        let (table, rest) = identifier(rest);
+        // The column list: up to the parenthesis that closes the first one.
+        let Some(close) = closing_paren(rest) else { return };
+        let labels = declared_labels(&rest[..=close]);
+        if !labels.is_empty() && !table.is_empty() && self.tables.len() < MAX_TABLES {
+            self.tables.insert(table, labels);
+        }
+    }
+
+    /// Starts reading an `INSERT`'s rows when its table has a credential column; `text`
+    /// follows the keywords, at file position `after` in the window.
+    fn insert(&mut self, text: &[u8], after: usize) -> usize {
+        let head = String::from_utf8_lossy(text);
+        let trimmed = head.trim_start();
+        let backslash = trimmed.starts_with('`');
+        let (table, mut rest) = identifier(trimmed);
+        let labels = if rest.trim_start().starts_with('(') {
+            rest = rest.trim_start();
+            let Some(close) = closing_paren(rest) else { return after };
+            let labels = declared_labels(&rest[..=close]);
+            rest = &rest[close + 1..];
+            labels
+        } else {
+            self.tables.get(&table).cloned().unwrap_or_default()
+        };
+        let rest_trimmed = rest.trim_start();
+        if labels.is_empty() || !starts_with_word(rest_trimmed, "values") {
+            return after;
+        }
+        // Bytes of `head` up to the rows (lossy text has the bytes' length where they are
+        // UTF-8, which a header of identifiers is).
+        let consumed = head.len() - rest_trimmed.len() + "values".len();
+        self.rows = Some(Rows { labels, copy: false, backslash, state: State::Between, field: 0 });
+        after + consumed.min(text.len())
+    }
+
+    /// Starts reading a `COPY … FROM stdin;`'s rows (`at`: where `from stdin` is), if its
+    /// line starts with `COPY` and its table has a credential column.
+    fn copy(&mut self, data: &[u8], at: usize) -> Option<usize> {
+        let floor = at.saturating_sub(MAX_HEADER);
+        let line_start =
+            data[floor..at].iter().rposition(|&b| b == b'\n').map_or(floor, |i| floor + i + 1);
+        let line = String::from_utf8_lossy(&data[line_start..at]);
+        let rest = line.trim_start();
+        if !starts_with_word(rest, "copy") {
+            return None;
+        }
+        let (table, cols) = identifier(rest["copy".len()..].trim_start());
+        let cols = cols.trim_start();
+        let labels = if cols.starts_with('(') {
+            declared_labels(&cols[..=closing_paren(cols)?])
+        } else {
+            self.tables.get(&table).cloned().unwrap_or_default()
+        };
+        if labels.is_empty() {
+            return None;
+        }
+        // The rows start on the line after the statement.
+        let newline = memchr::memchr(b'\n', &data[at..data.len().min(at + MAX_HEADER)])?;
+        self.rows =
+            Some(Rows { labels, copy: true, backslash: true, state: State::FieldStart, field: 0 });
+        Some(at + newline + 1)
+    }
+}
+
+impl Rows {
+    /// Reads from `pos` until the statement ends or the window's own bytes do; returns
+    /// where it stopped and whether the statement ended.
+    fn read(&mut self, w: Window<'_>, mut pos: usize, batch: &mut Batch) -> (usize, bool) {
+        let data = w.data;
+        while pos < w.to {
+            let b = data[pos];
+            let abs = w.base + pos as u64;
+            match self.state {
+                State::Between => match b {
+                    b'(' => {
+                        self.state = State::FieldStart;
+                        self.field = 0;
+                    }
+                    b',' | b' ' | b'\t' | b'\r' | b'\n' => {}
+                    _ => return (pos, true),
+                },
+                State::FieldStart if self.copy => {
+                    if self.field == 0 && data[pos..].starts_with(b"\\.") {
+                        return (pos + 2, true);
+                    }
+                    self.state = State::CopyField(abs);
+                    continue;
+                }
+                State::FieldStart => match b {
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    b'\'' => self.state = State::Quoted(abs + 1),
+                    b',' => self.field += 1,
+                    b')' => self.state = State::Between,
+                    b'(' => self.state = State::Bare(1),
+                    _ => self.state = State::Bare(0),
+                },
+                State::Bare(depth) => match b {
+                    b'\'' => self.state = State::Quoted(abs + 1),
+                    b'(' => self.state = State::Bare(depth + 1),
+                    b')' if depth == 0 => self.state = State::Between,
+                    b')' => self.state = State::Bare(depth - 1),
+                    b',' if depth == 0 => {
+                        self.field += 1;
+                        self.state = State::FieldStart;
+                    }
+                    _ => {}
+                },
+                State::Quoted(start) => match b {
+                    b'\\' if self.backslash => pos += 1,
+                    b'\'' if data.get(pos + 1) == Some(&b'\'') => pos += 1,
+                    b'\'' => {
+                        self.value(w, start, abs, batch);
+                        self.state = State::AfterQuoted;
+                    }
+                    _ => {}
+                },
+                State::AfterQuoted => match b {
+                    b',' => {
+                        self.field += 1;
+                        self.state = State::FieldStart;
+                    }
+                    b')' => self.state = State::Between,
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    _ => self.state = State::Bare(0),
+                },
+                State::CopyField(start) => match b {
+                    b'\\' => pos += 1,
+                    b'\t' | b'\n' => {
+                        if &data[pos.saturating_sub(2)..pos] != b"\\N" || start + 2 != abs {
+                            self.value(w, start, abs, batch);
+                        }
+                        self.field = if b == b'\n' { 0 } else { self.field + 1 };
+                        self.state = State::FieldStart;
+                    }
+                    _ => {}
+                },
+            }
+            pos += 1;
+        }
+        (pos, false)
+    }
+
+    /// Labels the value at file offsets `start..end` when its column is a credential's.
+    fn value(&self, w: Window<'_>, start: u64, end: u64, batch: &mut Batch) {
+        let Some(Some(label)) = self.labels.get(self.field) else { return };
+        let len = end.saturating_sub(start) as usize;
+        if len == 0 || len > MAX_VALUE || start < w.base {
+            return;
+        }
+        let at = (start - w.base) as usize;
+        if let Some(value) = w.data.get(at..at + len) {
+            batch.push(label, value, at);
+        }
+    }
+}
+
+/// `text` without a leading `word` (ASCII case-insensitive) and the blanks after it.
+fn strip_word<'t>(text: &'t str, word: &str) -> &'t str {
+    if starts_with_word(text, word) { text[word.len()..].trim_start() } else { text }
+}
+
+/// Whether `text` starts with `word` (ASCII case-insensitive) followed by no word byte.
+fn starts_with_word(text: &str, word: &str) -> bool {
+    text.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word))
+        && !text.as_bytes().get(word.len()).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// The table name at the start of `text` (quotes removed, lower case; `schema.table`
+/// kept whole), and the text after it.
+fn identifier(text: &str) -> (String, &str) {
+    let end = text
+        .char_indices()
+        .scan(None, |quote: &mut Option<char>, (i, c)| {
+            match (*quote, c) {
+                (Some(q), _) if c == q => *quote = None,
+                (Some(_), _) => {}
+                (None, '`' | '"') => *quote = Some(c),
+                (None, '[') => *quote = Some(']'),
+                (None, c) if c.is_whitespace() || c == '(' || c == ';' => return Some(Some(i)),
+                _ => {}
+            }
+            Some(None)
+        })
+        .flatten()
+        .next()
+        .unwrap_or(text.len());
+    let name: String =
+        text[..end].chars().filter(|c| !matches!(c, '`' | '"' | '[' | ']')).collect();
+    (name.to_ascii_lowercase(), &text[end..])
+}
+
+/// The index of the `)` that closes the `(` `text` starts with, outside quotes.
+fn closing_paren(text: &str) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scan::cap::HitCap;
+    use crate::scan::stream::BUFFER;
+    use crate::scan::test_support::scanner;
+
+    /// The secrets a stream scan finds in `text`, with the line of each.
+    fn found(text: &str) -> Vec<(String, u64)> {
+        let s = scanner();
+        let mut buf = vec![0u8; BUFFER];
+        buf[..text.len()].copy_from_slice(text.as_bytes());
+        let mut cap = HitCap::new(100);
+        let hits = s.scan_stream(&mut buf, text.len(), true, &mut std::io::empty(), &mut cap);
+        let secret = |h: &crate::scan::Hit| String::from_utf8_lossy(h.secret.expose()).into_owned();
+        hits.unwrap().iter().map(|h| (secret(h), h.line)).collect()
+    }
+
+    #[test]
+    fn values_of_credential_columns_are_found_under_their_names() {
+        let text = "-- dump\n\
+            CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, password TEXT, password_hash TEXT);\n\
+            INSERT INTO users VALUES(1,'admin','Kq8vLm2Zx9T!',NULL);\n\
+            INSERT INTO users VALUES(2,'bob','','$2y$10$abcdefghijklmnopqrstuv'),(3,'eve','changeme','x');\n\
+            INSERT INTO `accounts` (`id`, `user`, `db_password`) VALUES (1,'O\\'Brien','Tw4kLq9Zm2!v'),(2,'b','Rm4!sPq8Zt');\n\
+            COPY public.tokens (id, api_key) FROM stdin;\n\
+            1\tqhG2MRfCOLWHNWiMVdhV2zW7BEyyqgJj\n\
+            2\t\\N\n\
+            \\.\n";
+        let want = [
+            ("Kq8vLm2Zx9T!", 3),
+            ("Tw4kLq9Zm2!v", 5),
+            ("Rm4!sPq8Zt", 5),
+            ("qhG2MRfCOLWHNWiMVdhV2zW7BEyyqgJj", 7),
+        ];
+        assert_eq!(found(text), want.map(|(s, l)| (s.to_owned(), l)));
+    }
+
+    #[test]
+    fn values_without_a_credential_column_are_not_labelled() {
+        let text = "INSERT INTO notes (id, body) VALUES (1,'Kq8vLm2Zx9T!');\n\
+            COPY public.t (a, b) FROM stdin;\n1\tKq8vLm2Zx9T!\n\\.\n";
+        assert_eq!(found(text), []);
+    }
+}
