@@ -151,11 +151,12 @@ impl Scanner {
         }
         let mut placeholders = 0;
         let mut raw = Vec::new();
+        let mut over = Vec::new();
         {
             let full = |rule| cap.is_full(rule);
             let mut budget = Budget {
                 full: &full,
-                count: &mut |_, _| {},
+                count: &mut |rule, _| over.push(rule),
                 examined: &mut |_, _| {},
                 placeholders: &mut placeholders,
                 markers: &mut Vec::new(),
@@ -163,6 +164,9 @@ impl Scanner {
             self.engine.find_within_budget(&batch.text, &mut budget, &mut |m| raw.push(m));
         }
         cap.set_aside.placeholders += placeholders;
+        for rule in over {
+            cap.add_dropped(rule, 1);
+        }
         for m in raw {
             let (ss, se) = m.secret;
             let i = batch.values.partition_point(|&(start, _, _)| start <= ss).saturating_sub(1);
@@ -308,6 +312,17 @@ impl Rows {
                     }
                     _ => {}
                 },
+                // Most of a dump's bytes are in strings: skip to the next byte that matters.
+                State::Quoted(_) if b != b'\'' && b != b'\\' => {
+                    let next = memchr::memchr2(b'\'', b'\\', &data[pos..w.to]);
+                    pos = next.map_or(w.to, |n| pos + n);
+                    continue;
+                }
+                State::CopyField(_) if !matches!(b, b'\\' | b'\t' | b'\n') => {
+                    let next = memchr::memchr3(b'\\', b'\t', b'\n', &data[pos..w.to]);
+                    pos = next.map_or(w.to, |n| pos + n);
+                    continue;
+                }
                 State::Quoted(start) => match b {
                     b'\\' if self.backslash => pos += 1,
                     b'\'' if data.get(pos + 1) == Some(&b'\'') => pos += 1,
@@ -419,13 +434,12 @@ mod tests {
     use crate::scan::stream::BUFFER;
     use crate::scan::test_support::scanner;
 
-    /// The secrets a stream scan finds in `text`, with the line of each.
+    /// The secrets a stream scan finds in `text` (read window by window), with the line of each.
     fn found(text: &str) -> Vec<(String, u64)> {
         let s = scanner();
         let mut buf = vec![0u8; BUFFER];
-        buf[..text.len()].copy_from_slice(text.as_bytes());
         let mut cap = HitCap::new(100);
-        let hits = s.scan_stream(&mut buf, text.len(), true, &mut std::io::empty(), &mut cap);
+        let hits = s.scan_stream(&mut buf, 0, false, &mut text.as_bytes(), &mut cap);
         let secret = |h: &crate::scan::Hit| String::from_utf8_lossy(h.secret.expose()).into_owned();
         hits.unwrap().iter().map(|h| (secret(h), h.line)).collect()
     }
@@ -455,5 +469,34 @@ mod tests {
         let text = "INSERT INTO notes (id, body) VALUES (1,'Kq8vLm2Zx9T!');\n\
             COPY public.t (a, b) FROM stdin;\n1\tKq8vLm2Zx9T!\n\\.\n";
         assert_eq!(found(text), []);
+    }
+
+    #[test]
+    fn a_statement_is_read_across_windows() {
+        // Rows over three windows (1 MiB each), a password in the first, one where a
+        // window ends inside its string, and one in the last row; the statement's header
+        // is only in the first window.
+        let mut text = String::from("CREATE TABLE u(id INT, note TEXT, pwd TEXT);\n");
+        text.push_str("INSERT INTO u VALUES (0,'a','Kq8vLm2Zx9T!')");
+        let filler = "x".repeat(40);
+        let mut i = 1;
+        while text.len() < (1 << 20) - 200 {
+            text.push_str(&format!(",({i},'{filler}','')"));
+            i += 1;
+        }
+        // The first window's own bytes end at 1 MiB: five bytes into the next password.
+        let pad = (1 << 20) - 5 - text.len() - ",(8,'','')".len() - ",(7,'it''s','".len();
+        text.push_str(&format!(",(8,'{}','')", "y".repeat(pad)));
+        text.push_str(",(7,'it''s','Rm4!sPq8Zt7#')");
+        assert_eq!(text.find("Rm4!"), Some((1 << 20) - 5));
+        while text.len() < 3 << 20 {
+            text.push_str(&format!(",\n({i},'{filler}',NULL)"));
+            i += 1;
+        }
+        text.push_str(",(9,'b','Tw4kLq9Zm2!v');\n");
+        let lines = text.lines().count() as u64;
+        let got = found(&text);
+        let want = [("Kq8vLm2Zx9T!", 2), ("Rm4!sPq8Zt7#", 2), ("Tw4kLq9Zm2!v", lines)];
+        assert_eq!(got, want.map(|(s, l)| (s.to_owned(), l)));
     }
 }
