@@ -14,9 +14,9 @@
 //! engine's own keyword search (its markers, [`MARKERS`]), and only the rows of
 //! a statement whose table has a credential column are parsed, byte by byte,
 //! across the stream's windows ([`Dump`] keeps where a statement stopped).
-//! Bounded: a statement header is read up to [`MAX_HEADER`] bytes, values over
-//! [`MAX_VALUE`] bytes are not labelled, and at most [`MAX_TABLES`] tables'
-//! columns are kept per file.
+//! Bounded: a statement header is read up to [`MAX_HEADER`] bytes and at most
+//! [`MAX_HEADER_BYTES`] of them per file, values over [`MAX_VALUE`] bytes are not
+//! labelled, and at most [`MAX_TABLES`] tables' columns are kept per file.
 
 use std::collections::HashMap;
 
@@ -36,6 +36,10 @@ const MAX_HEADER: usize = 16 << 10;
 const MAX_VALUE: usize = 512;
 /// Tables whose credential columns are kept per file.
 const MAX_TABLES: usize = 4096;
+/// Bytes of statement headers looked at per file: real dumps' headers are a few dozen bytes
+/// each, and a file of `insert into` with no end to its headers must not cost
+/// [`MAX_HEADER`] bytes each.
+const MAX_HEADER_BYTES: u64 = 256 << 20;
 
 /// One step of a stream: `data`, the file's bytes from offset `base`, of which
 /// `from..to` are this step's own (statements starting there are read here).
@@ -56,6 +60,8 @@ pub(crate) struct Dump {
     rows: Option<Rows>,
     /// The file offset reading goes on from.
     resume: u64,
+    /// Bytes of statement headers looked at so far, against [`MAX_HEADER_BYTES`].
+    header_bytes: u64,
 }
 
 /// The rows of one statement, read byte by byte.
@@ -188,85 +194,108 @@ impl Scanner {
 impl Dump {
     /// Reads the statement a marker starts at `at`; returns where reading goes on.
     fn start(&mut self, marker: usize, data: &[u8], at: usize) -> usize {
-        let head = &data[at..data.len().min(at + MAX_HEADER)];
         let after = at + MARKERS[marker].len();
-        match MARKERS[marker] {
-            "create table" => {
-                self.create_table(&head[MARKERS[marker].len()..]);
-                after
-            }
-            "from stdin" => self.copy(data, at).unwrap_or(after),
-            _ => self.insert(&head[MARKERS[marker].len()..], after),
+        // Headers are short; a file of markers with no end to their headers is not read
+        // past the budget.
+        if self.header_bytes >= MAX_HEADER_BYTES {
+            return after;
         }
+        let head = &data[after..data.len().min(after + MAX_HEADER)];
+        let read = match MARKERS[marker] {
+            "create table" => self.create_table(head),
+            "from stdin" => self.copy(data, at),
+            _ => self.insert(head),
+        };
+        self.header_bytes += read.examined as u64;
+        read.rows_at.map_or(after, |r| match MARKERS[marker] {
+            "from stdin" => r,
+            _ => after + r,
+        })
     }
 
-    /// Keeps a `CREATE TABLE`'s credential columns (`text` follows the keywords).
-    fn create_table(&mut self, text: &[u8]) {
-        let text = String::from_utf8_lossy(text);
-        let rest = strip_word(strip_word(strip_word(text.trim_start(), "if"), "not"), "exists");
-        let (table, rest) = identifier(rest);
-        // The column list: up to the parenthesis that closes the first one.
-        let Some(close) = closing_paren(rest) else { return };
-        let labels = declared_labels(&rest[..=close]);
+    /// Keeps a `CREATE TABLE`'s credential columns (`head` follows the keywords).
+    fn create_table(&mut self, head: &[u8]) -> Header {
+        let mut at = skip_blanks(head, 0);
+        for word in ["if", "not", "exists"] {
+            if starts_with_word(&head[at..], word) {
+                at = skip_blanks(head, at + word.len());
+            }
+        }
+        let (table, end) = identifier(head, at);
+        let open = skip_blanks(head, end);
+        let Some(close) = closing_paren(head, open) else {
+            return Header { examined: head.len(), rows_at: None };
+        };
+        let labels = declared_labels(&String::from_utf8_lossy(&head[open..=close]));
         if !labels.is_empty() && !table.is_empty() && self.tables.len() < MAX_TABLES {
             self.tables.insert(table, labels);
         }
+        Header { examined: close, rows_at: None }
     }
 
-    /// Starts reading an `INSERT`'s rows when its table has a credential column; `text`
-    /// follows the keywords, at file position `after` in the window.
-    fn insert(&mut self, text: &[u8], after: usize) -> usize {
-        let head = String::from_utf8_lossy(text);
-        let trimmed = head.trim_start();
-        let backslash = trimmed.starts_with('`');
-        let (table, mut rest) = identifier(trimmed);
-        let labels = if rest.trim_start().starts_with('(') {
-            rest = rest.trim_start();
-            let Some(close) = closing_paren(rest) else { return after };
-            let labels = declared_labels(&rest[..=close]);
-            rest = &rest[close + 1..];
+    /// Starts reading an `INSERT`'s rows when its table has a credential column; `head`
+    /// follows the keywords. `rows_at` is where its rows start in `head`.
+    fn insert(&mut self, head: &[u8]) -> Header {
+        let start = skip_blanks(head, 0);
+        let backslash = head.get(start) == Some(&b'`');
+        let (table, end) = identifier(head, start);
+        let mut at = skip_blanks(head, end);
+        let labels = if head.get(at) == Some(&b'(') {
+            let Some(close) = closing_paren(head, at) else {
+                return Header { examined: head.len(), rows_at: None };
+            };
+            let labels = declared_labels(&String::from_utf8_lossy(&head[at..=close]));
+            at = skip_blanks(head, close + 1);
             labels
         } else {
             self.tables.get(&table).cloned().unwrap_or_default()
         };
-        let rest_trimmed = rest.trim_start();
-        if labels.is_empty() || !starts_with_word(rest_trimmed, "values") {
-            return after;
+        if labels.is_empty() || !starts_with_word(&head[at..], "values") {
+            return Header { examined: at, rows_at: None };
         }
-        // Bytes of `head` up to the rows (lossy text has the bytes' length where they are
-        // UTF-8, which a header of identifiers is).
-        let consumed = head.len() - rest_trimmed.len() + "values".len();
         self.rows = Some(Rows { labels, copy: false, backslash, state: State::Between, field: 0 });
-        after + consumed.min(text.len())
+        Header { examined: at, rows_at: Some(at + "values".len()) }
     }
 
     /// Starts reading a `COPY … FROM stdin;`'s rows (`at`: where `from stdin` is), if its
-    /// line starts with `COPY` and its table has a credential column.
-    fn copy(&mut self, data: &[u8], at: usize) -> Option<usize> {
+    /// line starts with `COPY` and its table has a credential column. `rows_at` is where
+    /// its rows start in `data`.
+    fn copy(&mut self, data: &[u8], at: usize) -> Header {
         let floor = at.saturating_sub(MAX_HEADER);
         let line_start =
             data[floor..at].iter().rposition(|&b| b == b'\n').map_or(floor, |i| floor + i + 1);
-        let line = String::from_utf8_lossy(&data[line_start..at]);
-        let rest = line.trim_start();
-        if !starts_with_word(rest, "copy") {
-            return None;
+        let examined = at - line_start;
+        let line = &data[line_start..at];
+        let start = skip_blanks(line, 0);
+        if !starts_with_word(&line[start..], "copy") {
+            return Header { examined, rows_at: None };
         }
-        let (table, cols) = identifier(rest["copy".len()..].trim_start());
-        let cols = cols.trim_start();
-        let labels = if cols.starts_with('(') {
-            declared_labels(&cols[..=closing_paren(cols)?])
+        let (table, end) = identifier(line, skip_blanks(line, start + "copy".len()));
+        let open = skip_blanks(line, end);
+        let labels = if line.get(open) == Some(&b'(') {
+            match closing_paren(line, open) {
+                Some(close) => declared_labels(&String::from_utf8_lossy(&line[open..=close])),
+                None => Vec::new(),
+            }
         } else {
             self.tables.get(&table).cloned().unwrap_or_default()
         };
-        if labels.is_empty() {
-            return None;
-        }
         // The rows start on the line after the statement.
-        let newline = memchr::memchr(b'\n', &data[at..data.len().min(at + MAX_HEADER)])?;
+        let newline = memchr::memchr(b'\n', &data[at..data.len().min(at + MAX_HEADER)]);
+        let (false, Some(newline)) = (labels.is_empty(), newline) else {
+            return Header { examined, rows_at: None };
+        };
         self.rows =
             Some(Rows { labels, copy: true, backslash: true, state: State::FieldStart, field: 0 });
-        Some(at + newline + 1)
+        Header { examined, rows_at: Some(at + newline + 1) }
     }
+}
+
+/// What reading a statement's header found: the bytes it looked at, and where the rows
+/// start when they are to be read.
+struct Header {
+    examined: usize,
+    rows_at: Option<usize>,
 }
 
 impl Rows {
@@ -372,51 +401,55 @@ impl Rows {
     }
 }
 
-/// `text` without a leading `word` (ASCII case-insensitive) and the blanks after it.
-fn strip_word<'t>(text: &'t str, word: &str) -> &'t str {
-    if starts_with_word(text, word) { text[word.len()..].trim_start() } else { text }
+/// The index of the first byte of `bytes` from `at` on that is no blank.
+fn skip_blanks(bytes: &[u8], at: usize) -> usize {
+    let rest = bytes.get(at..).unwrap_or_default();
+    at + rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(rest.len())
 }
 
-/// Whether `text` starts with `word` (ASCII case-insensitive) followed by no word byte.
-fn starts_with_word(text: &str, word: &str) -> bool {
-    text.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word))
-        && !text.as_bytes().get(word.len()).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+/// Whether `bytes` start with `word` (ASCII case-insensitive) followed by no word byte.
+fn starts_with_word(bytes: &[u8], word: &str) -> bool {
+    bytes.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        && !bytes.get(word.len()).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
-/// The table name at the start of `text` (quotes removed, lower case; `schema.table`
-/// kept whole), and the text after it.
-fn identifier(text: &str) -> (String, &str) {
-    let end = text
-        .char_indices()
-        .scan(None, |quote: &mut Option<char>, (i, c)| {
-            match (*quote, c) {
-                (Some(q), _) if c == q => *quote = None,
-                (Some(_), _) => {}
-                (None, '`' | '"') => *quote = Some(c),
-                (None, '[') => *quote = Some(']'),
-                (None, c) if c.is_whitespace() || c == '(' || c == ';' => return Some(Some(i)),
-                _ => {}
-            }
-            Some(None)
-        })
-        .flatten()
-        .next()
-        .unwrap_or(text.len());
-    let name: String =
-        text[..end].chars().filter(|c| !matches!(c, '`' | '"' | '[' | ']')).collect();
-    (name.to_ascii_lowercase(), &text[end..])
-}
-
-/// The index of the `)` that closes the `(` `text` starts with, outside quotes.
-fn closing_paren(text: &str) -> Option<usize> {
-    let (mut depth, mut quote) = (0i32, None);
-    for (i, c) in text.char_indices() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
+/// The table name at `bytes[at..]` (quotes removed, lower case; `schema.table` kept
+/// whole, at most 256 bytes), and where it ends.
+fn identifier(bytes: &[u8], at: usize) -> (String, usize) {
+    let mut quote = None;
+    let mut end = at;
+    while let Some(&b) = bytes.get(end) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
             (Some(_), _) => {}
-            (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
+            (None, b'`' | b'"') => quote = Some(b),
+            (None, b'[') => quote = Some(b']'),
+            (None, b) if b.is_ascii_whitespace() || b == b'(' || b == b';' => break,
+            _ => {}
+        }
+        end += 1;
+        if end - at > 256 {
+            break;
+        }
+    }
+    let name: Vec<u8> = bytes[at..end]
+        .iter()
+        .filter(|b| !matches!(b, b'`' | b'"' | b'[' | b']'))
+        .copied()
+        .collect();
+    (String::from_utf8_lossy(&name).to_ascii_lowercase(), end)
+}
+
+/// The index of the `)` that closes the `(` at `bytes[open]`, outside quotes.
+fn closing_paren(bytes: &[u8], open: usize) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None);
+    for (i, &b) in bytes.iter().enumerate().skip(open) {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"' | b'`') => quote = Some(b),
+            (None, b'(') => depth += 1,
+            (None, b')') => {
                 depth -= 1;
                 if depth == 0 {
                     return Some(i);
