@@ -88,12 +88,13 @@ impl PatternEngine {
         Self::with_markers(rules, &[])
     }
 
-    /// Like [`PatternEngine::new`], with `markers`: keywords of no rule whose places
+    /// Builds the automaton over all rules' keywords (deduplicated, lower-cased; matching
+    /// is ASCII case-insensitive) and `markers`: keywords of no rule whose places
     /// [`PatternEngine::find_within_budget`] reports (`insert into` for `sqldump`), found by
     /// the same keyword search, so a pass that needs them costs nothing where they are not.
     ///
     /// # Errors
-    /// As [`PatternEngine::new`].
+    /// When the automaton exceeds aho-corasick's limits.
     pub fn with_markers(rules: Vec<Signature>, markers: &[&str]) -> Result<Self, BuildError> {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();

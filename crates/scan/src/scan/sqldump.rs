@@ -4,7 +4,7 @@
 //! `CREATE TABLE` before it, as `sqlite3 .dump` and `mysqldump` write; pg_dump's
 //! `COPY users (name, password) FROM stdin;` and its tab-separated rows), so a
 //! bare password has nothing beside it that says what it is. Each value of a
-//! credential-named column (the words of [`columns`], as SQLite tables are
+//! credential-named column (the words of [`super::sqlite::columns`], as SQLite tables are
 //! labelled) is read again as `password = "S3cr3t…"`, and the rules judge it as
 //! they judge any assignment: an empty value, `NULL`, a placeholder, a bcrypt
 //! hash (`$2y$…`) or a column named for a hash (`password_hash`, which no rule's
@@ -25,7 +25,7 @@ use super::pattern::Budget;
 use super::sqlite::columns::declared_labels;
 use super::{Hit, Scanner};
 
-/// The keywords that start what this module reads, in [`Marker`] order.
+/// The keywords that start what this module reads (the engine reports each by its index).
 pub(crate) const MARKERS: &[&str] =
     &["insert into", "insert ignore into", "create table", "from stdin"];
 
