@@ -82,7 +82,8 @@ pub enum LayerRead {
 /// 12: path keys (the index's, and the name scan's directories) are 128 bits of SHA-256.
 /// 13: session 12's detection rounds (new rules and file detectors, third-party runtime
 /// trees) on top of 12.
-/// 14: content and symlink keys of the index are 128 bits of SHA-256; hardlinks packed.
+/// 14: content and symlink keys of the index are 128 bits of SHA-256; hardlinks packed;
+/// archive members' names and SQL dumps' credential columns are scanned (session 13).
 const FORMAT: u32 = 14;
 
 #[derive(Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use super::kept::Kept;
 use super::{LayerRead, LayerScan, Options};
 use crate::image::layer::{self, EntryKind, Flow, WalkSummary};
 use crate::image::{Image, Layer};
-use crate::scan::content::ContentScanner;
+use crate::scan::content::{ContentScanner, FileHit};
 use crate::scan::git::{self, names::BlobNames};
 use crate::scan::names::{Link, NameScan};
 use crate::scan::packages::{self, PackageRoots};
@@ -119,8 +119,9 @@ pub(super) fn walk(image: &Image, layer: &Layer, run: &Options<'_>, mode: Mode<'
     {
         err = Some(crate::image::Error::io(image.target(), e));
     }
-    for (path, ordinal, fh) in names.finish() {
-        kept.add(&path, ordinal, vec![fh]);
+    for h in names.finish() {
+        let fh = FileHit { inner_path: None, name: Some(h.field), hit: h.hit };
+        kept.add(&h.path, h.ordinal, vec![fh]);
     }
     let (git_hits, git_errors, git_names) = cs.scan_git_stores(git);
     for (path, fh) in git_hits {

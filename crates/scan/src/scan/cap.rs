@@ -55,13 +55,22 @@ impl HitCap {
     /// Moves `hits` into `out` while their rule is under budget; counts the rest.
     pub fn admit(&mut self, hits: impl IntoIterator<Item = Hit>, out: &mut Vec<Hit>) {
         for h in hits {
-            let kept = self.kept.entry(h.rule).or_default();
-            if *kept < self.max {
-                *kept += 1;
+            if self.keep(h.rule) {
                 out.push(h);
-            } else {
-                *self.dropped.entry(h.rule).or_default() += 1;
             }
+        }
+    }
+
+    /// Charges one hit of `rule`: true while the rule is under budget (keep the hit),
+    /// false once it is spent (the hit is counted as dropped).
+    pub fn keep(&mut self, rule: usize) -> bool {
+        let kept = self.kept.entry(rule).or_default();
+        if *kept < self.max {
+            *kept += 1;
+            true
+        } else {
+            *self.dropped.entry(rule).or_default() += 1;
+            false
         }
     }
 

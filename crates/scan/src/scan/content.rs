@@ -7,8 +7,9 @@ use std::io::{self, Read};
 use super::cap::HitCap;
 use super::decode::{self, decode_utf16};
 use super::git::{self, Collector, Item, names::BlobNames};
+use super::names::{Link, NameScan};
 use super::nested::gzip::Inflater;
-use super::nested::{ArchiveLimits, Head, Members};
+use super::nested::{ArchiveLimits, Head, MemberLink, MemberName, Members};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 use super::{Hit, Scanner, dedupe, file, filter, nested};
@@ -97,43 +98,8 @@ impl Default for Limits {
     }
 }
 
-/// Which part of an entry's header held the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameField {
-    /// The entry's path (or a directory in it).
-    Path,
-    /// A symbolic link's target.
-    SymlinkTarget,
-    /// A hard link's target.
-    HardlinkTarget,
-    /// Other text of the entry's tar header: an extended attribute (PAX
-    /// `SCHILY.xattr.*`), another PAX record, an owner name.
-    HeaderRecord,
-}
-
-impl NameField {
-    /// The finding's `location` for a hit in this field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NameField::Path => "entry name",
-            NameField::SymlinkTarget => "symlink target",
-            NameField::HardlinkTarget => "hardlink target",
-            NameField::HeaderRecord => "tar header record",
-        }
-    }
-
-    /// The field a `location` names, if it names one.
-    pub fn parse(location: &str) -> Option<Self> {
-        [
-            NameField::Path,
-            NameField::SymlinkTarget,
-            NameField::HardlinkTarget,
-            NameField::HeaderRecord,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == location)
-    }
-}
+/// Which part of an entry's header held a secret: the name scan's, named by a [`FileHit`].
+pub use super::names::NameField;
 
 /// A hit and where inside nested archives it was.
 #[derive(Debug, Clone)]
@@ -227,9 +193,10 @@ impl<'s> ContentScanner<'s> {
         self.budget = self.limits.max_expanded;
         let (notes, unread) = (self.notes.len(), self.unread.len());
         let mut scratch = self.take_buffer();
-        let result = self.scan_member(path, None, 0, reader, &mut scratch);
+        let mut result = self.scan_member(path, None, 0, reader, &mut scratch);
         self.give_buffer(scratch);
-        if let Ok(hits) = &result {
+        if let Ok(hits) = &mut result {
+            drop_names_seen_in_content(hits);
             self.redact_messages(hits, notes, unread);
         }
         result
@@ -268,13 +235,16 @@ impl<'s> ContentScanner<'s> {
                 Item::Blob(path, blob) => {
                     self.budget = self.limits.max_expanded;
                     // The store is one archive level: archives inside blobs nest below it.
-                    let found = self.scan_member(
+                    let mut found = self.scan_member(
                         path,
                         Some(&blob.name),
                         1,
                         &mut blob.data.as_slice(),
                         &mut scratch,
                     );
+                    if let Ok(hits) = &mut found {
+                        drop_names_seen_in_content(hits);
+                    }
                     (path, found)
                 }
                 Item::Plain(path, reader) => (path, self.scan_file(path, reader)),
@@ -341,10 +311,62 @@ impl<'s> ContentScanner<'s> {
     }
 }
 
+/// Drops the hits in archive members' names whose secret the file's content holds too
+/// (a `.deb`'s `md5sums` lists its files, an RPM header names them, a zip's local headers
+/// are scanned as bytes where the central directory leaves them out): the secret is
+/// reported once, where the content holds it.
+fn drop_names_seen_in_content(hits: &mut Vec<FileHit>) {
+    if !hits.iter().any(|h| h.name.is_some()) {
+        return;
+    }
+    let content: std::collections::HashSet<Vec<u8>> =
+        hits.iter().filter(|h| h.name.is_none()).map(|h| h.hit.secret.expose().to_vec()).collect();
+    hits.retain(|h| h.name.is_none() || !content.contains(h.hit.secret.expose()));
+}
+
 /// Members of nested archives come back here: this is the only link between
 /// the content scanner and [`nested`], which never names it.
-impl Members for ContentScanner<'_> {
+impl<'s> Members for ContentScanner<'s> {
     type Hit = FileHit;
+    type Names = NameScan<'s>;
+
+    fn member_names(&self) -> NameScan<'s> {
+        NameScan::capped(self.scanner, self.limits.max_hits_per_rule)
+    }
+
+    fn add_member_name(names: &mut NameScan<'s>, member: &MemberName<'_>) {
+        let link = match member.link {
+            MemberLink::None => Link::None,
+            MemberLink::Symlink(t) => Link::Symlink(t),
+            MemberLink::Hardlink(t) => Link::Hardlink(t),
+        };
+        // The ordinal names no layer entry here: the member's path does.
+        names.add(member.path, 0, member.is_dir, link, member.records);
+    }
+
+    fn member_name_hits(
+        &mut self,
+        names: NameScan<'s>,
+        path: &str,
+        inner: Option<&str>,
+    ) -> Vec<FileHit> {
+        let (hits, cap) = names.finish_capped();
+        let archive = inner.map_or_else(|| path.to_owned(), |i| format!("{path}!{i}"));
+        for (rule, n) in cap.dropped() {
+            self.capped += n;
+            self.notes.push(format!(
+                "{archive}: {n} more {} matches in member names not listed (budget per rule and archive: {} findings)",
+                self.scanner.rule(rule).id,
+                cap.max(),
+            ));
+        }
+        hits.into_iter()
+            .map(|h| {
+                let member = inner.map_or_else(|| h.path.clone(), |i| format!("{i}!{}", h.path));
+                FileHit { inner_path: Some(member), name: Some(h.field), hit: h.hit }
+            })
+            .collect()
+    }
 
     fn archive_limits(&self) -> ArchiveLimits {
         self.limits.archive()

@@ -12,7 +12,7 @@
 use std::io::{self, Read, Write};
 
 use super::content::Limits;
-use super::nested::{self, ArchiveLimits, Head, Members, gzip::Inflater};
+use super::nested::{self, ArchiveLimits, Head, MemberName, Members, gzip::Inflater};
 use super::packages::PackageRoots;
 use super::stream::{BUFFER, fill};
 
@@ -130,6 +130,16 @@ impl Finder<'_> {
 
 impl Members for Finder<'_> {
     type Hit = ();
+    // Writing a member out looks for its data, not its name.
+    type Names = ();
+
+    fn member_names(&self) {}
+
+    fn add_member_name(_names: &mut (), _member: &MemberName<'_>) {}
+
+    fn member_name_hits(&mut self, _names: (), _path: &str, _inner: Option<&str>) -> Vec<()> {
+        Vec::new()
+    }
 
     fn archive_limits(&self) -> ArchiveLimits {
         self.limits.archive()

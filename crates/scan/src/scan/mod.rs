@@ -10,6 +10,7 @@
 //! - `member`: one such member written back, for `extract --inner`;
 //! - `names`: entry names and link targets, as text;
 //! - `config`: the image config and build history;
+//! - `sqldump`: SQL dumps' values read under their columns' names;
 //! - `packages`: third-party package roots from package metadata (path context);
 //! - `stream`: bounded windows with overlap, so memory stays flat;
 //! - `memo`: pattern-scan results of whole files by content, so bytes met
@@ -41,6 +42,7 @@ pub(crate) mod prefilter;
 pub(crate) mod pyc;
 pub(crate) mod scrub;
 pub(crate) mod sections;
+pub(crate) mod sqldump;
 pub(crate) mod sqlite;
 pub mod stream;
 pub mod tally;
@@ -188,7 +190,7 @@ impl Scanner {
             })
             .collect();
         rules.extend(file::rules());
-        let engine = PatternEngine::new(all)?;
+        let engine = PatternEngine::with_markers(all, sqldump::MARKERS)?;
         Ok(Scanner {
             engine,
             rules,

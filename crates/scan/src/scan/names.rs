@@ -18,17 +18,73 @@
 //! Names are collected and scanned in batches of `BATCH` bytes: one
 //! engine call per batch, not per entry, since layers hold many small
 //! entries.
+//!
+//! The names of an archive's members inside a layer file (a `.tar.gz`, a
+//! jar, a `.deb`'s data tar) go through the same scan, one [`NameScan`]
+//! per archive ([`NameScan::capped`]), with the member's path inside the
+//! archive in place of the image path: `nested` collects them, the content
+//! scanner names the hits after their members. An archive's names are one
+//! file for the findings budget: at most so many hits per rule are kept,
+//! the rest counted.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest as _, Sha256};
 
-use super::Scanner;
-use super::content::FileHit;
-// `NameField` is part of a `FileHit`, so it lives with it; named here too, where its values
-// are made.
-pub use super::content::NameField;
+use super::cap::HitCap;
+use super::{Hit, Scanner};
+
+/// Which part of an entry's header held the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameField {
+    /// The entry's path (or a directory in it).
+    Path,
+    /// A symbolic link's target.
+    SymlinkTarget,
+    /// A hard link's target.
+    HardlinkTarget,
+    /// Other text of the entry's tar header: an extended attribute (PAX
+    /// `SCHILY.xattr.*`), another PAX record, an owner name.
+    HeaderRecord,
+}
+
+impl NameField {
+    /// The finding's `location` for a hit in this field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameField::Path => "entry name",
+            NameField::SymlinkTarget => "symlink target",
+            NameField::HardlinkTarget => "hardlink target",
+            NameField::HeaderRecord => "tar header record",
+        }
+    }
+
+    /// The field a `location` names, if it names one.
+    pub fn parse(location: &str) -> Option<Self> {
+        [
+            NameField::Path,
+            NameField::SymlinkTarget,
+            NameField::HardlinkTarget,
+            NameField::HeaderRecord,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == location)
+    }
+}
+
+/// A hit in an entry's header text.
+#[derive(Debug)]
+pub struct NameHit {
+    /// The entry's path (an image path, or a member's path inside its archive).
+    pub path: String,
+    /// The entry's 1-based ordinal in its layer (or archive).
+    pub ordinal: u32,
+    /// Which text held the secret.
+    pub field: NameField,
+    /// The hit: its offset is within that text, its line 1.
+    pub hit: Hit,
+}
 
 /// Text collected before a batch is scanned.
 const BATCH: usize = 64 << 10;
@@ -116,12 +172,21 @@ pub struct NameScan<'s> {
     /// The directory of the last entry added (empty at the root): all its
     /// ancestors and itself are in `dirs`.
     last_dir: String,
-    hits: Vec<(String, u32, FileHit)>,
+    hits: Vec<NameHit>,
+    /// The findings budget: unbounded for a layer (the run's budget applies), per rule for
+    /// an archive's members.
+    cap: HitCap,
 }
 
 impl<'s> NameScan<'s> {
     /// A scan of one layer's names.
     pub fn new(scanner: &'s Scanner) -> Self {
+        Self::capped(scanner, usize::MAX)
+    }
+
+    /// A scan that keeps at most `max_per_rule` hits of each rule and counts the rest
+    /// (see [`NameScan::finish_capped`]): one archive's member names.
+    pub fn capped(scanner: &'s Scanner, max_per_rule: usize) -> Self {
         NameScan {
             scanner,
             text: Vec::new(),
@@ -130,6 +195,7 @@ impl<'s> NameScan<'s> {
             ancestors: Vec::new(),
             last_dir: String::new(),
             hits: Vec::new(),
+            cap: HitCap::new(max_per_rule),
         }
     }
 
@@ -226,18 +292,14 @@ impl<'s> NameScan<'s> {
             let Some(p) = self.pieces.get(i) else { continue };
             // A match across two pieces is no name's; one in an ancestor shown already is
             // reported there.
-            if at < p.start || end > p.end || end <= p.new_from {
+            if at < p.start || end > p.end || end <= p.new_from || !self.cap.keep(hit.rule) {
                 continue;
             }
             hit.offset = (at - p.start) as u64;
             hit.line = 1;
             // The batch holds `&str`s only, so the path's bytes are UTF-8.
             let path = String::from_utf8_lossy(&self.text[p.path.0..p.path.1]).into_owned();
-            self.hits.push((
-                path,
-                p.ordinal,
-                FileHit { inner_path: None, name: Some(p.field), hit },
-            ));
+            self.hits.push(NameHit { path, ordinal: p.ordinal, field: p.field, hit });
         }
         self.text.clear();
         self.pieces.clear();
@@ -245,9 +307,15 @@ impl<'s> NameScan<'s> {
 
     /// Scans what is left and returns every hit, with the entry's image
     /// path and ordinal.
-    pub fn finish(mut self) -> Vec<(String, u32, FileHit)> {
+    pub fn finish(self) -> Vec<NameHit> {
+        self.finish_capped().0
+    }
+
+    /// Like [`NameScan::finish`], with the budget that says how many hits of each rule
+    /// were dropped.
+    pub fn finish_capped(mut self) -> (Vec<NameHit>, HitCap) {
         self.flush();
-        self.hits
+        (self.hits, self.cap)
     }
 }
 
@@ -270,7 +338,7 @@ mod tests {
         names.add("/app/x", 7, false, Link::None, format!("SCHILY.xattr.user.k={t}\n").as_bytes());
         let hits = names.finish();
         let got: Vec<(&str, u32, NameField)> =
-            hits.iter().map(|(p, o, h)| (p.as_str(), *o, h.name.unwrap())).collect();
+            hits.iter().map(|h| (h.path.as_str(), h.ordinal, h.field)).collect();
         let a = format!("/run/{t}/a");
         let etc = format!("/etc/{t}");
         assert_eq!(
@@ -283,6 +351,6 @@ mod tests {
                 ("/app/x", 7, NameField::HeaderRecord),
             ]
         );
-        assert!(hits.iter().all(|(_, _, h)| h.hit.secret.expose() == t.as_bytes()));
+        assert!(hits.iter().all(|h| h.hit.secret.expose() == t.as_bytes()));
     }
 }

@@ -17,6 +17,12 @@
 //! nested. Tar and zip members go through one loop (`scan_members`) over a
 //! `MemberSource`.
 //!
+//! Members' names (and a nested tar's link targets and header records) are
+//! scanned too, as a layer's entry names are: each source hands every
+//! member's name, a directory's or link's included, to a name scan the
+//! content scanner keeps per archive ([`Members::member_names`]), and its
+//! hits come back named after the member.
+//!
 //! Every expanded byte is charged to a budget, and members whose expansion
 //! ratio is absurd are skipped: a bomb ends with an "incomplete" record
 //! naming the file and the limit (the run exits 2), not an OOM.
@@ -127,12 +133,53 @@ pub struct ArchiveLimits {
     pub zip_in_memory: u64,
 }
 
+/// What a member adds beside its path (see [`MemberName`]).
+#[derive(Debug, Clone, Copy)]
+pub enum MemberLink<'a> {
+    /// Nothing: a file, a directory, a device.
+    None,
+    /// A nested tar's symbolic link: its target, as written.
+    Symlink(&'a str),
+    /// A nested tar's hard link: the member it names.
+    Hardlink(&'a str),
+}
+
+/// One member's header text, for the name scan: its path inside the archive
+/// (as its file is named in `inner_path`), whether it is a directory, its link
+/// target and other header text (a nested tar's `KEY=VALUE` records).
+#[derive(Debug, Clone, Copy)]
+pub struct MemberName<'a> {
+    /// The member's path inside its archive (no `./` before it, no `/` after a directory).
+    pub path: &'a str,
+    /// True for a directory.
+    pub is_dir: bool,
+    /// Its link target, if it is a link.
+    pub link: MemberLink<'a>,
+    /// Other header text, one `KEY=VALUE` per line (empty for most members).
+    pub records: &'a [u8],
+}
+
 /// What reading an archive's members needs from the scanner that found the
 /// archive: a member is scanned like a file (and may be an archive again,
-/// one level deeper), and what could not be read is recorded there.
+/// one level deeper), its name is scanned as text, and what could not be
+/// read is recorded there.
 pub trait Members {
     /// What scanning a member yields.
     type Hit;
+    /// The scan of one archive's member names.
+    type Names;
+    /// A new scan for the member names of one archive.
+    fn member_names(&self) -> Self::Names;
+    /// Adds one member's name to an archive's name scan.
+    fn add_member_name(names: &mut Self::Names, member: &MemberName<'_>);
+    /// The hits in an archive's member names (the archive at `path`, `inner` inside it), each
+    /// named after its member.
+    fn member_name_hits(
+        &mut self,
+        names: Self::Names,
+        path: &str,
+        inner: Option<&str>,
+    ) -> Vec<Self::Hit>;
     /// The limits on archive members.
     fn archive_limits(&self) -> ArchiveLimits;
     /// Bytes that may still be expanded for the current top-level file.
@@ -286,23 +333,68 @@ trait MemberSource {
     /// one member's data ends that member only, and the next is read. In a stream (a
     /// tar) the error leaves no way to find the next member, so it ends the archive.
     const INDEPENDENT: bool = false;
-    /// The next member, `None` after the last; an error ends the archive.
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>>;
+    /// The next member, `None` after the last; an error ends the archive. Every member's
+    /// name (a skipped one's too, when it has one) goes to `names` first.
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>>;
+}
+
+/// Hands a member's name to the archive's name scan: its path without `./` before it and
+/// `/` after it (a directory's), as its file is named; its link and other header text.
+fn add_name<M: Members>(
+    names: &mut M::Names,
+    raw: &str,
+    is_dir: bool,
+    link: MemberLink<'_>,
+    records: &[u8],
+) {
+    let path = raw.trim_start_matches("./").trim_end_matches('/');
+    if !path.is_empty() {
+        M::add_member_name(names, &MemberName { path, is_dir, link, records });
+    }
 }
 
 /// The one member loop of tar and zip archives: each member's expansion is
 /// charged to the budget, and its hits are kept even when a later member
-/// ends the archive with an error.
+/// ends the archive with an error. The members' names are scanned at the
+/// end, whatever ended the archive.
 fn scan_members<M: Members, S: MemberSource>(
     cs: &mut M,
     members: &mut S,
+    path: &str,
+    inner: Option<&str>,
+    depth: usize,
+) -> Partial<M::Hit> {
+    let mut names = cs.member_names();
+    let result = scan_member_data(cs, members, &mut names, path, depth);
+    let named = cs.member_name_hits(names, path, inner);
+    match result {
+        Ok(mut hits) => {
+            hits.extend(named);
+            Ok(hits)
+        }
+        Err((mut hits, e)) => {
+            hits.extend(named);
+            Err((hits, e))
+        }
+    }
+}
+
+/// The member loop of [`scan_members`], the names aside.
+fn scan_member_data<M: Members, S: MemberSource>(
+    cs: &mut M,
+    members: &mut S,
+    names: &mut M::Names,
     path: &str,
     depth: usize,
 ) -> Partial<M::Hit> {
     let mut scratch = cs.take_buffer();
     let mut hits = Vec::new();
     let end = loop {
-        let (name, mut data) = match members.next_member(cs) {
+        let (name, mut data) = match members.next_member(cs, names) {
             None => break None,
             Some(Err(e)) => break Some(e),
             Some(Ok(Member::Skip)) => continue,
@@ -384,7 +476,11 @@ const KEEP_STRAY: usize = 64 << 10;
 const NESTED_MAX_PAX: u64 = 8 << 20;
 
 impl<R: Read> MemberSource for TarMembers<'_, R> {
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>> {
         let next = match self.deferred.take() {
             Some(next) => next,
             None => {
@@ -448,8 +544,8 @@ impl<R: Read> MemberSource for TarMembers<'_, R> {
                 entry.offset,
                 entry.size
             );
-            // Without data, the entry leaves nothing unread (members' names are not
-            // scanned): Go's own test archives hold such an entry.
+            // Without data, the entry leaves nothing unread but its header (a name past
+            // the name budget is not scanned): Go's own test archives hold such an entry.
             if entry.size == 0 {
                 cs.note(format!("{what}; the entry holds no data"));
             } else {
@@ -457,12 +553,19 @@ impl<R: Read> MemberSource for TarMembers<'_, R> {
             }
             return Some(Ok(Member::Skip));
         }
+        let name = crate::image::path::decode_name(&entry.name);
+        let target = crate::image::path::decode_name(&entry.link);
+        let link = match entry.kind {
+            RawKind::Symlink => MemberLink::Symlink(&target),
+            RawKind::Hardlink => MemberLink::Hardlink(&target),
+            _ => MemberLink::None,
+        };
+        add_name::<M>(names, &name, entry.kind == RawKind::Dir, link, &entry.records);
         // A nested tar is never extracted by a runtime: whatever data an entry
         // stores (a directory's or an unknown type's too) is read like a file's.
         if entry.kind != RawKind::File && entry.size == 0 {
             return Some(Ok(Member::Skip));
         }
-        let name = crate::image::path::decode_name(&entry.name);
         if archive::marks_package(&name) {
             cs.packages().insert(archive::level(self.path, self.inner));
         }
@@ -482,7 +585,7 @@ fn scan_tar<M: Members>(
         TarLimits { keep_stray: KEEP_STRAY, max_pax: NESTED_MAX_PAX, ..TarLimits::default() };
     let tar = TarReader::new(reader, limits);
     let members = &mut TarMembers { tar, path, inner, seen: 0, ended: false, deferred: None };
-    scan_members(cs, members, path, depth)
+    scan_members(cs, members, path, inner, depth)
 }
 
 /// A compressed stream (`kind` says which): a tar inside is one archive
@@ -819,12 +922,21 @@ struct ZipMembers<'p, R> {
 impl<R: Read + Seek> MemberSource for ZipMembers<'_, R> {
     const INDEPENDENT: bool = true;
 
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>> {
         if self.next >= self.count {
             return None;
         }
         let (i, path) = (self.next, self.path);
         self.next += 1;
+        // The central directory names every member, one strata cannot open too.
+        // (A name is UTF-8 or CP437, which every byte string is.)
+        if let Some(Ok(name)) = self.zip.name_for_index(i) {
+            add_name::<M>(names, &name, name.ends_with('/'), MemberLink::None, &[]);
+        }
         // Deflate64, LZMA and xz members are decoded here from their raw bytes (see
         // `zip_methods`); an encrypted one stays the zip crate's to refuse.
         let raw_method = match self.zip.by_index_raw(i) {
@@ -910,7 +1022,7 @@ fn scan_zip_archive<M: Members, R: Read + Seek>(
     let total = zip.len();
     let count = total.min(max_entries);
     let mut members = ZipMembers { zip, path, inner, next: 0, count };
-    let hits = scan_members(cs, &mut members, path, depth)?;
+    let hits = scan_members(cs, &mut members, path, inner, depth)?;
     if total > max_entries {
         cs.unread(format!(
             "{path}: only the first {max_entries} of {total} zip members read (the per-archive member limit)"

@@ -39,6 +39,8 @@ pub struct PatternEngine {
     automaton: AhoCorasick,
     /// For each automaton pattern, the rules that listed that keyword.
     keyword_rules: Vec<Vec<usize>>,
+    /// For each automaton pattern, the marker it is, if it is one.
+    keyword_marker: Vec<Option<usize>>,
     rules: Vec<Signature>,
     prefilter: Prefilter,
     /// The providers and products the keywords of provider rules name
@@ -57,12 +59,14 @@ pub struct BuildError(#[from] aho_corasick::BuildError);
 /// The per-rule budget callbacks of [`PatternEngine::find_within_budget`]: `full(rule)` when a
 /// rule's budget is spent, `count(rule, start)` for each of its candidates then, and
 /// `examined(rule, n)` for the candidates the other rules ran their gates on; and
-/// `placeholders`, where the candidates set aside as placeholders are counted.
+/// `placeholders`, where the candidates set aside as placeholders are counted; `markers`,
+/// where the marker keywords ([`PatternEngine::with_markers`]) start, as (marker, start).
 pub struct Budget<'a> {
     pub full: &'a dyn Fn(usize) -> bool,
     pub count: &'a mut dyn FnMut(usize, usize),
     pub examined: &'a mut dyn FnMut(usize, usize),
     pub placeholders: &'a mut u64,
+    pub markers: &'a mut Vec<(usize, usize)>,
 }
 
 /// The bytes the rules run over, and whether they are a binary file's (a
@@ -79,7 +83,19 @@ impl PatternEngine {
     ///
     /// # Errors
     /// When the automaton exceeds aho-corasick's limits.
+    #[cfg(test)]
     pub fn new(rules: Vec<Signature>) -> Result<Self, BuildError> {
+        Self::with_markers(rules, &[])
+    }
+
+    /// Builds the automaton over all rules' keywords (deduplicated, lower-cased; matching
+    /// is ASCII case-insensitive) and `markers`: keywords of no rule whose places
+    /// [`PatternEngine::find_within_budget`] reports (`insert into` for `sqldump`), found by
+    /// the same keyword search, so a pass that needs them costs nothing where they are not.
+    ///
+    /// # Errors
+    /// When the automaton exceeds aho-corasick's limits.
+    pub fn with_markers(rules: Vec<Signature>, markers: &[&str]) -> Result<Self, BuildError> {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         let mut position: std::collections::HashMap<String, usize> = Default::default();
@@ -95,6 +111,17 @@ impl PatternEngine {
                     keyword_rules[slot].push(i);
                 }
             }
+        }
+        let mut keyword_marker = vec![None; keywords.len()];
+        for (k, marker) in markers.iter().enumerate() {
+            let kw = marker.to_ascii_lowercase();
+            let slot = *position.entry(kw.clone()).or_insert_with(|| {
+                keywords.push(kw);
+                keyword_rules.push(Vec::new());
+                keyword_marker.push(None);
+                keywords.len() - 1
+            });
+            keyword_marker[slot] = Some(k);
         }
         let automaton = AhoCorasick::builder()
             .kind(Some(AhoCorasickKind::DFA))
@@ -120,6 +147,7 @@ impl PatternEngine {
         Ok(PatternEngine {
             automaton,
             keyword_rules,
+            keyword_marker,
             rules,
             prefilter,
             provider_names,
@@ -140,6 +168,7 @@ impl PatternEngine {
             count: &mut |_, _| {},
             examined: &mut |_, _| {},
             placeholders,
+            markers: &mut Vec::new(),
         };
         self.find_within_budget(hay, &mut budget, emit);
     }
@@ -170,7 +199,7 @@ impl PatternEngine {
         budget: &mut Budget<'_>,
         emit: &mut dyn FnMut(RawMatch),
     ) {
-        let Budget { full, count, examined, placeholders } = budget;
+        let Budget { full, count, examined, placeholders, markers } = budget;
         // Keyword hits per rule, in order of position.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
         // The prefilter finds the few small regions that can hold a keyword, three
@@ -178,8 +207,12 @@ impl PatternEngine {
         self.prefilter.regions(hay, &mut |start, end| {
             let input = aho_corasick::Input::new(hay).range(start..end);
             for m in self.automaton.find_overlapping_iter(input) {
-                for &rule in &self.keyword_rules[m.pattern().as_usize()] {
+                let pattern = m.pattern().as_usize();
+                for &rule in &self.keyword_rules[pattern] {
                     hits.push((rule, m.start(), m.end()));
+                }
+                if let Some(marker) = self.keyword_marker[pattern] {
+                    markers.push((marker, m.start()));
                 }
             }
         });

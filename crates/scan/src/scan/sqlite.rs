@@ -23,7 +23,7 @@
 pub use crate::sniff::SQLITE as MAGIC;
 
 mod carve;
-mod columns;
+pub(crate) mod columns;
 
 /// One table's values, one per line.
 #[derive(Debug)]

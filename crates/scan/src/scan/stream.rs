@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use super::cap::HitCap;
 use super::pattern::Budget;
+use super::sqldump::{Dump, Window};
 use super::{Hit, Scanner, dedupe};
 
 #[cfg(test)]
@@ -79,6 +80,9 @@ impl Scanner {
         let mut lines = LineCounter::default();
         let mut hits = Vec::new();
         let counted_before = cap.set_aside;
+        // SQL statements may run on over many steps (a dump's long `INSERT`).
+        let mut dump = Dump::default();
+        let mut markers = Vec::new();
         loop {
             if !eof {
                 filled += fill(reader, &mut buf[filled..])?;
@@ -100,6 +104,7 @@ impl Scanner {
                 },
                 examined: &mut |rule, n| examined.push((rule, n)),
                 placeholders: &mut placeholders,
+                markers: &mut markers,
             };
             self.engine.find_within_budget(data, &mut budget, &mut |m| {
                 if m.start >= report_from && m.start < cutoff {
@@ -122,6 +127,9 @@ impl Scanner {
             // Decoding work allowed for this whole stream (one file or member) is the cap's.
             found.extend(self.decoded_hits(data, base, report_from, cutoff, cap));
             found.extend(self.section_hits(data, base, report_from, cutoff, &mut cap.set_aside));
+            let window = Window { data, base, from: report_from, to: cutoff };
+            found.extend(self.dump_hits(window, &markers, &mut dump, cap));
+            markers.clear();
             found.sort_by_key(|(pos, _)| *pos);
             let step: Vec<Hit> = found
                 .into_iter()

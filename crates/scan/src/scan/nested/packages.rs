@@ -11,7 +11,9 @@
 
 use std::io::{self, Read};
 
-use super::{LimitHit, Member, MemberSource, Members, Partial, join, scan_members};
+use super::{
+    LimitHit, Member, MemberLink, MemberSource, Members, Partial, add_name, join, scan_members,
+};
 use crate::sniff::Format;
 
 /// Longest member name read (a tar entry's limit).
@@ -148,7 +150,11 @@ struct ArMembers<'r, 'p> {
 }
 
 impl MemberSource for ArMembers<'_, '_> {
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>> {
         let r = (|| {
             self.stream.next(cs)?;
             let mut h = [0u8; 60];
@@ -201,7 +207,13 @@ impl MemberSource for ArMembers<'_, '_> {
         match r {
             Ok(None) => None,
             Err(e) => Some(Err(e)),
-            Ok(Some((name, size, pad))) => Some(Ok(self.stream.member(&name, size, pad))),
+            Ok(Some((name, size, pad))) => {
+                // The long-name table and the symbol table are no members of their own.
+                if name != "//" && !name.starts_with('<') {
+                    add_name::<M>(names, &name, false, MemberLink::None, &[]);
+                }
+                Some(Ok(self.stream.member(&name, size, pad)))
+            }
         }
     }
 }
@@ -220,7 +232,11 @@ struct CpioMembers<'r, 'p> {
 }
 
 impl MemberSource for CpioMembers<'_, '_> {
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>> {
         if self.ended {
             return None;
         }
@@ -234,12 +250,12 @@ impl MemberSource for CpioMembers<'_, '_> {
                 return self.binary_member(big_endian);
             }
             read_header(self.stream.reader, &mut magic[2..])?;
-            let (namesize, size, newc) = match &magic {
+            let (namesize, size, mode, newc) = match &magic {
                 b"070701" | b"070702" => {
                     let mut h = [0u8; 104];
                     read_header(self.stream.reader, &mut h)?;
                     let field = |i: usize| number(&h[i * 8..i * 8 + 8], 16, "cpio");
-                    (field(11)?, field(6)?, true)
+                    (field(11)?, field(6)?, field(1)?, true)
                 }
                 b"070707" => {
                     let mut h = [0u8; 70];
@@ -247,6 +263,7 @@ impl MemberSource for CpioMembers<'_, '_> {
                     (
                         number(&h[53..59], 8, "name size")?,
                         number(&h[59..70], 8, "file size")?,
+                        number(&h[12..18], 8, "mode")?,
                         false,
                     )
                 }
@@ -266,12 +283,13 @@ impl MemberSource for CpioMembers<'_, '_> {
                 let rest = super::after_zeros(self.stream.reader)?;
                 return Ok(rest.map(|head| ("<after the cpio trailer>".to_owned(), None, head)));
             }
-            Ok(Some((name, Some((size, data_pad)), Vec::new())))
+            Ok(Some((name, Some((size, data_pad, is_dir(mode))), Vec::new())))
         })();
         match r {
             Ok(None) => None,
             Err(e) => Some(Err(e)),
-            Ok(Some((name, Some((size, pad)), _))) => {
+            Ok(Some((name, Some((size, pad, dir)), _))) => {
+                add_name::<M>(names, &name, dir, MemberLink::None, &[]);
                 Some(Ok(self.stream.member(&name, size, pad)))
             }
             Ok(Some((name, None, head))) => {
@@ -284,10 +302,15 @@ impl MemberSource for CpioMembers<'_, '_> {
 }
 
 /// What a member of a cpio archive is, once its header and name are read:
-/// its name and, for a member with data, its size and padding; `None` for
-/// the trailer (what follows it is read as one more member, whose first
-/// bytes come with it).
-type CpioEntry = Option<(String, Option<(u64, u64)>, Vec<u8>)>;
+/// its name and, for a member with data, its size, padding and whether it is a
+/// directory; `None` for the trailer (what follows it is read as one more member,
+/// whose first bytes come with it).
+type CpioEntry = Option<(String, Option<(u64, u64, bool)>, Vec<u8>)>;
+
+/// Whether a cpio member's mode (`st_mode`: the file type in bits 12-15) is a directory's.
+fn is_dir(mode: u64) -> bool {
+    mode & 0o170_000 == 0o040_000
+}
 
 /// The byte order of an old binary cpio header (`cpio -H bin`) from its first two
 /// bytes, the 16-bit magic 070707 in the writer's order: `Some(true)` big-endian.
@@ -321,7 +344,7 @@ impl CpioMembers<'_, '_> {
             let rest = super::after_zeros(self.stream.reader)?;
             return Ok(rest.map(|head| ("<after the cpio trailer>".to_owned(), None, head)));
         }
-        Ok(Some((name, Some((size, size % 2)), Vec::new())))
+        Ok(Some((name, Some((size, size % 2, is_dir(word(2)))), Vec::new())))
     }
 }
 
@@ -338,7 +361,7 @@ pub(super) fn scan_ar<M: Members>(
         return Err((Vec::new(), e));
     }
     let stream = Stream::new(reader, inner);
-    scan_members(cs, &mut ArMembers { stream, names: Vec::new() }, path, depth)
+    scan_members(cs, &mut ArMembers { stream, names: Vec::new() }, path, inner, depth)
 }
 
 /// Scans a cpio archive's members.
@@ -350,7 +373,7 @@ pub(super) fn scan_cpio<M: Members>(
     reader: &mut dyn Read,
 ) -> Partial<M::Hit> {
     let stream = Stream::new(reader, inner);
-    scan_members(cs, &mut CpioMembers { stream, at: 0, ended: false }, path, depth)
+    scan_members(cs, &mut CpioMembers { stream, at: 0, ended: false }, path, inner, depth)
 }
 
 /// Scans an RPM package: its headers (the signature and the main header, which hold the

@@ -16,7 +16,10 @@
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use super::{Member, MemberSource, Members, Partial, after, at, join, scan_members, scan_raw};
+use super::{
+    Member, MemberLink, MemberSource, Members, Partial, add_name, after, at, join, scan_members,
+    scan_raw,
+};
 
 /// The signature of a local file header.
 const LOCAL_HEADER: &[u8; 4] = b"PK\x03\x04";
@@ -253,7 +256,11 @@ struct LocalMembers<'p, R> {
 impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
     const INDEPENDENT: bool = true;
 
-    fn next_member<M: Members>(&mut self, cs: &mut M) -> Option<io::Result<Member<'_>>> {
+    fn next_member<M: Members>(
+        &mut self,
+        cs: &mut M,
+        names: &mut M::Names,
+    ) -> Option<io::Result<Member<'_>>> {
         let offset = self.offsets.next()?;
         let header =
             self.reader.seek(SeekFrom::Start(offset)).and_then(|_| local_header(&mut self.reader));
@@ -264,6 +271,7 @@ impl<R: Read + Seek> MemberSource for LocalMembers<'_, R> {
             Ok(None) => return Some(Ok(Member::Skip)),
             Err(e) => return Some(Err(e)),
         };
+        add_name::<M>(names, &name, name.ends_with('/'), MemberLink::None, &[]);
         let place = at(self.path, self.inner);
         let hidden = "is not in the central directory (a streaming reader such as Java's ZipInputStream extracts it)";
         if let Some(why) = why {
@@ -392,5 +400,5 @@ fn read_local<M: Members, R: Read + Seek>(
     let size = reader.seek(SeekFrom::End(0)).unwrap_or(0);
     let reader = Capped { inner: reader, left: size.saturating_mul(2) };
     let mut local = LocalMembers { reader, offsets: offsets.into_iter(), path, inner };
-    scan_members(cs, &mut local, path, depth)
+    scan_members(cs, &mut local, path, inner, depth)
 }

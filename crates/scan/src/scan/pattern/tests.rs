@@ -48,6 +48,7 @@ fn a_rule_past_its_budget_counts_candidates_without_running() {
             count: &mut |r, _| counted += usize::from(r == pat),
             examined: &mut |r, n| examined += if r == pat { n } else { 0 },
             placeholders: &mut 0,
+            markers: &mut Vec::new(),
         };
         e.find_within_budget(hay.as_bytes(), &mut budget, &mut |m| {
             emitted += usize::from(m.rule == pat)

@@ -14,6 +14,11 @@
 const CREDENTIAL_WORDS: &[&str] =
     &["password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "private_key"];
 
+/// Words that make a credential-named column hold a derived value, not the credential
+/// (`password_hash`, `password_digest`, `encrypted_password`, `password_salt`): a hash
+/// read as `password_hash = "5f4d…"` would look like an assigned secret.
+const DERIVED_WORDS: &[&str] = &["hash", "digest", "salt", "crypt"];
+
 /// Constraint clauses of a column list: not columns.
 const CONSTRAINTS: &[&str] = &["constraint", "primary", "unique", "check", "foreign"];
 
@@ -24,6 +29,14 @@ pub(super) fn credential_labels(sql: &str) -> Vec<Option<String>> {
     if lower.contains("without rowid") || lower.contains("generated always") {
         return Vec::new();
     }
+    declared_labels(sql)
+}
+
+/// For each column a `CREATE TABLE` text (or a column list in parentheses, an
+/// `INSERT`'s) declares, in order, `Some(name)` when its name is a credential's;
+/// empty when none is. A dump's rows list the declared columns in order, whatever
+/// the table's storage.
+pub(crate) fn declared_labels(sql: &str) -> Vec<Option<String>> {
     let (Some(open), Some(close)) = (sql.find('('), sql.rfind(')')) else { return Vec::new() };
     if close <= open {
         return Vec::new();
@@ -33,7 +46,8 @@ pub(super) fn credential_labels(sql: &str) -> Vec<Option<String>> {
         .filter_map(|part| column_name(part.trim()))
         .map(|name| {
             let lower = name.to_ascii_lowercase();
-            CREDENTIAL_WORDS.iter().any(|w| lower.contains(w)).then_some(name)
+            let credential = CREDENTIAL_WORDS.iter().any(|w| lower.contains(w));
+            (credential && !DERIVED_WORDS.iter().any(|w| lower.contains(w))).then_some(name)
         })
         .collect();
     if labels.iter().all(Option::is_none) { Vec::new() } else { labels }
@@ -83,9 +97,9 @@ mod tests {
     fn credential_columns_are_labelled_in_field_order() {
         let sql = "CREATE TABLE users(id INTEGER PRIMARY KEY, \"user name\" TEXT, \
                    password TEXT NOT NULL DEFAULT '', api_token varchar(64), \
-                   CONSTRAINT u UNIQUE (id, password))";
+                   password_hash TEXT, CONSTRAINT u UNIQUE (id, password))";
         let got = credential_labels(sql);
-        let want = [None, None, Some("password".to_owned()), Some("api_token".to_owned())];
+        let want = [None, None, Some("password".to_owned()), Some("api_token".to_owned()), None];
         assert_eq!(got, want);
     }
 

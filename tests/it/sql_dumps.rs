@@ -1,0 +1,95 @@
+//! SQL dumps left in a layer: a password stored apart from its column's name. `sqlite3
+//! .dump` writes `INSERT INTO users VALUES(…)` after the `CREATE TABLE` that names the
+//! columns; a `mysqldump --complete-insert` file (hand-written in its style: mysqldump is not
+//! installed) lists the columns in each multi-row `INSERT`; a `pg_dump` file's `COPY … FROM
+//! stdin;` rows are tab-separated. Each credential column's value is found, placed on its
+//! line; empty values, `NULL`, placeholders and a hash column are not.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::engines::need;
+use crate::util::*;
+
+/// Every finding as (path, line, secret), sorted.
+fn found(json: &Value) -> Vec<(String, u64, String)> {
+    let mut v: Vec<(String, u64, String)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+                f["secret"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn row(path: &str, line: u64, secret: &str) -> (String, u64, String) {
+    (path.to_owned(), line, secret.to_owned())
+}
+
+/// `sqlite3 DB .dump` of a database made by `sql`.
+fn sqlite_dump(dir: &Path, sql: &str) -> Vec<u8> {
+    let db = dir.join("app.db");
+    let make = Command::new(need("sqlite3")).arg(&db).arg(sql).output().unwrap();
+    assert!(make.status.success(), "{}", String::from_utf8_lossy(&make.stderr));
+    let dump = Command::new(need("sqlite3")).arg(&db).arg(".dump").output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    dump.stdout
+}
+
+#[test]
+fn passwords_in_sql_dumps_are_found_under_their_columns() {
+    let work = tmp();
+    let sqlite = sqlite_dump(
+        work.path(),
+        "CREATE TABLE users(id INTEGER PRIMARY KEY, login TEXT, password TEXT, \
+         password_hash TEXT, api_token TEXT);
+         INSERT INTO users VALUES(1,'admin','TESTKq8vLm2!Zx9',NULL,'');
+         INSERT INTO users VALUES(2,'bob','','$2y$10$FAKEabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ',NULL);
+         INSERT INTO users VALUES(3,'eve','changeme','5f4dcc3b5aa765d61d8327deb882cf99','TESTq8Lm3Xv9Rt2Wp7Kc4');",
+    );
+    let mysql = "-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n\
+        --\n-- Dumping data for table `accounts`\n--\n\n\
+        LOCK TABLES `accounts` WRITE;\n\
+        INSERT INTO `accounts` (`id`, `email`, `db_password`, `note`) VALUES \
+        (1,'o\\'brien@example.test','TESTTw4kLq9!Zm2','it''s fine'),\
+        (2,'b@example.test',NULL,'none'),(3,'c@example.test','TESTRm4!sPq8Zt','');\n\
+        UNLOCK TABLES;\n";
+    let pg = "--\n-- PostgreSQL database dump\n--\n\n\
+        COPY public.service_accounts (id, name, client_secret, created_at) FROM stdin;\n\
+        1\tbilling\tFAKE8qhG2MRfCOLWHNWiMVdhV2zW7BEyyqg\t2024-01-01\n\
+        2\tmailer\t\\N\t2024-01-02\n\
+        \\.\n\n\
+        COPY public.audit (id, message) FROM stdin;\n\
+        1\tTESTKq8vLm2!Zx9 rotated\n\
+        \\.\n";
+    let files = vec![
+        Entry::file("srv/backup/app.sql", sqlite),
+        Entry::file("srv/backup/mysql.sql", mysql),
+        Entry::file("srv/backup/pg.sql", pg),
+    ];
+    let path = out_path(work.path(), Format::OciArchive, "dumps");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            row("/srv/backup/app.sql", 4, "TESTKq8vLm2!Zx9"),
+            row("/srv/backup/app.sql", 6, "TESTq8Lm3Xv9Rt2Wp7Kc4"),
+            row("/srv/backup/mysql.sql", 7, "TESTRm4!sPq8Zt"),
+            row("/srv/backup/mysql.sql", 7, "TESTTw4kLq9!Zm2"),
+            row("/srv/backup/pg.sql", 6, "FAKE8qhG2MRfCOLWHNWiMVdhV2zW7BEyyqg"),
+        ]
+    );
+    assert!(err.is_empty(), "{err}");
+}
