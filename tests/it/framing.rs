@@ -7,17 +7,9 @@
 //! the tools have no option for them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::util::*;
 use ig::layout::{Blob, Layout};
-
-/// Runs a tool in `dir` and returns its stdout.
-fn tool(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
-    let o = Command::new(program).args(args).current_dir(dir).output().unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-}
 
 /// A layer tar made by GNU tar: one harmless file.
 fn layer_tar(dir: &Path) -> Vec<u8> {

@@ -295,34 +295,6 @@ fn data_after_the_end_of_archive_marker_is_an_error() {
     assert!(errors(&json_of(&out)).iter().any(|e| e.contains("follow the tar end-of-archive")));
 }
 
-/// Runs a tool and returns its stdout.
-fn tool_output(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
-    let o = std::process::Command::new(crate::engines::need(program))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-}
-
-/// `n` bytes of lowercase words from a fixed xorshift: text no compressor shrinks much
-/// and no decoder takes for an encoded value.
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            match x % 27 {
-                26 => b' ',
-                c => b'a' + c as u8,
-            }
-        })
-        .collect()
-}
-
 /// A layer that fails part-way (a gzip CRC that does not match, a gzip or zstd stream
 /// or a tar cut in the middle of a big file) is incomplete (exit 2, an error saying how
 /// far it was read), yet every finding read before the failure is reported: the file
@@ -335,14 +307,18 @@ fn a_layer_that_fails_part_way_keeps_what_came_before() {
     let d = dir.path();
     std::fs::create_dir_all(d.join("app")).unwrap();
     std::fs::write(d.join("app/a.conf"), format!("key = {}\n", canary(301))).unwrap();
-    let big = [format!("token = {}\n", canary(302)).into_bytes(), noise(3 << 20)].concat();
+    let big = [
+        format!("token = {}\n", canary(302)).into_bytes(),
+        noise_words(3 << 20, 0x9e37_79b9_7f4a_7c15),
+    ]
+    .concat();
     std::fs::write(d.join("app/b.txt"), big).unwrap();
     std::fs::write(d.join("app/c.conf"), format!("key = {}\n", canary(303))).unwrap();
     let files = ["app/a.conf", "app/b.txt", "app/c.conf"];
-    let tar = tool_output("tar", &[&["--mtime=@0", "-cf", "-"][..], &files].concat(), d);
+    let tar = tool(d, "tar", &[&["--mtime=@0", "-cf", "-"][..], &files].concat());
     std::fs::write(d.join("layer.tar"), &tar).unwrap();
-    let gz = tool_output("gzip", &["-n", "-c", "layer.tar"], d);
-    let zst = tool_output("zstd", &["-q", "-c", "layer.tar"], d);
+    let gz = tool(d, "gzip", &["-n", "-c", "layer.tar"]);
+    let zst = tool(d, "zstd", &["-q", "-c", "layer.tar"]);
     let mut bad_crc = gz.clone();
     let at = bad_crc.len() - 8;
     bad_crc[at] ^= 0xff;

@@ -12,13 +12,6 @@ use std::process::Command;
 use crate::engines::{messages, need};
 use crate::util::*;
 
-/// Runs a tool in `dir` and returns its stdout.
-fn tool(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
-    let o = Command::new(need(program)).args(args).current_dir(dir).output().unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-}
-
 /// Writes `text` to `dir/name` (creating its directories) and returns the path.
 fn put(dir: &Path, name: &str, text: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);

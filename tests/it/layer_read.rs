@@ -13,33 +13,6 @@ use serde_json::Value;
 use crate::util::*;
 use ig::layout::{Blob, Layout};
 
-/// Runs a tool in `dir` and returns its stdout.
-fn tool_output(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
-    let o = std::process::Command::new(crate::engines::need(program))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-}
-
-/// `n` bytes of lowercase words from a fixed xorshift: text gzip does not shrink to nothing.
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            match x % 27 {
-                26 => b' ',
-                c => b'a' + c as u8,
-            }
-        })
-        .collect()
-}
-
 /// A stored zip of one member.
 fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -59,7 +32,7 @@ fn gnu_tar(dir: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         std::fs::write(p, data).unwrap();
     }
     let names: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
-    tool_output("tar", &[&["--mtime=@0", "--sort=name", "-cf", "-"][..], &names].concat(), &root)
+    tool(&root, "tar", &[&["--mtime=@0", "--sort=name", "-cf", "-"][..], &names].concat())
 }
 
 /// One layer as stored: its blob, media type and the diff_id of its whole tar.
@@ -77,10 +50,14 @@ struct Stored {
 fn layers(dir: &Path) -> Vec<Stored> {
     let gzip = |tar: &[u8], name: &str| {
         std::fs::write(dir.join(name), tar).unwrap();
-        tool_output("gzip", &["-n", "-c", name], dir)
+        tool(dir, "gzip", &["-n", "-c", name])
     };
     let whole = gnu_tar(dir, "l0", &[("app/ok.conf", format!("key = {}\n", canary(501)).into())]);
-    let big = [format!("token = {}\n", canary(503)).into_bytes(), noise(3 << 20)].concat();
+    let big = [
+        format!("token = {}\n", canary(503)).into_bytes(),
+        noise_words(3 << 20, 0x2545_f491_4f6c_dd1d),
+    ]
+    .concat();
     let cut = gnu_tar(
         dir,
         "l1",
@@ -197,16 +174,6 @@ fn canaries(json: &Value) -> Vec<String> {
     v
 }
 
-fn errors(json: &Value) -> Vec<String> {
-    json["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["level"] == "error")
-        .map(|d| d["message"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn each_layer_says_how_much_of_it_was_read() {
     let dir = tmp();
@@ -226,7 +193,7 @@ fn each_layer_says_how_much_of_it_was_read() {
                 "{at}"
             );
             // Each layer not read whole has its error, naming it; the complete one none.
-            let errors = errors(&json);
+            let errors = crate::engines::messages(&json, "error");
             for (layer, says) in [
                 (1, "the layer was read only up to there"),
                 (2, "truncated compressed stream"),
@@ -323,7 +290,10 @@ fn only_complete_layers_are_cached() {
             (serde_json::from_str(&first).unwrap(), serde_json::from_str(&again).unwrap());
         assert_eq!(reads(&again), ["complete", "partial", "none", "partial"]);
         assert_eq!(canaries(&again), canaries(&first));
-        assert_eq!(errors(&again), errors(&first));
+        assert_eq!(
+            crate::engines::messages(&again, "error"),
+            crate::engines::messages(&first, "error")
+        );
     }
 }
 
@@ -348,7 +318,7 @@ fn a_missing_blob_is_a_layer_not_read() {
         let json: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(reads(&json), ["complete", "none", "complete"], "{format:?}: {err}");
         assert_eq!(canaries(&json), ["0 /a.conf", "2 /c.conf"], "{format:?}");
-        let errors = errors(&json);
+        let errors = crate::engines::messages(&json, "error");
         assert!(
             errors
                 .iter()

@@ -19,13 +19,6 @@ fn ghp(tag: &str) -> String {
     ig::checksummed_token("ghp_", &format!("FAKE{tag}Mq8Lm3Xv9Rt2Wp7Kc4Hs5Jd6Nf1Ab")[..30])
 }
 
-/// Runs a tool in `dir` and returns its stdout.
-fn tool(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
-    let o = Command::new(need(program)).args(args).current_dir(dir).output().unwrap();
-    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-}
-
 /// Writes `text` to `dir/name`, creating its directories.
 fn put(dir: &Path, name: &str, text: &str) {
     let p = dir.join(name);

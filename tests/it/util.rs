@@ -135,3 +135,29 @@ pub fn ran(program: &str, args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> b
         Err(_) => false,
     }
 }
+
+/// Runs `program` (found on PATH, else the test says what to install) in `dir` and
+/// returns its stdout; the test fails with its stderr when it fails.
+pub fn tool(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
+    let o = Command::new(crate::engines::need(program)).args(args).current_dir(dir).output();
+    let o = o.unwrap();
+    assert!(o.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// `n` bytes of lowercase words from a xorshift started at `seed`: text no compressor
+/// shrinks much and no decoder takes for an encoded value.
+pub fn noise_words(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 27 {
+                26 => b' ',
+                c => b'a' + c as u8,
+            }
+        })
+        .collect()
+}
