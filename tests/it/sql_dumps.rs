@@ -93,3 +93,44 @@ fn passwords_in_sql_dumps_are_found_under_their_columns() {
     );
     assert!(err.is_empty(), "{err}");
 }
+
+/// Key-value tables store a credential's name in one column and its value in another
+/// (`settings(name, value)`, WordPress's `wp_options`): a row whose key names a
+/// credential has its value found, placed on its line; the other rows' values and a row
+/// whose key is no name are not.
+#[test]
+fn key_value_rows_are_read_under_their_keys() {
+    let work = tmp();
+    let sqlite = sqlite_dump(
+        work.path(),
+        "CREATE TABLE settings(id INTEGER PRIMARY KEY, name TEXT UNIQUE, value TEXT);
+         INSERT INTO settings VALUES(1,'site_title','Example TESTq8Lm3Xv9 shop');
+         INSERT INTO settings VALUES(2,'smtp_password','TESTsmtpK4q!Wz8');
+         INSERT INTO settings VALUES(3,'password reset note','TESTnoteR5t!Yq2');",
+    );
+    let wordpress = "-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n\
+        CREATE TABLE `wp_options` (\n  `option_id` bigint unsigned NOT NULL AUTO_INCREMENT,\n  \
+        `option_name` varchar(191) NOT NULL DEFAULT '',\n  `option_value` longtext NOT NULL,\n  \
+        `autoload` varchar(20) NOT NULL DEFAULT 'yes',\n  PRIMARY KEY (`option_id`),\n  \
+        UNIQUE KEY `option_name` (`option_name`)\n) ENGINE=InnoDB;\n\
+        LOCK TABLES `wp_options` WRITE;\n\
+        INSERT INTO `wp_options` VALUES (1,'siteurl','https://shop.example.test','yes'),\
+        (2,'mailserver_pass','TESTmailP7w!Xe3','yes'),(3,'blogname','Shop','yes');\n\
+        UNLOCK TABLES;\n";
+    let files = vec![
+        Entry::file("srv/backup/settings.sql", sqlite),
+        Entry::file("srv/backup/wordpress.sql", wordpress),
+    ];
+    let path = out_path(work.path(), Format::OciArchive, "kv");
+    let spec = ImageSpec { layers: vec![Layer::new("COPY . /", files)], ..ImageSpec::default() };
+    ig::write_image(&spec, Format::OciArchive, &path).unwrap();
+    let (code, json, err) = scan_json(&path, &["--show-secrets"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        found(&json),
+        [
+            row("/srv/backup/settings.sql", 5, "TESTsmtpK4q!Wz8"),
+            row("/srv/backup/wordpress.sql", 11, "TESTmailP7w!Xe3"),
+        ]
+    );
+}

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use super::cap::HitCap;
 use super::pattern::Budget;
-use super::sqlite::columns::declared_labels;
+use super::sqlite::columns::{declared_labels, key_value_columns};
 use super::{Hit, Scanner};
 
 /// The keywords that start what this module reads (the engine reports each by its index).
@@ -54,8 +54,8 @@ pub(crate) struct Window<'a> {
 /// Where the reading of a file's statements stands between windows.
 #[derive(Debug, Default)]
 pub(crate) struct Dump {
-    /// Credential-column labels by table name (lower case, unquoted), from `CREATE TABLE`.
-    tables: HashMap<String, Vec<Option<String>>>,
+    /// Credential columns by table name (lower case, unquoted), from `CREATE TABLE`.
+    tables: HashMap<String, Columns>,
     /// The statement being read, if any.
     rows: Option<Rows>,
     /// The file offset reading goes on from.
@@ -64,10 +64,36 @@ pub(crate) struct Dump {
     header_bytes: u64,
 }
 
+/// What a table's columns say of its values: which are credentials by their
+/// column's name, and for a key-value table (`settings(name, value)`), which
+/// column holds the names of the values in the other.
+#[derive(Debug, Clone, Default)]
+struct Columns {
+    labels: Vec<Option<String>>,
+    key_value: Option<(usize, usize)>,
+}
+
+impl Columns {
+    /// From a column list or `CREATE TABLE` text.
+    fn of(sql: &[u8]) -> Columns {
+        let sql = String::from_utf8_lossy(sql);
+        Columns { labels: declared_labels(&sql), key_value: key_value_columns(&sql) }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.key_value.is_none()
+    }
+}
+
+/// Longest key of a key-value row used as a label.
+const MAX_KEY: usize = 64;
+
 /// The rows of one statement, read byte by byte.
 #[derive(Debug)]
 struct Rows {
-    labels: Vec<Option<String>>,
+    columns: Columns,
+    /// The current row's key, in a key-value table, once read (a label's bytes only).
+    key: Option<String>,
     /// `COPY`'s text rows (tab-separated, a line each, `\.` ends them), else `VALUES` tuples.
     copy: bool,
     /// A backslash escapes the next byte in a string (MySQL's dumps, `COPY` rows).
@@ -226,9 +252,9 @@ impl Dump {
         let Some(close) = closing_paren(head, open) else {
             return Header { examined: head.len(), rows_at: None };
         };
-        let labels = declared_labels(&String::from_utf8_lossy(&head[open..=close]));
-        if !labels.is_empty() && !table.is_empty() && self.tables.len() < MAX_TABLES {
-            self.tables.insert(table, labels);
+        let columns = Columns::of(&head[open..=close]);
+        if !columns.is_empty() && !table.is_empty() && self.tables.len() < MAX_TABLES {
+            self.tables.insert(table, columns);
         }
         Header { examined: close, rows_at: None }
     }
@@ -240,20 +266,20 @@ impl Dump {
         let backslash = head.get(start) == Some(&b'`');
         let (table, end) = identifier(head, start);
         let mut at = skip_blanks(head, end);
-        let labels = if head.get(at) == Some(&b'(') {
+        let columns = if head.get(at) == Some(&b'(') {
             let Some(close) = closing_paren(head, at) else {
                 return Header { examined: head.len(), rows_at: None };
             };
-            let labels = declared_labels(&String::from_utf8_lossy(&head[at..=close]));
+            let columns = Columns::of(&head[at..=close]);
             at = skip_blanks(head, close + 1);
-            labels
+            columns
         } else {
             self.tables.get(&table).cloned().unwrap_or_default()
         };
-        if labels.is_empty() || !starts_with_word(&head[at..], "values") {
+        if columns.is_empty() || !starts_with_word(&head[at..], "values") {
             return Header { examined: at, rows_at: None };
         }
-        self.rows = Some(Rows { labels, copy: false, backslash, state: State::Between, field: 0 });
+        self.rows = Some(Rows::new(columns, false, backslash));
         Header { examined: at, rows_at: Some(at + "values".len()) }
     }
 
@@ -272,21 +298,20 @@ impl Dump {
         }
         let (table, end) = identifier(line, skip_blanks(line, start + "copy".len()));
         let open = skip_blanks(line, end);
-        let labels = if line.get(open) == Some(&b'(') {
+        let columns = if line.get(open) == Some(&b'(') {
             match closing_paren(line, open) {
-                Some(close) => declared_labels(&String::from_utf8_lossy(&line[open..=close])),
-                None => Vec::new(),
+                Some(close) => Columns::of(&line[open..=close]),
+                None => Columns::default(),
             }
         } else {
             self.tables.get(&table).cloned().unwrap_or_default()
         };
         // The rows start on the line after the statement.
         let newline = memchr::memchr(b'\n', &data[at..data.len().min(at + MAX_HEADER)]);
-        let (false, Some(newline)) = (labels.is_empty(), newline) else {
+        let (false, Some(newline)) = (columns.is_empty(), newline) else {
             return Header { examined, rows_at: None };
         };
-        self.rows =
-            Some(Rows { labels, copy: true, backslash: true, state: State::FieldStart, field: 0 });
+        self.rows = Some(Rows::new(columns, true, true));
         Header { examined, rows_at: Some(at + newline + 1) }
     }
 }
@@ -299,6 +324,11 @@ struct Header {
 }
 
 impl Rows {
+    fn new(columns: Columns, copy: bool, backslash: bool) -> Rows {
+        let state = if copy { State::FieldStart } else { State::Between };
+        Rows { columns, key: None, copy, backslash, state, field: 0 }
+    }
+
     /// Reads from `pos` until the statement ends or the window's own bytes do; returns
     /// where it stopped and whether the statement ended.
     fn read(&mut self, w: Window<'_>, mut pos: usize, batch: &mut Batch) -> (usize, bool) {
@@ -311,6 +341,7 @@ impl Rows {
                     b'(' => {
                         self.state = State::FieldStart;
                         self.field = 0;
+                        self.key = None;
                     }
                     b',' | b' ' | b'\t' | b'\r' | b'\n' => {}
                     _ => return (pos, true),
@@ -376,7 +407,12 @@ impl Rows {
                         if &data[pos.saturating_sub(2)..pos] != b"\\N" || start + 2 != abs {
                             self.value(w, start, abs, batch);
                         }
-                        self.field = if b == b'\n' { 0 } else { self.field + 1 };
+                        if b == b'\n' {
+                            self.field = 0;
+                            self.key = None;
+                        } else {
+                            self.field += 1;
+                        }
                         self.state = State::FieldStart;
                     }
                     _ => {}
@@ -387,16 +423,28 @@ impl Rows {
         (pos, false)
     }
 
-    /// Labels the value at file offsets `start..end` when its column is a credential's.
-    fn value(&self, w: Window<'_>, start: u64, end: u64, batch: &mut Batch) {
-        let Some(Some(label)) = self.labels.get(self.field) else { return };
+    /// Labels the value at file offsets `start..end` when its column is a credential's,
+    /// or in a key-value table, with the row's key; keeps a key-value row's key.
+    fn value(&mut self, w: Window<'_>, start: u64, end: u64, batch: &mut Batch) {
         let len = end.saturating_sub(start) as usize;
         if len == 0 || len > MAX_VALUE || start < w.base {
             return;
         }
         let at = (start - w.base) as usize;
-        if let Some(value) = w.data.get(at..at + len) {
+        let Some(value) = w.data.get(at..at + len) else { return };
+        if let Some(Some(label)) = self.columns.labels.get(self.field) {
             batch.push(label, value, at);
+        } else if let Some((key, val)) = self.columns.key_value {
+            if self.field == key {
+                // Only a name can label a value: the rules read `name = "value"`.
+                let name = value.len() <= MAX_KEY
+                    && value.iter().all(|&b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+                self.key = name.then(|| String::from_utf8_lossy(value).into_owned());
+            } else if self.field == val
+                && let Some(label) = &self.key
+            {
+                batch.push(label, value, at);
+            }
         }
     }
 }

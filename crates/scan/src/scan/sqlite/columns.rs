@@ -53,6 +53,59 @@ pub(crate) fn declared_labels(sql: &str) -> Vec<Option<String>> {
     if labels.iter().all(Option::is_none) { Vec::new() } else { labels }
 }
 
+/// Names a key-value table gives the column of its keys (`settings(name, value)`,
+/// WordPress's `option_name` and `meta_key`, Rails settings' `var`).
+const KEY_COLUMNS: &[&str] = &[
+    "name",
+    "key",
+    "option_name",
+    "meta_key",
+    "setting",
+    "setting_name",
+    "setting_key",
+    "config_key",
+    "config_name",
+    "param",
+    "param_name",
+    "parameter",
+    "variable",
+    "var",
+    "property",
+    "property_name",
+    "k",
+];
+/// Names a key-value table gives the column of its values.
+const VALUE_COLUMNS: &[&str] = &[
+    "value",
+    "option_value",
+    "meta_value",
+    "setting_value",
+    "config_value",
+    "param_value",
+    "property_value",
+    "val",
+    "v",
+];
+
+/// For a key-value table (`CREATE TABLE` text, or an `INSERT`'s column list): the
+/// indexes of its key column and of its value column, when the key comes first.
+/// A row's value is then the credential its key names, when the key names one
+/// (`('smtp_password', 'S3cr3t…')`).
+pub(crate) fn key_value_columns(sql: &str) -> Option<(usize, usize)> {
+    let (open, close) = (sql.find('(')?, sql.rfind(')')?);
+    if close <= open {
+        return None;
+    }
+    let names: Vec<String> = top_level_parts(&sql[open + 1..close])
+        .into_iter()
+        .filter_map(|part| column_name(part.trim()))
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
+    let key = names.iter().position(|n| KEY_COLUMNS.contains(&n.as_str()))?;
+    let value = names.iter().position(|n| VALUE_COLUMNS.contains(&n.as_str()))?;
+    (key < value).then_some((key, value))
+}
+
 /// The column definitions: the text between top-level commas.
 fn top_level_parts(list: &str) -> Vec<&str> {
     let (mut parts, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
@@ -92,6 +145,16 @@ fn column_name(def: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_value_tables_name_their_key_and_value_columns() {
+        let wp = "CREATE TABLE `wp_options` (`option_id` bigint, `option_name` varchar(191), \
+                  `option_value` longtext, `autoload` varchar(20), PRIMARY KEY (`option_id`))";
+        assert_eq!(key_value_columns(wp), Some((1, 2)));
+        assert_eq!(key_value_columns("(name, value)"), Some((0, 1)));
+        assert_eq!(key_value_columns("(value, name)"), None);
+        assert_eq!(key_value_columns("(id, name, email)"), None);
+    }
 
     #[test]
     fn credential_columns_are_labelled_in_field_order() {
