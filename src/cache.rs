@@ -84,7 +84,8 @@ pub enum LayerRead {
 /// trees) on top of 12.
 /// 14: content and symlink keys of the index are 128 bits of SHA-256; hardlinks packed;
 /// archive members' names and SQL dumps' credential columns are scanned (session 13).
-const FORMAT: u32 = 14;
+/// 15: SQL dumps' key-value rows are read under their keys.
+const FORMAT: u32 = 15;
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
