@@ -204,7 +204,9 @@ impl Matcher {
             .group_info()
             .to_index(regex_automata::PatternID::ZERO, "secret")
             .ok_or_else(|| "pattern has no (?P<secret>…) group".to_owned())?;
-        // Only a speed-up: a relaxed pattern over the size limit is left out.
+        // Only a speed-up: a relaxed pattern over the size limit is left out. It only says
+        // where a match starts, so it keeps no capture groups (a smaller NFA and caches).
+        let config = config.which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit);
         let relaxed = relaxed::relax(hir)
             .and_then(|hir| Regex::builder().configure(config).build_from_hir(&hir).ok());
         Ok(Matcher { regex, relaxed, secret, edges: None, idle: Mutex::new(Vec::new()) })
