@@ -711,6 +711,49 @@ fn index_fan_out_visits_each_digest_once() {
     assert_eq!(json_of(&out)["images"].as_array().unwrap().len(), 1);
 }
 
+/// A nested index listing one manifest 30,000 times, every entry annotated, both indexes
+/// with 20,000 annotations of their own: each annotation is scanned once, in flat memory
+/// (index annotations were once copied into every entry below them: gigabytes).
+#[test]
+fn index_annotations_cost_linear_memory() {
+    let dir = tmp();
+    let layout = Layout::new(&dir.path().join("annotated")).unwrap();
+    let blob =
+        layout.zstd_layer(|w| w.write_all(&[file("a.txt", b"hello\n"), end()].concat()).unwrap());
+    let (digest, size) =
+        layout.claiming(std::slice::from_ref(&blob), std::slice::from_ref(&blob.diff_id));
+    let many = |prefix: &str| -> serde_json::Map<String, serde_json::Value> {
+        (0..20_000).map(|i| (format!("{prefix}{i}"), format!("v{i}").into())).collect()
+    };
+    let manifests: Vec<_> = (0..30_000)
+        .map(|i| {
+            let note = if i == 7 { format!("token = {}", canary(97)) } else { format!("{i}") };
+            serde_json::json!({"mediaType": MANIFEST, "digest": digest, "size": size,
+                "annotations": {"org.example.note": note}})
+        })
+        .collect();
+    let nested = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX,
+        "manifests": manifests, "annotations": many("nested")});
+    let nested = serde_json::to_vec(&nested).unwrap();
+    let nested_digest = layout.put(&nested).unwrap().0;
+    let mut top = many("top");
+    top.insert("org.example.deploy".into(), format!("token = {}", canary(98)).into());
+    let index = serde_json::json!({"schemaVersion": 2, "annotations": top, "manifests": [
+        {"mediaType": INDEX, "digest": nested_digest, "size": nested.len()}]});
+    std::fs::write(layout.root().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let (code, out, err) = scan_bounded(layout.root(), &[]);
+    assert_eq!(code, 1, "{err}");
+    let json = json_of(&out);
+    let mut locations: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["location"].as_str().unwrap())
+        .collect();
+    locations.sort();
+    assert_eq!(locations, ["index.annotations", "index.manifests[0].manifests[7].annotations"]);
+}
+
 /// `manifest.json` with 4000 entries sharing a 1 MB config: parsed once, one image.
 #[test]
 fn shared_docker_configs_are_parsed_once() {

@@ -88,18 +88,19 @@ struct ManifestRef {
     digest: String,
     platform: Option<String>,
     references: Vec<String>,
-    /// The annotations of the indexes and index entries on the way to it.
+    /// The annotations of the index entries that list it.
     annotations: Vec<(String, String)>,
 }
 
-/// What walking the indexes found: image manifests and attestations, and the index
-/// annotations on the way to no scanned image (an attestation's entry, a platform the
-/// archive leaves out), which still ship with the index.
+/// What walking the indexes found: image manifests and attestations, and the
+/// annotations that ship with the indexes but belong to no one image: the indexes'
+/// own, and those of entries that list an index or no scanned image (an
+/// attestation's, a platform the archive leaves out). Each is kept once.
 #[derive(Default)]
 struct Found {
     images: Vec<ManifestRef>,
     attestations: Vec<Attestation>,
-    stray_annotations: Vec<(String, String)>,
+    index_annotations: Vec<(String, String)>,
 }
 
 /// Finds and parses every image in the store; they are to be read as
@@ -276,9 +277,8 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
     let bytes = store.read_small("index.json")?;
     let index: ImageIndex = parse_json(&bytes, target, "index.json")?;
     let mut walked = Walked { target, store, diag, found: Found::default(), seen: HashMap::new() };
-    let mut top = Vec::new();
-    add_annotations(&mut top, "index.annotations", index.annotations());
-    walk_index(&mut walked, &index, 0, &[], &Path { name: "index".into(), annotations: top })?;
+    add_annotations(&mut walked.found.index_annotations, "index.annotations", index.annotations());
+    walk_index(&mut walked, &index, 0, &[], "index")?;
     let found = walked.found;
     // One image per manifest digest; tags pointing at the same manifest merge.
     let mut merged: BTreeMap<String, ManifestRef> = BTreeMap::new();
@@ -291,11 +291,8 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
                         existing.references.push(r);
                     }
                 }
-                for a in m.annotations {
-                    if !existing.annotations.contains(&a) {
-                        existing.annotations.push(a);
-                    }
-                }
+                // Duplicates go when the image is made (an index lists millions at most).
+                existing.annotations.extend(m.annotations);
             }
             None => {
                 order.push(m.digest.clone());
@@ -317,21 +314,11 @@ fn oci_images(target: &str, store: &BlobStore, diag: &Diagnostics) -> Result<Vec
         });
     }
     attach_attestations(target, &mut images, found.attestations, diag);
-    // Annotations on the way to no image of the target are scanned with the first one.
-    for a in found.stray_annotations {
-        if !images[0].annotations.contains(&a) {
-            images[0].annotations.push(a);
-        }
-    }
+    // What belongs to no one image is scanned once, with the first.
+    images[0].annotations.extend(found.index_annotations);
+    images[0].annotations.sort();
+    images[0].annotations.dedup();
     Ok(images)
-}
-
-/// Where the index walk stands: the JSON path of the current index
-/// (`index`, `index.manifests[2]`, …) and the annotations of the indexes and
-/// entries that lead to it, which every image below it ships with.
-struct Path {
-    name: String,
-    annotations: Vec<(String, String)>,
 }
 
 /// Appends `map`'s pairs as `(location, "key=value")`, sorted.
@@ -429,14 +416,15 @@ fn is_artifact(doc: &serde_json::Value) -> bool {
         || config_type.is_some_and(|t| !IMAGE_CONFIGS.contains(&t))
 }
 
-/// Walks `index` (at `depth` below index.json, reached by `path`) into
-/// `walked`; its manifests without names of their own take the `inherited` ones.
+/// Walks `index` (at `depth` below index.json, at JSON path `path`: `index`,
+/// `index.manifests[2]`, …) into `walked`; its manifests without names of their
+/// own take the `inherited` ones.
 fn walk_index(
     walked: &mut Walked<'_>,
     index: &ImageIndex,
     depth: usize,
     inherited: &[String],
-    path: &Path,
+    path: &str,
 ) -> Result<(), Error> {
     let (target, store, diag) = (walked.target, walked.store, walked.diag);
     if depth > MAX_INDEX_DEPTH {
@@ -450,9 +438,9 @@ fn walk_index(
         let digest = desc.digest().to_string();
         check_algorithm(&digest, target, "index entry")?;
         // An entry's annotations (`podman manifest annotate`) ship with the index: they
-        // belong to the images it leads to, or else to the target.
-        let entry = format!("{}.manifests[{i}]", path.name);
-        let mut annotations = path.annotations.clone();
+        // belong to the image it lists, or else to the target.
+        let entry = format!("{path}.manifests[{i}]");
+        let mut annotations = Vec::new();
         add_annotations(&mut annotations, &format!("{entry}.annotations"), desc.annotations());
         let platform = descriptor_platform(desc);
         let member = blob_member(&digest);
@@ -461,7 +449,7 @@ fn walk_index(
                 .annotations()
                 .as_ref()
                 .and_then(|a| a.get("vnd.docker.reference.digest").cloned());
-            walked.found.stray_annotations.extend(annotations);
+            walked.found.index_annotations.extend(annotations);
             if !store.contains(&member) {
                 diag.note(format!(
                     "{target}: attestation manifest {digest} is not in the archive, skipped"
@@ -481,7 +469,7 @@ fn walk_index(
                 diag.note(format!(
                     "{target}: {p} manifest {digest} is not in the archive, skipped"
                 ));
-                walked.found.stray_annotations.extend(annotations);
+                walked.found.index_annotations.extend(annotations);
                 continue;
             }
             return Err(Error::MissingBlob { file: target.to_owned(), blob: digest });
@@ -494,7 +482,7 @@ fn walk_index(
         // index is walked on its first visit only; a manifest listed again adds its names.
         if let Some(&is_index) = walked.seen.get(&digest) {
             if is_index {
-                walked.found.stray_annotations.extend(annotations);
+                walked.found.index_annotations.extend(annotations);
             } else {
                 walked.found.images.push(ManifestRef { digest, platform, references, annotations });
             }
@@ -515,10 +503,10 @@ fn walk_index(
                 &format!("{entry}.annotations"),
                 nested.annotations(),
             );
-            let below = Path { name: entry, annotations };
-            walk_index(walked, &nested, depth + 1, &references, &below)?;
+            walked.found.index_annotations.extend(annotations);
+            walk_index(walked, &nested, depth + 1, &references, &entry)?;
         } else if doc.get("layers").is_some() && is_artifact(&doc) {
-            walked.found.stray_annotations.extend(annotations);
+            walked.found.index_annotations.extend(annotations);
             match attestation(target, store, &digest, None, diag) {
                 Ok(a) => walked.found.attestations.push(a),
                 Err(e) => diag.error(format!("{e}; referrer not scanned")),
@@ -526,7 +514,7 @@ fn walk_index(
         } else if doc.get("layers").is_some() {
             walked.found.images.push(ManifestRef { digest, platform, references, annotations });
         } else {
-            walked.found.stray_annotations.extend(annotations);
+            walked.found.index_annotations.extend(annotations);
             diag.warn(format!(
                 "{target}: {digest} is neither an image manifest nor an index, skipped"
             ));
@@ -595,7 +583,13 @@ fn oci_image(
         verify_diff_ids: true,
         index_names: false,
         attestations: Vec::new(),
-        annotations: m.annotations.into_iter().chain(manifest_annotations(&manifest)).collect(),
+        annotations: {
+            let mut own = m.annotations;
+            own.sort();
+            own.dedup();
+            own.extend(manifest_annotations(&manifest));
+            own
+        },
     };
     attach_history(&mut image);
     Ok(image)
