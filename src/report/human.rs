@@ -155,14 +155,7 @@ fn write_findings(
         in_layer.sort_by(|a, b| SortKey::of(a).cmp(&SortKey::of(b)));
         let mut last_place: Option<String> = None;
         for f in in_layer {
-            let place = match (&f.path, &f.inner_path, &f.location) {
-                (Some(p), Some(i), _) => format!("{p}!{i}"),
-                // In the entry's name or link target (`location` says which).
-                (Some(p), None, Some(loc)) => format!("{p} ({loc})"),
-                (Some(p), None, None) => p.clone(),
-                (None, _, Some(loc)) => loc.clone(),
-                _ => "-".into(),
-            };
+            let place = super::place(f).unwrap_or_else(|| "-".into());
             let place = report.redact(&place).into_owned();
             if last_place.as_ref() != Some(&place) {
                 writeln!(out, "    {}", paint.wrap("1", &escape_for_terminal(&place)))?;

@@ -192,6 +192,19 @@ pub fn run_by(f: &Finding, shown: usize) -> String {
     }
 }
 
+/// Where a finding sits, as the human and SARIF reports name it (before redaction): the
+/// path with its archive member, or with the header field that holds the secret
+/// (`/app/x (entry name)`), or a config location; `None` for none of these.
+pub fn place(f: &Finding) -> Option<String> {
+    match (&f.path, &f.inner_path, &f.location) {
+        (Some(p), Some(i), _) => Some(format!("{p}!{i}")),
+        (Some(p), None, Some(loc)) => Some(format!("{p} ({loc})")),
+        (Some(p), None, None) => Some(p.clone()),
+        (None, _, Some(loc)) => Some(loc.clone()),
+        _ => None,
+    }
+}
+
 /// The secret as a report may show it: raw with `show_secrets`, else redacted.
 pub fn shown_secret(f: &Finding, show: bool) -> String {
     if show { String::from_utf8_lossy(f.secret.expose()).into_owned() } else { f.secret.redacted() }

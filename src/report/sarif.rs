@@ -77,13 +77,7 @@ fn location(f: &Finding, report: &Report) -> Value {
 }
 
 fn message(f: &Finding, show: bool, report: &Report) -> String {
-    let place = match (&f.path, &f.inner_path, &f.location) {
-        (Some(p), Some(i), _) => format!("{p}!{i}"),
-        (Some(p), None, Some(l)) => format!("{p} ({l})"),
-        (Some(p), None, None) => p.clone(),
-        (None, _, Some(l)) => l.clone(),
-        _ => "the image".into(),
-    };
+    let place = super::place(f).unwrap_or_else(|| "the image".into());
     let place = report.redact(&place);
     let layer = f.layer_index.map(|i| format!(" in layer {i}")).unwrap_or_default();
     let status = match f.removed_in_layer {
