@@ -188,11 +188,8 @@ pub fn classify_in(
 
 /// The context of an image path (with `!`-joined nested members), if any.
 pub fn classify(path: &str, inner: Option<&str>) -> Option<PathContext> {
-    let full = match inner {
-        Some(i) => format!("{path}!{i}"),
-        None => path.to_owned(),
-    };
-    let components: Vec<&str> = full.split(['/', '!']).filter(|c| !c.is_empty()).collect();
+    let full = joined(path, inner);
+    let components = components(&full);
     let (dirs, file) = match components.split_last() {
         Some((file, dirs)) => (dirs, *file),
         None => return None,
@@ -243,16 +240,26 @@ fn third_party_place(full: &str, dirs: &[&str]) -> bool {
 /// tree, a package or a distribution package's files. (A README inside
 /// `node_modules` is documentation by name and a package's by place.)
 pub fn is_own(path: &str, inner: Option<&str>, layer: usize, roots: &PackageRoots) -> bool {
-    let full = match inner {
-        Some(i) => format!("{path}!{i}"),
-        None => path.to_owned(),
-    };
-    let components: Vec<&str> = full.split(['/', '!']).filter(|c| !c.is_empty()).collect();
+    let full = joined(path, inner);
+    let components = components(&full);
     let dirs = components.split_last().map_or(&[][..], |(_, dirs)| dirs);
     !(SYSTEM_DOC_TREES.iter().any(|t| full.starts_with(t))
         || third_party_place(&full, dirs)
         || roots.holds_member(path, inner)
         || roots.holds_distro_file(path, layer))
+}
+
+/// An image path with its archive members, joined with `!`.
+fn joined(path: &str, inner: Option<&str>) -> String {
+    match inner {
+        Some(i) => format!("{path}!{i}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The directory and file names of a [`joined`] path, archive levels included.
+fn components(full: &str) -> Vec<&str> {
+    full.split(['/', '!']).filter(|c| !c.is_empty()).collect()
 }
 
 fn file_name_lower(path: &str) -> String {
