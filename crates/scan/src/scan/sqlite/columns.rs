@@ -37,13 +37,8 @@ pub(super) fn credential_labels(sql: &str) -> Vec<Option<String>> {
 /// empty when none is. A dump's rows list the declared columns in order, whatever
 /// the table's storage.
 pub(crate) fn declared_labels(sql: &str) -> Vec<Option<String>> {
-    let (Some(open), Some(close)) = (sql.find('('), sql.rfind(')')) else { return Vec::new() };
-    if close <= open {
-        return Vec::new();
-    }
-    let labels: Vec<Option<String>> = top_level_parts(&sql[open + 1..close])
+    let labels: Vec<Option<String>> = declared_names(sql)
         .into_iter()
-        .filter_map(|part| column_name(part.trim()))
         .map(|name| {
             let lower = name.to_ascii_lowercase();
             let credential = CREDENTIAL_WORDS.iter().any(|w| lower.contains(w));
@@ -92,18 +87,24 @@ const VALUE_COLUMNS: &[&str] = &[
 /// A row's value is then the credential its key names, when the key names one
 /// (`('smtp_password', 'S3cr3t…')`).
 pub(crate) fn key_value_columns(sql: &str) -> Option<(usize, usize)> {
-    let (open, close) = (sql.find('(')?, sql.rfind(')')?);
-    if close <= open {
-        return None;
-    }
-    let names: Vec<String> = top_level_parts(&sql[open + 1..close])
-        .into_iter()
-        .filter_map(|part| column_name(part.trim()))
-        .map(|name| name.to_ascii_lowercase())
-        .collect();
+    let names: Vec<String> =
+        declared_names(sql).into_iter().map(|name| name.to_ascii_lowercase()).collect();
     let key = names.iter().position(|n| KEY_COLUMNS.contains(&n.as_str()))?;
     let value = names.iter().position(|n| VALUE_COLUMNS.contains(&n.as_str()))?;
     (key < value).then_some((key, value))
+}
+
+/// The names of the columns a `CREATE TABLE` text (or a column list in
+/// parentheses) declares, in order; none when there are no parentheses.
+fn declared_names(sql: &str) -> Vec<String> {
+    let (Some(open), Some(close)) = (sql.find('('), sql.rfind(')')) else { return Vec::new() };
+    if close <= open {
+        return Vec::new();
+    }
+    top_level_parts(&sql[open + 1..close])
+        .into_iter()
+        .filter_map(|part| column_name(part.trim()))
+        .collect()
 }
 
 /// The column definitions: the text between top-level commas.
